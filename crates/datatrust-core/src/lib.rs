@@ -1,0 +1,20 @@
+//! The datatrust domain: who belongs to the trust, in which role, how they prove it, and the
+//! storage the domain needs. Pure code: no I/O, no async runtime, no wire or storage formats.
+
+pub mod auth;
+pub mod keys;
+pub mod origin;
+pub mod principal;
+pub mod registry;
+pub mod store;
+pub mod time;
+pub mod validation;
+
+#[cfg(feature = "contract-tests")]
+pub mod store_contract;
+
+pub use keys::{KeyId, NoteSigner, NoteVerifier, PublicKey};
+pub use origin::Origin;
+pub use principal::{CollectorAuthorization, DisplayName, Principal, PrincipalStatus, Role};
+pub use time::UnixSeconds;
+pub use validation::FieldError;

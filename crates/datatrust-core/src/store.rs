@@ -1,0 +1,106 @@
+//! The storage the domain needs, as a trait the core defines and storage crates implement.
+//!
+//! Contract for every implementation (checked by `store_contract`, run against each one):
+//! - every method that changes state returns only once the change is durable: a crash after
+//!   it returns loses nothing;
+//! - a method that changes several records changes all of them or none (a transaction), and
+//!   its preconditions are checked inside that transaction, so two concurrent callers can
+//!   never both win (one invitation, one redemption);
+//! - expected outcomes (already exists, already redeemed) are values, not errors; `StoreError`
+//!   means the storage itself failed.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{CollectorAuthorization, DisplayName, Principal, PrincipalStatus, PublicKey, Role, UnixSeconds};
+
+/// The storage itself failed (I/O, corruption). Never an expected outcome.
+#[derive(Debug, thiserror::Error)]
+#[error("storage failure: {0}")]
+pub struct StoreError(pub String);
+
+/// A pending or used invitation. The code itself is never stored, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invitation {
+    pub code_hash: [u8; 32],
+    pub role: Role,
+    pub display_name: DisplayName,
+    pub created_by: PublicKey,
+    pub created_at: UnixSeconds,
+    pub expires_at: UnixSeconds,
+    pub redeemed_by: Option<PublicKey>,
+}
+
+/// What inserting a new principal did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalInsert {
+    Inserted,
+    /// A principal with this key exists already; nothing was changed.
+    KeyTaken(Principal),
+}
+
+/// What redeeming an invitation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    Redeemed(Principal),
+    UnknownCode,
+    AlreadyRedeemed,
+    Expired,
+    /// The key presented is already a principal; the invitation stays unused.
+    KeyTaken,
+}
+
+pub trait TrustStore: Send + Sync + 'static {
+    fn principal(&self, public_key: &PublicKey) -> Result<Option<Principal>, StoreError>;
+
+    /// Principals in public-key order, strictly after `after`, at most `limit` of them.
+    fn list_principals(
+        &self,
+        role: Option<Role>,
+        after: Option<&PublicKey>,
+        limit: usize,
+    ) -> Result<Vec<Principal>, StoreError>;
+
+    fn insert_principal(&self, principal: &Principal) -> Result<PrincipalInsert, StoreError>;
+
+    /// Sets a principal's status; `None` when there is no such principal.
+    fn set_principal_status(
+        &self,
+        public_key: &PublicKey,
+        status: PrincipalStatus,
+    ) -> Result<Option<Principal>, StoreError>;
+
+    fn insert_invitation(&self, invitation: &Invitation) -> Result<(), StoreError>;
+
+    /// Atomically: checks the invitation is known, unused and unexpired at `now` and that the
+    /// key is not yet a principal; then marks it used and creates the principal.
+    fn redeem_invitation(
+        &self,
+        code_hash: &[u8; 32],
+        public_key: &PublicKey,
+        now: UnixSeconds,
+    ) -> Result<Redemption, StoreError>;
+
+    /// Records the authorisation; if it exists already, keeps the original and returns it.
+    fn authorize_collector(
+        &self,
+        authorization: &CollectorAuthorization,
+    ) -> Result<CollectorAuthorization, StoreError>;
+
+    /// Removes the authorisation; false when there was none.
+    fn revoke_collector(&self, member: &PublicKey, collector: &PublicKey)
+    -> Result<bool, StoreError>;
+
+    fn collectors_of_member(
+        &self,
+        member: &PublicKey,
+    ) -> Result<Vec<CollectorAuthorization>, StoreError>;
+
+    fn members_of_collector(
+        &self,
+        collector: &PublicKey,
+    ) -> Result<Vec<CollectorAuthorization>, StoreError>;
+
+    /// Makes everything written so far durable. Mutating methods already do this; shutdown
+    /// calls it once more.
+    fn flush(&self) -> Result<(), StoreError>;
+}

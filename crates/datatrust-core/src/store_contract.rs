@@ -1,0 +1,210 @@
+//! The contract every `TrustStore` must keep, as one test suite each implementation runs
+//! against itself (quickwit's habit: one metastore suite, every backend).
+//!
+//! Usage from an implementation's tests: `datatrust_core::store_contract::run_all(|| open())`,
+//! where each call of the closure returns a fresh, empty store.
+
+use crate::store::{Invitation, PrincipalInsert, Redemption, TrustStore};
+use crate::{CollectorAuthorization, DisplayName, NoteSigner, Principal, PrincipalStatus, PublicKey, Role, UnixSeconds};
+
+/// Runs every contract check, each against a fresh store.
+pub fn run_all<S: TrustStore>(mut fresh: impl FnMut() -> S) {
+    principals_insert_once_and_read_back(&fresh());
+    listing_pages_in_key_order_and_filters_by_role(&fresh());
+    status_changes_are_kept(&fresh());
+    invitations_redeem_exactly_once(&fresh());
+    expired_invitations_and_taken_keys_are_refused(&fresh());
+    collector_authorizations_are_kept_per_pair(&fresh());
+    concurrent_redemptions_have_one_winner(&fresh());
+}
+
+/// A deterministic test key.
+pub fn test_key(seed: u8) -> PublicKey {
+    NoteSigner::new("test", [seed; 32]).unwrap().public_key()
+}
+
+fn principal(seed: u8, role: Role) -> Principal {
+    Principal::new_active(
+        test_key(seed),
+        role,
+        DisplayName::parse(&format!("principal {seed}"), "display_name").unwrap(),
+        UnixSeconds(1_700_000_000 + i64::from(seed)),
+    )
+}
+
+fn invitation(code_hash: [u8; 32], expires_at: i64) -> Invitation {
+    Invitation {
+        code_hash,
+        role: Role::Member,
+        display_name: DisplayName::parse("invited", "display_name").unwrap(),
+        created_by: test_key(200),
+        created_at: UnixSeconds(1_000),
+        expires_at: UnixSeconds(expires_at),
+        redeemed_by: None,
+    }
+}
+
+pub fn principals_insert_once_and_read_back<S: TrustStore>(store: &S) {
+    let member = principal(1, Role::Member);
+    assert_eq!(store.insert_principal(&member).unwrap(), PrincipalInsert::Inserted);
+    assert_eq!(store.principal(&member.public_key).unwrap(), Some(member.clone()));
+    let same_key_other_role = Principal {
+        role: Role::Trustee,
+        ..member.clone()
+    };
+    assert_eq!(
+        store.insert_principal(&same_key_other_role).unwrap(),
+        PrincipalInsert::KeyTaken(member.clone())
+    );
+    assert_eq!(store.principal(&member.public_key).unwrap(), Some(member));
+    assert_eq!(store.principal(&test_key(2)).unwrap(), None);
+}
+
+pub fn listing_pages_in_key_order_and_filters_by_role<S: TrustStore>(store: &S) {
+    let mut all = Vec::new();
+    for seed in 1..=9 {
+        let role = if seed % 3 == 0 { Role::Licensee } else { Role::Member };
+        let principal = principal(seed, role);
+        store.insert_principal(&principal).unwrap();
+        all.push(principal);
+    }
+    all.sort_by_key(|principal| principal.public_key);
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.list_principals(None, after.as_ref(), 4).unwrap();
+        assert!(page.len() <= 4);
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|principal| principal.public_key);
+        seen.extend(page);
+    }
+    assert_eq!(seen, all);
+    let licensees = store.list_principals(Some(Role::Licensee), None, 100).unwrap();
+    assert_eq!(licensees.len(), 3);
+    assert!(licensees.iter().all(|principal| principal.role == Role::Licensee));
+}
+
+pub fn status_changes_are_kept<S: TrustStore>(store: &S) {
+    let collector = principal(3, Role::Collector);
+    store.insert_principal(&collector).unwrap();
+    let changed = store
+        .set_principal_status(&collector.public_key, PrincipalStatus::Deactivated)
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed.status, PrincipalStatus::Deactivated);
+    assert_eq!(store.principal(&collector.public_key).unwrap(), Some(changed));
+    assert_eq!(
+        store
+            .set_principal_status(&test_key(99), PrincipalStatus::Deactivated)
+            .unwrap(),
+        None
+    );
+}
+
+pub fn invitations_redeem_exactly_once<S: TrustStore>(store: &S) {
+    store.insert_invitation(&invitation([1; 32], 5_000)).unwrap();
+    let first = store
+        .redeem_invitation(&[1; 32], &test_key(10), UnixSeconds(2_000))
+        .unwrap();
+    let Redemption::Redeemed(member) = first else {
+        panic!("expected a redemption, got {first:?}");
+    };
+    assert_eq!(member.role, Role::Member);
+    assert_eq!(member.display_name.as_str(), "invited");
+    assert_eq!(store.principal(&test_key(10)).unwrap(), Some(member));
+    assert_eq!(
+        store
+            .redeem_invitation(&[1; 32], &test_key(11), UnixSeconds(2_000))
+            .unwrap(),
+        Redemption::AlreadyRedeemed
+    );
+    assert_eq!(store.principal(&test_key(11)).unwrap(), None);
+    assert_eq!(
+        store
+            .redeem_invitation(&[2; 32], &test_key(11), UnixSeconds(2_000))
+            .unwrap(),
+        Redemption::UnknownCode
+    );
+}
+
+pub fn expired_invitations_and_taken_keys_are_refused<S: TrustStore>(store: &S) {
+    store.insert_invitation(&invitation([3; 32], 5_000)).unwrap();
+    assert_eq!(
+        store
+            .redeem_invitation(&[3; 32], &test_key(12), UnixSeconds(5_001))
+            .unwrap(),
+        Redemption::Expired
+    );
+    store.insert_principal(&principal(13, Role::Licensee)).unwrap();
+    assert_eq!(
+        store
+            .redeem_invitation(&[3; 32], &test_key(13), UnixSeconds(4_000))
+            .unwrap(),
+        Redemption::KeyTaken
+    );
+    // The refused attempts left the invitation usable.
+    assert!(matches!(
+        store
+            .redeem_invitation(&[3; 32], &test_key(12), UnixSeconds(4_000))
+            .unwrap(),
+        Redemption::Redeemed(_)
+    ));
+}
+
+pub fn collector_authorizations_are_kept_per_pair<S: TrustStore>(store: &S) {
+    let member = test_key(20);
+    let collector = test_key(21);
+    let other_collector = test_key(22);
+    let first = CollectorAuthorization {
+        member,
+        collector,
+        authorized_at: UnixSeconds(100),
+    };
+    assert_eq!(store.authorize_collector(&first).unwrap(), first);
+    let again = CollectorAuthorization {
+        authorized_at: UnixSeconds(200),
+        ..first.clone()
+    };
+    assert_eq!(store.authorize_collector(&again).unwrap(), first);
+    let second = CollectorAuthorization {
+        member,
+        collector: other_collector,
+        authorized_at: UnixSeconds(300),
+    };
+    store.authorize_collector(&second).unwrap();
+    let mut of_member = store.collectors_of_member(&member).unwrap();
+    of_member.sort_by_key(|authorization| authorization.collector);
+    let mut expected = vec![first.clone(), second];
+    expected.sort_by_key(|authorization| authorization.collector);
+    assert_eq!(of_member, expected);
+    assert_eq!(store.members_of_collector(&collector).unwrap(), vec![first]);
+    assert!(store.revoke_collector(&member, &collector).unwrap());
+    assert!(!store.revoke_collector(&member, &collector).unwrap());
+    assert!(store.members_of_collector(&collector).unwrap().is_empty());
+    assert_eq!(store.collectors_of_member(&member).unwrap().len(), 1);
+}
+
+pub fn concurrent_redemptions_have_one_winner<S: TrustStore>(store: &S) {
+    store.insert_invitation(&invitation([4; 32], 5_000)).unwrap();
+    let winners = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8u8)
+            .map(|index| {
+                scope.spawn(move || {
+                    store
+                        .redeem_invitation(&[4; 32], &test_key(100 + index), UnixSeconds(2_000))
+                        .unwrap()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap())
+            .filter(|outcome| matches!(outcome, Redemption::Redeemed(_)))
+            .count()
+    });
+    assert_eq!(winners, 1);
+    let members = store.list_principals(Some(Role::Member), None, 100).unwrap();
+    assert_eq!(members.len(), 1);
+}

@@ -1,0 +1,504 @@
+//! The data directory: a format marker, an exclusive lock, the trust's signing keys, the first
+//! trustee's credential and the sled database.
+//!
+//! ```text
+//! <data-dir>/DATATRUST             format marker, written last during initialisation
+//! <data-dir>/lock                  held (flock) by the one process serving this directory
+//! <data-dir>/keys/log.key          log (checkpoint) key, signed-note private key text, 0600
+//! <data-dir>/keys/license.key      license key, likewise
+//! <data-dir>/initial-trustee.key   the first trustee's credential, 0600; move it off the host
+//! <data-dir>/db/                   sled
+//! ```
+//!
+//! Initialisation writes `.initialising` first and the marker last, so a crash part-way
+//! leaves a directory the next start recognises and initialises again from scratch.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use datatrust_core::store::{PrincipalInsert, StoreError, TrustStore as _};
+use datatrust_core::{DisplayName, NoteSigner, Origin, Principal, Role, UnixSeconds};
+use rand::RngCore as _;
+use serde::{Deserialize, Serialize};
+
+use crate::SledStore;
+use crate::sled_store::{METADATA, decode, encode, store_error};
+
+const MARKER_FILE: &str = "DATATRUST";
+const INITIALISING_FILE: &str = ".initialising";
+const LOCK_FILE: &str = "lock";
+const KEYS_DIRECTORY: &str = "keys";
+const LOG_KEY_FILE: &str = "keys/log.key";
+const LICENSE_KEY_FILE: &str = "keys/license.key";
+const INITIAL_TRUSTEE_KEY_FILE: &str = "initial-trustee.key";
+const DATABASE_DIRECTORY: &str = "db";
+/// The names initialisation may leave behind if it is interrupted.
+const INITIALISATION_NAMES: [&str; 6] = [
+    INITIALISING_FILE,
+    LOCK_FILE,
+    KEYS_DIRECTORY,
+    INITIAL_TRUSTEE_KEY_FILE,
+    DATABASE_DIRECTORY,
+    MARKER_FILE,
+];
+/// The on-disk format this build reads and writes. Bump it with a migration, never silently.
+pub const FORMAT_VERSION: u32 = 1;
+const MARKER_FIRST_LINE: &str = "datatrust data directory";
+const METADATA_KEY: &[u8] = b"trust";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirectoryError {
+    #[error(
+        "{path} is not a datatrust data directory (it has no DATATRUST file) and is not empty; \
+         pass --data-dir with a new or empty directory, or the directory of an existing trust"
+    )]
+    NotADataDirectory { path: PathBuf },
+    #[error(
+        "{path} was written by an incompatible version of datatrust (format {found}); this \
+         build reads format {FORMAT_VERSION}: run the datatrust version that wrote it, or migrate it"
+    )]
+    IncompatibleFormat { path: PathBuf, found: String },
+    #[error(
+        "{path} is in use by another datatrust process (it holds {path}/lock); stop that \
+         process first, or pass a different --data-dir"
+    )]
+    Locked { path: PathBuf },
+    #[error(
+        "{path} belongs to the trust {stored}, not {requested}; leave --origin unset or set it to {stored}"
+    )]
+    OriginMismatch {
+        path: PathBuf,
+        stored: String,
+        requested: String,
+    },
+    #[error("{path}: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The trust's identity as recorded at creation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustMetadata {
+    pub origin: Origin,
+    pub created_at: UnixSeconds,
+    pub format_version: u32,
+}
+
+/// An open data directory. Holding it holds the lock; dropping it releases the lock.
+#[derive(Debug)]
+pub struct DataDirectory {
+    path: PathBuf,
+    _lock: File,
+}
+
+/// What opening a data directory yields.
+#[derive(Debug)]
+pub struct OpenedTrust {
+    pub directory: DataDirectory,
+    pub store: SledStore,
+    pub metadata: TrustMetadata,
+    pub log_signer: NoteSigner,
+    pub license_signer: NoteSigner,
+    /// Set only when this call created the trust: where the first trustee's key was written.
+    pub created_trustee_key: Option<PathBuf>,
+}
+
+impl DataDirectory {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens the trust in `path`, creating it if the directory is new or empty.
+    /// `requested_origin` is the origin asked for on the command line, if any: it names a new
+    /// trust, and must match an existing one.
+    pub fn open_or_create(
+        path: &Path,
+        requested_origin: Option<&Origin>,
+        default_origin: &Origin,
+        now: UnixSeconds,
+    ) -> Result<OpenedTrust, DataDirectoryError> {
+        create_private_directory(path)?;
+        let path = path.to_path_buf();
+        let state = inspect(&path)?;
+        if state == DirectoryState::Foreign {
+            return Err(DataDirectoryError::NotADataDirectory { path });
+        }
+        let lock = lock(&path)?;
+        // Inspect again under the lock: another process may have initialised it meanwhile.
+        let directory = DataDirectory { path, _lock: lock };
+        match inspect(&directory.path)? {
+            DirectoryState::Initialised => directory.open(requested_origin),
+            DirectoryState::Empty | DirectoryState::InterruptedInitialisation => {
+                directory.create(requested_origin.unwrap_or(default_origin), now)
+            }
+            DirectoryState::Foreign => Err(DataDirectoryError::NotADataDirectory {
+                path: directory.path,
+            }),
+        }
+    }
+
+    fn open(self, requested_origin: Option<&Origin>) -> Result<OpenedTrust, DataDirectoryError> {
+        let store = SledStore::open(&self.path.join(DATABASE_DIRECTORY))?;
+        let metadata = read_metadata(&store)?.ok_or_else(|| DataDirectoryError::Corrupt {
+            path: self.path.clone(),
+            message: "the database holds no trust metadata".into(),
+        })?;
+        if let Some(requested) = requested_origin
+            && *requested != metadata.origin
+        {
+            return Err(DataDirectoryError::OriginMismatch {
+                path: self.path.clone(),
+                stored: metadata.origin.to_string(),
+                requested: requested.to_string(),
+            });
+        }
+        let log_signer = self.read_signer(LOG_KEY_FILE, metadata.origin.as_str())?;
+        let license_signer =
+            self.read_signer(LICENSE_KEY_FILE, &metadata.origin.license_key_name())?;
+        Ok(OpenedTrust {
+            directory: self,
+            store,
+            metadata,
+            log_signer,
+            license_signer,
+            created_trustee_key: None,
+        })
+    }
+
+    fn create(self, origin: &Origin, now: UnixSeconds) -> Result<OpenedTrust, DataDirectoryError> {
+        // Clear what an interrupted initialisation left, except our own lock.
+        for name in INITIALISATION_NAMES {
+            if name == LOCK_FILE {
+                continue;
+            }
+            let target = self.path.join(name);
+            let removed = if target.is_dir() {
+                fs::remove_dir_all(&target)
+            } else {
+                fs::remove_file(&target)
+            };
+            match removed {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(DataDirectoryError::Io { path: target, source }),
+            }
+        }
+        write_private_file(&self.path.join(INITIALISING_FILE), b"")?;
+        create_private_directory(&self.path.join(KEYS_DIRECTORY))?;
+
+        let log_signer = NoteSigner::new(origin.as_str(), random_seed())
+            .map_err(|error| self.corrupt(error.to_string()))?;
+        let license_signer = NoteSigner::new(&origin.license_key_name(), random_seed())
+            .map_err(|error| self.corrupt(error.to_string()))?;
+        let trustee_signer = NoteSigner::new("datatrust-trustee", random_seed())
+            .map_err(|error| self.corrupt(error.to_string()))?;
+        write_private_file(
+            &self.path.join(LOG_KEY_FILE),
+            format!("{}\n", log_signer.to_private_text()).as_bytes(),
+        )?;
+        write_private_file(
+            &self.path.join(LICENSE_KEY_FILE),
+            format!("{}\n", license_signer.to_private_text()).as_bytes(),
+        )?;
+        let trustee_key_path = self.path.join(INITIAL_TRUSTEE_KEY_FILE);
+        write_private_file(
+            &trustee_key_path,
+            format!("{}\n", trustee_signer.to_private_text()).as_bytes(),
+        )?;
+
+        let store = SledStore::open(&self.path.join(DATABASE_DIRECTORY))?;
+        let metadata = TrustMetadata {
+            origin: origin.clone(),
+            created_at: now,
+            format_version: FORMAT_VERSION,
+        };
+        store
+            .database()
+            .open_tree(METADATA)
+            .map_err(store_error)?
+            .insert(METADATA_KEY, encode(&metadata)?)
+            .map_err(store_error)?;
+        let trustee = Principal::new_active(
+            trustee_signer.public_key(),
+            Role::Trustee,
+            DisplayName::parse("Initial trustee", "display_name")
+                .map_err(|error| self.corrupt(error.to_string()))?,
+            now,
+        );
+        if store.insert_principal(&trustee)? != PrincipalInsert::Inserted {
+            return Err(self.corrupt("the new database already held the first trustee".into()));
+        }
+        store.flush()?;
+
+        // The marker goes last: only now is the directory a trust.
+        write_private_file(
+            &self.path.join(MARKER_FILE),
+            format!("{MARKER_FIRST_LINE}\nformat {FORMAT_VERSION}\n").as_bytes(),
+        )?;
+        fs::remove_file(self.path.join(INITIALISING_FILE)).map_err(|source| {
+            DataDirectoryError::Io {
+                path: self.path.join(INITIALISING_FILE),
+                source,
+            }
+        })?;
+        sync_directory(&self.path)?;
+        Ok(OpenedTrust {
+            directory: self,
+            store,
+            metadata,
+            log_signer,
+            license_signer,
+            created_trustee_key: Some(trustee_key_path),
+        })
+    }
+
+    fn read_signer(&self, relative: &str, expected_name: &str) -> Result<NoteSigner, DataDirectoryError> {
+        let path = self.path.join(relative);
+        let text = fs::read_to_string(&path).map_err(|source| DataDirectoryError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let signer = NoteSigner::parse(&text).map_err(|error| DataDirectoryError::Corrupt {
+            path: path.clone(),
+            message: error.to_string(),
+        })?;
+        if signer.name() != expected_name {
+            return Err(DataDirectoryError::Corrupt {
+                path,
+                message: format!("key name is {}, expected {expected_name}", signer.name()),
+            });
+        }
+        Ok(signer)
+    }
+
+    fn corrupt(&self, message: String) -> DataDirectoryError {
+        DataDirectoryError::Corrupt {
+            path: self.path.clone(),
+            message,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum DirectoryState {
+    Empty,
+    Initialised,
+    InterruptedInitialisation,
+    Foreign,
+}
+
+fn inspect(path: &Path) -> Result<DirectoryState, DataDirectoryError> {
+    let io = |source| DataDirectoryError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let marker_path = path.join(MARKER_FILE);
+    if path.join(INITIALISING_FILE).exists() {
+        return Ok(DirectoryState::InterruptedInitialisation);
+    }
+    match fs::read_to_string(&marker_path) {
+        Ok(marker) => {
+            let mut lines = marker.lines();
+            let first = lines.next().unwrap_or_default();
+            let format = lines.next().unwrap_or_default();
+            if first != MARKER_FIRST_LINE {
+                return Err(DataDirectoryError::IncompatibleFormat {
+                    path: path.to_path_buf(),
+                    found: "unknown".into(),
+                });
+            }
+            let found = format.strip_prefix("format ").unwrap_or(format);
+            if found != FORMAT_VERSION.to_string() {
+                return Err(DataDirectoryError::IncompatibleFormat {
+                    path: path.to_path_buf(),
+                    found: found.to_owned(),
+                });
+            }
+            Ok(DirectoryState::Initialised)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let mut entries = fs::read_dir(path).map_err(io)?;
+            match entries.next() {
+                None => Ok(DirectoryState::Empty),
+                Some(entry) => {
+                    // A lock file alone is what a start that found the directory empty leaves.
+                    let only_lock = entry.map_err(io)?.file_name() == LOCK_FILE && entries.next().is_none();
+                    Ok(if only_lock {
+                        DirectoryState::Empty
+                    } else {
+                        DirectoryState::Foreign
+                    })
+                }
+            }
+        }
+        Err(source) => Err(io(source)),
+    }
+}
+
+fn lock(path: &Path) -> Result<File, DataDirectoryError> {
+    let lock_path = path.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(|source| DataDirectoryError::Io {
+            path: lock_path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(DataDirectoryError::Locked {
+            path: path.to_path_buf(),
+        }),
+        Err(fs::TryLockError::Error(source)) => Err(DataDirectoryError::Io {
+            path: lock_path,
+            source,
+        }),
+    }
+}
+
+fn read_metadata(store: &SledStore) -> Result<Option<TrustMetadata>, StoreError> {
+    store
+        .database()
+        .open_tree(METADATA)
+        .map_err(store_error)?
+        .get(METADATA_KEY)
+        .map_err(store_error)?
+        .map(|bytes| decode(&bytes))
+        .transpose()
+}
+
+fn random_seed() -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    seed
+}
+
+fn create_private_directory(path: &Path) -> Result<(), DataDirectoryError> {
+    let io = |source| DataDirectoryError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if path.is_dir() {
+        return Ok(());
+    }
+    fs::create_dir_all(path).map_err(io)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(io)
+}
+
+/// Writes a new file readable by its owner only, synced before it returns.
+pub(crate) fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), DataDirectoryError> {
+    let io = |source| DataDirectoryError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    file.write_all(contents).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    if let Some(parent) = path.parent() {
+        sync_directory(parent)?;
+    }
+    Ok(())
+}
+
+fn sync_directory(path: &Path) -> Result<(), DataDirectoryError> {
+    File::open(path)
+        .and_then(|directory| directory.sync_all())
+        .map_err(|source| DataDirectoryError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin() -> Origin {
+        Origin::parse("trust.test").unwrap()
+    }
+
+    #[test]
+    fn creates_then_reopens_the_same_trust() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("data");
+        let created = DataDirectory::open_or_create(&path, None, &origin(), UnixSeconds(1)).unwrap();
+        let trustee_key = created.created_trustee_key.clone().unwrap();
+        let mode = fs::metadata(&trustee_key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let log_mode = fs::metadata(path.join(LOG_KEY_FILE)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(log_mode, 0o600);
+        let log_vkey = created.log_signer.verifier();
+        drop(created);
+
+        let reopened = DataDirectory::open_or_create(&path, Some(&origin()), &origin(), UnixSeconds(2)).unwrap();
+        assert!(reopened.created_trustee_key.is_none());
+        assert_eq!(reopened.log_signer.verifier(), log_vkey);
+        assert_eq!(reopened.metadata.created_at, UnixSeconds(1));
+        let trustee_text = fs::read_to_string(trustee_key).unwrap();
+        let trustee = NoteSigner::parse(&trustee_text).unwrap();
+        let principal = reopened.store.principal(&trustee.public_key()).unwrap().unwrap();
+        assert_eq!(principal.role, Role::Trustee);
+    }
+
+    #[test]
+    fn a_second_opener_is_refused_while_the_first_holds_it() {
+        let directory = tempfile::tempdir().unwrap();
+        let _first = DataDirectory::open_or_create(directory.path(), None, &origin(), UnixSeconds(1)).unwrap();
+        let error = DataDirectory::open_or_create(directory.path(), None, &origin(), UnixSeconds(1)).unwrap_err();
+        assert!(matches!(error, DataDirectoryError::Locked { .. }), "{error}");
+    }
+
+    #[test]
+    fn refuses_a_foreign_directory_and_an_incompatible_format() {
+        let directory = tempfile::tempdir().unwrap();
+        fs::write(directory.path().join("notes.txt"), "hello").unwrap();
+        let error = DataDirectory::open_or_create(directory.path(), None, &origin(), UnixSeconds(1)).unwrap_err();
+        assert!(matches!(error, DataDirectoryError::NotADataDirectory { .. }), "{error}");
+        // Nothing was written into the foreign directory.
+        assert_eq!(fs::read_dir(directory.path()).unwrap().count(), 1);
+
+        let other = tempfile::tempdir().unwrap();
+        drop(DataDirectory::open_or_create(other.path(), None, &origin(), UnixSeconds(1)).unwrap());
+        fs::write(other.path().join(MARKER_FILE), "datatrust data directory\nformat 99\n").unwrap();
+        let error = DataDirectory::open_or_create(other.path(), None, &origin(), UnixSeconds(1)).unwrap_err();
+        assert!(error.to_string().contains("format 99"), "{error}");
+    }
+
+    #[test]
+    fn refuses_another_origin_for_an_existing_trust() {
+        let directory = tempfile::tempdir().unwrap();
+        drop(DataDirectory::open_or_create(directory.path(), None, &origin(), UnixSeconds(1)).unwrap());
+        let other = Origin::parse("other.test").unwrap();
+        let error = DataDirectory::open_or_create(directory.path(), Some(&other), &origin(), UnixSeconds(1)).unwrap_err();
+        assert!(matches!(error, DataDirectoryError::OriginMismatch { .. }), "{error}");
+    }
+
+    #[test]
+    fn an_interrupted_initialisation_starts_again() {
+        let directory = tempfile::tempdir().unwrap();
+        fs::write(directory.path().join(INITIALISING_FILE), "").unwrap();
+        fs::create_dir(directory.path().join(KEYS_DIRECTORY)).unwrap();
+        fs::write(directory.path().join(LOG_KEY_FILE), "half written").unwrap();
+        let opened = DataDirectory::open_or_create(directory.path(), None, &origin(), UnixSeconds(1)).unwrap();
+        assert!(opened.created_trustee_key.is_some());
+        assert!(!directory.path().join(INITIALISING_FILE).exists());
+        assert!(directory.path().join(MARKER_FILE).exists());
+    }
+}

@@ -1,0 +1,350 @@
+//! `TrustStore` on sled 0.34: one tree per record kind, multi-tree transactions where records
+//! change together, and a flush before any mutating method returns (acknowledged = durable).
+
+use datatrust_core::store::{Invitation, PrincipalInsert, Redemption, StoreError, TrustStore};
+use datatrust_core::{CollectorAuthorization, Principal, PrincipalStatus, PublicKey, Role, UnixSeconds};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+/// Tree names. Keys are raw bytes: public keys are 32 bytes, so concatenations are unambiguous.
+const PRINCIPALS: &str = "principals"; // public key -> Principal
+const PRINCIPALS_BY_ROLE: &str = "principals_by_role"; // role byte || public key -> ()
+const INVITATIONS: &str = "invitations"; // SHA-256(code) -> Invitation
+const COLLECTORS_BY_MEMBER: &str = "collectors_by_member"; // member || collector -> authorisation
+const MEMBERS_BY_COLLECTOR: &str = "members_by_collector"; // collector || member -> authorisation
+pub(crate) const METADATA: &str = "metadata";
+
+#[derive(Clone)]
+pub struct SledStore {
+    database: sled::Db,
+    principals: sled::Tree,
+    principals_by_role: sled::Tree,
+    invitations: sled::Tree,
+    collectors_by_member: sled::Tree,
+    members_by_collector: sled::Tree,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("SledStore").finish_non_exhaustive()
+    }
+}
+
+impl SledStore {
+    /// Opens (creating if needed) a sled database at `path`.
+    pub fn open(path: &std::path::Path) -> Result<SledStore, StoreError> {
+        let database = sled::Config::new()
+            .path(path)
+            // Durability comes from explicit flushes; the periodic background flush only
+            // bounds how much unacknowledged work a crash can lose.
+            .flush_every_ms(Some(500))
+            .open()
+            .map_err(store_error)?;
+        SledStore::from_database(database)
+    }
+
+    /// A store in a temporary directory that sled deletes on drop; for tests.
+    pub fn temporary() -> Result<SledStore, StoreError> {
+        let database = sled::Config::new()
+            .temporary(true)
+            .open()
+            .map_err(store_error)?;
+        SledStore::from_database(database)
+    }
+
+    fn from_database(database: sled::Db) -> Result<SledStore, StoreError> {
+        let tree = |name: &str| database.open_tree(name).map_err(store_error);
+        Ok(SledStore {
+            principals: tree(PRINCIPALS)?,
+            principals_by_role: tree(PRINCIPALS_BY_ROLE)?,
+            invitations: tree(INVITATIONS)?,
+            collectors_by_member: tree(COLLECTORS_BY_MEMBER)?,
+            members_by_collector: tree(MEMBERS_BY_COLLECTOR)?,
+            database,
+        })
+    }
+
+    pub(crate) fn database(&self) -> &sled::Db {
+        &self.database
+    }
+
+    fn durable<T>(&self, value: T) -> Result<T, StoreError> {
+        self.database.flush().map_err(store_error)?;
+        Ok(value)
+    }
+}
+
+impl TrustStore for SledStore {
+    fn principal(&self, public_key: &PublicKey) -> Result<Option<Principal>, StoreError> {
+        self.principals
+            .get(public_key.as_bytes())
+            .map_err(store_error)?
+            .map(|bytes| decode(&bytes))
+            .transpose()
+    }
+
+    fn list_principals(
+        &self,
+        role: Option<Role>,
+        after: Option<&PublicKey>,
+        limit: usize,
+    ) -> Result<Vec<Principal>, StoreError> {
+        let mut principals = Vec::with_capacity(limit.min(1024));
+        match role {
+            None => {
+                let range = match after {
+                    Some(after) => self.principals.range(exclusive_after(after.as_bytes())..),
+                    None => self.principals.iter(),
+                };
+                for entry in range.take(limit) {
+                    let (_, value) = entry.map_err(store_error)?;
+                    principals.push(decode(&value)?);
+                }
+            }
+            Some(role) => {
+                let prefix = [role_byte(role)];
+                let start = match after {
+                    Some(after) => exclusive_after(&concat(&prefix, after.as_bytes())),
+                    None => prefix.to_vec(),
+                };
+                for entry in self.principals_by_role.range(start..).take(limit) {
+                    let (key, _) = entry.map_err(store_error)?;
+                    if key.first() != Some(&prefix[0]) {
+                        break;
+                    }
+                    let principal = self
+                        .principals
+                        .get(&key[1..])
+                        .map_err(store_error)?
+                        .ok_or_else(|| StoreError("role index names a missing principal".into()))?;
+                    principals.push(decode(&principal)?);
+                }
+            }
+        }
+        Ok(principals)
+    }
+
+    fn insert_principal(&self, principal: &Principal) -> Result<PrincipalInsert, StoreError> {
+        let value = encode(principal)?;
+        let outcome = (&self.principals, &self.principals_by_role)
+            .transaction(|(principals, by_role)| {
+                let key = principal.public_key.as_bytes();
+                if let Some(existing) = principals.get(key)? {
+                    let existing: Principal = decode(&existing).map_err(abort)?;
+                    return Ok(PrincipalInsert::KeyTaken(existing));
+                }
+                principals.insert(&key[..], value.as_slice())?;
+                by_role.insert(concat(&[role_byte(principal.role)], key), &[][..])?;
+                Ok(PrincipalInsert::Inserted)
+            })
+            .map_err(transaction_error)?;
+        self.durable(outcome)
+    }
+
+    fn set_principal_status(
+        &self,
+        public_key: &PublicKey,
+        status: PrincipalStatus,
+    ) -> Result<Option<Principal>, StoreError> {
+        let outcome = self
+            .principals
+            .transaction(|principals| {
+                let Some(existing) = principals.get(public_key.as_bytes())? else {
+                    return Ok(None);
+                };
+                let mut principal: Principal = decode(&existing).map_err(abort)?;
+                principal.status = status;
+                principals.insert(&public_key.as_bytes()[..], encode(&principal).map_err(abort)?)?;
+                Ok(Some(principal))
+            })
+            .map_err(transaction_error)?;
+        self.durable(outcome)
+    }
+
+    fn insert_invitation(&self, invitation: &Invitation) -> Result<(), StoreError> {
+        self.invitations
+            .insert(invitation.code_hash, encode(invitation)?)
+            .map_err(store_error)?;
+        self.durable(())
+    }
+
+    fn redeem_invitation(
+        &self,
+        code_hash: &[u8; 32],
+        public_key: &PublicKey,
+        now: UnixSeconds,
+    ) -> Result<Redemption, StoreError> {
+        let outcome = (&self.invitations, &self.principals, &self.principals_by_role)
+            .transaction(|(invitations, principals, by_role)| {
+                let Some(stored) = invitations.get(code_hash)? else {
+                    return Ok(Redemption::UnknownCode);
+                };
+                let mut invitation: Invitation = decode(&stored).map_err(abort)?;
+                if invitation.redeemed_by.is_some() {
+                    return Ok(Redemption::AlreadyRedeemed);
+                }
+                if now > invitation.expires_at {
+                    return Ok(Redemption::Expired);
+                }
+                let key = public_key.as_bytes();
+                if principals.get(key)?.is_some() {
+                    return Ok(Redemption::KeyTaken);
+                }
+                invitation.redeemed_by = Some(*public_key);
+                let principal = Principal::new_active(
+                    *public_key,
+                    invitation.role,
+                    invitation.display_name.clone(),
+                    now,
+                );
+                invitations.insert(&code_hash[..], encode(&invitation).map_err(abort)?)?;
+                principals.insert(&key[..], encode(&principal).map_err(abort)?)?;
+                by_role.insert(concat(&[role_byte(principal.role)], key), &[][..])?;
+                Ok(Redemption::Redeemed(principal))
+            })
+            .map_err(transaction_error)?;
+        self.durable(outcome)
+    }
+
+    fn authorize_collector(
+        &self,
+        authorization: &CollectorAuthorization,
+    ) -> Result<CollectorAuthorization, StoreError> {
+        let by_member_key = concat(
+            authorization.member.as_bytes(),
+            authorization.collector.as_bytes(),
+        );
+        let by_collector_key = concat(
+            authorization.collector.as_bytes(),
+            authorization.member.as_bytes(),
+        );
+        let value = encode(authorization)?;
+        let outcome = (&self.collectors_by_member, &self.members_by_collector)
+            .transaction(|(by_member, by_collector)| {
+                if let Some(existing) = by_member.get(&by_member_key)? {
+                    return decode(&existing).map_err(abort);
+                }
+                by_member.insert(by_member_key.as_slice(), value.as_slice())?;
+                by_collector.insert(by_collector_key.as_slice(), value.as_slice())?;
+                Ok(authorization.clone())
+            })
+            .map_err(transaction_error)?;
+        self.durable(outcome)
+    }
+
+    fn revoke_collector(
+        &self,
+        member: &PublicKey,
+        collector: &PublicKey,
+    ) -> Result<bool, StoreError> {
+        let by_member_key = concat(member.as_bytes(), collector.as_bytes());
+        let by_collector_key = concat(collector.as_bytes(), member.as_bytes());
+        let removed = (&self.collectors_by_member, &self.members_by_collector)
+            .transaction(|(by_member, by_collector)| {
+                let removed = by_member.remove(by_member_key.as_slice())?.is_some();
+                by_collector.remove(by_collector_key.as_slice())?;
+                Ok(removed)
+            })
+            .map_err(transaction_error)?;
+        self.durable(removed)
+    }
+
+    fn collectors_of_member(
+        &self,
+        member: &PublicKey,
+    ) -> Result<Vec<CollectorAuthorization>, StoreError> {
+        scan_prefix(&self.collectors_by_member, member.as_bytes())
+    }
+
+    fn members_of_collector(
+        &self,
+        collector: &PublicKey,
+    ) -> Result<Vec<CollectorAuthorization>, StoreError> {
+        scan_prefix(&self.members_by_collector, collector.as_bytes())
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.durable(())
+    }
+}
+
+fn scan_prefix<T: DeserializeOwned>(tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
+    tree.scan_prefix(prefix)
+        .map(|entry| decode(&entry.map_err(store_error)?.1))
+        .collect()
+}
+
+fn role_byte(role: Role) -> u8 {
+    match role {
+        Role::Trustee => 1,
+        Role::Member => 2,
+        Role::Licensee => 3,
+        Role::Collector => 4,
+    }
+}
+
+fn concat(first: &[u8], second: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(first.len() + second.len());
+    key.extend_from_slice(first);
+    key.extend_from_slice(second);
+    key
+}
+
+/// The first possible key after `key`: listings resume strictly after the last key they gave.
+fn exclusive_after(key: &[u8]) -> Vec<u8> {
+    concat(key, &[0])
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|error| StoreError(format!("encoding a record: {error}")))
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes)
+        .map_err(|error| StoreError(format!("a stored record does not decode: {error}")))
+}
+
+pub(crate) fn store_error(error: sled::Error) -> StoreError {
+    StoreError(error.to_string())
+}
+
+fn abort(error: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(error)
+}
+
+fn transaction_error(error: TransactionError<StoreError>) -> StoreError {
+    match error {
+        TransactionError::Abort(error) => error,
+        TransactionError::Storage(error) => store_error(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sled_store_keeps_the_store_contract() {
+        datatrust_core::store_contract::run_all(|| SledStore::temporary().unwrap());
+    }
+
+    #[test]
+    fn records_survive_reopening() {
+        let directory = tempfile::tempdir().unwrap();
+        let key = datatrust_core::store_contract::test_key(5);
+        {
+            let store = SledStore::open(directory.path()).unwrap();
+            let principal = Principal::new_active(
+                key,
+                Role::Licensee,
+                datatrust_core::DisplayName::parse("Acme", "display_name").unwrap(),
+                UnixSeconds(10),
+            );
+            store.insert_principal(&principal).unwrap();
+        }
+        let store = SledStore::open(directory.path()).unwrap();
+        assert_eq!(store.principal(&key).unwrap().unwrap().role, Role::Licensee);
+    }
+}
