@@ -18,6 +18,8 @@ pub const LIST_PAGE_DEFAULT: usize = 100;
 pub enum DomainError {
     #[error("{0}")]
     Invalid(#[from] FieldError),
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
     #[error("permission denied: {0}")]
     PermissionDenied(String),
     #[error("not found: {0}")]

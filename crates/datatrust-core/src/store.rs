@@ -104,3 +104,58 @@ pub trait TrustStore: Send + Sync + 'static {
     /// calls it once more.
     fn flush(&self) -> Result<(), StoreError>;
 }
+
+/// A shared store is a store: the server holds `Arc<dyn TrustStore>` so that the backend is
+/// chosen at start-up, not at compile time.
+impl<T: TrustStore + ?Sized> TrustStore for std::sync::Arc<T> {
+    fn principal(&self, public_key: &PublicKey) -> Result<Option<Principal>, StoreError> {
+        (**self).principal(public_key)
+    }
+    fn list_principals(
+        &self,
+        role: Option<Role>,
+        after: Option<&PublicKey>,
+        limit: usize,
+    ) -> Result<Vec<Principal>, StoreError> {
+        (**self).list_principals(role, after, limit)
+    }
+    fn insert_principal(&self, principal: &Principal) -> Result<PrincipalInsert, StoreError> {
+        (**self).insert_principal(principal)
+    }
+    fn set_principal_status(
+        &self,
+        public_key: &PublicKey,
+        status: PrincipalStatus,
+    ) -> Result<Option<Principal>, StoreError> {
+        (**self).set_principal_status(public_key, status)
+    }
+    fn insert_invitation(&self, invitation: &Invitation) -> Result<(), StoreError> {
+        (**self).insert_invitation(invitation)
+    }
+    fn redeem_invitation(
+        &self,
+        code_hash: &[u8; 32],
+        public_key: &PublicKey,
+        now: UnixSeconds,
+    ) -> Result<Redemption, StoreError> {
+        (**self).redeem_invitation(code_hash, public_key, now)
+    }
+    fn authorize_collector(
+        &self,
+        authorization: &CollectorAuthorization,
+    ) -> Result<CollectorAuthorization, StoreError> {
+        (**self).authorize_collector(authorization)
+    }
+    fn revoke_collector(&self, member: &PublicKey, collector: &PublicKey) -> Result<bool, StoreError> {
+        (**self).revoke_collector(member, collector)
+    }
+    fn collectors_of_member(&self, member: &PublicKey) -> Result<Vec<CollectorAuthorization>, StoreError> {
+        (**self).collectors_of_member(member)
+    }
+    fn members_of_collector(&self, collector: &PublicKey) -> Result<Vec<CollectorAuthorization>, StoreError> {
+        (**self).members_of_collector(collector)
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        (**self).flush()
+    }
+}

@@ -1,0 +1,177 @@
+//! A gRPC client of the trust that signs in with a principal's key. Used by the CLI and by
+//! the end-to-end tests, so both speak to the server exactly as a user would.
+
+use std::path::Path;
+use std::time::Duration;
+
+use datatrust_core::auth::{login_message, redeem_message, InvitationCode};
+use datatrust_core::{NoteSigner, Origin};
+use datatrust_proto::v1;
+use datatrust_proto::v1::auth_service_client::AuthServiceClient;
+use datatrust_proto::v1::collector_service_client::CollectorServiceClient;
+use datatrust_proto::v1::member_service_client::MemberServiceClient;
+use datatrust_proto::v1::principal_service_client::PrincipalServiceClient;
+use datatrust_proto::v1::trust_service_client::TrustServiceClient;
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::{Request, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{server}: not a valid server address ({reason}); use e.g. http://127.0.0.1:50051")]
+    BadAddress { server: String, reason: String },
+    #[error(
+        "cannot reach the trust at {server} ({reason}); is `datatrust serve` running there? \
+         Set --server or DATATRUST_SERVER"
+    )]
+    Unreachable { server: String, reason: String },
+    #[error("reading the CA certificate {path}: {reason}")]
+    CaCertificate { path: String, reason: String },
+    #[error("the server's origin {0:?} is not a valid origin")]
+    BadOrigin(String),
+    #[error(transparent)]
+    Status(#[from] Status),
+}
+
+/// Opens a channel to `server` (`http://` or `https://`); `ca_certificate` pins a private CA.
+pub async fn connect(server: &str, ca_certificate: Option<&Path>) -> Result<Channel, ClientError> {
+    let bad_address = |reason: String| ClientError::BadAddress {
+        server: server.to_owned(),
+        reason,
+    };
+    let mut endpoint = Endpoint::from_shared(server.to_owned())
+        .map_err(|error| bad_address(error.to_string()))?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true);
+    if server.starts_with("https://") {
+        let mut tls = ClientTlsConfig::new().with_webpki_roots();
+        if let Some(path) = ca_certificate {
+            let pem = std::fs::read(path).map_err(|error| ClientError::CaCertificate {
+                path: path.display().to_string(),
+                reason: error.to_string(),
+            })?;
+            tls = tls.ca_certificate(Certificate::from_pem(pem));
+        }
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|error| bad_address(error.to_string()))?;
+    } else if !server.starts_with("http://") {
+        return Err(bad_address("it must start with http:// or https://".into()));
+    }
+    endpoint.connect().await.map_err(|error| ClientError::Unreachable {
+        server: server.to_owned(),
+        reason: std::error::Error::source(&error)
+            .map(ToString::to_string)
+            .unwrap_or_else(|| error.to_string()),
+    })
+}
+
+/// Reads the trust's public identity (no sign-in needed).
+pub async fn trust_info(channel: &Channel) -> Result<v1::GetTrustInfoResponse, ClientError> {
+    Ok(TrustServiceClient::new(channel.clone())
+        .get_trust_info(v1::GetTrustInfoRequest {})
+        .await?
+        .into_inner())
+}
+
+/// Adds the bearer token to every request.
+#[derive(Clone)]
+pub struct BearerToken(MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for BearerToken {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request.metadata_mut().insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+pub type Authenticated = InterceptedService<Channel, BearerToken>;
+
+/// A signed-in principal.
+#[derive(Clone)]
+pub struct SignedIn {
+    channel: Channel,
+    bearer: BearerToken,
+    pub principal: v1::Principal,
+    pub token: String,
+    pub origin: Origin,
+}
+
+impl SignedIn {
+    pub fn auth(&self) -> AuthServiceClient<Authenticated> {
+        AuthServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn principals(&self) -> PrincipalServiceClient<Authenticated> {
+        PrincipalServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn members(&self) -> MemberServiceClient<Authenticated> {
+        MemberServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn collectors(&self) -> CollectorServiceClient<Authenticated> {
+        CollectorServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn channel(&self) -> &Channel {
+        &self.channel
+    }
+}
+
+/// Signs in: asks the trust for its origin and a challenge, signs the login message, and
+/// exchanges it for a bearer token.
+pub async fn sign_in(channel: &Channel, signer: &NoteSigner) -> Result<SignedIn, ClientError> {
+    let info = trust_info(channel).await?;
+    let origin = Origin::parse(&info.origin).map_err(|_| ClientError::BadOrigin(info.origin.clone()))?;
+    let mut auth = AuthServiceClient::new(channel.clone());
+    let public_key = signer.public_key();
+    let challenge = auth
+        .create_challenge(v1::CreateChallengeRequest {
+            public_key: public_key.as_bytes().to_vec(),
+        })
+        .await?
+        .into_inner()
+        .challenge;
+    let signature = signer.sign(&login_message(&origin, &public_key, &challenge));
+    let login = auth
+        .login(v1::LoginRequest {
+            public_key: public_key.as_bytes().to_vec(),
+            challenge,
+            signature: signature.to_vec(),
+        })
+        .await?
+        .into_inner();
+    let header = format!("Bearer {}", login.token)
+        .parse()
+        .map_err(|_| Status::internal("the server sent a token that is not ASCII"))?;
+    Ok(SignedIn {
+        channel: channel.clone(),
+        bearer: BearerToken(header),
+        principal: login.principal.unwrap_or_default(),
+        token: login.token,
+        origin,
+    })
+}
+
+/// Redeems an invitation code with `signer`'s key.
+pub async fn redeem_invitation(
+    channel: &Channel,
+    signer: &NoteSigner,
+    code: &InvitationCode,
+) -> Result<v1::Principal, ClientError> {
+    let info = trust_info(channel).await?;
+    let origin = Origin::parse(&info.origin).map_err(|_| ClientError::BadOrigin(info.origin.clone()))?;
+    let public_key = signer.public_key();
+    let signature = signer.sign(&redeem_message(&origin, &public_key, code));
+    let response = AuthServiceClient::new(channel.clone())
+        .redeem_invitation(v1::RedeemInvitationRequest {
+            invitation_code: code.as_str().to_owned(),
+            public_key: public_key.as_bytes().to_vec(),
+            signature: signature.to_vec(),
+        })
+        .await?
+        .into_inner();
+    Ok(response.principal.unwrap_or_default())
+}

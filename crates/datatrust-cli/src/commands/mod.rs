@@ -1,0 +1,54 @@
+//! Runs a parsed command line; turns failures into messages that say what to do next.
+
+mod principals;
+mod serve;
+
+use anyhow::Context as _;
+use tonic::Code;
+
+use crate::client::ClientError;
+use crate::{Cli, Command};
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(arguments) => serve::run(*arguments).await,
+            command => principals::run(&cli.global, command).await,
+        }
+    })
+}
+
+/// The whole error chain, with a hint for the gRPC statuses a user can act on.
+pub fn describe(error: &anyhow::Error) -> String {
+    let status = error
+        .chain()
+        .find_map(|cause| {
+            cause
+                .downcast_ref::<tonic::Status>()
+                .or_else(|| match cause.downcast_ref::<ClientError>() {
+                    Some(ClientError::Status(status)) => Some(status),
+                    _ => None,
+                })
+        });
+    let Some(status) = status else {
+        return format!("{error:#}");
+    };
+    let hint = match status.code() {
+        Code::Unauthenticated => {
+            "\nhint: is --key (or DATATRUST_KEY) a key enrolled on this trust? `datatrust whoami` tells"
+        }
+        Code::PermissionDenied => "\nhint: this key's role may not do that; `datatrust whoami` shows the role",
+        Code::Unavailable => "\nhint: is `datatrust serve` running at --server (DATATRUST_SERVER)?",
+        Code::InvalidArgument => "\nhint: the field named above was refused; see --help for its format",
+        _ => "",
+    };
+    format!(
+        "the trust refused: {} ({:?}){hint}",
+        status.message(),
+        status.code()
+    )
+}

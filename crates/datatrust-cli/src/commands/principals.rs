@@ -1,0 +1,376 @@
+//! The client subcommands: keys, trust identity, and each role's operations on principals.
+
+use std::path::Path;
+
+use anyhow::{Context as _, anyhow};
+use datatrust_core::auth::InvitationCode;
+use datatrust_core::{NoteSigner, PublicKey, Role};
+use datatrust_proto::{convert, v1};
+use datatrust_store::DataDirectory;
+use rand::RngCore as _;
+use serde_json::json;
+use tonic::transport::Channel;
+
+use crate::client::{self, SignedIn};
+use crate::{
+    CollectorCommand, Command, CompanyCommand, GlobalArgs, KeyCommand, MemberCommand, RegisterArgs,
+    TrustCommand, TrusteeCommand, key_file,
+};
+
+pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(_) => unreachable!("serve is dispatched before client commands"),
+        Command::Key(command) => key(global, command),
+        Command::Trust(TrustCommand::Info { data_dir }) => trust_info(global, data_dir.as_deref()).await,
+        Command::Whoami => {
+            let session = sign_in(global).await?;
+            let response = session.auth().who_am_i(v1::WhoAmIRequest {}).await?.into_inner();
+            print_principal(global, &response.principal.unwrap_or_default());
+            Ok(())
+        }
+        Command::Trustee(command) => trustee(global, command).await,
+        Command::Member(command) => member(global, command).await,
+        Command::Company(CompanyCommand::Profile) => {
+            let session = sign_in(global).await?;
+            print_principal(global, &session.principal);
+            Ok(())
+        }
+        Command::Collector(CollectorCommand::Members) => {
+            let session = sign_in(global).await?;
+            let response = session
+                .collectors()
+                .list_my_members(v1::ListMyMembersRequest {})
+                .await?
+                .into_inner();
+            print_authorizations(global, &response.authorizations, "member");
+            Ok(())
+        }
+    }
+}
+
+fn key(global: &GlobalArgs, command: KeyCommand) -> anyhow::Result<()> {
+    let signer = match command {
+        KeyCommand::Generate { out, name } => {
+            let mut seed = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut seed);
+            let signer = NoteSigner::new(&name, seed).context("--name")?;
+            key_file::write_new(&out, &signer)?;
+            if !global.json {
+                println!("Wrote a new private key to {} (readable only by you).", out.display());
+                println!("Give this public key to a trustee:");
+            }
+            signer
+        }
+        KeyCommand::Show => read_key(global)?,
+    };
+    if global.json {
+        println!("{}", json!({ "public_key": signer.public_key().to_base64() }));
+    } else {
+        println!("{}", signer.public_key());
+    }
+    Ok(())
+}
+
+async fn trust_info(global: &GlobalArgs, data_dir: Option<&Path>) -> anyhow::Result<()> {
+    let info = match data_dir {
+        Some(data_dir) => {
+            // The lock refuses this while a server runs on the directory; ask the server then.
+            let opened = DataDirectory::open_or_create(
+                data_dir,
+                None,
+                &datatrust_core::Origin::parse(crate::config::DEFAULT_ORIGIN)?,
+                datatrust_server::now(),
+            )
+            .with_context(|| format!("reading the trust in {}", data_dir.display()))?;
+            v1::GetTrustInfoResponse {
+                origin: opened.metadata.origin.to_string(),
+                log_vkey: opened.log_signer.verifier().to_text(),
+                license_vkey: opened.license_signer.verifier().to_text(),
+                server_version: env!("CARGO_PKG_VERSION").to_owned(),
+            }
+        }
+        None => client::trust_info(&connect(global).await?).await?,
+    };
+    if global.json {
+        println!(
+            "{}",
+            json!({
+                "origin": info.origin,
+                "log_vkey": info.log_vkey,
+                "license_vkey": info.license_vkey,
+                "server_version": info.server_version,
+            })
+        );
+    } else {
+        println!("origin:        {}", info.origin);
+        println!("log vkey:      {}", info.log_vkey);
+        println!("license vkey:  {}", info.license_vkey);
+    }
+    Ok(())
+}
+
+async fn trustee(global: &GlobalArgs, command: TrusteeCommand) -> anyhow::Result<()> {
+    let session = sign_in(global).await?;
+    let mut principals = session.principals();
+    match command {
+        TrusteeCommand::EnrolMember(arguments) => register(global, &session, Role::Member, arguments).await,
+        TrusteeCommand::RegisterLicensee(arguments) => {
+            register(global, &session, Role::Licensee, arguments).await
+        }
+        TrusteeCommand::RegisterCollector(arguments) => {
+            register(global, &session, Role::Collector, arguments).await
+        }
+        TrusteeCommand::AddTrustee(arguments) => register(global, &session, Role::Trustee, arguments).await,
+        TrusteeCommand::InviteMember { name, valid_days } => {
+            if !(1..=30).contains(&valid_days) {
+                return Err(anyhow!("--valid-days: must be between 1 and 30"));
+            }
+            let response = principals
+                .create_invitation(v1::CreateInvitationRequest {
+                    display_name: name.clone(),
+                    valid_for_seconds: valid_days * 24 * 3600,
+                })
+                .await?
+                .into_inner();
+            if global.json {
+                println!(
+                    "{}",
+                    json!({ "invitation_code": response.invitation_code, "expires_at": response.expires_at })
+                );
+            } else {
+                println!("Invitation for {name}: {}", response.invitation_code);
+                println!("It works once, until {} (Unix time). The member runs:", response.expires_at);
+                println!(
+                    "  datatrust key generate --out member.key && datatrust member redeem --key member.key --code {}",
+                    response.invitation_code
+                );
+            }
+            Ok(())
+        }
+        TrusteeCommand::List { role } => {
+            let role = role
+                .map(|text| Role::parse(&text).map_err(|error| anyhow!("--role: {}", error.reason)))
+                .transpose()?;
+            let mut all = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let response = principals
+                    .list_principals(v1::ListPrincipalsRequest {
+                        role: role.map(|role| convert::role_to_wire(role).into()).unwrap_or(0),
+                        page_size: 1000,
+                        page_token,
+                    })
+                    .await?
+                    .into_inner();
+                all.extend(response.principals);
+                if response.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = response.next_page_token;
+            }
+            if global.json {
+                println!("{}", serde_json::Value::Array(all.iter().map(principal_json).collect()));
+            } else {
+                for principal in &all {
+                    println!("{}", principal_line(principal));
+                }
+                println!("{} principal(s)", all.len());
+            }
+            Ok(())
+        }
+        TrusteeCommand::Show { public_key } => {
+            let public_key = parse_key(&public_key, "--public-key")?;
+            let response = principals
+                .get_principal(v1::GetPrincipalRequest {
+                    public_key: public_key.as_bytes().to_vec(),
+                })
+                .await?
+                .into_inner();
+            print_principal(global, &response.principal.unwrap_or_default());
+            Ok(())
+        }
+        TrusteeCommand::Deactivate { public_key } => {
+            let public_key = parse_key(&public_key, "--public-key")?;
+            let response = principals
+                .deactivate_principal(v1::DeactivatePrincipalRequest {
+                    public_key: public_key.as_bytes().to_vec(),
+                })
+                .await?
+                .into_inner();
+            print_principal(global, &response.principal.unwrap_or_default());
+            Ok(())
+        }
+    }
+}
+
+async fn register(
+    global: &GlobalArgs,
+    session: &SignedIn,
+    role: Role,
+    arguments: RegisterArgs,
+) -> anyhow::Result<()> {
+    let public_key = parse_key(&arguments.public_key, "--public-key")?;
+    let response = session
+        .principals()
+        .register_principal(v1::RegisterPrincipalRequest {
+            public_key: public_key.as_bytes().to_vec(),
+            role: convert::role_to_wire(role).into(),
+            display_name: arguments.name,
+        })
+        .await?
+        .into_inner();
+    print_principal(global, &response.principal.unwrap_or_default());
+    Ok(())
+}
+
+async fn member(global: &GlobalArgs, command: MemberCommand) -> anyhow::Result<()> {
+    if let MemberCommand::Redeem { code } = &command {
+        let code = InvitationCode::parse(code).map_err(|error| anyhow!("--code: {}", error.reason))?;
+        let signer = read_key(global)?;
+        let principal = client::redeem_invitation(&connect(global).await?, &signer, &code).await?;
+        if !global.json {
+            println!("Welcome. You are now enrolled:");
+        }
+        print_principal(global, &principal);
+        return Ok(());
+    }
+    let session = sign_in(global).await?;
+    let mut members = session.members();
+    match command {
+        MemberCommand::Redeem { .. } => unreachable!("handled above"),
+        MemberCommand::AuthorizeCollector { collector_key } => {
+            let collector = parse_key(&collector_key, "--collector-key")?;
+            let response = members
+                .authorize_collector(v1::AuthorizeCollectorRequest {
+                    collector_public_key: collector.as_bytes().to_vec(),
+                })
+                .await?
+                .into_inner();
+            print_authorizations(global, &response.authorization.into_iter().collect::<Vec<_>>(), "collector");
+        }
+        MemberCommand::RevokeCollector { collector_key } => {
+            let collector = parse_key(&collector_key, "--collector-key")?;
+            let response = members
+                .revoke_collector(v1::RevokeCollectorRequest {
+                    collector_public_key: collector.as_bytes().to_vec(),
+                })
+                .await?
+                .into_inner();
+            if global.json {
+                println!("{}", json!({ "revoked": response.revoked }));
+            } else if response.revoked {
+                println!("Revoked: {collector} can no longer upload for you.");
+            } else {
+                println!("{collector} was not authorised; nothing changed.");
+            }
+        }
+        MemberCommand::Collectors => {
+            let response = members
+                .list_my_collectors(v1::ListMyCollectorsRequest {})
+                .await?
+                .into_inner();
+            print_authorizations(global, &response.authorizations, "collector");
+        }
+    }
+    Ok(())
+}
+
+fn read_key(global: &GlobalArgs) -> anyhow::Result<NoteSigner> {
+    let path = global.key.as_deref().ok_or_else(|| {
+        anyhow!("no key given: pass --key FILE or set DATATRUST_KEY (create one with `datatrust key generate`)")
+    })?;
+    key_file::read(path)
+}
+
+async fn connect(global: &GlobalArgs) -> anyhow::Result<Channel> {
+    Ok(client::connect(&global.server, global.ca_cert.as_deref()).await?)
+}
+
+async fn sign_in(global: &GlobalArgs) -> anyhow::Result<SignedIn> {
+    let signer = read_key(global)?;
+    let channel = connect(global).await?;
+    Ok(client::sign_in(&channel, &signer).await?)
+}
+
+fn parse_key(text: &str, flag: &str) -> anyhow::Result<PublicKey> {
+    PublicKey::from_base64(text, flag).map_err(|error| anyhow!("{flag}: {}", error.reason))
+}
+
+fn wire_key(bytes: &[u8]) -> String {
+    PublicKey::from_slice(bytes, "public_key")
+        .map(|key| key.to_base64())
+        .unwrap_or_else(|_| "(invalid key)".into())
+}
+
+fn role_name(role: i32) -> &'static str {
+    match convert::optional_role(role, "role") {
+        Ok(Some(role)) => role.as_str(),
+        _ => "unknown",
+    }
+}
+
+fn status_name(status: i32) -> &'static str {
+    match v1::PrincipalStatus::try_from(status) {
+        Ok(v1::PrincipalStatus::Active) => "active",
+        Ok(v1::PrincipalStatus::Deactivated) => "deactivated",
+        _ => "unknown",
+    }
+}
+
+fn principal_json(principal: &v1::Principal) -> serde_json::Value {
+    json!({
+        "public_key": wire_key(&principal.public_key),
+        "role": role_name(principal.role),
+        "display_name": principal.display_name,
+        "created_at": principal.created_at,
+        "status": status_name(principal.status),
+    })
+}
+
+fn principal_line(principal: &v1::Principal) -> String {
+    format!(
+        "{}  {:<9}  {:<11}  {}",
+        wire_key(&principal.public_key),
+        role_name(principal.role),
+        status_name(principal.status),
+        principal.display_name
+    )
+}
+
+fn print_principal(global: &GlobalArgs, principal: &v1::Principal) {
+    if global.json {
+        println!("{}", principal_json(principal));
+    } else {
+        println!("{}", principal_line(principal));
+    }
+}
+
+fn print_authorizations(global: &GlobalArgs, authorizations: &[v1::CollectorAuthorization], other_side: &str) {
+    let other_key = |authorization: &v1::CollectorAuthorization| {
+        if other_side == "member" {
+            wire_key(&authorization.member_public_key)
+        } else {
+            wire_key(&authorization.collector_public_key)
+        }
+    };
+    if global.json {
+        let values: Vec<_> = authorizations
+            .iter()
+            .map(|authorization| {
+                json!({
+                    "member_public_key": wire_key(&authorization.member_public_key),
+                    "collector_public_key": wire_key(&authorization.collector_public_key),
+                    "authorized_at": authorization.authorized_at,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(values));
+    } else {
+        for authorization in authorizations {
+            println!("{}  {other_side}, authorised at {}", other_key(authorization), authorization.authorized_at);
+        }
+        if authorizations.is_empty() {
+            println!("none");
+        }
+    }
+}

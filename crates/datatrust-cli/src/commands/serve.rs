@@ -1,0 +1,86 @@
+//! `datatrust serve`: resolve configuration, set up logging, open (or create) the trust,
+//! bind, serve until SIGINT or SIGTERM.
+
+use std::io::IsTerminal as _;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use datatrust_core::Origin;
+use datatrust_server::TrustState;
+use datatrust_store::DataDirectory;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{DEFAULT_ORIGIN, LogFormat, ServeArgs};
+
+pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
+    let config = arguments.resolve()?;
+    init_tracing(config.log_format);
+    config.options.check(config.grpc_addr)?;
+
+    let data_dir = config.data_dir.clone();
+    let requested_origin = config.origin.clone();
+    let now = datatrust_server::now();
+    let opened = tokio::task::spawn_blocking(move || {
+        let default_origin = Origin::parse(DEFAULT_ORIGIN).expect("the default origin is valid");
+        DataDirectory::open_or_create(&data_dir, requested_origin.as_ref(), &default_origin, now)
+    })
+    .await??;
+    let origin = opened.metadata.origin.clone();
+    let grpc_listener = tokio::net::TcpListener::bind(config.grpc_addr)
+        .await
+        .with_context(|| format!("listening for gRPC on {}; pass another --grpc-addr", config.grpc_addr))?;
+    let http_listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("listening for HTTP on {}; pass another --http-addr", config.http_addr))?;
+    let grpc_addr = grpc_listener.local_addr()?;
+    let http_addr = http_listener.local_addr()?;
+    let scheme = if config.options.tls.is_some() { "https" } else { "http" };
+    // Scripts and tests read these two lines to learn the bound ports.
+    println!("grpc listening on {scheme}://{grpc_addr}");
+    println!("http listening on http://{http_addr}");
+    if let Some(trustee_key) = &opened.created_trustee_key {
+        let key = trustee_key.display();
+        println!("Created the trust {origin} in {}.", config.data_dir.display());
+        println!("The first trustee's key is {key} (keep it secret; move it off this machine).");
+        println!(
+            "Try it: datatrust whoami --key {key} --server {scheme}://{}",
+            grpc_addr
+        );
+    }
+
+    tracing::info!(%origin, %grpc_addr, %http_addr, data_dir = %config.data_dir.display(), "serving");
+
+    let state = TrustState::new(
+        Arc::new(opened.store),
+        origin,
+        opened.log_signer,
+        opened.license_signer,
+        config.options.token_lifetime,
+    );
+    datatrust_server::serve(state, config.options, grpc_listener, http_listener, shutdown_signal())
+        .await?;
+    // The lock is released only now, after the final flush.
+    drop(opened.directory);
+    Ok(())
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        _ = terminate.recv() => tracing::info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,206 @@
+//! `serve` configuration: each setting comes from its flag, else its `DATATRUST_*` environment
+//! variable, else the config file (`--config`), else its default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use datatrust_core::Origin;
+use datatrust_server::{ServeOptions, TlsFiles};
+use serde::Deserialize;
+
+pub const DEFAULT_DATA_DIR: &str = "./datatrust-data";
+pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_ORIGIN: &str = "datatrust.localhost";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// A TOML file with any of the settings below (keys in snake_case).
+    #[arg(long, env = "DATATRUST_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where the trust keeps its keys and database [default: ./datatrust-data]
+    #[arg(long, env = "DATATRUST_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// gRPC listen address [default: 127.0.0.1:50051]
+    #[arg(long, env = "DATATRUST_GRPC_ADDR")]
+    pub grpc_addr: Option<SocketAddr>,
+    /// HTTP listen address (health, later the log's tiles and pages) [default: 127.0.0.1:8080]
+    #[arg(long, env = "DATATRUST_HTTP_ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    /// The trust's name, for a new trust; must match an existing one [default: datatrust.localhost]
+    #[arg(long, env = "DATATRUST_ORIGIN")]
+    pub origin: Option<String>,
+    /// Log output format [default: text]
+    #[arg(long, env = "DATATRUST_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// PEM certificate chain for TLS on gRPC.
+    #[arg(long, env = "DATATRUST_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS on gRPC.
+    #[arg(long, env = "DATATRUST_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Allow plaintext gRPC on a non-loopback address (only behind a TLS-terminating proxy).
+    #[arg(long, env = "DATATRUST_INSECURE_PLAINTEXT", num_args = 0..=1, default_missing_value = "true")]
+    pub insecure_plaintext: Option<bool>,
+    /// Seconds health reports NOT_SERVING before shutdown closes the listeners [default: 0]
+    #[arg(long, env = "DATATRUST_DRAIN_SECONDS")]
+    pub drain_seconds: Option<u64>,
+    /// Largest gRPC message, each way, in bytes [default: 4194304]
+    #[arg(long, env = "DATATRUST_MAX_MESSAGE_BYTES")]
+    pub max_message_bytes: Option<usize>,
+    /// Longest a request may run, in seconds [default: 30]
+    #[arg(long, env = "DATATRUST_REQUEST_TIMEOUT_SECONDS")]
+    pub request_timeout_seconds: Option<u64>,
+}
+
+/// The config file: the same settings, all optional; unknown keys are refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    grpc_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
+    origin: Option<String>,
+    log_format: Option<LogFormat>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    insecure_plaintext: Option<bool>,
+    drain_seconds: Option<u64>,
+    max_message_bytes: Option<usize>,
+    request_timeout_seconds: Option<u64>,
+}
+
+/// Everything `serve` needs, resolved.
+#[derive(Debug)]
+pub struct ServeConfig {
+    pub data_dir: PathBuf,
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    /// Only when given explicitly: it must then match an existing trust.
+    pub origin: Option<Origin>,
+    pub log_format: LogFormat,
+    pub options: ServeOptions,
+}
+
+impl ServeArgs {
+    pub fn resolve(self) -> anyhow::Result<ServeConfig> {
+        let file = match &self.config {
+            Some(path) => read_file_config(path)?,
+            None => FileConfig::default(),
+        };
+        let origin = self
+            .origin
+            .or(file.origin)
+            .map(|text| Origin::parse(&text))
+            .transpose()
+            .context("--origin")?;
+        let tls = match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key)) {
+            (Some(certificate), Some(private_key)) => Some(TlsFiles {
+                certificate,
+                private_key,
+            }),
+            (None, None) => None,
+            _ => anyhow::bail!("TLS needs both --tls-cert and --tls-key"),
+        };
+        let defaults = ServeOptions::default();
+        let options = ServeOptions {
+            tls,
+            insecure_plaintext: self
+                .insecure_plaintext
+                .or(file.insecure_plaintext)
+                .unwrap_or(false),
+            max_message_bytes: self
+                .max_message_bytes
+                .or(file.max_message_bytes)
+                .unwrap_or(defaults.max_message_bytes),
+            request_timeout: self
+                .request_timeout_seconds
+                .or(file.request_timeout_seconds)
+                .map(Duration::from_secs)
+                .unwrap_or(defaults.request_timeout),
+            drain_grace: Duration::from_secs(self.drain_seconds.or(file.drain_seconds).unwrap_or(0)),
+            ..defaults
+        };
+        Ok(ServeConfig {
+            data_dir: self
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            grpc_addr: self
+                .grpc_addr
+                .or(file.grpc_addr)
+                .unwrap_or_else(|| DEFAULT_GRPC_ADDR.parse().expect("default address parses")),
+            http_addr: self
+                .http_addr
+                .or(file.http_addr)
+                .unwrap_or_else(|| DEFAULT_HTTP_ADDR.parse().expect("default address parses")),
+            origin,
+            log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+            options,
+        })
+    }
+}
+
+fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("in the config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("datatrust.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/srv/trust\"\ngrpc_addr = \"127.0.0.1:7000\"\norigin = \"file.example\"\n",
+        )
+        .unwrap();
+        let arguments = ServeArgs {
+            config: Some(path),
+            grpc_addr: Some("127.0.0.1:9000".parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        let config = arguments.resolve().unwrap();
+        assert_eq!(config.grpc_addr.port(), 9000);
+        assert_eq!(config.data_dir, PathBuf::from("/srv/trust"));
+        assert_eq!(config.origin.unwrap().as_str(), "file.example");
+        assert_eq!(config.http_addr.port(), 8080);
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_origins_are_refused() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("datatrust.toml");
+        std::fs::write(&path, "grpc_adress = \"127.0.0.1:7000\"\n").unwrap();
+        let error = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(format!("{error:#}").contains("grpc_adress"), "{error:#}");
+        let error = ServeArgs {
+            origin: Some("has space".into()),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(format!("{error:#}").contains("origin"), "{error:#}");
+    }
+}

@@ -1,0 +1,183 @@
+//! The `datatrust` command line: `serve` runs the trust; the other subcommands are clients,
+//! one group per role, each signing in with the principal's own key.
+
+pub mod client;
+mod commands;
+mod config;
+mod key_file;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use config::{LogFormat, ServeArgs};
+
+#[derive(Debug, Parser)]
+#[command(name = "datatrust", version, about = "A data trust for workers' telemetry, administered by their union")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every client subcommand understands.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The principal's private key file (from `datatrust key generate`).
+    #[arg(long, global = true, env = "DATATRUST_KEY")]
+    pub key: Option<PathBuf>,
+    /// The trust's gRPC address.
+    #[arg(long, global = true, env = "DATATRUST_SERVER", default_value = "http://127.0.0.1:50051")]
+    pub server: String,
+    /// A PEM CA certificate to trust for an https:// server (a private CA).
+    #[arg(long, global = true, env = "DATATRUST_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the trust: gRPC on --grpc-addr, HTTP on --http-addr, data in --data-dir.
+    Serve(Box<ServeArgs>),
+    /// Create and inspect principal keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// The trust's public identity.
+    #[command(subcommand)]
+    Trust(TrustCommand),
+    /// Show who the key in --key is on this trust.
+    Whoami,
+    /// Administer the trust (trustee keys).
+    #[command(subcommand)]
+    Trustee(TrusteeCommand),
+    /// A member's own settings (member keys).
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// A licensee's view (company keys).
+    #[command(subcommand)]
+    Company(CompanyCommand),
+    /// A telemetry collector's view (collector keys).
+    #[command(subcommand)]
+    Collector(CollectorCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Generate a new ed25519 key and write it to a file readable only by you.
+    Generate {
+        /// Where to write the private key; refused if the file exists.
+        #[arg(long, default_value = "datatrust.key")]
+        out: PathBuf,
+        /// The key's name inside the file (no spaces or '+').
+        #[arg(long, default_value = "datatrust")]
+        name: String,
+    },
+    /// Print the public key of the key file in --key.
+    Show,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Print the origin and the verifier keys (vkeys) to pin.
+    Info {
+        /// Read them from a local data directory instead of asking the server.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrusteeCommand {
+    /// Enrol a member directly by their public key.
+    EnrolMember(RegisterArgs),
+    /// Create a one-time invitation code a member redeems with their own key.
+    InviteMember {
+        /// The name the member will appear under.
+        #[arg(long)]
+        name: String,
+        /// Days the code stays valid (1 to 30).
+        #[arg(long, default_value_t = 7)]
+        valid_days: i64,
+    },
+    /// Register a licensee (a company that may request licenses).
+    RegisterLicensee(RegisterArgs),
+    /// Register a telemetry collector.
+    RegisterCollector(RegisterArgs),
+    /// Add another trustee.
+    AddTrustee(RegisterArgs),
+    /// List principals.
+    List {
+        /// Only this role: trustee, member, licensee or collector.
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// Show one principal.
+    Show {
+        #[arg(long)]
+        public_key: String,
+    },
+    /// Deactivate a principal (a lost or retired key).
+    Deactivate {
+        #[arg(long)]
+        public_key: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// The principal's public key, base64 (from `datatrust key generate` or `key show`).
+    #[arg(long)]
+    pub public_key: String,
+    /// A human-readable name.
+    #[arg(long)]
+    pub name: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Redeem an invitation code with the key in --key.
+    Redeem {
+        #[arg(long)]
+        code: String,
+    },
+    /// Allow a collector to upload telemetry for you.
+    AuthorizeCollector {
+        #[arg(long)]
+        collector_key: String,
+    },
+    /// Withdraw a collector's permission.
+    RevokeCollector {
+        #[arg(long)]
+        collector_key: String,
+    },
+    /// The collectors you have authorised.
+    Collectors,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CompanyCommand {
+    /// The company's own record on this trust.
+    Profile,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CollectorCommand {
+    /// The members who have authorised this collector.
+    Members,
+}
+
+/// Parses the command line, runs it, and turns errors into a message and exit status 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", commands::describe(&error));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! `serve`: the gRPC and HTTP listeners, their limits, health, reflection and graceful
+//! shutdown. The binary and the end-to-end tests call the same function.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use datatrust_proto::v1::auth_service_server::AuthServiceServer;
+use datatrust_proto::v1::collector_service_server::CollectorServiceServer;
+use datatrust_proto::v1::member_service_server::MemberServiceServer;
+use datatrust_proto::v1::principal_service_server::PrincipalServiceServer;
+use datatrust_proto::v1::trust_service_server::TrustServiceServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::StreamExt as _;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::server::NamedService;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic_health::ServingStatus;
+use tower::limit::GlobalConcurrencyLimitLayer;
+
+use crate::services::{AuthApi, CollectorApi, MemberApi, PrincipalApi, TrustApi};
+use crate::{ServeOptions, TrustState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("reading TLS files: {0}")]
+    Tls(String),
+    #[error("gRPC server: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    #[error("HTTP server: {0}")]
+    Http(std::io::Error),
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("flushing storage at shutdown: {0}")]
+    Flush(#[from] datatrust_core::store::StoreError),
+}
+
+/// Names of the datatrust services, as health checks and reflection know them.
+pub const SERVICE_NAMES: [&str; 5] = [
+    <TrustServiceServer<TrustApi> as NamedService>::NAME,
+    <AuthServiceServer<AuthApi> as NamedService>::NAME,
+    <PrincipalServiceServer<PrincipalApi> as NamedService>::NAME,
+    <MemberServiceServer<MemberApi> as NamedService>::NAME,
+    <CollectorServiceServer<CollectorApi> as NamedService>::NAME,
+];
+
+/// Serves gRPC on `grpc_listener` and HTTP on `http_listener` until `shutdown` completes.
+/// Then health turns NOT_SERVING, and after `options.drain_grace` the listeners stop
+/// accepting, in-flight calls finish, and storage is flushed before this returns.
+pub async fn serve(
+    state: TrustState,
+    options: ServeOptions,
+    grpc_listener: TcpListener,
+    http_listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    for name in SERVICE_NAMES.iter().chain(&[""]) {
+        health_reporter
+            .set_service_status(*name, ServingStatus::Serving)
+            .await;
+    }
+    let draining = Arc::new(AtomicBool::new(false));
+    let (stop_sender, stop_receiver) = watch::channel(false);
+    let drain_grace = options.drain_grace;
+    let draining_flag = Arc::clone(&draining);
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!(drain_grace_ms = drain_grace.as_millis() as u64, "shutting down: draining");
+        draining_flag.store(true, Ordering::SeqCst);
+        for name in SERVICE_NAMES.iter().chain(&[""]) {
+            health_reporter
+                .set_service_status(*name, ServingStatus::NotServing)
+                .await;
+        }
+        tokio::time::sleep(drain_grace).await;
+        let _ = stop_sender.send(true);
+    });
+
+    let descriptor_sets = [
+        datatrust_proto::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+    ];
+    let mut reflection_v1 = tonic_reflection::server::Builder::configure();
+    let mut reflection_v1alpha = tonic_reflection::server::Builder::configure();
+    for set in descriptor_sets {
+        reflection_v1 = reflection_v1.register_encoded_file_descriptor_set(set);
+        reflection_v1alpha = reflection_v1alpha.register_encoded_file_descriptor_set(set);
+    }
+
+    let mut builder = Server::builder()
+        .timeout(options.request_timeout)
+        .concurrency_limit_per_connection(options.concurrency_per_connection)
+        .trace_fn(|request| {
+            tracing::info_span!(
+                "rpc",
+                method = %request.uri().path(),
+                caller_role = tracing::field::Empty,
+                caller_key = tracing::field::Empty,
+            )
+        });
+    if let Some(tls) = &options.tls {
+        let certificate = std::fs::read(&tls.certificate)
+            .map_err(|error| ServeError::Tls(format!("{}: {error}", tls.certificate.display())))?;
+        let private_key = std::fs::read(&tls.private_key)
+            .map_err(|error| ServeError::Tls(format!("{}: {error}", tls.private_key.display())))?;
+        builder = builder
+            .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(certificate, private_key)))?;
+    }
+    let max = options.max_message_bytes;
+    let router = builder
+        .layer(GlobalConcurrencyLimitLayer::new(options.concurrency_total))
+        .add_service(health_service)
+        .add_service(reflection_v1.build_v1()?)
+        .add_service(reflection_v1alpha.build_v1alpha()?)
+        .add_service(
+            TrustServiceServer::new(TrustApi { state: state.clone() })
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            AuthServiceServer::new(AuthApi { state: state.clone() })
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            PrincipalServiceServer::new(PrincipalApi { state: state.clone() })
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            MemberServiceServer::new(MemberApi { state: state.clone() })
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            CollectorServiceServer::new(CollectorApi { state: state.clone() })
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        );
+
+    let incoming = TcpListenerStream::new(grpc_listener).map(|connection| {
+        connection.inspect(|stream| {
+            // Small request-response calls should not wait for Nagle's algorithm.
+            let _ = stream.set_nodelay(true);
+        })
+    });
+    let grpc = router.serve_with_incoming_shutdown(incoming, stopped(stop_receiver.clone()));
+
+    let http_router = Router::new()
+        .route("/healthz", get(http_health))
+        .with_state(Arc::clone(&draining));
+    let http = axum::serve(http_listener, http_router).with_graceful_shutdown(stopped(stop_receiver));
+
+    let (grpc_result, http_result) = tokio::join!(grpc, async { http.await.map_err(ServeError::Http) });
+    // Flush even if a listener failed: whatever was acknowledged must be on disk.
+    let flushed = state.flush();
+    grpc_result?;
+    http_result?;
+    flushed?;
+    tracing::info!("stopped; storage flushed");
+    Ok(())
+}
+
+async fn stopped(mut receiver: watch::Receiver<bool>) {
+    let _ = receiver.wait_for(|stop| *stop).await;
+}
+
+async fn http_health(State(draining): State<Arc<AtomicBool>>) -> (StatusCode, &'static str) {
+    if draining.load(Ordering::SeqCst) {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+    } else {
+        (StatusCode::OK, "serving\n")
+    }
+}

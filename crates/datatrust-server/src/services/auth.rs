@@ -1,0 +1,111 @@
+//! `AuthService`: challenges, logins, invitation redemption, who-am-I.
+
+use datatrust_core::auth::{InvitationCode, login_message};
+use datatrust_core::registry::DomainError;
+use datatrust_proto::convert;
+use datatrust_proto::v1::auth_service_server::AuthService;
+use datatrust_proto::v1::{
+    CreateChallengeRequest, CreateChallengeResponse, LoginRequest, LoginResponse,
+    RedeemInvitationRequest, RedeemInvitationResponse, WhoAmIRequest, WhoAmIResponse,
+};
+use tonic::{Request, Response, Status};
+
+use crate::state::now;
+use crate::{TrustState, status};
+
+pub struct AuthApi {
+    pub state: TrustState,
+}
+
+#[tonic::async_trait]
+impl AuthService for AuthApi {
+    async fn create_challenge(
+        &self,
+        request: Request<CreateChallengeRequest>,
+    ) -> Result<Response<CreateChallengeResponse>, Status> {
+        let public_key =
+            convert::public_key(&request.get_ref().public_key, "public_key").map_err(status::invalid)?;
+        // A challenge is issued for any well-formed key: whether the key is enrolled is
+        // revealed only to whoever proves they hold it.
+        let (challenge, lifetime) = self
+            .state
+            .sessions()
+            .create_challenge(public_key)
+            .map_err(|error| Status::resource_exhausted(error.to_string()))?;
+        Ok(Response::new(CreateChallengeResponse {
+            challenge: challenge.to_vec(),
+            expires_at: now().plus_seconds(lifetime.as_secs() as i64).0,
+        }))
+    }
+
+    async fn login(&self, request: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
+        let request = request.into_inner();
+        let public_key = convert::public_key(&request.public_key, "public_key").map_err(status::invalid)?;
+        if request.challenge.is_empty() {
+            return Err(Status::invalid_argument("challenge: is required"));
+        }
+        if !self.state.sessions().take_challenge(&public_key, &request.challenge) {
+            return Err(Status::unauthenticated(
+                "challenge: unknown, expired, already used or issued for another key; request a new one",
+            ));
+        }
+        let message = login_message(self.state.origin(), &public_key, &request.challenge);
+        if !public_key.verify(&message, &request.signature) {
+            tracing::warn!(public_key = %public_key, "login refused: bad signature");
+            return Err(Status::unauthenticated(
+                "signature: does not verify over the login message for this key and challenge",
+            ));
+        }
+        let principal = self
+            .state
+            .blocking(move |registry| {
+                registry.active_principal(&public_key)?.ok_or_else(|| {
+                    DomainError::Unauthenticated(
+                        "public_key: not an active principal of this trust; ask a trustee to enrol it".into(),
+                    )
+                })
+            })
+            .await?;
+        let (token, session) = self
+            .state
+            .sessions()
+            .start_session(principal.public_key, principal.role, now().0)
+            .map_err(|error| Status::resource_exhausted(error.to_string()))?;
+        tracing::info!(public_key = %principal.public_key, role = %principal.role, "signed in");
+        Ok(Response::new(LoginResponse {
+            token,
+            expires_at: session.expires_at_unix,
+            principal: Some(convert::principal_to_wire(&principal)),
+        }))
+    }
+
+    async fn redeem_invitation(
+        &self,
+        request: Request<RedeemInvitationRequest>,
+    ) -> Result<Response<RedeemInvitationResponse>, Status> {
+        let request = request.into_inner();
+        let code = InvitationCode::parse(&request.invitation_code).map_err(status::invalid)?;
+        let public_key = convert::public_key(&request.public_key, "public_key").map_err(status::invalid)?;
+        let signature = request.signature;
+        let principal = self
+            .state
+            .blocking(move |registry| registry.redeem_invitation(&code, public_key, &signature, now()))
+            .await?;
+        tracing::info!(public_key = %principal.public_key, "invitation redeemed");
+        Ok(Response::new(RedeemInvitationResponse {
+            principal: Some(convert::principal_to_wire(&principal)),
+        }))
+    }
+
+    async fn who_am_i(&self, request: Request<WhoAmIRequest>) -> Result<Response<WhoAmIResponse>, Status> {
+        let session = self.state.session(request.metadata())?;
+        let principal = self
+            .state
+            .as_caller(request.metadata(), |_, caller| Ok(caller.clone()))
+            .await?;
+        Ok(Response::new(WhoAmIResponse {
+            principal: Some(convert::principal_to_wire(&principal)),
+            token_expires_at: session.expires_at_unix,
+        }))
+    }
+}

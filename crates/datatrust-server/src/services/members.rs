@@ -1,0 +1,86 @@
+//! `MemberService` and `CollectorService`: collector authorisations, from each side.
+
+use datatrust_proto::convert;
+use datatrust_proto::v1::collector_service_server::CollectorService;
+use datatrust_proto::v1::member_service_server::MemberService;
+use datatrust_proto::v1::{
+    AuthorizeCollectorRequest, AuthorizeCollectorResponse, ListMyCollectorsRequest,
+    ListMyCollectorsResponse, ListMyMembersRequest, ListMyMembersResponse, RevokeCollectorRequest,
+    RevokeCollectorResponse,
+};
+use tonic::{Request, Response, Status};
+
+use crate::state::now;
+use crate::{TrustState, status};
+
+pub struct MemberApi {
+    pub state: TrustState,
+}
+
+#[tonic::async_trait]
+impl MemberService for MemberApi {
+    async fn authorize_collector(
+        &self,
+        request: Request<AuthorizeCollectorRequest>,
+    ) -> Result<Response<AuthorizeCollectorResponse>, Status> {
+        let collector = convert::public_key(&request.get_ref().collector_public_key, "collector_public_key")
+            .map_err(status::invalid)?;
+        let authorization = self
+            .state
+            .as_caller(request.metadata(), move |registry, caller| {
+                registry.authorize_collector(caller, &collector, now())
+            })
+            .await?;
+        Ok(Response::new(AuthorizeCollectorResponse {
+            authorization: Some(convert::authorization_to_wire(&authorization)),
+        }))
+    }
+
+    async fn revoke_collector(
+        &self,
+        request: Request<RevokeCollectorRequest>,
+    ) -> Result<Response<RevokeCollectorResponse>, Status> {
+        let collector = convert::public_key(&request.get_ref().collector_public_key, "collector_public_key")
+            .map_err(status::invalid)?;
+        let revoked = self
+            .state
+            .as_caller(request.metadata(), move |registry, caller| {
+                registry.revoke_collector(caller, &collector)
+            })
+            .await?;
+        Ok(Response::new(RevokeCollectorResponse { revoked }))
+    }
+
+    async fn list_my_collectors(
+        &self,
+        request: Request<ListMyCollectorsRequest>,
+    ) -> Result<Response<ListMyCollectorsResponse>, Status> {
+        let authorizations = self
+            .state
+            .as_caller(request.metadata(), |registry, caller| registry.my_collectors(caller))
+            .await?;
+        Ok(Response::new(ListMyCollectorsResponse {
+            authorizations: authorizations.iter().map(convert::authorization_to_wire).collect(),
+        }))
+    }
+}
+
+pub struct CollectorApi {
+    pub state: TrustState,
+}
+
+#[tonic::async_trait]
+impl CollectorService for CollectorApi {
+    async fn list_my_members(
+        &self,
+        request: Request<ListMyMembersRequest>,
+    ) -> Result<Response<ListMyMembersResponse>, Status> {
+        let authorizations = self
+            .state
+            .as_caller(request.metadata(), |registry, caller| registry.my_members(caller))
+            .await?;
+        Ok(Response::new(ListMyMembersResponse {
+            authorizations: authorizations.iter().map(convert::authorization_to_wire).collect(),
+        }))
+    }
+}

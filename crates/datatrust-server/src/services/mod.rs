@@ -1,0 +1,12 @@
+//! The gRPC services. Each handler decodes the request into core types, calls the core through
+//! `TrustState`, and encodes the answer; the rules live in the core.
+
+mod auth;
+mod members;
+mod principals;
+mod trust;
+
+pub use auth::AuthApi;
+pub use members::{CollectorApi, MemberApi};
+pub use principals::PrincipalApi;
+pub use trust::TrustApi;

@@ -1,0 +1,124 @@
+//! `PrincipalService`: trustees administer who belongs to the trust.
+
+use datatrust_core::{DisplayName, PublicKey};
+use datatrust_proto::convert;
+use datatrust_proto::v1::principal_service_server::PrincipalService;
+use datatrust_proto::v1::{
+    CreateInvitationRequest, CreateInvitationResponse, DeactivatePrincipalRequest,
+    DeactivatePrincipalResponse, GetPrincipalRequest, GetPrincipalResponse, ListPrincipalsRequest,
+    ListPrincipalsResponse, RegisterPrincipalRequest, RegisterPrincipalResponse,
+};
+use rand::RngCore as _;
+use tonic::{Request, Response, Status};
+
+use crate::state::now;
+use crate::{TrustState, status};
+
+pub struct PrincipalApi {
+    pub state: TrustState,
+}
+
+#[tonic::async_trait]
+impl PrincipalService for PrincipalApi {
+    async fn register_principal(
+        &self,
+        request: Request<RegisterPrincipalRequest>,
+    ) -> Result<Response<RegisterPrincipalResponse>, Status> {
+        let body = request.get_ref();
+        let public_key = convert::public_key(&body.public_key, "public_key").map_err(status::invalid)?;
+        let role = convert::role(body.role, "role").map_err(status::invalid)?;
+        let display_name = DisplayName::parse(&body.display_name, "display_name").map_err(status::invalid)?;
+        let principal = self
+            .state
+            .as_caller(request.metadata(), move |registry, caller| {
+                registry.register_principal(caller, public_key, role, display_name, now())
+            })
+            .await?;
+        tracing::info!(public_key = %principal.public_key, role = %principal.role, "principal registered");
+        Ok(Response::new(RegisterPrincipalResponse {
+            principal: Some(convert::principal_to_wire(&principal)),
+        }))
+    }
+
+    async fn create_invitation(
+        &self,
+        request: Request<CreateInvitationRequest>,
+    ) -> Result<Response<CreateInvitationResponse>, Status> {
+        let body = request.get_ref();
+        let display_name = DisplayName::parse(&body.display_name, "display_name").map_err(status::invalid)?;
+        let valid_for_seconds = body.valid_for_seconds;
+        let mut random = [0u8; 13];
+        rand::rngs::OsRng.fill_bytes(&mut random);
+        let (code, invitation) = self
+            .state
+            .as_caller(request.metadata(), move |registry, caller| {
+                registry.create_invitation(caller, display_name, valid_for_seconds, random, now())
+            })
+            .await?;
+        Ok(Response::new(CreateInvitationResponse {
+            invitation_code: code.as_str().to_owned(),
+            expires_at: invitation.expires_at.0,
+        }))
+    }
+
+    async fn get_principal(
+        &self,
+        request: Request<GetPrincipalRequest>,
+    ) -> Result<Response<GetPrincipalResponse>, Status> {
+        let public_key =
+            convert::public_key(&request.get_ref().public_key, "public_key").map_err(status::invalid)?;
+        let principal = self
+            .state
+            .as_caller(request.metadata(), move |registry, caller| {
+                registry.get_principal(caller, &public_key)
+            })
+            .await?;
+        Ok(Response::new(GetPrincipalResponse {
+            principal: Some(convert::principal_to_wire(&principal)),
+        }))
+    }
+
+    async fn list_principals(
+        &self,
+        request: Request<ListPrincipalsRequest>,
+    ) -> Result<Response<ListPrincipalsResponse>, Status> {
+        let body = request.get_ref();
+        let role = convert::optional_role(body.role, "role").map_err(status::invalid)?;
+        let after = match body.page_token.as_str() {
+            "" => None,
+            token => Some(
+                PublicKey::from_base64(token, "page_token")
+                    .map_err(|_| Status::invalid_argument("page_token: not a token this server issued"))?,
+            ),
+        };
+        let page_size = body.page_size as usize;
+        let (principals, next) = self
+            .state
+            .as_caller(request.metadata(), move |registry, caller| {
+                registry.list_principals(caller, role, after.as_ref(), page_size)
+            })
+            .await?;
+        Ok(Response::new(ListPrincipalsResponse {
+            principals: principals.iter().map(convert::principal_to_wire).collect(),
+            next_page_token: next.map(|key| key.to_base64()).unwrap_or_default(),
+        }))
+    }
+
+    async fn deactivate_principal(
+        &self,
+        request: Request<DeactivatePrincipalRequest>,
+    ) -> Result<Response<DeactivatePrincipalResponse>, Status> {
+        let public_key =
+            convert::public_key(&request.get_ref().public_key, "public_key").map_err(status::invalid)?;
+        let principal = self
+            .state
+            .as_caller(request.metadata(), move |registry, caller| {
+                registry.deactivate_principal(caller, &public_key)
+            })
+            .await?;
+        tracing::info!(public_key = %principal.public_key, "principal deactivated");
+        Ok(Response::new(DeactivatePrincipalResponse {
+            principal: Some(convert::principal_to_wire(&principal)),
+        }))
+    }
+}
