@@ -1,1 +1,159 @@
-//! Helpers for the end-to-end tests.
+//! Helpers for the end-to-end tests: a real trust on 127.0.0.1:0 with a temporary data
+//! directory, started through the same `serve` the binary uses, and the `datatrust` binary
+//! itself for tests that need a separate process.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datatrust_cli::client::{self, SignedIn};
+use datatrust_core::{NoteSigner, Origin, Role};
+use datatrust_proto::{convert, v1};
+use datatrust_server::{ServeOptions, TrustState};
+use datatrust_store::DataDirectory;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// A trust served in this process.
+pub struct TestTrust {
+    pub data_dir: PathBuf,
+    pub grpc_url: String,
+    pub http_addr: std::net::SocketAddr,
+    pub channel: Channel,
+    /// The first trustee, from the key file bootstrap wrote.
+    pub trustee: NoteSigner,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    _temporary: Option<tempfile::TempDir>,
+}
+
+impl TestTrust {
+    /// A new trust in a new temporary directory.
+    pub async fn start() -> TestTrust {
+        TestTrust::start_with(ServeOptions::default()).await
+    }
+
+    pub async fn start_with(options: ServeOptions) -> TestTrust {
+        let temporary = tempfile::tempdir().expect("temporary directory");
+        let data_dir = temporary.path().join("data");
+        let mut trust = TestTrust::open(&data_dir, options).await;
+        trust._temporary = Some(temporary);
+        trust
+    }
+
+    /// Opens (or creates) the trust in `data_dir` and serves it.
+    pub async fn open(data_dir: &Path, options: ServeOptions) -> TestTrust {
+        let origin = Origin::parse("trust.test").unwrap();
+        let opened =
+            DataDirectory::open_or_create(data_dir, None, &origin, datatrust_server::now())
+                .expect("open the data directory");
+        let trustee_key = data_dir.join("initial-trustee.key");
+        let trustee = NoteSigner::parse(&std::fs::read_to_string(&trustee_key).unwrap()).unwrap();
+        let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let grpc_url = format!("http://{}", grpc_listener.local_addr().unwrap());
+        let http_addr = http_listener.local_addr().unwrap();
+        let state = TrustState::new(
+            Arc::new(opened.store),
+            opened.metadata.origin.clone(),
+            opened.log_signer,
+            opened.license_signer,
+            options.token_lifetime,
+        );
+        let directory = opened.directory;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            datatrust_server::serve(state, options, grpc_listener, http_listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("serve");
+            drop(directory);
+        });
+        let channel = client::connect(&grpc_url, None).await.expect("connect");
+        TestTrust {
+            data_dir: data_dir.to_path_buf(),
+            grpc_url,
+            http_addr,
+            channel,
+            trustee,
+            stop: Some(stop),
+            task: Some(task),
+            _temporary: None,
+        }
+    }
+
+    /// Stops serving (graceful: in-flight calls finish, storage is flushed, the lock released).
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task");
+        }
+    }
+
+    /// Stops, then serves the same data directory again, as a restarted process would.
+    pub async fn restart(mut self) -> TestTrust {
+        self.stop().await;
+        let temporary = self._temporary.take();
+        let mut restarted = TestTrust::open(&self.data_dir, ServeOptions::default()).await;
+        restarted._temporary = temporary;
+        restarted
+    }
+
+    pub async fn sign_in(&self, signer: &NoteSigner) -> Result<SignedIn, client::ClientError> {
+        client::sign_in(&self.channel, signer).await
+    }
+
+    pub async fn trustee_session(&self) -> SignedIn {
+        self.sign_in(&self.trustee).await.expect("trustee signs in")
+    }
+
+    /// Registers a new principal with a fresh key and signs it in.
+    pub async fn new_principal(&self, role: Role, name: &str) -> (NoteSigner, SignedIn) {
+        let signer = new_signer();
+        self.trustee_session()
+            .await
+            .principals()
+            .register_principal(v1::RegisterPrincipalRequest {
+                public_key: signer.public_key().as_bytes().to_vec(),
+                role: convert::role_to_wire(role).into(),
+                display_name: name.to_owned(),
+            })
+            .await
+            .expect("register principal");
+        let session = self.sign_in(&signer).await.expect("new principal signs in");
+        (signer, session)
+    }
+}
+
+impl Drop for TestTrust {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A fresh principal key.
+pub fn new_signer() -> NoteSigner {
+    NoteSigner::new("test", rand::random()).unwrap()
+}
+
+/// The `datatrust` binary cargo built beside this test binary (target/<profile>/datatrust).
+/// Cargo builds it because the CLI crate has an integration test of its own.
+pub fn datatrust_binary() -> PathBuf {
+    let test_binary = std::env::current_exe().expect("current test binary");
+    let profile_directory = test_binary
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let binary = profile_directory.join("datatrust");
+    assert!(
+        binary.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` (or nextest), which builds it",
+        binary.display()
+    );
+    binary
+}

@@ -9,7 +9,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(proto_root.join("datatrust/v1"))? {
         let path = entry?.path();
-        if path.extension().is_some_and(|extension| extension == "proto") {
+        if path
+            .extension()
+            .is_some_and(|extension| extension == "proto")
+        {
             files.push(path);
         }
     }

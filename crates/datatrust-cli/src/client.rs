@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use datatrust_core::auth::{login_message, redeem_message, InvitationCode};
+use datatrust_core::auth::{InvitationCode, login_message, redeem_message};
 use datatrust_core::{NoteSigner, Origin};
 use datatrust_proto::v1;
 use datatrust_proto::v1::auth_service_client::AuthServiceClient;
@@ -59,12 +59,15 @@ pub async fn connect(server: &str, ca_certificate: Option<&Path>) -> Result<Chan
     } else if !server.starts_with("http://") {
         return Err(bad_address("it must start with http:// or https://".into()));
     }
-    endpoint.connect().await.map_err(|error| ClientError::Unreachable {
-        server: server.to_owned(),
-        reason: std::error::Error::source(&error)
-            .map(ToString::to_string)
-            .unwrap_or_else(|| error.to_string()),
-    })
+    endpoint
+        .connect()
+        .await
+        .map_err(|error| ClientError::Unreachable {
+            server: server.to_owned(),
+            reason: std::error::Error::source(&error)
+                .map(ToString::to_string)
+                .unwrap_or_else(|| error.to_string()),
+        })
 }
 
 /// Reads the trust's public identity (no sign-in needed).
@@ -81,7 +84,9 @@ pub struct BearerToken(MetadataValue<tonic::metadata::Ascii>);
 
 impl tonic::service::Interceptor for BearerToken {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        request.metadata_mut().insert("authorization", self.0.clone());
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
         Ok(request)
     }
 }
@@ -96,6 +101,17 @@ pub struct SignedIn {
     pub principal: v1::Principal,
     pub token: String,
     pub origin: Origin,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a credential: never printed.
+        formatter
+            .debug_struct("SignedIn")
+            .field("principal", &self.principal)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SignedIn {
@@ -124,7 +140,8 @@ impl SignedIn {
 /// exchanges it for a bearer token.
 pub async fn sign_in(channel: &Channel, signer: &NoteSigner) -> Result<SignedIn, ClientError> {
     let info = trust_info(channel).await?;
-    let origin = Origin::parse(&info.origin).map_err(|_| ClientError::BadOrigin(info.origin.clone()))?;
+    let origin =
+        Origin::parse(&info.origin).map_err(|_| ClientError::BadOrigin(info.origin.clone()))?;
     let mut auth = AuthServiceClient::new(channel.clone());
     let public_key = signer.public_key();
     let challenge = auth
@@ -162,7 +179,8 @@ pub async fn redeem_invitation(
     code: &InvitationCode,
 ) -> Result<v1::Principal, ClientError> {
     let info = trust_info(channel).await?;
-    let origin = Origin::parse(&info.origin).map_err(|_| ClientError::BadOrigin(info.origin.clone()))?;
+    let origin =
+        Origin::parse(&info.origin).map_err(|_| ClientError::BadOrigin(info.origin.clone()))?;
     let public_key = signer.public_key();
     let signature = signer.sign(&redeem_message(&origin, &public_key, code));
     let response = AuthServiceClient::new(channel.clone())

@@ -104,7 +104,10 @@ impl ServeArgs {
             .map(|text| Origin::parse(&text))
             .transpose()
             .context("--origin")?;
-        let tls = match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key)) {
+        let tls = match (
+            self.tls_cert.or(file.tls_cert),
+            self.tls_key.or(file.tls_key),
+        ) {
             (Some(certificate), Some(private_key)) => Some(TlsFiles {
                 certificate,
                 private_key,
@@ -128,7 +131,9 @@ impl ServeArgs {
                 .or(file.request_timeout_seconds)
                 .map(Duration::from_secs)
                 .unwrap_or(defaults.request_timeout),
-            drain_grace: Duration::from_secs(self.drain_seconds.or(file.drain_seconds).unwrap_or(0)),
+            drain_grace: Duration::from_secs(
+                self.drain_seconds.or(file.drain_seconds).unwrap_or(0),
+            ),
             ..defaults
         };
         Ok(ServeConfig {
@@ -145,7 +150,10 @@ impl ServeArgs {
                 .or(file.http_addr)
                 .unwrap_or_else(|| DEFAULT_HTTP_ADDR.parse().expect("default address parses")),
             origin,
-            log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+            log_format: self
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
             options,
         })
     }

@@ -20,12 +20,16 @@ pub fn read(path: &Path) -> anyhow::Result<NoteSigner> {
     if mode & 0o077 != 0 {
         tracing::warn!(path = %path.display(), "key file is readable by others; chmod 600 it");
     }
-    NoteSigner::parse(&text).with_context(|| format!("{} is not a datatrust key file", path.display()))
+    NoteSigner::parse(&text)
+        .with_context(|| format!("{} is not a datatrust key file", path.display()))
 }
 
 pub fn write_new(path: &Path, signer: &NoteSigner) -> anyhow::Result<()> {
     if path.exists() {
-        bail!("{} exists already; choose another --out or remove it first", path.display());
+        bail!(
+            "{} exists already; choose another --out or remove it first",
+            path.display()
+        );
     }
     let mut file = std::fs::OpenOptions::new()
         .write(true)

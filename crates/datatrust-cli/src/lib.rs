@@ -14,7 +14,11 @@ use clap::{Args, Parser, Subcommand};
 pub use config::{LogFormat, ServeArgs};
 
 #[derive(Debug, Parser)]
-#[command(name = "datatrust", version, about = "A data trust for workers' telemetry, administered by their union")]
+#[command(
+    name = "datatrust",
+    version,
+    about = "A data trust for workers' telemetry, administered by their union"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -29,7 +33,12 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "DATATRUST_KEY")]
     pub key: Option<PathBuf>,
     /// The trust's gRPC address.
-    #[arg(long, global = true, env = "DATATRUST_SERVER", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        global = true,
+        env = "DATATRUST_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub server: String,
     /// A PEM CA certificate to trust for an https:// server (a private CA).
     #[arg(long, global = true, env = "DATATRUST_CA_CERT")]

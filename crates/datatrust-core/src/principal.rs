@@ -74,7 +74,10 @@ impl DisplayName {
             ));
         }
         if text.chars().any(char::is_control) {
-            return Err(FieldError::new(field, "must not contain control characters"));
+            return Err(FieldError::new(
+                field,
+                "must not contain control characters",
+            ));
         }
         Ok(DisplayName(text.to_owned()))
     }

@@ -4,7 +4,10 @@
 
 use crate::auth::{InvitationCode, redeem_message};
 use crate::store::{Invitation, PrincipalInsert, Redemption, StoreError, TrustStore};
-use crate::{CollectorAuthorization, DisplayName, FieldError, Origin, Principal, PrincipalStatus, PublicKey, Role, UnixSeconds};
+use crate::{
+    CollectorAuthorization, DisplayName, FieldError, Origin, Principal, PrincipalStatus, PublicKey,
+    Role, UnixSeconds,
+};
 
 /// Default and longest validity of an invitation code.
 pub const INVITATION_DEFAULT_SECONDS: i64 = 7 * 24 * 3600;
@@ -52,7 +55,10 @@ impl<S: TrustStore> Registry<S> {
     }
 
     /// The active principal behind a key, for authentication. Deactivated keys are refused.
-    pub fn active_principal(&self, public_key: &PublicKey) -> Result<Option<Principal>, DomainError> {
+    pub fn active_principal(
+        &self,
+        public_key: &PublicKey,
+    ) -> Result<Option<Principal>, DomainError> {
         Ok(self
             .store
             .principal(public_key)?

@@ -11,7 +11,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CollectorAuthorization, DisplayName, Principal, PrincipalStatus, PublicKey, Role, UnixSeconds};
+use crate::{
+    CollectorAuthorization, DisplayName, Principal, PrincipalStatus, PublicKey, Role, UnixSeconds,
+};
 
 /// The storage itself failed (I/O, corruption). Never an expected outcome.
 #[derive(Debug, thiserror::Error)]
@@ -87,8 +89,11 @@ pub trait TrustStore: Send + Sync + 'static {
     ) -> Result<CollectorAuthorization, StoreError>;
 
     /// Removes the authorisation; false when there was none.
-    fn revoke_collector(&self, member: &PublicKey, collector: &PublicKey)
-    -> Result<bool, StoreError>;
+    fn revoke_collector(
+        &self,
+        member: &PublicKey,
+        collector: &PublicKey,
+    ) -> Result<bool, StoreError>;
 
     fn collectors_of_member(
         &self,
@@ -146,13 +151,23 @@ impl<T: TrustStore + ?Sized> TrustStore for std::sync::Arc<T> {
     ) -> Result<CollectorAuthorization, StoreError> {
         (**self).authorize_collector(authorization)
     }
-    fn revoke_collector(&self, member: &PublicKey, collector: &PublicKey) -> Result<bool, StoreError> {
+    fn revoke_collector(
+        &self,
+        member: &PublicKey,
+        collector: &PublicKey,
+    ) -> Result<bool, StoreError> {
         (**self).revoke_collector(member, collector)
     }
-    fn collectors_of_member(&self, member: &PublicKey) -> Result<Vec<CollectorAuthorization>, StoreError> {
+    fn collectors_of_member(
+        &self,
+        member: &PublicKey,
+    ) -> Result<Vec<CollectorAuthorization>, StoreError> {
         (**self).collectors_of_member(member)
     }
-    fn members_of_collector(&self, collector: &PublicKey) -> Result<Vec<CollectorAuthorization>, StoreError> {
+    fn members_of_collector(
+        &self,
+        collector: &PublicKey,
+    ) -> Result<Vec<CollectorAuthorization>, StoreError> {
         (**self).members_of_collector(collector)
     }
     fn flush(&self) -> Result<(), StoreError> {

@@ -5,7 +5,10 @@
 //! where each call of the closure returns a fresh, empty store.
 
 use crate::store::{Invitation, PrincipalInsert, Redemption, TrustStore};
-use crate::{CollectorAuthorization, DisplayName, NoteSigner, Principal, PrincipalStatus, PublicKey, Role, UnixSeconds};
+use crate::{
+    CollectorAuthorization, DisplayName, NoteSigner, Principal, PrincipalStatus, PublicKey, Role,
+    UnixSeconds,
+};
 
 /// Runs every contract check, each against a fresh store.
 pub fn run_all<S: TrustStore>(mut fresh: impl FnMut() -> S) {
@@ -46,8 +49,14 @@ fn invitation(code_hash: [u8; 32], expires_at: i64) -> Invitation {
 
 pub fn principals_insert_once_and_read_back<S: TrustStore>(store: &S) {
     let member = principal(1, Role::Member);
-    assert_eq!(store.insert_principal(&member).unwrap(), PrincipalInsert::Inserted);
-    assert_eq!(store.principal(&member.public_key).unwrap(), Some(member.clone()));
+    assert_eq!(
+        store.insert_principal(&member).unwrap(),
+        PrincipalInsert::Inserted
+    );
+    assert_eq!(
+        store.principal(&member.public_key).unwrap(),
+        Some(member.clone())
+    );
     let same_key_other_role = Principal {
         role: Role::Trustee,
         ..member.clone()
@@ -63,7 +72,11 @@ pub fn principals_insert_once_and_read_back<S: TrustStore>(store: &S) {
 pub fn listing_pages_in_key_order_and_filters_by_role<S: TrustStore>(store: &S) {
     let mut all = Vec::new();
     for seed in 1..=9 {
-        let role = if seed % 3 == 0 { Role::Licensee } else { Role::Member };
+        let role = if seed % 3 == 0 {
+            Role::Licensee
+        } else {
+            Role::Member
+        };
         let principal = principal(seed, role);
         store.insert_principal(&principal).unwrap();
         all.push(principal);
@@ -81,9 +94,15 @@ pub fn listing_pages_in_key_order_and_filters_by_role<S: TrustStore>(store: &S) 
         seen.extend(page);
     }
     assert_eq!(seen, all);
-    let licensees = store.list_principals(Some(Role::Licensee), None, 100).unwrap();
+    let licensees = store
+        .list_principals(Some(Role::Licensee), None, 100)
+        .unwrap();
     assert_eq!(licensees.len(), 3);
-    assert!(licensees.iter().all(|principal| principal.role == Role::Licensee));
+    assert!(
+        licensees
+            .iter()
+            .all(|principal| principal.role == Role::Licensee)
+    );
 }
 
 pub fn status_changes_are_kept<S: TrustStore>(store: &S) {
@@ -94,7 +113,10 @@ pub fn status_changes_are_kept<S: TrustStore>(store: &S) {
         .unwrap()
         .unwrap();
     assert_eq!(changed.status, PrincipalStatus::Deactivated);
-    assert_eq!(store.principal(&collector.public_key).unwrap(), Some(changed));
+    assert_eq!(
+        store.principal(&collector.public_key).unwrap(),
+        Some(changed)
+    );
     assert_eq!(
         store
             .set_principal_status(&test_key(99), PrincipalStatus::Deactivated)
@@ -104,7 +126,9 @@ pub fn status_changes_are_kept<S: TrustStore>(store: &S) {
 }
 
 pub fn invitations_redeem_exactly_once<S: TrustStore>(store: &S) {
-    store.insert_invitation(&invitation([1; 32], 5_000)).unwrap();
+    store
+        .insert_invitation(&invitation([1; 32], 5_000))
+        .unwrap();
     let first = store
         .redeem_invitation(&[1; 32], &test_key(10), UnixSeconds(2_000))
         .unwrap();
@@ -130,14 +154,18 @@ pub fn invitations_redeem_exactly_once<S: TrustStore>(store: &S) {
 }
 
 pub fn expired_invitations_and_taken_keys_are_refused<S: TrustStore>(store: &S) {
-    store.insert_invitation(&invitation([3; 32], 5_000)).unwrap();
+    store
+        .insert_invitation(&invitation([3; 32], 5_000))
+        .unwrap();
     assert_eq!(
         store
             .redeem_invitation(&[3; 32], &test_key(12), UnixSeconds(5_001))
             .unwrap(),
         Redemption::Expired
     );
-    store.insert_principal(&principal(13, Role::Licensee)).unwrap();
+    store
+        .insert_principal(&principal(13, Role::Licensee))
+        .unwrap();
     assert_eq!(
         store
             .redeem_invitation(&[3; 32], &test_key(13), UnixSeconds(4_000))
@@ -187,7 +215,9 @@ pub fn collector_authorizations_are_kept_per_pair<S: TrustStore>(store: &S) {
 }
 
 pub fn concurrent_redemptions_have_one_winner<S: TrustStore>(store: &S) {
-    store.insert_invitation(&invitation([4; 32], 5_000)).unwrap();
+    store
+        .insert_invitation(&invitation([4; 32], 5_000))
+        .unwrap();
     let winners = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..8u8)
             .map(|index| {
@@ -205,6 +235,8 @@ pub fn concurrent_redemptions_have_one_winner<S: TrustStore>(store: &S) {
             .count()
     });
     assert_eq!(winners, 1);
-    let members = store.list_principals(Some(Role::Member), None, 100).unwrap();
+    let members = store
+        .list_principals(Some(Role::Member), None, 100)
+        .unwrap();
     assert_eq!(members.len(), 1);
 }

@@ -1,7 +1,9 @@
 //! Conversions between wire messages and core types. Decoding validates: past this point
 //! nobody re-checks a key, a role or a name.
 
-use datatrust_core::{CollectorAuthorization, FieldError, Principal, PrincipalStatus, PublicKey, Role};
+use datatrust_core::{
+    CollectorAuthorization, FieldError, Principal, PrincipalStatus, PublicKey, Role,
+};
 
 use crate::v1;
 
@@ -73,6 +75,9 @@ mod tests {
         assert_eq!(super::role(0, "role").unwrap_err().reason, "is required");
         assert_eq!(optional_role(0, "role").unwrap(), None);
         assert_eq!(super::role(42, "filter").unwrap_err().field, "filter");
-        assert_eq!(public_key(&[], "public_key").unwrap_err().reason, "is required");
+        assert_eq!(
+            public_key(&[], "public_key").unwrap_err().reason,
+            "is required"
+        );
     }
 }

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -71,7 +72,10 @@ pub async fn serve(
     let draining_flag = Arc::clone(&draining);
     tokio::spawn(async move {
         shutdown.await;
-        tracing::info!(drain_grace_ms = drain_grace.as_millis() as u64, "shutting down: draining");
+        tracing::info!(
+            drain_grace_ms = drain_grace.as_millis() as u64,
+            "shutting down: draining"
+        );
         draining_flag.store(true, Ordering::SeqCst);
         for name in SERVICE_NAMES.iter().chain(&[""]) {
             health_reporter
@@ -109,8 +113,9 @@ pub async fn serve(
             .map_err(|error| ServeError::Tls(format!("{}: {error}", tls.certificate.display())))?;
         let private_key = std::fs::read(&tls.private_key)
             .map_err(|error| ServeError::Tls(format!("{}: {error}", tls.private_key.display())))?;
-        builder = builder
-            .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(certificate, private_key)))?;
+        builder = builder.tls_config(
+            ServerTlsConfig::new().identity(Identity::from_pem(certificate, private_key)),
+        )?;
     }
     let max = options.max_message_bytes;
     let router = builder
@@ -119,29 +124,39 @@ pub async fn serve(
         .add_service(reflection_v1.build_v1()?)
         .add_service(reflection_v1alpha.build_v1alpha()?)
         .add_service(
-            TrustServiceServer::new(TrustApi { state: state.clone() })
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
+            TrustServiceServer::new(TrustApi {
+                state: state.clone(),
+            })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
         )
         .add_service(
-            AuthServiceServer::new(AuthApi { state: state.clone() })
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
+            AuthServiceServer::new(AuthApi {
+                state: state.clone(),
+            })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
         )
         .add_service(
-            PrincipalServiceServer::new(PrincipalApi { state: state.clone() })
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
+            PrincipalServiceServer::new(PrincipalApi {
+                state: state.clone(),
+            })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
         )
         .add_service(
-            MemberServiceServer::new(MemberApi { state: state.clone() })
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
+            MemberServiceServer::new(MemberApi {
+                state: state.clone(),
+            })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
         )
         .add_service(
-            CollectorServiceServer::new(CollectorApi { state: state.clone() })
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
+            CollectorServiceServer::new(CollectorApi {
+                state: state.clone(),
+            })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
         );
 
     let incoming = TcpListenerStream::new(grpc_listener).map(|connection| {
@@ -151,17 +166,35 @@ pub async fn serve(
         })
     });
     let grpc = router.serve_with_incoming_shutdown(incoming, stopped(stop_receiver.clone()));
+    let stop_receiver_for_limit = stop_receiver.clone();
 
     let http_router = Router::new()
         .route("/healthz", get(http_health))
         .with_state(Arc::clone(&draining));
-    let http = axum::serve(http_listener, http_router).with_graceful_shutdown(stopped(stop_receiver));
+    let http =
+        axum::serve(http_listener, http_router).with_graceful_shutdown(stopped(stop_receiver));
 
-    let (grpc_result, http_result) = tokio::join!(grpc, async { http.await.map_err(ServeError::Http) });
+    let listeners = async { tokio::join!(grpc, async { http.await.map_err(ServeError::Http) }) };
+    // In-flight calls are bounded by the request timeout; a client that never acknowledges
+    // the HTTP/2 GOAWAY must not hold the process up beyond that.
+    let shutdown_limit = options.request_timeout + Duration::from_secs(5);
+    let forced_stop = async {
+        stopped(stop_receiver_for_limit).await;
+        tokio::time::sleep(shutdown_limit).await;
+    };
+    let results = tokio::select! {
+        results = listeners => Some(results),
+        () = forced_stop => {
+            tracing::warn!(limit_seconds = shutdown_limit.as_secs(), "connections still open at the shutdown limit; closing them");
+            None
+        }
+    };
     // Flush even if a listener failed: whatever was acknowledged must be on disk.
     let flushed = state.flush();
-    grpc_result?;
-    http_result?;
+    if let Some((grpc_result, http_result)) = results {
+        grpc_result?;
+        http_result?;
+    }
     flushed?;
     tracing::info!("stopped; storage flushed");
     Ok(())

@@ -68,7 +68,9 @@ impl TrustState {
     /// Runs `operation` on a blocking thread (storage work blocks on disk), in the RPC's span.
     pub(crate) async fn blocking<T: Send + 'static>(
         &self,
-        operation: impl FnOnce(&Registry<Arc<dyn TrustStore>>) -> Result<T, DomainError> + Send + 'static,
+        operation: impl FnOnce(&Registry<Arc<dyn TrustStore>>) -> Result<T, DomainError>
+        + Send
+        + 'static,
     ) -> Result<T, Status> {
         let state = self.clone();
         let span = Span::current();

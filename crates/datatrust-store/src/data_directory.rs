@@ -189,7 +189,12 @@ impl DataDirectory {
             match removed {
                 Ok(()) => {}
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => return Err(DataDirectoryError::Io { path: target, source }),
+                Err(source) => {
+                    return Err(DataDirectoryError::Io {
+                        path: target,
+                        source,
+                    });
+                }
             }
         }
         write_private_file(&self.path.join(INITIALISING_FILE), b"")?;
@@ -261,7 +266,11 @@ impl DataDirectory {
         })
     }
 
-    fn read_signer(&self, relative: &str, expected_name: &str) -> Result<NoteSigner, DataDirectoryError> {
+    fn read_signer(
+        &self,
+        relative: &str,
+        expected_name: &str,
+    ) -> Result<NoteSigner, DataDirectoryError> {
         let path = self.path.join(relative);
         let text = fs::read_to_string(&path).map_err(|source| DataDirectoryError::Io {
             path: path.clone(),
@@ -331,7 +340,8 @@ fn inspect(path: &Path) -> Result<DirectoryState, DataDirectoryError> {
                 None => Ok(DirectoryState::Empty),
                 Some(entry) => {
                     // A lock file alone is what a start that found the directory empty leaves.
-                    let only_lock = entry.map_err(io)?.file_name() == LOCK_FILE && entries.next().is_none();
+                    let only_lock =
+                        entry.map_err(io)?.file_name() == LOCK_FILE && entries.next().is_none();
                     Ok(if only_lock {
                         DirectoryState::Empty
                     } else {
@@ -438,56 +448,96 @@ mod tests {
     fn creates_then_reopens_the_same_trust() {
         let directory = tempfile::tempdir().unwrap();
         let path = directory.path().join("data");
-        let created = DataDirectory::open_or_create(&path, None, &origin(), UnixSeconds(1)).unwrap();
+        let created =
+            DataDirectory::open_or_create(&path, None, &origin(), UnixSeconds(1)).unwrap();
         let trustee_key = created.created_trustee_key.clone().unwrap();
         let mode = fs::metadata(&trustee_key).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let log_mode = fs::metadata(path.join(LOG_KEY_FILE)).unwrap().permissions().mode() & 0o777;
+        let log_mode = fs::metadata(path.join(LOG_KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(log_mode, 0o600);
         let log_vkey = created.log_signer.verifier();
         drop(created);
 
-        let reopened = DataDirectory::open_or_create(&path, Some(&origin()), &origin(), UnixSeconds(2)).unwrap();
+        let reopened =
+            DataDirectory::open_or_create(&path, Some(&origin()), &origin(), UnixSeconds(2))
+                .unwrap();
         assert!(reopened.created_trustee_key.is_none());
         assert_eq!(reopened.log_signer.verifier(), log_vkey);
         assert_eq!(reopened.metadata.created_at, UnixSeconds(1));
         let trustee_text = fs::read_to_string(trustee_key).unwrap();
         let trustee = NoteSigner::parse(&trustee_text).unwrap();
-        let principal = reopened.store.principal(&trustee.public_key()).unwrap().unwrap();
+        let principal = reopened
+            .store
+            .principal(&trustee.public_key())
+            .unwrap()
+            .unwrap();
         assert_eq!(principal.role, Role::Trustee);
     }
 
     #[test]
     fn a_second_opener_is_refused_while_the_first_holds_it() {
         let directory = tempfile::tempdir().unwrap();
-        let _first = DataDirectory::open_or_create(directory.path(), None, &origin(), UnixSeconds(1)).unwrap();
-        let error = DataDirectory::open_or_create(directory.path(), None, &origin(), UnixSeconds(1)).unwrap_err();
-        assert!(matches!(error, DataDirectoryError::Locked { .. }), "{error}");
+        let _first =
+            DataDirectory::open_or_create(directory.path(), None, &origin(), UnixSeconds(1))
+                .unwrap();
+        let error =
+            DataDirectory::open_or_create(directory.path(), None, &origin(), UnixSeconds(1))
+                .unwrap_err();
+        assert!(
+            matches!(error, DataDirectoryError::Locked { .. }),
+            "{error}"
+        );
     }
 
     #[test]
     fn refuses_a_foreign_directory_and_an_incompatible_format() {
         let directory = tempfile::tempdir().unwrap();
         fs::write(directory.path().join("notes.txt"), "hello").unwrap();
-        let error = DataDirectory::open_or_create(directory.path(), None, &origin(), UnixSeconds(1)).unwrap_err();
-        assert!(matches!(error, DataDirectoryError::NotADataDirectory { .. }), "{error}");
+        let error =
+            DataDirectory::open_or_create(directory.path(), None, &origin(), UnixSeconds(1))
+                .unwrap_err();
+        assert!(
+            matches!(error, DataDirectoryError::NotADataDirectory { .. }),
+            "{error}"
+        );
         // Nothing was written into the foreign directory.
         assert_eq!(fs::read_dir(directory.path()).unwrap().count(), 1);
 
         let other = tempfile::tempdir().unwrap();
         drop(DataDirectory::open_or_create(other.path(), None, &origin(), UnixSeconds(1)).unwrap());
-        fs::write(other.path().join(MARKER_FILE), "datatrust data directory\nformat 99\n").unwrap();
-        let error = DataDirectory::open_or_create(other.path(), None, &origin(), UnixSeconds(1)).unwrap_err();
+        fs::write(
+            other.path().join(MARKER_FILE),
+            "datatrust data directory\nformat 99\n",
+        )
+        .unwrap();
+        let error = DataDirectory::open_or_create(other.path(), None, &origin(), UnixSeconds(1))
+            .unwrap_err();
         assert!(error.to_string().contains("format 99"), "{error}");
     }
 
     #[test]
     fn refuses_another_origin_for_an_existing_trust() {
         let directory = tempfile::tempdir().unwrap();
-        drop(DataDirectory::open_or_create(directory.path(), None, &origin(), UnixSeconds(1)).unwrap());
+        drop(
+            DataDirectory::open_or_create(directory.path(), None, &origin(), UnixSeconds(1))
+                .unwrap(),
+        );
         let other = Origin::parse("other.test").unwrap();
-        let error = DataDirectory::open_or_create(directory.path(), Some(&other), &origin(), UnixSeconds(1)).unwrap_err();
-        assert!(matches!(error, DataDirectoryError::OriginMismatch { .. }), "{error}");
+        let error = DataDirectory::open_or_create(
+            directory.path(),
+            Some(&other),
+            &origin(),
+            UnixSeconds(1),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(error, DataDirectoryError::OriginMismatch { .. }),
+            "{error}"
+        );
     }
 
     #[test]
@@ -496,7 +546,9 @@ mod tests {
         fs::write(directory.path().join(INITIALISING_FILE), "").unwrap();
         fs::create_dir(directory.path().join(KEYS_DIRECTORY)).unwrap();
         fs::write(directory.path().join(LOG_KEY_FILE), "half written").unwrap();
-        let opened = DataDirectory::open_or_create(directory.path(), None, &origin(), UnixSeconds(1)).unwrap();
+        let opened =
+            DataDirectory::open_or_create(directory.path(), None, &origin(), UnixSeconds(1))
+                .unwrap();
         assert!(opened.created_trustee_key.is_some());
         assert!(!directory.path().join(INITIALISING_FILE).exists());
         assert!(directory.path().join(MARKER_FILE).exists());

@@ -2,7 +2,9 @@
 //! change together, and a flush before any mutating method returns (acknowledged = durable).
 
 use datatrust_core::store::{Invitation, PrincipalInsert, Redemption, StoreError, TrustStore};
-use datatrust_core::{CollectorAuthorization, Principal, PrincipalStatus, PublicKey, Role, UnixSeconds};
+use datatrust_core::{
+    CollectorAuthorization, Principal, PrincipalStatus, PublicKey, Role, UnixSeconds,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::Transactional;
@@ -156,7 +158,10 @@ impl TrustStore for SledStore {
                 };
                 let mut principal: Principal = decode(&existing).map_err(abort)?;
                 principal.status = status;
-                principals.insert(&public_key.as_bytes()[..], encode(&principal).map_err(abort)?)?;
+                principals.insert(
+                    &public_key.as_bytes()[..],
+                    encode(&principal).map_err(abort)?,
+                )?;
                 Ok(Some(principal))
             })
             .map_err(transaction_error)?;
@@ -176,7 +181,11 @@ impl TrustStore for SledStore {
         public_key: &PublicKey,
         now: UnixSeconds,
     ) -> Result<Redemption, StoreError> {
-        let outcome = (&self.invitations, &self.principals, &self.principals_by_role)
+        let outcome = (
+            &self.invitations,
+            &self.principals,
+            &self.principals_by_role,
+        )
             .transaction(|(invitations, principals, by_role)| {
                 let Some(stored) = invitations.get(code_hash)? else {
                     return Ok(Redemption::UnknownCode);
@@ -270,7 +279,10 @@ impl TrustStore for SledStore {
     }
 }
 
-fn scan_prefix<T: DeserializeOwned>(tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
+fn scan_prefix<T: DeserializeOwned>(
+    tree: &sled::Tree,
+    prefix: &[u8],
+) -> Result<Vec<T>, StoreError> {
     tree.scan_prefix(prefix)
         .map(|entry| decode(&entry.map_err(store_error)?.1))
         .collect()

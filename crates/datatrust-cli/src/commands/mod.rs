@@ -24,16 +24,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// The whole error chain, with a hint for the gRPC statuses a user can act on.
 pub fn describe(error: &anyhow::Error) -> String {
-    let status = error
-        .chain()
-        .find_map(|cause| {
-            cause
-                .downcast_ref::<tonic::Status>()
-                .or_else(|| match cause.downcast_ref::<ClientError>() {
-                    Some(ClientError::Status(status)) => Some(status),
-                    _ => None,
-                })
-        });
+    let status = error.chain().find_map(|cause| {
+        cause.downcast_ref::<tonic::Status>().or_else(|| {
+            match cause.downcast_ref::<ClientError>() {
+                Some(ClientError::Status(status)) => Some(status),
+                _ => None,
+            }
+        })
+    });
     let Some(status) = status else {
         return format!("{error:#}");
     };
@@ -41,9 +39,13 @@ pub fn describe(error: &anyhow::Error) -> String {
         Code::Unauthenticated => {
             "\nhint: is --key (or DATATRUST_KEY) a key enrolled on this trust? `datatrust whoami` tells"
         }
-        Code::PermissionDenied => "\nhint: this key's role may not do that; `datatrust whoami` shows the role",
+        Code::PermissionDenied => {
+            "\nhint: this key's role may not do that; `datatrust whoami` shows the role"
+        }
         Code::Unavailable => "\nhint: is `datatrust serve` running at --server (DATATRUST_SERVER)?",
-        Code::InvalidArgument => "\nhint: the field named above was refused; see --help for its format",
+        Code::InvalidArgument => {
+            "\nhint: the field named above was refused; see --help for its format"
+        }
         _ => "",
     };
     format!(

@@ -21,10 +21,16 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(_) => unreachable!("serve is dispatched before client commands"),
         Command::Key(command) => key(global, command),
-        Command::Trust(TrustCommand::Info { data_dir }) => trust_info(global, data_dir.as_deref()).await,
+        Command::Trust(TrustCommand::Info { data_dir }) => {
+            trust_info(global, data_dir.as_deref()).await
+        }
         Command::Whoami => {
             let session = sign_in(global).await?;
-            let response = session.auth().who_am_i(v1::WhoAmIRequest {}).await?.into_inner();
+            let response = session
+                .auth()
+                .who_am_i(v1::WhoAmIRequest {})
+                .await?
+                .into_inner();
             print_principal(global, &response.principal.unwrap_or_default());
             Ok(())
         }
@@ -56,7 +62,10 @@ fn key(global: &GlobalArgs, command: KeyCommand) -> anyhow::Result<()> {
             let signer = NoteSigner::new(&name, seed).context("--name")?;
             key_file::write_new(&out, &signer)?;
             if !global.json {
-                println!("Wrote a new private key to {} (readable only by you).", out.display());
+                println!(
+                    "Wrote a new private key to {} (readable only by you).",
+                    out.display()
+                );
                 println!("Give this public key to a trustee:");
             }
             signer
@@ -64,7 +73,10 @@ fn key(global: &GlobalArgs, command: KeyCommand) -> anyhow::Result<()> {
         KeyCommand::Show => read_key(global)?,
     };
     if global.json {
-        println!("{}", json!({ "public_key": signer.public_key().to_base64() }));
+        println!(
+            "{}",
+            json!({ "public_key": signer.public_key().to_base64() })
+        );
     } else {
         println!("{}", signer.public_key());
     }
@@ -113,14 +125,18 @@ async fn trustee(global: &GlobalArgs, command: TrusteeCommand) -> anyhow::Result
     let session = sign_in(global).await?;
     let mut principals = session.principals();
     match command {
-        TrusteeCommand::EnrolMember(arguments) => register(global, &session, Role::Member, arguments).await,
+        TrusteeCommand::EnrolMember(arguments) => {
+            register(global, &session, Role::Member, arguments).await
+        }
         TrusteeCommand::RegisterLicensee(arguments) => {
             register(global, &session, Role::Licensee, arguments).await
         }
         TrusteeCommand::RegisterCollector(arguments) => {
             register(global, &session, Role::Collector, arguments).await
         }
-        TrusteeCommand::AddTrustee(arguments) => register(global, &session, Role::Trustee, arguments).await,
+        TrusteeCommand::AddTrustee(arguments) => {
+            register(global, &session, Role::Trustee, arguments).await
+        }
         TrusteeCommand::InviteMember { name, valid_days } => {
             if !(1..=30).contains(&valid_days) {
                 return Err(anyhow!("--valid-days: must be between 1 and 30"));
@@ -139,7 +155,10 @@ async fn trustee(global: &GlobalArgs, command: TrusteeCommand) -> anyhow::Result
                 );
             } else {
                 println!("Invitation for {name}: {}", response.invitation_code);
-                println!("It works once, until {} (Unix time). The member runs:", response.expires_at);
+                println!(
+                    "It works once, until {} (Unix time). The member runs:",
+                    response.expires_at
+                );
                 println!(
                     "  datatrust key generate --out member.key && datatrust member redeem --key member.key --code {}",
                     response.invitation_code
@@ -156,7 +175,9 @@ async fn trustee(global: &GlobalArgs, command: TrusteeCommand) -> anyhow::Result
             loop {
                 let response = principals
                     .list_principals(v1::ListPrincipalsRequest {
-                        role: role.map(|role| convert::role_to_wire(role).into()).unwrap_or(0),
+                        role: role
+                            .map(|role| convert::role_to_wire(role).into())
+                            .unwrap_or(0),
                         page_size: 1000,
                         page_token,
                     })
@@ -169,7 +190,10 @@ async fn trustee(global: &GlobalArgs, command: TrusteeCommand) -> anyhow::Result
                 page_token = response.next_page_token;
             }
             if global.json {
-                println!("{}", serde_json::Value::Array(all.iter().map(principal_json).collect()));
+                println!(
+                    "{}",
+                    serde_json::Value::Array(all.iter().map(principal_json).collect())
+                );
             } else {
                 for principal in &all {
                     println!("{}", principal_line(principal));
@@ -225,7 +249,8 @@ async fn register(
 
 async fn member(global: &GlobalArgs, command: MemberCommand) -> anyhow::Result<()> {
     if let MemberCommand::Redeem { code } = &command {
-        let code = InvitationCode::parse(code).map_err(|error| anyhow!("--code: {}", error.reason))?;
+        let code =
+            InvitationCode::parse(code).map_err(|error| anyhow!("--code: {}", error.reason))?;
         let signer = read_key(global)?;
         let principal = client::redeem_invitation(&connect(global).await?, &signer, &code).await?;
         if !global.json {
@@ -246,7 +271,11 @@ async fn member(global: &GlobalArgs, command: MemberCommand) -> anyhow::Result<(
                 })
                 .await?
                 .into_inner();
-            print_authorizations(global, &response.authorization.into_iter().collect::<Vec<_>>(), "collector");
+            print_authorizations(
+                global,
+                &response.authorization.into_iter().collect::<Vec<_>>(),
+                "collector",
+            );
         }
         MemberCommand::RevokeCollector { collector_key } => {
             let collector = parse_key(&collector_key, "--collector-key")?;
@@ -345,7 +374,11 @@ fn print_principal(global: &GlobalArgs, principal: &v1::Principal) {
     }
 }
 
-fn print_authorizations(global: &GlobalArgs, authorizations: &[v1::CollectorAuthorization], other_side: &str) {
+fn print_authorizations(
+    global: &GlobalArgs,
+    authorizations: &[v1::CollectorAuthorization],
+    other_side: &str,
+) {
     let other_key = |authorization: &v1::CollectorAuthorization| {
         if other_side == "member" {
             wire_key(&authorization.member_public_key)
@@ -367,7 +400,11 @@ fn print_authorizations(global: &GlobalArgs, authorizations: &[v1::CollectorAuth
         println!("{}", serde_json::Value::Array(values));
     } else {
         for authorization in authorizations {
-            println!("{}  {other_side}, authorised at {}", other_key(authorization), authorization.authorized_at);
+            println!(
+                "{}  {other_side}, authorised at {}",
+                other_key(authorization),
+                authorization.authorized_at
+            );
         }
         if authorizations.is_empty() {
             println!("none");

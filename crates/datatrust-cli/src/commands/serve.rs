@@ -28,19 +28,33 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
     let origin = opened.metadata.origin.clone();
     let grpc_listener = tokio::net::TcpListener::bind(config.grpc_addr)
         .await
-        .with_context(|| format!("listening for gRPC on {}; pass another --grpc-addr", config.grpc_addr))?;
+        .with_context(|| {
+            format!(
+                "listening for gRPC on {}; pass another --grpc-addr",
+                config.grpc_addr
+            )
+        })?;
     let http_listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
-        .with_context(|| format!("listening for HTTP on {}; pass another --http-addr", config.http_addr))?;
+        .with_context(|| {
+            format!(
+                "listening for HTTP on {}; pass another --http-addr",
+                config.http_addr
+            )
+        })?;
     let grpc_addr = grpc_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
-    let scheme = if config.options.tls.is_some() { "https" } else { "http" };
-    // Scripts and tests read these two lines to learn the bound ports.
-    println!("grpc listening on {scheme}://{grpc_addr}");
-    println!("http listening on http://{http_addr}");
+    let scheme = if config.options.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     if let Some(trustee_key) = &opened.created_trustee_key {
         let key = trustee_key.display();
-        println!("Created the trust {origin} in {}.", config.data_dir.display());
+        println!(
+            "Created the trust {origin} in {}.",
+            config.data_dir.display()
+        );
         println!("The first trustee's key is {key} (keep it secret; move it off this machine).");
         println!(
             "Try it: datatrust whoami --key {key} --server {scheme}://{}",
@@ -48,6 +62,9 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
+    // Scripts and tests read these two lines to learn the bound ports.
+    println!("grpc listening on {scheme}://{grpc_addr}");
+    println!("http listening on http://{http_addr}");
     tracing::info!(%origin, %grpc_addr, %http_addr, data_dir = %config.data_dir.display(), "serving");
 
     let state = TrustState::new(
@@ -57,8 +74,14 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
         opened.license_signer,
         config.options.token_lifetime,
     );
-    datatrust_server::serve(state, config.options, grpc_listener, http_listener, shutdown_signal())
-        .await?;
+    datatrust_server::serve(
+        state,
+        config.options,
+        grpc_listener,
+        http_listener,
+        shutdown_signal(),
+    )
+    .await?;
     // The lock is released only now, after the final flush.
     drop(opened.directory);
     Ok(())
@@ -72,7 +95,11 @@ fn init_tracing(format: LogFormat) {
         .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
     }
 }
 

@@ -23,8 +23,8 @@ impl AuthService for AuthApi {
         &self,
         request: Request<CreateChallengeRequest>,
     ) -> Result<Response<CreateChallengeResponse>, Status> {
-        let public_key =
-            convert::public_key(&request.get_ref().public_key, "public_key").map_err(status::invalid)?;
+        let public_key = convert::public_key(&request.get_ref().public_key, "public_key")
+            .map_err(status::invalid)?;
         // A challenge is issued for any well-formed key: whether the key is enrolled is
         // revealed only to whoever proves they hold it.
         let (challenge, lifetime) = self
@@ -38,13 +38,21 @@ impl AuthService for AuthApi {
         }))
     }
 
-    async fn login(&self, request: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
+    async fn login(
+        &self,
+        request: Request<LoginRequest>,
+    ) -> Result<Response<LoginResponse>, Status> {
         let request = request.into_inner();
-        let public_key = convert::public_key(&request.public_key, "public_key").map_err(status::invalid)?;
+        let public_key =
+            convert::public_key(&request.public_key, "public_key").map_err(status::invalid)?;
         if request.challenge.is_empty() {
             return Err(Status::invalid_argument("challenge: is required"));
         }
-        if !self.state.sessions().take_challenge(&public_key, &request.challenge) {
+        if !self
+            .state
+            .sessions()
+            .take_challenge(&public_key, &request.challenge)
+        {
             return Err(Status::unauthenticated(
                 "challenge: unknown, expired, already used or issued for another key; request a new one",
             ));
@@ -85,11 +93,14 @@ impl AuthService for AuthApi {
     ) -> Result<Response<RedeemInvitationResponse>, Status> {
         let request = request.into_inner();
         let code = InvitationCode::parse(&request.invitation_code).map_err(status::invalid)?;
-        let public_key = convert::public_key(&request.public_key, "public_key").map_err(status::invalid)?;
+        let public_key =
+            convert::public_key(&request.public_key, "public_key").map_err(status::invalid)?;
         let signature = request.signature;
         let principal = self
             .state
-            .blocking(move |registry| registry.redeem_invitation(&code, public_key, &signature, now()))
+            .blocking(move |registry| {
+                registry.redeem_invitation(&code, public_key, &signature, now())
+            })
             .await?;
         tracing::info!(public_key = %principal.public_key, "invitation redeemed");
         Ok(Response::new(RedeemInvitationResponse {
@@ -97,7 +108,10 @@ impl AuthService for AuthApi {
         }))
     }
 
-    async fn who_am_i(&self, request: Request<WhoAmIRequest>) -> Result<Response<WhoAmIResponse>, Status> {
+    async fn who_am_i(
+        &self,
+        request: Request<WhoAmIRequest>,
+    ) -> Result<Response<WhoAmIResponse>, Status> {
         let session = self.state.session(request.metadata())?;
         let principal = self
             .state

@@ -23,8 +23,11 @@ impl MemberService for MemberApi {
         &self,
         request: Request<AuthorizeCollectorRequest>,
     ) -> Result<Response<AuthorizeCollectorResponse>, Status> {
-        let collector = convert::public_key(&request.get_ref().collector_public_key, "collector_public_key")
-            .map_err(status::invalid)?;
+        let collector = convert::public_key(
+            &request.get_ref().collector_public_key,
+            "collector_public_key",
+        )
+        .map_err(status::invalid)?;
         let authorization = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
@@ -40,8 +43,11 @@ impl MemberService for MemberApi {
         &self,
         request: Request<RevokeCollectorRequest>,
     ) -> Result<Response<RevokeCollectorResponse>, Status> {
-        let collector = convert::public_key(&request.get_ref().collector_public_key, "collector_public_key")
-            .map_err(status::invalid)?;
+        let collector = convert::public_key(
+            &request.get_ref().collector_public_key,
+            "collector_public_key",
+        )
+        .map_err(status::invalid)?;
         let revoked = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
@@ -57,10 +63,15 @@ impl MemberService for MemberApi {
     ) -> Result<Response<ListMyCollectorsResponse>, Status> {
         let authorizations = self
             .state
-            .as_caller(request.metadata(), |registry, caller| registry.my_collectors(caller))
+            .as_caller(request.metadata(), |registry, caller| {
+                registry.my_collectors(caller)
+            })
             .await?;
         Ok(Response::new(ListMyCollectorsResponse {
-            authorizations: authorizations.iter().map(convert::authorization_to_wire).collect(),
+            authorizations: authorizations
+                .iter()
+                .map(convert::authorization_to_wire)
+                .collect(),
         }))
     }
 }
@@ -77,10 +88,15 @@ impl CollectorService for CollectorApi {
     ) -> Result<Response<ListMyMembersResponse>, Status> {
         let authorizations = self
             .state
-            .as_caller(request.metadata(), |registry, caller| registry.my_members(caller))
+            .as_caller(request.metadata(), |registry, caller| {
+                registry.my_members(caller)
+            })
             .await?;
         Ok(Response::new(ListMyMembersResponse {
-            authorizations: authorizations.iter().map(convert::authorization_to_wire).collect(),
+            authorizations: authorizations
+                .iter()
+                .map(convert::authorization_to_wire)
+                .collect(),
         }))
     }
 }

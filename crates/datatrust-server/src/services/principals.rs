@@ -25,9 +25,11 @@ impl PrincipalService for PrincipalApi {
         request: Request<RegisterPrincipalRequest>,
     ) -> Result<Response<RegisterPrincipalResponse>, Status> {
         let body = request.get_ref();
-        let public_key = convert::public_key(&body.public_key, "public_key").map_err(status::invalid)?;
+        let public_key =
+            convert::public_key(&body.public_key, "public_key").map_err(status::invalid)?;
         let role = convert::role(body.role, "role").map_err(status::invalid)?;
-        let display_name = DisplayName::parse(&body.display_name, "display_name").map_err(status::invalid)?;
+        let display_name =
+            DisplayName::parse(&body.display_name, "display_name").map_err(status::invalid)?;
         let principal = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
@@ -45,7 +47,8 @@ impl PrincipalService for PrincipalApi {
         request: Request<CreateInvitationRequest>,
     ) -> Result<Response<CreateInvitationResponse>, Status> {
         let body = request.get_ref();
-        let display_name = DisplayName::parse(&body.display_name, "display_name").map_err(status::invalid)?;
+        let display_name =
+            DisplayName::parse(&body.display_name, "display_name").map_err(status::invalid)?;
         let valid_for_seconds = body.valid_for_seconds;
         let mut random = [0u8; 13];
         rand::rngs::OsRng.fill_bytes(&mut random);
@@ -65,8 +68,8 @@ impl PrincipalService for PrincipalApi {
         &self,
         request: Request<GetPrincipalRequest>,
     ) -> Result<Response<GetPrincipalResponse>, Status> {
-        let public_key =
-            convert::public_key(&request.get_ref().public_key, "public_key").map_err(status::invalid)?;
+        let public_key = convert::public_key(&request.get_ref().public_key, "public_key")
+            .map_err(status::invalid)?;
         let principal = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
@@ -86,10 +89,9 @@ impl PrincipalService for PrincipalApi {
         let role = convert::optional_role(body.role, "role").map_err(status::invalid)?;
         let after = match body.page_token.as_str() {
             "" => None,
-            token => Some(
-                PublicKey::from_base64(token, "page_token")
-                    .map_err(|_| Status::invalid_argument("page_token: not a token this server issued"))?,
-            ),
+            token => Some(PublicKey::from_base64(token, "page_token").map_err(|_| {
+                Status::invalid_argument("page_token: not a token this server issued")
+            })?),
         };
         let page_size = body.page_size as usize;
         let (principals, next) = self
@@ -108,8 +110,8 @@ impl PrincipalService for PrincipalApi {
         &self,
         request: Request<DeactivatePrincipalRequest>,
     ) -> Result<Response<DeactivatePrincipalResponse>, Status> {
-        let public_key =
-            convert::public_key(&request.get_ref().public_key, "public_key").map_err(status::invalid)?;
+        let public_key = convert::public_key(&request.get_ref().public_key, "public_key")
+            .map_err(status::invalid)?;
         let principal = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {

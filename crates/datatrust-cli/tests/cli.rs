@@ -1,0 +1,95 @@
+//! The binary's offline behaviour: key files, and errors that say what to do next.
+//! (Its presence also makes cargo build the `datatrust` binary the end-to-end tests run.)
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::process::Command;
+
+fn datatrust() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_datatrust"))
+}
+
+#[test]
+fn key_generate_writes_a_private_file_and_refuses_to_overwrite() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("me.key");
+    let output = datatrust()
+        .args(["key", "generate", "--json", "--out"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let shown = datatrust()
+        .args(["key", "show", "--json", "--key"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(printed["public_key"], shown["public_key"]);
+
+    let again = datatrust()
+        .args(["key", "generate", "--out"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+}
+
+#[test]
+fn client_errors_say_what_to_do_and_exit_non_zero() {
+    let no_key = datatrust()
+        .args(["whoami"])
+        .env_remove("DATATRUST_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(no_key.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&no_key.stderr).contains("pass --key FILE or set DATATRUST_KEY")
+    );
+
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("me.key");
+    assert!(
+        datatrust()
+            .args(["key", "generate", "--out"])
+            .arg(&path)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    // Port 9 on loopback: nothing listens there.
+    let unreachable = datatrust()
+        .args(["whoami", "--server", "http://127.0.0.1:9", "--key"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(unreachable.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&unreachable.stderr);
+    assert!(
+        stderr.contains("is `datatrust serve` running there"),
+        "{stderr}"
+    );
+
+    let bad_role = datatrust()
+        .args([
+            "trustee",
+            "list",
+            "--role",
+            "boss",
+            "--server",
+            "http://127.0.0.1:9",
+            "--key",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!bad_role.status.success());
+}

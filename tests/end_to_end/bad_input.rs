@@ -1,0 +1,292 @@
+//! Bad input gets a clear error naming the field; replays and forgeries are refused.
+
+use datatrust_core::auth::{InvitationCode, login_message, redeem_message};
+use datatrust_core::{Origin, Role};
+use datatrust_proto::v1;
+use datatrust_proto::v1::auth_service_client::AuthServiceClient;
+use datatrust_server::ServeOptions;
+use datatrust_tests::{TestTrust, new_signer};
+use tonic::{Code, Status};
+
+fn assert_invalid(result: Result<impl std::fmt::Debug, Status>, field: &str) {
+    let status = result.expect_err("expected INVALID_ARGUMENT");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().starts_with(&format!("{field}:")),
+        "message should name {field}: {:?}",
+        status.message()
+    );
+}
+
+#[tokio::test]
+async fn malformed_fields_are_refused_naming_the_field() {
+    let trust = TestTrust::start().await;
+    let trustee = trust.trustee_session().await;
+    let mut principals = trustee.principals();
+    let good_key = new_signer().public_key().as_bytes().to_vec();
+    let register =
+        |public_key: Vec<u8>, role: v1::Role, display_name: &str| v1::RegisterPrincipalRequest {
+            public_key,
+            role: role.into(),
+            display_name: display_name.into(),
+        };
+    assert_invalid(
+        principals
+            .register_principal(register(vec![1, 2, 3], v1::Role::Member, "A"))
+            .await,
+        "public_key",
+    );
+    assert_invalid(
+        principals
+            .register_principal(register(vec![], v1::Role::Member, "A"))
+            .await,
+        "public_key",
+    );
+    assert_invalid(
+        principals
+            .register_principal(register(good_key.clone(), v1::Role::Unspecified, "A"))
+            .await,
+        "role",
+    );
+    let mut unknown_role = register(good_key.clone(), v1::Role::Member, "A");
+    unknown_role.role = 99;
+    assert_invalid(principals.register_principal(unknown_role).await, "role");
+    assert_invalid(
+        principals
+            .register_principal(register(good_key.clone(), v1::Role::Member, ""))
+            .await,
+        "display_name",
+    );
+    assert_invalid(
+        principals
+            .register_principal(register(good_key.clone(), v1::Role::Member, "tab\there"))
+            .await,
+        "display_name",
+    );
+    assert_invalid(
+        principals
+            .create_invitation(v1::CreateInvitationRequest {
+                display_name: "Bo".into(),
+                valid_for_seconds: -5,
+            })
+            .await,
+        "valid_for_seconds",
+    );
+    assert_invalid(
+        principals
+            .list_principals(v1::ListPrincipalsRequest {
+                role: 0,
+                page_size: 5000,
+                page_token: String::new(),
+            })
+            .await,
+        "page_size",
+    );
+    assert_invalid(
+        principals
+            .list_principals(v1::ListPrincipalsRequest {
+                role: 0,
+                page_size: 10,
+                page_token: "not a token".into(),
+            })
+            .await,
+        "page_token",
+    );
+
+    principals
+        .register_principal(register(good_key.clone(), v1::Role::Member, "A"))
+        .await
+        .unwrap();
+    let again = principals
+        .register_principal(register(good_key, v1::Role::Licensee, "B"))
+        .await;
+    assert_eq!(again.unwrap_err().code(), Code::AlreadyExists);
+
+    let self_deactivation = principals
+        .deactivate_principal(v1::DeactivatePrincipalRequest {
+            public_key: trust.trustee.public_key().as_bytes().to_vec(),
+        })
+        .await;
+    assert_eq!(
+        self_deactivation.unwrap_err().code(),
+        Code::FailedPrecondition
+    );
+
+    let (_, member) = trust.new_principal(Role::Member, "Ada").await;
+    let (licensee_key, _) = trust.new_principal(Role::Licensee, "Acme").await;
+    let not_a_collector = member
+        .members()
+        .authorize_collector(v1::AuthorizeCollectorRequest {
+            collector_public_key: licensee_key.public_key().as_bytes().to_vec(),
+        })
+        .await;
+    let status = not_a_collector.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    assert!(status.message().starts_with("collector_public_key:"));
+}
+
+#[tokio::test]
+async fn logins_cannot_be_replayed_forged_or_moved_between_trusts() {
+    let trust = TestTrust::start().await;
+    let mut auth = AuthServiceClient::new(trust.channel.clone());
+    let origin = Origin::parse("trust.test").unwrap();
+    let signer = &trust.trustee;
+    let public_key = signer.public_key();
+    let challenge = |auth: &mut AuthServiceClient<_>| {
+        let mut auth = auth.clone();
+        async move {
+            auth.create_challenge(v1::CreateChallengeRequest {
+                public_key: public_key.as_bytes().to_vec(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .challenge
+        }
+    };
+    let login = |challenge: Vec<u8>, signature: Vec<u8>| v1::LoginRequest {
+        public_key: public_key.as_bytes().to_vec(),
+        challenge,
+        signature,
+    };
+
+    let first = challenge(&mut auth).await;
+    let signature = signer
+        .sign(&login_message(&origin, &public_key, &first))
+        .to_vec();
+    auth.login(login(first.clone(), signature.clone()))
+        .await
+        .unwrap();
+    let replay = auth.login(login(first, signature)).await.unwrap_err();
+    assert_eq!(replay.code(), Code::Unauthenticated);
+
+    let second = challenge(&mut auth).await;
+    let other_trust = Origin::parse("other.test").unwrap();
+    let wrong_origin = signer
+        .sign(&login_message(&other_trust, &public_key, &second))
+        .to_vec();
+    assert_eq!(
+        auth.login(login(second, wrong_origin))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unauthenticated
+    );
+
+    let third = challenge(&mut auth).await;
+    let forged = new_signer()
+        .sign(&login_message(&origin, &public_key, &third))
+        .to_vec();
+    assert_eq!(
+        auth.login(login(third, forged)).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+
+    // A key nobody enrolled can prove itself and is still refused.
+    let stranger = new_signer();
+    let stranger_challenge = auth
+        .create_challenge(v1::CreateChallengeRequest {
+            public_key: stranger.public_key().as_bytes().to_vec(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .challenge;
+    let refused = auth
+        .login(v1::LoginRequest {
+            public_key: stranger.public_key().as_bytes().to_vec(),
+            signature: stranger
+                .sign(&login_message(
+                    &origin,
+                    &stranger.public_key(),
+                    &stranger_challenge,
+                ))
+                .to_vec(),
+            challenge: stranger_challenge,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+
+    // Garbage tokens.
+    for header in ["Bearer dt1_nope", "Basic abc", "Bearer "] {
+        let mut request = tonic::Request::new(v1::WhoAmIRequest {});
+        request
+            .metadata_mut()
+            .insert("authorization", header.parse().unwrap());
+        assert_eq!(
+            auth.who_am_i(request).await.unwrap_err().code(),
+            Code::Unauthenticated,
+            "{header}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn invitations_need_the_redeemers_own_signature_and_a_valid_code() {
+    let trust = TestTrust::start().await;
+    let invitation = trust
+        .trustee_session()
+        .await
+        .principals()
+        .create_invitation(v1::CreateInvitationRequest {
+            display_name: "Bea".into(),
+            valid_for_seconds: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let code = InvitationCode::parse(&invitation.invitation_code).unwrap();
+    let origin = Origin::parse("trust.test").unwrap();
+    let member = new_signer();
+    let someone_else = new_signer();
+    let mut auth = AuthServiceClient::new(trust.channel.clone());
+    let not_their_signature = auth
+        .redeem_invitation(v1::RedeemInvitationRequest {
+            invitation_code: code.as_str().into(),
+            public_key: member.public_key().as_bytes().to_vec(),
+            signature: someone_else
+                .sign(&redeem_message(&origin, &member.public_key(), &code))
+                .to_vec(),
+        })
+        .await;
+    assert_invalid(not_their_signature, "signature");
+    assert_invalid(
+        auth.redeem_invitation(v1::RedeemInvitationRequest {
+            invitation_code: "123".into(),
+            public_key: member.public_key().as_bytes().to_vec(),
+            signature: vec![0; 64],
+        })
+        .await,
+        "invitation_code",
+    );
+    // The refused attempts did not use the invitation up.
+    datatrust_cli::client::redeem_invitation(&trust.channel, &member, &code)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_message_over_the_size_limit_is_refused() {
+    let trust = TestTrust::start_with(ServeOptions {
+        max_message_bytes: 64 * 1024,
+        ..ServeOptions::default()
+    })
+    .await;
+    let trustee = trust.trustee_session().await;
+    let oversized = trustee
+        .principals()
+        .register_principal(v1::RegisterPrincipalRequest {
+            public_key: new_signer().public_key().as_bytes().to_vec(),
+            role: v1::Role::Member.into(),
+            display_name: "x".repeat(1024 * 1024),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(oversized.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "{oversized:?}"
+    );
+    // The connection and the server are fine afterwards.
+    trustee.auth().who_am_i(v1::WhoAmIRequest {}).await.unwrap();
+}

@@ -1,0 +1,186 @@
+//! Bootstrap and the principal flows a user walks through, surviving a restart.
+
+use datatrust_core::Role;
+use datatrust_core::auth::InvitationCode;
+use datatrust_proto::{convert, v1};
+use datatrust_tests::{TestTrust, new_signer};
+use tonic::Code;
+
+#[tokio::test]
+async fn bootstrap_trustee_enrols_registers_and_everything_survives_restart() {
+    let trust = TestTrust::start().await;
+    let trustee = trust.trustee_session().await;
+    assert_eq!(trustee.principal.role, i32::from(v1::Role::Trustee));
+    assert_eq!(trustee.principal.display_name, "Initial trustee");
+
+    let (member_key, member) = trust.new_principal(Role::Member, "Ada").await;
+    let (licensee_key, licensee) = trust.new_principal(Role::Licensee, "Acme Robotics").await;
+    let (collector_key, collector) = trust.new_principal(Role::Collector, "laptop-7").await;
+    assert_eq!(member.principal.role, i32::from(v1::Role::Member));
+    assert_eq!(licensee.principal.role, i32::from(v1::Role::Licensee));
+
+    member
+        .members()
+        .authorize_collector(v1::AuthorizeCollectorRequest {
+            collector_public_key: collector_key.public_key().as_bytes().to_vec(),
+        })
+        .await
+        .unwrap();
+    let members_of_collector = collector
+        .collectors()
+        .list_my_members(v1::ListMyMembersRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .authorizations;
+    assert_eq!(members_of_collector.len(), 1);
+    assert_eq!(
+        members_of_collector[0].member_public_key,
+        member_key.public_key().as_bytes()
+    );
+
+    // Invitation: created by the trustee, redeemed once with the member's own key.
+    let invitation = trustee
+        .principals()
+        .create_invitation(v1::CreateInvitationRequest {
+            display_name: "Bea".into(),
+            valid_for_seconds: 3600,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let code = InvitationCode::parse(&invitation.invitation_code).unwrap();
+    let invited = new_signer();
+    let redeemed = datatrust_cli::client::redeem_invitation(&trust.channel, &invited, &code)
+        .await
+        .unwrap();
+    assert_eq!(redeemed.display_name, "Bea");
+    assert_eq!(redeemed.role, i32::from(v1::Role::Member));
+    let second =
+        datatrust_cli::client::redeem_invitation(&trust.channel, &new_signer(), &code).await;
+    assert_status(second, Code::NotFound);
+
+    let vkeys_before = datatrust_cli::client::trust_info(&trust.channel)
+        .await
+        .unwrap();
+
+    let trust = trust.restart().await;
+    let vkeys_after = datatrust_cli::client::trust_info(&trust.channel)
+        .await
+        .unwrap();
+    assert_eq!(
+        vkeys_before, vkeys_after,
+        "the trust's keys survive a restart"
+    );
+    // Every principal can still sign in, with the same role; the authorisation is still there.
+    for (signer, role) in [
+        (&member_key, v1::Role::Member),
+        (&licensee_key, v1::Role::Licensee),
+        (&collector_key, v1::Role::Collector),
+        (&invited, v1::Role::Member),
+    ] {
+        let session = trust.sign_in(signer).await.unwrap();
+        assert_eq!(session.principal.role, i32::from(role));
+    }
+    let member = trust.sign_in(&member_key).await.unwrap();
+    let collectors = member
+        .members()
+        .list_my_collectors(v1::ListMyCollectorsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .authorizations;
+    assert_eq!(collectors.len(), 1);
+    let listed = trust
+        .trustee_session()
+        .await
+        .principals()
+        .list_principals(v1::ListPrincipalsRequest {
+            role: convert::role_to_wire(Role::Member).into(),
+            page_size: 0,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .principals;
+    assert_eq!(listed.len(), 2);
+}
+
+#[tokio::test]
+async fn listing_pages_through_every_principal() {
+    let trust = TestTrust::start().await;
+    let trustee = trust.trustee_session().await;
+    for index in 0..7 {
+        trustee
+            .principals()
+            .register_principal(v1::RegisterPrincipalRequest {
+                public_key: new_signer().public_key().as_bytes().to_vec(),
+                role: v1::Role::Member.into(),
+                display_name: format!("member {index}"),
+            })
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = trustee
+            .principals()
+            .list_principals(v1::ListPrincipalsRequest {
+                role: 0,
+                page_size: 3,
+                page_token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.principals.len() <= 3);
+        seen.extend(page.principals);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(seen.len(), 8, "seven members and the first trustee");
+    let mut keys: Vec<_> = seen
+        .iter()
+        .map(|principal| principal.public_key.clone())
+        .collect();
+    keys.dedup();
+    assert_eq!(keys.len(), 8, "no principal listed twice");
+}
+
+#[tokio::test]
+async fn deactivation_ends_sessions_and_sign_in() {
+    let trust = TestTrust::start().await;
+    let (collector_key, collector) = trust.new_principal(Role::Collector, "old laptop").await;
+    trust
+        .trustee_session()
+        .await
+        .principals()
+        .deactivate_principal(v1::DeactivatePrincipalRequest {
+            public_key: collector_key.public_key().as_bytes().to_vec(),
+        })
+        .await
+        .unwrap();
+    let refused = collector
+        .collectors()
+        .list_my_members(v1::ListMyMembersRequest {})
+        .await;
+    assert_eq!(refused.unwrap_err().code(), Code::Unauthenticated);
+    assert_status(trust.sign_in(&collector_key).await, Code::Unauthenticated);
+}
+
+/// Asserts a client result failed with `code`.
+pub fn assert_status<T: std::fmt::Debug>(
+    result: Result<T, datatrust_cli::client::ClientError>,
+    code: Code,
+) {
+    match result {
+        Err(datatrust_cli::client::ClientError::Status(status)) => {
+            assert_eq!(status.code(), code, "{status:?}")
+        }
+        other => panic!("expected {code:?}, got {other:?}"),
+    }
+}

@@ -1,0 +1,241 @@
+//! The binary as an operator runs it: start, refuse a second server on the same directory,
+//! drain on SIGTERM with health NOT_SERVING, flush, restart with everything kept.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use datatrust_core::{NoteSigner, Role};
+use datatrust_proto::{convert, v1};
+use datatrust_tests::{datatrust_binary, new_signer};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// A `datatrust serve` process and the gRPC address it printed.
+struct ServerProcess {
+    child: Child,
+    grpc_url: String,
+}
+
+impl ServerProcess {
+    fn start(data_dir: &Path, extra: &[&str]) -> ServerProcess {
+        let mut child = Command::new(datatrust_binary())
+            .args([
+                "serve",
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn datatrust serve");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut grpc_url = None;
+        // The server prints its bound address once it is listening; read until then.
+        for line in lines.by_ref() {
+            let line = line.expect("read server output");
+            if let Some(url) = line.strip_prefix("grpc listening on ") {
+                grpc_url = Some(url.to_owned());
+            }
+            if line.starts_with("http listening on ") {
+                break;
+            }
+        }
+        // Keep reading, so the server never writes into a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        ServerProcess {
+            child,
+            grpc_url: grpc_url.expect("the server printed its gRPC address"),
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the process to exit and returns its status. Async, so that this
+    /// test's own client connections keep answering the server's shutdown handshake.
+    async fn wait(mut self, limit: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "server did not exit within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn trustee_key(data_dir: &Path) -> NoteSigner {
+    NoteSigner::parse(&std::fs::read_to_string(data_dir.join("initial-trustee.key")).unwrap())
+        .unwrap()
+}
+
+async fn health(channel: tonic::transport::Channel) -> ServingStatus {
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    ServingStatus::try_from(response.status).unwrap()
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_directory_is_refused_clearly() {
+    let directory = tempfile::tempdir().unwrap();
+    let data_dir = directory.path().join("data");
+    let first = ServerProcess::start(&data_dir, &[]);
+    let second = Command::new(datatrust_binary())
+        .args([
+            "serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("in use by another datatrust process"),
+        "{stderr}"
+    );
+    // The first server is unharmed.
+    let channel = datatrust_cli::client::connect(&first.grpc_url, None)
+        .await
+        .unwrap();
+    assert_eq!(health(channel).await, ServingStatus::Serving);
+    first.signal("-TERM");
+    assert!(first.wait(Duration::from_secs(20)).await.success());
+}
+
+#[tokio::test]
+async fn sigterm_drains_reports_not_serving_and_keeps_everything_for_the_next_start() {
+    let directory = tempfile::tempdir().unwrap();
+    let data_dir = directory.path().join("data");
+    let server = ServerProcess::start(&data_dir, &["--drain-seconds", "3"]);
+    let channel = datatrust_cli::client::connect(&server.grpc_url, None)
+        .await
+        .unwrap();
+    assert_eq!(health(channel.clone()).await, ServingStatus::Serving);
+
+    let trustee = datatrust_cli::client::sign_in(&channel, &trustee_key(&data_dir))
+        .await
+        .unwrap();
+    let member = new_signer();
+    trustee
+        .principals()
+        .register_principal(v1::RegisterPrincipalRequest {
+            public_key: member.public_key().as_bytes().to_vec(),
+            role: convert::role_to_wire(Role::Member).into(),
+            display_name: "Ada".into(),
+        })
+        .await
+        .unwrap();
+
+    server.signal("-TERM");
+    let started = Instant::now();
+    loop {
+        if health(channel.clone()).await == ServingStatus::NotServing {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "health never reported NOT_SERVING"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Calls in flight during the drain still complete.
+    trustee.auth().who_am_i(v1::WhoAmIRequest {}).await.unwrap();
+    assert!(
+        server.wait(Duration::from_secs(20)).await.success(),
+        "clean exit after SIGTERM"
+    );
+
+    let restarted = ServerProcess::start(&data_dir, &[]);
+    let channel = datatrust_cli::client::connect(&restarted.grpc_url, None)
+        .await
+        .unwrap();
+    let session = datatrust_cli::client::sign_in(&channel, &member)
+        .await
+        .unwrap();
+    assert_eq!(session.principal.display_name, "Ada");
+    restarted.signal("-INT");
+    assert!(
+        restarted.wait(Duration::from_secs(20)).await.success(),
+        "clean exit after SIGINT"
+    );
+}
+
+#[test]
+fn a_foreign_directory_and_public_plaintext_are_refused_with_what_to_do() {
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::write(directory.path().join("thesis.tex"), "do not touch").unwrap();
+    let output = Command::new(datatrust_binary())
+        .args([
+            "serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(directory.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("is not a datatrust data directory"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(directory.path()).unwrap().count(),
+        1,
+        "nothing was written"
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    let output = Command::new(datatrust_binary())
+        .args([
+            "serve",
+            "--grpc-addr",
+            "0.0.0.0:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(empty.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--insecure-plaintext"), "{stderr}");
+}

@@ -1,0 +1,412 @@
+//! Every RPC, called by every kind of caller: what each may do and how each is refused.
+//! A new RPC without rows here fails `every_rpc_has_a_row`.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+
+use datatrust_core::{NoteSigner, Role};
+use datatrust_proto::v1;
+use datatrust_proto::v1::auth_service_client::AuthServiceClient;
+use datatrust_proto::v1::collector_service_client::CollectorServiceClient;
+use datatrust_proto::v1::member_service_client::MemberServiceClient;
+use datatrust_proto::v1::principal_service_client::PrincipalServiceClient;
+use datatrust_proto::v1::trust_service_client::TrustServiceClient;
+use datatrust_tests::{TestTrust, new_signer};
+use prost::Message as _;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Anonymous,
+    Trustee,
+    Member,
+    Licensee,
+    Collector,
+}
+
+const CALLERS: [Caller; 5] = [
+    Caller::Anonymous,
+    Caller::Trustee,
+    Caller::Member,
+    Caller::Licensee,
+    Caller::Collector,
+];
+
+/// What a row's call can use: the channel, the caller's token, and other principals' keys.
+struct Context {
+    channel: Channel,
+    token: Option<String>,
+    caller_key: Option<NoteSigner>,
+    trustee_key: Vec<u8>,
+    collector_key: Vec<u8>,
+    trust: TestTrustHandle,
+}
+
+/// What rows need of the trust to set up their own targets.
+struct TestTrustHandle {
+    trustee_token: String,
+    channel: Channel,
+}
+
+impl Context {
+    fn request<T>(&self, message: T) -> Request<T> {
+        with_token(message, self.token.as_deref())
+    }
+}
+
+fn with_token<T>(message: T, token: Option<&str>) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Some(token) = token {
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    request
+}
+
+type Outcome<'a> = Pin<Box<dyn Future<Output = Result<(), Status>> + Send + 'a>>;
+type Call = for<'a> fn(&'a Context) -> Outcome<'a>;
+
+/// One RPC and the code each caller gets (`Code::Ok` for success).
+struct Row {
+    rpc: &'static str,
+    call: Call,
+    anonymous: Code,
+    trustee: Code,
+    member: Code,
+    licensee: Code,
+    collector: Code,
+}
+
+impl Row {
+    fn expected(&self, caller: Caller) -> Code {
+        match caller {
+            Caller::Anonymous => self.anonymous,
+            Caller::Trustee => self.trustee,
+            Caller::Member => self.member,
+            Caller::Licensee => self.licensee,
+            Caller::Collector => self.collector,
+        }
+    }
+}
+
+const OK: Code = Code::Ok;
+const UNAUTHENTICATED: Code = Code::Unauthenticated;
+const DENIED: Code = Code::PermissionDenied;
+const NOT_FOUND: Code = Code::NotFound;
+
+/// Only trustees may; anyone unauthenticated is asked to sign in.
+fn trustee_only(rpc: &'static str, call: Call) -> Row {
+    Row {
+        rpc,
+        call,
+        anonymous: UNAUTHENTICATED,
+        trustee: OK,
+        member: DENIED,
+        licensee: DENIED,
+        collector: DENIED,
+    }
+}
+
+fn member_only(rpc: &'static str, call: Call) -> Row {
+    Row {
+        rpc,
+        call,
+        anonymous: UNAUTHENTICATED,
+        trustee: DENIED,
+        member: OK,
+        licensee: DENIED,
+        collector: DENIED,
+    }
+}
+
+fn rows() -> Vec<Row> {
+    vec![
+        Row {
+            rpc: "TrustService/GetTrustInfo",
+            call: |context| {
+                Box::pin(async move {
+                    TrustServiceClient::new(context.channel.clone())
+                        .get_trust_info(context.request(v1::GetTrustInfoRequest {}))
+                        .await
+                        .map(drop)
+                })
+            },
+            anonymous: OK,
+            trustee: OK,
+            member: OK,
+            licensee: OK,
+            collector: OK,
+        },
+        Row {
+            rpc: "AuthService/CreateChallenge",
+            call: |context| {
+                Box::pin(async move {
+                    AuthServiceClient::new(context.channel.clone())
+                        .create_challenge(context.request(v1::CreateChallengeRequest {
+                            public_key: new_signer().public_key().as_bytes().to_vec(),
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            anonymous: OK,
+            trustee: OK,
+            member: OK,
+            licensee: OK,
+            collector: OK,
+        },
+        Row {
+            rpc: "AuthService/WhoAmI",
+            call: |context| {
+                Box::pin(async move {
+                    AuthServiceClient::new(context.channel.clone())
+                        .who_am_i(context.request(v1::WhoAmIRequest {}))
+                        .await
+                        .map(drop)
+                })
+            },
+            anonymous: UNAUTHENTICATED,
+            trustee: OK,
+            member: OK,
+            licensee: OK,
+            collector: OK,
+        },
+        trustee_only("PrincipalService/RegisterPrincipal", |context| {
+            Box::pin(async move {
+                PrincipalServiceClient::new(context.channel.clone())
+                    .register_principal(context.request(v1::RegisterPrincipalRequest {
+                        public_key: new_signer().public_key().as_bytes().to_vec(),
+                        role: v1::Role::Member.into(),
+                        display_name: "someone".into(),
+                    }))
+                    .await
+                    .map(drop)
+            })
+        }),
+        trustee_only("PrincipalService/CreateInvitation", |context| {
+            Box::pin(async move {
+                PrincipalServiceClient::new(context.channel.clone())
+                    .create_invitation(context.request(v1::CreateInvitationRequest {
+                        display_name: "someone".into(),
+                        valid_for_seconds: 0,
+                    }))
+                    .await
+                    .map(drop)
+            })
+        }),
+        Row {
+            rpc: "PrincipalService/GetPrincipal",
+            // Another principal's record: existence must not leak to non-trustees.
+            call: |context| {
+                Box::pin(async move {
+                    PrincipalServiceClient::new(context.channel.clone())
+                        .get_principal(context.request(v1::GetPrincipalRequest {
+                            public_key: context.trustee_key.clone(),
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            anonymous: UNAUTHENTICATED,
+            trustee: OK,
+            member: NOT_FOUND,
+            licensee: NOT_FOUND,
+            collector: NOT_FOUND,
+        },
+        Row {
+            rpc: "PrincipalService/GetPrincipal",
+            // One's own record.
+            call: |context| {
+                Box::pin(async move {
+                    let own_key = context
+                        .caller_key
+                        .as_ref()
+                        .map(|key| key.public_key().as_bytes().to_vec())
+                        .unwrap_or_else(|| context.trustee_key.clone());
+                    PrincipalServiceClient::new(context.channel.clone())
+                        .get_principal(context.request(v1::GetPrincipalRequest {
+                            public_key: own_key,
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            anonymous: UNAUTHENTICATED,
+            trustee: OK,
+            member: OK,
+            licensee: OK,
+            collector: OK,
+        },
+        trustee_only("PrincipalService/ListPrincipals", |context| {
+            Box::pin(async move {
+                PrincipalServiceClient::new(context.channel.clone())
+                    .list_principals(context.request(v1::ListPrincipalsRequest::default()))
+                    .await
+                    .map(drop)
+            })
+        }),
+        trustee_only("PrincipalService/DeactivatePrincipal", |context| {
+            Box::pin(async move {
+                // A fresh target each time, registered by the trustee.
+                let target = new_signer().public_key().as_bytes().to_vec();
+                PrincipalServiceClient::new(context.trust.channel.clone())
+                    .register_principal(with_token(
+                        v1::RegisterPrincipalRequest {
+                            public_key: target.clone(),
+                            role: v1::Role::Licensee.into(),
+                            display_name: "target".into(),
+                        },
+                        Some(&context.trust.trustee_token),
+                    ))
+                    .await
+                    .expect("the trustee registers a target");
+                PrincipalServiceClient::new(context.channel.clone())
+                    .deactivate_principal(
+                        context.request(v1::DeactivatePrincipalRequest { public_key: target }),
+                    )
+                    .await
+                    .map(drop)
+            })
+        }),
+        member_only("MemberService/AuthorizeCollector", |context| {
+            Box::pin(async move {
+                MemberServiceClient::new(context.channel.clone())
+                    .authorize_collector(context.request(v1::AuthorizeCollectorRequest {
+                        collector_public_key: context.collector_key.clone(),
+                    }))
+                    .await
+                    .map(drop)
+            })
+        }),
+        member_only("MemberService/RevokeCollector", |context| {
+            Box::pin(async move {
+                MemberServiceClient::new(context.channel.clone())
+                    .revoke_collector(context.request(v1::RevokeCollectorRequest {
+                        collector_public_key: context.collector_key.clone(),
+                    }))
+                    .await
+                    .map(drop)
+            })
+        }),
+        member_only("MemberService/ListMyCollectors", |context| {
+            Box::pin(async move {
+                MemberServiceClient::new(context.channel.clone())
+                    .list_my_collectors(context.request(v1::ListMyCollectorsRequest {}))
+                    .await
+                    .map(drop)
+            })
+        }),
+        Row {
+            rpc: "CollectorService/ListMyMembers",
+            call: |context| {
+                Box::pin(async move {
+                    CollectorServiceClient::new(context.channel.clone())
+                        .list_my_members(context.request(v1::ListMyMembersRequest {}))
+                        .await
+                        .map(drop)
+                })
+            },
+            anonymous: UNAUTHENTICATED,
+            trustee: DENIED,
+            member: DENIED,
+            licensee: DENIED,
+            collector: OK,
+        },
+    ]
+}
+
+/// RPCs that take no bearer token by design; `bad_input` and `bootstrap` cover them.
+const SIGN_IN_RPCS: [&str; 2] = ["AuthService/Login", "AuthService/RedeemInvitation"];
+
+#[tokio::test]
+async fn every_role_can_do_what_it_should_and_is_refused_what_it_should_not() {
+    let trust = TestTrust::start().await;
+    let trustee = trust.trustee_session().await;
+    let (member_key, member) = trust.new_principal(Role::Member, "Ada").await;
+    let (licensee_key, licensee) = trust.new_principal(Role::Licensee, "Acme").await;
+    let (collector_key, collector) = trust.new_principal(Role::Collector, "laptop").await;
+    let sessions = [
+        (Caller::Anonymous, None, None),
+        (
+            Caller::Trustee,
+            Some(trustee.token.clone()),
+            Some(trust.trustee.clone_signer()),
+        ),
+        (Caller::Member, Some(member.token.clone()), Some(member_key)),
+        (
+            Caller::Licensee,
+            Some(licensee.token.clone()),
+            Some(licensee_key),
+        ),
+        (
+            Caller::Collector,
+            Some(collector.token.clone()),
+            Some(collector_key.clone_signer()),
+        ),
+    ];
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for row in rows() {
+        for (caller, token, caller_key) in &sessions {
+            let context = Context {
+                channel: trust.channel.clone(),
+                token: token.clone(),
+                caller_key: caller_key.as_ref().map(NoteSignerClone::clone_signer),
+                trustee_key: trust.trustee.public_key().as_bytes().to_vec(),
+                collector_key: collector_key.public_key().as_bytes().to_vec(),
+                trust: TestTrustHandle {
+                    trustee_token: trustee.token.clone(),
+                    channel: trust.channel.clone(),
+                },
+            };
+            let got = match (row.call)(&context).await {
+                Ok(()) => Code::Ok,
+                Err(status) => status.code(),
+            };
+            checked += 1;
+            if got != row.expected(*caller) {
+                failures.push(format!(
+                    "{} as {caller:?}: expected {:?}, got {got:?}",
+                    row.rpc,
+                    row.expected(*caller)
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(checked, rows().len() * CALLERS.len());
+}
+
+#[test]
+fn every_rpc_has_a_row() {
+    let descriptors =
+        prost_types::FileDescriptorSet::decode(datatrust_proto::FILE_DESCRIPTOR_SET).unwrap();
+    let mut declared = BTreeSet::new();
+    for file in &descriptors.file {
+        for service in &file.service {
+            for method in &service.method {
+                declared.insert(format!("{}/{}", service.name(), method.name()));
+            }
+        }
+    }
+    let mut covered: BTreeSet<String> = rows().iter().map(|row| row.rpc.to_owned()).collect();
+    covered.extend(SIGN_IN_RPCS.iter().map(|rpc| (*rpc).to_owned()));
+    assert_eq!(
+        declared, covered,
+        "every RPC in proto/ needs a row in the role table"
+    );
+}
+
+/// `NoteSigner` is deliberately not `Clone` (it holds a private key); tests copy it explicitly.
+trait NoteSignerClone {
+    fn clone_signer(&self) -> NoteSigner;
+}
+
+impl NoteSignerClone for NoteSigner {
+    fn clone_signer(&self) -> NoteSigner {
+        NoteSigner::parse(&self.to_private_text()).unwrap()
+    }
+}
