@@ -211,4 +211,12 @@ mod tests {
         .unwrap_err();
         assert!(format!("{error:#}").contains("origin"), "{error:#}");
     }
+
+    #[test]
+    fn the_example_config_in_deploy_is_valid() {
+        let example = include_str!("../../../deploy/datatrust.toml");
+        let parsed: FileConfig = toml::from_str(example).unwrap();
+        assert_eq!(parsed.origin.as_deref(), Some("trust.example-union.org"));
+        assert!(parsed.tls_cert.is_some() && parsed.tls_key.is_some());
+    }
 }
