@@ -41,8 +41,21 @@ impl TestTrust {
         trust
     }
 
+    /// A new trust serving gRPC over TLS; `channel` is not connected (the caller pins the CA).
+    pub async fn start_tls(options: ServeOptions) -> TestTrust {
+        let temporary = tempfile::tempdir().expect("temporary directory");
+        let data_dir = temporary.path().join("data");
+        let mut trust = TestTrust::open_with(&data_dir, options, false).await;
+        trust._temporary = Some(temporary);
+        trust
+    }
+
     /// Opens (or creates) the trust in `data_dir` and serves it.
     pub async fn open(data_dir: &Path, options: ServeOptions) -> TestTrust {
+        TestTrust::open_with(data_dir, options, true).await
+    }
+
+    async fn open_with(data_dir: &Path, options: ServeOptions, connect: bool) -> TestTrust {
         let origin = Origin::parse("trust.test").unwrap();
         let opened =
             DataDirectory::open_or_create(data_dir, None, &origin, datatrust_server::now())
@@ -70,7 +83,12 @@ impl TestTrust {
             .expect("serve");
             drop(directory);
         });
-        let channel = client::connect(&grpc_url, None).await.expect("connect");
+        let channel = if connect {
+            client::connect(&grpc_url, None).await.expect("connect")
+        } else {
+            // A lazy channel to nowhere in particular: TLS tests build their own.
+            tonic::transport::Endpoint::from_static("http://127.0.0.1:9").connect_lazy()
+        };
         TestTrust {
             data_dir: data_dir.to_path_buf(),
             grpc_url,

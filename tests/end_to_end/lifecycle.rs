@@ -21,6 +21,14 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn start(data_dir: &Path, extra: &[&str]) -> ServerProcess {
+        ServerProcess::start_logging_to(data_dir, extra, Stdio::null())
+    }
+
+    fn start_logging_to(
+        data_dir: &Path,
+        extra: &[&str],
+        stderr: impl Into<Stdio>,
+    ) -> ServerProcess {
         let mut child = Command::new(datatrust_binary())
             .args([
                 "serve",
@@ -33,7 +41,7 @@ impl ServerProcess {
             .arg(data_dir)
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawn datatrust serve");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -238,4 +246,37 @@ fn a_foreign_directory_and_public_plaintext_are_refused_with_what_to_do() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--insecure-plaintext"), "{stderr}");
+}
+
+#[tokio::test]
+async fn json_logs_are_one_json_object_per_line_with_the_rpc_span() {
+    let directory = tempfile::tempdir().unwrap();
+    let data_dir = directory.path().join("data");
+    let log_path = directory.path().join("server.log");
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let server = ServerProcess::start_logging_to(&data_dir, &["--log-format", "json"], log_file);
+    let channel = datatrust_cli::client::connect(&server.grpc_url, None)
+        .await
+        .unwrap();
+    datatrust_cli::client::sign_in(&channel, &trustee_key(&data_dir))
+        .await
+        .unwrap();
+    drop(channel);
+    server.signal("-TERM");
+    assert!(server.wait(Duration::from_secs(20)).await.success());
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}")))
+        .collect();
+    let signed_in = events
+        .iter()
+        .find(|event| event["message"] == "signed in")
+        .expect("a sign-in event");
+    assert_eq!(
+        signed_in["span"]["method"],
+        "/datatrust.v1.AuthService/Login"
+    );
+    assert_eq!(signed_in["role"], "trustee");
 }

@@ -6,3 +6,4 @@ mod bootstrap;
 mod lifecycle;
 mod roles;
 mod tidy;
+mod tls;
