@@ -1,0 +1,15 @@
+//! The transparency log: RFC 6962 Merkle hashing and proofs, tiles (c2sp.org/tlog-tiles),
+//! checkpoints (c2sp.org/tlog-checkpoint, signed as c2sp.org/signed-note), receipts
+//! (c2sp.org/tlog-proof), and a sequencer that batches appends into durable, signed
+//! checkpoints over the small `LogStore` trait. No async runtime and no storage engine here.
+
+pub mod checkpoint;
+pub mod hash;
+pub mod proof;
+pub mod reader;
+pub mod receipt;
+pub mod sequencer;
+pub mod storage;
+pub mod tile;
+
+pub use hash::{Hash, leaf_hash, node_hash};
