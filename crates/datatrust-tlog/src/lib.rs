@@ -13,3 +13,8 @@ pub mod storage;
 pub mod tile;
 
 pub use hash::{Hash, leaf_hash, node_hash};
+
+pub use checkpoint::{Checkpoint, SignedCheckpoint};
+pub use reader::{LogReader, ReadError};
+pub use sequencer::{AppendError, Appended, OpenError, Sequencer, SequencerOptions};
+pub use storage::{LogBatch, LogStore, LogStoreError, MemoryLogStore};

@@ -1,1 +1,306 @@
-//! reader
+//! Reading the log: the latest checkpoint, tiles and bundles as served over HTTP, entries,
+//! and proofs. Every tile read for a proof is checked against the level above, and every
+//! bundle against its level-0 tile, so a tile or entry changed on disk is reported, not
+//! served as good.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::checkpoint::SignedCheckpoint;
+use crate::hash::{Hash, leaf_hash};
+use crate::proof::{self, ProofError, SubtreeSource};
+use crate::storage::{LogStore, LogStoreError};
+use crate::tile::{
+    ExpandedTile, TILE_HEIGHT, TILE_WIDTH, bundle_entries, bytes_to_hashes, hashes_to_bytes,
+};
+
+/// Full tiles never change, so their expansions are cached; this bounds the cache
+/// (each is at most 511 hashes, 16 KiB).
+const DEFAULT_CACHE_TILES: usize = 4096;
+/// Most entries one `entries` call returns.
+pub const MAXIMUM_ENTRIES_PER_READ: u64 = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The request names something beyond the tree or malformed: the caller's mistake.
+    #[error("{0}")]
+    OutOfRange(String),
+    /// Stored data disagrees with the tree: never served as good.
+    #[error("log storage is corrupt: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Store(#[from] LogStoreError),
+}
+
+impl From<ProofError> for ReadError {
+    fn from(error: ProofError) -> ReadError {
+        match error {
+            ProofError::Source(message) => ReadError::Corrupt(message),
+            other => ReadError::OutOfRange(other.to_string()),
+        }
+    }
+}
+
+pub struct LogReader {
+    store: Arc<dyn LogStore>,
+    latest: RwLock<Arc<SignedCheckpoint>>,
+    cache: Mutex<HashMap<(u8, u64), Arc<ExpandedTile>>>,
+    cache_capacity: usize,
+}
+
+impl LogReader {
+    pub(crate) fn new(store: Arc<dyn LogStore>, latest: SignedCheckpoint) -> LogReader {
+        LogReader {
+            store,
+            latest: RwLock::new(Arc::new(latest)),
+            cache: Mutex::new(HashMap::new()),
+            cache_capacity: DEFAULT_CACHE_TILES,
+        }
+    }
+
+    pub(crate) fn publish(&self, checkpoint: SignedCheckpoint) {
+        *self.latest.write().expect("checkpoint lock poisoned") = Arc::new(checkpoint);
+    }
+
+    /// The latest signed checkpoint: every read below is bounded by it.
+    pub fn latest(&self) -> Arc<SignedCheckpoint> {
+        Arc::clone(&self.latest.read().expect("checkpoint lock poisoned"))
+    }
+
+    pub fn size(&self) -> u64 {
+        self.latest().checkpoint.size
+    }
+
+    /// Tile bytes as c2sp.org/tlog-tiles serves them: a full tile, or the first `width`
+    /// hashes of a partial one, provided the latest tree has them.
+    pub fn tile(&self, level: u8, index: u64, width: Option<u8>) -> Result<Vec<u8>, ReadError> {
+        let available = hashes_at_level(self.size(), level);
+        let wanted = width.map_or(TILE_WIDTH, u64::from);
+        let end = index
+            .checked_mul(TILE_WIDTH)
+            .and_then(|start| start.checked_add(wanted))
+            .ok_or_else(|| ReadError::OutOfRange("tile index out of range".into()))?;
+        if end > available {
+            return Err(ReadError::OutOfRange(format!(
+                "tile {level}/{index} of width {wanted} is beyond the tree"
+            )));
+        }
+        let bytes = self
+            .store
+            .tile(level, index)?
+            .ok_or_else(|| ReadError::Corrupt(format!("tile {level}/{index} is missing")))?;
+        let hashes = bytes_to_hashes(&bytes)
+            .ok_or_else(|| ReadError::Corrupt(format!("tile {level}/{index} has a bad length")))?;
+        if (hashes.len() as u64) < wanted {
+            return Err(ReadError::Corrupt(format!(
+                "tile {level}/{index} is too short"
+            )));
+        }
+        if wanted == TILE_WIDTH {
+            // A full tile must hash to its slot in the level above.
+            self.full_tile(level, index)?;
+        }
+        Ok(hashes_to_bytes(&hashes[..wanted as usize]))
+    }
+
+    /// An entry bundle (full, or the first `width` entries), each entry checked against the
+    /// leaf hash in its level-0 tile.
+    pub fn bundle(&self, index: u64, width: Option<u8>) -> Result<Vec<u8>, ReadError> {
+        let hash_bytes = self.tile(0, index, width)?;
+        let hashes = bytes_to_hashes(&hash_bytes).expect("tile() returns whole hashes");
+        let bundle = self
+            .store
+            .bundle(index)?
+            .ok_or_else(|| ReadError::Corrupt(format!("entry bundle {index} is missing")))?;
+        let entries = bundle_entries(&bundle)
+            .ok_or_else(|| ReadError::Corrupt(format!("entry bundle {index} is malformed")))?;
+        if entries.len() < hashes.len() {
+            return Err(ReadError::Corrupt(format!(
+                "entry bundle {index} is too short"
+            )));
+        }
+        let mut served = Vec::with_capacity(bundle.len());
+        for (position, (entry, expected)) in entries.iter().zip(&hashes).enumerate() {
+            if leaf_hash(entry) != *expected {
+                return Err(ReadError::Corrupt(format!(
+                    "entry {} does not match its leaf hash",
+                    index * TILE_WIDTH + position as u64
+                )));
+            }
+            crate::tile::push_bundle_entry(&mut served, entry);
+        }
+        Ok(served)
+    }
+
+    /// Entries [start, end) of the latest tree, at most `MAXIMUM_ENTRIES_PER_READ`.
+    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, ReadError> {
+        let size = self.size();
+        if start >= end || end > size {
+            return Err(ReadError::OutOfRange(format!(
+                "entries [{start}, {end}) are not a non-empty range within the tree of size {size}"
+            )));
+        }
+        if end - start > MAXIMUM_ENTRIES_PER_READ {
+            return Err(ReadError::OutOfRange(format!(
+                "at most {MAXIMUM_ENTRIES_PER_READ} entries per read"
+            )));
+        }
+        let mut entries = Vec::with_capacity((end - start) as usize);
+        let mut bundle_index = start / TILE_WIDTH;
+        while bundle_index * TILE_WIDTH < end {
+            let bundle_end = ((bundle_index + 1) * TILE_WIDTH).min(size);
+            let width = if bundle_end - bundle_index * TILE_WIDTH == TILE_WIDTH {
+                None
+            } else {
+                Some((bundle_end - bundle_index * TILE_WIDTH) as u8)
+            };
+            let bundle = self.bundle(bundle_index, width)?;
+            let parsed = bundle_entries(&bundle).expect("bundle() returns a well-formed bundle");
+            for (position, entry) in parsed.into_iter().enumerate() {
+                let index = bundle_index * TILE_WIDTH + position as u64;
+                if (start..end).contains(&index) {
+                    entries.push(entry.to_vec());
+                }
+            }
+            bundle_index += 1;
+        }
+        Ok(entries)
+    }
+
+    pub fn leaf_index(&self, leaf: &Hash) -> Result<Option<u64>, ReadError> {
+        Ok(self
+            .store
+            .leaf_index(leaf)?
+            .filter(|index| *index < self.size()))
+    }
+
+    /// Inclusion proof for `index` in the tree of `size` (at most the latest size).
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, ReadError> {
+        self.check_size(size)?;
+        Ok(proof::inclusion_proof(&self.source(size), index, size)?)
+    }
+
+    pub fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<Hash>, ReadError> {
+        self.check_size(second)?;
+        Ok(proof::consistency_proof(
+            &self.source(second),
+            first,
+            second,
+        )?)
+    }
+
+    /// The root of the tree of `size` leaves, recomputed from stored tiles.
+    pub fn root(&self, size: u64) -> Result<Hash, ReadError> {
+        self.check_size(size)?;
+        Ok(proof::range_root(&self.source(size), 0, size)?)
+    }
+
+    fn check_size(&self, size: u64) -> Result<(), ReadError> {
+        let available = self.size();
+        if size > available {
+            return Err(ReadError::OutOfRange(format!(
+                "tree size {size} is larger than the log ({available})"
+            )));
+        }
+        Ok(())
+    }
+
+    fn source(&self, size: u64) -> TileSource<'_> {
+        TileSource { reader: self, size }
+    }
+
+    /// A full tile, expanded, checked against its slot in the level above; cached.
+    fn full_tile(&self, level: u8, index: u64) -> Result<Arc<ExpandedTile>, ReadError> {
+        if let Some(tile) = self
+            .cache
+            .lock()
+            .expect("tile cache poisoned")
+            .get(&(level, index))
+        {
+            return Ok(Arc::clone(tile));
+        }
+        let hashes = self.stored_hashes(level, index)?;
+        if hashes.len() as u64 != TILE_WIDTH {
+            return Err(ReadError::Corrupt(format!(
+                "tile {level}/{index} should be full"
+            )));
+        }
+        let tile = Arc::new(ExpandedTile::new(hashes));
+        let root = tile.root().expect("a full tile has a root");
+        let parent = self.stored_hashes(level + 1, index / TILE_WIDTH)?;
+        if parent.get((index % TILE_WIDTH) as usize) != Some(&root) {
+            tracing::error!(
+                level,
+                index,
+                "stored tile does not hash to its slot in the level above"
+            );
+            return Err(ReadError::Corrupt(format!(
+                "tile {level}/{index} does not match the level above"
+            )));
+        }
+        let mut cache = self.cache.lock().expect("tile cache poisoned");
+        if cache.len() >= self.cache_capacity {
+            // Crude but bounded: start over rather than track recency.
+            cache.clear();
+        }
+        cache.insert((level, index), Arc::clone(&tile));
+        Ok(tile)
+    }
+
+    fn stored_hashes(&self, level: u8, index: u64) -> Result<Vec<Hash>, ReadError> {
+        let bytes = self
+            .store
+            .tile(level, index)?
+            .ok_or_else(|| ReadError::Corrupt(format!("tile {level}/{index} is missing")))?;
+        bytes_to_hashes(&bytes)
+            .ok_or_else(|| ReadError::Corrupt(format!("tile {level}/{index} has a bad length")))
+    }
+}
+
+/// How many hashes exist at tile level `level` in a tree of `size` leaves.
+pub fn hashes_at_level(size: u64, level: u8) -> u64 {
+    let shift = u32::from(level) * TILE_HEIGHT;
+    if shift >= 64 { 0 } else { size >> shift }
+}
+
+/// Subtree hashes for proofs over a tree of `size`, read from tiles.
+struct TileSource<'a> {
+    reader: &'a LogReader,
+    size: u64,
+}
+
+impl SubtreeSource for TileSource<'_> {
+    fn subtree(&self, level: u32, index: u64) -> Result<Hash, ProofError> {
+        let end = (index + 1).checked_shl(level).unwrap_or(u64::MAX);
+        if end > self.size {
+            return Err(ProofError::SizeOutOfRange {
+                requested: end,
+                available: self.size,
+            });
+        }
+        let tile_level = (level / TILE_HEIGHT) as u8;
+        let height = level % TILE_HEIGHT;
+        let position = index << height; // index among the tile level's hashes
+        let tile_index = position / TILE_WIDTH;
+        let offset = position % TILE_WIDTH;
+        let to_source = |error: ReadError| ProofError::Source(error.to_string());
+        let available = hashes_at_level(self.reader.size(), tile_level);
+        let node = if (tile_index + 1) * TILE_WIDTH <= available {
+            self.reader
+                .full_tile(tile_level, tile_index)
+                .map_err(to_source)?
+                .node(height, offset >> height)
+        } else {
+            let hashes = self
+                .reader
+                .stored_hashes(tile_level, tile_index)
+                .map_err(to_source)?;
+            ExpandedTile::new(hashes).node(height, offset >> height)
+        };
+        node.ok_or_else(|| {
+            ProofError::Source(format!(
+                "tile {tile_level}/{tile_index} lacks a node it should hold"
+            ))
+        })
+    }
+}

@@ -1,1 +1,599 @@
-//! sequencer
+//! The log's single writer. Appends from any number of callers queue up; a batch closes when
+//! it holds `max_batch` entries or `max_delay` has passed since its first entry (Tessera's
+//! rule). The batch is integrated into the tree, a new checkpoint is signed, and tiles,
+//! bundles, leaf index and checkpoint are committed in one durable write; only then does
+//! each caller learn its index.
+//!
+//! Invariants: the tree only grows, so every checkpoint is consistent with every earlier one;
+//! nothing is signed that was not committed with it (a failed commit rolls the in-memory
+//! state back); on open, the stored checkpoint must match the stored tree or the log refuses.
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use datatrust_core::NoteSigner;
+
+use crate::checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};
+use crate::hash::{Hash, complete_root, empty_root, leaf_hash, node_hash};
+use crate::reader::LogReader;
+use crate::storage::{LogBatch, LogStore, LogStoreError};
+use crate::tile::{
+    MAXIMUM_ENTRY_BYTES, TILE_WIDTH, bundle_entries, bytes_to_hashes, hashes_to_bytes,
+    push_bundle_entry,
+};
+
+#[derive(Debug, Clone, Copy)]
+pub struct SequencerOptions {
+    /// A batch closes at this many entries...
+    pub max_batch: usize,
+    /// ...or this long after its first entry arrived.
+    pub max_delay: Duration,
+}
+
+impl Default for SequencerOptions {
+    fn default() -> SequencerOptions {
+        SequencerOptions {
+            max_batch: 8192,
+            max_delay: Duration::from_millis(5),
+        }
+    }
+}
+
+/// What a caller learns once its entry is durable and checkpointed.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub index: u64,
+    /// The first checkpoint that contains the entry.
+    pub checkpoint: Arc<SignedCheckpoint>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AppendError {
+    #[error("entry is {0} bytes; a log entry is at most 65535")]
+    TooLarge(usize),
+    #[error("the log is shut down")]
+    Closed,
+    #[error("the log could not commit: {0}")]
+    Storage(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("the stored checkpoint does not verify: {0}")]
+    Checkpoint(#[from] CheckpointError),
+    #[error("the stored tree disagrees with the stored checkpoint: {0}")]
+    Inconsistent(String),
+    #[error(transparent)]
+    Store(#[from] LogStoreError),
+}
+
+type Completion = Box<dyn FnOnce(Result<Appended, AppendError>) + Send>;
+
+struct Request {
+    entry: Vec<u8>,
+    done: Completion,
+}
+
+/// Handle to the writer thread. Dropping every handle ends the thread after it drains.
+#[derive(Clone)]
+pub struct Sequencer {
+    sender: mpsc::Sender<Request>,
+    reader: Arc<LogReader>,
+    thread: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl Sequencer {
+    /// Opens the log in `store`: verifies the stored checkpoint against the stored tree (or
+    /// commits the empty tree's checkpoint), then starts the writer thread.
+    pub fn open(
+        store: Arc<dyn LogStore>,
+        signer: NoteSigner,
+        options: SequencerOptions,
+    ) -> Result<Sequencer, OpenError> {
+        let (state, latest) = TreeState::load(store.as_ref(), &signer)?;
+        let reader = Arc::new(LogReader::new(Arc::clone(&store), latest));
+        let (sender, receiver) = mpsc::channel();
+        let writer = Writer {
+            store,
+            signer,
+            options,
+            state,
+            reader: Arc::clone(&reader),
+        };
+        let thread = std::thread::Builder::new()
+            .name("log-sequencer".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|error| {
+                OpenError::Store(LogStoreError(format!(
+                    "starting the sequencer thread: {error}"
+                )))
+            })?;
+        Ok(Sequencer {
+            sender,
+            reader,
+            thread: Arc::new(std::sync::Mutex::new(Some(thread))),
+        })
+    }
+
+    pub fn reader(&self) -> &Arc<LogReader> {
+        &self.reader
+    }
+
+    /// Queues `entry`; `done` is called from the writer thread once it is durable (or failed).
+    pub fn append(
+        &self,
+        entry: Vec<u8>,
+        done: impl FnOnce(Result<Appended, AppendError>) + Send + 'static,
+    ) {
+        if entry.len() > MAXIMUM_ENTRY_BYTES {
+            done(Err(AppendError::TooLarge(entry.len())));
+            return;
+        }
+        if let Err(mpsc::SendError(request)) = self.sender.send(Request {
+            entry,
+            done: Box::new(done),
+        }) {
+            (request.done)(Err(AppendError::Closed));
+        }
+    }
+
+    /// Appends and blocks until durable; for tools and tests outside an async runtime.
+    pub fn append_blocking(&self, entry: Vec<u8>) -> Result<Appended, AppendError> {
+        let (sender, receiver) = mpsc::sync_channel(1);
+        self.append(entry, move |outcome| {
+            let _ = sender.send(outcome);
+        });
+        receiver.recv().unwrap_or(Err(AppendError::Closed))
+    }
+
+    /// Stops accepting, lets the writer finish what is queued, and waits for it.
+    pub fn shutdown(self) {
+        let Sequencer { sender, thread, .. } = self;
+        drop(sender);
+        let handle = thread.lock().expect("sequencer handle poisoned").take();
+        if let Some(handle) = handle {
+            // Other clones of the sender keep the thread alive; only wait if we were last.
+            if Arc::strong_count(&thread) == 1 {
+                let _ = handle.join();
+            } else {
+                *thread.lock().expect("sequencer handle poisoned") = Some(handle);
+            }
+        }
+    }
+}
+
+/// The right edge of the tree: the last, partial tile at every level and the last, partial
+/// entry bundle. Everything to their left is in full tiles on disk and never changes.
+#[derive(Debug, Clone)]
+struct TreeState {
+    size: u64,
+    partial_tiles: Vec<Vec<Hash>>,
+    partial_bundle: Vec<u8>,
+}
+
+impl TreeState {
+    fn load(
+        store: &dyn LogStore,
+        signer: &NoteSigner,
+    ) -> Result<(TreeState, SignedCheckpoint), OpenError> {
+        let Some(note) = store.checkpoint()? else {
+            let state = TreeState {
+                size: 0,
+                partial_tiles: vec![Vec::new()],
+                partial_bundle: Vec::new(),
+            };
+            let signed = Checkpoint {
+                origin: signer.name().to_owned(),
+                size: 0,
+                root: empty_root(),
+            }
+            .sign(signer)?;
+            store.commit(LogBatch {
+                checkpoint: signed.note.clone(),
+                ..LogBatch::default()
+            })?;
+            return Ok((state, signed));
+        };
+        let signed = SignedCheckpoint::open(&note, &signer.verifier())?;
+        let size = signed.checkpoint.size;
+        let mut partial_tiles = Vec::new();
+        let mut level: u8 = 0;
+        loop {
+            let at_level = crate::reader::hashes_at_level(size, level);
+            let width = (at_level % TILE_WIDTH) as usize;
+            let mut hashes = Vec::new();
+            if width > 0 {
+                let bytes = store.tile(level, at_level / TILE_WIDTH)?.ok_or_else(|| {
+                    OpenError::Inconsistent(format!("partial tile at level {level} is missing"))
+                })?;
+                hashes = bytes_to_hashes(&bytes)
+                    .filter(|hashes| hashes.len() >= width)
+                    .ok_or_else(|| {
+                        OpenError::Inconsistent(format!(
+                            "partial tile at level {level} is too short"
+                        ))
+                    })?;
+                hashes.truncate(width);
+            }
+            partial_tiles.push(hashes);
+            if at_level < TILE_WIDTH {
+                break;
+            }
+            level += 1;
+        }
+        let bundle_width = (size % TILE_WIDTH) as usize;
+        let mut partial_bundle = Vec::new();
+        if bundle_width > 0 {
+            let bundle = store.bundle(size / TILE_WIDTH)?.ok_or_else(|| {
+                OpenError::Inconsistent("the last entry bundle is missing".into())
+            })?;
+            let entries = bundle_entries(&bundle).ok_or_else(|| {
+                OpenError::Inconsistent("the last entry bundle is malformed".into())
+            })?;
+            if entries.len() < bundle_width {
+                return Err(OpenError::Inconsistent(
+                    "the last entry bundle is too short".into(),
+                ));
+            }
+            for (entry, expected) in entries.iter().zip(&partial_tiles[0]) {
+                if leaf_hash(entry) != *expected {
+                    return Err(OpenError::Inconsistent(
+                        "an entry in the last bundle does not match its leaf hash".into(),
+                    ));
+                }
+                push_bundle_entry(&mut partial_bundle, entry);
+            }
+        }
+        let state = TreeState {
+            size,
+            partial_tiles,
+            partial_bundle,
+        };
+        if state.root() != signed.checkpoint.root {
+            return Err(OpenError::Inconsistent(format!(
+                "the tiles give a different root for size {size} than the checkpoint"
+            )));
+        }
+        Ok((state, signed))
+    }
+
+    /// MTH of the whole tree from the right edge: each level's partial tile is split into
+    /// complete power-of-two runs, largest first, and everything is folded from the right.
+    fn root(&self) -> Hash {
+        let mut subtrees = Vec::new();
+        for hashes in self.partial_tiles.iter().rev() {
+            let mut start = 0;
+            while start < hashes.len() {
+                let run = 1 << (usize::BITS - 1 - (hashes.len() - start).leading_zeros());
+                subtrees.push(complete_root(&hashes[start..start + run]));
+                start += run;
+            }
+        }
+        let Some(mut root) = subtrees.pop() else {
+            return empty_root();
+        };
+        while let Some(left) = subtrees.pop() {
+            root = node_hash(&left, &root);
+        }
+        root
+    }
+
+    /// Adds one entry; records completed tiles and bundles in `batch`.
+    fn push(&mut self, entry: &[u8], batch: &mut LogBatch) -> Hash {
+        let leaf = leaf_hash(entry);
+        let index = self.size;
+        push_bundle_entry(&mut self.partial_bundle, entry);
+        self.size += 1;
+        if self.size % TILE_WIDTH == 0 {
+            batch
+                .bundles
+                .push((index / TILE_WIDTH, std::mem::take(&mut self.partial_bundle)));
+        }
+        let mut hash = leaf;
+        let mut level = 0usize;
+        let mut position = index;
+        loop {
+            if self.partial_tiles.len() == level {
+                self.partial_tiles.push(Vec::new());
+            }
+            self.partial_tiles[level].push(hash);
+            if self.partial_tiles[level].len() as u64 != TILE_WIDTH {
+                break;
+            }
+            let full = std::mem::take(&mut self.partial_tiles[level]);
+            hash = complete_root(&full);
+            batch
+                .tiles
+                .push(((level as u8, position / TILE_WIDTH), hashes_to_bytes(&full)));
+            position /= TILE_WIDTH;
+            level += 1;
+        }
+        leaf
+    }
+
+    /// The right edge's partial tiles and bundle, which change with every batch.
+    fn write_partials(&self, batch: &mut LogBatch) {
+        for (level, hashes) in self.partial_tiles.iter().enumerate() {
+            if !hashes.is_empty() {
+                let index = crate::reader::hashes_at_level(self.size, level as u8) / TILE_WIDTH;
+                batch
+                    .tiles
+                    .push(((level as u8, index), hashes_to_bytes(hashes)));
+            }
+        }
+        if !self.partial_bundle.is_empty() {
+            batch
+                .bundles
+                .push((self.size / TILE_WIDTH, self.partial_bundle.clone()));
+        }
+    }
+}
+
+struct Writer {
+    store: Arc<dyn LogStore>,
+    signer: NoteSigner,
+    options: SequencerOptions,
+    state: TreeState,
+    reader: Arc<LogReader>,
+}
+
+impl Writer {
+    fn run(mut self, receiver: mpsc::Receiver<Request>) {
+        while let Ok(first) = receiver.recv() {
+            let deadline = Instant::now() + self.options.max_delay;
+            let mut requests = vec![first];
+            while requests.len() < self.options.max_batch {
+                let now = Instant::now();
+                let waited = if now >= deadline {
+                    receiver.try_recv().map_err(|error| match error {
+                        mpsc::TryRecvError::Empty => RecvTimeoutError::Timeout,
+                        mpsc::TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                    })
+                } else {
+                    receiver.recv_timeout(deadline - now)
+                };
+                match waited {
+                    Ok(request) => requests.push(request),
+                    Err(_) => break,
+                }
+            }
+            self.integrate(requests);
+        }
+    }
+
+    fn integrate(&mut self, requests: Vec<Request>) {
+        let before = self.state.clone();
+        let first_index = self.state.size;
+        let mut batch = LogBatch::default();
+        for request in &requests {
+            let leaf = self.state.push(&request.entry, &mut batch);
+            batch.leaf_indices.push((leaf, self.state.size - 1));
+        }
+        self.state.write_partials(&mut batch);
+        let checkpoint = Checkpoint {
+            origin: self.signer.name().to_owned(),
+            size: self.state.size,
+            root: self.state.root(),
+        };
+        let outcome = checkpoint
+            .sign(&self.signer)
+            .map_err(|error| AppendError::Storage(error.to_string()))
+            .and_then(|signed| {
+                batch.checkpoint = signed.note.clone();
+                self.store
+                    .commit(batch)
+                    .map(|()| signed)
+                    .map_err(|error| AppendError::Storage(error.to_string()))
+            });
+        match outcome {
+            Ok(signed) => {
+                self.reader.publish(signed.clone());
+                let checkpoint = Arc::new(signed);
+                for (offset, request) in requests.into_iter().enumerate() {
+                    (request.done)(Ok(Appended {
+                        index: first_index + offset as u64,
+                        checkpoint: Arc::clone(&checkpoint),
+                    }));
+                }
+            }
+            Err(error) => {
+                tracing::error!(error = %error, entries = requests.len(), "log batch not committed; rolled back");
+                self.state = before;
+                for request in requests {
+                    (request.done)(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proof::verify_inclusion;
+    use crate::storage::MemoryLogStore;
+
+    fn signer() -> NoteSigner {
+        NoteSigner::new("trust.test", [1; 32]).unwrap()
+    }
+
+    #[test]
+    fn appends_get_consecutive_indices_and_checkpoints_that_prove_them() {
+        let store = Arc::new(MemoryLogStore::default());
+        let sequencer =
+            Sequencer::open(store.clone(), signer(), SequencerOptions::default()).unwrap();
+        assert_eq!(sequencer.reader().size(), 0);
+        let mut entries = Vec::new();
+        for index in 0..700u32 {
+            let entry = format!("entry {index}").into_bytes();
+            let appended = sequencer.append_blocking(entry.clone()).unwrap();
+            assert_eq!(appended.index, u64::from(index));
+            entries.push(entry);
+        }
+        let reader = sequencer.reader().clone();
+        let latest = reader.latest();
+        assert_eq!(latest.checkpoint.size, 700);
+        let leaves: Vec<Hash> = entries.iter().map(|entry| leaf_hash(entry)).collect();
+        assert_eq!(latest.checkpoint.root, crate::hash::root_of(&leaves));
+        for index in [0u64, 255, 256, 511, 512, 699] {
+            let proof = reader.inclusion_proof(index, 700).unwrap();
+            verify_inclusion(
+                index,
+                700,
+                &leaves[index as usize],
+                &proof,
+                &latest.checkpoint.root,
+            )
+            .unwrap();
+        }
+        assert_eq!(
+            reader.entries(250, 260).unwrap(),
+            entries[250..260].to_vec()
+        );
+        assert_eq!(reader.leaf_index(&leaves[300]).unwrap(), Some(300));
+        assert_eq!(
+            reader.root(300).unwrap(),
+            crate::hash::root_of(&leaves[..300])
+        );
+        sequencer.shutdown();
+
+        // Reopening rebuilds the right edge and continues.
+        let reopened = Sequencer::open(store, signer(), SequencerOptions::default()).unwrap();
+        assert_eq!(
+            reopened.append_blocking(b"after".to_vec()).unwrap().index,
+            700
+        );
+    }
+
+    #[test]
+    fn concurrent_appenders_are_batched_and_all_acknowledged() {
+        let store = Arc::new(MemoryLogStore::default());
+        let sequencer = Sequencer::open(store, signer(), SequencerOptions::default()).unwrap();
+        let indices: Vec<u64> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|thread| {
+                    let sequencer = sequencer.clone();
+                    scope.spawn(move || {
+                        (0..200)
+                            .map(|index| {
+                                sequencer
+                                    .append_blocking(format!("{thread}-{index}").into_bytes())
+                                    .unwrap()
+                                    .index
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|handle| handle.join().unwrap())
+                .collect()
+        });
+        let mut sorted = indices.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted, (0..1600).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn oversized_entries_are_refused_before_queueing() {
+        let sequencer = Sequencer::open(
+            Arc::new(MemoryLogStore::default()),
+            signer(),
+            SequencerOptions::default(),
+        )
+        .unwrap();
+        assert!(matches!(
+            sequencer.append_blocking(vec![0; 65_536]),
+            Err(AppendError::TooLarge(65_536))
+        ));
+        assert_eq!(sequencer.append_blocking(vec![0; 65_535]).unwrap().index, 0);
+    }
+
+    #[test]
+    fn a_changed_tile_is_detected_on_open_and_on_read() {
+        let store = Arc::new(MemoryLogStore::default());
+        let sequencer =
+            Sequencer::open(store.clone(), signer(), SequencerOptions::default()).unwrap();
+        for index in 0..600u32 {
+            sequencer
+                .append_blocking(index.to_be_bytes().to_vec())
+                .unwrap();
+        }
+        // A full tile in the middle: detected when read.
+        let mut tile = store.tile(0, 0).unwrap().unwrap();
+        tile[5] ^= 1;
+        store.corrupt_tile(0, 0, tile);
+        let reader = sequencer.reader().clone();
+        assert!(matches!(
+            reader.tile(0, 0, None),
+            Err(crate::reader::ReadError::Corrupt(_))
+        ));
+        assert!(matches!(
+            reader.inclusion_proof(3, 600),
+            Err(crate::reader::ReadError::Corrupt(_))
+        ));
+        // An entry changed in a bundle: detected when served.
+        let mut bundle = store.bundle(1).unwrap().unwrap();
+        let last = bundle.len() - 1;
+        bundle[last] ^= 1;
+        store.corrupt_bundle(1, bundle);
+        assert!(matches!(
+            reader.bundle(1, None),
+            Err(crate::reader::ReadError::Corrupt(_))
+        ));
+        sequencer.shutdown();
+        // The right edge: detected on open.
+        let mut edge = store.tile(0, 2).unwrap().unwrap();
+        edge[0] ^= 1;
+        store.corrupt_tile(0, 2, edge);
+        assert!(matches!(
+            Sequencer::open(store, signer(), SequencerOptions::default()),
+            Err(OpenError::Inconsistent(_))
+        ));
+    }
+
+    #[test]
+    fn out_of_range_reads_are_errors() {
+        let sequencer = Sequencer::open(
+            Arc::new(MemoryLogStore::default()),
+            signer(),
+            SequencerOptions::default(),
+        )
+        .unwrap();
+        for index in 0..10u32 {
+            sequencer
+                .append_blocking(index.to_be_bytes().to_vec())
+                .unwrap();
+        }
+        let reader = sequencer.reader();
+        assert!(matches!(
+            reader.inclusion_proof(10, 10),
+            Err(crate::reader::ReadError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            reader.inclusion_proof(1, 11),
+            Err(crate::reader::ReadError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            reader.consistency_proof(5, 3),
+            Err(crate::reader::ReadError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            reader.tile(0, 0, Some(11)),
+            Err(crate::reader::ReadError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            reader.tile(0, 0, None),
+            Err(crate::reader::ReadError::OutOfRange(_))
+        ));
+        assert!(reader.tile(0, 0, Some(10)).is_ok());
+        assert!(matches!(
+            reader.entries(5, 11),
+            Err(crate::reader::ReadError::OutOfRange(_))
+        ));
+    }
+}

@@ -1,1 +1,92 @@
-//! storage
+//! The storage the log needs: tiles, entry bundles, a leaf-hash index and the latest signed
+//! checkpoint, all written together in one atomic, durable commit per batch.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::hash::Hash;
+
+#[derive(Debug, thiserror::Error)]
+#[error("log storage: {0}")]
+pub struct LogStoreError(pub String);
+
+/// One sequencer batch: everything that changes when the tree grows, committed at once.
+#[derive(Debug, Default, Clone)]
+pub struct LogBatch {
+    /// (tile level, tile index) → the tile's hashes as bytes (a partial tile is shorter).
+    pub tiles: Vec<((u8, u64), Vec<u8>)>,
+    /// bundle index → the bundle's length-prefixed entries.
+    pub bundles: Vec<(u64, Vec<u8>)>,
+    /// leaf hash → index, for proofs by leaf hash.
+    pub leaf_indices: Vec<(Hash, u64)>,
+    /// The new signed checkpoint note.
+    pub checkpoint: String,
+}
+
+/// Contract: `commit` is atomic (all of the batch or none of it is visible after a crash) and
+/// durable when it returns. The log has exactly one writer, the sequencer.
+pub trait LogStore: Send + Sync + 'static {
+    fn checkpoint(&self) -> Result<Option<String>, LogStoreError>;
+    fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, LogStoreError>;
+    fn bundle(&self, index: u64) -> Result<Option<Vec<u8>>, LogStoreError>;
+    fn leaf_index(&self, leaf: &Hash) -> Result<Option<u64>, LogStoreError>;
+    fn commit(&self, batch: LogBatch) -> Result<(), LogStoreError>;
+}
+
+/// A `LogStore` in memory, for tests of the log itself.
+#[derive(Debug, Default)]
+pub struct MemoryLogStore {
+    inner: Mutex<MemoryInner>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryInner {
+    checkpoint: Option<String>,
+    tiles: HashMap<(u8, u64), Vec<u8>>,
+    bundles: HashMap<u64, Vec<u8>>,
+    leaves: HashMap<Hash, u64>,
+}
+
+impl MemoryLogStore {
+    /// Overwrites a stored tile, as disk corruption would; for tests.
+    pub fn corrupt_tile(&self, level: u8, index: u64, bytes: Vec<u8>) {
+        self.inner
+            .lock()
+            .unwrap()
+            .tiles
+            .insert((level, index), bytes);
+    }
+
+    pub fn corrupt_bundle(&self, index: u64, bytes: Vec<u8>) {
+        self.inner.lock().unwrap().bundles.insert(index, bytes);
+    }
+}
+
+impl LogStore for MemoryLogStore {
+    fn checkpoint(&self) -> Result<Option<String>, LogStoreError> {
+        Ok(self.inner.lock().unwrap().checkpoint.clone())
+    }
+    fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, LogStoreError> {
+        Ok(self
+            .inner
+            .lock()
+            .unwrap()
+            .tiles
+            .get(&(level, index))
+            .cloned())
+    }
+    fn bundle(&self, index: u64) -> Result<Option<Vec<u8>>, LogStoreError> {
+        Ok(self.inner.lock().unwrap().bundles.get(&index).cloned())
+    }
+    fn leaf_index(&self, leaf: &Hash) -> Result<Option<u64>, LogStoreError> {
+        Ok(self.inner.lock().unwrap().leaves.get(leaf).copied())
+    }
+    fn commit(&self, batch: LogBatch) -> Result<(), LogStoreError> {
+        let mut inner = self.inner.lock().unwrap();
+        inner.tiles.extend(batch.tiles);
+        inner.bundles.extend(batch.bundles);
+        inner.leaves.extend(batch.leaf_indices);
+        inner.checkpoint = Some(batch.checkpoint);
+        Ok(())
+    }
+}
