@@ -10,6 +10,7 @@ use datatrust_core::{NoteSigner, Origin, Role};
 use datatrust_proto::{convert, v1};
 use datatrust_server::{ServeOptions, TrustState};
 use datatrust_store::DataDirectory;
+use datatrust_tlog::SequencerOptions;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -66,13 +67,28 @@ impl TestTrust {
         let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let grpc_url = format!("http://{}", grpc_listener.local_addr().unwrap());
         let http_addr = http_listener.local_addr().unwrap();
-        let state = TrustState::new(
-            Arc::new(opened.store),
-            opened.metadata.origin.clone(),
-            opened.log_signer,
-            opened.license_signer,
-            options.token_lifetime,
-        );
+        let store = Arc::new(opened.store);
+        let log_store = Arc::new(store.log_store().unwrap());
+        let origin = opened.metadata.origin.clone();
+        let (log_signer, license_signer) = (opened.log_signer, opened.license_signer);
+        let token_lifetime = options.token_lifetime;
+        let state = tokio::task::spawn_blocking(move || {
+            TrustState::open(
+                store,
+                log_store,
+                origin,
+                log_signer,
+                license_signer,
+                token_lifetime,
+                SequencerOptions {
+                    max_delay: std::time::Duration::from_millis(1),
+                    ..SequencerOptions::default()
+                },
+            )
+        })
+        .await
+        .unwrap()
+        .expect("open the trust state");
         let directory = opened.directory;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

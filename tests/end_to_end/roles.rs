@@ -9,6 +9,7 @@ use datatrust_core::{NoteSigner, Role};
 use datatrust_proto::v1;
 use datatrust_proto::v1::auth_service_client::AuthServiceClient;
 use datatrust_proto::v1::collector_service_client::CollectorServiceClient;
+use datatrust_proto::v1::log_service_client::LogServiceClient;
 use datatrust_proto::v1::member_service_client::MemberServiceClient;
 use datatrust_proto::v1::principal_service_client::PrincipalServiceClient;
 use datatrust_proto::v1::trust_service_client::TrustServiceClient;
@@ -107,6 +108,19 @@ fn trustee_only(rpc: &'static str, call: Call) -> Row {
         member: DENIED,
         licensee: DENIED,
         collector: DENIED,
+    }
+}
+
+/// Anyone may, signed in or not: the log is public.
+fn public(rpc: &'static str, call: Call) -> Row {
+    Row {
+        rpc,
+        call,
+        anonymous: OK,
+        trustee: OK,
+        member: OK,
+        licensee: OK,
+        collector: OK,
     }
 }
 
@@ -315,6 +329,52 @@ fn rows() -> Vec<Row> {
             licensee: DENIED,
             collector: OK,
         },
+        public("LogService/GetCheckpoint", |context| {
+            Box::pin(async move {
+                LogServiceClient::new(context.channel.clone())
+                    .get_checkpoint(context.request(v1::GetCheckpointRequest {}))
+                    .await
+                    .map(drop)
+            })
+        }),
+        public("LogService/GetInclusionProof", |context| {
+            Box::pin(async move {
+                LogServiceClient::new(context.channel.clone())
+                    .get_inclusion_proof(context.request(v1::GetInclusionProofRequest {
+                        leaf: Some(v1::get_inclusion_proof_request::Leaf::Index(0)),
+                        tree_size: 0,
+                    }))
+                    .await
+                    .map(drop)
+            })
+        }),
+        public("LogService/GetConsistencyProof", |context| {
+            Box::pin(async move {
+                LogServiceClient::new(context.channel.clone())
+                    .get_consistency_proof(context.request(v1::GetConsistencyProofRequest {
+                        first_size: 1,
+                        second_size: 0,
+                    }))
+                    .await
+                    .map(drop)
+            })
+        }),
+        public("LogService/GetEntries", |context| {
+            Box::pin(async move {
+                LogServiceClient::new(context.channel.clone())
+                    .get_entries(context.request(v1::GetEntriesRequest { start: 0, end: 1 }))
+                    .await
+                    .map(drop)
+            })
+        }),
+        public("LogService/GetReceipt", |context| {
+            Box::pin(async move {
+                LogServiceClient::new(context.channel.clone())
+                    .get_receipt(context.request(v1::GetReceiptRequest { index: 0 }))
+                    .await
+                    .map(drop)
+            })
+        }),
     ]
 }
 

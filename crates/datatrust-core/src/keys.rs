@@ -123,6 +123,7 @@ pub fn check_key_name(name: &str) -> Result<(), FieldError> {
 }
 
 /// A named ed25519 signing key, as signed notes use it.
+#[derive(Clone)]
 pub struct NoteSigner {
     name: String,
     signing_key: SigningKey,

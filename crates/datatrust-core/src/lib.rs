@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod keys;
+pub mod log_entry;
 pub mod note;
 pub mod origin;
 pub mod principal;

@@ -115,6 +115,26 @@ pub struct Principal {
     pub display_name: DisplayName,
     pub created_at: UnixSeconds,
     pub status: PrincipalStatus,
+    /// Secret salt of this principal's log commitment (`log_entry::commitment`). Only the
+    /// trust holds it; destroying it makes the principal's log entries unlinkable.
+    #[serde(with = "salt_hex")]
+    pub commitment_salt: [u8; 32],
+}
+
+mod salt_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(salt: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(salt))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[u8; 32], D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let bytes = hex::decode(text).map_err(serde::de::Error::custom)?;
+        bytes
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("salt must be 32 bytes"))
+    }
 }
 
 impl Principal {
@@ -123,6 +143,7 @@ impl Principal {
         role: Role,
         display_name: DisplayName,
         created_at: UnixSeconds,
+        commitment_salt: [u8; 32],
     ) -> Principal {
         Principal {
             public_key,
@@ -130,6 +151,7 @@ impl Principal {
             display_name,
             created_at,
             status: PrincipalStatus::Active,
+            commitment_salt,
         }
     }
 

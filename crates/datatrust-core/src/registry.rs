@@ -1,8 +1,18 @@
 //! Who belongs to the trust: the rules for registering, inviting, deactivating principals and
 //! for members' collector authorisations. Every operation takes the authenticated caller and
 //! checks role and ownership here, so no transport can forget to.
+//!
+//! Logged before effective (BRIEF.md invariant 3): every state change is one critical
+//! section, under the registry's writer lock: check the preconditions, append the log entry
+//! through the `Journal` and wait until it is durable, then apply the change to the store.
+//! The lock keeps the checks true until the change is applied. If the process dies between
+//! the log append and the store write, the log holds an entry for a change the caller never
+//! saw acknowledged; a retry logs it again.
+
+use std::sync::Mutex;
 
 use crate::auth::{InvitationCode, redeem_message};
+use crate::log_entry::LogEntry;
 use crate::store::{Invitation, PrincipalInsert, Redemption, StoreError, TrustStore};
 use crate::{
     CollectorAuthorization, DisplayName, FieldError, Origin, Principal, PrincipalStatus, PublicKey,
@@ -33,17 +43,58 @@ pub enum DomainError {
     FailedPrecondition(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("transparency log: {0}")]
+    Journal(#[from] JournalError),
 }
 
-/// Operations on principals, over any store.
-pub struct Registry<S> {
+/// The log could not take an entry; nothing was changed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct JournalError(pub String);
+
+/// Where state changes are logged: the transparency log, in production.
+pub trait Journal: Send + Sync {
+    /// Appends `entry` and returns its index once the entry is durable.
+    fn record(&self, entry: &LogEntry) -> Result<u64, JournalError>;
+}
+
+/// A state change's result and the index of the log entry that recorded it (`None` when
+/// nothing changed, e.g. authorising a collector twice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged<T> {
+    pub value: T,
+    pub log_index: Option<u64>,
+}
+
+/// Operations on principals, over any store and journal.
+pub struct Registry<S, J> {
     store: S,
+    journal: J,
     origin: Origin,
+    /// One writer of trust state at a time; see the module comment.
+    writer: Mutex<()>,
 }
 
-impl<S: TrustStore> Registry<S> {
-    pub fn new(store: S, origin: Origin) -> Registry<S> {
-        Registry { store, origin }
+impl<S: TrustStore, J: Journal> Registry<S, J> {
+    pub fn new(store: S, journal: J, origin: Origin) -> Registry<S, J> {
+        Registry {
+            store,
+            journal,
+            origin,
+            writer: Mutex::new(()),
+        }
+    }
+
+    pub fn journal(&self) -> &J {
+        &self.journal
+    }
+
+    fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A panic while holding the lock leaves no half-applied state behind it (the store
+        // writes are atomic), so a poisoned lock is safe to take over.
+        self.writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn store(&self) -> &S {
@@ -71,16 +122,26 @@ impl<S: TrustStore> Registry<S> {
         public_key: PublicKey,
         role: Role,
         display_name: DisplayName,
+        commitment_salt: [u8; 32],
         now: UnixSeconds,
-    ) -> Result<Principal, DomainError> {
+    ) -> Result<Logged<Principal>, DomainError> {
         require_role(caller, Role::Trustee, "register principals")?;
-        let principal = Principal::new_active(public_key, role, display_name, now);
+        let _writer = self.write_lock();
+        if let Some(existing) = self.store.principal(&public_key)? {
+            return Err(key_taken(&existing));
+        }
+        let principal = Principal::new_active(public_key, role, display_name, now, commitment_salt);
+        let log_index = self.journal.record(&LogEntry::principal_registered(
+            &principal,
+            Some(&caller.public_key),
+            now,
+        ))?;
         match self.store.insert_principal(&principal)? {
-            PrincipalInsert::Inserted => Ok(principal),
-            PrincipalInsert::KeyTaken(existing) => Err(DomainError::AlreadyExists(format!(
-                "public_key: already registered as a {}",
-                existing.role
-            ))),
+            PrincipalInsert::Inserted => Ok(Logged {
+                value: principal,
+                log_index: Some(log_index),
+            }),
+            PrincipalInsert::KeyTaken(existing) => Err(key_taken(&existing)),
         }
     }
 
@@ -126,8 +187,9 @@ impl<S: TrustStore> Registry<S> {
         code: &InvitationCode,
         public_key: PublicKey,
         signature: &[u8],
+        commitment_salt: [u8; 32],
         now: UnixSeconds,
-    ) -> Result<Principal, DomainError> {
+    ) -> Result<Logged<Principal>, DomainError> {
         if !public_key.verify(&redeem_message(&self.origin, &public_key, code), signature) {
             return Err(FieldError::new(
                 "signature",
@@ -135,17 +197,42 @@ impl<S: TrustStore> Registry<S> {
             )
             .into());
         }
-        match self.store.redeem_invitation(&code.hash(), &public_key, now)? {
-            Redemption::Redeemed(principal) => Ok(principal),
-            // Unknown, used and expired codes are reported alike: a guesser learns nothing.
+        let _writer = self.write_lock();
+        // Unknown, used and expired codes are reported alike: a guesser learns nothing.
+        let unusable = || {
+            DomainError::NotFound(
+                "invitation_code: no unused, unexpired invitation has this code".into(),
+            )
+        };
+        let invitation = self.store.invitation(&code.hash())?.ok_or_else(unusable)?;
+        if invitation.redeemed_by.is_some() || now > invitation.expires_at {
+            return Err(unusable());
+        }
+        if self.store.principal(&public_key)?.is_some() {
+            return Err(redeem_key_taken());
+        }
+        let principal = Principal::new_active(
+            public_key,
+            invitation.role,
+            invitation.display_name.clone(),
+            now,
+            commitment_salt,
+        );
+        let log_index = self
+            .journal
+            .record(&LogEntry::invitation_redeemed(&principal, now))?;
+        match self
+            .store
+            .redeem_invitation(&code.hash(), &public_key, commitment_salt, now)?
+        {
+            Redemption::Redeemed(principal) => Ok(Logged {
+                value: principal,
+                log_index: Some(log_index),
+            }),
             Redemption::UnknownCode | Redemption::AlreadyRedeemed | Redemption::Expired => {
-                Err(DomainError::NotFound(
-                    "invitation_code: no unused, unexpired invitation has this code".into(),
-                ))
+                Err(unusable())
             }
-            Redemption::KeyTaken => Err(DomainError::AlreadyExists(
-                "public_key: this key is already registered; generate a new key for this invitation".into(),
-            )),
+            Redemption::KeyTaken => Err(redeem_key_taken()),
         }
     }
 
@@ -198,16 +285,38 @@ impl<S: TrustStore> Registry<S> {
         &self,
         caller: &Principal,
         public_key: &PublicKey,
-    ) -> Result<Principal, DomainError> {
+        now: UnixSeconds,
+    ) -> Result<Logged<Principal>, DomainError> {
         require_role(caller, Role::Trustee, "deactivate principals")?;
         if caller.public_key == *public_key {
             return Err(DomainError::FailedPrecondition(
                 "public_key: a trustee cannot deactivate itself; ask another trustee".into(),
             ));
         }
-        self.store
+        let _writer = self.write_lock();
+        let principal = self
+            .store
+            .principal(public_key)?
+            .ok_or_else(not_found_principal)?;
+        if !principal.is_active() {
+            return Ok(Logged {
+                value: principal,
+                log_index: None,
+            });
+        }
+        let log_index = self.journal.record(&LogEntry::principal_deactivated(
+            &principal,
+            &caller.public_key,
+            now,
+        ))?;
+        let principal = self
+            .store
             .set_principal_status(public_key, PrincipalStatus::Deactivated)?
-            .ok_or_else(not_found_principal)
+            .ok_or_else(not_found_principal)?;
+        Ok(Logged {
+            value: principal,
+            log_index: Some(log_index),
+        })
     }
 
     pub fn authorize_collector(
@@ -215,31 +324,77 @@ impl<S: TrustStore> Registry<S> {
         caller: &Principal,
         collector: &PublicKey,
         now: UnixSeconds,
-    ) -> Result<CollectorAuthorization, DomainError> {
+    ) -> Result<Logged<CollectorAuthorization>, DomainError> {
         require_role(caller, Role::Member, "authorise collectors")?;
-        match self.store.principal(collector)? {
-            Some(principal) if principal.role == Role::Collector && principal.is_active() => {}
+        let _writer = self.write_lock();
+        let collector = match self.store.principal(collector)? {
+            Some(principal) if principal.role == Role::Collector && principal.is_active() => {
+                principal
+            }
             _ => {
                 return Err(DomainError::NotFound(
                     "collector_public_key: no active collector has this key; ask a trustee to register it".into(),
                 ));
             }
+        };
+        if let Some(existing) = self
+            .store
+            .collectors_of_member(&caller.public_key)?
+            .into_iter()
+            .find(|authorization| authorization.collector == collector.public_key)
+        {
+            return Ok(Logged {
+                value: existing,
+                log_index: None,
+            });
         }
+        let log_index = self
+            .journal
+            .record(&LogEntry::collector_authorized(caller, &collector, now))?;
         let authorization = CollectorAuthorization {
             member: caller.public_key,
-            collector: *collector,
+            collector: collector.public_key,
             authorized_at: now,
         };
-        Ok(self.store.authorize_collector(&authorization)?)
+        Ok(Logged {
+            value: self.store.authorize_collector(&authorization)?,
+            log_index: Some(log_index),
+        })
     }
 
     pub fn revoke_collector(
         &self,
         caller: &Principal,
         collector: &PublicKey,
-    ) -> Result<bool, DomainError> {
+        now: UnixSeconds,
+    ) -> Result<Logged<bool>, DomainError> {
         require_role(caller, Role::Member, "revoke collectors")?;
-        Ok(self.store.revoke_collector(&caller.public_key, collector)?)
+        let _writer = self.write_lock();
+        let authorized = self
+            .store
+            .collectors_of_member(&caller.public_key)?
+            .iter()
+            .any(|authorization| authorization.collector == *collector);
+        if !authorized {
+            return Ok(Logged {
+                value: false,
+                log_index: None,
+            });
+        }
+        // The collector may since have been deactivated; its record still exists.
+        let collector_principal = self
+            .store
+            .principal(collector)?
+            .ok_or_else(not_found_principal)?;
+        let log_index = self.journal.record(&LogEntry::collector_revoked(
+            caller,
+            &collector_principal,
+            now,
+        ))?;
+        Ok(Logged {
+            value: self.store.revoke_collector(&caller.public_key, collector)?,
+            log_index: Some(log_index),
+        })
     }
 
     pub fn my_collectors(
@@ -268,6 +423,19 @@ fn require_role(caller: &Principal, role: Role, action: &str) -> Result<(), Doma
             caller.role
         )))
     }
+}
+
+fn key_taken(existing: &Principal) -> DomainError {
+    DomainError::AlreadyExists(format!(
+        "public_key: already registered as a {}",
+        existing.role
+    ))
+}
+
+fn redeem_key_taken() -> DomainError {
+    DomainError::AlreadyExists(
+        "public_key: this key is already registered; generate a new key for this invitation".into(),
+    )
 }
 
 fn not_found_principal() -> DomainError {

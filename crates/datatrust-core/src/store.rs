@@ -73,12 +73,15 @@ pub trait TrustStore: Send + Sync + 'static {
 
     fn insert_invitation(&self, invitation: &Invitation) -> Result<(), StoreError>;
 
+    fn invitation(&self, code_hash: &[u8; 32]) -> Result<Option<Invitation>, StoreError>;
+
     /// Atomically: checks the invitation is known, unused and unexpired at `now` and that the
     /// key is not yet a principal; then marks it used and creates the principal.
     fn redeem_invitation(
         &self,
         code_hash: &[u8; 32],
         public_key: &PublicKey,
+        commitment_salt: [u8; 32],
         now: UnixSeconds,
     ) -> Result<Redemption, StoreError>;
 
@@ -137,13 +140,17 @@ impl<T: TrustStore + ?Sized> TrustStore for std::sync::Arc<T> {
     fn insert_invitation(&self, invitation: &Invitation) -> Result<(), StoreError> {
         (**self).insert_invitation(invitation)
     }
+    fn invitation(&self, code_hash: &[u8; 32]) -> Result<Option<Invitation>, StoreError> {
+        (**self).invitation(code_hash)
+    }
     fn redeem_invitation(
         &self,
         code_hash: &[u8; 32],
         public_key: &PublicKey,
+        commitment_salt: [u8; 32],
         now: UnixSeconds,
     ) -> Result<Redemption, StoreError> {
-        (**self).redeem_invitation(code_hash, public_key, now)
+        (**self).redeem_invitation(code_hash, public_key, commitment_salt, now)
     }
     fn authorize_collector(
         &self,

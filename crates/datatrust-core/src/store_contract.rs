@@ -32,6 +32,7 @@ fn principal(seed: u8, role: Role) -> Principal {
         role,
         DisplayName::parse(&format!("principal {seed}"), "display_name").unwrap(),
         UnixSeconds(1_700_000_000 + i64::from(seed)),
+        [seed; 32],
     )
 }
 
@@ -130,7 +131,7 @@ pub fn invitations_redeem_exactly_once<S: TrustStore>(store: &S) {
         .insert_invitation(&invitation([1; 32], 5_000))
         .unwrap();
     let first = store
-        .redeem_invitation(&[1; 32], &test_key(10), UnixSeconds(2_000))
+        .redeem_invitation(&[1; 32], &test_key(10), [7; 32], UnixSeconds(2_000))
         .unwrap();
     let Redemption::Redeemed(member) = first else {
         panic!("expected a redemption, got {first:?}");
@@ -140,14 +141,14 @@ pub fn invitations_redeem_exactly_once<S: TrustStore>(store: &S) {
     assert_eq!(store.principal(&test_key(10)).unwrap(), Some(member));
     assert_eq!(
         store
-            .redeem_invitation(&[1; 32], &test_key(11), UnixSeconds(2_000))
+            .redeem_invitation(&[1; 32], &test_key(11), [7; 32], UnixSeconds(2_000))
             .unwrap(),
         Redemption::AlreadyRedeemed
     );
     assert_eq!(store.principal(&test_key(11)).unwrap(), None);
     assert_eq!(
         store
-            .redeem_invitation(&[2; 32], &test_key(11), UnixSeconds(2_000))
+            .redeem_invitation(&[2; 32], &test_key(11), [7; 32], UnixSeconds(2_000))
             .unwrap(),
         Redemption::UnknownCode
     );
@@ -159,7 +160,7 @@ pub fn expired_invitations_and_taken_keys_are_refused<S: TrustStore>(store: &S) 
         .unwrap();
     assert_eq!(
         store
-            .redeem_invitation(&[3; 32], &test_key(12), UnixSeconds(5_001))
+            .redeem_invitation(&[3; 32], &test_key(12), [7; 32], UnixSeconds(5_001))
             .unwrap(),
         Redemption::Expired
     );
@@ -168,14 +169,14 @@ pub fn expired_invitations_and_taken_keys_are_refused<S: TrustStore>(store: &S) 
         .unwrap();
     assert_eq!(
         store
-            .redeem_invitation(&[3; 32], &test_key(13), UnixSeconds(4_000))
+            .redeem_invitation(&[3; 32], &test_key(13), [7; 32], UnixSeconds(4_000))
             .unwrap(),
         Redemption::KeyTaken
     );
     // The refused attempts left the invitation usable.
     assert!(matches!(
         store
-            .redeem_invitation(&[3; 32], &test_key(12), UnixSeconds(4_000))
+            .redeem_invitation(&[3; 32], &test_key(12), [7; 32], UnixSeconds(4_000))
             .unwrap(),
         Redemption::Redeemed(_)
     ));
@@ -223,7 +224,12 @@ pub fn concurrent_redemptions_have_one_winner<S: TrustStore>(store: &S) {
             .map(|index| {
                 scope.spawn(move || {
                     store
-                        .redeem_invitation(&[4; 32], &test_key(100 + index), UnixSeconds(2_000))
+                        .redeem_invitation(
+                            &[4; 32],
+                            &test_key(100 + index),
+                            [7; 32],
+                            UnixSeconds(2_000),
+                        )
                         .unwrap()
                 })
             })

@@ -51,6 +51,7 @@ pub fn principal_to_wire(principal: &Principal) -> v1::Principal {
             PrincipalStatus::Deactivated => v1::PrincipalStatus::Deactivated,
         }
         .into(),
+        log_subject: datatrust_core::log_entry::subject(principal),
     }
 }
 

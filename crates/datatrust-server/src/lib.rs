@@ -2,6 +2,7 @@
 //! core, and encode the answer; `serve` runs both listeners until shutdown, then flushes.
 
 mod auth;
+mod http_log;
 mod options;
 mod serve;
 mod services;
@@ -10,4 +11,4 @@ mod status;
 
 pub use options::{OptionsError, ServeOptions, TlsFiles};
 pub use serve::{ServeError, serve};
-pub use state::{TrustState, now};
+pub use state::{StartError, TrustState, now};

@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use datatrust_proto::v1::auth_service_server::AuthServiceServer;
 use datatrust_proto::v1::collector_service_server::CollectorServiceServer;
+use datatrust_proto::v1::log_service_server::LogServiceServer;
 use datatrust_proto::v1::member_service_server::MemberServiceServer;
 use datatrust_proto::v1::principal_service_server::PrincipalServiceServer;
 use datatrust_proto::v1::trust_service_server::TrustServiceServer;
@@ -24,7 +25,7 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use tower::limit::GlobalConcurrencyLimitLayer;
 
-use crate::services::{AuthApi, CollectorApi, MemberApi, PrincipalApi, TrustApi};
+use crate::services::{AuthApi, CollectorApi, LogApi, MemberApi, PrincipalApi, TrustApi};
 use crate::{ServeOptions, TrustState};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,12 +43,13 @@ pub enum ServeError {
 }
 
 /// Names of the datatrust services, as health checks and reflection know them.
-pub const SERVICE_NAMES: [&str; 5] = [
+pub const SERVICE_NAMES: [&str; 6] = [
     <TrustServiceServer<TrustApi> as NamedService>::NAME,
     <AuthServiceServer<AuthApi> as NamedService>::NAME,
     <PrincipalServiceServer<PrincipalApi> as NamedService>::NAME,
     <MemberServiceServer<MemberApi> as NamedService>::NAME,
     <CollectorServiceServer<CollectorApi> as NamedService>::NAME,
+    <LogServiceServer<LogApi> as NamedService>::NAME,
 ];
 
 /// Serves gRPC on `grpc_listener` and HTTP on `http_listener` until `shutdown` completes.
@@ -157,6 +159,13 @@ pub async fn serve(
             })
             .max_decoding_message_size(max)
             .max_encoding_message_size(max),
+        )
+        .add_service(
+            LogServiceServer::new(LogApi {
+                state: state.clone(),
+            })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
         );
 
     let incoming = TcpListenerStream::new(grpc_listener).map(|connection| {
@@ -170,7 +179,8 @@ pub async fn serve(
 
     let http_router = Router::new()
         .route("/healthz", get(http_health))
-        .with_state(Arc::clone(&draining));
+        .with_state(Arc::clone(&draining))
+        .merge(crate::http_log::router(state.clone()));
     let http =
         axum::serve(http_listener, http_router).with_graceful_shutdown(stopped(stop_receiver));
 
@@ -190,6 +200,8 @@ pub async fn serve(
         }
     };
     // Flush even if a listener failed: whatever was acknowledged must be on disk.
+    let closing = state.clone();
+    let _ = tokio::task::spawn_blocking(move || closing.close_log()).await;
     let flushed = state.flush();
     if let Some((grpc_result, http_result)) = results {
         grpc_result?;

@@ -3,15 +3,19 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use datatrust_core::registry::{DomainError, Registry};
+use datatrust_core::log_entry::LogEntry;
+use datatrust_core::registry::{DomainError, Journal, JournalError, Registry};
 use datatrust_core::store::TrustStore;
-use datatrust_core::{NoteSigner, Origin, Principal, UnixSeconds};
+use datatrust_core::{NoteSigner, Origin, Principal, Role, UnixSeconds};
+use datatrust_tlog::{LogReader, LogStore, OpenError, Sequencer, SequencerOptions};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 use tracing::Span;
 
 use crate::auth::{Session, Sessions};
 use crate::status;
+
+pub(crate) type TrustRegistry = Registry<Arc<dyn TrustStore>, LogJournal>;
 
 /// The running trust. Cheap to clone.
 #[derive(Clone)]
@@ -20,28 +24,102 @@ pub struct TrustState {
 }
 
 struct Inner {
-    registry: Registry<Arc<dyn TrustStore>>,
+    registry: TrustRegistry,
     log_signer: NoteSigner,
     license_signer: NoteSigner,
     sessions: Sessions,
 }
 
+/// The registry's journal: the transparency log's sequencer. `record` blocks until the
+/// entry is durable, so it runs on blocking threads only (see `TrustState::blocking`).
+pub struct LogJournal {
+    sequencer: Sequencer,
+}
+
+impl Journal for LogJournal {
+    fn record(&self, entry: &LogEntry) -> Result<u64, JournalError> {
+        let appended = self
+            .sequencer
+            .append_blocking(entry.encode())
+            .map_err(|error| JournalError(error.to_string()))?;
+        tracing::info!(log_index = appended.index, kind = entry.kind(), "logged");
+        Ok(appended.index)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the transparency log cannot be opened: {0}")]
+    Log(#[from] OpenError),
+    #[error("writing the first log entries: {0}")]
+    Genesis(String),
+}
+
 impl TrustState {
-    pub fn new(
+    /// Opens the log over `log_store` (refusing a log whose checkpoint disagrees with its
+    /// tree) and, for a new trust, logs its creation and its first trustee. Blocks on disk.
+    pub fn open(
         store: Arc<dyn TrustStore>,
+        log_store: Arc<dyn LogStore>,
         origin: Origin,
         log_signer: NoteSigner,
         license_signer: NoteSigner,
         token_lifetime: Duration,
-    ) -> TrustState {
-        TrustState {
+        sequencer_options: SequencerOptions,
+    ) -> Result<TrustState, StartError> {
+        let sequencer = Sequencer::open(log_store, log_signer.clone(), sequencer_options)?;
+        let state = TrustState {
             inner: Arc::new(Inner {
-                registry: Registry::new(store, origin),
+                registry: Registry::new(store, LogJournal { sequencer }, origin),
                 log_signer,
                 license_signer,
                 sessions: Sessions::new(token_lifetime),
             }),
+        };
+        if state.log_reader().size() == 0 {
+            state.log_genesis()?;
         }
+        Ok(state)
+    }
+
+    /// The first entries of a new trust: its identity and keys, then its trustees.
+    fn log_genesis(&self) -> Result<(), StartError> {
+        let registry = &self.inner.registry;
+        let genesis = |error: &dyn std::fmt::Display| StartError::Genesis(error.to_string());
+        let now = now();
+        registry
+            .journal()
+            .record(&LogEntry::trust_created(
+                registry.origin().as_str(),
+                &self.inner.log_signer.verifier(),
+                &self.inner.license_signer.verifier(),
+                now,
+            ))
+            .map_err(|error| genesis(&error))?;
+        let trustees = registry
+            .store()
+            .list_principals(Some(Role::Trustee), None, 1000)
+            .map_err(|error| genesis(&error))?;
+        for trustee in trustees {
+            registry
+                .journal()
+                .record(&LogEntry::principal_registered(
+                    &trustee,
+                    None,
+                    trustee.created_at,
+                ))
+                .map_err(|error| genesis(&error))?;
+        }
+        Ok(())
+    }
+
+    /// Commits what the log has queued and stops its writer; called once at shutdown.
+    pub fn close_log(&self) {
+        self.inner.registry.journal().sequencer.close();
+    }
+
+    pub fn log_reader(&self) -> &Arc<LogReader> {
+        self.inner.registry.journal().sequencer.reader()
     }
 
     pub fn origin(&self) -> &Origin {
@@ -68,9 +146,7 @@ impl TrustState {
     /// Runs `operation` on a blocking thread (storage work blocks on disk), in the RPC's span.
     pub(crate) async fn blocking<T: Send + 'static>(
         &self,
-        operation: impl FnOnce(&Registry<Arc<dyn TrustStore>>) -> Result<T, DomainError>
-        + Send
-        + 'static,
+        operation: impl FnOnce(&TrustRegistry) -> Result<T, DomainError> + Send + 'static,
     ) -> Result<T, Status> {
         let state = self.clone();
         let span = Span::current();
@@ -84,9 +160,7 @@ impl TrustState {
     pub(crate) async fn as_caller<T: Send + 'static>(
         &self,
         metadata: &MetadataMap,
-        operation: impl FnOnce(&Registry<Arc<dyn TrustStore>>, &Principal) -> Result<T, DomainError>
-        + Send
-        + 'static,
+        operation: impl FnOnce(&TrustRegistry, &Principal) -> Result<T, DomainError> + Send + 'static,
     ) -> Result<T, Status> {
         let session = self.session(metadata)?;
         self.blocking(move |registry| {
@@ -119,7 +193,7 @@ impl TrustState {
 
 /// The caller's principal as stored now: deactivated keys and changed roles end the session.
 fn current_principal(
-    registry: &Registry<Arc<dyn TrustStore>>,
+    registry: &TrustRegistry,
     session: &Session,
 ) -> Result<Principal, DomainError> {
     match registry.active_principal(&session.public_key)? {
@@ -128,6 +202,14 @@ fn current_principal(
             "authorization: this key is no longer active in that role; sign in again".into(),
         )),
     }
+}
+
+/// A fresh secret salt for a principal's log commitment.
+pub(crate) fn random_salt() -> [u8; 32] {
+    use rand::RngCore as _;
+    let mut salt = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    salt
 }
 
 /// The wall clock in Unix seconds; the core never reads a clock itself.

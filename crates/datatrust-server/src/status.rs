@@ -6,7 +6,7 @@ use datatrust_core::registry::DomainError;
 use tonic::Status;
 
 pub fn from_domain(error: DomainError) -> Status {
-    if !matches!(error, DomainError::Store(_)) {
+    if !matches!(error, DomainError::Store(_) | DomainError::Journal(_)) {
         tracing::info!(reason = %error, "request refused");
     }
     match error {
@@ -17,6 +17,7 @@ pub fn from_domain(error: DomainError) -> Status {
         DomainError::AlreadyExists(message) => Status::already_exists(message),
         DomainError::FailedPrecondition(message) => Status::failed_precondition(message),
         DomainError::Store(error) => internal(&error),
+        DomainError::Journal(error) => internal(&error),
     }
 }
 
@@ -27,4 +28,16 @@ pub fn invalid(error: FieldError) -> Status {
 pub fn internal(error: &dyn std::fmt::Display) -> Status {
     tracing::error!(error = %error, "internal error");
     Status::internal("internal error; the trust's operators can find the detail in its log")
+}
+
+/// Log reads: a request beyond the tree is the caller's; corrupt storage is data loss.
+pub fn from_read(error: datatrust_tlog::ReadError) -> Status {
+    match error {
+        datatrust_tlog::ReadError::OutOfRange(message) => Status::out_of_range(message),
+        datatrust_tlog::ReadError::Corrupt(message) => {
+            tracing::error!(reason = %message, "log storage is corrupt");
+            Status::data_loss(format!("the log's storage is damaged: {message}"))
+        }
+        datatrust_tlog::ReadError::Store(error) => internal(&error),
+    }
 }

@@ -238,6 +238,7 @@ impl DataDirectory {
             DisplayName::parse("Initial trustee", "display_name")
                 .map_err(|error| self.corrupt(error.to_string()))?,
             now,
+            random_seed(),
         );
         if store.insert_principal(&trustee)? != PrincipalInsert::Inserted {
             return Err(self.corrupt("the new database already held the first trustee".into()));

@@ -1,8 +1,11 @@
 //! Storage for datatrust: the on-disk data directory (keys, lock, format marker) and
-//! `SledStore`, the embedded implementation of the core's `TrustStore`.
+//! `SledStore`, the embedded implementation of the core's `TrustStore`, and `SledLogStore`,
+//! the log crate's `LogStore` in the same database.
 
 mod data_directory;
+mod sled_log;
 mod sled_store;
 
 pub use data_directory::{DataDirectory, DataDirectoryError, OpenedTrust, TrustMetadata};
+pub use sled_log::SledLogStore;
 pub use sled_store::SledStore;

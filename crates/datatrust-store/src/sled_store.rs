@@ -68,6 +68,11 @@ impl SledStore {
         })
     }
 
+    /// The transparency log's storage, in the same database.
+    pub fn log_store(&self) -> Result<crate::SledLogStore, StoreError> {
+        crate::SledLogStore::open(&self.database)
+    }
+
     pub(crate) fn database(&self) -> &sled::Db {
         &self.database
     }
@@ -175,10 +180,19 @@ impl TrustStore for SledStore {
         self.durable(())
     }
 
+    fn invitation(&self, code_hash: &[u8; 32]) -> Result<Option<Invitation>, StoreError> {
+        self.invitations
+            .get(code_hash)
+            .map_err(store_error)?
+            .map(|bytes| decode(&bytes))
+            .transpose()
+    }
+
     fn redeem_invitation(
         &self,
         code_hash: &[u8; 32],
         public_key: &PublicKey,
+        commitment_salt: [u8; 32],
         now: UnixSeconds,
     ) -> Result<Redemption, StoreError> {
         let outcome = (
@@ -207,6 +221,7 @@ impl TrustStore for SledStore {
                     invitation.role,
                     invitation.display_name.clone(),
                     now,
+                    commitment_salt,
                 );
                 invitations.insert(&code_hash[..], encode(&invitation).map_err(abort)?)?;
                 principals.insert(&key[..], encode(&principal).map_err(abort)?)?;
@@ -353,6 +368,7 @@ mod tests {
                 Role::Licensee,
                 datatrust_core::DisplayName::parse("Acme", "display_name").unwrap(),
                 UnixSeconds(10),
+                [1; 32],
             );
             store.insert_principal(&principal).unwrap();
         }

@@ -255,7 +255,7 @@ impl InMemoryTree {
     pub fn push(&mut self, leaf: Hash) {
         self.levels[0].push(leaf);
         let mut level = 0;
-        while self.levels[level].len() % 2 == 0 {
+        while self.levels[level].len().is_multiple_of(2) {
             let hashes = &self.levels[level];
             let parent = node_hash(&hashes[hashes.len() - 2], &hashes[hashes.len() - 1]);
             if self.levels.len() == level + 1 {

@@ -76,10 +76,17 @@ struct Request {
     done: Completion,
 }
 
-/// Handle to the writer thread. Dropping every handle ends the thread after it drains.
+enum Message {
+    Append(Request),
+    /// Integrate what came before, then stop.
+    Close,
+}
+
+/// Handle to the writer thread. `close` (or dropping every handle) ends the thread after it
+/// has committed everything queued before.
 #[derive(Clone)]
 pub struct Sequencer {
-    sender: mpsc::Sender<Request>,
+    sender: mpsc::Sender<Message>,
     reader: Arc<LogReader>,
     thread: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
 }
@@ -131,10 +138,12 @@ impl Sequencer {
             done(Err(AppendError::TooLarge(entry.len())));
             return;
         }
-        if let Err(mpsc::SendError(request)) = self.sender.send(Request {
-            entry,
-            done: Box::new(done),
-        }) {
+        if let Err(mpsc::SendError(Message::Append(request))) =
+            self.sender.send(Message::Append(Request {
+                entry,
+                done: Box::new(done),
+            }))
+        {
             (request.done)(Err(AppendError::Closed));
         }
     }
@@ -148,19 +157,23 @@ impl Sequencer {
         receiver.recv().unwrap_or(Err(AppendError::Closed))
     }
 
-    /// Stops accepting, lets the writer finish what is queued, and waits for it.
-    pub fn shutdown(self) {
-        let Sequencer { sender, thread, .. } = self;
-        drop(sender);
-        let handle = thread.lock().expect("sequencer handle poisoned").take();
+    /// Commits everything queued so far, stops the writer and waits for it, so that the
+    /// storage is released when this returns. Later appends fail with `Closed`.
+    pub fn close(&self) {
+        let _ = self.sender.send(Message::Close);
+        let handle = self
+            .thread
+            .lock()
+            .expect("sequencer handle poisoned")
+            .take();
         if let Some(handle) = handle {
-            // Other clones of the sender keep the thread alive; only wait if we were last.
-            if Arc::strong_count(&thread) == 1 {
-                let _ = handle.join();
-            } else {
-                *thread.lock().expect("sequencer handle poisoned") = Some(handle);
-            }
+            let _ = handle.join();
         }
+    }
+
+    /// Closes the log; kept for callers that own the last handle.
+    pub fn shutdown(self) {
+        self.close();
     }
 }
 
@@ -286,7 +299,7 @@ impl TreeState {
         let index = self.size;
         push_bundle_entry(&mut self.partial_bundle, entry);
         self.size += 1;
-        if self.size % TILE_WIDTH == 0 {
+        if self.size.is_multiple_of(TILE_WIDTH) {
             batch
                 .bundles
                 .push((index / TILE_WIDTH, std::mem::take(&mut self.partial_bundle)));
@@ -340,8 +353,13 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, receiver: mpsc::Receiver<Request>) {
-        while let Ok(first) = receiver.recv() {
+    fn run(mut self, receiver: mpsc::Receiver<Message>) {
+        let mut closing = false;
+        while !closing {
+            let first = match receiver.recv() {
+                Ok(Message::Append(request)) => request,
+                Ok(Message::Close) | Err(_) => break,
+            };
             let deadline = Instant::now() + self.options.max_delay;
             let mut requests = vec![first];
             while requests.len() < self.options.max_batch {
@@ -355,11 +373,21 @@ impl Writer {
                     receiver.recv_timeout(deadline - now)
                 };
                 match waited {
-                    Ok(request) => requests.push(request),
+                    Ok(Message::Append(request)) => requests.push(request),
+                    Ok(Message::Close) => {
+                        closing = true;
+                        break;
+                    }
                     Err(_) => break,
                 }
             }
             self.integrate(requests);
+        }
+        // Anything sent after Close is refused, not dropped silently.
+        while let Ok(message) = receiver.try_recv() {
+            if let Message::Append(request) = message {
+                (request.done)(Err(AppendError::Closed));
+            }
         }
     }
 

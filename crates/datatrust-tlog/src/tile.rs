@@ -132,7 +132,7 @@ pub fn hashes_to_bytes(hashes: &[Hash]) -> Vec<u8> {
 
 /// Splits tile bytes into hashes; `None` if the length is not a multiple of 32.
 pub fn bytes_to_hashes(bytes: &[u8]) -> Option<Vec<Hash>> {
-    if bytes.len() % HASH_SIZE != 0 {
+    if !bytes.len().is_multiple_of(HASH_SIZE) {
         return None;
     }
     Some(

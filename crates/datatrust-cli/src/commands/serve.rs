@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use datatrust_core::Origin;
 use datatrust_server::TrustState;
 use datatrust_store::DataDirectory;
+use datatrust_tlog::SequencerOptions;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{DEFAULT_ORIGIN, LogFormat, ServeArgs};
@@ -67,12 +68,26 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
     println!("http listening on http://{http_addr}");
     tracing::info!(%origin, %grpc_addr, %http_addr, data_dir = %config.data_dir.display(), "serving");
 
-    let state = TrustState::new(
-        Arc::new(opened.store),
-        origin,
-        opened.log_signer,
-        opened.license_signer,
-        config.options.token_lifetime,
+    let store = Arc::new(opened.store);
+    let log_store = Arc::new(store.log_store()?);
+    let (log_signer, license_signer) = (opened.log_signer, opened.license_signer);
+    let token_lifetime = config.options.token_lifetime;
+    let state_origin = origin.clone();
+    let state = tokio::task::spawn_blocking(move || {
+        TrustState::open(
+            store,
+            log_store,
+            state_origin,
+            log_signer,
+            license_signer,
+            token_lifetime,
+            SequencerOptions::default(),
+        )
+    })
+    .await??;
+    tracing::info!(
+        tree_size = state.log_reader().size(),
+        "transparency log open"
     );
     datatrust_server::serve(
         state,

@@ -10,7 +10,7 @@ use datatrust_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::state::now;
+use crate::state::{now, random_salt};
 use crate::{TrustState, status};
 
 pub struct AuthApi {
@@ -96,15 +96,17 @@ impl AuthService for AuthApi {
         let public_key =
             convert::public_key(&request.public_key, "public_key").map_err(status::invalid)?;
         let signature = request.signature;
-        let principal = self
+        let salt = random_salt();
+        let logged = self
             .state
             .blocking(move |registry| {
-                registry.redeem_invitation(&code, public_key, &signature, now())
+                registry.redeem_invitation(&code, public_key, &signature, salt, now())
             })
             .await?;
-        tracing::info!(public_key = %principal.public_key, "invitation redeemed");
+        tracing::info!(public_key = %logged.value.public_key, "invitation redeemed");
         Ok(Response::new(RedeemInvitationResponse {
-            principal: Some(convert::principal_to_wire(&principal)),
+            principal: Some(convert::principal_to_wire(&logged.value)),
+            log_index: logged.log_index,
         }))
     }
 

@@ -28,14 +28,15 @@ impl MemberService for MemberApi {
             "collector_public_key",
         )
         .map_err(status::invalid)?;
-        let authorization = self
+        let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
                 registry.authorize_collector(caller, &collector, now())
             })
             .await?;
         Ok(Response::new(AuthorizeCollectorResponse {
-            authorization: Some(convert::authorization_to_wire(&authorization)),
+            authorization: Some(convert::authorization_to_wire(&logged.value)),
+            log_index: logged.log_index,
         }))
     }
 
@@ -48,13 +49,16 @@ impl MemberService for MemberApi {
             "collector_public_key",
         )
         .map_err(status::invalid)?;
-        let revoked = self
+        let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.revoke_collector(caller, &collector)
+                registry.revoke_collector(caller, &collector, now())
             })
             .await?;
-        Ok(Response::new(RevokeCollectorResponse { revoked }))
+        Ok(Response::new(RevokeCollectorResponse {
+            revoked: logged.value,
+            log_index: logged.log_index,
+        }))
     }
 
     async fn list_my_collectors(

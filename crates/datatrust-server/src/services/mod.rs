@@ -2,11 +2,13 @@
 //! `TrustState`, and encodes the answer; the rules live in the core.
 
 mod auth;
+mod log;
 mod members;
 mod principals;
 mod trust;
 
 pub use auth::AuthApi;
+pub use log::LogApi;
 pub use members::{CollectorApi, MemberApi};
 pub use principals::PrincipalApi;
 pub use trust::TrustApi;

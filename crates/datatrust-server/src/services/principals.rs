@@ -11,7 +11,7 @@ use datatrust_proto::v1::{
 use rand::RngCore as _;
 use tonic::{Request, Response, Status};
 
-use crate::state::now;
+use crate::state::{now, random_salt};
 use crate::{TrustState, status};
 
 pub struct PrincipalApi {
@@ -30,15 +30,18 @@ impl PrincipalService for PrincipalApi {
         let role = convert::role(body.role, "role").map_err(status::invalid)?;
         let display_name =
             DisplayName::parse(&body.display_name, "display_name").map_err(status::invalid)?;
-        let principal = self
+        let salt = random_salt();
+        let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.register_principal(caller, public_key, role, display_name, now())
+                registry.register_principal(caller, public_key, role, display_name, salt, now())
             })
             .await?;
+        let principal = logged.value;
         tracing::info!(public_key = %principal.public_key, role = %principal.role, "principal registered");
         Ok(Response::new(RegisterPrincipalResponse {
             principal: Some(convert::principal_to_wire(&principal)),
+            log_index: logged.log_index,
         }))
     }
 
@@ -112,15 +115,16 @@ impl PrincipalService for PrincipalApi {
     ) -> Result<Response<DeactivatePrincipalResponse>, Status> {
         let public_key = convert::public_key(&request.get_ref().public_key, "public_key")
             .map_err(status::invalid)?;
-        let principal = self
+        let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.deactivate_principal(caller, &public_key)
+                registry.deactivate_principal(caller, &public_key, now())
             })
             .await?;
-        tracing::info!(public_key = %principal.public_key, "principal deactivated");
+        tracing::info!(public_key = %logged.value.public_key, "principal deactivated");
         Ok(Response::new(DeactivatePrincipalResponse {
-            principal: Some(convert::principal_to_wire(&principal)),
+            principal: Some(convert::principal_to_wire(&logged.value)),
+            log_index: logged.log_index,
         }))
     }
 }
