@@ -4,6 +4,7 @@
 mod bad_input;
 mod bootstrap;
 mod lifecycle;
+mod log;
 mod roles;
 mod tidy;
 mod tls;

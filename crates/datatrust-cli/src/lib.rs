@@ -4,6 +4,7 @@
 pub mod client;
 mod commands;
 mod config;
+pub mod http;
 mod key_file;
 
 use std::path::PathBuf;
@@ -72,6 +73,62 @@ pub enum Command {
     /// A telemetry collector's view (collector keys).
     #[command(subcommand)]
     Collector(CollectorCommand),
+    /// Check the transparency log without trusting the server.
+    #[command(subcommand)]
+    Log(LogCommand),
+    /// Check receipts (c2sp.org/tlog-proof files) offline.
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Monitor the log: check the latest checkpoint's signature and its consistency with the
+    /// last checkpoint seen (kept in --state); with --full, recompute the whole tree.
+    Verify {
+        /// The log's verifier key (from `datatrust trust info`).
+        #[arg(long)]
+        vkey: String,
+        /// Where the last checkpoint seen is kept [default: ~/.local/state/datatrust/<origin>.checkpoint]
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Also fetch every tile and entry bundle and recompute the tree.
+        #[arg(long)]
+        full: bool,
+        /// The log's HTTP prefix, for --full (e.g. http://127.0.0.1:8080/log).
+        #[arg(long, env = "DATATRUST_LOG_URL")]
+        log_url: Option<String>,
+    },
+    /// Fetch a receipt (.tlog-proof) for one entry, against the latest checkpoint.
+    Receipt {
+        #[arg(long)]
+        index: u64,
+        /// Write it to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print entries [start, end) as text.
+    Entries {
+        #[arg(long)]
+        start: u64,
+        #[arg(long)]
+        end: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReceiptCommand {
+    /// Verify a receipt offline: the checkpoint's signature and the entry's inclusion.
+    Verify {
+        /// The .tlog-proof file.
+        file: PathBuf,
+        /// The log's verifier key.
+        #[arg(long)]
+        vkey: String,
+        /// The entry the receipt should prove, if not only the one inside it.
+        #[arg(long)]
+        entry: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

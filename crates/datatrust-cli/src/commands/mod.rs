@@ -1,5 +1,6 @@
 //! Runs a parsed command line; turns failures into messages that say what to do next.
 
+mod log;
 mod principals;
 mod serve;
 
@@ -17,6 +18,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(arguments) => serve::run(*arguments).await,
+            Command::Log(command) => log::run(&cli.global, command).await,
+            Command::Receipt(command) => log::receipt(&cli.global, command),
             command => principals::run(&cli.global, command).await,
         }
     })

@@ -19,7 +19,9 @@ use crate::{
 
 pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(_) => unreachable!("serve is dispatched before client commands"),
+        Command::Serve(_) | Command::Log(_) | Command::Receipt(_) => {
+            unreachable!("dispatched before principal commands")
+        }
         Command::Key(command) => key(global, command),
         Command::Trust(TrustCommand::Info { data_dir }) => {
             trust_info(global, data_dir.as_deref()).await
