@@ -107,6 +107,14 @@ pub enum LogCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Print the consistency proof between two tree sizes, one base64 hash a line.
+    Consistency {
+        #[arg(long)]
+        first: u64,
+        /// Defaults to the latest size.
+        #[arg(long, default_value_t = 0)]
+        second: u64,
+    },
     /// Print entries [start, end) as text.
     Entries {
         #[arg(long)]

@@ -99,6 +99,22 @@ pub async fn run(global: &GlobalArgs, command: LogCommand) -> anyhow::Result<()>
             }
             Ok(())
         }
+        LogCommand::Consistency { first, second } => {
+            let response = log
+                .get_consistency_proof(v1::GetConsistencyProofRequest {
+                    first_size: first,
+                    second_size: second,
+                })
+                .await?
+                .into_inner();
+            for hash in &response.proof {
+                println!(
+                    "{}",
+                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, hash)
+                );
+            }
+            Ok(())
+        }
         LogCommand::Entries { start, end } => {
             let entries = log
                 .get_entries(v1::GetEntriesRequest { start, end })
