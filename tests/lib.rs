@@ -2,8 +2,11 @@
 //! directory, started through the same `serve` the binary uses, and the `datatrust` binary
 //! itself for tests that need a separate process.
 
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use datatrust_cli::client::{self, SignedIn};
 use datatrust_core::{NoteSigner, Origin, Role};
@@ -247,5 +250,88 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
         }
         out.extend_from_slice(&body[line_end + 2..line_end + 2 + size]);
         body = &body[line_end + 2 + size + 2..];
+    }
+}
+
+/// A `datatrust serve` process and the gRPC address it printed.
+pub struct ServerProcess {
+    pub child: Child,
+    pub grpc_url: String,
+}
+
+impl ServerProcess {
+    pub fn start(data_dir: &Path, extra: &[&str]) -> ServerProcess {
+        ServerProcess::start_logging_to(data_dir, extra, Stdio::null())
+    }
+
+    pub fn start_logging_to(
+        data_dir: &Path,
+        extra: &[&str],
+        stderr: impl Into<Stdio>,
+    ) -> ServerProcess {
+        let mut child = Command::new(datatrust_binary())
+            .args([
+                "serve",
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn datatrust serve");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut grpc_url = None;
+        // The server prints its bound address once it is listening; read until then.
+        for line in lines.by_ref() {
+            let line = line.expect("read server output");
+            if let Some(url) = line.strip_prefix("grpc listening on ") {
+                grpc_url = Some(url.to_owned());
+            }
+            if line.starts_with("http listening on ") {
+                break;
+            }
+        }
+        // Keep reading, so the server never writes into a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        ServerProcess {
+            child,
+            grpc_url: grpc_url.expect("the server printed its gRPC address"),
+        }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the process to exit and returns its status. Async, so that this
+    /// test's own client connections keep answering the server's shutdown handshake.
+    pub async fn wait(mut self, limit: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "server did not exit within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

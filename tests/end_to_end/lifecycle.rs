@@ -1,100 +1,16 @@
 //! The binary as an operator runs it: start, refuse a second server on the same directory,
 //! drain on SIGTERM with health NOT_SERVING, flush, restart with everything kept.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use datatrust_core::{NoteSigner, Role};
 use datatrust_proto::{convert, v1};
-use datatrust_tests::{datatrust_binary, new_signer};
+use datatrust_tests::{ServerProcess, datatrust_binary, new_signer};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-
-/// A `datatrust serve` process and the gRPC address it printed.
-struct ServerProcess {
-    child: Child,
-    grpc_url: String,
-}
-
-impl ServerProcess {
-    fn start(data_dir: &Path, extra: &[&str]) -> ServerProcess {
-        ServerProcess::start_logging_to(data_dir, extra, Stdio::null())
-    }
-
-    fn start_logging_to(
-        data_dir: &Path,
-        extra: &[&str],
-        stderr: impl Into<Stdio>,
-    ) -> ServerProcess {
-        let mut child = Command::new(datatrust_binary())
-            .args([
-                "serve",
-                "--grpc-addr",
-                "127.0.0.1:0",
-                "--http-addr",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn datatrust serve");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut grpc_url = None;
-        // The server prints its bound address once it is listening; read until then.
-        for line in lines.by_ref() {
-            let line = line.expect("read server output");
-            if let Some(url) = line.strip_prefix("grpc listening on ") {
-                grpc_url = Some(url.to_owned());
-            }
-            if line.starts_with("http listening on ") {
-                break;
-            }
-        }
-        // Keep reading, so the server never writes into a closed pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        ServerProcess {
-            child,
-            grpc_url: grpc_url.expect("the server printed its gRPC address"),
-        }
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits (bounded) for the process to exit and returns its status. Async, so that this
-    /// test's own client connections keep answering the server's shutdown handshake.
-    async fn wait(mut self, limit: Duration) -> std::process::ExitStatus {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                started.elapsed() < limit,
-                "server did not exit within {limit:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn trustee_key(data_dir: &Path) -> NoteSigner {
     NoteSigner::parse(&std::fs::read_to_string(data_dir.join("initial-trustee.key")).unwrap())

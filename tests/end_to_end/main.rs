@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod bootstrap;
+mod crash;
 mod lifecycle;
 mod log;
 mod roles;
