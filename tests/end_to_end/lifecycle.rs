@@ -2,7 +2,7 @@
 //! drain on SIGTERM with health NOT_SERVING, flush, restart with everything kept.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use datatrust_core::{NoteSigner, Role};
