@@ -79,6 +79,32 @@ pub enum Command {
     /// Check receipts (c2sp.org/tlog-proof files) offline.
     #[command(subcommand)]
     Receipt(ReceiptCommand),
+    /// Load generators that print performance figures (build with --release).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Durable appends to a log on disk from many concurrent callers, append-to-checkpoint
+    /// latency, inclusion proofs at the final size, and the raw sled baseline.
+    Log {
+        /// Entries to append (the proof benchmark runs at this size).
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        /// Appends in flight at once (concurrent callers).
+        #[arg(long, default_value_t = 2048)]
+        callers: usize,
+        /// Bytes per entry.
+        #[arg(long, default_value_t = 200)]
+        entry_bytes: usize,
+        /// Inclusion proofs to generate.
+        #[arg(long, default_value_t = 200_000)]
+        proofs: u64,
+        /// Directory on the disk to measure [default: a temporary directory].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

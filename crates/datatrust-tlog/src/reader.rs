@@ -4,7 +4,7 @@
 //! served as good.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use crate::checkpoint::SignedCheckpoint;
 use crate::hash::{Hash, leaf_hash};
@@ -44,7 +44,9 @@ impl From<ProofError> for ReadError {
 pub struct LogReader {
     store: Arc<dyn LogStore>,
     latest: RwLock<Arc<SignedCheckpoint>>,
-    cache: Mutex<HashMap<(u8, u64), Arc<ExpandedTile>>>,
+    /// Expanded tiles by (level, index, width). A tile's first `width` hashes never change,
+    /// so right-edge tiles are cached per width as safely as full ones.
+    cache: RwLock<HashMap<(u8, u64, u16), Arc<ExpandedTile>>>,
     cache_capacity: usize,
 }
 
@@ -53,7 +55,7 @@ impl LogReader {
         LogReader {
             store,
             latest: RwLock::new(Arc::new(latest)),
-            cache: Mutex::new(HashMap::new()),
+            cache: RwLock::new(HashMap::new()),
             cache_capacity: DEFAULT_CACHE_TILES,
         }
     }
@@ -206,44 +208,57 @@ impl LogReader {
     }
 
     fn source(&self, size: u64) -> TileSource<'_> {
-        TileSource { reader: self, size }
+        TileSource {
+            reader: self,
+            size,
+            latest_size: self.size(),
+        }
     }
 
     /// A full tile, expanded, checked against its slot in the level above; cached.
     fn full_tile(&self, level: u8, index: u64) -> Result<Arc<ExpandedTile>, ReadError> {
-        if let Some(tile) = self
-            .cache
-            .lock()
-            .expect("tile cache poisoned")
-            .get(&(level, index))
-        {
+        self.expanded_tile(level, index, TILE_WIDTH as usize)
+    }
+
+    /// The first `width` hashes of a tile, expanded; cached. A full tile is first checked
+    /// against its slot in the level above.
+    fn expanded_tile(
+        &self,
+        level: u8,
+        index: u64,
+        width: usize,
+    ) -> Result<Arc<ExpandedTile>, ReadError> {
+        let key = (level, index, width as u16);
+        if let Some(tile) = self.cache.read().expect("tile cache poisoned").get(&key) {
             return Ok(Arc::clone(tile));
         }
-        let hashes = self.stored_hashes(level, index)?;
-        if hashes.len() as u64 != TILE_WIDTH {
+        let mut hashes = self.stored_hashes(level, index)?;
+        if hashes.len() < width {
             return Err(ReadError::Corrupt(format!(
-                "tile {level}/{index} should be full"
+                "tile {level}/{index} is shorter than {width}"
             )));
         }
+        hashes.truncate(width);
         let tile = Arc::new(ExpandedTile::new(hashes));
-        let root = tile.root().expect("a full tile has a root");
-        let parent = self.stored_hashes(level + 1, index / TILE_WIDTH)?;
-        if parent.get((index % TILE_WIDTH) as usize) != Some(&root) {
-            tracing::error!(
-                level,
-                index,
-                "stored tile does not hash to its slot in the level above"
-            );
-            return Err(ReadError::Corrupt(format!(
-                "tile {level}/{index} does not match the level above"
-            )));
+        if let Some(root) = tile.root() {
+            let parent = self.stored_hashes(level + 1, index / TILE_WIDTH)?;
+            if parent.get((index % TILE_WIDTH) as usize) != Some(&root) {
+                tracing::error!(
+                    level,
+                    index,
+                    "stored tile does not hash to its slot in the level above"
+                );
+                return Err(ReadError::Corrupt(format!(
+                    "tile {level}/{index} does not match the level above"
+                )));
+            }
         }
-        let mut cache = self.cache.lock().expect("tile cache poisoned");
+        let mut cache = self.cache.write().expect("tile cache poisoned");
         if cache.len() >= self.cache_capacity {
             // Crude but bounded: start over rather than track recency.
             cache.clear();
         }
-        cache.insert((level, index), Arc::clone(&tile));
+        cache.insert(key, Arc::clone(&tile));
         Ok(tile)
     }
 
@@ -267,6 +282,8 @@ pub fn hashes_at_level(size: u64, level: u8) -> u64 {
 struct TileSource<'a> {
     reader: &'a LogReader,
     size: u64,
+    /// The stored tiles are those of the latest tree, at least `size`.
+    latest_size: u64,
 }
 
 impl SubtreeSource for TileSource<'_> {
@@ -284,19 +301,13 @@ impl SubtreeSource for TileSource<'_> {
         let tile_index = position / TILE_WIDTH;
         let offset = position % TILE_WIDTH;
         let to_source = |error: ReadError| ProofError::Source(error.to_string());
-        let available = hashes_at_level(self.reader.size(), tile_level);
-        let node = if (tile_index + 1) * TILE_WIDTH <= available {
-            self.reader
-                .full_tile(tile_level, tile_index)
-                .map_err(to_source)?
-                .node(height, offset >> height)
-        } else {
-            let hashes = self
-                .reader
-                .stored_hashes(tile_level, tile_index)
-                .map_err(to_source)?;
-            ExpandedTile::new(hashes).node(height, offset >> height)
-        };
+        let available = hashes_at_level(self.latest_size, tile_level);
+        let width = (available - tile_index * TILE_WIDTH).min(TILE_WIDTH) as usize;
+        let node = self
+            .reader
+            .expanded_tile(tile_level, tile_index, width)
+            .map_err(to_source)?
+            .node(height, offset >> height);
         node.ok_or_else(|| {
             ProofError::Source(format!(
                 "tile {tile_level}/{tile_index} lacks a node it should hold"

@@ -1,5 +1,6 @@
 //! Runs a parsed command line; turns failures into messages that say what to do next.
 
+mod bench;
 mod log;
 mod principals;
 mod serve;
@@ -19,6 +20,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(arguments) => serve::run(*arguments).await,
             Command::Log(command) => log::run(&cli.global, command).await,
+            Command::Bench(command) => {
+                let json = cli.global.json;
+                tokio::task::spawn_blocking(move || bench::run(command, json)).await?
+            }
             Command::Receipt(command) => log::receipt(&cli.global, command),
             command => principals::run(&cli.global, command).await,
         }

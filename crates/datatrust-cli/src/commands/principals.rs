@@ -19,7 +19,7 @@ use crate::{
 
 pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(_) | Command::Log(_) | Command::Receipt(_) => {
+        Command::Serve(_) | Command::Log(_) | Command::Receipt(_) | Command::Bench(_) => {
             unreachable!("dispatched before principal commands")
         }
         Command::Key(command) => key(global, command),
