@@ -37,14 +37,28 @@ impl std::fmt::Debug for SledStore {
 impl SledStore {
     /// Opens (creating if needed) a sled database at `path`.
     pub fn open(path: &std::path::Path) -> Result<SledStore, StoreError> {
-        let database = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             // Durability comes from explicit flushes; the periodic background flush only
             // bounds how much unacknowledged work a crash can lose.
-            .flush_every_ms(Some(500))
-            .open()
-            .map_err(store_error)?;
-        SledStore::from_database(database)
+            .flush_every_ms(Some(500));
+        // sled 0.34 releases its file lock from its flusher thread, after the last handle is
+        // dropped (spacejam/sled#1289), so reopening right after closing can find the lock
+        // still held by ourselves. Other processes are kept out by the data directory's own
+        // lock, taken before this; so a held lock here is transient: wait for it, bounded.
+        let mut attempts = 0;
+        loop {
+            match config.open() {
+                Ok(database) => return SledStore::from_database(database),
+                Err(sled::Error::Io(error))
+                    if error.kind() == std::io::ErrorKind::WouldBlock && attempts < 100 =>
+                {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(error) => return Err(store_error(error)),
+            }
+        }
     }
 
     /// A store in a temporary directory that sled deletes on drop; for tests.
