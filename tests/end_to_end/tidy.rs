@@ -10,10 +10,10 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The core is the domain only: no async runtime, no wire protocol, no storage engine, not
-/// even transitively.
+/// The core is the domain only, and the log crate is pure too: no async runtime, no wire
+/// protocol, no storage engine, not even transitively.
 #[test]
-fn the_core_depends_on_no_runtime_wire_or_storage_crate() {
+fn the_core_and_the_log_depend_on_no_runtime_wire_or_storage_crate() {
     let lock = std::fs::read_to_string(workspace_root().join("Cargo.lock")).unwrap();
     let lock: toml::Value = toml::from_str(&lock).unwrap();
     let mut dependencies: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -38,23 +38,27 @@ fn the_core_depends_on_no_runtime_wire_or_storage_crate() {
             .unwrap_or_default();
         dependencies.entry(name).or_default().extend(names);
     }
-    let mut reachable = BTreeSet::new();
-    let mut pending = vec!["datatrust-core".to_owned()];
-    while let Some(name) = pending.pop() {
-        if reachable.insert(name.clone()) {
-            pending.extend(dependencies.get(&name).cloned().unwrap_or_default());
+    for crate_name in ["datatrust-core", "datatrust-tlog"] {
+        let mut reachable = BTreeSet::new();
+        let mut pending = vec![crate_name.to_owned()];
+        while let Some(name) = pending.pop() {
+            if reachable.insert(name.clone()) {
+                pending.extend(dependencies.get(&name).cloned().unwrap_or_default());
+            }
         }
-    }
-    for forbidden in ["tokio", "tonic", "prost", "sled", "hyper", "axum"] {
+        for forbidden in ["tokio", "tonic", "prost", "sled", "hyper", "axum"] {
+            assert!(
+                !reachable.contains(forbidden),
+                "{crate_name} reaches {forbidden}; it must stay free of runtime, wire and storage crates"
+            );
+        }
+        // The check itself must see the graph: both depend on ed25519-dalek.
         assert!(
-            !reachable.contains(forbidden),
-            "datatrust-core reaches {forbidden}; the core must stay free of I/O crates"
+            reachable.contains("ed25519-dalek"),
+            "{crate_name}: dependency graph not read"
         );
     }
-    // The check itself must see the graph: the core does depend on ed25519-dalek.
-    assert!(reachable.contains("ed25519-dalek"));
 }
-
 /// Only the server crate (and the binary and tests that start it) know gRPC.
 #[test]
 fn only_the_server_cli_and_proto_crates_depend_on_tonic() {
