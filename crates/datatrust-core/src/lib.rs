@@ -3,12 +3,14 @@
 
 pub mod auth;
 pub mod keys;
+pub mod license;
 pub mod log_entry;
 pub mod note;
 pub mod origin;
 pub mod principal;
 pub mod registry;
 pub mod store;
+pub mod terms;
 pub mod time;
 pub mod validation;
 
