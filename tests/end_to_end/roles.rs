@@ -9,9 +9,13 @@ use datatrust_core::{NoteSigner, Role};
 use datatrust_proto::v1;
 use datatrust_proto::v1::auth_service_client::AuthServiceClient;
 use datatrust_proto::v1::collector_service_client::CollectorServiceClient;
+use datatrust_proto::v1::consent_service_client::ConsentServiceClient;
+use datatrust_proto::v1::license_service_client::LicenseServiceClient;
 use datatrust_proto::v1::log_service_client::LogServiceClient;
 use datatrust_proto::v1::member_service_client::MemberServiceClient;
 use datatrust_proto::v1::principal_service_client::PrincipalServiceClient;
+use datatrust_proto::v1::terms_service_client::TermsServiceClient;
+use datatrust_proto::v1::training_service_client::TrainingServiceClient;
 use datatrust_proto::v1::trust_service_client::TrustServiceClient;
 use datatrust_tests::{TestTrust, new_signer};
 use prost::Message as _;
@@ -110,6 +114,25 @@ fn trustee_only(rpc: &'static str, call: Call) -> Row {
         collector: DENIED,
     }
 }
+
+/// A row from the codes for anonymous, trustee, member, licensee, collector, in that order.
+fn row(rpc: &'static str, call: Call, codes: [Code; 5]) -> Row {
+    let [anonymous, trustee, member, licensee, collector] = codes;
+    Row {
+        rpc,
+        call,
+        anonymous,
+        trustee,
+        member,
+        licensee,
+        collector,
+    }
+}
+
+const INVALID: Code = Code::InvalidArgument;
+const PRECONDITION: Code = Code::FailedPrecondition;
+const ZERO_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+const EXAMPLE_TERMS: &str = include_str!("../../terms/example-agreement.toml");
 
 /// Anyone may, signed in or not: the log is public.
 fn public(rpc: &'static str, call: Call) -> Row {
@@ -375,6 +398,255 @@ fn rows() -> Vec<Row> {
                     .map(drop)
             })
         }),
+        // The governance rows reach each handler with well-formed input, so the codes show
+        // the role check: the role that may act gets past it (to a code about the dummy
+        // input, named here), every other role is refused.
+        row(
+            "TermsService/ProposeTerms",
+            |context| {
+                Box::pin(async move {
+                    TermsServiceClient::new(context.channel.clone())
+                        .propose_terms(context.request(v1::ProposeTermsRequest {
+                            document: EXAMPLE_TERMS.into(),
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            // The example needs two trustees to countersign; this trust has one.
+            [UNAUTHENTICATED, INVALID, DENIED, DENIED, DENIED],
+        ),
+        row(
+            "TermsService/GetActiveTerms",
+            |context| {
+                Box::pin(async move {
+                    TermsServiceClient::new(context.channel.clone())
+                        .get_active_terms(context.request(v1::GetActiveTermsRequest {}))
+                        .await
+                        .map(drop)
+                })
+            },
+            [NOT_FOUND; 5],
+        ),
+        public("TermsService/ListTerms", |context| {
+            Box::pin(async move {
+                TermsServiceClient::new(context.channel.clone())
+                    .list_terms(context.request(v1::ListTermsRequest {}))
+                    .await
+                    .map(drop)
+            })
+        }),
+        row(
+            "TermsService/CastBallot",
+            |context| {
+                Box::pin(async move {
+                    TermsServiceClient::new(context.channel.clone())
+                        .cast_ballot(context.request(v1::CastBallotRequest {
+                            terms_sha256: ZERO_HASH.into(),
+                            approve: true,
+                            signature: vec![0; 64],
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, DENIED, INVALID, DENIED, DENIED],
+        ),
+        member_only("TermsService/GetMyBallot", |context| {
+            Box::pin(async move {
+                TermsServiceClient::new(context.channel.clone())
+                    .get_my_ballot(context.request(v1::GetMyBallotRequest {
+                        terms_sha256: ZERO_HASH.into(),
+                    }))
+                    .await
+                    .map(drop)
+            })
+        }),
+        row(
+            "TermsService/CloseVote",
+            |context| {
+                Box::pin(async move {
+                    TermsServiceClient::new(context.channel.clone())
+                        .close_vote(context.request(v1::CloseVoteRequest {
+                            terms_sha256: ZERO_HASH.into(),
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, NOT_FOUND, DENIED, DENIED, DENIED],
+        ),
+        row(
+            "TermsService/CountersignTerms",
+            |context| {
+                Box::pin(async move {
+                    TermsServiceClient::new(context.channel.clone())
+                        .countersign_terms(context.request(v1::CountersignTermsRequest {
+                            terms_sha256: ZERO_HASH.into(),
+                            signature: vec![0; 64],
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, INVALID, DENIED, DENIED, DENIED],
+        ),
+        row(
+            "ConsentService/SetConsent",
+            |context| {
+                Box::pin(async move {
+                    ConsentServiceClient::new(context.channel.clone())
+                        .set_consent(context.request(v1::SetConsentRequest {
+                            purpose: "computer-use-agent-training".into(),
+                            granted: true,
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            // No terms are in force yet, so there is nothing to consent to.
+            [UNAUTHENTICATED, DENIED, PRECONDITION, DENIED, DENIED],
+        ),
+        member_only("ConsentService/ListMyConsents", |context| {
+            Box::pin(async move {
+                ConsentServiceClient::new(context.channel.clone())
+                    .list_my_consents(context.request(v1::ListMyConsentsRequest {}))
+                    .await
+                    .map(drop)
+            })
+        }),
+        row(
+            "LicenseService/RequestLicense",
+            |context| {
+                Box::pin(async move {
+                    LicenseServiceClient::new(context.channel.clone())
+                        .request_license(context.request(v1::RequestLicenseRequest {
+                            purpose: "computer-use-agent-training".into(),
+                            categories: vec!["pointer".into()],
+                            data_from: 1,
+                            data_to: 2,
+                            model_family: "acme-agent".into(),
+                            max_training_runs: 1,
+                            duration_days: 1,
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, DENIED, DENIED, PRECONDITION, DENIED],
+        ),
+        row(
+            "LicenseService/ListLicenseRequests",
+            |context| {
+                Box::pin(async move {
+                    LicenseServiceClient::new(context.channel.clone())
+                        .list_license_requests(context.request(v1::ListLicenseRequestsRequest {}))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, OK, DENIED, OK, DENIED],
+        ),
+        row(
+            "LicenseService/ApproveLicenseRequest",
+            |context| {
+                Box::pin(async move {
+                    LicenseServiceClient::new(context.channel.clone())
+                        .approve_license_request(context.request(
+                            v1::ApproveLicenseRequestRequest {
+                                request_id: "0000000000000000".into(),
+                                signature: vec![0; 64],
+                            },
+                        ))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, NOT_FOUND, DENIED, DENIED, DENIED],
+        ),
+        row(
+            "LicenseService/DenyLicenseRequest",
+            |context| {
+                Box::pin(async move {
+                    LicenseServiceClient::new(context.channel.clone())
+                        .deny_license_request(context.request(v1::DenyLicenseRequestRequest {
+                            request_id: "0000000000000000".into(),
+                            reason: "no".into(),
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, NOT_FOUND, DENIED, DENIED, DENIED],
+        ),
+        row(
+            "LicenseService/GetLicense",
+            |context| {
+                Box::pin(async move {
+                    LicenseServiceClient::new(context.channel.clone())
+                        .get_license(context.request(v1::GetLicenseRequest {
+                            license_id: "0".repeat(32),
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, NOT_FOUND, NOT_FOUND, NOT_FOUND, DENIED],
+        ),
+        row(
+            "LicenseService/ListLicenses",
+            |context| {
+                Box::pin(async move {
+                    LicenseServiceClient::new(context.channel.clone())
+                        .list_licenses(context.request(v1::ListLicensesRequest {}))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, OK, OK, OK, DENIED],
+        ),
+        row(
+            "LicenseService/RevokeLicense",
+            |context| {
+                Box::pin(async move {
+                    LicenseServiceClient::new(context.channel.clone())
+                        .revoke_license(context.request(v1::RevokeLicenseRequest {
+                            license_id: "0".repeat(32),
+                            reason: "test".into(),
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, NOT_FOUND, DENIED, DENIED, DENIED],
+        ),
+        row(
+            "TrainingService/ReportTrainingUse",
+            |context| {
+                Box::pin(async move {
+                    TrainingServiceClient::new(context.channel.clone())
+                        .report_training_use(context.request(v1::ReportTrainingUseRequest {
+                            report: "datatrust training use v1\ntrust: trust.test\nlicense: x\nrun: r\nmodel: m\nmodel-version: 1\nmodel-family: f\npurpose: p\ndata: none\nstarted: 1\nended: 2\naccelerator-seconds: 3\n".into(),
+                            signature: vec![0; 64],
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, DENIED, DENIED, INVALID, DENIED],
+        ),
+        row(
+            "TrainingService/ListTrainingUses",
+            |context| {
+                Box::pin(async move {
+                    TrainingServiceClient::new(context.channel.clone())
+                        .list_training_uses(context.request(v1::ListTrainingUsesRequest {}))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, OK, OK, OK, DENIED],
+        ),
     ]
 }
 

@@ -50,14 +50,14 @@ pub fn commitment(salt: &[u8; 32], public_key: &PublicKey) -> [u8; 32] {
 }
 
 impl LogEntry {
-    fn new(kind: &'static str, time: UnixSeconds) -> LogEntry {
+    pub(crate) fn new(kind: &'static str, time: UnixSeconds) -> LogEntry {
         LogEntry {
             kind,
             fields: vec![("time", time.0.to_string())],
         }
     }
 
-    fn with(mut self, key: &'static str, value: impl Into<String>) -> LogEntry {
+    pub(crate) fn with(mut self, key: &'static str, value: impl Into<String>) -> LogEntry {
         self.fields.push((key, value.into()));
         self
     }

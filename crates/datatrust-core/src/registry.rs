@@ -68,11 +68,11 @@ pub struct Logged<T> {
 
 /// Operations on principals, over any store and journal.
 pub struct Registry<S, J> {
-    store: S,
-    journal: J,
-    origin: Origin,
+    pub(crate) store: S,
+    pub(crate) journal: J,
+    pub(crate) origin: Origin,
     /// One writer of trust state at a time; see the module comment.
-    writer: Mutex<()>,
+    pub(crate) writer: Mutex<()>,
 }
 
 impl<S: TrustStore, J: Journal> Registry<S, J> {
@@ -89,7 +89,7 @@ impl<S: TrustStore, J: Journal> Registry<S, J> {
         &self.journal
     }
 
-    fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+    pub(crate) fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
         // A panic while holding the lock leaves no half-applied state behind it (the store
         // writes are atomic), so a poisoned lock is safe to take over.
         self.writer
@@ -414,7 +414,11 @@ impl<S: TrustStore, J: Journal> Registry<S, J> {
     }
 }
 
-fn require_role(caller: &Principal, role: Role, action: &str) -> Result<(), DomainError> {
+pub(crate) fn require_role(
+    caller: &Principal,
+    role: Role,
+    action: &str,
+) -> Result<(), DomainError> {
     if caller.role == role {
         Ok(())
     } else {

@@ -181,3 +181,69 @@ impl<T: TrustStore + ?Sized> TrustStore for std::sync::Arc<T> {
         (**self).flush()
     }
 }
+
+/// The kinds of governance record, each its own key space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    Terms,
+    Ballot,
+    Consent,
+    LicenseRequest,
+    License,
+    TrainingUse,
+}
+
+impl RecordKind {
+    pub const ALL: [RecordKind; 6] = [
+        RecordKind::Terms,
+        RecordKind::Ballot,
+        RecordKind::Consent,
+        RecordKind::LicenseRequest,
+        RecordKind::License,
+        RecordKind::TrainingUse,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordKind::Terms => "terms",
+            RecordKind::Ballot => "ballots",
+            RecordKind::Consent => "consents",
+            RecordKind::LicenseRequest => "license_requests",
+            RecordKind::License => "licenses",
+            RecordKind::TrainingUse => "training_uses",
+        }
+    }
+}
+
+/// A stored record: key and value bytes.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// One write of a `RecordStore::write` batch: `None` deletes.
+pub type RecordWrite = (RecordKind, Vec<u8>, Option<Vec<u8>>);
+
+/// Governance records (terms, ballots, consents, license requests, licenses, training uses)
+/// as keyed byte values per kind. The core encodes them; a backend stores them: in SQL, one
+/// table (kind, key, value). `write` is atomic and durable when it returns. Preconditions are
+/// checked by the registry under its writer lock, so no compare-and-swap is needed here.
+pub trait RecordStore: Send + Sync + 'static {
+    fn get_record(&self, kind: RecordKind, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every record of `kind` whose key starts with `prefix`, in key order.
+    fn scan_records(&self, kind: RecordKind, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError>;
+    fn write_records(&self, writes: Vec<RecordWrite>) -> Result<(), StoreError>;
+}
+
+/// Everything the trust stores, as one object the server can hold as `Arc<dyn Store>`.
+pub trait Store: TrustStore + RecordStore {}
+impl<T: TrustStore + RecordStore> Store for T {}
+
+impl<T: RecordStore + ?Sized> RecordStore for std::sync::Arc<T> {
+    fn get_record(&self, kind: RecordKind, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).get_record(kind, key)
+    }
+    fn scan_records(&self, kind: RecordKind, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+        (**self).scan_records(kind, prefix)
+    }
+    fn write_records(&self, writes: Vec<RecordWrite>) -> Result<(), StoreError> {
+        (**self).write_records(writes)
+    }
+}

@@ -246,3 +246,49 @@ pub fn concurrent_redemptions_have_one_winner<S: TrustStore>(store: &S) {
         .unwrap();
     assert_eq!(members.len(), 1);
 }
+
+/// The contract of a `RecordStore`.
+pub fn records_contract<S: crate::store::RecordStore>(store: &S) {
+    use crate::store::RecordKind;
+    assert_eq!(store.get_record(RecordKind::Terms, b"a").unwrap(), None);
+    store
+        .write_records(vec![
+            (RecordKind::Terms, b"a1".to_vec(), Some(b"one".to_vec())),
+            (RecordKind::Terms, b"a2".to_vec(), Some(b"two".to_vec())),
+            (RecordKind::Terms, b"b1".to_vec(), Some(b"three".to_vec())),
+            (
+                RecordKind::License,
+                b"a1".to_vec(),
+                Some(b"other kind".to_vec()),
+            ),
+        ])
+        .unwrap();
+    assert_eq!(
+        store.get_record(RecordKind::Terms, b"a1").unwrap(),
+        Some(b"one".to_vec())
+    );
+    assert_eq!(
+        store.get_record(RecordKind::License, b"a1").unwrap(),
+        Some(b"other kind".to_vec())
+    );
+    let scanned = store.scan_records(RecordKind::Terms, b"a").unwrap();
+    assert_eq!(
+        scanned,
+        vec![
+            (b"a1".to_vec(), b"one".to_vec()),
+            (b"a2".to_vec(), b"two".to_vec())
+        ]
+    );
+    assert_eq!(store.scan_records(RecordKind::Terms, b"").unwrap().len(), 3);
+    store
+        .write_records(vec![
+            (RecordKind::Terms, b"a1".to_vec(), None),
+            (RecordKind::Terms, b"a2".to_vec(), Some(b"changed".to_vec())),
+        ])
+        .unwrap();
+    assert_eq!(store.get_record(RecordKind::Terms, b"a1").unwrap(), None);
+    assert_eq!(
+        store.get_record(RecordKind::Terms, b"a2").unwrap(),
+        Some(b"changed".to_vec())
+    );
+}

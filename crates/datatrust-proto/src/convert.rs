@@ -82,3 +82,99 @@ mod tests {
         );
     }
 }
+
+/// Wire forms of the governance records.
+pub mod governance {
+    use datatrust_core::governance::{
+        LicenseRecord, LicenseRequestRecord, LicenseStatus, RequestStatus, TermsRecord,
+        TermsStatus, TrainingUseRecord,
+    };
+
+    use crate::v1;
+
+    pub fn terms(record: &TermsRecord) -> v1::Terms {
+        v1::Terms {
+            version: record.version,
+            sha256: record.hash.clone(),
+            document: record.document.clone(),
+            status: match record.status {
+                TermsStatus::Voting => v1::TermsStatus::Voting,
+                TermsStatus::AwaitingCountersignatures => {
+                    v1::TermsStatus::AwaitingCountersignatures
+                }
+                TermsStatus::Ratified => v1::TermsStatus::Ratified,
+                TermsStatus::Superseded => v1::TermsStatus::Superseded,
+                TermsStatus::Rejected => v1::TermsStatus::Rejected,
+            }
+            .into(),
+            proposed_at: record.proposed_at.0,
+            votes_yes: record.tally.as_ref().map(|tally| tally.yes),
+            votes_no: record.tally.as_ref().map(|tally| tally.no),
+            members_eligible: record.tally.as_ref().map(|tally| tally.eligible),
+            countersigned_by: record
+                .countersignatures
+                .iter()
+                .map(|signature| signature.trustee.as_bytes().to_vec())
+                .collect(),
+            ratified_at: record.ratified_at.map(|at| at.0),
+            title: record.terms().title,
+        }
+    }
+
+    pub fn license_request(record: &LicenseRequestRecord) -> v1::LicenseRequest {
+        let (status, license_id, denial_reason) = match &record.status {
+            RequestStatus::Pending => ("pending", String::new(), String::new()),
+            RequestStatus::Approved { license_id } => {
+                ("approved", license_id.clone(), String::new())
+            }
+            RequestStatus::Denied { reason } => ("denied", String::new(), reason.clone()),
+        };
+        v1::LicenseRequest {
+            id: record.id.clone(),
+            licensee: record.licensee.as_bytes().to_vec(),
+            purpose: record.requested.purpose.clone(),
+            categories: record.requested.categories.clone(),
+            data_from: record.requested.data_from.0,
+            data_to: record.requested.data_to.0,
+            model_family: record.requested.model_family.clone(),
+            max_training_runs: record.requested.max_training_runs,
+            duration_days: record.requested.duration_days,
+            terms_sha256: record.terms_hash.clone(),
+            status: status.to_owned(),
+            license_id,
+            denial_reason,
+            approvals: record.approvals.len() as u32,
+            created_at: record.created_at.0,
+        }
+    }
+
+    pub fn license(record: &LicenseRecord) -> v1::License {
+        let (status, reason, revoked_log_index) = match &record.status {
+            LicenseStatus::Active => ("active", String::new(), None),
+            LicenseStatus::Revoked {
+                reason, log_index, ..
+            } => ("revoked", reason.clone(), Some(*log_index)),
+        };
+        v1::License {
+            id: record.id.clone(),
+            note: record.note.clone(),
+            licensee: record.licensee.as_bytes().to_vec(),
+            status: status.to_owned(),
+            revocation_reason: reason,
+            issued_log_index: record.issued_log_index,
+            revoked_log_index,
+        }
+    }
+
+    pub fn training_use(record: &TrainingUseRecord) -> v1::TrainingUse {
+        v1::TrainingUse {
+            license_id: record.license_id.clone(),
+            run_id: record.run_id.clone(),
+            report: record.report.clone(),
+            accepted: record.accepted,
+            refusal: record.refusal.clone().unwrap_or_default(),
+            log_index: record.log_index,
+            reported_at: record.reported_at.0,
+        }
+    }
+}

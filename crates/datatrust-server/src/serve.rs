@@ -12,9 +12,13 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use datatrust_proto::v1::auth_service_server::AuthServiceServer;
 use datatrust_proto::v1::collector_service_server::CollectorServiceServer;
+use datatrust_proto::v1::consent_service_server::ConsentServiceServer;
+use datatrust_proto::v1::license_service_server::LicenseServiceServer;
 use datatrust_proto::v1::log_service_server::LogServiceServer;
 use datatrust_proto::v1::member_service_server::MemberServiceServer;
 use datatrust_proto::v1::principal_service_server::PrincipalServiceServer;
+use datatrust_proto::v1::terms_service_server::TermsServiceServer;
+use datatrust_proto::v1::training_service_server::TrainingServiceServer;
 use datatrust_proto::v1::trust_service_server::TrustServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -25,7 +29,10 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use tower::limit::GlobalConcurrencyLimitLayer;
 
-use crate::services::{AuthApi, CollectorApi, LogApi, MemberApi, PrincipalApi, TrustApi};
+use crate::services::{
+    AuthApi, CollectorApi, ConsentApi, LicenseApi, LogApi, MemberApi, PrincipalApi, TermsApi,
+    TrainingApi, TrustApi,
+};
 use crate::{ServeOptions, TrustState};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,13 +50,17 @@ pub enum ServeError {
 }
 
 /// Names of the datatrust services, as health checks and reflection know them.
-pub const SERVICE_NAMES: [&str; 6] = [
+pub const SERVICE_NAMES: [&str; 10] = [
     <TrustServiceServer<TrustApi> as NamedService>::NAME,
     <AuthServiceServer<AuthApi> as NamedService>::NAME,
     <PrincipalServiceServer<PrincipalApi> as NamedService>::NAME,
     <MemberServiceServer<MemberApi> as NamedService>::NAME,
     <CollectorServiceServer<CollectorApi> as NamedService>::NAME,
     <LogServiceServer<LogApi> as NamedService>::NAME,
+    <TermsServiceServer<TermsApi> as NamedService>::NAME,
+    <ConsentServiceServer<ConsentApi> as NamedService>::NAME,
+    <LicenseServiceServer<LicenseApi> as NamedService>::NAME,
+    <TrainingServiceServer<TrainingApi> as NamedService>::NAME,
 ];
 
 /// Serves gRPC on `grpc_listener` and HTTP on `http_listener` until `shutdown` completes.
@@ -162,6 +173,34 @@ pub async fn serve(
         )
         .add_service(
             LogServiceServer::new(LogApi {
+                state: state.clone(),
+            })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
+        )
+        .add_service(
+            TermsServiceServer::new(TermsApi {
+                state: state.clone(),
+            })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
+        )
+        .add_service(
+            ConsentServiceServer::new(ConsentApi {
+                state: state.clone(),
+            })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
+        )
+        .add_service(
+            LicenseServiceServer::new(LicenseApi {
+                state: state.clone(),
+            })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
+        )
+        .add_service(
+            TrainingServiceServer::new(TrainingApi {
                 state: state.clone(),
             })
             .max_decoding_message_size(max)

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use datatrust_core::log_entry::LogEntry;
 use datatrust_core::registry::{DomainError, Journal, JournalError, Registry};
-use datatrust_core::store::TrustStore;
+use datatrust_core::store::Store;
 use datatrust_core::{NoteSigner, Origin, Principal, Role, UnixSeconds};
 use datatrust_tlog::{LogReader, LogStore, OpenError, Sequencer, SequencerOptions};
 use tonic::Status;
@@ -15,7 +15,7 @@ use tracing::Span;
 use crate::auth::{Session, Sessions};
 use crate::status;
 
-pub(crate) type TrustRegistry = Registry<Arc<dyn TrustStore>, LogJournal>;
+pub(crate) type TrustRegistry = Registry<Arc<dyn Store>, LogJournal>;
 
 /// The running trust. Cheap to clone.
 #[derive(Clone)]
@@ -59,7 +59,7 @@ impl TrustState {
     /// Opens the log over `log_store` (refusing a log whose checkpoint disagrees with its
     /// tree) and, for a new trust, logs its creation and its first trustee. Blocks on disk.
     pub fn open(
-        store: Arc<dyn TrustStore>,
+        store: Arc<dyn Store>,
         log_store: Arc<dyn LogStore>,
         origin: Origin,
         log_signer: NoteSigner,

@@ -1,7 +1,10 @@
 //! `TrustStore` on sled 0.34: one tree per record kind, multi-tree transactions where records
 //! change together, and a flush before any mutating method returns (acknowledged = durable).
 
-use datatrust_core::store::{Invitation, PrincipalInsert, Redemption, StoreError, TrustStore};
+use datatrust_core::store::{
+    Invitation, KeyValue, PrincipalInsert, RecordKind, RecordStore, RecordWrite, Redemption,
+    StoreError, TrustStore,
+};
 use datatrust_core::{
     CollectorAuthorization, Principal, PrincipalStatus, PublicKey, Role, UnixSeconds,
 };
@@ -26,6 +29,8 @@ pub struct SledStore {
     invitations: sled::Tree,
     collectors_by_member: sled::Tree,
     members_by_collector: sled::Tree,
+    /// One tree per governance record kind, in `RecordKind::ALL` order.
+    records: Vec<sled::Tree>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -78,6 +83,10 @@ impl SledStore {
             invitations: tree(INVITATIONS)?,
             collectors_by_member: tree(COLLECTORS_BY_MEMBER)?,
             members_by_collector: tree(MEMBERS_BY_COLLECTOR)?,
+            records: RecordKind::ALL
+                .iter()
+                .map(|kind| tree(&format!("records_{}", kind.name())))
+                .collect::<Result<_, _>>()?,
             database,
         })
     }
@@ -308,6 +317,60 @@ impl TrustStore for SledStore {
     }
 }
 
+impl SledStore {
+    fn records(&self, kind: RecordKind) -> &sled::Tree {
+        let position = RecordKind::ALL
+            .iter()
+            .position(|candidate| *candidate == kind)
+            .expect("every kind has a tree");
+        &self.records[position]
+    }
+}
+
+impl RecordStore for SledStore {
+    fn get_record(&self, kind: RecordKind, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .records(kind)
+            .get(key)
+            .map_err(store_error)?
+            .map(|value| value.to_vec()))
+    }
+
+    fn scan_records(&self, kind: RecordKind, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+        self.records(kind)
+            .scan_prefix(prefix)
+            .map(|entry| {
+                let (key, value) = entry.map_err(store_error)?;
+                Ok((key.to_vec(), value.to_vec()))
+            })
+            .collect()
+    }
+
+    fn write_records(&self, writes: Vec<RecordWrite>) -> Result<(), StoreError> {
+        let trees: Vec<&sled::Tree> = RecordKind::ALL
+            .iter()
+            .map(|kind| self.records(*kind))
+            .collect();
+        trees
+            .as_slice()
+            .transaction(|trees| {
+                for (kind, key, value) in &writes {
+                    let position = RecordKind::ALL
+                        .iter()
+                        .position(|candidate| candidate == kind)
+                        .expect("every kind has a tree");
+                    match value {
+                        Some(value) => trees[position].insert(key.as_slice(), value.as_slice())?,
+                        None => trees[position].remove(key.as_slice())?,
+                    };
+                }
+                Ok::<(), ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(transaction_error)?;
+        self.durable(())
+    }
+}
+
 fn scan_prefix<T: DeserializeOwned>(
     tree: &sled::Tree,
     prefix: &[u8],
@@ -369,6 +432,7 @@ mod tests {
     #[test]
     fn sled_store_keeps_the_store_contract() {
         datatrust_core::store_contract::run_all(|| SledStore::temporary().unwrap());
+        datatrust_core::store_contract::records_contract(&SledStore::temporary().unwrap());
     }
 
     #[test]

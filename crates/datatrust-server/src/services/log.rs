@@ -144,36 +144,37 @@ impl LogService for LogApi {
         request: Request<GetReceiptRequest>,
     ) -> Result<Response<GetReceiptResponse>, Status> {
         let index = request.into_inner().index;
-        let receipt = self
-            .read(move |reader| {
-                let latest = reader.latest();
-                let size = latest.checkpoint.size;
-                let entry = reader
-                    .entries(index, index.saturating_add(1).min(size.max(index + 1)))?
-                    .pop()
-                    .ok_or_else(|| {
-                        ReadError::OutOfRange(format!("index {index} is beyond the log"))
-                    })?;
-                let proof = reader.inclusion_proof(index, size)?;
-                debug_assert!(
-                    datatrust_tlog::proof::verify_inclusion(
-                        index,
-                        size,
-                        &leaf_hash(&entry),
-                        &proof,
-                        &latest.checkpoint.root
-                    )
-                    .is_ok()
-                );
-                Ok(Receipt {
-                    entry: Some(entry),
-                    index,
-                    proof,
-                    checkpoint_note: latest.note.clone(),
-                }
-                .to_text())
-            })
-            .await?;
+        let receipt = self.read(move |reader| receipt_for(reader, index)).await?;
         Ok(Response::new(GetReceiptResponse { receipt }))
     }
+}
+
+/// The .tlog-proof receipt for entry `index` against the latest checkpoint.
+pub(crate) fn receipt_for(reader: &LogReader, index: u64) -> Result<String, ReadError> {
+    let latest = reader.latest();
+    let size = latest.checkpoint.size;
+    if index >= size {
+        return Err(ReadError::OutOfRange(format!(
+            "index {index} is beyond the log ({size} entries)"
+        )));
+    }
+    let entry = reader.entries(index, index + 1)?.remove(0);
+    let proof = reader.inclusion_proof(index, size)?;
+    debug_assert!(
+        datatrust_tlog::proof::verify_inclusion(
+            index,
+            size,
+            &leaf_hash(&entry),
+            &proof,
+            &latest.checkpoint.root
+        )
+        .is_ok()
+    );
+    Ok(Receipt {
+        entry: Some(entry),
+        index,
+        proof,
+        checkpoint_note: latest.note.clone(),
+    }
+    .to_text())
 }

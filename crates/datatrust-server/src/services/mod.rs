@@ -2,12 +2,14 @@
 //! `TrustState`, and encodes the answer; the rules live in the core.
 
 mod auth;
-mod log;
+mod governance;
+pub(crate) mod log;
 mod members;
 mod principals;
 mod trust;
 
 pub use auth::AuthApi;
+pub use governance::{ConsentApi, LicenseApi, TermsApi, TrainingApi};
 pub use log::LogApi;
 pub use members::{CollectorApi, MemberApi};
 pub use principals::PrincipalApi;

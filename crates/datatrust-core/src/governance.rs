@@ -1,0 +1,1144 @@
+//! The core loop: terms proposed, voted on by members, countersigned by a quorum of
+//! trustees; consent per purpose; license requests checked against the active terms and
+//! approved by a trustee quorum; signed licenses; revocation; training uses reported against
+//! licenses. Every change is logged before it takes effect (see `registry`).
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use sha2::{Digest, Sha256};
+
+use crate::license::License;
+use crate::log_entry::{LogEntry, subject};
+use crate::registry::{DomainError, Journal, Logged, Registry, require_role};
+use crate::store::{RecordKind, RecordStore, StoreError, TrustStore};
+use crate::terms::{LicenseRequestTerms, Terms};
+use crate::{FieldError, NoteSigner, Principal, PublicKey, Role, UnixSeconds, note};
+
+/// Longest free-text reason (denial, revocation), in characters.
+pub const MAXIMUM_REASON_CHARACTERS: usize = 500;
+/// How far in the future a training run may claim to have ended (clock skew).
+const CLOCK_SKEW_SECONDS: i64 = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TermsStatus {
+    Voting,
+    AwaitingCountersignatures,
+    Ratified,
+    Superseded,
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub yes: u64,
+    pub no: u64,
+    /// Active members when the vote closed.
+    pub eligible: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Countersignature {
+    pub trustee: PublicKey,
+    pub signature: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TermsRecord {
+    pub version: u32,
+    pub hash: String,
+    pub document: String,
+    pub status: TermsStatus,
+    pub proposed_by: PublicKey,
+    pub proposed_at: UnixSeconds,
+    pub tally: Option<Tally>,
+    pub countersignatures: Vec<Countersignature>,
+    pub ratified_at: Option<UnixSeconds>,
+}
+
+impl TermsRecord {
+    pub fn terms(&self) -> Terms {
+        Terms::parse(&self.document).expect("stored terms were validated before storing")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ballot {
+    pub approve: bool,
+    pub cast_at: UnixSeconds,
+    pub signature: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    pub purpose: String,
+    pub granted: bool,
+    pub changed_at: UnixSeconds,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestedTerms {
+    pub purpose: String,
+    pub categories: Vec<String>,
+    pub data_from: UnixSeconds,
+    pub data_to: UnixSeconds,
+    pub model_family: String,
+    pub max_training_runs: u32,
+    pub duration_days: u32,
+}
+
+impl From<&RequestedTerms> for LicenseRequestTerms {
+    fn from(requested: &RequestedTerms) -> LicenseRequestTerms {
+        LicenseRequestTerms {
+            purpose: requested.purpose.clone(),
+            categories: requested.categories.clone(),
+            data_from: requested.data_from,
+            data_to: requested.data_to,
+            model_family: requested.model_family.clone(),
+            max_training_runs: requested.max_training_runs,
+            duration_days: requested.duration_days,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum RequestStatus {
+    Pending,
+    Approved { license_id: String },
+    Denied { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub trustee: PublicKey,
+    pub signature: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseRequestRecord {
+    pub id: String,
+    pub licensee: PublicKey,
+    pub requested: RequestedTerms,
+    /// The active terms when the request was made.
+    pub terms_hash: String,
+    pub status: RequestStatus,
+    pub approvals: Vec<Approval>,
+    pub created_at: UnixSeconds,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum LicenseStatus {
+    Active,
+    Revoked {
+        reason: String,
+        at: UnixSeconds,
+        log_index: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseRecord {
+    pub id: String,
+    pub licensee: PublicKey,
+    pub request_id: String,
+    /// The signed license note, verbatim.
+    pub note: String,
+    pub status: LicenseStatus,
+    pub issued_log_index: u64,
+}
+
+impl LicenseRecord {
+    pub fn license(&self) -> License {
+        let text = note::Note::parse(&self.note)
+            .expect("stored notes are well formed")
+            .text;
+        License::parse(&text).expect("stored licenses were validated before storing")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainingUseRecord {
+    pub license_id: String,
+    pub run_id: String,
+    pub report: String,
+    pub report_sha256: String,
+    pub signature: String,
+    pub log_index: u64,
+    /// False for a refused report: it is logged too, members must see attempts.
+    pub accepted: bool,
+    pub refusal: Option<String>,
+    pub reported_at: UnixSeconds,
+}
+
+/// A parsed training-use report (the text the licensee signed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainingReport {
+    pub trust: String,
+    pub license_id: String,
+    pub run_id: String,
+    pub model_id: String,
+    pub model_version: String,
+    pub model_family: String,
+    pub purpose: String,
+    pub data: Vec<String>,
+    pub started: UnixSeconds,
+    pub ended: UnixSeconds,
+    pub accelerator_seconds: u64,
+}
+
+pub const REPORT_FORMAT_LINE: &str = "datatrust training use v1";
+
+impl TrainingReport {
+    pub fn to_text(&self) -> String {
+        format!(
+            "{REPORT_FORMAT_LINE}\ntrust: {}\nlicense: {}\nrun: {}\nmodel: {}\nmodel-version: {}\nmodel-family: {}\npurpose: {}\ndata: {}\nstarted: {}\nended: {}\naccelerator-seconds: {}\n",
+            self.trust,
+            self.license_id,
+            self.run_id,
+            self.model_id,
+            self.model_version,
+            self.model_family,
+            self.purpose,
+            if self.data.is_empty() {
+                "none".to_owned()
+            } else {
+                self.data.join(",")
+            },
+            self.started,
+            self.ended,
+            self.accelerator_seconds
+        )
+    }
+
+    /// Parses report text strictly; every identifier is a short printable token.
+    pub fn parse(text: &str) -> Result<TrainingReport, FieldError> {
+        let mut lines = text
+            .strip_suffix('\n')
+            .ok_or_else(|| FieldError::new("report", "must end in a newline"))?
+            .split('\n');
+        if lines.next() != Some(REPORT_FORMAT_LINE) {
+            return Err(FieldError::new(
+                "report",
+                format!("the first line must be {REPORT_FORMAT_LINE:?}"),
+            ));
+        }
+        let mut next = |key: &'static str| -> Result<String, FieldError> {
+            let line = lines
+                .next()
+                .ok_or_else(|| FieldError::new(key, "missing"))?;
+            let value = line.strip_prefix(&format!("{key}: ")).ok_or_else(|| {
+                FieldError::new(key, format!("expected the {key} line, found {line:?}"))
+            })?;
+            if value.is_empty()
+                || value.len() > 128
+                || !value.bytes().all(|byte| byte.is_ascii_graphic())
+            {
+                return Err(FieldError::new(
+                    key,
+                    "must be 1 to 128 printable ASCII characters",
+                ));
+            }
+            Ok(value.to_owned())
+        };
+        let number = |key: &'static str, value: String| -> Result<i64, FieldError> {
+            value
+                .parse()
+                .map_err(|_| FieldError::new(key, "not a number"))
+        };
+        let report = TrainingReport {
+            trust: next("trust")?,
+            license_id: next("license")?,
+            run_id: next("run")?,
+            model_id: next("model")?,
+            model_version: next("model-version")?,
+            model_family: next("model-family")?,
+            purpose: next("purpose")?,
+            data: match next("data")?.as_str() {
+                "none" => Vec::new(),
+                list => list.split(',').map(str::to_owned).collect(),
+            },
+            started: UnixSeconds(number("started", next("started")?)?),
+            ended: UnixSeconds(number("ended", next("ended")?)?),
+            accelerator_seconds: next("accelerator-seconds")?
+                .parse()
+                .map_err(|_| FieldError::new("accelerator-seconds", "not a number"))?,
+        };
+        if lines.next().is_some() {
+            return Err(FieldError::new(
+                "report",
+                "unexpected lines after accelerator-seconds",
+            ));
+        }
+        Ok(report)
+    }
+}
+
+/// What a member signs to vote.
+pub fn ballot_message(origin: &str, terms_hash: &str, approve: bool) -> Vec<u8> {
+    format!(
+        "datatrust ballot v1\n{origin}\n{terms_hash}\n{}\n",
+        if approve { "yes" } else { "no" }
+    )
+    .into_bytes()
+}
+
+/// What a trustee signs to countersign ratified terms.
+pub fn countersign_message(origin: &str, terms_hash: &str) -> Vec<u8> {
+    format!("datatrust countersign terms v1\n{origin}\n{terms_hash}\n").into_bytes()
+}
+
+/// What a trustee signs to approve a license request.
+pub fn approval_message(origin: &str, request_id: &str, terms_hash: &str) -> Vec<u8> {
+    format!("datatrust approve license request v1\n{origin}\n{request_id}\n{terms_hash}\n")
+        .into_bytes()
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, DomainError> {
+    serde_json::to_vec(value)
+        .map_err(|error| DomainError::Store(StoreError(format!("encoding a record: {error}"))))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DomainError> {
+    serde_json::from_slice(bytes).map_err(|error| {
+        DomainError::Store(StoreError(format!(
+            "a stored record does not decode: {error}"
+        )))
+    })
+}
+
+fn reason(text: &str, field: &str) -> Result<String, FieldError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(FieldError::new(field, "give a reason"));
+    }
+    if trimmed.chars().count() > MAXIMUM_REASON_CHARACTERS || trimmed.chars().any(char::is_control)
+    {
+        return Err(FieldError::new(
+            field,
+            format!("at most {MAXIMUM_REASON_CHARACTERS} characters, no control characters"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn signature_hex(signature: &[u8]) -> String {
+    hex::encode(signature)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl<S: TrustStore + RecordStore, J: Journal> Registry<S, J> {
+    fn records<T: DeserializeOwned>(
+        &self,
+        kind: RecordKind,
+        prefix: &[u8],
+    ) -> Result<Vec<T>, DomainError> {
+        self.store
+            .scan_records(kind, prefix)?
+            .iter()
+            .map(|(_, value)| decode(value))
+            .collect()
+    }
+
+    fn record<T: DeserializeOwned>(
+        &self,
+        kind: RecordKind,
+        key: &[u8],
+    ) -> Result<Option<T>, DomainError> {
+        self.store
+            .get_record(kind, key)?
+            .map(|value| decode(&value))
+            .transpose()
+    }
+
+    fn put<T: Serialize>(
+        &self,
+        kind: RecordKind,
+        key: &[u8],
+        value: &T,
+    ) -> Result<(), DomainError> {
+        Ok(self
+            .store
+            .write_records(vec![(kind, key.to_vec(), Some(encode(value)?))])?)
+    }
+
+    /// Every version of the terms, oldest first. Public.
+    pub fn terms_history(&self) -> Result<Vec<TermsRecord>, DomainError> {
+        let mut history: Vec<TermsRecord> = self.records(RecordKind::Terms, b"")?;
+        history.sort_by_key(|record| record.version);
+        Ok(history)
+    }
+
+    /// The ratified terms in force, if any. Public.
+    pub fn active_terms(&self) -> Result<Option<TermsRecord>, DomainError> {
+        Ok(self
+            .terms_history()?
+            .into_iter()
+            .find(|record| record.status == TermsStatus::Ratified))
+    }
+
+    fn terms_by_hash(&self, hash: &str) -> Result<TermsRecord, DomainError> {
+        self.record(RecordKind::Terms, hash.as_bytes())?
+            .ok_or_else(|| DomainError::NotFound("terms_sha256: no terms with this hash".into()))
+    }
+
+    fn active_members(&self) -> Result<u64, DomainError> {
+        let mut count = 0u64;
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .list_principals(Some(Role::Member), after.as_ref(), 1000)?;
+            count += page
+                .iter()
+                .filter(|principal| principal.is_active())
+                .count() as u64;
+            match page.last() {
+                Some(last) if page.len() == 1000 => after = Some(last.public_key),
+                _ => return Ok(count),
+            }
+        }
+    }
+
+    fn active_trustees(&self) -> Result<u64, DomainError> {
+        Ok(self
+            .store
+            .list_principals(Some(Role::Trustee), None, 10_000)?
+            .iter()
+            .filter(|principal| principal.is_active())
+            .count() as u64)
+    }
+
+    pub fn propose_terms(
+        &self,
+        caller: &Principal,
+        document: &str,
+        now: UnixSeconds,
+    ) -> Result<Logged<TermsRecord>, DomainError> {
+        require_role(caller, Role::Trustee, "propose terms")?;
+        let terms = Terms::parse(document)?;
+        let _writer = self.write_lock();
+        let history = self.terms_history()?;
+        if let Some(open) = history.iter().find(|record| {
+            matches!(
+                record.status,
+                TermsStatus::Voting | TermsStatus::AwaitingCountersignatures
+            )
+        }) {
+            return Err(DomainError::FailedPrecondition(format!(
+                "terms: version {} is still being ratified; close its vote first",
+                open.version
+            )));
+        }
+        if history.iter().any(|record| record.hash == terms.hash_hex()) {
+            return Err(DomainError::AlreadyExists(
+                "terms: these exact terms were proposed before".into(),
+            ));
+        }
+        let trustees = self.active_trustees()?;
+        if u64::from(terms.policy.ratification.trustee_quorum) > trustees {
+            return Err(FieldError::new(
+                "policy.ratification.trustee_quorum",
+                format!(
+                    "needs {} countersignatures but the trust has {trustees} active trustees",
+                    terms.policy.ratification.trustee_quorum
+                ),
+            )
+            .into());
+        }
+        let record = TermsRecord {
+            version: history.len() as u32 + 1,
+            hash: terms.hash_hex(),
+            document: document.to_owned(),
+            status: TermsStatus::Voting,
+            proposed_by: caller.public_key,
+            proposed_at: now,
+            tally: None,
+            countersignatures: Vec::new(),
+            ratified_at: None,
+        };
+        let log_index = self.journal.record(
+            &LogEntry::new("terms-proposed", now)
+                .with("terms-sha256", record.hash.clone())
+                .with("version", record.version.to_string())
+                .with("by", caller.public_key.to_base64()),
+        )?;
+        self.put(RecordKind::Terms, record.hash.as_bytes(), &record)?;
+        Ok(Logged {
+            value: record,
+            log_index: Some(log_index),
+        })
+    }
+
+    /// Casts or changes a member's ballot. Ballots are secret: not logged, never shown to
+    /// anyone but their caster; only the tally is published.
+    pub fn cast_ballot(
+        &self,
+        caller: &Principal,
+        terms_hash: &str,
+        approve: bool,
+        signature: &[u8],
+        now: UnixSeconds,
+    ) -> Result<Ballot, DomainError> {
+        require_role(caller, Role::Member, "vote on terms")?;
+        if !caller.public_key.verify(
+            &ballot_message(self.origin.as_str(), terms_hash, approve),
+            signature,
+        ) {
+            return Err(FieldError::new(
+                "signature",
+                "does not verify over the ballot message with your key",
+            )
+            .into());
+        }
+        let _writer = self.write_lock();
+        let terms = self.terms_by_hash(terms_hash)?;
+        if terms.status != TermsStatus::Voting {
+            return Err(DomainError::FailedPrecondition(
+                "terms_sha256: the vote on these terms is closed".into(),
+            ));
+        }
+        let ballot = Ballot {
+            approve,
+            cast_at: now,
+            signature: signature_hex(signature),
+        };
+        let key = [terms_hash.as_bytes(), caller.public_key.as_bytes()].concat();
+        self.put(RecordKind::Ballot, &key, &ballot)?;
+        Ok(ballot)
+    }
+
+    pub fn my_ballot(
+        &self,
+        caller: &Principal,
+        terms_hash: &str,
+    ) -> Result<Option<Ballot>, DomainError> {
+        require_role(caller, Role::Member, "read their ballot")?;
+        let key = [terms_hash.as_bytes(), caller.public_key.as_bytes()].concat();
+        self.record(RecordKind::Ballot, &key)
+    }
+
+    pub fn close_vote(
+        &self,
+        caller: &Principal,
+        terms_hash: &str,
+        now: UnixSeconds,
+    ) -> Result<Logged<TermsRecord>, DomainError> {
+        require_role(caller, Role::Trustee, "close votes")?;
+        let _writer = self.write_lock();
+        let mut record = self.terms_by_hash(terms_hash)?;
+        if record.status != TermsStatus::Voting {
+            return Err(DomainError::FailedPrecondition(
+                "terms_sha256: the vote is not open".into(),
+            ));
+        }
+        let ballots: Vec<Ballot> = self.records(RecordKind::Ballot, terms_hash.as_bytes())?;
+        let yes = ballots.iter().filter(|ballot| ballot.approve).count() as u64;
+        let no = ballots.len() as u64 - yes;
+        let eligible = self.active_members()?;
+        let rule = record.terms().policy.ratification;
+        let turnout_met =
+            (yes + no) * 100 >= u64::from(rule.member_quorum_percent) * eligible && yes + no > 0;
+        let majority_met = yes * 100 >= u64::from(rule.member_vote_threshold_percent) * (yes + no);
+        let passed = turnout_met && majority_met;
+        record.status = if passed {
+            TermsStatus::AwaitingCountersignatures
+        } else {
+            TermsStatus::Rejected
+        };
+        record.tally = Some(Tally { yes, no, eligible });
+        let log_index = self.journal.record(
+            &LogEntry::new("vote-closed", now)
+                .with("terms-sha256", record.hash.clone())
+                .with("yes", yes.to_string())
+                .with("no", no.to_string())
+                .with("eligible", eligible.to_string())
+                .with("outcome", if passed { "passed" } else { "rejected" }),
+        )?;
+        self.put(RecordKind::Terms, record.hash.as_bytes(), &record)?;
+        Ok(Logged {
+            value: record,
+            log_index: Some(log_index),
+        })
+    }
+
+    /// A trustee's countersignature; at the quorum the terms become active and the previous
+    /// version is superseded.
+    pub fn countersign_terms(
+        &self,
+        caller: &Principal,
+        terms_hash: &str,
+        signature: &[u8],
+        now: UnixSeconds,
+    ) -> Result<Logged<TermsRecord>, DomainError> {
+        require_role(caller, Role::Trustee, "countersign terms")?;
+        if !caller.public_key.verify(
+            &countersign_message(self.origin.as_str(), terms_hash),
+            signature,
+        ) {
+            return Err(FieldError::new(
+                "signature",
+                "does not verify over the countersignature message with your key",
+            )
+            .into());
+        }
+        let _writer = self.write_lock();
+        let mut record = self.terms_by_hash(terms_hash)?;
+        if record.status != TermsStatus::AwaitingCountersignatures {
+            return Err(DomainError::FailedPrecondition(
+                "terms_sha256: these terms are not awaiting countersignatures".into(),
+            ));
+        }
+        if record
+            .countersignatures
+            .iter()
+            .any(|existing| existing.trustee == caller.public_key)
+        {
+            return Err(DomainError::AlreadyExists(
+                "signature: this trustee has already countersigned".into(),
+            ));
+        }
+        record.countersignatures.push(Countersignature {
+            trustee: caller.public_key,
+            signature: signature_hex(signature),
+        });
+        let quorum = record.terms().policy.ratification.trustee_quorum as usize;
+        if record.countersignatures.len() < quorum {
+            self.put(RecordKind::Terms, record.hash.as_bytes(), &record)?;
+            return Ok(Logged {
+                value: record,
+                log_index: None,
+            });
+        }
+        let previous = self.active_terms()?;
+        record.status = TermsStatus::Ratified;
+        record.ratified_at = Some(now);
+        let signers: Vec<String> = record
+            .countersignatures
+            .iter()
+            .map(|signature| signature.trustee.to_base64())
+            .collect();
+        let mut entry = LogEntry::new("terms-ratified", now)
+            .with("terms-sha256", record.hash.clone())
+            .with("version", record.version.to_string())
+            .with("countersigned-by", signers.join(","));
+        if let Some(previous) = &previous {
+            entry = entry.with("supersedes", previous.hash.clone());
+        }
+        let log_index = self.journal.record(&entry)?;
+        let mut writes = vec![(
+            RecordKind::Terms,
+            record.hash.as_bytes().to_vec(),
+            Some(encode(&record)?),
+        )];
+        if let Some(mut previous) = previous {
+            previous.status = TermsStatus::Superseded;
+            writes.push((
+                RecordKind::Terms,
+                previous.hash.as_bytes().to_vec(),
+                Some(encode(&previous)?),
+            ));
+        }
+        self.store.write_records(writes)?;
+        Ok(Logged {
+            value: record,
+            log_index: Some(log_index),
+        })
+    }
+
+    /// Grants or withdraws a member's consent to one purpose of the active terms.
+    pub fn set_consent(
+        &self,
+        caller: &Principal,
+        purpose: &str,
+        granted: bool,
+        now: UnixSeconds,
+    ) -> Result<Logged<Consent>, DomainError> {
+        require_role(caller, Role::Member, "give or withdraw consent")?;
+        let _writer = self.write_lock();
+        let terms = self
+            .active_terms()?
+            .ok_or_else(|| {
+                DomainError::FailedPrecondition(
+                    "no terms are in force yet; nothing to consent to".into(),
+                )
+            })?
+            .terms();
+        if !terms
+            .policy
+            .purposes
+            .iter()
+            .any(|allowed| allowed == purpose)
+        {
+            return Err(FieldError::new(
+                "purpose",
+                format!("{purpose:?} is not a purpose of the active terms"),
+            )
+            .into());
+        }
+        let key = [caller.public_key.as_bytes().as_slice(), purpose.as_bytes()].concat();
+        let current: Option<Consent> = self.record(RecordKind::Consent, &key)?;
+        if current.as_ref().map(|consent| consent.granted) == Some(granted)
+            || (current.is_none() && !granted)
+        {
+            let unchanged = current.unwrap_or(Consent {
+                purpose: purpose.to_owned(),
+                granted,
+                changed_at: now,
+            });
+            return Ok(Logged {
+                value: unchanged,
+                log_index: None,
+            });
+        }
+        let consent = Consent {
+            purpose: purpose.to_owned(),
+            granted,
+            changed_at: now,
+        };
+        let log_index = self.journal.record(
+            &LogEntry::new("consent-changed", now)
+                .with("subject", subject(caller))
+                .with("purpose", purpose)
+                .with("consent", if granted { "granted" } else { "withdrawn" }),
+        )?;
+        self.put(RecordKind::Consent, &key, &consent)?;
+        Ok(Logged {
+            value: consent,
+            log_index: Some(log_index),
+        })
+    }
+
+    pub fn my_consents(&self, caller: &Principal) -> Result<Vec<Consent>, DomainError> {
+        require_role(caller, Role::Member, "read their consents")?;
+        self.records(RecordKind::Consent, caller.public_key.as_bytes())
+    }
+
+    /// Files a license request; refused at once, naming clause and field, if it does not fit
+    /// the active terms.
+    pub fn request_license(
+        &self,
+        caller: &Principal,
+        requested: RequestedTerms,
+        random: [u8; 8],
+        now: UnixSeconds,
+    ) -> Result<LicenseRequestRecord, DomainError> {
+        require_role(caller, Role::Licensee, "request licenses")?;
+        let _writer = self.write_lock();
+        let terms = self.active_terms()?.ok_or_else(|| {
+            DomainError::FailedPrecondition(
+                "no terms are in force; no license can be granted yet".into(),
+            )
+        })?;
+        terms
+            .terms()
+            .check_request(&LicenseRequestTerms::from(&requested), now)
+            .map_err(|refusal| DomainError::FailedPrecondition(refusal.to_string()))?;
+        let record = LicenseRequestRecord {
+            id: hex::encode(random),
+            licensee: caller.public_key,
+            requested,
+            terms_hash: terms.hash,
+            status: RequestStatus::Pending,
+            approvals: Vec::new(),
+            created_at: now,
+        };
+        self.put(RecordKind::LicenseRequest, record.id.as_bytes(), &record)?;
+        Ok(record)
+    }
+
+    pub fn license_requests(
+        &self,
+        caller: &Principal,
+    ) -> Result<Vec<LicenseRequestRecord>, DomainError> {
+        let all: Vec<LicenseRequestRecord> = self.records(RecordKind::LicenseRequest, b"")?;
+        match caller.role {
+            Role::Trustee => Ok(all),
+            Role::Licensee => Ok(all
+                .into_iter()
+                .filter(|request| request.licensee == caller.public_key)
+                .collect()),
+            _ => Err(DomainError::PermissionDenied(
+                "only trustees and licensees see license requests".into(),
+            )),
+        }
+    }
+
+    fn request_by_id(&self, id: &str) -> Result<LicenseRequestRecord, DomainError> {
+        self.record(RecordKind::LicenseRequest, id.as_bytes())?
+            .ok_or_else(|| DomainError::NotFound("request_id: no such license request".into()))
+    }
+
+    /// A trustee's approval; at the active terms' trustee quorum the license is issued:
+    /// signed with the license key, logged, stored.
+    pub fn approve_license_request(
+        &self,
+        caller: &Principal,
+        request_id: &str,
+        signature: &[u8],
+        license_signer: &NoteSigner,
+        now: UnixSeconds,
+    ) -> Result<Logged<(LicenseRequestRecord, Option<LicenseRecord>)>, DomainError> {
+        require_role(caller, Role::Trustee, "approve license requests")?;
+        let _writer = self.write_lock();
+        let mut request = self.request_by_id(request_id)?;
+        if request.status != RequestStatus::Pending {
+            return Err(DomainError::FailedPrecondition(
+                "request_id: this request is no longer pending".into(),
+            ));
+        }
+        if !caller.public_key.verify(
+            &approval_message(self.origin.as_str(), request_id, &request.terms_hash),
+            signature,
+        ) {
+            return Err(FieldError::new(
+                "signature",
+                "does not verify over the approval message with your key",
+            )
+            .into());
+        }
+        if request
+            .approvals
+            .iter()
+            .any(|approval| approval.trustee == caller.public_key)
+        {
+            return Err(DomainError::AlreadyExists(
+                "signature: this trustee has already approved this request".into(),
+            ));
+        }
+        let terms_record = self
+            .active_terms()?
+            .ok_or_else(|| DomainError::FailedPrecondition("no terms are in force".into()))?;
+        if terms_record.hash != request.terms_hash {
+            return Err(DomainError::FailedPrecondition(
+                "request_id: the terms changed since this request was made; the licensee must request again".into(),
+            ));
+        }
+        let terms = terms_record.terms();
+        terms
+            .check_request(&LicenseRequestTerms::from(&request.requested), now)
+            .map_err(|refusal| DomainError::FailedPrecondition(refusal.to_string()))?;
+        request.approvals.push(Approval {
+            trustee: caller.public_key,
+            signature: signature_hex(signature),
+        });
+        if request.approvals.len() < terms.policy.ratification.trustee_quorum as usize {
+            self.put(RecordKind::LicenseRequest, request.id.as_bytes(), &request)?;
+            return Ok(Logged {
+                value: (request, None),
+                log_index: None,
+            });
+        }
+        let license = License::grant(
+            self.origin.as_str(),
+            request.licensee,
+            &LicenseRequestTerms::from(&request.requested),
+            &terms,
+            now,
+        );
+        let text = license.to_text();
+        let signed = note::sign(&text, &[license_signer])
+            .map_err(|error| DomainError::Store(StoreError(error.to_string())))?;
+        let approvers: Vec<String> = request
+            .approvals
+            .iter()
+            .map(|approval| approval.trustee.to_base64())
+            .collect();
+        let log_index = self.journal.record(
+            &LogEntry::new("license-issued", now)
+                .with("license", license.id.clone())
+                .with("licensee", license.licensee.to_base64())
+                .with("purpose", license.purpose.clone())
+                .with("categories", license.categories.join(","))
+                .with("model-family", license.model_family.clone())
+                .with("not-before", license.not_before.to_string())
+                .with("expires", license.expires.to_string())
+                .with("terms-sha256", request.terms_hash.clone())
+                .with("license-sha256", sha256_hex(text.as_bytes()))
+                .with("approved-by", approvers.join(",")),
+        )?;
+        let record = LicenseRecord {
+            id: license.id.clone(),
+            licensee: license.licensee,
+            request_id: request.id.clone(),
+            note: signed,
+            status: LicenseStatus::Active,
+            issued_log_index: log_index,
+        };
+        request.status = RequestStatus::Approved {
+            license_id: license.id.clone(),
+        };
+        self.store.write_records(vec![
+            (
+                RecordKind::LicenseRequest,
+                request.id.as_bytes().to_vec(),
+                Some(encode(&request)?),
+            ),
+            (
+                RecordKind::License,
+                record.id.as_bytes().to_vec(),
+                Some(encode(&record)?),
+            ),
+        ])?;
+        Ok(Logged {
+            value: (request, Some(record)),
+            log_index: Some(log_index),
+        })
+    }
+
+    pub fn deny_license_request(
+        &self,
+        caller: &Principal,
+        request_id: &str,
+        why: &str,
+        now: UnixSeconds,
+    ) -> Result<Logged<LicenseRequestRecord>, DomainError> {
+        require_role(caller, Role::Trustee, "deny license requests")?;
+        let why = reason(why, "reason")?;
+        let _writer = self.write_lock();
+        let mut request = self.request_by_id(request_id)?;
+        if request.status != RequestStatus::Pending {
+            return Err(DomainError::FailedPrecondition(
+                "request_id: this request is no longer pending".into(),
+            ));
+        }
+        let log_index = self.journal.record(
+            &LogEntry::new("license-denied", now)
+                .with("request", request.id.clone())
+                .with("licensee", request.licensee.to_base64())
+                .with("by", caller.public_key.to_base64())
+                .with("reason", why.clone()),
+        )?;
+        request.status = RequestStatus::Denied { reason: why };
+        self.put(RecordKind::LicenseRequest, request.id.as_bytes(), &request)?;
+        Ok(Logged {
+            value: request,
+            log_index: Some(log_index),
+        })
+    }
+
+    /// Licenses a caller may see: trustees and members all (licenses are public commitments
+    /// of the trust), a licensee its own.
+    pub fn licenses(&self, caller: &Principal) -> Result<Vec<LicenseRecord>, DomainError> {
+        let all: Vec<LicenseRecord> = self.records(RecordKind::License, b"")?;
+        match caller.role {
+            Role::Trustee | Role::Member => Ok(all),
+            Role::Licensee => Ok(all
+                .into_iter()
+                .filter(|license| license.licensee == caller.public_key)
+                .collect()),
+            Role::Collector => Err(DomainError::PermissionDenied(
+                "collectors do not see licenses".into(),
+            )),
+        }
+    }
+
+    pub fn license(
+        &self,
+        caller: &Principal,
+        license_id: &str,
+    ) -> Result<LicenseRecord, DomainError> {
+        if caller.role == Role::Collector {
+            return Err(DomainError::PermissionDenied(
+                "collectors do not see licenses".into(),
+            ));
+        }
+        let not_found = || DomainError::NotFound("license_id: no such license".into());
+        let record: LicenseRecord = self
+            .record(RecordKind::License, license_id.as_bytes())?
+            .ok_or_else(not_found)?;
+        match caller.role {
+            Role::Trustee | Role::Member => Ok(record),
+            Role::Licensee if record.licensee == caller.public_key => Ok(record),
+            // Another company's license: its existence is not this licensee's business.
+            Role::Licensee => Err(not_found()),
+            Role::Collector => Err(DomainError::PermissionDenied(
+                "collectors do not see licenses".into(),
+            )),
+        }
+    }
+
+    pub fn revoke_license(
+        &self,
+        caller: &Principal,
+        license_id: &str,
+        why: &str,
+        now: UnixSeconds,
+    ) -> Result<Logged<LicenseRecord>, DomainError> {
+        require_role(caller, Role::Trustee, "revoke licenses")?;
+        let why = reason(why, "reason")?;
+        let _writer = self.write_lock();
+        let mut record: LicenseRecord = self
+            .record(RecordKind::License, license_id.as_bytes())?
+            .ok_or_else(|| DomainError::NotFound("license_id: no such license".into()))?;
+        if record.status != LicenseStatus::Active {
+            return Err(DomainError::FailedPrecondition(
+                "license_id: already revoked".into(),
+            ));
+        }
+        let log_index = self.journal.record(
+            &LogEntry::new("license-revoked", now)
+                .with("license", record.id.clone())
+                .with("by", caller.public_key.to_base64())
+                .with("reason", why.clone()),
+        )?;
+        record.status = LicenseStatus::Revoked {
+            reason: why,
+            at: now,
+            log_index,
+        };
+        self.put(RecordKind::License, record.id.as_bytes(), &record)?;
+        Ok(Logged {
+            value: record,
+            log_index: Some(log_index),
+        })
+    }
+
+    /// A licensee's signed report of one training run. Fitting reports are logged and
+    /// stored; reports that do not fit the license are logged as refused attempts and
+    /// refused with the reason. A repeated report of the same run is answered with the
+    /// original outcome.
+    pub fn report_training_use(
+        &self,
+        caller: &Principal,
+        report_text: &str,
+        signature: &[u8],
+        now: UnixSeconds,
+    ) -> Result<TrainingUseRecord, DomainError> {
+        require_role(caller, Role::Licensee, "report training uses")?;
+        let report = TrainingReport::parse(report_text)?;
+        if !caller.public_key.verify(report_text.as_bytes(), signature) {
+            return Err(FieldError::new(
+                "signature",
+                "does not verify over the report with your key",
+            )
+            .into());
+        }
+        if report.trust != self.origin.as_str() {
+            return Err(FieldError::new("trust", format!("this trust is {}", self.origin)).into());
+        }
+        let _writer = self.write_lock();
+        let license_record: LicenseRecord = match self
+            .record::<LicenseRecord>(RecordKind::License, report.license_id.as_bytes())?
+        {
+            Some(record) if record.licensee == caller.public_key => record,
+            // Someone else's license, or none: indistinguishable to the caller.
+            _ => {
+                return Err(DomainError::NotFound(
+                    "license: no license of yours has this id".into(),
+                ));
+            }
+        };
+        let key = [report.license_id.as_bytes(), &[0], report.run_id.as_bytes()].concat();
+        let report_sha256 = sha256_hex(report_text.as_bytes());
+        if let Some(existing) = self.record::<TrainingUseRecord>(RecordKind::TrainingUse, &key)? {
+            if existing.report_sha256 == report_sha256 {
+                return match &existing.refusal {
+                    None => Ok(existing),
+                    Some(refusal) => Err(DomainError::FailedPrecondition(refusal.clone())),
+                };
+            }
+            return Err(DomainError::AlreadyExists(format!(
+                "run: run {} was already reported with a different report",
+                report.run_id
+            )));
+        }
+        let license = license_record.license();
+        let accepted_runs = self
+            .records::<TrainingUseRecord>(
+                RecordKind::TrainingUse,
+                &[report.license_id.as_bytes(), &[0]].concat(),
+            )?
+            .iter()
+            .filter(|record| record.accepted)
+            .count() as u32;
+        let refusal = if let LicenseStatus::Revoked { .. } = license_record.status {
+            Some("license: the license is revoked".to_owned())
+        } else if now < license.not_before {
+            Some("license: the license is not valid yet".to_owned())
+        } else if now >= license.expires {
+            Some("license: the license has expired".to_owned())
+        } else if report.purpose != license.purpose {
+            Some(format!("purpose: the license is for {:?}", license.purpose))
+        } else if report.model_family != license.model_family {
+            Some(format!(
+                "model-family: the license is for {:?}",
+                license.model_family
+            ))
+        } else if report.started > report.ended {
+            Some("started: the run must start before it ends".to_owned())
+        } else if report.ended > now.plus_seconds(CLOCK_SKEW_SECONDS) {
+            Some("ended: the run cannot end in the future".to_owned())
+        } else if report.started < license.not_before {
+            Some("started: the run started before the license was valid".to_owned())
+        } else if accepted_runs >= license.max_training_runs {
+            Some(format!(
+                "run: the license allows {} training runs, all used",
+                license.max_training_runs
+            ))
+        } else {
+            None
+        };
+        let entry = match &refusal {
+            None => LogEntry::new("training-use", now)
+                .with("license", license.id.clone())
+                .with("licensee", caller.public_key.to_base64())
+                .with("run", report.run_id.clone())
+                .with("model", report.model_id.clone())
+                .with("model-version", report.model_version.clone())
+                .with("started", report.started.to_string())
+                .with("ended", report.ended.to_string())
+                .with("report-sha256", report_sha256.clone()),
+            Some(why) => LogEntry::new("training-use-refused", now)
+                .with("license", license.id.clone())
+                .with("licensee", caller.public_key.to_base64())
+                .with("run", report.run_id.clone())
+                .with("reason", why.clone())
+                .with("report-sha256", report_sha256.clone()),
+        };
+        let log_index = self.journal.record(&entry)?;
+        let record = TrainingUseRecord {
+            license_id: license.id,
+            run_id: report.run_id,
+            report: report_text.to_owned(),
+            report_sha256,
+            signature: signature_hex(signature),
+            log_index,
+            accepted: refusal.is_none(),
+            refusal: refusal.clone(),
+            reported_at: now,
+        };
+        self.put(RecordKind::TrainingUse, &key, &record)?;
+        match refusal {
+            None => Ok(record),
+            Some(why) => Err(DomainError::FailedPrecondition(format!(
+                "{why} (this attempt is logged at index {log_index})"
+            ))),
+        }
+    }
+
+    /// Training uses a caller may see: trustees and members all, a licensee its own.
+    pub fn training_uses(&self, caller: &Principal) -> Result<Vec<TrainingUseRecord>, DomainError> {
+        let all: Vec<TrainingUseRecord> = self.records(RecordKind::TrainingUse, b"")?;
+        match caller.role {
+            Role::Trustee | Role::Member => Ok(all),
+            Role::Licensee => {
+                let mine: Vec<String> = self
+                    .licenses(caller)?
+                    .into_iter()
+                    .map(|license| license.id)
+                    .collect();
+                Ok(all
+                    .into_iter()
+                    .filter(|record| mine.contains(&record.license_id))
+                    .collect())
+            }
+            Role::Collector => Err(DomainError::PermissionDenied(
+                "collectors do not see training uses".into(),
+            )),
+        }
+    }
+}
