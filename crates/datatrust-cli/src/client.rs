@@ -9,8 +9,12 @@ use datatrust_core::{NoteSigner, Origin};
 use datatrust_proto::v1;
 use datatrust_proto::v1::auth_service_client::AuthServiceClient;
 use datatrust_proto::v1::collector_service_client::CollectorServiceClient;
+use datatrust_proto::v1::consent_service_client::ConsentServiceClient;
+use datatrust_proto::v1::license_service_client::LicenseServiceClient;
 use datatrust_proto::v1::member_service_client::MemberServiceClient;
 use datatrust_proto::v1::principal_service_client::PrincipalServiceClient;
+use datatrust_proto::v1::terms_service_client::TermsServiceClient;
+use datatrust_proto::v1::training_service_client::TrainingServiceClient;
 use datatrust_proto::v1::trust_service_client::TrustServiceClient;
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
@@ -129,6 +133,22 @@ impl SignedIn {
 
     pub fn collectors(&self) -> CollectorServiceClient<Authenticated> {
         CollectorServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn terms(&self) -> TermsServiceClient<Authenticated> {
+        TermsServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn consents(&self) -> ConsentServiceClient<Authenticated> {
+        ConsentServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn licenses(&self) -> LicenseServiceClient<Authenticated> {
+        LicenseServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn training(&self) -> TrainingServiceClient<Authenticated> {
+        TrainingServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 
     pub fn channel(&self) -> &Channel {

@@ -79,9 +79,40 @@ pub enum Command {
     /// Check receipts (c2sp.org/tlog-proof files) offline.
     #[command(subcommand)]
     Receipt(ReceiptCommand),
+    /// Check licenses offline, and against the log.
+    #[command(subcommand)]
+    License(LicenseCommand),
+    /// The collective agreement: the terms in force and their history (no key needed).
+    #[command(subcommand)]
+    Terms(TermsCommand),
     /// Load generators that print performance figures (build with --release).
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LicenseCommand {
+    /// Verify a license note: its signature and validity window offline; with --log-vkey,
+    /// also that its issuance is in the log and no revocation is, from entries checked
+    /// against a signed checkpoint.
+    Verify {
+        /// The license file (a signed note).
+        file: PathBuf,
+        /// The trust's license verifier key.
+        #[arg(long)]
+        license_vkey: String,
+        /// The trust's log verifier key: check the log too (needs --server).
+        #[arg(long)]
+        log_vkey: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TermsCommand {
+    /// Print the terms in force.
+    Show,
+    /// List every version with its status and tally.
+    History,
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,6 +256,43 @@ pub enum TrusteeCommand {
         #[arg(long)]
         public_key: String,
     },
+    /// Propose a terms document (TOML); opens the members' vote.
+    ProposeTerms {
+        /// The agreement TOML (see terms/example-agreement.toml).
+        file: PathBuf,
+    },
+    /// Close the vote on proposed terms and publish the tally.
+    CloseVote {
+        /// The terms' SHA-256 (hex).
+        #[arg(long)]
+        terms: String,
+    },
+    /// Countersign terms whose vote passed, with your key.
+    Countersign {
+        #[arg(long)]
+        terms: String,
+    },
+    /// License requests awaiting decision (and decided ones).
+    Requests,
+    /// Approve a license request with your key.
+    Approve {
+        #[arg(long)]
+        request: String,
+    },
+    /// Deny a license request.
+    Deny {
+        #[arg(long)]
+        request: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Revoke a license.
+    Revoke {
+        #[arg(long)]
+        license: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -256,12 +324,93 @@ pub enum MemberCommand {
     },
     /// The collectors you have authorised.
     Collectors,
+    /// Vote on proposed terms (your ballot is secret; you may change it until the vote closes).
+    Vote {
+        #[arg(long)]
+        terms: String,
+        /// Approve (otherwise reject).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Grant or withdraw consent to one purpose of the terms in force.
+    Consent {
+        #[arg(long)]
+        purpose: String,
+        /// Withdraw instead of grant.
+        #[arg(long)]
+        withdraw: bool,
+    },
+    /// Your consents.
+    Consents,
+    /// Licenses granted under the terms, and every training use reported under them.
+    Uses,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum CompanyCommand {
     /// The company's own record on this trust.
     Profile,
+    /// Request a license under the terms in force.
+    RequestLicense {
+        #[arg(long)]
+        purpose: String,
+        /// Comma-separated data categories.
+        #[arg(long, value_delimiter = ',')]
+        categories: Vec<String>,
+        /// Start of the window of data, Unix seconds.
+        #[arg(long)]
+        data_from: i64,
+        /// End of the window of data, Unix seconds.
+        #[arg(long)]
+        data_to: i64,
+        #[arg(long)]
+        model_family: String,
+        #[arg(long)]
+        runs: u32,
+        #[arg(long)]
+        days: u32,
+    },
+    /// Your license requests and their status.
+    Requests,
+    /// Your licenses.
+    Licenses,
+    /// Fetch one of your licenses (the signed note).
+    License {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Report one training run, signed with your key; prints or saves the receipt.
+    ReportUse {
+        #[arg(long)]
+        license: String,
+        #[arg(long)]
+        run: String,
+        #[arg(long)]
+        model: String,
+        #[arg(long)]
+        model_version: String,
+        #[arg(long)]
+        model_family: String,
+        #[arg(long)]
+        purpose: String,
+        /// Comma-separated references to the data used.
+        #[arg(long, value_delimiter = ',')]
+        data: Vec<String>,
+        /// Unix seconds.
+        #[arg(long)]
+        started: i64,
+        #[arg(long)]
+        ended: i64,
+        #[arg(long)]
+        accelerator_seconds: u64,
+        /// Write the receipt (.tlog-proof) here.
+        #[arg(long)]
+        receipt_out: Option<PathBuf>,
+    },
+    /// Your training uses.
+    Uses,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! Runs a parsed command line; turns failures into messages that say what to do next.
 
 mod bench;
+mod governance;
 mod log;
 mod principals;
 mod serve;
@@ -20,6 +21,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(arguments) => serve::run(*arguments).await,
             Command::Log(command) => log::run(&cli.global, command).await,
+            Command::License(command) => governance::license(&cli.global, command).await,
+            Command::Terms(command) => governance::terms(&cli.global, command).await,
             Command::Bench(command) => {
                 let json = cli.global.json;
                 tokio::task::spawn_blocking(move || bench::run(command, json)).await?

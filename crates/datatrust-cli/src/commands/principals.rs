@@ -19,7 +19,12 @@ use crate::{
 
 pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(_) | Command::Log(_) | Command::Receipt(_) | Command::Bench(_) => {
+        Command::Serve(_)
+        | Command::Log(_)
+        | Command::Receipt(_)
+        | Command::Bench(_)
+        | Command::License(_)
+        | Command::Terms(_) => {
             unreachable!("dispatched before principal commands")
         }
         Command::Key(command) => key(global, command),
@@ -42,6 +47,9 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
             let session = sign_in(global).await?;
             print_principal(global, &session.principal);
             Ok(())
+        }
+        Command::Company(command) => {
+            super::governance::company(global, &sign_in(global).await?, command).await
         }
         Command::Collector(CollectorCommand::Members) => {
             let session = sign_in(global).await?;
@@ -215,6 +223,15 @@ async fn trustee(global: &GlobalArgs, command: TrusteeCommand) -> anyhow::Result
             print_principal(global, &response.principal.unwrap_or_default());
             Ok(())
         }
+        command @ (TrusteeCommand::ProposeTerms { .. }
+        | TrusteeCommand::CloseVote { .. }
+        | TrusteeCommand::Countersign { .. }
+        | TrusteeCommand::Requests
+        | TrusteeCommand::Approve { .. }
+        | TrusteeCommand::Deny { .. }
+        | TrusteeCommand::Revoke { .. }) => {
+            super::governance::trustee(global, &session, command).await
+        }
         TrusteeCommand::Deactivate { public_key } => {
             let public_key = parse_key(&public_key, "--public-key")?;
             let response = principals
@@ -295,6 +312,12 @@ async fn member(global: &GlobalArgs, command: MemberCommand) -> anyhow::Result<(
                 println!("{collector} was not authorised; nothing changed.");
             }
         }
+        command @ (MemberCommand::Vote { .. }
+        | MemberCommand::Consent { .. }
+        | MemberCommand::Consents
+        | MemberCommand::Uses) => {
+            return super::governance::member(global, &session, command).await;
+        }
         MemberCommand::Collectors => {
             let response = members
                 .list_my_collectors(v1::ListMyCollectorsRequest {})
@@ -306,7 +329,7 @@ async fn member(global: &GlobalArgs, command: MemberCommand) -> anyhow::Result<(
     Ok(())
 }
 
-fn read_key(global: &GlobalArgs) -> anyhow::Result<NoteSigner> {
+pub(super) fn read_key(global: &GlobalArgs) -> anyhow::Result<NoteSigner> {
     let path = global.key.as_deref().ok_or_else(|| {
         anyhow!("no key given: pass --key FILE or set DATATRUST_KEY (create one with `datatrust key generate`)")
     })?;

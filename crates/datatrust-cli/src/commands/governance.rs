@@ -1,0 +1,666 @@
+//! Client commands of the core loop: terms, votes, consent, licenses, training uses, and
+//! `license verify`, which checks a license without trusting the server.
+
+use anyhow::{Context as _, anyhow, bail};
+use datatrust_core::governance::{
+    TrainingReport, approval_message, ballot_message, countersign_message,
+};
+use datatrust_core::license::License;
+use datatrust_core::log_entry::DecodedEntry;
+use datatrust_core::{NoteVerifier, PublicKey, UnixSeconds, note};
+use datatrust_proto::v1;
+use datatrust_proto::v1::log_service_client::LogServiceClient;
+use datatrust_proto::v1::terms_service_client::TermsServiceClient;
+use datatrust_tlog::proof::InMemoryTree;
+use datatrust_tlog::{SignedCheckpoint, leaf_hash};
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+use super::principals::read_key;
+use crate::client::{self, SignedIn};
+use crate::{
+    CompanyCommand, GlobalArgs, LicenseCommand, MemberCommand, TermsCommand, TrusteeCommand,
+};
+
+fn key_text(bytes: &[u8]) -> String {
+    PublicKey::from_slice(bytes, "key")
+        .map(|key| key.to_base64())
+        .unwrap_or_else(|_| "(invalid key)".into())
+}
+
+fn terms_status(status: i32) -> &'static str {
+    match v1::TermsStatus::try_from(status) {
+        Ok(v1::TermsStatus::Voting) => "voting",
+        Ok(v1::TermsStatus::AwaitingCountersignatures) => "awaiting countersignatures",
+        Ok(v1::TermsStatus::Ratified) => "ratified (in force)",
+        Ok(v1::TermsStatus::Superseded) => "superseded",
+        Ok(v1::TermsStatus::Rejected) => "rejected",
+        _ => "unknown",
+    }
+}
+
+fn print_terms(global: &GlobalArgs, terms: &v1::Terms, log_index: Option<u64>) {
+    if global.json {
+        println!(
+            "{}",
+            json!({
+                "version": terms.version, "sha256": terms.sha256, "title": terms.title,
+                "status": terms_status(terms.status), "votes_yes": terms.votes_yes, "votes_no": terms.votes_no,
+                "members_eligible": terms.members_eligible, "countersignatures": terms.countersigned_by.len(),
+                "log_index": log_index,
+            })
+        );
+    } else {
+        println!(
+            "terms v{} {}  [{}]  {}",
+            terms.version,
+            terms.sha256,
+            terms_status(terms.status),
+            terms.title
+        );
+        if let (Some(yes), Some(no), Some(eligible)) =
+            (terms.votes_yes, terms.votes_no, terms.members_eligible)
+        {
+            println!(
+                "  vote: {yes} yes, {no} no, {eligible} members eligible; {} countersignature(s)",
+                terms.countersigned_by.len()
+            );
+        }
+    }
+}
+
+fn print_request(global: &GlobalArgs, request: &v1::LicenseRequest) {
+    if global.json {
+        println!(
+            "{}",
+            json!({
+                "id": request.id, "licensee": key_text(&request.licensee), "purpose": request.purpose,
+                "categories": request.categories, "model_family": request.model_family, "status": request.status,
+                "approvals": request.approvals, "license_id": request.license_id, "denial_reason": request.denial_reason,
+            })
+        );
+    } else {
+        println!(
+            "request {}  {}  {} on {} for {}, {} approval(s){}",
+            request.id,
+            request.status,
+            request.purpose,
+            request.categories.join(","),
+            request.model_family,
+            request.approvals,
+            if request.license_id.is_empty() {
+                String::new()
+            } else {
+                format!(", license {}", request.license_id)
+            }
+        );
+    }
+}
+
+fn print_license(global: &GlobalArgs, license: &v1::License) {
+    if global.json {
+        println!(
+            "{}",
+            json!({ "id": license.id, "licensee": key_text(&license.licensee), "status": license.status,
+                    "issued_log_index": license.issued_log_index, "revocation_reason": license.revocation_reason })
+        );
+    } else {
+        println!(
+            "license {}  {}  licensee {}  issued at log index {}",
+            license.id,
+            license.status,
+            key_text(&license.licensee),
+            license.issued_log_index
+        );
+    }
+}
+
+fn print_use(global: &GlobalArgs, record: &v1::TrainingUse) {
+    if global.json {
+        println!(
+            "{}",
+            json!({ "license_id": record.license_id, "run_id": record.run_id, "accepted": record.accepted,
+                    "refusal": record.refusal, "log_index": record.log_index, "reported_at": record.reported_at })
+        );
+    } else if record.accepted {
+        println!(
+            "use {} under {}  logged at {}",
+            record.run_id, record.license_id, record.log_index
+        );
+    } else {
+        println!(
+            "REFUSED use {} under {}: {}  (logged at {})",
+            record.run_id, record.license_id, record.refusal, record.log_index
+        );
+    }
+}
+
+pub async fn trustee(
+    global: &GlobalArgs,
+    session: &SignedIn,
+    command: TrusteeCommand,
+) -> anyhow::Result<()> {
+    let signer = read_key(global)?;
+    let origin = session.origin.to_string();
+    match command {
+        TrusteeCommand::ProposeTerms { file } => {
+            let document = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let response = session
+                .terms()
+                .propose_terms(v1::ProposeTermsRequest { document })
+                .await?
+                .into_inner();
+            print_terms(
+                global,
+                &response.terms.unwrap_or_default(),
+                response.log_index,
+            );
+        }
+        TrusteeCommand::CloseVote { terms } => {
+            let response = session
+                .terms()
+                .close_vote(v1::CloseVoteRequest {
+                    terms_sha256: terms,
+                })
+                .await?
+                .into_inner();
+            print_terms(
+                global,
+                &response.terms.unwrap_or_default(),
+                response.log_index,
+            );
+        }
+        TrusteeCommand::Countersign { terms } => {
+            let signature = signer.sign(&countersign_message(&origin, &terms)).to_vec();
+            let response = session
+                .terms()
+                .countersign_terms(v1::CountersignTermsRequest {
+                    terms_sha256: terms,
+                    signature,
+                })
+                .await?
+                .into_inner();
+            print_terms(
+                global,
+                &response.terms.unwrap_or_default(),
+                response.log_index,
+            );
+        }
+        TrusteeCommand::Requests => {
+            for request in session
+                .licenses()
+                .list_license_requests(v1::ListLicenseRequestsRequest {})
+                .await?
+                .into_inner()
+                .requests
+            {
+                print_request(global, &request);
+            }
+        }
+        TrusteeCommand::Approve { request } => {
+            let pending = session
+                .licenses()
+                .list_license_requests(v1::ListLicenseRequestsRequest {})
+                .await?
+                .into_inner()
+                .requests
+                .into_iter()
+                .find(|candidate| candidate.id == request)
+                .ok_or_else(|| anyhow!("--request: no license request {request}; `datatrust trustee requests` lists them"))?;
+            let signature = signer
+                .sign(&approval_message(&origin, &request, &pending.terms_sha256))
+                .to_vec();
+            let response = session
+                .licenses()
+                .approve_license_request(v1::ApproveLicenseRequestRequest {
+                    request_id: request,
+                    signature,
+                })
+                .await?
+                .into_inner();
+            print_request(global, &response.request.unwrap_or_default());
+            if let Some(license) = response.license {
+                print_license(global, &license);
+            }
+        }
+        TrusteeCommand::Deny { request, reason } => {
+            let response = session
+                .licenses()
+                .deny_license_request(v1::DenyLicenseRequestRequest {
+                    request_id: request,
+                    reason,
+                })
+                .await?
+                .into_inner();
+            print_request(global, &response.request.unwrap_or_default());
+        }
+        TrusteeCommand::Revoke { license, reason } => {
+            let response = session
+                .licenses()
+                .revoke_license(v1::RevokeLicenseRequest {
+                    license_id: license,
+                    reason,
+                })
+                .await?
+                .into_inner();
+            print_license(global, &response.license.unwrap_or_default());
+        }
+        _ => unreachable!("principal commands are handled in principals.rs"),
+    }
+    Ok(())
+}
+
+pub async fn member(
+    global: &GlobalArgs,
+    session: &SignedIn,
+    command: MemberCommand,
+) -> anyhow::Result<()> {
+    match command {
+        MemberCommand::Vote { terms, yes } => {
+            let signer = read_key(global)?;
+            let signature = signer
+                .sign(&ballot_message(session.origin.as_str(), &terms, yes))
+                .to_vec();
+            session
+                .terms()
+                .cast_ballot(v1::CastBallotRequest {
+                    terms_sha256: terms.clone(),
+                    approve: yes,
+                    signature,
+                })
+                .await?;
+            if global.json {
+                println!("{}", json!({ "terms": terms, "approve": yes }));
+            } else {
+                println!(
+                    "Your ballot on {terms}: {}. You can change it until the vote closes.",
+                    if yes { "yes" } else { "no" }
+                );
+            }
+        }
+        MemberCommand::Consent { purpose, withdraw } => {
+            let response = session
+                .consents()
+                .set_consent(v1::SetConsentRequest {
+                    purpose,
+                    granted: !withdraw,
+                })
+                .await?
+                .into_inner();
+            let consent = response.consent.unwrap_or_default();
+            if global.json {
+                println!(
+                    "{}",
+                    json!({ "purpose": consent.purpose, "granted": consent.granted, "log_index": response.log_index })
+                );
+            } else {
+                println!(
+                    "{}: {}",
+                    consent.purpose,
+                    if consent.granted {
+                        "consent given"
+                    } else {
+                        "no consent"
+                    }
+                );
+            }
+        }
+        MemberCommand::Consents => {
+            for consent in session
+                .consents()
+                .list_my_consents(v1::ListMyConsentsRequest {})
+                .await?
+                .into_inner()
+                .consents
+            {
+                if global.json {
+                    println!(
+                        "{}",
+                        json!({ "purpose": consent.purpose, "granted": consent.granted, "changed_at": consent.changed_at })
+                    );
+                } else {
+                    println!(
+                        "{}: {}",
+                        consent.purpose,
+                        if consent.granted {
+                            "consent given"
+                        } else {
+                            "withdrawn"
+                        }
+                    );
+                }
+            }
+        }
+        MemberCommand::Uses => {
+            for license in session
+                .licenses()
+                .list_licenses(v1::ListLicensesRequest {})
+                .await?
+                .into_inner()
+                .licenses
+            {
+                print_license(global, &license);
+            }
+            for record in session
+                .training()
+                .list_training_uses(v1::ListTrainingUsesRequest {})
+                .await?
+                .into_inner()
+                .uses
+            {
+                print_use(global, &record);
+            }
+        }
+        _ => unreachable!("collector commands are handled in principals.rs"),
+    }
+    Ok(())
+}
+
+pub async fn company(
+    global: &GlobalArgs,
+    session: &SignedIn,
+    command: CompanyCommand,
+) -> anyhow::Result<()> {
+    match command {
+        CompanyCommand::Profile => unreachable!("handled in principals.rs"),
+        CompanyCommand::RequestLicense {
+            purpose,
+            categories,
+            data_from,
+            data_to,
+            model_family,
+            runs,
+            days,
+        } => {
+            let response = session
+                .licenses()
+                .request_license(v1::RequestLicenseRequest {
+                    purpose,
+                    categories,
+                    data_from,
+                    data_to,
+                    model_family,
+                    max_training_runs: runs,
+                    duration_days: days,
+                })
+                .await?
+                .into_inner();
+            print_request(global, &response.request.unwrap_or_default());
+        }
+        CompanyCommand::Requests => {
+            for request in session
+                .licenses()
+                .list_license_requests(v1::ListLicenseRequestsRequest {})
+                .await?
+                .into_inner()
+                .requests
+            {
+                print_request(global, &request);
+            }
+        }
+        CompanyCommand::Licenses => {
+            for license in session
+                .licenses()
+                .list_licenses(v1::ListLicensesRequest {})
+                .await?
+                .into_inner()
+                .licenses
+            {
+                print_license(global, &license);
+            }
+        }
+        CompanyCommand::License { id, out } => {
+            let license = session
+                .licenses()
+                .get_license(v1::GetLicenseRequest { license_id: id })
+                .await?
+                .into_inner()
+                .license
+                .unwrap_or_default();
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &license.note)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    println!("license {} written to {}", license.id, path.display());
+                }
+                None => print!("{}", license.note),
+            }
+        }
+        CompanyCommand::ReportUse {
+            license,
+            run,
+            model,
+            model_version,
+            model_family,
+            purpose,
+            data,
+            started,
+            ended,
+            accelerator_seconds,
+            receipt_out,
+        } => {
+            let signer = read_key(global)?;
+            let text = TrainingReport {
+                trust: session.origin.to_string(),
+                license_id: license,
+                run_id: run,
+                model_id: model,
+                model_version,
+                model_family,
+                purpose,
+                data,
+                started: UnixSeconds(started),
+                ended: UnixSeconds(ended),
+                accelerator_seconds,
+            }
+            .to_text();
+            let response = session
+                .training()
+                .report_training_use(v1::ReportTrainingUseRequest {
+                    signature: signer.sign(text.as_bytes()).to_vec(),
+                    report: text,
+                })
+                .await?
+                .into_inner();
+            print_use(global, &response.r#use.unwrap_or_default());
+            match receipt_out {
+                Some(path) => {
+                    std::fs::write(&path, &response.receipt)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    if !global.json {
+                        println!("receipt written to {}", path.display());
+                    }
+                }
+                None if !global.json => print!("{}", response.receipt),
+                None => {}
+            }
+        }
+        CompanyCommand::Uses => {
+            for record in session
+                .training()
+                .list_training_uses(v1::ListTrainingUsesRequest {})
+                .await?
+                .into_inner()
+                .uses
+            {
+                print_use(global, &record);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn terms(global: &GlobalArgs, command: TermsCommand) -> anyhow::Result<()> {
+    let channel = client::connect(&global.server, global.ca_cert.as_deref()).await?;
+    let mut terms = TermsServiceClient::new(channel);
+    match command {
+        TermsCommand::Show => {
+            let active = terms
+                .get_active_terms(v1::GetActiveTermsRequest {})
+                .await?
+                .into_inner()
+                .terms
+                .unwrap_or_default();
+            if global.json {
+                print_terms(global, &active, None);
+            } else {
+                print_terms(global, &active, None);
+                println!("{}", active.document);
+            }
+        }
+        TermsCommand::History => {
+            for version in terms
+                .list_terms(v1::ListTermsRequest {})
+                .await?
+                .into_inner()
+                .terms
+            {
+                print_terms(global, &version, None);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn license(global: &GlobalArgs, command: LicenseCommand) -> anyhow::Result<()> {
+    let LicenseCommand::Verify {
+        file,
+        license_vkey,
+        log_vkey,
+    } = command;
+    let verifier = NoteVerifier::parse(&license_vkey)
+        .map_err(|error| anyhow!("--license-vkey: {}", error.reason))?;
+    let note_text =
+        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let opened = note::open(&note_text, &[&verifier])
+        .with_context(|| format!("{}: the license signature does not verify", file.display()))?;
+    let license = License::parse(&opened.text)
+        .map_err(|error| anyhow!("{}: not a valid license: {error}", file.display()))?;
+    let now = datatrust_server::now();
+    if now < license.not_before {
+        bail!(
+            "license {} is not valid until {}",
+            license.id,
+            license.not_before
+        );
+    }
+    if now >= license.expires {
+        bail!("license {} expired at {}", license.id, license.expires);
+    }
+    let mut lines = vec![
+        format!(
+            "license {}: signature verified ({})",
+            license.id,
+            verifier.name()
+        ),
+        format!(
+            "valid from {} until {} (now {})",
+            license.not_before, license.expires, now
+        ),
+        format!(
+            "{} may train {} models for {} on {}",
+            license.licensee,
+            license.model_family,
+            license.purpose,
+            license.categories.join(",")
+        ),
+    ];
+    let mut logged = None;
+    if let Some(log_vkey) = log_vkey {
+        let log_verifier = NoteVerifier::parse(&log_vkey)
+            .map_err(|error| anyhow!("--log-vkey: {}", error.reason))?;
+        let (issued_at, size) = check_logged(global, &log_verifier, &license, &opened.text).await?;
+        lines.push(format!(
+            "issuance logged at index {issued_at}; no revocation in the log up to size {size}"
+        ));
+        logged = Some((issued_at, size));
+    }
+    if global.json {
+        println!(
+            "{}",
+            json!({ "license_id": license.id, "verified": true, "not_before": license.not_before.0, "expires": license.expires.0,
+                    "issued_log_index": logged.map(|(index, _)| index), "checked_log_size": logged.map(|(_, size)| size) })
+        );
+    } else {
+        for line in lines {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+/// Reads every log entry, checks them against a verified checkpoint by recomputing its root,
+/// then finds the license's issuance and makes sure no revocation follows.
+async fn check_logged(
+    global: &GlobalArgs,
+    verifier: &NoteVerifier,
+    license: &License,
+    text: &str,
+) -> anyhow::Result<(u64, u64)> {
+    let channel = client::connect(&global.server, global.ca_cert.as_deref()).await?;
+    let mut log = LogServiceClient::new(channel);
+    let checkpoint = log
+        .get_checkpoint(v1::GetCheckpointRequest {})
+        .await?
+        .into_inner()
+        .checkpoint;
+    let checkpoint = SignedCheckpoint::open(&checkpoint, verifier)
+        .context("the log's checkpoint does not verify with --log-vkey")?;
+    let size = checkpoint.checkpoint.size;
+    let mut tree = InMemoryTree::new();
+    let mut issued = None;
+    let mut revoked = None;
+    let text_hash = hex_of(&Sha256::digest(text.as_bytes()));
+    let mut start = 0;
+    while start < size {
+        let end = (start + 1000).min(size);
+        let entries = log
+            .get_entries(v1::GetEntriesRequest { start, end })
+            .await?
+            .into_inner()
+            .entries;
+        for (offset, entry) in entries.iter().enumerate() {
+            tree.push(leaf_hash(entry));
+            let Some(decoded) = DecodedEntry::parse(entry) else {
+                continue;
+            };
+            if decoded.field("license") != Some(license.id.as_str()) {
+                continue;
+            }
+            match decoded.kind.as_str() {
+                "license-issued" if decoded.field("license-sha256") == Some(text_hash.as_str()) => {
+                    issued = Some(start + offset as u64);
+                }
+                "license-revoked" => {
+                    revoked = Some((
+                        start + offset as u64,
+                        decoded.field("reason").unwrap_or_default().to_owned(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        start = end;
+    }
+    if tree.root() != checkpoint.checkpoint.root {
+        bail!("ALERT: the entries the server sent do not match its signed checkpoint");
+    }
+    if let Some((index, reason)) = revoked {
+        bail!(
+            "license {} was revoked (log index {index}): {reason}",
+            license.id
+        );
+    }
+    let issued = issued.ok_or_else(|| {
+        anyhow!(
+            "license {}: no issuance of this exact license is in the log",
+            license.id
+        )
+    })?;
+    Ok((issued, size))
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
