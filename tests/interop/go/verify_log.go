@@ -148,6 +148,8 @@ func main() {
 	receipts := flag.String("receipts", "", "directory of .tlog-proof files")
 	old := flag.String("old", "", "an earlier checkpoint note")
 	consistency := flag.String("consistency", "", "datatrust's consistency proof from -old to the latest, one base64 hash a line")
+	license := flag.String("license", "", "optional: a license note to verify with -license-vkey")
+	licenseVkey := flag.String("license-vkey", "", "the trust's license verifier key")
 	flag.Parse()
 
 	verifier, err := note.NewVerifier(*vkey)
@@ -236,6 +238,30 @@ func main() {
 			}
 		}
 		check(fmt.Sprintf("Go's inclusion proof for entry %d from the tiles checks", index), err)
+	}
+
+	if *license != "" {
+		text, err := os.ReadFile(*license)
+		if err == nil {
+			var licenseVerifier note.Verifier
+			licenseVerifier, err = note.NewVerifier(*licenseVkey)
+			if err == nil {
+				var opened *note.Note
+				opened, err = note.Open(text, note.VerifierList(licenseVerifier))
+				if err == nil && !strings.HasPrefix(opened.Text, "datatrust license v1\n") {
+					err = fmt.Errorf("not a datatrust license: %q", opened.Text)
+				}
+			}
+		}
+		check("note.Open verifies the license with the license vkey", err)
+		// The same license must not verify under the log key: the keys have distinct names.
+		_, err = note.Open(text, note.VerifierList(verifier))
+		if err == nil {
+			err = fmt.Errorf("a license verified under the log key")
+		} else {
+			err = nil
+		}
+		check("the license does not verify under the log key", err)
 	}
 
 	fmt.Printf("%d passed, %d failed\n", passed, failed)
