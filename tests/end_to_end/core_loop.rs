@@ -12,7 +12,6 @@ use datatrust_core::license::License;
 use datatrust_core::log_entry::DecodedEntry;
 use datatrust_core::{NoteSigner, NoteVerifier, Role, UnixSeconds, note};
 use datatrust_proto::v1;
-use datatrust_proto::v1::license_service_client::LicenseServiceClient;
 use datatrust_proto::v1::log_service_client::LogServiceClient;
 use datatrust_proto::v1::terms_service_client::TermsServiceClient;
 use datatrust_tests::{TestTrust, datatrust_binary};
@@ -76,7 +75,8 @@ async fn terms_votes_licenses_and_training_uses_end_to_end() {
         members.push(trust.new_principal(Role::Member, name).await);
     }
     let (acme_key, acme) = trust.new_principal(Role::Licensee, "Acme Robotics").await;
-    let (_, other_company) = trust.new_principal(Role::Licensee, "Other Corp").await;
+    let (other_company_key, other_company) =
+        trust.new_principal(Role::Licensee, "Other Corp").await;
 
     // Terms: proposed, voted (one ballot changed, which counts once), closed, countersigned.
     let proposed = first_trustee
@@ -489,7 +489,6 @@ async fn terms_votes_licenses_and_training_uses_end_to_end() {
         .unwrap()
         .into_inner();
     assert!(other_view.licenses.is_empty());
-    let _ = LicenseServiceClient::new(trust.channel.clone());
 }
 
 fn hex_encode(bytes: &[u8]) -> String {
