@@ -383,17 +383,29 @@ async fn terms_votes_licenses_and_training_uses_end_to_end() {
     .unwrap_err();
     assert_eq!(other_family.code(), Code::FailedPrecondition);
     assert!(other_family.message().contains("model-family"));
-    let (other_key, _) = (datatrust_tests::new_signer(), ());
     let not_theirs = report_use(
         &other_company,
-        &other_key,
+        &other_company_key,
         &report(&license.id, "run-3", "acme-agent", now()),
     )
     .await
     .unwrap_err();
-    assert!(
-        matches!(not_theirs.code(), Code::InvalidArgument | Code::NotFound),
-        "{not_theirs:?}"
+    assert_eq!(
+        not_theirs.code(),
+        Code::NotFound,
+        "a use against someone else's license"
+    );
+    let forged = report_use(
+        &acme,
+        &other_company_key,
+        &report(&license.id, "run-3", "acme-agent", now()),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        forged.code(),
+        Code::InvalidArgument,
+        "a report not signed by the licensee's key"
     );
 
     // Revocation: logged; later uses are refused, and the refusal is logged too.
