@@ -165,6 +165,25 @@ impl TestTrust {
     }
 }
 
+impl TestTrust {
+    /// Registers `count` principals of `role` with fresh keys, as the first trustee: a quick
+    /// way to grow the log.
+    pub async fn register_many(&self, role: Role, count: usize) {
+        let trustee = self.trustee_session().await;
+        for index in 0..count {
+            trustee
+                .principals()
+                .register_principal(v1::RegisterPrincipalRequest {
+                    public_key: new_signer().public_key().as_bytes().to_vec(),
+                    role: convert::role_to_wire(role).into(),
+                    display_name: format!("{role} {index}"),
+                })
+                .await
+                .expect("register principal");
+        }
+    }
+}
+
 impl Drop for TestTrust {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {

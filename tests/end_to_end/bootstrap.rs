@@ -111,17 +111,7 @@ async fn bootstrap_trustee_enrols_registers_and_everything_survives_restart() {
 async fn listing_pages_through_every_principal() {
     let trust = TestTrust::start().await;
     let trustee = trust.trustee_session().await;
-    for index in 0..7 {
-        trustee
-            .principals()
-            .register_principal(v1::RegisterPrincipalRequest {
-                public_key: new_signer().public_key().as_bytes().to_vec(),
-                role: v1::Role::Member.into(),
-                display_name: format!("member {index}"),
-            })
-            .await
-            .unwrap();
-    }
+    trust.register_many(Role::Member, 7).await;
     let mut seen = Vec::new();
     let mut page_token = String::new();
     loop {

@@ -435,18 +435,7 @@ async fn the_cli_monitors_the_log_and_verifies_receipts_offline() {
     );
     assert!(String::from_utf8_lossy(&first.stdout).contains("first checkpoint seen"));
     // Grow past a full tile so --full checks a level-1 tile too.
-    let trustee = trust.trustee_session().await;
-    for index in 0..300 {
-        trustee
-            .principals()
-            .register_principal(v1::RegisterPrincipalRequest {
-                public_key: new_signer().public_key().as_bytes().to_vec(),
-                role: v1::Role::Member.into(),
-                display_name: format!("member {index}"),
-            })
-            .await
-            .unwrap();
-    }
+    trust.register_many(Role::Member, 300).await;
     let second = verify(true);
     let stdout = String::from_utf8_lossy(&second.stdout);
     assert!(
@@ -527,18 +516,7 @@ async fn the_cli_monitors_the_log_and_verifies_receipts_offline() {
 #[tokio::test]
 async fn a_tile_changed_on_disk_is_reported_not_served() {
     let trust = TestTrust::start().await;
-    let trustee = trust.trustee_session().await;
-    for index in 0..300 {
-        trustee
-            .principals()
-            .register_principal(v1::RegisterPrincipalRequest {
-                public_key: new_signer().public_key().as_bytes().to_vec(),
-                role: v1::Role::Licensee.into(),
-                display_name: format!("company {index}"),
-            })
-            .await
-            .unwrap();
-    }
+    trust.register_many(Role::Licensee, 300).await;
     let data_dir = trust.data_dir.clone();
     let mut trust = trust;
     trust.stop().await;

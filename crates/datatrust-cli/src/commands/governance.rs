@@ -69,6 +69,22 @@ fn print_terms(global: &GlobalArgs, terms: &v1::Terms, log_index: Option<u64>) {
     }
 }
 
+fn print_consent(global: &GlobalArgs, consent: &v1::Consent, log_index: Option<u64>) {
+    if global.json {
+        println!(
+            "{}",
+            json!({ "purpose": consent.purpose, "granted": consent.granted, "changed_at": consent.changed_at, "log_index": log_index })
+        );
+    } else {
+        let state = if consent.granted {
+            "consent given"
+        } else {
+            "no consent"
+        };
+        println!("{}: {state}", consent.purpose);
+    }
+}
+
 fn print_request(global: &GlobalArgs, request: &v1::LicenseRequest) {
     if global.json {
         println!(
@@ -288,23 +304,11 @@ pub async fn member(
                 })
                 .await?
                 .into_inner();
-            let consent = response.consent.unwrap_or_default();
-            if global.json {
-                println!(
-                    "{}",
-                    json!({ "purpose": consent.purpose, "granted": consent.granted, "log_index": response.log_index })
-                );
-            } else {
-                println!(
-                    "{}: {}",
-                    consent.purpose,
-                    if consent.granted {
-                        "consent given"
-                    } else {
-                        "no consent"
-                    }
-                );
-            }
+            print_consent(
+                global,
+                &response.consent.unwrap_or_default(),
+                response.log_index,
+            );
         }
         MemberCommand::Consents => {
             for consent in session
@@ -314,22 +318,7 @@ pub async fn member(
                 .into_inner()
                 .consents
             {
-                if global.json {
-                    println!(
-                        "{}",
-                        json!({ "purpose": consent.purpose, "granted": consent.granted, "changed_at": consent.changed_at })
-                    );
-                } else {
-                    println!(
-                        "{}: {}",
-                        consent.purpose,
-                        if consent.granted {
-                            "consent given"
-                        } else {
-                            "withdrawn"
-                        }
-                    );
-                }
+                print_consent(global, &consent, None);
             }
         }
         MemberCommand::Uses => {
