@@ -290,3 +290,27 @@ async fn a_message_over_the_size_limit_is_refused() {
     // The connection and the server are fine afterwards.
     trustee.auth().who_am_i(v1::WhoAmIRequest {}).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_clients_deadline_is_honoured_by_the_server() {
+    let trust = TestTrust::start().await;
+    let trustee = trust.trustee_session().await;
+    // A registration waits for a durable log append (milliseconds): far past a 1 µs deadline.
+    let mut request = tonic::Request::new(v1::RegisterPrincipalRequest {
+        public_key: new_signer().public_key().as_bytes().to_vec(),
+        role: v1::Role::Member.into(),
+        display_name: "late".into(),
+    });
+    request.set_timeout(std::time::Duration::from_micros(1));
+    let expired = trustee
+        .principals()
+        .register_principal(request)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(expired.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{expired:?}"
+    );
+    // Without a deadline the same kind of call succeeds.
+    trustee.auth().who_am_i(v1::WhoAmIRequest {}).await.unwrap();
+}
