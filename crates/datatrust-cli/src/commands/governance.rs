@@ -160,8 +160,7 @@ pub async fn trustee(
     let origin = session.origin.to_string();
     match command {
         TrusteeCommand::ProposeTerms { file } => {
-            let document = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
+            let document = read_terms_document(&file)?;
             let response = session
                 .terms()
                 .propose_terms(v1::ProposeTermsRequest { document })
@@ -650,6 +649,71 @@ async fn check_logged(
     Ok((issued, size))
 }
 
+/// Reads a terms TOML; an `[agreement] text_file` is read (relative to the TOML) and inlined
+/// as `text`, so that the document the trust stores and hashes is whole by itself.
+fn read_terms_document(path: &std::path::Path) -> anyhow::Result<String> {
+    let document =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut value: toml::Table = toml::from_str(&document)
+        .with_context(|| format!("{} is not valid TOML", path.display()))?;
+    let Some(agreement) = value
+        .get_mut("agreement")
+        .and_then(toml::Value::as_table_mut)
+    else {
+        return Ok(document);
+    };
+    let Some(text_file) = agreement.remove("text_file") else {
+        return Ok(document);
+    };
+    let text_file = text_file
+        .as_str()
+        .ok_or_else(|| anyhow!("agreement.text_file: must be a path"))?;
+    if agreement.contains_key("text") {
+        bail!("agreement: give either text or text_file, not both");
+    }
+    let text_path = path
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join(text_file);
+    let text = std::fs::read_to_string(&text_path)
+        .with_context(|| format!("agreement.text_file: reading {}", text_path.display()))?;
+    agreement.insert("text".into(), toml::Value::String(text));
+    Ok(toml::to_string(&value)?)
+}
+
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agreement_text_file_is_inlined_and_the_result_is_valid_terms() {
+        let directory = tempfile::tempdir().unwrap();
+        let example = include_str!("../../../../terms/example-agreement.toml");
+        let start = example.find("text = \"\"\"").unwrap();
+        let end = example[start + 10..].find("\"\"\"").unwrap() + start + 13;
+        let with_path = format!(
+            "{}text_file = \"agreement.md\"{}",
+            &example[..start],
+            &example[end..]
+        );
+        std::fs::write(directory.path().join("terms.toml"), with_path).unwrap();
+        std::fs::write(
+            directory.path().join("agreement.md"),
+            "1. The members' data is theirs.\n",
+        )
+        .unwrap();
+        let document = read_terms_document(&directory.path().join("terms.toml")).unwrap();
+        let terms = datatrust_core::terms::Terms::parse(&document).unwrap();
+        assert_eq!(terms.text, "1. The members' data is theirs.\n");
+        // A document with its text inline passes through unchanged.
+        std::fs::write(directory.path().join("inline.toml"), example).unwrap();
+        assert_eq!(
+            read_terms_document(&directory.path().join("inline.toml")).unwrap(),
+            example
+        );
+    }
 }
