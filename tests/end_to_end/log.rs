@@ -521,7 +521,13 @@ async fn a_tile_changed_on_disk_is_reported_not_served() {
     let mut trust = trust;
     trust.stop().await;
     {
-        let store = datatrust_store::SledStore::open(&data_dir.join("db")).unwrap();
+        let data_key = std::fs::read_to_string(data_dir.join("keys/data.key")).unwrap();
+        let data_key: [u8; 32] = (0..32)
+            .map(|at| u8::from_str_radix(&data_key[at * 2..at * 2 + 2], 16).unwrap())
+            .collect::<Vec<_>>()
+            .try_into()
+            .unwrap();
+        let store = datatrust_store::SledStore::open(&data_dir.join("db"), data_key).unwrap();
         let log_store = store.log_store().unwrap();
         use datatrust_tlog::LogStore as _;
         let mut tile = log_store.tile(0, 0).unwrap().unwrap();

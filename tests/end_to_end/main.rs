@@ -8,5 +8,6 @@ mod crash;
 mod lifecycle;
 mod log;
 mod roles;
+mod telemetry;
 mod tidy;
 mod tls;

@@ -10,8 +10,10 @@ use datatrust_proto::v1;
 use datatrust_proto::v1::auth_service_client::AuthServiceClient;
 use datatrust_proto::v1::collector_service_client::CollectorServiceClient;
 use datatrust_proto::v1::consent_service_client::ConsentServiceClient;
+use datatrust_proto::v1::ingest_service_client::IngestServiceClient;
 use datatrust_proto::v1::license_service_client::LicenseServiceClient;
 use datatrust_proto::v1::log_service_client::LogServiceClient;
+use datatrust_proto::v1::member_data_service_client::MemberDataServiceClient;
 use datatrust_proto::v1::member_service_client::MemberServiceClient;
 use datatrust_proto::v1::principal_service_client::PrincipalServiceClient;
 use datatrust_proto::v1::terms_service_client::TermsServiceClient;
@@ -647,6 +649,58 @@ fn rows() -> Vec<Row> {
             },
             [UNAUTHENTICATED, OK, OK, OK, DENIED],
         ),
+        row(
+            "IngestService/Upload",
+            |context| {
+                Box::pin(async move {
+                    // An empty batch: the collector gets past the role check to the field check.
+                    let batch = v1::UploadRequest {
+                        member_public_key: context.trustee_key.clone(),
+                        device_id: "laptop".into(),
+                        sequence: 1,
+                        events: Vec::new(),
+                    };
+                    let request = context.request(tokio_stream::iter(vec![batch]));
+                    let mut responses = IngestServiceClient::new(context.channel.clone())
+                        .upload(request)
+                        .await?
+                        .into_inner();
+                    match responses.message().await? {
+                        Some(_) => Ok(()),
+                        None => Err(tonic::Status::unknown("the stream ended without an answer")),
+                    }
+                })
+            },
+            [UNAUTHENTICATED, DENIED, DENIED, DENIED, INVALID],
+        ),
+        member_only("MemberDataService/GetMyDataSummary", |context| {
+            Box::pin(async move {
+                MemberDataServiceClient::new(context.channel.clone())
+                    .get_my_data_summary(context.request(v1::GetMyDataSummaryRequest {}))
+                    .await
+                    .map(drop)
+            })
+        }),
+        member_only("MemberDataService/ExportMyData", |context| {
+            Box::pin(async move {
+                let mut stream = MemberDataServiceClient::new(context.channel.clone())
+                    .export_my_data(context.request(v1::ExportMyDataRequest {}))
+                    .await?
+                    .into_inner();
+                while stream.message().await?.is_some() {}
+                Ok(())
+            })
+        }),
+        member_only("MemberDataService/EraseMyData", |context| {
+            Box::pin(async move {
+                MemberDataServiceClient::new(context.channel.clone())
+                    .erase_my_data(context.request(v1::EraseMyDataRequest {
+                        confirm: "erase all my data".into(),
+                    }))
+                    .await
+                    .map(drop)
+            })
+        }),
     ]
 }
 

@@ -10,7 +10,9 @@ use datatrust_proto::v1;
 use datatrust_proto::v1::auth_service_client::AuthServiceClient;
 use datatrust_proto::v1::collector_service_client::CollectorServiceClient;
 use datatrust_proto::v1::consent_service_client::ConsentServiceClient;
+use datatrust_proto::v1::ingest_service_client::IngestServiceClient;
 use datatrust_proto::v1::license_service_client::LicenseServiceClient;
+use datatrust_proto::v1::member_data_service_client::MemberDataServiceClient;
 use datatrust_proto::v1::member_service_client::MemberServiceClient;
 use datatrust_proto::v1::principal_service_client::PrincipalServiceClient;
 use datatrust_proto::v1::terms_service_client::TermsServiceClient;
@@ -149,6 +151,14 @@ impl SignedIn {
 
     pub fn training(&self) -> TrainingServiceClient<Authenticated> {
         TrainingServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn ingest(&self) -> IngestServiceClient<Authenticated> {
+        IngestServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn member_data(&self) -> MemberDataServiceClient<Authenticated> {
+        MemberDataServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 
     pub fn channel(&self) -> &Channel {

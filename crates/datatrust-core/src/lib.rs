@@ -2,6 +2,7 @@
 //! storage the domain needs. Pure code: no I/O, no async runtime, no wire or storage formats.
 
 pub mod auth;
+pub mod events;
 pub mod governance;
 pub mod keys;
 pub mod license;
@@ -11,6 +12,7 @@ pub mod origin;
 pub mod principal;
 pub mod registry;
 pub mod store;
+pub mod telemetry;
 pub mod terms;
 pub mod time;
 pub mod validation;

@@ -233,8 +233,8 @@ pub trait RecordStore: Send + Sync + 'static {
 }
 
 /// Everything the trust stores, as one object the server can hold as `Arc<dyn Store>`.
-pub trait Store: TrustStore + RecordStore {}
-impl<T: TrustStore + RecordStore> Store for T {}
+pub trait Store: TrustStore + RecordStore + EventStore {}
+impl<T: TrustStore + RecordStore + EventStore> Store for T {}
 
 impl<T: RecordStore + ?Sized> RecordStore for std::sync::Arc<T> {
     fn get_record(&self, kind: RecordKind, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -245,5 +245,61 @@ impl<T: RecordStore + ?Sized> RecordStore for std::sync::Arc<T> {
     }
     fn write_records(&self, writes: Vec<RecordWrite>) -> Result<(), StoreError> {
         (**self).write_records(writes)
+    }
+}
+
+/// Events stored for one member, per day and category: what the member's summary shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayCount {
+    pub day: i64,
+    pub category: String,
+    pub count: u64,
+}
+
+/// What storing one uploaded batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkInsert {
+    Stored,
+    /// This (member, device, sequence) was stored before; nothing changed.
+    Duplicate,
+}
+
+/// Members' telemetry, encrypted at rest under a key per member. Contract: `put_chunk` is
+/// atomic with its counts and durable when it returns; after `erase_member` nothing of the
+/// member's events can be read back, by anyone, and their key no longer exists.
+pub trait EventStore: Send + Sync + 'static {
+    fn put_chunk(
+        &self,
+        member: &PublicKey,
+        device_id: &str,
+        sequence: u64,
+        events: &[crate::events::Event],
+    ) -> Result<ChunkInsert, StoreError>;
+    fn member_counts(&self, member: &PublicKey) -> Result<Vec<DayCount>, StoreError>;
+    /// Every stored event of the member, decrypted, in storage order.
+    fn member_events(&self, member: &PublicKey) -> Result<Vec<crate::events::Event>, StoreError>;
+    /// Destroys the member's key and deletes their chunks and counts; returns the number of
+    /// chunks deleted.
+    fn erase_member(&self, member: &PublicKey) -> Result<u64, StoreError>;
+}
+
+impl<T: EventStore + ?Sized> EventStore for std::sync::Arc<T> {
+    fn put_chunk(
+        &self,
+        member: &PublicKey,
+        device_id: &str,
+        sequence: u64,
+        events: &[crate::events::Event],
+    ) -> Result<ChunkInsert, StoreError> {
+        (**self).put_chunk(member, device_id, sequence, events)
+    }
+    fn member_counts(&self, member: &PublicKey) -> Result<Vec<DayCount>, StoreError> {
+        (**self).member_counts(member)
+    }
+    fn member_events(&self, member: &PublicKey) -> Result<Vec<crate::events::Event>, StoreError> {
+        (**self).member_events(member)
+    }
+    fn erase_member(&self, member: &PublicKey) -> Result<u64, StoreError> {
+        (**self).erase_member(member)
     }
 }

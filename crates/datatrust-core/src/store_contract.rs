@@ -292,3 +292,58 @@ pub fn records_contract<S: crate::store::RecordStore>(store: &S) {
         Some(b"changed".to_vec())
     );
 }
+
+/// The contract of an `EventStore`.
+pub fn events_contract<S: crate::store::EventStore>(store: &S) {
+    use crate::events::{Event, EventKind};
+    use crate::store::ChunkInsert;
+    let member = test_key(30);
+    let other = test_key(31);
+    let event = |time_ms: i64, x: i32| Event {
+        time_ms,
+        application: "editor".into(),
+        kind: EventKind::Pointer { x, y: 1 },
+    };
+    let batch = vec![
+        event(86_400_000, 1),
+        event(86_400_001, 2),
+        event(2 * 86_400_000, 3),
+    ];
+    assert_eq!(
+        store.put_chunk(&member, "laptop", 1, &batch).unwrap(),
+        ChunkInsert::Stored
+    );
+    assert_eq!(
+        store.put_chunk(&member, "laptop", 1, &batch).unwrap(),
+        ChunkInsert::Duplicate
+    );
+    assert_eq!(
+        store.put_chunk(&member, "laptop", 2, &batch[..1]).unwrap(),
+        ChunkInsert::Stored
+    );
+    assert_eq!(
+        store.put_chunk(&other, "laptop", 1, &batch[..1]).unwrap(),
+        ChunkInsert::Stored
+    );
+    assert_eq!(
+        store.member_events(&member).unwrap().len(),
+        4,
+        "the duplicate was not stored twice"
+    );
+    let counts = store.member_counts(&member).unwrap();
+    let total: u64 = counts.iter().map(|count| count.count).sum();
+    assert_eq!(total, 4);
+    assert!(
+        counts
+            .iter()
+            .any(|count| count.day == 1 && count.category == "pointer" && count.count == 3)
+    );
+    assert_eq!(store.erase_member(&member).unwrap(), 2);
+    assert!(store.member_events(&member).unwrap().is_empty());
+    assert!(store.member_counts(&member).unwrap().is_empty());
+    assert_eq!(
+        store.member_events(&other).unwrap().len(),
+        1,
+        "other members are untouched"
+    );
+}

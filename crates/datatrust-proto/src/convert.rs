@@ -178,3 +178,62 @@ pub mod governance {
         }
     }
 }
+
+/// Telemetry events: wire to core (validated further by the core) and back.
+pub mod telemetry {
+    use datatrust_core::FieldError;
+    use datatrust_core::events::{Event, EventKind, KeyClass};
+
+    use crate::v1;
+
+    pub fn event(wire: &v1::Event, field: &str) -> Result<Event, FieldError> {
+        let kind = match &wire.kind {
+            None => return Err(FieldError::new(format!("{field}.kind"), "is required")),
+            Some(v1::event::Kind::Key(key)) => EventKind::Key {
+                key_class: match v1::KeyClass::try_from(key.key_class) {
+                    Ok(v1::KeyClass::Letter) => KeyClass::Letter,
+                    Ok(v1::KeyClass::Digit) => KeyClass::Digit,
+                    Ok(v1::KeyClass::Punctuation) => KeyClass::Punctuation,
+                    Ok(v1::KeyClass::Navigation) => KeyClass::Navigation,
+                    Ok(v1::KeyClass::Modifier) => KeyClass::Modifier,
+                    Ok(v1::KeyClass::Other) => KeyClass::Other,
+                    _ => {
+                        return Err(FieldError::new(
+                            format!("{field}.key.key_class"),
+                            "is required",
+                        ));
+                    }
+                },
+                hold_ms: key.hold_ms,
+                character: (!key.character.is_empty()).then(|| key.character.clone()),
+                password_field: key.password_field,
+            },
+            Some(v1::event::Kind::Pointer(pointer)) => EventKind::Pointer {
+                x: pointer.x,
+                y: pointer.y,
+            },
+            Some(v1::event::Kind::Click(click)) => EventKind::Click {
+                button: u8::try_from(click.button).map_err(|_| {
+                    FieldError::new(format!("{field}.click.button"), "must be 0 to 8")
+                })?,
+                target_role: click.target_role.clone(),
+            },
+            Some(v1::event::Kind::Scroll(scroll)) => EventKind::Scroll {
+                dx: scroll.dx,
+                dy: scroll.dy,
+            },
+            Some(v1::event::Kind::Focus(focus)) => EventKind::Focus {
+                window_title: (!focus.window_title.is_empty()).then(|| focus.window_title.clone()),
+            },
+            Some(v1::event::Kind::Screenshot(screenshot)) => EventKind::Screenshot {
+                sha256: screenshot.sha256.clone(),
+                size_bytes: screenshot.size_bytes,
+            },
+        };
+        Ok(Event {
+            time_ms: wire.time_ms,
+            application: wire.application.clone(),
+            kind,
+        })
+    }
+}

@@ -13,8 +13,10 @@ use axum::routing::get;
 use datatrust_proto::v1::auth_service_server::AuthServiceServer;
 use datatrust_proto::v1::collector_service_server::CollectorServiceServer;
 use datatrust_proto::v1::consent_service_server::ConsentServiceServer;
+use datatrust_proto::v1::ingest_service_server::IngestServiceServer;
 use datatrust_proto::v1::license_service_server::LicenseServiceServer;
 use datatrust_proto::v1::log_service_server::LogServiceServer;
+use datatrust_proto::v1::member_data_service_server::MemberDataServiceServer;
 use datatrust_proto::v1::member_service_server::MemberServiceServer;
 use datatrust_proto::v1::principal_service_server::PrincipalServiceServer;
 use datatrust_proto::v1::terms_service_server::TermsServiceServer;
@@ -30,8 +32,8 @@ use tonic_health::ServingStatus;
 use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::services::{
-    AuthApi, CollectorApi, ConsentApi, LicenseApi, LogApi, MemberApi, PrincipalApi, TermsApi,
-    TrainingApi, TrustApi,
+    AuthApi, CollectorApi, ConsentApi, IngestApi, LicenseApi, LogApi, MemberApi, MemberDataApi,
+    PrincipalApi, TermsApi, TrainingApi, TrustApi,
 };
 use crate::{ServeOptions, TrustState};
 
@@ -50,7 +52,7 @@ pub enum ServeError {
 }
 
 /// Names of the datatrust services, as health checks and reflection know them.
-pub const SERVICE_NAMES: [&str; 10] = [
+pub const SERVICE_NAMES: [&str; 12] = [
     <TrustServiceServer<TrustApi> as NamedService>::NAME,
     <AuthServiceServer<AuthApi> as NamedService>::NAME,
     <PrincipalServiceServer<PrincipalApi> as NamedService>::NAME,
@@ -61,6 +63,8 @@ pub const SERVICE_NAMES: [&str; 10] = [
     <ConsentServiceServer<ConsentApi> as NamedService>::NAME,
     <LicenseServiceServer<LicenseApi> as NamedService>::NAME,
     <TrainingServiceServer<TrainingApi> as NamedService>::NAME,
+    <IngestServiceServer<IngestApi> as NamedService>::NAME,
+    <MemberDataServiceServer<MemberDataApi> as NamedService>::NAME,
 ];
 
 /// Serves gRPC on `grpc_listener` and HTTP on `http_listener` until `shutdown` completes.
@@ -201,6 +205,20 @@ pub async fn serve(
         )
         .add_service(
             TrainingServiceServer::new(TrainingApi {
+                state: state.clone(),
+            })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
+        )
+        .add_service(
+            IngestServiceServer::new(IngestApi {
+                state: state.clone(),
+            })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
+        )
+        .add_service(
+            MemberDataServiceServer::new(MemberDataApi {
                 state: state.clone(),
             })
             .max_decoding_message_size(max)

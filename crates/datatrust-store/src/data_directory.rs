@@ -6,6 +6,7 @@
 //! <data-dir>/lock                  held (flock) by the one process serving this directory
 //! <data-dir>/keys/log.key          log (checkpoint) key, signed-note private key text, 0600
 //! <data-dir>/keys/license.key      license key, likewise
+//! <data-dir>/keys/data.key         the data key wrapping members' telemetry keys (hex), 0600
 //! <data-dir>/initial-trustee.key   the first trustee's credential, 0600; move it off the host
 //! <data-dir>/db/                   sled
 //! ```
@@ -32,6 +33,7 @@ const LOCK_FILE: &str = "lock";
 const KEYS_DIRECTORY: &str = "keys";
 const LOG_KEY_FILE: &str = "keys/log.key";
 const LICENSE_KEY_FILE: &str = "keys/license.key";
+const DATA_KEY_FILE: &str = "keys/data.key";
 const INITIAL_TRUSTEE_KEY_FILE: &str = "initial-trustee.key";
 const DATABASE_DIRECTORY: &str = "db";
 /// The names initialisation may leave behind if it is interrupted.
@@ -147,7 +149,8 @@ impl DataDirectory {
     }
 
     fn open(self, requested_origin: Option<&Origin>) -> Result<OpenedTrust, DataDirectoryError> {
-        let store = SledStore::open(&self.path.join(DATABASE_DIRECTORY))?;
+        let data_key = self.data_key()?;
+        let store = SledStore::open(&self.path.join(DATABASE_DIRECTORY), data_key)?;
         let metadata = read_metadata(&store)?.ok_or_else(|| DataDirectoryError::Corrupt {
             path: self.path.clone(),
             message: "the database holds no trust metadata".into(),
@@ -220,7 +223,8 @@ impl DataDirectory {
             format!("{}\n", trustee_signer.to_private_text()).as_bytes(),
         )?;
 
-        let store = SledStore::open(&self.path.join(DATABASE_DIRECTORY))?;
+        let data_key = self.data_key()?;
+        let store = SledStore::open(&self.path.join(DATABASE_DIRECTORY), data_key)?;
         let metadata = TrustMetadata {
             origin: origin.clone(),
             created_at: now,
@@ -265,6 +269,24 @@ impl DataDirectory {
             license_signer,
             created_trustee_key: Some(trustee_key_path),
         })
+    }
+
+    /// The data key, created on first use (a trust made before telemetry existed has none).
+    fn data_key(&self) -> Result<[u8; 32], DataDirectoryError> {
+        let path = self.path.join(DATA_KEY_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => hex_decode(text.trim()).ok_or_else(|| DataDirectoryError::Corrupt {
+                path: path.clone(),
+                message: "the data key is not 64 hex digits".into(),
+            }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let key = random_seed();
+                let text: String = key.iter().map(|byte| format!("{byte:02x}")).collect();
+                write_private_file(&path, format!("{text}\n").as_bytes())?;
+                Ok(key)
+            }
+            Err(source) => Err(DataDirectoryError::Io { path, source }),
+        }
     }
 
     fn read_signer(
@@ -388,6 +410,17 @@ fn read_metadata(store: &SledStore) -> Result<Option<TrustMetadata>, StoreError>
         .map_err(store_error)?
         .map(|bytes| decode(&bytes))
         .transpose()
+}
+
+fn hex_decode(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 {
+        return None;
+    }
+    let mut bytes = [0u8; 32];
+    for (index, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(index * 2..index * 2 + 2)?, 16).ok()?;
+    }
+    Some(bytes)
 }
 
 fn random_seed() -> [u8; 32] {

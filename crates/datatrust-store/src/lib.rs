@@ -5,6 +5,7 @@
 mod data_directory;
 mod sled_log;
 mod sled_store;
+mod vault;
 
 pub use data_directory::{DataDirectory, DataDirectoryError, OpenedTrust, TrustMetadata};
 pub use sled_log::SledLogStore;

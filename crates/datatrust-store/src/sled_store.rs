@@ -31,6 +31,12 @@ pub struct SledStore {
     members_by_collector: sled::Tree,
     /// One tree per governance record kind, in `RecordKind::ALL` order.
     records: Vec<sled::Tree>,
+    /// Members' telemetry (see `vault.rs`).
+    pub(crate) member_keys: sled::Tree,
+    pub(crate) chunks: sled::Tree,
+    pub(crate) event_counts: sled::Tree,
+    /// The trust's data key, which wraps every member's key.
+    pub(crate) data_key: [u8; 32],
 }
 
 impl std::fmt::Debug for SledStore {
@@ -40,8 +46,9 @@ impl std::fmt::Debug for SledStore {
 }
 
 impl SledStore {
-    /// Opens (creating if needed) a sled database at `path`.
-    pub fn open(path: &std::path::Path) -> Result<SledStore, StoreError> {
+    /// Opens (creating if needed) a sled database at `path`; `data_key` wraps the members'
+    /// telemetry keys and must be the same every time the database is opened.
+    pub fn open(path: &std::path::Path, data_key: [u8; 32]) -> Result<SledStore, StoreError> {
         let config = sled::Config::new()
             .path(path)
             // Durability comes from explicit flushes; the periodic background flush only
@@ -54,7 +61,7 @@ impl SledStore {
         let mut attempts = 0;
         loop {
             match config.open() {
-                Ok(database) => return SledStore::from_database(database),
+                Ok(database) => return SledStore::from_database(database, data_key),
                 Err(sled::Error::Io(error))
                     if error.kind() == std::io::ErrorKind::WouldBlock && attempts < 100 =>
                 {
@@ -66,16 +73,17 @@ impl SledStore {
         }
     }
 
-    /// A store in a temporary directory that sled deletes on drop; for tests.
+    /// A store in a temporary directory that sled deletes on drop, with a random data key;
+    /// for tests.
     pub fn temporary() -> Result<SledStore, StoreError> {
         let database = sled::Config::new()
             .temporary(true)
             .open()
             .map_err(store_error)?;
-        SledStore::from_database(database)
+        SledStore::from_database(database, rand::random())
     }
 
-    fn from_database(database: sled::Db) -> Result<SledStore, StoreError> {
+    fn from_database(database: sled::Db, data_key: [u8; 32]) -> Result<SledStore, StoreError> {
         let tree = |name: &str| database.open_tree(name).map_err(store_error);
         Ok(SledStore {
             principals: tree(PRINCIPALS)?,
@@ -87,6 +95,10 @@ impl SledStore {
                 .iter()
                 .map(|kind| tree(&format!("records_{}", kind.name())))
                 .collect::<Result<_, _>>()?,
+            member_keys: tree("member_keys")?,
+            chunks: tree("chunks")?,
+            event_counts: tree("event_counts")?,
+            data_key,
             database,
         })
     }
@@ -98,6 +110,11 @@ impl SledStore {
 
     pub(crate) fn database(&self) -> &sled::Db {
         &self.database
+    }
+
+    pub(crate) fn flush_now(&self) -> Result<(), StoreError> {
+        self.database.flush().map_err(store_error)?;
+        Ok(())
     }
 
     fn durable<T>(&self, value: T) -> Result<T, StoreError> {
@@ -418,7 +435,7 @@ fn abort(error: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(error)
 }
 
-fn transaction_error(error: TransactionError<StoreError>) -> StoreError {
+pub(crate) fn transaction_error(error: TransactionError<StoreError>) -> StoreError {
     match error {
         TransactionError::Abort(error) => error,
         TransactionError::Storage(error) => store_error(error),
@@ -433,6 +450,7 @@ mod tests {
     fn sled_store_keeps_the_store_contract() {
         datatrust_core::store_contract::run_all(|| SledStore::temporary().unwrap());
         datatrust_core::store_contract::records_contract(&SledStore::temporary().unwrap());
+        datatrust_core::store_contract::events_contract(&SledStore::temporary().unwrap());
     }
 
     #[test]
@@ -440,7 +458,7 @@ mod tests {
         let directory = tempfile::tempdir().unwrap();
         let key = datatrust_core::store_contract::test_key(5);
         {
-            let store = SledStore::open(directory.path()).unwrap();
+            let store = SledStore::open(directory.path(), [7; 32]).unwrap();
             let principal = Principal::new_active(
                 key,
                 Role::Licensee,
@@ -450,7 +468,7 @@ mod tests {
             );
             store.insert_principal(&principal).unwrap();
         }
-        let store = SledStore::open(directory.path()).unwrap();
+        let store = SledStore::open(directory.path(), [7; 32]).unwrap();
         assert_eq!(store.principal(&key).unwrap().unwrap().role, Role::Licensee);
     }
 }

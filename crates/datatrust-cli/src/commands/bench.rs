@@ -48,7 +48,8 @@ pub fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()> {
     }
 
     // 1. Durable appends through the sequencer.
-    let store = SledStore::open(&root.join("log")).map_err(|error| anyhow::anyhow!("{error}"))?;
+    let store = SledStore::open(&root.join("log"), rand::random())
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
     let log_store = Arc::new(
         store
             .log_store()

@@ -6,6 +6,7 @@ mod governance;
 pub(crate) mod log;
 mod members;
 mod principals;
+mod telemetry;
 mod trust;
 
 pub use auth::AuthApi;
@@ -13,4 +14,5 @@ pub use governance::{ConsentApi, LicenseApi, TermsApi, TrainingApi};
 pub use log::LogApi;
 pub use members::{CollectorApi, MemberApi};
 pub use principals::PrincipalApi;
+pub use telemetry::{IngestApi, MemberDataApi};
 pub use trust::TrustApi;

@@ -1,0 +1,129 @@
+//! Telemetry in, and members' own data: collectors upload for the members who authorised
+//! them; members see a summary, export everything, or erase it.
+
+use crate::events::{Event, EventBatch, MAXIMUM_EVENTS_PER_BATCH, redact_at_ingest};
+use crate::log_entry::{LogEntry, subject};
+use crate::registry::{DomainError, Journal, Logged, Registry, require_role};
+use crate::store::{ChunkInsert, DayCount, EventStore, RecordStore, TrustStore};
+use crate::{FieldError, Principal, PublicKey, Role, UnixSeconds};
+
+/// Retention used when no terms are in force.
+pub const DEFAULT_RETENTION_DAYS: u32 = 730;
+
+/// What an upload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// Stored `stored` events; `redacted_away` were dropped by the terms' redactions.
+    Stored { stored: usize, redacted_away: usize },
+    /// This batch was stored before (a retry); nothing was stored twice.
+    Duplicate,
+}
+
+impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
+    /// Stores one batch for `member`, uploaded by the calling collector. Acknowledged only
+    /// once durable (the store flushes before it returns).
+    pub fn ingest(
+        &self,
+        caller: &Principal,
+        member: &PublicKey,
+        batch: EventBatch,
+        now: UnixSeconds,
+    ) -> Result<IngestOutcome, DomainError> {
+        require_role(caller, Role::Collector, "upload telemetry")?;
+        if batch.device_id.is_empty()
+            || batch.device_id.len() > 64
+            || !batch.device_id.bytes().all(|byte| byte.is_ascii_graphic())
+        {
+            return Err(
+                FieldError::new("device_id", "must be 1 to 64 printable ASCII characters").into(),
+            );
+        }
+        if batch.events.is_empty() || batch.events.len() > MAXIMUM_EVENTS_PER_BATCH {
+            return Err(FieldError::new(
+                "events",
+                format!("a batch holds 1 to {MAXIMUM_EVENTS_PER_BATCH} events"),
+            )
+            .into());
+        }
+        let authorized = self
+            .store
+            .collectors_of_member(member)?
+            .iter()
+            .any(|authorization| authorization.collector == caller.public_key);
+        if !authorized {
+            return Err(DomainError::PermissionDenied(
+                "member_public_key: this member has not authorised this collector".into(),
+            ));
+        }
+        let terms = self.active_terms()?.map(|record| record.terms());
+        let retention_days = terms
+            .as_ref()
+            .map_or(DEFAULT_RETENTION_DAYS, |terms| terms.policy.retention_days);
+        for (index, event) in batch.events.iter().enumerate() {
+            event.validate(now, retention_days, &format!("events[{index}]"))?;
+        }
+        let received = batch.events.len();
+        let kept = redact_at_ingest(batch.events, terms.as_ref().map(|terms| &terms.policy));
+        let redacted_away = received - kept.len();
+        if kept.is_empty() {
+            return Ok(IngestOutcome::Stored {
+                stored: 0,
+                redacted_away,
+            });
+        }
+        match self
+            .store
+            .put_chunk(member, &batch.device_id, batch.sequence, &kept)?
+        {
+            ChunkInsert::Stored => Ok(IngestOutcome::Stored {
+                stored: kept.len(),
+                redacted_away,
+            }),
+            ChunkInsert::Duplicate => Ok(IngestOutcome::Duplicate),
+        }
+    }
+
+    /// Counts per day and category of what the trust holds about the calling member.
+    pub fn my_data_summary(&self, caller: &Principal) -> Result<Vec<DayCount>, DomainError> {
+        require_role(caller, Role::Member, "see what the trust holds about them")?;
+        Ok(self.store.member_counts(&caller.public_key)?)
+    }
+
+    /// Everything the trust holds about the calling member, decrypted.
+    pub fn export_my_data(&self, caller: &Principal) -> Result<Vec<Event>, DomainError> {
+        require_role(caller, Role::Member, "export their data")?;
+        Ok(self.store.member_events(&caller.public_key)?)
+    }
+
+    /// Erases the calling member's data: the erasure is logged (with the member's
+    /// commitment and the number of chunks), then the member's key is destroyed, their
+    /// chunks deleted, and every collector authorisation withdrawn so collection stops.
+    pub fn erase_my_data(
+        &self,
+        caller: &Principal,
+        now: UnixSeconds,
+    ) -> Result<Logged<u64>, DomainError> {
+        require_role(caller, Role::Member, "erase their data")?;
+        let _writer = self.write_lock();
+        let chunks: u64 = self
+            .store
+            .member_counts(&caller.public_key)?
+            .iter()
+            .map(|count| count.count)
+            .sum();
+        let log_index = self.journal.record(
+            &LogEntry::new("erasure", now)
+                .with("subject", subject(caller))
+                .with("events", chunks.to_string()),
+        )?;
+        for authorization in self.store.collectors_of_member(&caller.public_key)? {
+            self.store
+                .revoke_collector(&caller.public_key, &authorization.collector)?;
+        }
+        let erased = self.store.erase_member(&caller.public_key)?;
+        Ok(Logged {
+            value: erased,
+            log_index: Some(log_index),
+        })
+    }
+}

@@ -1,0 +1,246 @@
+//! `EventStore` on sled: members' events in encrypted chunks, one per uploaded batch.
+//!
+//! Each member has a random 32-byte data key, stored only wrapped (XChaCha20-Poly1305) by the
+//! trust's data key (`keys/data.key`). A chunk is `nonce || XChaCha20-Poly1305(member key,
+//! postcard(events))`, its key (member, device, sequence) bound in as associated data, so a
+//! chunk cannot be moved to another member or batch. Erasure deletes the member's wrapped
+//! key, chunks and counts: without the key nothing of the member can be decrypted.
+//!
+//! ```text
+//! member_keys:  member(32)                                  -> nonce(24) || wrapped key
+//! chunks:       member(32) || SHA-256(device)[..8] || seq   -> nonce(24) || ciphertext
+//! event_counts: member(32) || day(i64 BE) || category       -> count(u64 BE)
+//! ```
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use datatrust_core::PublicKey;
+use datatrust_core::events::Event;
+use datatrust_core::store::{ChunkInsert, DayCount, EventStore, StoreError};
+use rand::RngCore as _;
+use sha2::{Digest as _, Sha256};
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
+
+use crate::SledStore;
+use crate::sled_store::{store_error, transaction_error};
+
+const NONCE_BYTES: usize = 24;
+
+/// The device id's tag in chunk keys: 8 bytes of its SHA-256 keep devices apart.
+fn device_tag(device_id: &str) -> [u8; 8] {
+    let digest = Sha256::digest(device_id.as_bytes());
+    digest[..8]
+        .try_into()
+        .expect("a SHA-256 digest has 8 bytes to spare")
+}
+
+fn cipher(key: &[u8; 32]) -> XChaCha20Poly1305 {
+    XChaCha20Poly1305::new(Key::from_slice(key))
+}
+
+fn seal(key: &[u8; 32], plaintext: &[u8], associated: &[u8]) -> Result<Vec<u8>, StoreError> {
+    let mut nonce = [0u8; NONCE_BYTES];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let ciphertext = cipher(key)
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad: associated,
+            },
+        )
+        .map_err(|_| StoreError("encryption failed".into()))?;
+    let mut sealed = nonce.to_vec();
+    sealed.extend_from_slice(&ciphertext);
+    Ok(sealed)
+}
+
+fn open(key: &[u8; 32], sealed: &[u8], associated: &[u8]) -> Result<Vec<u8>, StoreError> {
+    if sealed.len() < NONCE_BYTES {
+        return Err(StoreError("a sealed value is too short".into()));
+    }
+    let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
+    cipher(key)
+        .decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad: associated,
+            },
+        )
+        .map_err(|_| StoreError("a sealed value does not decrypt: wrong key or damaged".into()))
+}
+
+fn key_associated_data(member: &PublicKey) -> Vec<u8> {
+    [b"datatrust member key v1\n".as_slice(), member.as_bytes()].concat()
+}
+
+fn chunk_key(member: &PublicKey, device_id: &str, sequence: u64) -> Vec<u8> {
+    [
+        member.as_bytes().as_slice(),
+        &device_tag(device_id),
+        &sequence.to_be_bytes(),
+    ]
+    .concat()
+}
+
+impl SledStore {
+    fn member_key(&self, member: &PublicKey) -> Result<Option<[u8; 32]>, StoreError> {
+        let Some(wrapped) = self
+            .member_keys
+            .get(member.as_bytes())
+            .map_err(store_error)?
+        else {
+            return Ok(None);
+        };
+        let key = open(&self.data_key, &wrapped, &key_associated_data(member))?;
+        Ok(Some(key.try_into().map_err(|_| {
+            StoreError("a member key is not 32 bytes".into())
+        })?))
+    }
+}
+
+impl EventStore for SledStore {
+    fn put_chunk(
+        &self,
+        member: &PublicKey,
+        device_id: &str,
+        sequence: u64,
+        events: &[Event],
+    ) -> Result<ChunkInsert, StoreError> {
+        let chunk_key = chunk_key(member, device_id, sequence);
+        if self.chunks.contains_key(&chunk_key).map_err(store_error)? {
+            return Ok(ChunkInsert::Duplicate);
+        }
+        // A new member key is made outside the transaction; if two batches race, the
+        // transaction keeps whichever key is stored first and the chunk is sealed under it.
+        let fresh_key = {
+            let mut key = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut key);
+            key
+        };
+        let wrapped_fresh = seal(&self.data_key, &fresh_key, &key_associated_data(member))?;
+        let plaintext = postcard::to_stdvec(events)
+            .map_err(|error| StoreError(format!("encoding events: {error}")))?;
+        let mut counts: std::collections::BTreeMap<Vec<u8>, u64> =
+            std::collections::BTreeMap::new();
+        for event in events {
+            let key = [
+                member.as_bytes().as_slice(),
+                &event.day().to_be_bytes(),
+                event.category().as_bytes(),
+            ]
+            .concat();
+            *counts.entry(key).or_default() += 1;
+        }
+        let data_key = self.data_key;
+        let outcome = (&self.member_keys, &self.chunks, &self.event_counts)
+            .transaction(|(member_keys, chunks, event_counts)| {
+                if chunks.get(&chunk_key)?.is_some() {
+                    return Ok(ChunkInsert::Duplicate);
+                }
+                let member_key = match member_keys.get(member.as_bytes())? {
+                    Some(wrapped) => {
+                        let key = open(&data_key, &wrapped, &key_associated_data(member))
+                            .map_err(ConflictableTransactionError::Abort)?;
+                        <[u8; 32]>::try_from(key.as_slice()).map_err(|_| {
+                            ConflictableTransactionError::Abort(StoreError(
+                                "a member key is not 32 bytes".into(),
+                            ))
+                        })?
+                    }
+                    None => {
+                        member_keys
+                            .insert(member.as_bytes().as_slice(), wrapped_fresh.as_slice())?;
+                        fresh_key
+                    }
+                };
+                let sealed = seal(&member_key, &plaintext, &chunk_key)
+                    .map_err(ConflictableTransactionError::Abort)?;
+                chunks.insert(chunk_key.as_slice(), sealed)?;
+                for (key, added) in &counts {
+                    let current = event_counts
+                        .get(key)?
+                        .map(|bytes| {
+                            u64::from_be_bytes(bytes.as_ref().try_into().unwrap_or([0; 8]))
+                        })
+                        .unwrap_or(0);
+                    event_counts.insert(key.as_slice(), &(current + added).to_be_bytes())?;
+                }
+                Ok(ChunkInsert::Stored)
+            })
+            .map_err(transaction_error)?;
+        self.flush_now()?;
+        Ok(outcome)
+    }
+
+    fn member_counts(&self, member: &PublicKey) -> Result<Vec<DayCount>, StoreError> {
+        self.event_counts
+            .scan_prefix(member.as_bytes())
+            .map(|entry| {
+                let (key, value) = entry.map_err(store_error)?;
+                let day = i64::from_be_bytes(
+                    key[32..40]
+                        .try_into()
+                        .map_err(|_| StoreError("bad count key".into()))?,
+                );
+                let category = String::from_utf8(key[40..].to_vec())
+                    .map_err(|_| StoreError("bad count key".into()))?;
+                let count = u64::from_be_bytes(
+                    value
+                        .as_ref()
+                        .try_into()
+                        .map_err(|_| StoreError("bad count".into()))?,
+                );
+                Ok(DayCount {
+                    day,
+                    category,
+                    count,
+                })
+            })
+            .collect()
+    }
+
+    fn member_events(&self, member: &PublicKey) -> Result<Vec<Event>, StoreError> {
+        let Some(member_key) = self.member_key(member)? else {
+            return Ok(Vec::new());
+        };
+        let mut events = Vec::new();
+        for entry in self.chunks.scan_prefix(member.as_bytes()) {
+            let (key, sealed) = entry.map_err(store_error)?;
+            let plaintext = open(&member_key, &sealed, &key)?;
+            let chunk: Vec<Event> = postcard::from_bytes(&plaintext)
+                .map_err(|error| StoreError(format!("decoding a chunk: {error}")))?;
+            events.extend(chunk);
+        }
+        Ok(events)
+    }
+
+    fn erase_member(&self, member: &PublicKey) -> Result<u64, StoreError> {
+        // The key goes first: from this point nothing of the member can be decrypted, even if
+        // deleting the chunks were interrupted.
+        self.member_keys
+            .remove(member.as_bytes())
+            .map_err(store_error)?;
+        self.flush_now()?;
+        let mut deleted = 0;
+        for tree in [&self.chunks, &self.event_counts] {
+            let keys: Vec<sled::IVec> = tree
+                .scan_prefix(member.as_bytes())
+                .keys()
+                .collect::<Result<_, _>>()
+                .map_err(store_error)?;
+            if std::ptr::eq(tree, &self.chunks) {
+                deleted = keys.len() as u64;
+            }
+            let mut batch = sled::Batch::default();
+            for key in keys {
+                batch.remove(key);
+            }
+            tree.apply_batch(batch).map_err(store_error)?;
+        }
+        self.flush_now()?;
+        Ok(deleted)
+    }
+}
