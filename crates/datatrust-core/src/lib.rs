@@ -7,6 +7,7 @@ pub mod governance;
 pub mod keys;
 pub mod license;
 pub mod log_entry;
+pub mod merkle;
 pub mod note;
 pub mod origin;
 pub mod principal;

@@ -191,16 +191,18 @@ pub enum RecordKind {
     LicenseRequest,
     License,
     TrainingUse,
+    Release,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 6] = [
+    pub const ALL: [RecordKind; 7] = [
         RecordKind::Terms,
         RecordKind::Ballot,
         RecordKind::Consent,
         RecordKind::LicenseRequest,
         RecordKind::License,
         RecordKind::TrainingUse,
+        RecordKind::Release,
     ];
 
     pub fn name(self) -> &'static str {
@@ -211,6 +213,7 @@ impl RecordKind {
             RecordKind::LicenseRequest => "license_requests",
             RecordKind::License => "licenses",
             RecordKind::TrainingUse => "training_uses",
+            RecordKind::Release => "releases",
         }
     }
 }
@@ -278,9 +281,23 @@ pub trait EventStore: Send + Sync + 'static {
     fn member_counts(&self, member: &PublicKey) -> Result<Vec<DayCount>, StoreError>;
     /// Every stored event of the member, decrypted, in storage order.
     fn member_events(&self, member: &PublicKey) -> Result<Vec<crate::events::Event>, StoreError>;
-    /// Destroys the member's key and deletes their chunks and counts; returns the number of
-    /// chunks deleted.
+    /// Destroys the member's key and deletes their chunks, counts and release parts; returns
+    /// the number of chunks deleted.
     fn erase_member(&self, member: &PublicKey) -> Result<u64, StoreError>;
+    /// Stores a member's part of a release (transformed records), encrypted under the
+    /// member's key, so that erasing the member makes it unreadable too. Durable on return.
+    fn put_release_part(
+        &self,
+        member: &PublicKey,
+        release_id: &str,
+        records: &[Vec<u8>],
+    ) -> Result<(), StoreError>;
+    /// A member's part of a release; `None` once the member is erased.
+    fn release_part(
+        &self,
+        member: &PublicKey,
+        release_id: &str,
+    ) -> Result<Option<Vec<Vec<u8>>>, StoreError>;
 }
 
 impl<T: EventStore + ?Sized> EventStore for std::sync::Arc<T> {
@@ -301,5 +318,20 @@ impl<T: EventStore + ?Sized> EventStore for std::sync::Arc<T> {
     }
     fn erase_member(&self, member: &PublicKey) -> Result<u64, StoreError> {
         (**self).erase_member(member)
+    }
+    fn put_release_part(
+        &self,
+        member: &PublicKey,
+        release_id: &str,
+        records: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
+        (**self).put_release_part(member, release_id, records)
+    }
+    fn release_part(
+        &self,
+        member: &PublicKey,
+        release_id: &str,
+    ) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
+        (**self).release_part(member, release_id)
     }
 }

@@ -338,7 +338,20 @@ pub fn events_contract<S: crate::store::EventStore>(store: &S) {
             .iter()
             .any(|count| count.day == 1 && count.category == "pointer" && count.count == 3)
     );
+    store
+        .put_release_part(&member, "r1", &[b"one".to_vec(), b"two".to_vec()])
+        .unwrap();
+    assert_eq!(
+        store.release_part(&member, "r1").unwrap(),
+        Some(vec![b"one".to_vec(), b"two".to_vec()])
+    );
+    assert_eq!(store.release_part(&member, "r2").unwrap(), None);
     assert_eq!(store.erase_member(&member).unwrap(), 2);
+    assert_eq!(
+        store.release_part(&member, "r1").unwrap(),
+        None,
+        "erasure takes release parts too"
+    );
     assert!(store.member_events(&member).unwrap().is_empty());
     assert!(store.member_counts(&member).unwrap().is_empty());
     assert_eq!(

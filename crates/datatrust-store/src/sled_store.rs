@@ -35,6 +35,7 @@ pub struct SledStore {
     pub(crate) member_keys: sled::Tree,
     pub(crate) chunks: sled::Tree,
     pub(crate) event_counts: sled::Tree,
+    pub(crate) release_parts: sled::Tree,
     /// The trust's data key, which wraps every member's key.
     pub(crate) data_key: [u8; 32],
 }
@@ -98,6 +99,7 @@ impl SledStore {
             member_keys: tree("member_keys")?,
             chunks: tree("chunks")?,
             event_counts: tree("event_counts")?,
+            release_parts: tree("release_parts")?,
             data_key,
             database,
         })

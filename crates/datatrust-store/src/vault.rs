@@ -10,6 +10,7 @@
 //! member_keys:  member(32)                                  -> nonce(24) || wrapped key
 //! chunks:       member(32) || SHA-256(device)[..8] || seq   -> nonce(24) || ciphertext
 //! event_counts: member(32) || day(i64 BE) || category       -> count(u64 BE)
+//! release_parts: member(32) || release id                   -> nonce(24) || ciphertext
 //! ```
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -225,7 +226,7 @@ impl EventStore for SledStore {
             .map_err(store_error)?;
         self.flush_now()?;
         let mut deleted = 0;
-        for tree in [&self.chunks, &self.event_counts] {
+        for tree in [&self.chunks, &self.event_counts, &self.release_parts] {
             let keys: Vec<sled::IVec> = tree
                 .scan_prefix(member.as_bytes())
                 .keys()
@@ -242,5 +243,42 @@ impl EventStore for SledStore {
         }
         self.flush_now()?;
         Ok(deleted)
+    }
+
+    fn put_release_part(
+        &self,
+        member: &PublicKey,
+        release_id: &str,
+        records: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
+        let member_key = self.member_key(member)?.ok_or_else(|| {
+            StoreError("a release part for a member with no key (no data, or erased)".into())
+        })?;
+        let key = [member.as_bytes().as_slice(), release_id.as_bytes()].concat();
+        let plaintext = postcard::to_stdvec(records)
+            .map_err(|error| StoreError(format!("encoding a release part: {error}")))?;
+        let sealed = seal(&member_key, &plaintext, &key)?;
+        self.release_parts
+            .insert(key, sealed)
+            .map_err(store_error)?;
+        self.flush_now()
+    }
+
+    fn release_part(
+        &self,
+        member: &PublicKey,
+        release_id: &str,
+    ) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
+        let key = [member.as_bytes().as_slice(), release_id.as_bytes()].concat();
+        let (Some(sealed), Some(member_key)) = (
+            self.release_parts.get(&key).map_err(store_error)?,
+            self.member_key(member)?,
+        ) else {
+            return Ok(None);
+        };
+        let plaintext = open(&member_key, &sealed, &key)?;
+        Ok(Some(postcard::from_bytes(&plaintext).map_err(|error| {
+            StoreError(format!("decoding a release part: {error}"))
+        })?))
     }
 }

@@ -4,8 +4,10 @@
 //! checkpoints over the small `LogStore` trait. No async runtime and no storage engine here.
 
 pub mod checkpoint;
-pub mod hash;
-pub mod proof;
+/// RFC 6962 hashing, from the core (releases use it too).
+pub use datatrust_core::merkle::hash;
+/// RFC 6962 proofs, from the core.
+pub use datatrust_core::merkle::proof;
 pub mod reader;
 pub mod receipt;
 pub mod sequencer;

@@ -4,7 +4,7 @@
 //! Generation reads hashes of complete, aligned subtrees through `SubtreeSource`, so the same
 //! code runs over tiles on disk and over a plain list in tests.
 
-use crate::hash::{Hash, empty_root, largest_power_of_two_below, node_hash};
+use crate::merkle::hash::{Hash, empty_root, largest_power_of_two_below, node_hash};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProofError {
@@ -294,7 +294,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::hash::{leaf_hash, root_of};
+    use crate::merkle::hash::{leaf_hash, root_of};
 
     fn tree_of(count: u64) -> (InMemoryTree, Vec<Hash>) {
         let mut tree = InMemoryTree::new();
