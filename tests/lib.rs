@@ -354,3 +354,126 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// The example agreement shipped in `terms/`.
+pub const EXAMPLE_TERMS: &str = include_str!("../terms/example-agreement.toml");
+
+/// A trust whose example terms are in force: proposed, approved by one member, countersigned
+/// by two trustees. Returns the second trustee's key and session, and the members.
+pub struct RatifiedTrust {
+    pub trust: TestTrust,
+    pub second_trustee: (NoteSigner, SignedIn),
+    pub terms_hash: String,
+}
+
+impl RatifiedTrust {
+    pub async fn start(members: &[(NoteSigner, &str)]) -> RatifiedTrust {
+        use datatrust_core::governance::{ballot_message, countersign_message};
+        let trust = TestTrust::start().await;
+        let first = trust.trustee_session().await;
+        let second = trust.new_principal(Role::Trustee, "Second trustee").await;
+        for (key, name) in members {
+            first
+                .principals()
+                .register_principal(v1::RegisterPrincipalRequest {
+                    public_key: key.public_key().as_bytes().to_vec(),
+                    role: v1::Role::Member.into(),
+                    display_name: (*name).to_owned(),
+                })
+                .await
+                .unwrap();
+        }
+        let hash = first
+            .terms()
+            .propose_terms(v1::ProposeTermsRequest {
+                document: EXAMPLE_TERMS.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .terms
+            .unwrap()
+            .sha256;
+        let origin = first.origin.to_string();
+        for (key, _) in members {
+            let session = trust.sign_in(key).await.unwrap();
+            session
+                .terms()
+                .cast_ballot(v1::CastBallotRequest {
+                    terms_sha256: hash.clone(),
+                    approve: true,
+                    signature: key.sign(&ballot_message(&origin, &hash, true)).to_vec(),
+                })
+                .await
+                .unwrap();
+        }
+        first
+            .terms()
+            .close_vote(v1::CloseVoteRequest {
+                terms_sha256: hash.clone(),
+            })
+            .await
+            .unwrap();
+        for (key, session) in [(&trust.trustee, &first), (&second.0, &second.1)] {
+            session
+                .terms()
+                .countersign_terms(v1::CountersignTermsRequest {
+                    terms_sha256: hash.clone(),
+                    signature: key.sign(&countersign_message(&origin, &hash)).to_vec(),
+                })
+                .await
+                .unwrap();
+        }
+        RatifiedTrust {
+            trust,
+            second_trustee: second,
+            terms_hash: hash,
+        }
+    }
+
+    /// Requests a license for `licensee` and approves it by both trustees; returns its id.
+    pub async fn license(&self, licensee: &SignedIn, categories: &[&str], runs: u32) -> String {
+        use datatrust_core::governance::approval_message;
+        let now = datatrust_server::now().0;
+        let request = licensee
+            .licenses()
+            .request_license(v1::RequestLicenseRequest {
+                purpose: "computer-use-agent-training".into(),
+                categories: categories
+                    .iter()
+                    .map(|category| (*category).to_owned())
+                    .collect(),
+                data_from: now - 30 * 86_400,
+                data_to: now + 86_400,
+                model_family: "acme-agent".into(),
+                max_training_runs: runs,
+                duration_days: 30,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .request
+            .unwrap();
+        let origin = licensee.origin.to_string();
+        let first = self.trust.trustee_session().await;
+        let mut license = None;
+        for (key, session) in [
+            (&self.trust.trustee, &first),
+            (&self.second_trustee.0, &self.second_trustee.1),
+        ] {
+            license = session
+                .licenses()
+                .approve_license_request(v1::ApproveLicenseRequestRequest {
+                    request_id: request.id.clone(),
+                    signature: key
+                        .sign(&approval_message(&origin, &request.id, &self.terms_hash))
+                        .to_vec(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .license;
+        }
+        license.expect("two approvals issue the license").id
+    }
+}

@@ -7,6 +7,7 @@ mod core_loop;
 mod crash;
 mod lifecycle;
 mod log;
+mod release;
 mod roles;
 mod telemetry;
 mod tidy;

@@ -16,6 +16,7 @@ use datatrust_proto::v1::log_service_client::LogServiceClient;
 use datatrust_proto::v1::member_data_service_client::MemberDataServiceClient;
 use datatrust_proto::v1::member_service_client::MemberServiceClient;
 use datatrust_proto::v1::principal_service_client::PrincipalServiceClient;
+use datatrust_proto::v1::release_service_client::ReleaseServiceClient;
 use datatrust_proto::v1::terms_service_client::TermsServiceClient;
 use datatrust_proto::v1::training_service_client::TrainingServiceClient;
 use datatrust_proto::v1::trust_service_client::TrustServiceClient;
@@ -701,6 +702,57 @@ fn rows() -> Vec<Row> {
                     .map(drop)
             })
         }),
+        member_only("MemberDataService/GetMyAudit", |context| {
+            Box::pin(async move {
+                MemberDataServiceClient::new(context.channel.clone())
+                    .get_my_audit(context.request(v1::GetMyAuditRequest {}))
+                    .await
+                    .map(drop)
+            })
+        }),
+        row(
+            "ReleaseService/CreateRelease",
+            |context| {
+                Box::pin(async move {
+                    ReleaseServiceClient::new(context.channel.clone())
+                        .create_release(context.request(v1::CreateReleaseRequest {
+                            license_id: "0".repeat(32),
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, DENIED, DENIED, NOT_FOUND, DENIED],
+        ),
+        row(
+            "ReleaseService/GetRelease",
+            |context| {
+                Box::pin(async move {
+                    ReleaseServiceClient::new(context.channel.clone())
+                        .get_release(context.request(v1::GetReleaseRequest {
+                            release_id: "0".repeat(16),
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, NOT_FOUND, DENIED, NOT_FOUND, DENIED],
+        ),
+        row(
+            "ReleaseService/StreamRelease",
+            |context| {
+                Box::pin(async move {
+                    ReleaseServiceClient::new(context.channel.clone())
+                        .stream_release(context.request(v1::StreamReleaseRequest {
+                            release_id: "0".repeat(16),
+                            from: 0,
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, NOT_FOUND, DENIED, NOT_FOUND, DENIED],
+        ),
     ]
 }
 

@@ -15,6 +15,7 @@ use datatrust_proto::v1::license_service_client::LicenseServiceClient;
 use datatrust_proto::v1::member_data_service_client::MemberDataServiceClient;
 use datatrust_proto::v1::member_service_client::MemberServiceClient;
 use datatrust_proto::v1::principal_service_client::PrincipalServiceClient;
+use datatrust_proto::v1::release_service_client::ReleaseServiceClient;
 use datatrust_proto::v1::terms_service_client::TermsServiceClient;
 use datatrust_proto::v1::training_service_client::TrainingServiceClient;
 use datatrust_proto::v1::trust_service_client::TrustServiceClient;
@@ -159,6 +160,10 @@ impl SignedIn {
 
     pub fn member_data(&self) -> MemberDataServiceClient<Authenticated> {
         MemberDataServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn releases(&self) -> ReleaseServiceClient<Authenticated> {
+        ReleaseServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 
     pub fn channel(&self) -> &Channel {

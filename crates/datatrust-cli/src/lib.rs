@@ -5,6 +5,11 @@ pub mod client;
 mod commands;
 mod config;
 pub mod http;
+
+/// Client-side checks the end-to-end tests reuse, so they verify exactly as the CLI does.
+pub mod commands_for_tests {
+    pub use crate::commands::fetch_and_verify;
+}
 mod key_file;
 
 use std::path::PathBuf;
@@ -344,6 +349,28 @@ pub enum MemberCommand {
     Consents,
     /// Licenses granted under the terms, and every training use reported under them.
     Uses,
+    /// What the trust holds about you: counts per day and category.
+    Data,
+    /// Export everything the trust holds about you as JSON Lines.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Erase everything the trust holds about you (cannot be undone).
+    Erase {
+        /// Must be exactly: erase all my data
+        #[arg(long)]
+        confirm: String,
+    },
+    /// Where your data went: every release holding your records and the training uses of it.
+    Audit {
+        /// Check every proof offline with the log's vkey.
+        #[arg(long)]
+        verify: bool,
+        /// The log's verifier key (for --verify).
+        #[arg(long)]
+        vkey: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -411,6 +438,21 @@ pub enum CompanyCommand {
     },
     /// Your training uses.
     Uses,
+    /// Build a release under one of your licenses.
+    Release {
+        #[arg(long)]
+        license: String,
+    },
+    /// Download a release's records (JSON Lines), checking them against its logged root.
+    FetchRelease {
+        #[arg(long)]
+        release: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// The log's verifier key, to check the release's receipt.
+        #[arg(long)]
+        vkey: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1091,6 +1091,14 @@ impl<S: TrustStore + RecordStore, J: Journal> Registry<S, J> {
                 .with("model-version", report.model_version.clone())
                 .with("started", report.started.to_string())
                 .with("ended", report.ended.to_string())
+                .with(
+                    "data",
+                    if report.data.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        report.data.join(",")
+                    },
+                )
                 .with("report-sha256", report_sha256.clone()),
             Some(why) => LogEntry::new("training-use-refused", now)
                 .with("license", license.id.clone())

@@ -12,6 +12,7 @@ pub mod note;
 pub mod origin;
 pub mod principal;
 pub mod registry;
+pub mod release;
 pub mod store;
 pub mod telemetry;
 pub mod terms;

@@ -19,6 +19,7 @@ use datatrust_proto::v1::log_service_server::LogServiceServer;
 use datatrust_proto::v1::member_data_service_server::MemberDataServiceServer;
 use datatrust_proto::v1::member_service_server::MemberServiceServer;
 use datatrust_proto::v1::principal_service_server::PrincipalServiceServer;
+use datatrust_proto::v1::release_service_server::ReleaseServiceServer;
 use datatrust_proto::v1::terms_service_server::TermsServiceServer;
 use datatrust_proto::v1::training_service_server::TrainingServiceServer;
 use datatrust_proto::v1::trust_service_server::TrustServiceServer;
@@ -33,7 +34,7 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::services::{
     AuthApi, CollectorApi, ConsentApi, IngestApi, LicenseApi, LogApi, MemberApi, MemberDataApi,
-    PrincipalApi, TermsApi, TrainingApi, TrustApi,
+    PrincipalApi, ReleaseApi, TermsApi, TrainingApi, TrustApi,
 };
 use crate::{ServeOptions, TrustState};
 
@@ -52,7 +53,7 @@ pub enum ServeError {
 }
 
 /// Names of the datatrust services, as health checks and reflection know them.
-pub const SERVICE_NAMES: [&str; 12] = [
+pub const SERVICE_NAMES: [&str; 13] = [
     <TrustServiceServer<TrustApi> as NamedService>::NAME,
     <AuthServiceServer<AuthApi> as NamedService>::NAME,
     <PrincipalServiceServer<PrincipalApi> as NamedService>::NAME,
@@ -65,6 +66,7 @@ pub const SERVICE_NAMES: [&str; 12] = [
     <TrainingServiceServer<TrainingApi> as NamedService>::NAME,
     <IngestServiceServer<IngestApi> as NamedService>::NAME,
     <MemberDataServiceServer<MemberDataApi> as NamedService>::NAME,
+    <ReleaseServiceServer<ReleaseApi> as NamedService>::NAME,
 ];
 
 /// Serves gRPC on `grpc_listener` and HTTP on `http_listener` until `shutdown` completes.
@@ -219,6 +221,13 @@ pub async fn serve(
         )
         .add_service(
             MemberDataServiceServer::new(MemberDataApi {
+                state: state.clone(),
+            })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
+        )
+        .add_service(
+            ReleaseServiceServer::new(ReleaseApi {
                 state: state.clone(),
             })
             .max_decoding_message_size(max)

@@ -28,6 +28,9 @@ struct Inner {
     log_signer: NoteSigner,
     license_signer: NoteSigner,
     sessions: Sessions,
+    /// Keys release pseudonyms: derived from the license key's seed, so it is as secret and
+    /// as durable as that key, and unrelated to anything published.
+    pseudonym_secret: [u8; 32],
 }
 
 /// The registry's journal: the transparency log's sequencer. `record` blocks until the
@@ -68,12 +71,20 @@ impl TrustState {
         sequencer_options: SequencerOptions,
     ) -> Result<TrustState, StartError> {
         let sequencer = Sequencer::open(log_store, log_signer.clone(), sequencer_options)?;
+        let pseudonym_secret = {
+            use sha2::Digest as _;
+            let mut hasher = sha2::Sha256::new();
+            hasher.update(b"datatrust pseudonym secret v1\n");
+            hasher.update(license_signer.sign(b"datatrust pseudonym secret v1"));
+            hasher.finalize().into()
+        };
         let state = TrustState {
             inner: Arc::new(Inner {
                 registry: Registry::new(store, LogJournal { sequencer }, origin),
                 log_signer,
                 license_signer,
                 sessions: Sessions::new(token_lifetime),
+                pseudonym_secret,
             }),
         };
         if state.log_reader().size() == 0 {
@@ -132,6 +143,10 @@ impl TrustState {
 
     pub fn license_signer(&self) -> &NoteSigner {
         &self.inner.license_signer
+    }
+
+    pub(crate) fn pseudonym_secret(&self) -> [u8; 32] {
+        self.inner.pseudonym_secret
     }
 
     pub(crate) fn sessions(&self) -> &Sessions {

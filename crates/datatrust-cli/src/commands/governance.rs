@@ -340,7 +340,7 @@ pub async fn member(
                 print_use(global, &record);
             }
         }
-        _ => unreachable!("collector commands are handled in principals.rs"),
+        _ => unreachable!("other member commands are handled in principals.rs and data.rs"),
     }
     Ok(())
 }
@@ -351,7 +351,11 @@ pub async fn company(
     command: CompanyCommand,
 ) -> anyhow::Result<()> {
     match command {
-        CompanyCommand::Profile => unreachable!("handled in principals.rs"),
+        CompanyCommand::Profile
+        | CompanyCommand::Release { .. }
+        | CompanyCommand::FetchRelease { .. } => {
+            unreachable!("handled in principals.rs and data.rs")
+        }
         CompanyCommand::RequestLicense {
             purpose,
             categories,

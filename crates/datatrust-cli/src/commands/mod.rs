@@ -1,6 +1,8 @@
 //! Runs a parsed command line; turns failures into messages that say what to do next.
 
 mod bench;
+mod data;
+pub use data::fetch_and_verify;
 mod governance;
 mod log;
 mod principals;

@@ -48,6 +48,9 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
             print_principal(global, &session.principal);
             Ok(())
         }
+        Command::Company(
+            command @ (CompanyCommand::Release { .. } | CompanyCommand::FetchRelease { .. }),
+        ) => super::data::company(global, &sign_in(global).await?, command).await,
         Command::Company(command) => {
             super::governance::company(global, &sign_in(global).await?, command).await
         }
@@ -282,6 +285,12 @@ async fn member(global: &GlobalArgs, command: MemberCommand) -> anyhow::Result<(
     let mut members = session.members();
     match command {
         MemberCommand::Redeem { .. } => unreachable!("handled above"),
+        command @ (MemberCommand::Data
+        | MemberCommand::Export { .. }
+        | MemberCommand::Erase { .. }
+        | MemberCommand::Audit { .. }) => {
+            return super::data::member(global, &session, command).await;
+        }
         MemberCommand::AuthorizeCollector { collector_key } => {
             let collector = parse_key(&collector_key, "--collector-key")?;
             let response = members

@@ -14,5 +14,5 @@ pub use governance::{ConsentApi, LicenseApi, TermsApi, TrainingApi};
 pub use log::LogApi;
 pub use members::{CollectorApi, MemberApi};
 pub use principals::PrincipalApi;
-pub use telemetry::{IngestApi, MemberDataApi};
+pub use telemetry::{IngestApi, MemberDataApi, ReleaseApi};
 pub use trust::TrustApi;

@@ -156,6 +156,13 @@ impl MemberDataService for MemberDataApi {
         Ok(Response::new(Box::pin(tokio_stream::iter(pieces))))
     }
 
+    async fn get_my_audit(
+        &self,
+        request: Request<v1::GetMyAuditRequest>,
+    ) -> Result<Response<v1::GetMyAuditResponse>, Status> {
+        self.audit(request).await
+    }
+
     async fn erase_my_data(
         &self,
         request: Request<v1::EraseMyDataRequest>,
@@ -180,4 +187,207 @@ impl MemberDataService for MemberDataApi {
 
 fn serde_json_line(out: &mut Vec<u8>, event: &datatrust_core::events::Event) -> Result<(), Status> {
     datatrust_core::events::write_json_line(out, event).map_err(|error| status::internal(&error))
+}
+
+pub struct ReleaseApi {
+    pub state: TrustState,
+}
+
+fn release_id(text: &str) -> Result<String, Status> {
+    if text.len() != 16 || !text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return Err(Status::invalid_argument(
+            "release_id: must be 16 hex digits",
+        ));
+    }
+    Ok(text.to_ascii_lowercase())
+}
+
+async fn receipt(state: &TrustState, index: u64) -> Result<String, Status> {
+    let reader = std::sync::Arc::clone(state.log_reader());
+    tokio::task::spawn_blocking(move || crate::services::log::receipt_for(&reader, index))
+        .await
+        .map_err(|error| status::internal(&error))?
+        .map_err(status::from_read)
+}
+
+async fn release_to_wire(
+    state: &TrustState,
+    meta: &datatrust_core::release::ReleaseRecordMeta,
+) -> Result<v1::Release, Status> {
+    Ok(v1::Release {
+        id: meta.id.clone(),
+        license_id: meta.license_id.clone(),
+        licensee: meta.licensee.as_bytes().to_vec(),
+        parts: meta
+            .parts
+            .iter()
+            .map(|part| v1::ReleasePart {
+                commitment: part.commitment.clone(),
+                count: part.count,
+                records_root: part.records_root.clone(),
+            })
+            .collect(),
+        root: meta.root.clone(),
+        records: meta.records,
+        created_at: meta.created_at.0,
+        log_index: meta.log_index,
+        receipt: receipt(state, meta.log_index).await?,
+    })
+}
+
+#[tonic::async_trait]
+impl v1::release_service_server::ReleaseService for ReleaseApi {
+    type StreamReleaseStream = ResponseStream<v1::ReleaseRecord>;
+
+    async fn create_release(
+        &self,
+        request: Request<v1::CreateReleaseRequest>,
+    ) -> Result<Response<v1::ReleaseResponse>, Status> {
+        let license_id = request.get_ref().license_id.clone();
+        if license_id.len() != 32 || !license_id.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+            return Err(Status::invalid_argument(
+                "license_id: must be 32 hex digits",
+            ));
+        }
+        let secret = self.state.pseudonym_secret();
+        let mut random = [0u8; 8];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut random);
+        let logged = self
+            .state
+            .as_caller(request.metadata(), move |registry, caller| {
+                registry.create_release(caller, &license_id, &secret, random, now())
+            })
+            .await?;
+        Ok(Response::new(v1::ReleaseResponse {
+            release: Some(release_to_wire(&self.state, &logged.value).await?),
+        }))
+    }
+
+    async fn get_release(
+        &self,
+        request: Request<v1::GetReleaseRequest>,
+    ) -> Result<Response<v1::ReleaseResponse>, Status> {
+        let id = release_id(&request.get_ref().release_id)?;
+        let meta = self
+            .state
+            .as_caller(request.metadata(), move |registry, caller| {
+                registry.release(caller, &id)
+            })
+            .await?;
+        Ok(Response::new(v1::ReleaseResponse {
+            release: Some(release_to_wire(&self.state, &meta).await?),
+        }))
+    }
+
+    async fn stream_release(
+        &self,
+        request: Request<v1::StreamReleaseRequest>,
+    ) -> Result<Response<Self::StreamReleaseStream>, Status> {
+        let id = release_id(&request.get_ref().release_id)?;
+        let from = request.get_ref().from;
+        let metadata = request.metadata().clone();
+        // Check access before the stream starts, so refusals are the call's status.
+        let first_page = {
+            let id = id.clone();
+            self.state
+                .as_caller(&metadata, move |registry, caller| {
+                    registry.release_records(caller, &id, from)
+                })
+                .await?
+        };
+        let state = self.state.clone();
+        let (sender, receiver) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            let mut page = first_page;
+            while let Some(last) = page.last().map(|(position, _, _)| *position) {
+                let full = page.len() == datatrust_core::release::RECORDS_PER_PAGE;
+                for (position, part, record) in page {
+                    if sender
+                        .send(Ok(v1::ReleaseRecord {
+                            position,
+                            part,
+                            record,
+                        }))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                if !full {
+                    break;
+                }
+                let id = id.clone();
+                match state
+                    .as_caller(&metadata, move |registry, caller| {
+                        registry.release_records(caller, &id, last + 1)
+                    })
+                    .await
+                {
+                    Ok(next) => page = next,
+                    Err(status) => {
+                        let _ = sender.send(Err(status)).await;
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(receiver),
+        )))
+    }
+}
+
+impl MemberDataApi {
+    pub(crate) async fn audit(
+        &self,
+        request: Request<v1::GetMyAuditRequest>,
+    ) -> Result<Response<v1::GetMyAuditResponse>, Status> {
+        let (items, salt) = self
+            .state
+            .as_caller(request.metadata(), |registry, caller| {
+                Ok((
+                    registry.my_audit(caller)?,
+                    registry.my_commitment_salt(caller)?.1,
+                ))
+            })
+            .await?;
+        let mut entries = Vec::new();
+        for item in items {
+            let mut uses = Vec::new();
+            for record in &item.uses {
+                let report = datatrust_core::governance::TrainingReport::parse(&record.report)
+                    .map_err(status::invalid)?;
+                uses.push(v1::AuditUse {
+                    run_id: record.run_id.clone(),
+                    model: report.model_id,
+                    model_version: report.model_version,
+                    log_index: record.log_index,
+                    receipt: receipt(&self.state, record.log_index).await?,
+                });
+            }
+            entries.push(v1::AuditEntry {
+                release_id: item.release.id.clone(),
+                license_id: item.license.id.clone(),
+                licensee: item.license.licensee.as_bytes().to_vec(),
+                purpose: item.license.purpose.clone(),
+                model_family: item.license.model_family.clone(),
+                categories: item.license.categories.clone(),
+                released_at: item.release.created_at.0,
+                my_records: item.part.count,
+                part_index: item.part_index,
+                parts: item.release.parts.len() as u64,
+                commitment: item.part.commitment.clone(),
+                records_root: item.part.records_root.clone(),
+                proof: item.proof.iter().map(|hash| hash.to_vec()).collect(),
+                release_root: item.release.root.clone(),
+                release_receipt: receipt(&self.state, item.release.log_index).await?,
+                uses,
+            });
+        }
+        Ok(Response::new(v1::GetMyAuditResponse {
+            entries,
+            commitment_salt: salt.to_vec(),
+        }))
+    }
 }

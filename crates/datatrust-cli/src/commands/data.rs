@@ -1,0 +1,316 @@
+//! Members' data (summary, export, erasure, audit) and releases, from the command line.
+//! `member audit --verify` and `company fetch-release` check everything against the log's
+//! verifier key: the server is not trusted.
+
+use anyhow::{Context as _, anyhow, bail};
+use base64::Engine as _;
+use datatrust_core::log_entry::DecodedEntry;
+use datatrust_core::merkle::hash::{Hash, leaf_hash, root_of};
+use datatrust_core::merkle::proof::{hash_from_slice, verify_inclusion};
+use datatrust_core::release::{contribution_leaf, release_commitment};
+use datatrust_core::{NoteVerifier, PublicKey};
+use datatrust_proto::v1;
+use datatrust_tlog::receipt::Receipt;
+use serde_json::json;
+
+use super::principals::read_key;
+use crate::client::SignedIn;
+use crate::{CompanyCommand, GlobalArgs, MemberCommand};
+
+pub async fn member(
+    global: &GlobalArgs,
+    session: &SignedIn,
+    command: MemberCommand,
+) -> anyhow::Result<()> {
+    match command {
+        MemberCommand::Data => {
+            let counts = session
+                .member_data()
+                .get_my_data_summary(v1::GetMyDataSummaryRequest {})
+                .await?
+                .into_inner()
+                .counts;
+            for count in &counts {
+                if global.json {
+                    println!(
+                        "{}",
+                        json!({ "day": count.day, "category": count.category, "count": count.count })
+                    );
+                } else {
+                    println!("day {}  {:<12} {}", count.day, count.category, count.count);
+                }
+            }
+            if counts.is_empty() && !global.json {
+                println!("The trust holds no telemetry of yours.");
+            }
+        }
+        MemberCommand::Export { out } => {
+            let mut stream = session
+                .member_data()
+                .export_my_data(v1::ExportMyDataRequest {})
+                .await?
+                .into_inner();
+            let mut bytes = Vec::new();
+            while let Some(piece) = stream.message().await? {
+                bytes.extend_from_slice(&piece.json_lines);
+            }
+            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            let lines = bytes.iter().filter(|byte| **byte == b'\n').count();
+            println!("{lines} events written to {} (JSON Lines)", out.display());
+        }
+        MemberCommand::Erase { confirm } => {
+            let response = session
+                .member_data()
+                .erase_my_data(v1::EraseMyDataRequest { confirm })
+                .await?
+                .into_inner();
+            println!(
+                "Erased: {} chunk(s); your key is destroyed; the erasure is logged at index {}.",
+                response.chunks_erased,
+                response
+                    .log_index
+                    .map(|index| index.to_string())
+                    .unwrap_or_default()
+            );
+        }
+        MemberCommand::Audit { verify, vkey } => {
+            let audit = session
+                .member_data()
+                .get_my_audit(v1::GetMyAuditRequest {})
+                .await?
+                .into_inner();
+            let verifier = match (verify, vkey) {
+                (true, Some(vkey)) => Some(
+                    NoteVerifier::parse(&vkey)
+                        .map_err(|error| anyhow!("--vkey: {}", error.reason))?,
+                ),
+                (true, None) => bail!(
+                    "--verify needs --vkey (the log's verifier key from `datatrust trust info`)"
+                ),
+                (false, _) => None,
+            };
+            let salt: [u8; 32] = audit
+                .commitment_salt
+                .as_slice()
+                .try_into()
+                .map_err(|_| anyhow!("the server sent a bad salt"))?;
+            let me = read_key(global)?.public_key();
+            for entry in &audit.entries {
+                if let Some(verifier) = &verifier {
+                    verify_audit_entry(verifier, &me, &salt, entry)
+                        .with_context(|| format!("release {}", entry.release_id))?;
+                }
+                if global.json {
+                    println!(
+                        "{}",
+                        json!({
+                            "release": entry.release_id, "license": entry.license_id,
+                            "licensee": base64::engine::general_purpose::STANDARD.encode(&entry.licensee),
+                            "purpose": entry.purpose, "model_family": entry.model_family, "my_records": entry.my_records,
+                            "released_at": entry.released_at, "verified": verifier.is_some(),
+                            "uses": entry.uses.iter().map(|used| json!({ "run": used.run_id, "model": used.model, "version": used.model_version })).collect::<Vec<_>>(),
+                        })
+                    );
+                } else {
+                    println!(
+                        "release {}: {} of your records to {} for {} ({} models){}",
+                        entry.release_id,
+                        entry.my_records,
+                        base64::engine::general_purpose::STANDARD.encode(&entry.licensee),
+                        entry.purpose,
+                        entry.model_family,
+                        if verifier.is_some() {
+                            "  [verified]"
+                        } else {
+                            ""
+                        }
+                    );
+                    for used in &entry.uses {
+                        println!(
+                            "  used to train {} {} (run {})",
+                            used.model, used.model_version, used.run_id
+                        );
+                    }
+                }
+            }
+            if audit.entries.is_empty() && !global.json {
+                println!("No release has included your data.");
+            }
+        }
+        _ => unreachable!("other member commands are handled elsewhere"),
+    }
+    Ok(())
+}
+
+/// Checks one audit entry with nothing but the log's key and the member's own key and salt.
+fn verify_audit_entry(
+    verifier: &NoteVerifier,
+    me: &PublicKey,
+    salt: &[u8; 32],
+    entry: &v1::AuditEntry,
+) -> anyhow::Result<()> {
+    let commitment = hex::encode(release_commitment(salt, me, &entry.release_id));
+    if commitment != entry.commitment {
+        bail!("the contribution is not committed to your key");
+    }
+    let leaf = leaf_hash(&contribution_leaf(
+        &commitment,
+        entry.my_records,
+        &entry.records_root,
+    ));
+    let proof: Vec<Hash> = entry
+        .proof
+        .iter()
+        .map(|hash| hash_from_slice(hash))
+        .collect::<Result<_, _>>()?;
+    let root = hash_from_slice(&hex::decode(&entry.release_root)?)?;
+    verify_inclusion(entry.part_index, entry.parts, &leaf, &proof, &root)
+        .context("your contribution is not in the release root")?;
+    let release = Receipt::parse(&entry.release_receipt)?
+        .verify(verifier, None)
+        .context("the release's receipt")?;
+    let logged = DecodedEntry::parse(&release.entry)
+        .ok_or_else(|| anyhow!("the release entry is not a datatrust entry"))?;
+    if logged.kind != "release-published"
+        || logged.field("release") != Some(entry.release_id.as_str())
+        || logged.field("root") != Some(entry.release_root.as_str())
+        || logged.field("license") != Some(entry.license_id.as_str())
+    {
+        bail!("the logged release does not match what the trust reported");
+    }
+    for used in &entry.uses {
+        let receipt = Receipt::parse(&used.receipt)?
+            .verify(verifier, None)
+            .with_context(|| format!("run {}", used.run_id))?;
+        let logged = DecodedEntry::parse(&receipt.entry)
+            .ok_or_else(|| anyhow!("a use entry is not a datatrust entry"))?;
+        let names_release = logged
+            .field("data")
+            .is_some_and(|data| data.split(',').any(|id| id == entry.release_id));
+        if logged.kind != "training-use"
+            || logged.field("license") != Some(entry.license_id.as_str())
+            || !names_release
+        {
+            bail!("the logged use of run {} does not match", used.run_id);
+        }
+    }
+    Ok(())
+}
+
+pub async fn company(
+    global: &GlobalArgs,
+    session: &SignedIn,
+    command: CompanyCommand,
+) -> anyhow::Result<()> {
+    match command {
+        CompanyCommand::Release { license } => {
+            let release = session
+                .releases()
+                .create_release(v1::CreateReleaseRequest {
+                    license_id: license,
+                })
+                .await?
+                .into_inner()
+                .release
+                .unwrap_or_default();
+            if global.json {
+                println!(
+                    "{}",
+                    json!({ "id": release.id, "records": release.records, "parts": release.parts.len(), "root": release.root, "log_index": release.log_index })
+                );
+            } else {
+                println!(
+                    "release {}: {} records from {} members, root {}, logged at {}",
+                    release.id,
+                    release.records,
+                    release.parts.len(),
+                    release.root,
+                    release.log_index
+                );
+            }
+        }
+        CompanyCommand::FetchRelease { release, out, vkey } => {
+            let verifier =
+                NoteVerifier::parse(&vkey).map_err(|error| anyhow!("--vkey: {}", error.reason))?;
+            let meta = session
+                .releases()
+                .get_release(v1::GetReleaseRequest {
+                    release_id: release.clone(),
+                })
+                .await?
+                .into_inner()
+                .release
+                .unwrap_or_default();
+            let records = fetch_and_verify(session, &verifier, &meta).await?;
+            let mut bytes = Vec::new();
+            for record in &records {
+                bytes.extend_from_slice(record);
+                bytes.push(b'\n');
+            }
+            std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "{} records written to {}; every part matches the logged root {}",
+                records.len(),
+                out.display(),
+                meta.root
+            );
+        }
+        _ => unreachable!("other company commands are handled elsewhere"),
+    }
+    Ok(())
+}
+
+/// Streams a release and checks it: each part's records hash to the part's root, the parts'
+/// leaves to the release root, and the release root is the one in the logged entry.
+pub async fn fetch_and_verify(
+    session: &SignedIn,
+    verifier: &NoteVerifier,
+    meta: &v1::Release,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    let receipt = Receipt::parse(&meta.receipt)?
+        .verify(verifier, None)
+        .context("the release's receipt")?;
+    let logged = DecodedEntry::parse(&receipt.entry)
+        .ok_or_else(|| anyhow!("the release entry is not a datatrust entry"))?;
+    if logged.kind != "release-published"
+        || logged.field("root") != Some(meta.root.as_str())
+        || logged.field("release") != Some(meta.id.as_str())
+    {
+        bail!("the release's metadata does not match its log entry");
+    }
+    let mut stream = session
+        .releases()
+        .stream_release(v1::StreamReleaseRequest {
+            release_id: meta.id.clone(),
+            from: 0,
+        })
+        .await?
+        .into_inner();
+    let mut by_part: Vec<Vec<Vec<u8>>> = vec![Vec::new(); meta.parts.len()];
+    let mut records = Vec::new();
+    while let Some(record) = stream.message().await? {
+        let part = by_part
+            .get_mut(record.part as usize)
+            .ok_or_else(|| anyhow!("a record names a part that does not exist"))?;
+        part.push(record.record.clone());
+        records.push(record.record);
+    }
+    let mut leaves = Vec::new();
+    for (index, (part, received)) in meta.parts.iter().zip(&by_part).enumerate() {
+        let leaf_hashes: Vec<Hash> = received.iter().map(|record| leaf_hash(record)).collect();
+        if received.len() as u64 != part.count
+            || hex::encode(root_of(&leaf_hashes)) != part.records_root
+        {
+            bail!("part {index}: the records received do not match the committed root");
+        }
+        leaves.push(leaf_hash(&contribution_leaf(
+            &part.commitment,
+            part.count,
+            &part.records_root,
+        )));
+    }
+    if hex::encode(root_of(&leaves)) != meta.root {
+        bail!("the parts do not hash to the release root");
+    }
+    Ok(records)
+}

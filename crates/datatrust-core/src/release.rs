@@ -1,0 +1,420 @@
+//! Releases: the dataset a license yields. Built from the records of members who consent to
+//! the license's purpose at the moment of release, in the license's categories and window,
+//! transformed as the terms require, members pseudonymised per license. Committed by a
+//! Merkle root over per-member contribution leaves, logged before it is served.
+//!
+//! - pseudonym = hex(SHA-256("datatrust pseudonym v1\n" || secret || license id || key))[..32]:
+//!   unrelated across licenses without the trust's secret;
+//! - a record is one JSON line `{"member": pseudonym, "time_ms", "application", "kind"}`;
+//! - a member's records root is the RFC 6962 root over their records (in order);
+//! - release commitment = SHA-256("datatrust release commitment v1\n" || salt || key ||
+//!   release id): the member, who knows their salt, recognises it; nobody else can link it;
+//! - contribution leaf = `datatrust contribution v1\n<commitment hex>\n<count>\n<records root hex>\n`;
+//! - the release root is the RFC 6962 root over the contribution leaves, in member-key order.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::events::{Event, EventKind};
+use crate::governance::{LicenseStatus, TrainingUseRecord};
+use crate::license::License;
+use crate::log_entry::{LogEntry, subject};
+use crate::merkle::hash::{Hash, leaf_hash, root_of};
+use crate::merkle::proof::{InMemoryTree, inclusion_proof};
+use crate::registry::{DomainError, Journal, Logged, Registry, require_role};
+use crate::store::{EventStore, RecordKind, RecordStore, StoreError, TrustStore};
+use crate::terms::Policy;
+use crate::{Principal, PublicKey, Role, UnixSeconds};
+
+/// Most records one `release_records` call returns.
+pub const RECORDS_PER_PAGE: usize = 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleasePart {
+    pub member: PublicKey,
+    pub commitment: String,
+    pub count: u64,
+    pub records_root: String,
+}
+
+impl ReleasePart {
+    pub fn leaf(&self) -> Vec<u8> {
+        contribution_leaf(&self.commitment, self.count, &self.records_root)
+    }
+}
+
+/// What anyone may know about a release (the parts name members only to the trust).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRecordMeta {
+    pub id: String,
+    pub license_id: String,
+    pub licensee: PublicKey,
+    pub parts: Vec<ReleasePart>,
+    pub root: String,
+    pub records: u64,
+    pub created_at: UnixSeconds,
+    pub log_index: u64,
+}
+
+pub fn contribution_leaf(commitment_hex: &str, count: u64, records_root_hex: &str) -> Vec<u8> {
+    format!("datatrust contribution v1\n{commitment_hex}\n{count}\n{records_root_hex}\n")
+        .into_bytes()
+}
+
+pub fn pseudonym(secret: &[u8; 32], license_id: &str, member: &PublicKey) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"datatrust pseudonym v1\n");
+    hasher.update(secret);
+    hasher.update(license_id.as_bytes());
+    hasher.update(member.as_bytes());
+    hex::encode(&hasher.finalize()[..16])
+}
+
+pub fn release_commitment(salt: &[u8; 32], member: &PublicKey, release_id: &str) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(b"datatrust release commitment v1\n");
+    hasher.update(salt);
+    hasher.update(member.as_bytes());
+    hasher.update(release_id.as_bytes());
+    hasher.finalize().into()
+}
+
+#[derive(Serialize)]
+struct ReleasedRecord<'a> {
+    member: &'a str,
+    time_ms: i64,
+    application: &'a str,
+    kind: &'a EventKind,
+}
+
+/// The record an event becomes in a release under `policy`, or `None` if the license does
+/// not cover it.
+pub fn transform(
+    event: &Event,
+    license: &License,
+    policy: &Policy,
+    member_pseudonym: &str,
+) -> Option<Vec<u8>> {
+    let category = event.category();
+    if !license.categories.iter().any(|allowed| allowed == category) {
+        return None;
+    }
+    let seconds = event.time_ms.div_euclid(1000);
+    if seconds < license.data_from.0 || seconds >= license.data_to.0 {
+        return None;
+    }
+    let rule = policy
+        .categories
+        .iter()
+        .find(|rule| rule.name == category)?;
+    let applies = |name: &str| {
+        rule.transformations
+            .iter()
+            .any(|transformation| transformation == name)
+    };
+    let mut kind = event.kind.clone();
+    match &mut kind {
+        EventKind::Key {
+            password_field: true,
+            ..
+        } if applies("drop-password-fields") => return None,
+        EventKind::Key { character, .. } if applies("drop-typed-characters") => *character = None,
+        EventKind::Focus { window_title } if applies("drop-window-titles") => *window_title = None,
+        _ => {}
+    }
+    let time_ms = if applies("coarsen-timestamps-to-second") {
+        seconds * 1000
+    } else {
+        event.time_ms
+    };
+    let record = ReleasedRecord {
+        member: member_pseudonym,
+        time_ms,
+        application: &event.application,
+        kind: &kind,
+    };
+    serde_json::to_vec(&record).ok()
+}
+
+fn records_root(records: &[Vec<u8>]) -> Hash {
+    let leaves: Vec<Hash> = records.iter().map(|record| leaf_hash(record)).collect();
+    root_of(&leaves)
+}
+
+/// One entry of a member's audit: a release with their records, and the uses that used it.
+#[derive(Debug, Clone)]
+pub struct AuditItem {
+    pub release: ReleaseRecordMeta,
+    pub part_index: u64,
+    pub part: ReleasePart,
+    /// RFC 6962 inclusion proof of the member's contribution leaf in the release root.
+    pub proof: Vec<Hash>,
+    pub license: License,
+    pub uses: Vec<TrainingUseRecord>,
+}
+
+impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
+    fn release_meta(&self, release_id: &str) -> Result<ReleaseRecordMeta, DomainError> {
+        let bytes = self
+            .store
+            .get_record(RecordKind::Release, release_id.as_bytes())?
+            .ok_or_else(|| DomainError::NotFound("release_id: no such release".into()))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|error| DomainError::Store(StoreError(error.to_string())))
+    }
+
+    fn all_releases(&self) -> Result<Vec<ReleaseRecordMeta>, DomainError> {
+        self.store
+            .scan_records(RecordKind::Release, b"")?
+            .iter()
+            .map(|(_, value)| {
+                serde_json::from_slice(value)
+                    .map_err(|error| DomainError::Store(StoreError(error.to_string())))
+            })
+            .collect()
+    }
+
+    /// Builds, logs and stores a release under the caller's active license.
+    pub fn create_release(
+        &self,
+        caller: &Principal,
+        license_id: &str,
+        pseudonym_secret: &[u8; 32],
+        random: [u8; 8],
+        now: UnixSeconds,
+    ) -> Result<Logged<ReleaseRecordMeta>, DomainError> {
+        require_role(caller, Role::Licensee, "request releases")?;
+        let _writer = self.write_lock();
+        let record = self.license(caller, license_id)?;
+        if let LicenseStatus::Revoked { reason, .. } = &record.status {
+            return Err(DomainError::FailedPrecondition(format!(
+                "license_id: the license is revoked: {reason}"
+            )));
+        }
+        let license = record.license();
+        if !license.is_valid_at(now) {
+            return Err(DomainError::FailedPrecondition(
+                "license_id: the license is not valid now (expired or not yet valid)".into(),
+            ));
+        }
+        let terms_hash = hex::encode(license.terms_sha256);
+        let terms = self
+            .terms_history()?
+            .into_iter()
+            .find(|terms| terms.hash == terms_hash)
+            .ok_or_else(|| {
+                DomainError::FailedPrecondition(
+                    "the license's terms are unknown to this trust".into(),
+                )
+            })?
+            .terms();
+        let release_id = hex::encode(random);
+        let mut parts = Vec::new();
+        let mut contents = Vec::new();
+        let mut after = None;
+        loop {
+            let members = self
+                .store
+                .list_principals(Some(Role::Member), after.as_ref(), 1000)?;
+            for member in &members {
+                if !member.is_active() || !self.consents_to(member, &license.purpose)? {
+                    continue;
+                }
+                let member_pseudonym = pseudonym(pseudonym_secret, &license.id, &member.public_key);
+                let records: Vec<Vec<u8>> = self
+                    .store
+                    .member_events(&member.public_key)?
+                    .iter()
+                    .filter_map(|event| {
+                        transform(event, &license, &terms.policy, &member_pseudonym)
+                    })
+                    .collect();
+                if records.is_empty() {
+                    continue;
+                }
+                parts.push(ReleasePart {
+                    member: member.public_key,
+                    commitment: hex::encode(release_commitment(
+                        &member.commitment_salt,
+                        &member.public_key,
+                        &release_id,
+                    )),
+                    count: records.len() as u64,
+                    records_root: hex::encode(records_root(&records)),
+                });
+                contents.push(records);
+            }
+            match members.last() {
+                Some(last) if members.len() == 1000 => after = Some(last.public_key),
+                _ => break,
+            }
+        }
+        let leaves: Vec<Hash> = parts.iter().map(|part| leaf_hash(&part.leaf())).collect();
+        let root = hex::encode(root_of(&leaves));
+        let total: u64 = parts.iter().map(|part| part.count).sum();
+        let log_index = self.journal.record(
+            &LogEntry::new("release-published", now)
+                .with("release", release_id.clone())
+                .with("license", license.id.clone())
+                .with("licensee", caller.public_key.to_base64())
+                .with("members", parts.len().to_string())
+                .with("records", total.to_string())
+                .with("root", root.clone()),
+        )?;
+        for (part, records) in parts.iter().zip(&contents) {
+            self.store
+                .put_release_part(&part.member, &release_id, records)?;
+        }
+        let meta = ReleaseRecordMeta {
+            id: release_id.clone(),
+            license_id: license.id,
+            licensee: caller.public_key,
+            parts,
+            root,
+            records: total,
+            created_at: now,
+            log_index,
+        };
+        self.store.write_records(vec![(
+            RecordKind::Release,
+            release_id.into_bytes(),
+            Some(
+                serde_json::to_vec(&meta)
+                    .map_err(|error| DomainError::Store(StoreError(error.to_string())))?,
+            ),
+        )])?;
+        Ok(Logged {
+            value: meta,
+            log_index: Some(log_index),
+        })
+    }
+
+    fn consents_to(&self, member: &Principal, purpose: &str) -> Result<bool, DomainError> {
+        let key = [member.public_key.as_bytes().as_slice(), purpose.as_bytes()].concat();
+        Ok(self
+            .store
+            .get_record(RecordKind::Consent, &key)?
+            .map(|bytes| {
+                serde_json::from_slice::<crate::governance::Consent>(&bytes)
+                    .map(|consent| consent.granted)
+                    .unwrap_or(false)
+            })
+            .unwrap_or(false))
+    }
+
+    /// A release's metadata: its licensee and trustees only.
+    pub fn release(
+        &self,
+        caller: &Principal,
+        release_id: &str,
+    ) -> Result<ReleaseRecordMeta, DomainError> {
+        if !matches!(caller.role, Role::Trustee | Role::Licensee) {
+            return Err(DomainError::PermissionDenied(
+                "only the licensee and trustees read releases".into(),
+            ));
+        }
+        let meta = self.release_meta(release_id)?;
+        match caller.role {
+            Role::Trustee => Ok(meta),
+            Role::Licensee if meta.licensee == caller.public_key => Ok(meta),
+            Role::Licensee => Err(DomainError::NotFound("release_id: no such release".into())),
+            _ => Err(DomainError::PermissionDenied(
+                "only the licensee and trustees read releases".into(),
+            )),
+        }
+    }
+
+    /// Records from the global position `from`, at most `RECORDS_PER_PAGE`, as (part index,
+    /// record). Parts of erased members are skipped: nothing of theirs is released again.
+    /// The release's license must still be active.
+    pub fn release_records(
+        &self,
+        caller: &Principal,
+        release_id: &str,
+        from: u64,
+    ) -> Result<Vec<(u64, u64, Vec<u8>)>, DomainError> {
+        let meta = self.release(caller, release_id)?;
+        if caller.role == Role::Licensee {
+            let license = self.license(caller, &meta.license_id)?;
+            if license.status != LicenseStatus::Active {
+                return Err(DomainError::FailedPrecondition(
+                    "license: revoked; the release can no longer be streamed".into(),
+                ));
+            }
+        }
+        let mut page = Vec::new();
+        let mut position = 0u64;
+        for (part_index, part) in meta.parts.iter().enumerate() {
+            if position + part.count <= from {
+                position += part.count;
+                continue;
+            }
+            let Some(records) = self.store.release_part(&part.member, release_id)? else {
+                position += part.count;
+                continue;
+            };
+            for record in records {
+                if position >= from {
+                    page.push((position, part_index as u64, record));
+                    if page.len() == RECORDS_PER_PAGE {
+                        return Ok(page);
+                    }
+                }
+                position += 1;
+            }
+        }
+        Ok(page)
+    }
+
+    /// Every release holding the calling member's records, with the proof of their
+    /// contribution leaf in the release root and the training uses that named the release.
+    pub fn my_audit(&self, caller: &Principal) -> Result<Vec<AuditItem>, DomainError> {
+        require_role(caller, Role::Member, "audit the use of their data")?;
+        let uses = self.training_uses(caller)?;
+        let mut items = Vec::new();
+        for release in self.all_releases()? {
+            let Some(part_index) = release
+                .parts
+                .iter()
+                .position(|part| part.member == caller.public_key)
+            else {
+                continue;
+            };
+            let mut tree = InMemoryTree::new();
+            for part in &release.parts {
+                tree.push(leaf_hash(&part.leaf()));
+            }
+            let proof = inclusion_proof(&tree, part_index as u64, release.parts.len() as u64)
+                .map_err(|error| DomainError::Store(StoreError(error.to_string())))?;
+            let license = self.license(caller, &release.license_id)?.license();
+            let release_uses = uses
+                .iter()
+                .filter(|record| {
+                    record.accepted
+                        && crate::governance::TrainingReport::parse(&record.report)
+                            .map(|report| report.data.contains(&release.id))
+                            .unwrap_or(false)
+                })
+                .cloned()
+                .collect();
+            items.push(AuditItem {
+                part: release.parts[part_index].clone(),
+                part_index: part_index as u64,
+                proof,
+                license,
+                uses: release_uses,
+                release,
+            });
+        }
+        Ok(items)
+    }
+
+    /// The caller's log subject and commitment salt: what a member needs to recognise their
+    /// own commitments offline.
+    pub fn my_commitment_salt(
+        &self,
+        caller: &Principal,
+    ) -> Result<(String, [u8; 32]), DomainError> {
+        Ok((subject(caller), caller.commitment_salt))
+    }
+}

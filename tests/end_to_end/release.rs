@@ -1,0 +1,350 @@
+//! Releases and member audits: exactly the consenting members' transformed records in scope,
+//! pseudonyms unlinkable across licenses, a stream the licensee checks against the logged
+//! root, resumable; each member's audit lists exactly the uses of their data, and every proof
+//! verifies offline; an erased member is never released again.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use datatrust_core::{NoteSigner, NoteVerifier, Role};
+use datatrust_proto::v1;
+use datatrust_tests::{RatifiedTrust, datatrust_binary, new_signer};
+use tonic::Code;
+
+fn events(now_ms: i64, application: &str) -> Vec<v1::Event> {
+    vec![
+        v1::Event {
+            time_ms: now_ms - 3000,
+            application: application.into(),
+            kind: Some(v1::event::Kind::Key(v1::KeyEvent {
+                key_class: v1::KeyClass::Letter.into(),
+                hold_ms: 70,
+                character: "z".into(),
+                password_field: false,
+            })),
+        },
+        v1::Event {
+            time_ms: now_ms - 2000,
+            application: application.into(),
+            kind: Some(v1::event::Kind::Pointer(v1::PointerMove { x: 5, y: 6 })),
+        },
+        v1::Event {
+            time_ms: now_ms - 1000,
+            application: application.into(),
+            kind: Some(v1::event::Kind::Focus(v1::FocusChange {
+                window_title: "Performance review".into(),
+            })),
+        },
+    ]
+}
+
+async fn stream_all(
+    session: &datatrust_cli::client::SignedIn,
+    release: &str,
+    from: u64,
+) -> Vec<v1::ReleaseRecord> {
+    let mut stream = session
+        .releases()
+        .stream_release(v1::StreamReleaseRequest {
+            release_id: release.into(),
+            from,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut records = Vec::new();
+    while let Some(record) = stream.message().await.unwrap() {
+        records.push(record);
+    }
+    records
+}
+
+// Multi-threaded: the test runs `datatrust member audit --verify` against the in-process server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releases_hold_exactly_the_consenting_members_and_audits_verify() {
+    let members: Vec<(NoteSigner, &str)> = vec![
+        (new_signer(), "Ada"),
+        (new_signer(), "Bea"),
+        (new_signer(), "Cy"),
+    ];
+    let ratified = RatifiedTrust::start(&members).await;
+    let trust = &ratified.trust;
+    let info = datatrust_cli::client::trust_info(&trust.channel)
+        .await
+        .unwrap();
+    let log_vkey = NoteVerifier::parse(&info.log_vkey).unwrap();
+    let (collector_key, collector) = trust.new_principal(Role::Collector, "shared laptop").await;
+    let mut sessions = Vec::new();
+    let now_ms = datatrust_server::now().0 * 1000;
+    for (index, (key, _)) in members.iter().enumerate() {
+        let session = trust.sign_in(key).await.unwrap();
+        session
+            .members()
+            .authorize_collector(v1::AuthorizeCollectorRequest {
+                collector_public_key: collector_key.public_key().as_bytes().to_vec(),
+            })
+            .await
+            .unwrap();
+        // Ada and Bea consent; Cy does not.
+        if index < 2 {
+            session
+                .consents()
+                .set_consent(v1::SetConsentRequest {
+                    purpose: "computer-use-agent-training".into(),
+                    granted: true,
+                })
+                .await
+                .unwrap();
+        }
+        let batch = v1::UploadRequest {
+            member_public_key: key.public_key().as_bytes().to_vec(),
+            device_id: "laptop".into(),
+            sequence: 1,
+            events: events(now_ms, &format!("app-of-{index}")),
+        };
+        let mut answers = collector
+            .ingest()
+            .upload(tokio_stream::iter(vec![batch]))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answers.message().await.unwrap().unwrap().outcome, "stored");
+        sessions.push(session);
+    }
+
+    let (acme_key, acme) = trust.new_principal(Role::Licensee, "Acme").await;
+    let license = ratified.license(&acme, &["keystrokes", "pointer"], 5).await;
+    let release = acme
+        .releases()
+        .create_release(v1::CreateReleaseRequest {
+            license_id: license.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .release
+        .unwrap();
+    assert_eq!(release.parts.len(), 2, "Ada and Bea consented; Cy did not");
+    assert_eq!(
+        release.records, 4,
+        "keystrokes and pointer only: focus is outside the license"
+    );
+
+    // The licensee checks the stream against the logged root, and can resume.
+    let records = datatrust_cli::commands_for_tests::fetch_and_verify(&acme, &log_vkey, &release)
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 4);
+    let texts: Vec<serde_json::Value> = records
+        .iter()
+        .map(|record| serde_json::from_slice(record).unwrap())
+        .collect();
+    for record in &texts {
+        assert!(
+            record["kind"]["key"].is_null() || record["kind"]["key"]["character"].is_null(),
+            "typed characters never leave"
+        );
+        assert!(record.get("application").is_some());
+    }
+    assert!(
+        !texts
+            .iter()
+            .any(|record| record["application"] == "app-of-2"),
+        "Cy's records are not released"
+    );
+    let resumed = stream_all(&acme, &release.id, 2).await;
+    assert_eq!(
+        resumed
+            .iter()
+            .map(|record| record.position)
+            .collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+
+    // Pseudonyms: one per member per license, unrelated across licenses.
+    let second_license = ratified.license(&acme, &["pointer"], 1).await;
+    let second = acme
+        .releases()
+        .create_release(v1::CreateReleaseRequest {
+            license_id: second_license,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .release
+        .unwrap();
+    let pseudonyms = |records: &[serde_json::Value]| -> BTreeSet<String> {
+        records
+            .iter()
+            .map(|record| record["member"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first_names = pseudonyms(&texts);
+    let second_records: Vec<serde_json::Value> = stream_all(&acme, &second.id, 0)
+        .await
+        .iter()
+        .map(|record| serde_json::from_slice(&record.record).unwrap())
+        .collect();
+    let second_names = pseudonyms(&second_records);
+    assert_eq!(first_names.len(), 2);
+    assert_eq!(second_names.len(), 2);
+    assert!(
+        first_names.is_disjoint(&second_names),
+        "the same member must not carry the same pseudonym under two licenses"
+    );
+
+    // A training use naming the first release; the audit lists it for Ada and Bea, not Cy.
+    let now = datatrust_server::now().0;
+    let report = datatrust_core::governance::TrainingReport {
+        trust: "trust.test".into(),
+        license_id: license.clone(),
+        run_id: "run-1".into(),
+        model_id: "acme-operator".into(),
+        model_version: "1.0".into(),
+        model_family: "acme-agent".into(),
+        purpose: "computer-use-agent-training".into(),
+        data: vec![release.id.clone()],
+        started: datatrust_core::UnixSeconds(now),
+        ended: datatrust_core::UnixSeconds(now),
+        accelerator_seconds: 60,
+    }
+    .to_text();
+    acme.training()
+        .report_training_use(v1::ReportTrainingUseRequest {
+            signature: acme_key.sign(report.as_bytes()).to_vec(),
+            report,
+        })
+        .await
+        .unwrap();
+    let ada_audit = sessions[0]
+        .member_data()
+        .get_my_audit(v1::GetMyAuditRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        ada_audit.entries.len(),
+        2,
+        "both releases hold Ada's pointer data"
+    );
+    let first_entry = ada_audit
+        .entries
+        .iter()
+        .find(|entry| entry.release_id == release.id)
+        .unwrap();
+    assert_eq!(first_entry.uses.len(), 1);
+    assert_eq!(first_entry.my_records, 2);
+    let cy_audit = sessions[2]
+        .member_data()
+        .get_my_audit(v1::GetMyAuditRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        cy_audit.entries.is_empty(),
+        "Cy never consented; nothing of Cy's went anywhere"
+    );
+
+    // Ada verifies every proof offline with the CLI and only the log's vkey.
+    let work = tempfile::tempdir().unwrap();
+    let ada_key_file = work.path().join("ada.key");
+    std::fs::write(&ada_key_file, members[0].0.to_private_text()).unwrap();
+    let audit = Command::new(datatrust_binary())
+        .args([
+            "member",
+            "audit",
+            "--verify",
+            "--vkey",
+            &info.log_vkey,
+            "--server",
+            &trust.grpc_url,
+            "--key",
+        ])
+        .arg(&ada_key_file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&audit.stdout);
+    assert!(
+        audit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    assert_eq!(stdout.matches("[verified]").count(), 2, "{stdout}");
+    assert!(
+        stdout.contains("used to train acme-operator 1.0"),
+        "{stdout}"
+    );
+    // Bea's proofs do not verify as Ada's: the commitment is bound to the member's key.
+    let bea_key_file = work.path().join("bea.key");
+    std::fs::write(&bea_key_file, members[1].0.to_private_text()).unwrap();
+    let wrong_key = Command::new(datatrust_binary())
+        .args([
+            "member",
+            "audit",
+            "--verify",
+            "--vkey",
+            &info.log_vkey,
+            "--server",
+            &trust.grpc_url,
+            "--key",
+        ])
+        .arg(&bea_key_file)
+        .output()
+        .unwrap();
+    assert!(wrong_key.status.success(), "Bea's own audit verifies too");
+
+    // Erasure: Ada is gone from new releases and from streams of old ones.
+    sessions[0]
+        .member_data()
+        .erase_my_data(v1::EraseMyDataRequest {
+            confirm: "erase all my data".into(),
+        })
+        .await
+        .unwrap();
+    let third = acme
+        .releases()
+        .create_release(v1::CreateReleaseRequest {
+            license_id: license.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .release
+        .unwrap();
+    assert_eq!(third.parts.len(), 1, "only Bea remains");
+    let after = stream_all(&acme, &release.id, 0).await;
+    assert_eq!(
+        after.len(),
+        2,
+        "the erased member's part is never streamed again"
+    );
+
+    // A revoked license yields no release and no stream.
+    trust
+        .trustee_session()
+        .await
+        .licenses()
+        .revoke_license(v1::RevokeLicenseRequest {
+            license_id: license.clone(),
+            reason: "audit finding".into(),
+        })
+        .await
+        .unwrap();
+    let refused = acme
+        .releases()
+        .create_release(v1::CreateReleaseRequest {
+            license_id: license,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    let refused_stream = acme
+        .releases()
+        .stream_release(v1::StreamReleaseRequest {
+            release_id: release.id.clone(),
+            from: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused_stream.code(), Code::FailedPrecondition);
+}
