@@ -53,8 +53,8 @@ async fn stream_all(
         .unwrap()
         .into_inner();
     let mut records = Vec::new();
-    while let Some(record) = stream.message().await.unwrap() {
-        records.push(record);
+    while let Some(batch) = stream.message().await.unwrap() {
+        records.extend(batch.records);
     }
     records
 }
@@ -317,6 +317,46 @@ async fn releases_hold_exactly_the_consenting_members_and_audits_verify() {
         after.len(),
         2,
         "the erased member's part is never streamed again"
+    );
+
+    // No log entry holds a member's key, an event, or anything else personal.
+    let mut log =
+        datatrust_proto::v1::log_service_client::LogServiceClient::new(trust.channel.clone());
+    let size = log
+        .get_checkpoint(v1::GetCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .tree_size;
+    let entries = log
+        .get_entries(v1::GetEntriesRequest {
+            start: 0,
+            end: size,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let everything = String::from_utf8(entries.concat()).unwrap();
+    for (key, name) in &members {
+        assert!(
+            !everything.contains(&key.public_key().to_base64()),
+            "a member key is in the log"
+        );
+        assert!(!everything.contains(name), "a member name is in the log");
+    }
+    for personal in [
+        "app-of-",
+        "Performance review",
+        "\"z\"",
+        "pointer\":",
+        "time_ms",
+    ] {
+        assert!(!everything.contains(personal), "{personal:?} is in the log");
+    }
+    assert!(
+        !everything.contains(&first_names.iter().next().unwrap().to_string()),
+        "a pseudonym is in the log"
     );
 
     // A revoked license yields no release and no stream.

@@ -122,6 +122,23 @@ pub enum TermsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Telemetry ingest and release streaming through the real server over gRPC on loopback,
+    /// with the raw baselines: a no-op streaming RPC of the same messages, and sled batched
+    /// insert + flush of the same bytes.
+    Ingest {
+        /// Events to upload in all.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Concurrent collectors (one stream each, one member each).
+        #[arg(long, default_value_t = 16)]
+        collectors: usize,
+        /// Events per batch.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// Directory on the disk to measure [default: a temporary directory].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Durable appends to a log on disk from many concurrent callers, append-to-checkpoint
     /// latency, inclusion proofs at the final size, and the raw sled baseline.
     Log {

@@ -26,8 +26,8 @@ use crate::store::{EventStore, RecordKind, RecordStore, StoreError, TrustStore};
 use crate::terms::Policy;
 use crate::{Principal, PublicKey, Role, UnixSeconds};
 
-/// Most records one `release_records` call returns.
-pub const RECORDS_PER_PAGE: usize = 1000;
+/// Most records in one streamed message.
+pub const RECORDS_PER_MESSAGE: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleasePart {
@@ -324,15 +324,15 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         }
     }
 
-    /// Records from the global position `from`, at most `RECORDS_PER_PAGE`, as (part index,
-    /// record). Parts of erased members are skipped: nothing of theirs is released again.
-    /// The release's license must still be active.
-    pub fn release_records(
+    /// The records of one part of a release, for its licensee (whose license must still be
+    /// active) or a trustee. `None` for a member erased since: nothing of theirs is released
+    /// again.
+    pub fn release_part_records(
         &self,
         caller: &Principal,
         release_id: &str,
-        from: u64,
-    ) -> Result<Vec<(u64, u64, Vec<u8>)>, DomainError> {
+        part_index: usize,
+    ) -> Result<Option<Vec<Vec<u8>>>, DomainError> {
         let meta = self.release(caller, release_id)?;
         if caller.role == Role::Licensee {
             let license = self.license(caller, &meta.license_id)?;
@@ -342,28 +342,11 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                 ));
             }
         }
-        let mut page = Vec::new();
-        let mut position = 0u64;
-        for (part_index, part) in meta.parts.iter().enumerate() {
-            if position + part.count <= from {
-                position += part.count;
-                continue;
-            }
-            let Some(records) = self.store.release_part(&part.member, release_id)? else {
-                position += part.count;
-                continue;
-            };
-            for record in records {
-                if position >= from {
-                    page.push((position, part_index as u64, record));
-                    if page.len() == RECORDS_PER_PAGE {
-                        return Ok(page);
-                    }
-                }
-                position += 1;
-            }
-        }
-        Ok(page)
+        let part = meta
+            .parts
+            .get(part_index)
+            .ok_or_else(|| DomainError::NotFound("part: no such part of this release".into()))?;
+        Ok(self.store.release_part(&part.member, release_id)?)
     }
 
     /// Every release holding the calling member's records, with the proof of their

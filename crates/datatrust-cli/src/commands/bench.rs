@@ -29,7 +29,10 @@ pub fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()> {
         entry_bytes,
         proofs,
         dir,
-    } = command;
+    } = command
+    else {
+        unreachable!("the ingest benchmark is dispatched separately");
+    };
     anyhow::ensure!(
         entries > 0 && callers > 0 && entry_bytes > 0,
         "--entries, --callers and --entry-bytes must be positive"

@@ -288,12 +288,14 @@ pub async fn fetch_and_verify(
         .into_inner();
     let mut by_part: Vec<Vec<Vec<u8>>> = vec![Vec::new(); meta.parts.len()];
     let mut records = Vec::new();
-    while let Some(record) = stream.message().await? {
-        let part = by_part
-            .get_mut(record.part as usize)
-            .ok_or_else(|| anyhow!("a record names a part that does not exist"))?;
-        part.push(record.record.clone());
-        records.push(record.record);
+    while let Some(batch) = stream.message().await? {
+        for record in batch.records {
+            let part = by_part
+                .get_mut(record.part as usize)
+                .ok_or_else(|| anyhow!("a record names a part that does not exist"))?;
+            part.push(record.record.clone());
+            records.push(record.record);
+        }
     }
     let mut leaves = Vec::new();
     for (index, (part, received)) in meta.parts.iter().zip(&by_part).enumerate() {

@@ -237,7 +237,7 @@ async fn release_to_wire(
 
 #[tonic::async_trait]
 impl v1::release_service_server::ReleaseService for ReleaseApi {
-    type StreamReleaseStream = ResponseStream<v1::ReleaseRecord>;
+    type StreamReleaseStream = ResponseStream<v1::ReleaseRecordBatch>;
 
     async fn create_release(
         &self,
@@ -286,49 +286,78 @@ impl v1::release_service_server::ReleaseService for ReleaseApi {
         let id = release_id(&request.get_ref().release_id)?;
         let from = request.get_ref().from;
         let metadata = request.metadata().clone();
-        // Check access before the stream starts, so refusals are the call's status.
-        let first_page = {
+        // Access is checked before the stream starts, so refusals are the call's status;
+        // each part is re-checked as it is read (a revocation stops the stream).
+        let meta = {
             let id = id.clone();
             self.state
                 .as_caller(&metadata, move |registry, caller| {
-                    registry.release_records(caller, &id, from)
+                    registry.release(caller, &id)
                 })
                 .await?
         };
+        if !meta.parts.is_empty() {
+            let id = id.clone();
+            self.state
+                .as_caller(&metadata, move |registry, caller| {
+                    registry.release_part_records(caller, &id, 0).map(drop)
+                })
+                .await?;
+        }
         let state = self.state.clone();
         let (sender, receiver) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
-            let mut page = first_page;
-            while let Some(last) = page.last().map(|(position, _, _)| *position) {
-                let full = page.len() == datatrust_core::release::RECORDS_PER_PAGE;
-                for (position, part, record) in page {
-                    if sender
-                        .send(Ok(v1::ReleaseRecord {
-                            position,
-                            part,
-                            record,
-                        }))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                if !full {
-                    break;
+            let mut position = 0u64;
+            for (part_index, part) in meta.parts.iter().enumerate() {
+                if position + part.count <= from {
+                    position += part.count;
+                    continue;
                 }
                 let id = id.clone();
-                match state
+                let records = match state
                     .as_caller(&metadata, move |registry, caller| {
-                        registry.release_records(caller, &id, last + 1)
+                        registry.release_part_records(caller, &id, part_index)
                     })
                     .await
                 {
-                    Ok(next) => page = next,
+                    Ok(Some(records)) => records,
+                    Ok(None) => {
+                        position += part.count;
+                        continue;
+                    }
                     Err(status) => {
                         let _ = sender.send(Err(status)).await;
                         return;
                     }
+                };
+                let mut batch = Vec::with_capacity(datatrust_core::release::RECORDS_PER_MESSAGE);
+                for record in records {
+                    if position >= from {
+                        batch.push(v1::ReleaseRecord {
+                            position,
+                            part: part_index as u64,
+                            record,
+                        });
+                        if batch.len() == datatrust_core::release::RECORDS_PER_MESSAGE {
+                            let full = std::mem::take(&mut batch);
+                            if sender
+                                .send(Ok(v1::ReleaseRecordBatch { records: full }))
+                                .await
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                    }
+                    position += 1;
+                }
+                if !batch.is_empty()
+                    && sender
+                        .send(Ok(v1::ReleaseRecordBatch { records: batch }))
+                        .await
+                        .is_err()
+                {
+                    return;
                 }
             }
         });

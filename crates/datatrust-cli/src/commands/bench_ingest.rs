@@ -1,0 +1,475 @@
+//! `datatrust bench ingest`: the telemetry load generator. It starts the real server on
+//! 127.0.0.1:0 with a fresh data directory and drives it over gRPC, client included in the
+//! same 2 cores, then prints:
+//!
+//! 1. durable ingest, events per second (every batch acknowledged only once flushed), with
+//!    `--collectors` concurrent upload streams of `--batch`-event batches of ~200-byte events;
+//! 2. baseline A: the same messages through a no-op streaming RPC on loopback (acknowledged
+//!    without storing), and the ratio;
+//! 3. baseline B: sled batched insert + flush of the same encoded batches, and the ratio;
+//! 4. release building and streaming: every member consents, one license covers the data,
+//!    the release is built and streamed in full; records per second and the process's
+//!    resident memory before and after streaming.
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use datatrust_core::governance::{approval_message, ballot_message, countersign_message};
+use datatrust_core::{NoteSigner, Origin};
+use datatrust_proto::v1;
+use datatrust_proto::v1::ingest_service_server::{IngestService, IngestServiceServer};
+use datatrust_server::{ServeOptions, TrustState};
+use datatrust_store::DataDirectory;
+use datatrust_tlog::SequencerOptions;
+use prost::Message as _;
+use serde_json::json;
+use tokio_stream::{Stream, StreamExt as _};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::BenchCommand;
+use crate::client::{self, SignedIn};
+
+pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()> {
+    let BenchCommand::Ingest {
+        events,
+        collectors,
+        batch,
+        dir,
+    } = command
+    else {
+        unreachable!("dispatched by kind");
+    };
+    anyhow::ensure!(
+        events > 0 && collectors > 0 && (1..=10_000).contains(&batch),
+        "--events, --collectors > 0; --batch 1 to 10000"
+    );
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "warning: this is a debug build; figures mean little. Use cargo run --release -p datatrust-cli -- bench ingest"
+        );
+    }
+    let temporary = tempfile::tempdir_in(dir.unwrap_or_else(std::env::temp_dir))?;
+    let root: PathBuf = temporary.path().to_path_buf();
+
+    // The real server, on loopback.
+    let origin = Origin::parse("bench.datatrust.localhost")?;
+    let opened =
+        DataDirectory::open_or_create(&root.join("trust"), None, &origin, datatrust_server::now())?;
+    let trustee_key = NoteSigner::parse(&std::fs::read_to_string(
+        opened.created_trustee_key.clone().context("a new trust")?,
+    )?)?;
+    let store = Arc::new(opened.store);
+    let log_store = Arc::new(store.log_store()?);
+    let (log_signer, license_signer) = (opened.log_signer, opened.license_signer);
+    let state = tokio::task::spawn_blocking(move || {
+        TrustState::open(
+            store,
+            log_store,
+            origin,
+            log_signer,
+            license_signer,
+            std::time::Duration::from_secs(3600),
+            SequencerOptions::default(),
+        )
+    })
+    .await??;
+    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", grpc.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let options = ServeOptions {
+        max_message_bytes: 16 * 1024 * 1024,
+        ..ServeOptions::default()
+    };
+    let server = tokio::spawn(datatrust_server::serve(state, options, grpc, http, async {
+        let _ = stopped.await;
+    }));
+    let channel = client::connect(&url, None).await?;
+    let trustee = client::sign_in(&channel, &trustee_key).await?;
+
+    // Members and collectors, one pair per stream; terms that one trustee can ratify.
+    let terms = include_str!("../../../../terms/example-agreement.toml")
+        .replace("trustee_quorum = 2", "trustee_quorum = 1")
+        .replace("member_quorum_percent = 20", "member_quorum_percent = 0");
+    let mut pairs = Vec::new();
+    for index in 0..collectors {
+        let member_key = NoteSigner::new("bench", rand::random())?;
+        let collector_key = NoteSigner::new("bench", rand::random())?;
+        for (key, role) in [
+            (&member_key, v1::Role::Member),
+            (&collector_key, v1::Role::Collector),
+        ] {
+            trustee
+                .principals()
+                .register_principal(v1::RegisterPrincipalRequest {
+                    public_key: key.public_key().as_bytes().to_vec(),
+                    role: role.into(),
+                    display_name: format!("bench {index}"),
+                })
+                .await?;
+        }
+        let member = client::sign_in(&channel, &member_key).await?;
+        member
+            .members()
+            .authorize_collector(v1::AuthorizeCollectorRequest {
+                collector_public_key: collector_key.public_key().as_bytes().to_vec(),
+            })
+            .await?;
+        let collector = client::sign_in(&channel, &collector_key).await?;
+        pairs.push((member_key, member, collector));
+    }
+
+    // The same batches for every measurement: ~200-byte pointer events.
+    let per_stream = events.div_ceil(collectors as u64);
+    let batches_per_stream = per_stream.div_ceil(batch as u64);
+    let now_ms = datatrust_server::now().0 * 1000;
+    let make_batch = |member: &NoteSigner, sequence: u64| v1::UploadRequest {
+        member_public_key: member.public_key().as_bytes().to_vec(),
+        device_id: "bench-device".into(),
+        sequence,
+        events: (0..batch)
+            .map(|offset| v1::Event {
+                time_ms: now_ms - (sequence as i64 * batch as i64 + offset as i64) % 86_400_000,
+                application: format!("{:-<170}", "com.example.office-suite.spreadsheet"),
+                kind: Some(v1::event::Kind::Pointer(v1::PointerMove {
+                    x: offset as i32 % 1920,
+                    y: offset as i32 % 1080,
+                })),
+            })
+            .collect(),
+    };
+    let sample = make_batch(&pairs[0].0, 0);
+    let event_bytes = sample.encoded_len() / batch;
+
+    // 1. Durable ingest through the real server.
+    let started = Instant::now();
+    let ingested = upload_all(
+        &pairs
+            .iter()
+            .map(|(key, _, collector)| (key.clone(), collector.clone()))
+            .collect::<Vec<_>>(),
+        batches_per_stream,
+        &make_batch,
+    )
+    .await?;
+    let ingest_seconds = started.elapsed().as_secs_f64();
+    let ingest_rate = ingested as f64 / ingest_seconds;
+
+    // 2. Baseline A: the same messages through a no-op streaming RPC.
+    let noop_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let noop_url = format!("http://{}", noop_listener.local_addr()?);
+    let noop_server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(
+                IngestServiceServer::new(NoopIngest).max_decoding_message_size(16 * 1024 * 1024),
+            )
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(
+                noop_listener,
+            )),
+    );
+    let noop_channel = client::connect(&noop_url, None).await?;
+    let started = Instant::now();
+    let noop_count = upload_noop(
+        &noop_channel,
+        &pairs
+            .iter()
+            .map(|(key, _, _)| key.clone())
+            .collect::<Vec<_>>(),
+        batches_per_stream,
+        &make_batch,
+    )
+    .await?;
+    let noop_rate = noop_count as f64 / started.elapsed().as_secs_f64();
+    noop_server.abort();
+
+    // 3. Baseline B: sled batched insert + flush of the same encoded batches.
+    let raw = sled::Config::new()
+        .path(root.join("raw"))
+        .flush_every_ms(Some(500))
+        .open()?;
+    let tree = raw.open_tree("raw")?;
+    let started = Instant::now();
+    let mut raw_count = 0u64;
+    for (stream, (member_key, _, _)) in pairs.iter().enumerate() {
+        for sequence in 0..batches_per_stream {
+            let encoded = make_batch(member_key, sequence).encode_to_vec();
+            let mut writes = sled::Batch::default();
+            writes.insert(
+                [
+                    &(stream as u64).to_be_bytes()[..],
+                    &sequence.to_be_bytes()[..],
+                ]
+                .concat(),
+                encoded,
+            );
+            tree.apply_batch(writes)?;
+            raw.flush()?;
+            raw_count += batch as u64;
+        }
+    }
+    let raw_rate = raw_count as f64 / started.elapsed().as_secs_f64();
+
+    // 4. Releases: every member consents; one license; build and stream.
+    let hash = trustee
+        .terms()
+        .propose_terms(v1::ProposeTermsRequest { document: terms })
+        .await?
+        .into_inner()
+        .terms
+        .unwrap_or_default()
+        .sha256;
+    let bench_origin = trustee.origin.to_string();
+    let (first_key, first_member, _) = &pairs[0];
+    first_member
+        .terms()
+        .cast_ballot(v1::CastBallotRequest {
+            terms_sha256: hash.clone(),
+            approve: true,
+            signature: first_key
+                .sign(&ballot_message(&bench_origin, &hash, true))
+                .to_vec(),
+        })
+        .await?;
+    trustee
+        .terms()
+        .close_vote(v1::CloseVoteRequest {
+            terms_sha256: hash.clone(),
+        })
+        .await?;
+    trustee
+        .terms()
+        .countersign_terms(v1::CountersignTermsRequest {
+            terms_sha256: hash.clone(),
+            signature: trustee_key
+                .sign(&countersign_message(&bench_origin, &hash))
+                .to_vec(),
+        })
+        .await?;
+    for (_, member, _) in &pairs {
+        member
+            .consents()
+            .set_consent(v1::SetConsentRequest {
+                purpose: "computer-use-agent-training".into(),
+                granted: true,
+            })
+            .await?;
+    }
+    let licensee_key = NoteSigner::new("bench", rand::random())?;
+    trustee
+        .principals()
+        .register_principal(v1::RegisterPrincipalRequest {
+            public_key: licensee_key.public_key().as_bytes().to_vec(),
+            role: v1::Role::Licensee.into(),
+            display_name: "bench licensee".into(),
+        })
+        .await?;
+    let licensee = client::sign_in(&channel, &licensee_key).await?;
+    let now = datatrust_server::now().0;
+    let request = licensee
+        .licenses()
+        .request_license(v1::RequestLicenseRequest {
+            purpose: "computer-use-agent-training".into(),
+            categories: vec!["pointer".into()],
+            data_from: now - 2 * 86_400,
+            data_to: now + 86_400,
+            model_family: "bench".into(),
+            max_training_runs: 1,
+            duration_days: 1,
+        })
+        .await?
+        .into_inner()
+        .request
+        .unwrap_or_default();
+    let license = trustee
+        .licenses()
+        .approve_license_request(v1::ApproveLicenseRequestRequest {
+            request_id: request.id.clone(),
+            signature: trustee_key
+                .sign(&approval_message(&bench_origin, &request.id, &hash))
+                .to_vec(),
+        })
+        .await?
+        .into_inner()
+        .license
+        .context("one approval issues the license under these terms")?;
+    let started = Instant::now();
+    let release = licensee
+        .releases()
+        .create_release(v1::CreateReleaseRequest {
+            license_id: license.id,
+        })
+        .await?
+        .into_inner()
+        .release
+        .unwrap_or_default();
+    let build_seconds = started.elapsed().as_secs_f64();
+    let rss_before = resident_kib();
+    let started = Instant::now();
+    let mut stream = licensee
+        .releases()
+        .stream_release(v1::StreamReleaseRequest {
+            release_id: release.id.clone(),
+            from: 0,
+        })
+        .await?
+        .into_inner();
+    let mut streamed = 0u64;
+    let mut peak = rss_before;
+    while let Some(batch) = stream.message().await? {
+        let before = streamed;
+        streamed += batch.records.len() as u64;
+        if streamed / 100_000 != before / 100_000 {
+            peak = peak.max(resident_kib());
+        }
+    }
+    let stream_rate = streamed as f64 / started.elapsed().as_secs_f64();
+    let rss_after = resident_kib();
+    let _ = stop.send(());
+    let _ = server.await;
+
+    if json_output {
+        println!(
+            "{}",
+            json!({
+                "events": ingested, "event_bytes": event_bytes, "collectors": collectors, "batch": batch,
+                "durable_ingest_events_per_second": ingest_rate.round(),
+                "noop_stream_events_per_second": noop_rate.round(), "ratio_to_noop": ingest_rate / noop_rate,
+                "sled_batch_flush_events_per_second": raw_rate.round(), "ratio_to_sled": ingest_rate / raw_rate,
+                "release_records": release.records, "release_build_seconds": build_seconds,
+                "release_stream_records_per_second": stream_rate.round(),
+                "resident_kib_before_stream": rss_before, "resident_kib_peak_stream": peak, "resident_kib_after_stream": rss_after,
+            })
+        );
+    } else {
+        println!(
+            "datatrust bench ingest: {ingested} events of ~{event_bytes} bytes, {collectors} collectors, batches of {batch}, disk at {}",
+            root.display()
+        );
+        println!(
+            "  durable ingest (real server):  {ingest_rate:>12.0} events/s  ({ingest_seconds:.2} s)"
+        );
+        println!(
+            "  no-op streaming RPC baseline:  {noop_rate:>12.0} events/s  ratio {:.2}",
+            ingest_rate / noop_rate
+        );
+        println!(
+            "  sled batch + flush baseline:   {raw_rate:>12.0} events/s  ratio {:.2}",
+            ingest_rate / raw_rate
+        );
+        println!(
+            "  release: {} records built in {build_seconds:.2} s; streamed at {stream_rate:.0} records/s",
+            release.records
+        );
+        println!(
+            "  resident memory: {rss_before} KiB before streaming, peak {peak} KiB, {rss_after} KiB after"
+        );
+    }
+    Ok(())
+}
+
+type Batcher<'a> = &'a (dyn Fn(&NoteSigner, u64) -> v1::UploadRequest + Sync);
+
+async fn upload_all(
+    pairs: &[(NoteSigner, SignedIn)],
+    batches: u64,
+    make_batch: Batcher<'_>,
+) -> anyhow::Result<u64> {
+    let mut tasks = Vec::new();
+    for (member, collector) in pairs {
+        let requests: Vec<v1::UploadRequest> = (0..batches)
+            .map(|sequence| make_batch(member, sequence))
+            .collect();
+        let collector = collector.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut responses = collector
+                .ingest()
+                .upload(tokio_stream::iter(requests))
+                .await?
+                .into_inner();
+            let mut stored = 0u64;
+            while let Some(answer) = responses.message().await? {
+                stored += u64::from(answer.stored_events);
+            }
+            Ok::<u64, anyhow::Error>(stored)
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await??;
+    }
+    Ok(total)
+}
+
+async fn upload_noop(
+    channel: &tonic::transport::Channel,
+    members: &[NoteSigner],
+    batches: u64,
+    make_batch: Batcher<'_>,
+) -> anyhow::Result<u64> {
+    let mut tasks = Vec::new();
+    for member in members {
+        let requests: Vec<v1::UploadRequest> = (0..batches)
+            .map(|sequence| make_batch(member, sequence))
+            .collect();
+        let mut client = v1::ingest_service_client::IngestServiceClient::new(channel.clone())
+            .max_decoding_message_size(16 * 1024 * 1024);
+        tasks.push(tokio::spawn(async move {
+            let mut responses = client
+                .upload(tokio_stream::iter(requests))
+                .await?
+                .into_inner();
+            let mut acknowledged = 0u64;
+            while let Some(answer) = responses.message().await? {
+                acknowledged += u64::from(answer.stored_events);
+            }
+            Ok::<u64, anyhow::Error>(acknowledged)
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await??;
+    }
+    Ok(total)
+}
+
+/// Acknowledges every batch without looking at it: the transport's own cost.
+struct NoopIngest;
+
+#[tonic::async_trait]
+impl IngestService for NoopIngest {
+    type UploadStream = Pin<Box<dyn Stream<Item = Result<v1::UploadResponse, Status>> + Send>>;
+
+    async fn upload(
+        &self,
+        request: Request<Streaming<v1::UploadRequest>>,
+    ) -> Result<Response<Self::UploadStream>, Status> {
+        let stream = request.into_inner().map(|batch| {
+            batch.map(|batch| v1::UploadResponse {
+                sequence: batch.sequence,
+                outcome: "stored".into(),
+                stored_events: batch.events.len() as u32,
+                redacted_events: 0,
+            })
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// This process's resident set size, from /proc (0 where unavailable).
+fn resident_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| {
+                    line.strip_prefix("VmRSS:")
+                        .map(|rest| rest.trim().trim_end_matches(" kB").trim().parse().ok())
+                })
+                .flatten()
+        })
+        .unwrap_or(0)
+}
