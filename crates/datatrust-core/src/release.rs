@@ -27,7 +27,7 @@ use crate::terms::Policy;
 use crate::{Principal, PublicKey, Role, UnixSeconds};
 
 /// Most records in one streamed message.
-pub const RECORDS_PER_MESSAGE: usize = 1024;
+pub const RECORDS_PER_MESSAGE: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleasePart {
@@ -210,7 +210,6 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             .terms();
         let release_id = hex::encode(random);
         let mut parts = Vec::new();
-        let mut contents = Vec::new();
         let mut after = None;
         loop {
             let members = self
@@ -242,7 +241,11 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                     count: records.len() as u64,
                     records_root: hex::encode(records_root(&records)),
                 });
-                contents.push(records);
+                // Stored member by member, so building holds one member's records at a time.
+                // Nothing is served before the release is logged and its metadata stored; a
+                // failure below leaves parts that nothing refers to.
+                self.store
+                    .put_release_part(&member.public_key, &release_id, &records)?;
             }
             match members.last() {
                 Some(last) if members.len() == 1000 => after = Some(last.public_key),
@@ -261,10 +264,6 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                 .with("records", total.to_string())
                 .with("root", root.clone()),
         )?;
-        for (part, records) in parts.iter().zip(&contents) {
-            self.store
-                .put_release_part(&part.member, &release_id, records)?;
-        }
         let meta = ReleaseRecordMeta {
             id: release_id.clone(),
             license_id: license.id,
