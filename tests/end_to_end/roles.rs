@@ -753,6 +753,22 @@ fn rows() -> Vec<Row> {
             },
             [UNAUTHENTICATED, NOT_FOUND, DENIED, NOT_FOUND, DENIED],
         ),
+        row(
+            "IngestService/UploadScreenshot",
+            |context| {
+                Box::pin(async move {
+                    // An empty image: the collector gets past the role check to the field check.
+                    IngestServiceClient::new(context.channel.clone())
+                        .upload_screenshot(context.request(v1::UploadScreenshotRequest {
+                            member_public_key: context.trustee_key.clone(),
+                            image: Vec::new(),
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, DENIED, DENIED, DENIED, INVALID],
+        ),
     ]
 }
 

@@ -184,6 +184,54 @@ async fn uploads_summary_export_and_erasure_that_leaves_nothing_readable() {
         oversized.message()
     );
 
+    // Screenshots travel separately, encrypted like events; events point at them by hash.
+    let image = format!("PNG...{marker}...pixels").into_bytes();
+    let stored = collector
+        .ingest()
+        .upload_screenshot(v1::UploadScreenshotRequest {
+            member_public_key: member.as_bytes().to_vec(),
+            image: image.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stored.outcome, "stored");
+    let again = collector
+        .ingest()
+        .upload_screenshot(v1::UploadScreenshotRequest {
+            member_public_key: member.as_bytes().to_vec(),
+            image,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (again.outcome.as_str(), again.sha256.as_str()),
+        ("duplicate", stored.sha256.as_str())
+    );
+    let too_big = collector
+        .ingest()
+        .upload_screenshot(v1::UploadScreenshotRequest {
+            member_public_key: member.as_bytes().to_vec(),
+            image: vec![0; 3 * 1024 * 1024 + 1],
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        too_big.message().starts_with("image:"),
+        "{}",
+        too_big.message()
+    );
+    let not_theirs = stranger
+        .ingest()
+        .upload_screenshot(v1::UploadScreenshotRequest {
+            member_public_key: member.as_bytes().to_vec(),
+            image: b"x".to_vec(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(not_theirs.code(), Code::PermissionDenied);
+
     // Summary and export show exactly what was stored, redacted.
     let summary = ada
         .member_data()

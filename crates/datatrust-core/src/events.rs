@@ -11,7 +11,8 @@ pub const MAXIMUM_TEXT_BYTES: usize = 256;
 /// Most events in one uploaded batch.
 pub const MAXIMUM_EVENTS_PER_BATCH: usize = 10_000;
 /// Largest screenshot a reference may point to, in bytes.
-pub const MAXIMUM_SCREENSHOT_BYTES: u32 = 4 * 1024 * 1024;
+/// Under the default 4 MiB gRPC message limit, with room for the request around it.
+pub const MAXIMUM_SCREENSHOT_BYTES: u32 = 3 * 1024 * 1024;
 /// How far in the future an event may be stamped (clock skew on the work computer).
 pub const FUTURE_TOLERANCE_MS: i64 = 5 * 60 * 1000;
 /// Coordinates beyond this are not a screen.

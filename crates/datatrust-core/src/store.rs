@@ -292,6 +292,20 @@ pub trait EventStore: Send + Sync + 'static {
         release_id: &str,
         records: &[Vec<u8>],
     ) -> Result<(), StoreError>;
+    /// Stores a screenshot image for a member, encrypted under the member's key, keyed by its
+    /// SHA-256; false when it was stored before. Durable on return.
+    fn put_screenshot(
+        &self,
+        member: &PublicKey,
+        sha256: &[u8; 32],
+        image: &[u8],
+    ) -> Result<bool, StoreError>;
+    /// A member's screenshot, decrypted; `None` if absent or erased.
+    fn screenshot(
+        &self,
+        member: &PublicKey,
+        sha256: &[u8; 32],
+    ) -> Result<Option<Vec<u8>>, StoreError>;
     /// A member's part of a release; `None` once the member is erased.
     fn release_part(
         &self,
@@ -333,5 +347,20 @@ impl<T: EventStore + ?Sized> EventStore for std::sync::Arc<T> {
         release_id: &str,
     ) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
         (**self).release_part(member, release_id)
+    }
+    fn put_screenshot(
+        &self,
+        member: &PublicKey,
+        sha256: &[u8; 32],
+        image: &[u8],
+    ) -> Result<bool, StoreError> {
+        (**self).put_screenshot(member, sha256, image)
+    }
+    fn screenshot(
+        &self,
+        member: &PublicKey,
+        sha256: &[u8; 32],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).screenshot(member, sha256)
     }
 }

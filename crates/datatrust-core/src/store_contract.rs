@@ -346,7 +346,27 @@ pub fn events_contract<S: crate::store::EventStore>(store: &S) {
         Some(vec![b"one".to_vec(), b"two".to_vec()])
     );
     assert_eq!(store.release_part(&member, "r2").unwrap(), None);
+    assert!(
+        store
+            .put_screenshot(&member, &[5; 32], b"image bytes")
+            .unwrap()
+    );
+    assert!(
+        !store
+            .put_screenshot(&member, &[5; 32], b"image bytes")
+            .unwrap(),
+        "stored once"
+    );
+    assert_eq!(
+        store.screenshot(&member, &[5; 32]).unwrap(),
+        Some(b"image bytes".to_vec())
+    );
     assert_eq!(store.erase_member(&member).unwrap(), 2);
+    assert_eq!(
+        store.screenshot(&member, &[5; 32]).unwrap(),
+        None,
+        "erasure takes screenshots too"
+    );
     assert_eq!(
         store.release_part(&member, "r1").unwrap(),
         None,

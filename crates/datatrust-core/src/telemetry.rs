@@ -83,6 +83,37 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         }
     }
 
+    /// Stores a screenshot image a collector uploads for `member`; returns its SHA-256 (hex)
+    /// and whether it was new. Events refer to it by that hash.
+    pub fn ingest_screenshot(
+        &self,
+        caller: &Principal,
+        member: &PublicKey,
+        image: &[u8],
+    ) -> Result<(String, bool), DomainError> {
+        require_role(caller, Role::Collector, "upload screenshots")?;
+        let limit = crate::events::MAXIMUM_SCREENSHOT_BYTES as usize;
+        if image.is_empty() || image.len() > limit {
+            return Err(
+                FieldError::new("image", format!("a screenshot is 1 to {limit} bytes")).into(),
+            );
+        }
+        let authorized = self
+            .store
+            .collectors_of_member(member)?
+            .iter()
+            .any(|authorization| authorization.collector == caller.public_key);
+        if !authorized {
+            return Err(DomainError::PermissionDenied(
+                "member_public_key: this member has not authorised this collector".into(),
+            ));
+        }
+        use sha2::Digest as _;
+        let digest: [u8; 32] = sha2::Sha256::digest(image).into();
+        let new = self.store.put_screenshot(member, &digest, image)?;
+        Ok((hex::encode(digest), new))
+    }
+
     /// Counts per day and category of what the trust holds about the calling member.
     pub fn my_data_summary(&self, caller: &Principal) -> Result<Vec<DayCount>, DomainError> {
         require_role(caller, Role::Member, "see what the trust holds about them")?;

@@ -36,6 +36,7 @@ pub struct SledStore {
     pub(crate) chunks: sled::Tree,
     pub(crate) event_counts: sled::Tree,
     pub(crate) release_parts: sled::Tree,
+    pub(crate) screenshots: sled::Tree,
     /// The trust's data key, which wraps every member's key.
     pub(crate) data_key: [u8; 32],
 }
@@ -100,6 +101,7 @@ impl SledStore {
             chunks: tree("chunks")?,
             event_counts: tree("event_counts")?,
             release_parts: tree("release_parts")?,
+            screenshots: tree("screenshots")?,
             data_key,
             database,
         })

@@ -11,6 +11,7 @@
 //! chunks:       member(32) || SHA-256(device)[..8] || seq   -> nonce(24) || ciphertext
 //! event_counts: member(32) || day(i64 BE) || category       -> count(u64 BE)
 //! release_parts: member(32) || release id                   -> nonce(24) || ciphertext
+//! screenshots:  member(32) || SHA-256(image)                -> nonce(24) || ciphertext
 //! ```
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -226,7 +227,12 @@ impl EventStore for SledStore {
             .map_err(store_error)?;
         self.flush_now()?;
         let mut deleted = 0;
-        for tree in [&self.chunks, &self.event_counts, &self.release_parts] {
+        for tree in [
+            &self.chunks,
+            &self.event_counts,
+            &self.release_parts,
+            &self.screenshots,
+        ] {
             let keys: Vec<sled::IVec> = tree
                 .scan_prefix(member.as_bytes())
                 .keys()
@@ -280,5 +286,55 @@ impl EventStore for SledStore {
         Ok(Some(postcard::from_bytes(&plaintext).map_err(|error| {
             StoreError(format!("decoding a release part: {error}"))
         })?))
+    }
+
+    fn put_screenshot(
+        &self,
+        member: &PublicKey,
+        sha256: &[u8; 32],
+        image: &[u8],
+    ) -> Result<bool, StoreError> {
+        let key = [member.as_bytes().as_slice(), sha256].concat();
+        if self.screenshots.contains_key(&key).map_err(store_error)? {
+            return Ok(false);
+        }
+        // A screenshot may arrive before any batch: make the member's key as a chunk would.
+        let member_key = match self.member_key(member)? {
+            Some(key) => key,
+            None => {
+                let mut fresh = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut fresh);
+                let wrapped = seal(&self.data_key, &fresh, &key_associated_data(member))?;
+                match self
+                    .member_keys
+                    .compare_and_swap(member.as_bytes(), None as Option<&[u8]>, Some(wrapped))
+                    .map_err(store_error)?
+                {
+                    Ok(()) => fresh,
+                    Err(_) => self
+                        .member_key(member)?
+                        .ok_or_else(|| StoreError("a member key vanished".into()))?,
+                }
+            }
+        };
+        let sealed = seal(&member_key, image, &key)?;
+        self.screenshots.insert(key, sealed).map_err(store_error)?;
+        self.flush_now()?;
+        Ok(true)
+    }
+
+    fn screenshot(
+        &self,
+        member: &PublicKey,
+        sha256: &[u8; 32],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = [member.as_bytes().as_slice(), sha256].concat();
+        let (Some(sealed), Some(member_key)) = (
+            self.screenshots.get(&key).map_err(store_error)?,
+            self.member_key(member)?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(open(&member_key, &sealed, &key)?))
     }
 }

@@ -456,6 +456,15 @@ impl IngestService for NoopIngest {
         });
         Ok(Response::new(Box::pin(stream)))
     }
+
+    async fn upload_screenshot(
+        &self,
+        _request: Request<v1::UploadScreenshotRequest>,
+    ) -> Result<Response<v1::UploadScreenshotResponse>, Status> {
+        Err(Status::unimplemented(
+            "the no-op baseline measures batches only",
+        ))
+    }
 }
 
 /// This process's resident set size, from /proc (0 where unavailable).

@@ -27,6 +27,13 @@ pub struct IngestApi {
 impl IngestService for IngestApi {
     type UploadStream = ResponseStream<v1::UploadResponse>;
 
+    async fn upload_screenshot(
+        &self,
+        request: Request<v1::UploadScreenshotRequest>,
+    ) -> Result<Response<v1::UploadScreenshotResponse>, Status> {
+        self.screenshot(request).await
+    }
+
     async fn upload(
         &self,
         request: Request<Streaming<v1::UploadRequest>>,
@@ -53,6 +60,28 @@ impl IngestService for IngestApi {
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(receiver),
         )))
+    }
+}
+
+impl IngestApi {
+    async fn screenshot(
+        &self,
+        request: Request<v1::UploadScreenshotRequest>,
+    ) -> Result<Response<v1::UploadScreenshotResponse>, Status> {
+        let member = convert::public_key(&request.get_ref().member_public_key, "member_public_key")
+            .map_err(status::invalid)?;
+        let metadata = request.metadata().clone();
+        let image = request.into_inner().image;
+        let (sha256, new) = self
+            .state
+            .as_caller(&metadata, move |registry, caller| {
+                registry.ingest_screenshot(caller, &member, &image)
+            })
+            .await?;
+        Ok(Response::new(v1::UploadScreenshotResponse {
+            sha256,
+            outcome: if new { "stored" } else { "duplicate" }.into(),
+        }))
     }
 }
 
