@@ -126,20 +126,8 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
     let per_stream = events.div_ceil(collectors as u64);
     let batches_per_stream = per_stream.div_ceil(batch as u64);
     let now_ms = datatrust_server::now().0 * 1000;
-    let make_batch = |member: &NoteSigner, sequence: u64| v1::UploadRequest {
-        member_public_key: member.public_key().as_bytes().to_vec(),
-        device_id: "bench-device".into(),
-        sequence,
-        events: (0..batch)
-            .map(|offset| v1::Event {
-                time_ms: now_ms - (sequence as i64 * batch as i64 + offset as i64) % 86_400_000,
-                application: format!("{:-<170}", "com.example.office-suite.spreadsheet"),
-                kind: Some(v1::event::Kind::Pointer(v1::PointerMove {
-                    x: offset as i32 % 1920,
-                    y: offset as i32 % 1080,
-                })),
-            })
-            .collect(),
+    let make_batch = move |member: &NoteSigner, sequence: u64| {
+        synthetic_batch(&member.public_key(), sequence, batch, now_ms)
     };
     let sample = make_batch(&pairs[0].0, 0);
     let event_bytes = sample.encoded_len() / batch;
@@ -152,7 +140,8 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
             .map(|(key, _, collector)| (key.clone(), collector.clone()))
             .collect::<Vec<_>>(),
         batches_per_stream,
-        &make_batch,
+        batch,
+        now_ms,
     )
     .await?;
     let ingest_seconds = started.elapsed().as_secs_f64();
@@ -179,7 +168,8 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
             .map(|(key, _, _)| key.clone())
             .collect::<Vec<_>>(),
         batches_per_stream,
-        &make_batch,
+        batch,
+        now_ms,
     )
     .await?;
     let noop_rate = noop_count as f64 / started.elapsed().as_secs_f64();
@@ -370,25 +360,46 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
     Ok(())
 }
 
-type Batcher<'a> = &'a (dyn Fn(&NoteSigner, u64) -> v1::UploadRequest + Sync);
+/// One batch of ~200-byte pointer events, made on demand so that memory stays flat however
+/// many events are sent.
+fn synthetic_batch(
+    member: &datatrust_core::PublicKey,
+    sequence: u64,
+    batch: usize,
+    now_ms: i64,
+) -> v1::UploadRequest {
+    v1::UploadRequest {
+        member_public_key: member.as_bytes().to_vec(),
+        device_id: "bench-device".into(),
+        sequence,
+        events: (0..batch)
+            .map(|offset| v1::Event {
+                time_ms: now_ms - (sequence as i64 * batch as i64 + offset as i64) % 86_400_000,
+                application: format!("{:-<170}", "com.example.office-suite.spreadsheet"),
+                kind: Some(v1::event::Kind::Pointer(v1::PointerMove {
+                    x: offset as i32 % 1920,
+                    y: offset as i32 % 1080,
+                })),
+            })
+            .collect(),
+    }
+}
 
 async fn upload_all(
     pairs: &[(NoteSigner, SignedIn)],
     batches: u64,
-    make_batch: Batcher<'_>,
+    batch: usize,
+    now_ms: i64,
 ) -> anyhow::Result<u64> {
     let mut tasks = Vec::new();
     for (member, collector) in pairs {
-        let requests: Vec<v1::UploadRequest> = (0..batches)
-            .map(|sequence| make_batch(member, sequence))
-            .collect();
+        let member = member.public_key();
+        let requests = tokio_stream::iter(
+            (0..batches).map(move |sequence| synthetic_batch(&member, sequence, batch, now_ms)),
+        );
         let collector = collector.clone();
         tasks.push(tokio::spawn(async move {
-            let mut responses = collector
-                .ingest()
-                .upload(tokio_stream::iter(requests))
-                .await?
-                .into_inner();
+            let mut responses = collector.ingest().upload(requests).await?.into_inner();
             let mut stored = 0u64;
             while let Some(answer) = responses.message().await? {
                 stored += u64::from(answer.stored_events);
@@ -407,20 +418,19 @@ async fn upload_noop(
     channel: &tonic::transport::Channel,
     members: &[NoteSigner],
     batches: u64,
-    make_batch: Batcher<'_>,
+    batch: usize,
+    now_ms: i64,
 ) -> anyhow::Result<u64> {
     let mut tasks = Vec::new();
     for member in members {
-        let requests: Vec<v1::UploadRequest> = (0..batches)
-            .map(|sequence| make_batch(member, sequence))
-            .collect();
+        let member = member.public_key();
+        let requests = tokio_stream::iter(
+            (0..batches).map(move |sequence| synthetic_batch(&member, sequence, batch, now_ms)),
+        );
         let mut client = v1::ingest_service_client::IngestServiceClient::new(channel.clone())
             .max_decoding_message_size(16 * 1024 * 1024);
         tasks.push(tokio::spawn(async move {
-            let mut responses = client
-                .upload(tokio_stream::iter(requests))
-                .await?
-                .into_inner();
+            let mut responses = client.upload(requests).await?.into_inner();
             let mut acknowledged = 0u64;
             while let Some(answer) = responses.message().await? {
                 acknowledged += u64::from(answer.stored_events);
