@@ -173,5 +173,8 @@ proptest! {
             }
         }
         prop_assert_eq!(released, expected);
+        // The license runs 10 days: past its expiry no release is built.
+        let expired = registry.create_release(&licensee, &license.id, &[7; 32], rand::random(), UnixSeconds(NOW + 11 * 86_400));
+        prop_assert!(matches!(expired, Err(datatrust_core::registry::DomainError::FailedPrecondition(_))), "{expired:?}");
     }
 }
