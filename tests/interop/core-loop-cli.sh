@@ -31,7 +31,8 @@ hash="$("$dt" trustee propose-terms --key "$t1" --json "$root/terms/example-agre
 "$dt" trustee close-vote --key "$t1" --terms "$hash"
 "$dt" trustee countersign --key "$t1" --terms "$hash"
 "$dt" trustee countersign --key "$work/t2.key" --terms "$hash"
-"$dt" terms show | head -2
+"$dt" terms show > "$work/terms-shown"
+head -2 "$work/terms-shown"
 "$dt" member consent --key "$work/ada.key" --purpose computer-use-agent-training
 
 now="$(date +%s)"
@@ -59,7 +60,8 @@ for run in 1 2; do
   "$dt" company report-use --key "$work/acme.key" --license "$license" --run "run-$run" --model acme-operator \
     --model-version 0.3 --model-family acme-agent --purpose computer-use-agent-training --data none \
     --started "$started" --ended "$started" --accelerator-seconds 3600 --receipt-out "$work/receipts/run-$run.tlog-proof"
-  "$dt" receipt verify "$work/receipts/run-$run.tlog-proof" --vkey "$log_vkey" | head -1
+  "$dt" receipt verify "$work/receipts/run-$run.tlog-proof" --vkey "$log_vkey" > "$work/verified-$run"
+  head -1 "$work/verified-$run"
 done
 if "$dt" company report-use --key "$work/acme.key" --license "$license" --run run-3 --model acme-operator \
     --model-version 0.3 --model-family acme-agent --purpose computer-use-agent-training --data none \
