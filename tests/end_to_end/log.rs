@@ -549,3 +549,40 @@ async fn a_tile_changed_on_disk_is_reported_not_served() {
     let (status, _, _) = http_get(trust.http_addr, "/log/tile/entries/000").await;
     assert_eq!(status, 500, "entries whose tile is corrupt are not served");
 }
+
+// Multi-threaded: the test reads the CLI's output while the in-process server answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_closing_the_pipe_early_does_not_crash_the_cli() {
+    use std::io::Read as _;
+    let trust = TestTrust::start().await;
+    trust.register_many(Role::Licensee, 700).await;
+    // Hundreds of kilobytes of entries, far more than a pipe holds: the CLI is still writing
+    // when the reader goes away after one byte, as `| head -c 1` would.
+    let mut child = Command::new(datatrust_binary())
+        .args([
+            "log",
+            "entries",
+            "--start",
+            "0",
+            "--end",
+            "700",
+            "--server",
+            &trust.grpc_url,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        output.status.code(),
+        Some(141),
+        "exits as a process stopped by SIGPIPE would"
+    );
+}
