@@ -485,3 +485,81 @@ async fn kill_9_during_ingest_loses_no_acknowledged_batch() {
         acknowledged.len()
     );
 }
+
+// Multi-threaded: the test runs the CLI as a process against the in-process server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_collector_cli_uploads_the_export_format_once() {
+    let trust = TestTrust::start().await;
+    let (member_key, member) = trust.new_principal(Role::Member, "Ada Lovelace").await;
+    let (collector_key, _) = trust.new_principal(Role::Collector, "Ada's laptop").await;
+    member
+        .members()
+        .authorize_collector(v1::AuthorizeCollectorRequest {
+            collector_public_key: collector_key.public_key().as_bytes().to_vec(),
+        })
+        .await
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let key_file = work.path().join("collector.key");
+    std::fs::write(&key_file, collector_key.to_private_text()).unwrap();
+    let events_file = work.path().join("events.jsonl");
+    let now = now_ms();
+    std::fs::write(
+        &events_file,
+        format!(
+            "{{\"time_ms\":{},\"application\":\"editor\",\"kind\":{{\"pointer\":{{\"x\":1,\"y\":2}}}}}}\n{{\"time_ms\":{},\"application\":\"editor\",\"kind\":{{\"scroll\":{{\"dx\":0,\"dy\":-3}}}}}}\n",
+            now - 1000,
+            now
+        ),
+    )
+    .unwrap();
+    let upload = || {
+        std::process::Command::new(datatrust_tests::datatrust_binary())
+            .args([
+                "collector",
+                "upload",
+                "--server",
+                &trust.grpc_url,
+                "--member",
+                &member_key.public_key().to_base64(),
+                "--device",
+                "laptop-7",
+                "--batch",
+                "1",
+                "--key",
+            ])
+            .arg(&key_file)
+            .arg("--file")
+            .arg(&events_file)
+            .output()
+            .unwrap()
+    };
+    let first = upload();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&first.stdout).contains("2 events stored"),
+        "{}",
+        String::from_utf8_lossy(&first.stdout)
+    );
+    let again = upload();
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("2 batch(es) already stored"),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+    let summary = member
+        .member_data()
+        .get_my_data_summary(v1::GetMyDataSummaryRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        summary.counts.iter().map(|count| count.count).sum::<u64>(),
+        2,
+        "stored once"
+    );
+}

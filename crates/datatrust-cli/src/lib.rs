@@ -476,6 +476,25 @@ pub enum CompanyCommand {
 pub enum CollectorCommand {
     /// The members who have authorised this collector.
     Members,
+    /// Upload a member's events from a JSON Lines file (the export format), in batches.
+    Upload {
+        /// The member's public key (base64).
+        #[arg(long)]
+        member: String,
+        /// This device's id; with the sequence numbers it makes retries idempotent.
+        #[arg(long)]
+        device: String,
+        /// Events, one JSON object a line, as `member export` writes them.
+        #[arg(long)]
+        file: PathBuf,
+        /// Events per batch.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// Sequence number of the first batch; the rest follow. Re-running with the same
+        /// numbers re-sends the same batches, which the trust stores once.
+        #[arg(long, default_value_t = 1)]
+        first_sequence: u64,
+    },
 }
 
 /// Parses the command line, runs it, and turns errors into a message and exit status 1.

@@ -236,4 +236,55 @@ pub mod telemetry {
             kind,
         })
     }
+
+    pub fn event_to_wire(event: &Event) -> v1::Event {
+        let kind = match &event.kind {
+            EventKind::Key {
+                key_class,
+                hold_ms,
+                character,
+                password_field,
+            } => v1::event::Kind::Key(v1::KeyEvent {
+                key_class: match key_class {
+                    KeyClass::Letter => v1::KeyClass::Letter,
+                    KeyClass::Digit => v1::KeyClass::Digit,
+                    KeyClass::Punctuation => v1::KeyClass::Punctuation,
+                    KeyClass::Navigation => v1::KeyClass::Navigation,
+                    KeyClass::Modifier => v1::KeyClass::Modifier,
+                    KeyClass::Other => v1::KeyClass::Other,
+                }
+                .into(),
+                hold_ms: *hold_ms,
+                character: character.clone().unwrap_or_default(),
+                password_field: *password_field,
+            }),
+            EventKind::Pointer { x, y } => {
+                v1::event::Kind::Pointer(v1::PointerMove { x: *x, y: *y })
+            }
+            EventKind::Click {
+                button,
+                target_role,
+            } => v1::event::Kind::Click(v1::Click {
+                button: u32::from(*button),
+                target_role: target_role.clone(),
+            }),
+            EventKind::Scroll { dx, dy } => {
+                v1::event::Kind::Scroll(v1::Scroll { dx: *dx, dy: *dy })
+            }
+            EventKind::Focus { window_title } => v1::event::Kind::Focus(v1::FocusChange {
+                window_title: window_title.clone().unwrap_or_default(),
+            }),
+            EventKind::Screenshot { sha256, size_bytes } => {
+                v1::event::Kind::Screenshot(v1::ScreenshotRef {
+                    sha256: sha256.clone(),
+                    size_bytes: *size_bytes,
+                })
+            }
+        };
+        v1::Event {
+            time_ms: event.time_ms,
+            application: event.application.clone(),
+            kind: Some(kind),
+        }
+    }
 }

@@ -316,3 +316,86 @@ pub async fn fetch_and_verify(
     }
     Ok(records)
 }
+
+/// Uploads a JSON Lines file of events for a member, in numbered batches, and reports what
+/// the trust stored.
+pub async fn collector_upload(
+    global: &GlobalArgs,
+    session: &SignedIn,
+    command: crate::CollectorCommand,
+) -> anyhow::Result<()> {
+    let crate::CollectorCommand::Upload {
+        member,
+        device,
+        file,
+        batch,
+        first_sequence,
+    } = command
+    else {
+        unreachable!("dispatched by kind");
+    };
+    if !(1..=10_000).contains(&batch) {
+        bail!("--batch: must be 1 to 10000");
+    }
+    let member = PublicKey::from_base64(&member, "--member")
+        .map_err(|error| anyhow!("--member: {}", error.reason))?;
+    let text =
+        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let mut events = Vec::new();
+    for (number, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+    {
+        let event: datatrust_core::events::Event =
+            serde_json::from_str(line).with_context(|| {
+                format!(
+                    "{}:{}: not an event in the export format",
+                    file.display(),
+                    number + 1
+                )
+            })?;
+        events.push(datatrust_proto::convert::telemetry::event_to_wire(&event));
+    }
+    let batches: Vec<v1::UploadRequest> = events
+        .chunks(batch)
+        .enumerate()
+        .map(|(index, chunk)| v1::UploadRequest {
+            member_public_key: member.as_bytes().to_vec(),
+            device_id: device.clone(),
+            sequence: first_sequence + index as u64,
+            events: chunk.to_vec(),
+        })
+        .collect();
+    let expected = batches.len();
+    let mut responses = session
+        .ingest()
+        .upload(tokio_stream::iter(batches))
+        .await?
+        .into_inner();
+    let (mut stored, mut duplicates, mut redacted, mut answered) = (0u64, 0u64, 0u64, 0usize);
+    while let Some(answer) = responses.message().await? {
+        answered += 1;
+        stored += u64::from(answer.stored_events);
+        redacted += u64::from(answer.redacted_events);
+        if answer.outcome == "duplicate" {
+            duplicates += 1;
+        }
+    }
+    if answered != expected {
+        bail!(
+            "the trust answered {answered} of {expected} batches; re-run with the same --first-sequence to retry safely"
+        );
+    }
+    if global.json {
+        println!(
+            "{}",
+            json!({ "batches": answered, "stored_events": stored, "duplicate_batches": duplicates, "redacted_events": redacted })
+        );
+    } else {
+        println!(
+            "{answered} batch(es): {stored} events stored, {redacted} removed by the terms' redactions, {duplicates} batch(es) already stored"
+        );
+    }
+    Ok(())
+}

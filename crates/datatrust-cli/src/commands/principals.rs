@@ -54,6 +54,9 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Company(command) => {
             super::governance::company(global, &sign_in(global).await?, command).await
         }
+        Command::Collector(command @ CollectorCommand::Upload { .. }) => {
+            super::data::collector_upload(global, &sign_in(global).await?, command).await
+        }
         Command::Collector(CollectorCommand::Members) => {
             let session = sign_in(global).await?;
             let response = session
