@@ -358,6 +358,23 @@ impl PrincipalKey for datatrust_cli::client::SignedIn {
     }
 }
 
+/// How many events the trust holds for the member, as the member sees it.
+async fn stored_events(
+    channel: &tonic::transport::Channel,
+    member_key: &datatrust_core::NoteSigner,
+) -> u64 {
+    let member = datatrust_cli::client::sign_in(channel, member_key)
+        .await
+        .unwrap();
+    let summary = member
+        .member_data()
+        .get_my_data_summary(v1::GetMyDataSummaryRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    summary.counts.iter().map(|count| count.count).sum()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_ingest_loses_no_acknowledged_batch() {
     let directory = tempfile::tempdir().unwrap();
@@ -404,16 +421,7 @@ async fn kill_9_during_ingest_loses_no_acknowledged_batch() {
                 .unwrap();
         }
         // Every batch acknowledged before a crash is there after it.
-        let member = datatrust_cli::client::sign_in(&channel, &member_key)
-            .await
-            .unwrap();
-        let counts = member
-            .member_data()
-            .get_my_data_summary(v1::GetMyDataSummaryRequest {})
-            .await
-            .unwrap()
-            .into_inner();
-        let stored: u64 = counts.counts.iter().map(|count| count.count).sum();
+        let stored = stored_events(&channel, &member_key).await;
         assert!(
             stored >= acknowledged.len() as u64 * 50,
             "round {round}: {stored} events stored, {} batches acknowledged",
@@ -469,16 +477,7 @@ async fn kill_9_during_ingest_loses_no_acknowledged_batch() {
     let channel = datatrust_cli::client::connect(&server.grpc_url, None)
         .await
         .unwrap();
-    let member = datatrust_cli::client::sign_in(&channel, &member_key)
-        .await
-        .unwrap();
-    let counts = member
-        .member_data()
-        .get_my_data_summary(v1::GetMyDataSummaryRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    let stored: u64 = counts.counts.iter().map(|count| count.count).sum();
+    let stored = stored_events(&channel, &member_key).await;
     assert!(
         stored >= acknowledged.len() as u64 * 50,
         "{stored} events stored, {} batches of 50 acknowledged",

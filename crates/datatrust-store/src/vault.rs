@@ -103,6 +103,29 @@ impl SledStore {
     }
 }
 
+impl SledStore {
+    /// The member's key, made (random, wrapped by the data key) on first use. Racing
+    /// creators agree through compare-and-swap: the first stored key wins.
+    fn member_key_or_create(&self, member: &PublicKey) -> Result<[u8; 32], StoreError> {
+        if let Some(key) = self.member_key(member)? {
+            return Ok(key);
+        }
+        let mut fresh = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut fresh);
+        let wrapped = seal(&self.data_key, &fresh, &key_associated_data(member))?;
+        match self
+            .member_keys
+            .compare_and_swap(member.as_bytes(), None as Option<&[u8]>, Some(wrapped))
+            .map_err(store_error)?
+        {
+            Ok(()) => Ok(fresh),
+            Err(_) => self
+                .member_key(member)?
+                .ok_or_else(|| StoreError("a member key vanished while being made".into())),
+        }
+    }
+}
+
 impl EventStore for SledStore {
     fn put_chunk(
         &self,
@@ -115,16 +138,10 @@ impl EventStore for SledStore {
         if self.chunks.contains_key(&chunk_key).map_err(store_error)? {
             return Ok(ChunkInsert::Duplicate);
         }
-        // A new member key is made outside the transaction; if two batches race, the
-        // transaction keeps whichever key is stored first and the chunk is sealed under it.
-        let fresh_key = {
-            let mut key = [0u8; 32];
-            rand::rngs::OsRng.fill_bytes(&mut key);
-            key
-        };
-        let wrapped_fresh = seal(&self.data_key, &fresh_key, &key_associated_data(member))?;
+        let member_key = self.member_key_or_create(member)?;
         let plaintext = postcard::to_stdvec(events)
             .map_err(|error| StoreError(format!("encoding events: {error}")))?;
+        let sealed = seal(&member_key, &plaintext, &chunk_key)?;
         let mut counts: std::collections::BTreeMap<Vec<u8>, u64> =
             std::collections::BTreeMap::new();
         for event in events {
@@ -136,31 +153,14 @@ impl EventStore for SledStore {
             .concat();
             *counts.entry(key).or_default() += 1;
         }
-        let data_key = self.data_key;
-        let outcome = (&self.member_keys, &self.chunks, &self.event_counts)
-            .transaction(|(member_keys, chunks, event_counts)| {
+        // The chunk and its counts change together; a concurrent retry of the same batch
+        // finds the chunk inside the transaction and changes nothing.
+        let outcome = (&self.chunks, &self.event_counts)
+            .transaction(|(chunks, event_counts)| {
                 if chunks.get(&chunk_key)?.is_some() {
                     return Ok(ChunkInsert::Duplicate);
                 }
-                let member_key = match member_keys.get(member.as_bytes())? {
-                    Some(wrapped) => {
-                        let key = open(&data_key, &wrapped, &key_associated_data(member))
-                            .map_err(ConflictableTransactionError::Abort)?;
-                        <[u8; 32]>::try_from(key.as_slice()).map_err(|_| {
-                            ConflictableTransactionError::Abort(StoreError(
-                                "a member key is not 32 bytes".into(),
-                            ))
-                        })?
-                    }
-                    None => {
-                        member_keys
-                            .insert(member.as_bytes().as_slice(), wrapped_fresh.as_slice())?;
-                        fresh_key
-                    }
-                };
-                let sealed = seal(&member_key, &plaintext, &chunk_key)
-                    .map_err(ConflictableTransactionError::Abort)?;
-                chunks.insert(chunk_key.as_slice(), sealed)?;
+                chunks.insert(chunk_key.as_slice(), sealed.as_slice())?;
                 for (key, added) in &counts {
                     let current = event_counts
                         .get(key)?
@@ -170,7 +170,7 @@ impl EventStore for SledStore {
                         .unwrap_or(0);
                     event_counts.insert(key.as_slice(), &(current + added).to_be_bytes())?;
                 }
-                Ok(ChunkInsert::Stored)
+                Ok::<_, ConflictableTransactionError<StoreError>>(ChunkInsert::Stored)
             })
             .map_err(transaction_error)?;
         self.flush_now()?;
@@ -298,25 +298,7 @@ impl EventStore for SledStore {
         if self.screenshots.contains_key(&key).map_err(store_error)? {
             return Ok(false);
         }
-        // A screenshot may arrive before any batch: make the member's key as a chunk would.
-        let member_key = match self.member_key(member)? {
-            Some(key) => key,
-            None => {
-                let mut fresh = [0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut fresh);
-                let wrapped = seal(&self.data_key, &fresh, &key_associated_data(member))?;
-                match self
-                    .member_keys
-                    .compare_and_swap(member.as_bytes(), None as Option<&[u8]>, Some(wrapped))
-                    .map_err(store_error)?
-                {
-                    Ok(()) => fresh,
-                    Err(_) => self
-                        .member_key(member)?
-                        .ok_or_else(|| StoreError("a member key vanished".into()))?,
-                }
-            }
-        };
+        let member_key = self.member_key_or_create(member)?;
         let sealed = seal(&member_key, image, &key)?;
         self.screenshots.insert(key, sealed).map_err(store_error)?;
         self.flush_now()?;

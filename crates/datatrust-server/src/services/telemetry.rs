@@ -39,13 +39,12 @@ impl IngestService for IngestApi {
         request: Request<Streaming<v1::UploadRequest>>,
     ) -> Result<Response<Self::UploadStream>, Status> {
         // Authenticate once for the stream; each batch re-checks the principal in the core.
-        let session = self.state.session(request.metadata())?;
+        self.state.session(request.metadata())?;
         let metadata = request.metadata().clone();
         let mut incoming = request.into_inner();
         let state = self.state.clone();
         let (sender, receiver) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
-            let _ = session;
             while let Some(message) = incoming.next().await {
                 let outcome = match message {
                     Ok(batch) => store_batch(&state, &metadata, batch).await,
