@@ -30,7 +30,7 @@ fn report(license_id: &str, run: &str, family: &str, now: i64) -> TrainingReport
         model_version: "0.3.1".into(),
         model_family: family.into(),
         purpose: "computer-use-agent-training".into(),
-        data: vec!["release-none-yet".into()],
+        data: Vec::new(),
         // A run can only start once the license is valid: in this test, the same second.
         started: UnixSeconds(now),
         ended: UnixSeconds(now),

@@ -11,6 +11,7 @@ use datatrust_proto::v1::auth_service_client::AuthServiceClient;
 use datatrust_proto::v1::collector_service_client::CollectorServiceClient;
 use datatrust_proto::v1::consent_service_client::ConsentServiceClient;
 use datatrust_proto::v1::ingest_service_client::IngestServiceClient;
+use datatrust_proto::v1::ledger_service_client::LedgerServiceClient;
 use datatrust_proto::v1::license_service_client::LicenseServiceClient;
 use datatrust_proto::v1::log_service_client::LogServiceClient;
 use datatrust_proto::v1::member_data_service_client::MemberDataServiceClient;
@@ -710,6 +711,103 @@ fn rows() -> Vec<Row> {
                     .map(drop)
             })
         }),
+        row(
+            "LedgerService/ListInvoices",
+            |context| {
+                Box::pin(async move {
+                    LedgerServiceClient::new(context.channel.clone())
+                        .list_invoices(context.request(v1::ListInvoicesRequest::default()))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, OK, DENIED, OK, DENIED],
+        ),
+        row(
+            "LedgerService/RecordPayment",
+            |context| {
+                Box::pin(async move {
+                    LedgerServiceClient::new(context.channel.clone())
+                        .record_payment(context.request(v1::RecordPaymentRequest {
+                            reference: "bank-1".into(),
+                            charge_id: "0".repeat(32),
+                            currency: "EUR".into(),
+                            amount: 1,
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, NOT_FOUND, DENIED, DENIED, DENIED],
+        ),
+        row(
+            "LedgerService/RecordPayout",
+            |context| {
+                Box::pin(async move {
+                    LedgerServiceClient::new(context.channel.clone())
+                        .record_payout(context.request(v1::RecordPayoutRequest {
+                            reference: "payout-1".into(),
+                            member_public_key: context.trustee_key.clone(),
+                            currency: "EUR".into(),
+                            amount: 1,
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, NOT_FOUND, DENIED, DENIED, DENIED],
+        ),
+        row(
+            "LedgerService/GetMyStatement",
+            |context| {
+                Box::pin(async move {
+                    LedgerServiceClient::new(context.channel.clone())
+                        .get_my_statement(context.request(v1::GetMyStatementRequest {}))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, DENIED, OK, DENIED, DENIED],
+        ),
+        row(
+            "LedgerService/GetLedger",
+            |context| {
+                Box::pin(async move {
+                    LedgerServiceClient::new(context.channel.clone())
+                        .get_ledger(context.request(v1::GetLedgerRequest {}))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, OK, DENIED, DENIED, DENIED],
+        ),
+        row(
+            "LedgerService/EnforceDuties",
+            |context| {
+                Box::pin(async move {
+                    LedgerServiceClient::new(context.channel.clone())
+                        .enforce_duties(context.request(v1::EnforceDutiesRequest {}))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, OK, DENIED, DENIED, DENIED],
+        ),
+        row(
+            "LedgerService/LiftSuspension",
+            |context| {
+                Box::pin(async move {
+                    LedgerServiceClient::new(context.channel.clone())
+                        .lift_suspension(context.request(v1::LiftSuspensionRequest {
+                            licensee_public_key: context.trustee_key.clone(),
+                            reason: "paid".into(),
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, PRECONDITION, DENIED, DENIED, DENIED],
+        ),
         row(
             "ReleaseService/CreateRelease",
             |context| {

@@ -11,6 +11,7 @@ use datatrust_proto::v1::auth_service_client::AuthServiceClient;
 use datatrust_proto::v1::collector_service_client::CollectorServiceClient;
 use datatrust_proto::v1::consent_service_client::ConsentServiceClient;
 use datatrust_proto::v1::ingest_service_client::IngestServiceClient;
+use datatrust_proto::v1::ledger_service_client::LedgerServiceClient;
 use datatrust_proto::v1::license_service_client::LicenseServiceClient;
 use datatrust_proto::v1::member_data_service_client::MemberDataServiceClient;
 use datatrust_proto::v1::member_service_client::MemberServiceClient;
@@ -164,6 +165,10 @@ impl SignedIn {
 
     pub fn releases(&self) -> ReleaseServiceClient<Authenticated> {
         ReleaseServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn ledger(&self) -> LedgerServiceClient<Authenticated> {
+        LedgerServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 
     pub fn channel(&self) -> &Channel {

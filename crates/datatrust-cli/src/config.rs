@@ -61,6 +61,9 @@ pub struct ServeArgs {
     /// Longest a request may run, in seconds [default: 30]
     #[arg(long, env = "DATATRUST_REQUEST_TIMEOUT_SECONDS")]
     pub request_timeout_seconds: Option<u64>,
+    /// How often licensees with overdue invoices are suspended, in seconds [default: 60]
+    #[arg(long, env = "DATATRUST_DUTIES_INTERVAL_SECONDS")]
+    pub duties_interval_seconds: Option<u64>,
 }
 
 /// The config file: the same settings, all optional; unknown keys are refused.
@@ -78,6 +81,7 @@ struct FileConfig {
     drain_seconds: Option<u64>,
     max_message_bytes: Option<usize>,
     request_timeout_seconds: Option<u64>,
+    duties_interval_seconds: Option<u64>,
 }
 
 /// Everything `serve` needs, resolved.
@@ -134,6 +138,14 @@ impl ServeArgs {
             drain_grace: Duration::from_secs(
                 self.drain_seconds.or(file.drain_seconds).unwrap_or(0),
             ),
+            duties_interval: match self
+                .duties_interval_seconds
+                .or(file.duties_interval_seconds)
+            {
+                Some(0) => anyhow::bail!("--duties-interval-seconds: must be at least 1"),
+                Some(seconds) => Duration::from_secs(seconds),
+                None => defaults.duties_interval,
+            },
             ..defaults
         };
         Ok(ServeConfig {

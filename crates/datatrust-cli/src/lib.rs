@@ -315,6 +315,57 @@ pub enum TrusteeCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Invoices: every licensee's, or one's.
+    Invoices {
+        /// Only this licensee (base64 public key).
+        #[arg(long)]
+        licensee: Option<String>,
+        /// Print CSV instead of text.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Record money received from a licensee against an invoice.
+    RecordPayment {
+        /// The invoice (charge id).
+        #[arg(long)]
+        charge: String,
+        /// In minor units (cents).
+        #[arg(long)]
+        amount: u64,
+        #[arg(long)]
+        currency: String,
+        /// The bank's reference; each is recorded once.
+        #[arg(long)]
+        reference: String,
+    },
+    /// Record money paid out to a member.
+    RecordPayout {
+        /// The member's base64 public key.
+        #[arg(long)]
+        member: String,
+        /// In minor units (cents).
+        #[arg(long)]
+        amount: u64,
+        #[arg(long)]
+        currency: String,
+        #[arg(long)]
+        reference: String,
+    },
+    /// The union's ledger: charged, received, outstanding, fund, owed to members.
+    Ledger {
+        /// Print CSV instead of text.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Suspend licensees with overdue invoices now (the server also does it periodically).
+    EnforceDuties,
+    /// Lift a licensee's suspension (once nothing is overdue).
+    LiftSuspension {
+        #[arg(long)]
+        licensee: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -378,6 +429,18 @@ pub enum MemberCommand {
         /// Must be exactly: erase all my data
         #[arg(long)]
         confirm: String,
+    },
+    /// What you have earned from the use of your data, per charge, and what was paid out.
+    Statement {
+        /// Check every share offline: its proof, the totals, the log's receipt.
+        #[arg(long)]
+        verify: bool,
+        /// The log's verifier key (for --verify).
+        #[arg(long)]
+        vkey: Option<String>,
+        /// Print CSV instead of text.
+        #[arg(long)]
+        csv: bool,
     },
     /// Where your data went: every release holding your records and the training uses of it.
     Audit {
@@ -455,6 +518,12 @@ pub enum CompanyCommand {
     },
     /// Your training uses.
     Uses,
+    /// Your invoices: charged, paid, due; and whether your licenses are suspended.
+    Invoices {
+        /// Print CSV instead of text.
+        #[arg(long)]
+        csv: bool,
+    },
     /// Build a release under one of your licenses.
     Release {
         #[arg(long)]

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::license::License;
 use crate::log_entry::{LogEntry, subject};
 use crate::registry::{DomainError, Journal, Logged, Registry, require_role};
-use crate::store::{RecordKind, RecordStore, StoreError, TrustStore};
+use crate::store::{EventStore, RecordKind, RecordStore, StoreError, TrustStore};
 use crate::terms::{LicenseRequestTerms, Terms};
 use crate::{FieldError, NoteSigner, Principal, PublicKey, Role, UnixSeconds, note};
 
@@ -330,7 +330,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-impl<S: TrustStore + RecordStore, J: Journal> Registry<S, J> {
+impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
     fn records<T: DeserializeOwned>(
         &self,
         kind: RecordKind,
@@ -821,6 +821,12 @@ impl<S: TrustStore + RecordStore, J: Journal> Registry<S, J> {
         terms
             .check_request(&LicenseRequestTerms::from(&request.requested), now)
             .map_err(|refusal| DomainError::FailedPrecondition(refusal.to_string()))?;
+        if let Some(suspension) = self.enforce_duties_locked(&request.licensee, now)? {
+            return Err(DomainError::FailedPrecondition(format!(
+                "request_id: the licensee is suspended ({}); lift the suspension first",
+                suspension.reason
+            )));
+        }
         request.approvals.push(Approval {
             trustee: caller.public_key,
             signature: signature_hex(signature),
@@ -842,6 +848,7 @@ impl<S: TrustStore + RecordStore, J: Journal> Registry<S, J> {
         let text = license.to_text();
         let signed = note::sign(&text, &[license_signer])
             .map_err(|error| DomainError::Store(StoreError(error.to_string())))?;
+        let mut charge = self.license_fee_charge(&license, &terms, now)?;
         let approvers: Vec<String> = request
             .approvals
             .iter()
@@ -860,6 +867,7 @@ impl<S: TrustStore + RecordStore, J: Journal> Registry<S, J> {
                 .with("license-sha256", sha256_hex(text.as_bytes()))
                 .with("approved-by", approvers.join(",")),
         )?;
+        charge.record.log_index = self.journal.record(&charge.entry)?;
         let record = LicenseRecord {
             id: license.id.clone(),
             licensee: license.licensee,
@@ -881,6 +889,11 @@ impl<S: TrustStore + RecordStore, J: Journal> Registry<S, J> {
                 RecordKind::License,
                 record.id.as_bytes().to_vec(),
                 Some(encode(&record)?),
+            ),
+            (
+                RecordKind::Charge,
+                charge.record.id.as_bytes().to_vec(),
+                Some(encode(&charge.record)?),
             ),
         ])?;
         Ok(Logged {
@@ -1082,6 +1095,33 @@ impl<S: TrustStore + RecordStore, J: Journal> Registry<S, J> {
         } else {
             None
         };
+        let refusal = match refusal {
+            None => self
+                .enforce_duties_locked(&caller.public_key, now)?
+                .map(|suspension| {
+                    format!(
+                        "license: the licensee's licenses are suspended: {}",
+                        suspension.reason
+                    )
+                }),
+            some => some,
+        };
+        let mut charge = None;
+        let refusal = match refusal {
+            None => match self.releases_used(&license.id, &report)? {
+                Err(why) => Some(why),
+                Ok(releases) => {
+                    match self.training_run_charge(&license, &report.run_id, &releases, now)? {
+                        Err(why) => Some(why),
+                        Ok(pending) => {
+                            charge = Some(pending);
+                            None
+                        }
+                    }
+                }
+            },
+            some => some,
+        };
         let entry = match &refusal {
             None => LogEntry::new("training-use", now)
                 .with("license", license.id.clone())
@@ -1108,6 +1148,15 @@ impl<S: TrustStore + RecordStore, J: Journal> Registry<S, J> {
                 .with("report-sha256", report_sha256.clone()),
         };
         let log_index = self.journal.record(&entry)?;
+        let mut writes = Vec::new();
+        if let Some(mut charge) = charge {
+            charge.record.log_index = self.journal.record(&charge.entry)?;
+            writes.push((
+                RecordKind::Charge,
+                charge.record.id.as_bytes().to_vec(),
+                Some(encode(&charge.record)?),
+            ));
+        }
         let record = TrainingUseRecord {
             license_id: license.id,
             run_id: report.run_id,
@@ -1119,7 +1168,8 @@ impl<S: TrustStore + RecordStore, J: Journal> Registry<S, J> {
             refusal: refusal.clone(),
             reported_at: now,
         };
-        self.put(RecordKind::TrainingUse, &key, &record)?;
+        writes.push((RecordKind::TrainingUse, key, Some(encode(&record)?)));
+        self.store.write_records(writes)?;
         match refusal {
             None => Ok(record),
             Some(why) => Err(DomainError::FailedPrecondition(format!(

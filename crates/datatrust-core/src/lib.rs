@@ -2,6 +2,7 @@
 //! storage the domain needs. Pure code: no I/O, no async runtime, no wire or storage formats.
 
 pub mod auth;
+pub mod compensation;
 pub mod events;
 pub mod governance;
 pub mod keys;

@@ -62,6 +62,14 @@ impl LogEntry {
         self
     }
 
+    /// The value of a field, if the entry has it.
+    pub fn field(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(name, _)| *name == key)
+            .map(|(_, value)| value.as_str())
+    }
+
     pub fn kind(&self) -> &'static str {
         self.kind
     }

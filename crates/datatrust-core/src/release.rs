@@ -35,6 +35,9 @@ pub struct ReleasePart {
     pub commitment: String,
     pub count: u64,
     pub records_root: String,
+    /// Records per data category (what per-record fees are charged on).
+    #[serde(default)]
+    pub categories: std::collections::BTreeMap<String, u64>,
 }
 
 impl ReleasePart {
@@ -191,6 +194,12 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                 "license_id: the license is revoked: {reason}"
             )));
         }
+        if let Some(suspension) = self.enforce_duties_locked(&caller.public_key, now)? {
+            return Err(DomainError::FailedPrecondition(format!(
+                "license_id: your licenses are suspended: {}; trustees lift the suspension",
+                suspension.reason
+            )));
+        }
         let license = record.license();
         if !license.is_valid_at(now) {
             return Err(DomainError::FailedPrecondition(
@@ -220,12 +229,15 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                     continue;
                 }
                 let member_pseudonym = pseudonym(pseudonym_secret, &license.id, &member.public_key);
+                let mut categories = std::collections::BTreeMap::<String, u64>::new();
                 let records: Vec<Vec<u8>> = self
                     .store
                     .member_events(&member.public_key)?
                     .iter()
                     .filter_map(|event| {
-                        transform(event, &license, &terms.policy, &member_pseudonym)
+                        let record = transform(event, &license, &terms.policy, &member_pseudonym)?;
+                        *categories.entry(event.category().to_owned()).or_default() += 1;
+                        Some(record)
                     })
                     .collect();
                 if records.is_empty() {
@@ -240,6 +252,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                     )),
                     count: records.len() as u64,
                     records_root: hex::encode(records_root(&records)),
+                    categories,
                 });
                 // Stored member by member, so building holds one member's records at a time.
                 // Nothing is served before the release is logged and its metadata stored; a
@@ -288,7 +301,11 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         })
     }
 
-    fn consents_to(&self, member: &Principal, purpose: &str) -> Result<bool, DomainError> {
+    pub(crate) fn consents_to(
+        &self,
+        member: &Principal,
+        purpose: &str,
+    ) -> Result<bool, DomainError> {
         let key = [member.public_key.as_bytes().as_slice(), purpose.as_bytes()].concat();
         Ok(self
             .store

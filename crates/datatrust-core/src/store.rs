@@ -192,10 +192,14 @@ pub enum RecordKind {
     License,
     TrainingUse,
     Release,
+    Charge,
+    Payment,
+    Payout,
+    Suspension,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 7] = [
+    pub const ALL: [RecordKind; 11] = [
         RecordKind::Terms,
         RecordKind::Ballot,
         RecordKind::Consent,
@@ -203,6 +207,10 @@ impl RecordKind {
         RecordKind::License,
         RecordKind::TrainingUse,
         RecordKind::Release,
+        RecordKind::Charge,
+        RecordKind::Payment,
+        RecordKind::Payout,
+        RecordKind::Suspension,
     ];
 
     pub fn name(self) -> &'static str {
@@ -214,6 +222,10 @@ impl RecordKind {
             RecordKind::License => "licenses",
             RecordKind::TrainingUse => "training_uses",
             RecordKind::Release => "releases",
+            RecordKind::Charge => "charges",
+            RecordKind::Payment => "payments",
+            RecordKind::Payout => "payouts",
+            RecordKind::Suspension => "suspensions",
         }
     }
 }

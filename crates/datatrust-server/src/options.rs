@@ -29,6 +29,8 @@ pub struct ServeOptions {
     /// After a shutdown signal, how long health reports NOT_SERVING before the listeners
     /// close, so load balancers stop sending traffic first.
     pub drain_grace: Duration,
+    /// How often licensees with overdue invoices are looked for and suspended.
+    pub duties_interval: Duration,
 }
 
 impl Default for ServeOptions {
@@ -42,6 +44,7 @@ impl Default for ServeOptions {
             request_timeout: Duration::from_secs(30),
             token_lifetime: Duration::from_secs(15 * 60),
             drain_grace: Duration::ZERO,
+            duties_interval: Duration::from_secs(60),
         }
     }
 }

@@ -14,6 +14,7 @@ use datatrust_proto::v1::auth_service_server::AuthServiceServer;
 use datatrust_proto::v1::collector_service_server::CollectorServiceServer;
 use datatrust_proto::v1::consent_service_server::ConsentServiceServer;
 use datatrust_proto::v1::ingest_service_server::IngestServiceServer;
+use datatrust_proto::v1::ledger_service_server::LedgerServiceServer;
 use datatrust_proto::v1::license_service_server::LicenseServiceServer;
 use datatrust_proto::v1::log_service_server::LogServiceServer;
 use datatrust_proto::v1::member_data_service_server::MemberDataServiceServer;
@@ -33,8 +34,8 @@ use tonic_health::ServingStatus;
 use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::services::{
-    AuthApi, CollectorApi, ConsentApi, IngestApi, LicenseApi, LogApi, MemberApi, MemberDataApi,
-    PrincipalApi, ReleaseApi, TermsApi, TrainingApi, TrustApi,
+    AuthApi, CollectorApi, ConsentApi, IngestApi, LedgerApi, LicenseApi, LogApi, MemberApi,
+    MemberDataApi, PrincipalApi, ReleaseApi, TermsApi, TrainingApi, TrustApi,
 };
 use crate::{ServeOptions, TrustState};
 
@@ -53,7 +54,7 @@ pub enum ServeError {
 }
 
 /// Names of the datatrust services, as health checks and reflection know them.
-pub const SERVICE_NAMES: [&str; 13] = [
+pub const SERVICE_NAMES: [&str; 14] = [
     <TrustServiceServer<TrustApi> as NamedService>::NAME,
     <AuthServiceServer<AuthApi> as NamedService>::NAME,
     <PrincipalServiceServer<PrincipalApi> as NamedService>::NAME,
@@ -67,6 +68,7 @@ pub const SERVICE_NAMES: [&str; 13] = [
     <IngestServiceServer<IngestApi> as NamedService>::NAME,
     <MemberDataServiceServer<MemberDataApi> as NamedService>::NAME,
     <ReleaseServiceServer<ReleaseApi> as NamedService>::NAME,
+    <LedgerServiceServer<LedgerApi> as NamedService>::NAME,
 ];
 
 /// Serves gRPC on `grpc_listener` and HTTP on `http_listener` until `shutdown` completes.
@@ -232,7 +234,41 @@ pub async fn serve(
             })
             .max_decoding_message_size(max)
             .max_encoding_message_size(max),
+        )
+        .add_service(
+            LedgerServiceServer::new(LedgerApi {
+                state: state.clone(),
+            })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
         );
+
+    // Licensees with overdue invoices are suspended even if nobody asks: every
+    // `duties_interval`, until shutdown.
+    let sweeping = state.clone();
+    let mut sweep_stop = stop_receiver.clone();
+    let duties_interval = options.duties_interval;
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(duties_interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                _ = sweep_stop.wait_for(|stop| *stop) => return,
+            }
+            match sweeping
+                .blocking(|registry| registry.enforce_duties(crate::state::now()))
+                .await
+            {
+                Ok(made) => {
+                    for suspension in made {
+                        tracing::warn!(licensee = %suspension.licensee, reason = %suspension.reason, log_index = suspension.log_index, "licensee suspended");
+                    }
+                }
+                Err(error) => tracing::error!(%error, "enforcing licensees' duties failed"),
+            }
+        }
+    });
 
     let incoming = TcpListenerStream::new(grpc_listener).map(|connection| {
         connection.inspect(|stream| {

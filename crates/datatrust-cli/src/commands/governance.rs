@@ -353,8 +353,9 @@ pub async fn company(
     match command {
         CompanyCommand::Profile
         | CompanyCommand::Release { .. }
+        | CompanyCommand::Invoices { .. }
         | CompanyCommand::FetchRelease { .. } => {
-            unreachable!("handled in principals.rs and data.rs")
+            unreachable!("handled in principals.rs, data.rs and ledger.rs")
         }
         CompanyCommand::RequestLicense {
             purpose,

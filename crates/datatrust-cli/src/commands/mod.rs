@@ -5,6 +5,7 @@ mod bench_ingest;
 mod data;
 pub use data::fetch_and_verify;
 mod governance;
+mod ledger;
 mod log;
 mod principals;
 mod serve;

@@ -51,6 +51,9 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Company(
             command @ (CompanyCommand::Release { .. } | CompanyCommand::FetchRelease { .. }),
         ) => super::data::company(global, &sign_in(global).await?, command).await,
+        Command::Company(CompanyCommand::Invoices { csv }) => {
+            super::ledger::invoices(global, &sign_in(global).await?, None, csv).await
+        }
         Command::Company(command) => {
             super::governance::company(global, &sign_in(global).await?, command).await
         }
@@ -238,6 +241,19 @@ async fn trustee(global: &GlobalArgs, command: TrusteeCommand) -> anyhow::Result
         | TrusteeCommand::Revoke { .. }) => {
             super::governance::trustee(global, &session, command).await
         }
+        TrusteeCommand::Invoices { licensee, csv } => {
+            let licensee = licensee
+                .map(|text| parse_key(&text, "--licensee"))
+                .transpose()?;
+            super::ledger::invoices(global, &session, licensee, csv).await
+        }
+        command @ (TrusteeCommand::RecordPayment { .. }
+        | TrusteeCommand::RecordPayout { .. }
+        | TrusteeCommand::Ledger { .. }
+        | TrusteeCommand::EnforceDuties
+        | TrusteeCommand::LiftSuspension { .. }) => {
+            super::ledger::trustee(global, &session, command).await
+        }
         TrusteeCommand::Deactivate { public_key } => {
             let public_key = parse_key(&public_key, "--public-key")?;
             let response = principals
@@ -288,6 +304,9 @@ async fn member(global: &GlobalArgs, command: MemberCommand) -> anyhow::Result<(
     let mut members = session.members();
     match command {
         MemberCommand::Redeem { .. } => unreachable!("handled above"),
+        MemberCommand::Statement { verify, vkey, csv } => {
+            return super::ledger::statement(global, &session, verify, vkey, csv).await;
+        }
         command @ (MemberCommand::Data
         | MemberCommand::Export { .. }
         | MemberCommand::Erase { .. }

@@ -3,6 +3,7 @@
 
 mod auth;
 mod governance;
+mod ledger;
 pub(crate) mod log;
 mod members;
 mod principals;
@@ -11,6 +12,7 @@ mod trust;
 
 pub use auth::AuthApi;
 pub use governance::{ConsentApi, LicenseApi, TermsApi, TrainingApi};
+pub use ledger::LedgerApi;
 pub use log::LogApi;
 pub use members::{CollectorApi, MemberApi};
 pub use principals::PrincipalApi;

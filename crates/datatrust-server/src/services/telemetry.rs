@@ -230,7 +230,7 @@ fn release_id(text: &str) -> Result<String, Status> {
     Ok(text.to_ascii_lowercase())
 }
 
-async fn receipt(state: &TrustState, index: u64) -> Result<String, Status> {
+pub(crate) async fn receipt(state: &TrustState, index: u64) -> Result<String, Status> {
     let reader = std::sync::Arc::clone(state.log_reader());
     tokio::task::spawn_blocking(move || crate::services::log::receipt_for(&reader, index))
         .await
@@ -253,6 +253,11 @@ async fn release_to_wire(
                 commitment: part.commitment.clone(),
                 count: part.count,
                 records_root: part.records_root.clone(),
+                categories: part
+                    .categories
+                    .iter()
+                    .map(|(name, count)| (name.clone(), *count))
+                    .collect(),
             })
             .collect(),
         root: meta.root.clone(),

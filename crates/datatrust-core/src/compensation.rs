@@ -1,0 +1,1180 @@
+//! Compensation: charges from the royalty schedule of the license, each split at once between
+//! the union fund and the members whose records were used, committed in the log as a Merkle
+//! sum tree; payments from licensees, payouts to members, and the duty to pay on time.
+//!
+//! - The schedule is the one signed into the license (fee, fee per run, fee per record by
+//!   category, currency); the fund's share, the distribution rule and the grace period come
+//!   from the terms the license names. A later version of the terms never changes them.
+//! - A license fee is shared by the members who, when the license is issued, consent to its
+//!   purpose and hold records in its categories on the days its window covers. A training
+//!   run's charge (fee per run + fee per record of every release the run used) is shared by
+//!   the members in those releases, in proportion to their records or equally.
+//! - [`split`] is integer arithmetic with largest-remainder rounding: the fund's share and
+//!   the members' shares add up exactly to the charge.
+//! - A member's share commitment = SHA-256("datatrust share commitment v1\n" || salt || key
+//!   || charge id): the member recognises it, nobody else can link it.
+//! - The union fund's leaf has the commitment `union-fund` and counts no records, so the
+//!   root's amount is the whole charge.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::governance::{LicenseRecord, LicenseStatus, TrainingReport};
+use crate::license::License;
+use crate::log_entry::LogEntry;
+use crate::merkle::sum::{self, ShareLeaf, SumNode};
+use crate::registry::{DomainError, Journal, Logged, Registry, require_role};
+use crate::release::ReleaseRecordMeta;
+use crate::store::{EventStore, RecordKind, RecordStore, StoreError, TrustStore};
+use crate::terms::{DistributionRule, Terms};
+use crate::{FieldError, PublicKey, Role, UnixSeconds};
+
+/// The commitment of the union fund's leaf.
+pub const UNION_FUND: &str = "union-fund";
+const SECONDS_PER_DAY: i64 = 86_400;
+/// Longest payment or payout reference.
+const MAXIMUM_REFERENCE_CHARACTERS: usize = 128;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SplitError {
+    #[error("basis points must be at most 10000, found {0}")]
+    BasisPoints(u32),
+}
+
+/// How one charge is divided: the fund's part and one part per contribution, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split {
+    pub fund: u64,
+    pub shares: Vec<u64>,
+}
+
+/// Splits `charge`: first the fund's `fund_basis_points` (rounded down), then the rest among
+/// `records` (one weight per contributing member) by `rule`, with largest-remainder rounding
+/// (ties go to the earlier contribution). With no contributors, or none with a record under
+/// pro rata, the whole charge goes to the fund. The parts always add up to `charge`.
+pub fn split(
+    charge: u64,
+    fund_basis_points: u32,
+    records: &[u64],
+    rule: DistributionRule,
+) -> Result<Split, SplitError> {
+    if fund_basis_points > 10_000 {
+        return Err(SplitError::BasisPoints(fund_basis_points));
+    }
+    let weights: Vec<u128> = records
+        .iter()
+        .map(|&count| match rule {
+            DistributionRule::ProRataRecords => u128::from(count),
+            DistributionRule::EqualShares => 1,
+        })
+        .collect();
+    let total_weight: u128 = weights.iter().sum();
+    // u64 × 10000 and u64 × u64 both fit u128: no overflow is possible below.
+    let fund_floor = (u128::from(charge) * u128::from(fund_basis_points) / 10_000) as u64;
+    if total_weight == 0 {
+        return Ok(Split {
+            fund: charge,
+            shares: vec![0; records.len()],
+        });
+    }
+    let members_total = u128::from(charge - fund_floor);
+    let mut shares: Vec<u64> = Vec::with_capacity(weights.len());
+    let mut remainders: Vec<(u128, usize)> = Vec::with_capacity(weights.len());
+    let mut given: u128 = 0;
+    for (index, weight) in weights.iter().enumerate() {
+        let exact = members_total * weight;
+        let floor = exact / total_weight;
+        given += floor;
+        shares.push(floor as u64);
+        remainders.push((exact % total_weight, index));
+    }
+    let left = (members_total - given) as usize;
+    // Largest remainders first; equal remainders by position, so the result is deterministic.
+    remainders.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (_, index) in remainders.into_iter().take(left) {
+        shares[index] += 1;
+    }
+    Ok(Split {
+        fund: fund_floor,
+        shares,
+    })
+}
+
+pub fn share_commitment(salt: &[u8; 32], member: &PublicKey, charge_id: &str) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(b"datatrust share commitment v1\n");
+    hasher.update(salt);
+    hasher.update(member.as_bytes());
+    hasher.update(charge_id.as_bytes());
+    hasher.finalize().into()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum ChargeKind {
+    LicenseFee,
+    TrainingRun { run_id: String },
+}
+
+impl ChargeKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ChargeKind::LicenseFee => "license-fee",
+            ChargeKind::TrainingRun { .. } => "training-run",
+        }
+    }
+}
+
+/// One leaf of a charge's distribution. `member` is known to the trust only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareRecord {
+    pub member: Option<PublicKey>,
+    pub commitment: String,
+    pub records: u64,
+    pub amount: u64,
+}
+
+impl ShareRecord {
+    pub fn leaf(&self) -> ShareLeaf {
+        ShareLeaf {
+            commitment: self.commitment.clone(),
+            records: self.records,
+            amount: self.amount,
+        }
+    }
+}
+
+/// A charge against a licensee (its invoice), and how it was distributed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargeRecord {
+    pub id: String,
+    pub license_id: String,
+    pub licensee: PublicKey,
+    pub kind: ChargeKind,
+    pub currency: String,
+    pub amount: u64,
+    pub fund: u64,
+    /// Member leaves in commitment order, then the fund's leaf.
+    pub shares: Vec<ShareRecord>,
+    pub root_hash: String,
+    pub root_records: u64,
+    pub created_at: UnixSeconds,
+    pub due_at: UnixSeconds,
+    pub log_index: u64,
+}
+
+impl ChargeRecord {
+    pub fn leaves(&self) -> Vec<ShareLeaf> {
+        self.shares.iter().map(ShareRecord::leaf).collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRecord {
+    pub reference: String,
+    pub charge_id: String,
+    pub licensee: PublicKey,
+    pub currency: String,
+    pub amount: u64,
+    pub received_at: UnixSeconds,
+    pub recorded_by: PublicKey,
+    pub log_index: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutRecord {
+    pub reference: String,
+    pub member: PublicKey,
+    pub currency: String,
+    pub amount: u64,
+    pub paid_at: UnixSeconds,
+    pub recorded_by: PublicKey,
+    pub log_index: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuspensionRecord {
+    pub licensee: PublicKey,
+    pub reason: String,
+    pub since: UnixSeconds,
+    pub log_index: u64,
+}
+
+/// An invoice as its licensee and the trustees see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invoice {
+    pub charge: ChargeRecord,
+    pub paid: u64,
+    pub due: u64,
+    pub overdue: bool,
+}
+
+/// One line of a member's statement: their leaf in one charge, with its proof.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementLine {
+    pub charge: ChargeRecord,
+    pub leaf_index: u64,
+    pub share: ShareRecord,
+    pub proof: Vec<SumNode>,
+    pub root: SumNode,
+}
+
+/// Totals in one currency.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub earned: u64,
+    pub paid_out: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub lines: Vec<StatementLine>,
+    pub payouts: Vec<PayoutRecord>,
+    pub totals: BTreeMap<String, Totals>,
+}
+
+/// The union's ledger in one currency.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerTotals {
+    pub charged: u64,
+    pub received: u64,
+    pub fund: u64,
+    pub members_earned: u64,
+    pub paid_out: u64,
+}
+
+impl LedgerTotals {
+    /// Owed by licensees.
+    pub fn outstanding(&self) -> u64 {
+        self.charged.saturating_sub(self.received)
+    }
+    /// Owed to members.
+    pub fn owed_to_members(&self) -> u64 {
+        self.members_earned.saturating_sub(self.paid_out)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ledger {
+    pub totals: BTreeMap<String, LedgerTotals>,
+    pub suspensions: Vec<SuspensionRecord>,
+}
+
+fn charge_id(license_id: &str, kind: &ChargeKind) -> String {
+    let text = match kind {
+        ChargeKind::LicenseFee => format!("datatrust charge v1\n{license_id}\nlicense-fee\n"),
+        ChargeKind::TrainingRun { run_id } => {
+            format!("datatrust charge v1\n{license_id}\ntraining-run\n{run_id}\n")
+        }
+    };
+    hex::encode(&Sha256::digest(text.as_bytes())[..16])
+}
+
+fn store_error(error: impl std::fmt::Display) -> DomainError {
+    DomainError::Store(StoreError(error.to_string()))
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, DomainError> {
+    serde_json::to_vec(value).map_err(store_error)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DomainError> {
+    serde_json::from_slice(bytes).map_err(store_error)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A payment or payout reference: the bank's or the trustees' own, printable, unique.
+fn reference(text: &str) -> Result<String, FieldError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty()
+        || trimmed.chars().count() > MAXIMUM_REFERENCE_CHARACTERS
+        || trimmed.chars().any(char::is_control)
+    {
+        return Err(FieldError::new(
+            "reference",
+            format!("1 to {MAXIMUM_REFERENCE_CHARACTERS} characters, no control characters"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn positive_amount(amount: u64) -> Result<u64, FieldError> {
+    if amount == 0 {
+        return Err(FieldError::new("amount", "must be above zero"));
+    }
+    Ok(amount)
+}
+
+fn currency_matches(expected: &str, given: &str) -> Result<(), FieldError> {
+    if expected != given {
+        return Err(FieldError::new(
+            "currency",
+            format!("is {given:?}, but this is owed in {expected}"),
+        ));
+    }
+    Ok(())
+}
+
+/// What a charge is built from before it is logged.
+pub(crate) struct PendingCharge {
+    pub record: ChargeRecord,
+    pub entry: LogEntry,
+}
+
+/// Builds a charge and its distribution: `contributions` are (member, salt, records).
+pub(crate) fn build_charge(
+    license: &License,
+    kind: ChargeKind,
+    amount: u64,
+    terms: &Terms,
+    contributions: &[(PublicKey, [u8; 32], u64)],
+    now: UnixSeconds,
+) -> Result<PendingCharge, DomainError> {
+    let royalties = &terms.policy.royalties;
+    let id = charge_id(&license.id, &kind);
+    let weights: Vec<u64> = contributions
+        .iter()
+        .map(|(_, _, records)| *records)
+        .collect();
+    let parts = split(
+        amount,
+        royalties.union_fund_basis_points,
+        &weights,
+        royalties.distribution,
+    )
+    .map_err(|error| DomainError::FailedPrecondition(error.to_string()))?;
+    let mut shares: Vec<ShareRecord> = contributions
+        .iter()
+        .zip(&parts.shares)
+        .map(|((member, salt, records), share)| ShareRecord {
+            member: Some(*member),
+            commitment: hex::encode(share_commitment(salt, member, &id)),
+            records: *records,
+            amount: *share,
+        })
+        .collect();
+    // Commitment order hides the order of members' keys.
+    shares.sort_by(|a, b| a.commitment.cmp(&b.commitment));
+    shares.push(ShareRecord {
+        member: None,
+        commitment: UNION_FUND.to_owned(),
+        records: 0,
+        amount: parts.fund,
+    });
+    let leaves: Vec<ShareLeaf> = shares.iter().map(ShareRecord::leaf).collect();
+    let root = sum::root(&leaves).map_err(|error| {
+        DomainError::FailedPrecondition(format!("the charge cannot be distributed: {error}"))
+    })?;
+    debug_assert_eq!(root.amount, amount, "a split always adds up to the charge");
+    let due_at = now.plus_seconds(i64::from(royalties.invoice_grace_days) * SECONDS_PER_DAY);
+    let record = ChargeRecord {
+        id: id.clone(),
+        license_id: license.id.clone(),
+        licensee: license.licensee,
+        kind: kind.clone(),
+        currency: license.currency.clone(),
+        amount,
+        fund: parts.fund,
+        shares,
+        root_hash: hex::encode(root.hash),
+        root_records: root.records,
+        created_at: now,
+        due_at,
+        log_index: 0,
+    };
+    let entry = LogEntry::new("charge", now)
+        .with("charge", id)
+        .with("license", license.id.clone())
+        .with("licensee", license.licensee.to_base64())
+        .with("kind", kind.name().to_owned())
+        .with(
+            "run",
+            match &kind {
+                ChargeKind::LicenseFee => "-".to_owned(),
+                ChargeKind::TrainingRun { run_id } => run_id.clone(),
+            },
+        )
+        .with("currency", license.currency.clone())
+        .with("amount", amount.to_string())
+        .with("fund", parts.fund.to_string())
+        .with("members", contributions.len().to_string())
+        .with("share-root", record.root_hash.clone())
+        .with("share-records", root.records.to_string())
+        .with("share-amount", root.amount.to_string())
+        .with("share-leaves", record.shares.len().to_string())
+        .with("terms-sha256", hex::encode(license.terms_sha256))
+        .with("due", due_at.to_string());
+    Ok(PendingCharge { record, entry })
+}
+
+/// What a training run owes under `license`: the fee per run plus, for every release it
+/// used, each record times its category's fee. Checked arithmetic: an overflow is refused.
+pub(crate) fn training_run_amount(
+    license: &License,
+    releases: &[ReleaseRecordMeta],
+) -> Result<u64, String> {
+    let overflow = || "the charge for this run overflows 64 bits".to_owned();
+    let mut amount = license.fee_per_run;
+    for release in releases {
+        for part in &release.parts {
+            for (category, count) in &part.categories {
+                let fee = license
+                    .fee_per_record
+                    .iter()
+                    .find(|(name, _)| name == category)
+                    .map(|(_, fee)| *fee)
+                    .unwrap_or(0);
+                amount = count
+                    .checked_mul(fee)
+                    .and_then(|owed| amount.checked_add(owed))
+                    .ok_or_else(overflow)?;
+            }
+        }
+    }
+    Ok(amount)
+}
+
+impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
+    fn compensation_records<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: RecordKind,
+    ) -> Result<Vec<T>, DomainError> {
+        self.store
+            .scan_records(kind, b"")?
+            .iter()
+            .map(|(_, value)| decode(value))
+            .collect()
+    }
+
+    pub(crate) fn terms_of(&self, license: &License) -> Result<Terms, DomainError> {
+        let hash = hex::encode(license.terms_sha256);
+        Ok(self
+            .terms_history()?
+            .into_iter()
+            .find(|terms| terms.hash == hash)
+            .ok_or_else(|| {
+                DomainError::FailedPrecondition(
+                    "the license's terms are unknown to this trust".into(),
+                )
+            })?
+            .terms())
+    }
+
+    /// The members who share a new license's fee: active, consenting to its purpose, holding
+    /// records in its categories on the days its window covers; with their record counts.
+    pub(crate) fn license_fee_contributions(
+        &self,
+        license: &License,
+    ) -> Result<Vec<(PublicKey, [u8; 32], u64)>, DomainError> {
+        let first_day = license.data_from.0.div_euclid(SECONDS_PER_DAY);
+        let last_day = license.data_to.0.div_euclid(SECONDS_PER_DAY);
+        let mut contributions = Vec::new();
+        let mut after = None;
+        loop {
+            let members = self
+                .store
+                .list_principals(Some(Role::Member), after.as_ref(), 1000)?;
+            for member in &members {
+                if !member.is_active() || !self.consents_to(member, &license.purpose)? {
+                    continue;
+                }
+                let records: u64 = self
+                    .store
+                    .member_counts(&member.public_key)?
+                    .iter()
+                    .filter(|count| {
+                        (first_day..=last_day).contains(&count.day)
+                            && license.categories.contains(&count.category)
+                    })
+                    .map(|count| count.count)
+                    .sum();
+                if records > 0 {
+                    contributions.push((member.public_key, member.commitment_salt, records));
+                }
+            }
+            match members.last() {
+                Some(last) if members.len() == 1000 => after = Some(last.public_key),
+                _ => return Ok(contributions),
+            }
+        }
+    }
+
+    /// The charge for a license being issued (not yet logged).
+    pub(crate) fn license_fee_charge(
+        &self,
+        license: &License,
+        terms: &Terms,
+        now: UnixSeconds,
+    ) -> Result<PendingCharge, DomainError> {
+        let contributions = self.license_fee_contributions(license)?;
+        build_charge(
+            license,
+            ChargeKind::LicenseFee,
+            license.license_fee,
+            terms,
+            &contributions,
+            now,
+        )
+    }
+
+    /// The releases a report names, each of which must be a release under its license.
+    pub(crate) fn releases_used(
+        &self,
+        license_id: &str,
+        report: &TrainingReport,
+    ) -> Result<Result<Vec<ReleaseRecordMeta>, String>, DomainError> {
+        let mut releases: Vec<ReleaseRecordMeta> = Vec::new();
+        for id in &report.data {
+            if releases.iter().any(|release| &release.id == id) {
+                continue;
+            }
+            let meta: Option<ReleaseRecordMeta> = self
+                .store
+                .get_record(RecordKind::Release, id.as_bytes())?
+                .map(|bytes| decode(&bytes))
+                .transpose()?;
+            match meta {
+                Some(meta) if meta.license_id == license_id => releases.push(meta),
+                _ => {
+                    return Ok(Err(format!(
+                        "data: {id} is not a release under this license"
+                    )));
+                }
+            }
+        }
+        Ok(Ok(releases))
+    }
+
+    /// The charge for an accepted training run (not yet logged).
+    pub(crate) fn training_run_charge(
+        &self,
+        license: &License,
+        run_id: &str,
+        releases: &[ReleaseRecordMeta],
+        now: UnixSeconds,
+    ) -> Result<Result<PendingCharge, String>, DomainError> {
+        let terms = self.terms_of(license)?;
+        let amount = match training_run_amount(license, releases) {
+            Ok(amount) => amount,
+            Err(why) => return Ok(Err(why)),
+        };
+        let mut by_member: BTreeMap<PublicKey, u64> = BTreeMap::new();
+        for release in releases {
+            for part in &release.parts {
+                let records = by_member.entry(part.member).or_default();
+                *records = records.saturating_add(part.count);
+            }
+        }
+        let mut contributions = Vec::new();
+        for (member, records) in by_member {
+            let salt = self
+                .store
+                .principal(&member)?
+                .map(|principal| principal.commitment_salt)
+                .ok_or_else(|| store_error("a release names a member the trust does not know"))?;
+            contributions.push((member, salt, records));
+        }
+        Ok(Ok(build_charge(
+            license,
+            ChargeKind::TrainingRun {
+                run_id: run_id.to_owned(),
+            },
+            amount,
+            &terms,
+            &contributions,
+            now,
+        )?))
+    }
+
+    fn charges(&self) -> Result<Vec<ChargeRecord>, DomainError> {
+        let mut charges: Vec<ChargeRecord> = self.compensation_records(RecordKind::Charge)?;
+        charges.sort_by_key(|charge| (charge.log_index, charge.id.clone()));
+        Ok(charges)
+    }
+
+    fn payments(&self) -> Result<Vec<PaymentRecord>, DomainError> {
+        self.compensation_records(RecordKind::Payment)
+    }
+
+    fn paid_towards(payments: &[PaymentRecord], charge_id: &str) -> u64 {
+        payments
+            .iter()
+            .filter(|payment| payment.charge_id == charge_id)
+            .map(|payment| payment.amount)
+            .sum()
+    }
+
+    fn invoices_of(
+        &self,
+        licensee: Option<&PublicKey>,
+        now: UnixSeconds,
+    ) -> Result<Vec<Invoice>, DomainError> {
+        let payments = self.payments()?;
+        Ok(self
+            .charges()?
+            .into_iter()
+            .filter(|charge| licensee.is_none_or(|key| charge.licensee == *key))
+            .map(|charge| {
+                let paid = Self::paid_towards(&payments, &charge.id);
+                let due = charge.amount.saturating_sub(paid);
+                Invoice {
+                    overdue: due > 0 && now > charge.due_at,
+                    paid,
+                    due,
+                    charge,
+                }
+            })
+            .collect())
+    }
+
+    /// Invoices: a licensee's own; trustees' everyone's (or one licensee's).
+    pub fn invoices(
+        &self,
+        caller: &crate::Principal,
+        licensee: Option<&PublicKey>,
+        now: UnixSeconds,
+    ) -> Result<Vec<Invoice>, DomainError> {
+        match caller.role {
+            Role::Trustee => self.invoices_of(licensee, now),
+            Role::Licensee => {
+                if licensee.is_some_and(|key| *key != caller.public_key) {
+                    return Err(DomainError::PermissionDenied(
+                        "licensee_public_key: a licensee sees only its own invoices".into(),
+                    ));
+                }
+                self.invoices_of(Some(&caller.public_key), now)
+            }
+            _ => Err(DomainError::PermissionDenied(
+                "only trustees and licensees see invoices".into(),
+            )),
+        }
+    }
+
+    /// A trustee records money received from a licensee against one invoice. The reference
+    /// is unique: recording it twice is refused. Logged before it counts.
+    pub fn record_payment(
+        &self,
+        caller: &crate::Principal,
+        reference_text: &str,
+        charge_id: &str,
+        currency: &str,
+        amount: u64,
+        now: UnixSeconds,
+    ) -> Result<Logged<PaymentRecord>, DomainError> {
+        require_role(caller, Role::Trustee, "record payments")?;
+        let reference = reference(reference_text)?;
+        let amount = positive_amount(amount)?;
+        let _writer = self.write_lock();
+        if self
+            .store
+            .get_record(RecordKind::Payment, reference.as_bytes())?
+            .is_some()
+        {
+            return Err(DomainError::AlreadyExists(format!(
+                "reference: a payment with reference {reference:?} is already recorded"
+            )));
+        }
+        let charge: ChargeRecord = self
+            .store
+            .get_record(RecordKind::Charge, charge_id.as_bytes())?
+            .map(|bytes| decode(&bytes))
+            .transpose()?
+            .ok_or_else(|| DomainError::NotFound("charge_id: no such charge".into()))?;
+        currency_matches(&charge.currency, currency)?;
+        let paid = Self::paid_towards(&self.payments()?, &charge.id);
+        let due = charge.amount.saturating_sub(paid);
+        if amount > due {
+            return Err(FieldError::new(
+                "amount",
+                format!(
+                    "{amount} is more than the {due} {} still due on this invoice",
+                    charge.currency
+                ),
+            )
+            .into());
+        }
+        let log_index = self.journal.record(
+            &LogEntry::new("payment-received", now)
+                .with("charge", charge.id.clone())
+                .with("licensee", charge.licensee.to_base64())
+                .with("currency", charge.currency.clone())
+                .with("amount", amount.to_string())
+                .with("reference-sha256", sha256_hex(reference.as_bytes())),
+        )?;
+        let record = PaymentRecord {
+            reference: reference.clone(),
+            charge_id: charge.id,
+            licensee: charge.licensee,
+            currency: charge.currency,
+            amount,
+            received_at: now,
+            recorded_by: caller.public_key,
+            log_index,
+        };
+        self.store.write_records(vec![(
+            RecordKind::Payment,
+            reference.into_bytes(),
+            Some(encode(&record)?),
+        )])?;
+        Ok(Logged {
+            value: record,
+            log_index: Some(log_index),
+        })
+    }
+
+    fn member_totals(&self, member: &PublicKey) -> Result<Statement, DomainError> {
+        let mut lines = Vec::new();
+        let mut totals: BTreeMap<String, Totals> = BTreeMap::new();
+        for charge in self.charges()? {
+            let Some(index) = charge
+                .shares
+                .iter()
+                .position(|share| share.member.as_ref() == Some(member))
+            else {
+                continue;
+            };
+            let leaves = charge.leaves();
+            let proof = sum::proof(&leaves, index as u64).map_err(store_error)?;
+            let root = sum::root(&leaves).map_err(store_error)?;
+            let earned = &mut totals.entry(charge.currency.clone()).or_default().earned;
+            *earned = earned
+                .checked_add(charge.shares[index].amount)
+                .ok_or_else(|| store_error("a member's earnings overflow 64 bits"))?;
+            lines.push(StatementLine {
+                share: charge.shares[index].clone(),
+                leaf_index: index as u64,
+                proof,
+                root,
+                charge,
+            });
+        }
+        let payouts: Vec<PayoutRecord> = self
+            .compensation_records::<PayoutRecord>(RecordKind::Payout)?
+            .into_iter()
+            .filter(|payout| payout.member == *member)
+            .collect();
+        for payout in &payouts {
+            let paid_out = &mut totals.entry(payout.currency.clone()).or_default().paid_out;
+            *paid_out = paid_out.saturating_add(payout.amount);
+        }
+        Ok(Statement {
+            lines,
+            payouts,
+            totals,
+        })
+    }
+
+    /// The calling member's statement: a line per charge that paid them, with its proof.
+    pub fn my_statement(&self, caller: &crate::Principal) -> Result<Statement, DomainError> {
+        require_role(caller, Role::Member, "read their statement")?;
+        self.member_totals(&caller.public_key)
+    }
+
+    /// A trustee records money paid out to a member; at most the member's balance in that
+    /// currency. Logged with a commitment, never the member's key.
+    pub fn record_payout(
+        &self,
+        caller: &crate::Principal,
+        reference_text: &str,
+        member_key: &PublicKey,
+        currency: &str,
+        amount: u64,
+        now: UnixSeconds,
+    ) -> Result<Logged<PayoutRecord>, DomainError> {
+        require_role(caller, Role::Trustee, "record payouts")?;
+        let reference = reference(reference_text)?;
+        let amount = positive_amount(amount)?;
+        let _writer = self.write_lock();
+        let member = self
+            .store
+            .principal(member_key)?
+            .filter(|principal| principal.role == Role::Member)
+            .ok_or_else(|| DomainError::NotFound("member_public_key: no such member".into()))?;
+        if self
+            .store
+            .get_record(RecordKind::Payout, reference.as_bytes())?
+            .is_some()
+        {
+            return Err(DomainError::AlreadyExists(format!(
+                "reference: a payout with reference {reference:?} is already recorded"
+            )));
+        }
+        let statement = self.member_totals(member_key)?;
+        let Some(totals) = statement.totals.get(currency) else {
+            return Err(FieldError::new(
+                "currency",
+                format!("the member has earned nothing in {currency:?}"),
+            )
+            .into());
+        };
+        let balance = totals.earned.saturating_sub(totals.paid_out);
+        if amount > balance {
+            return Err(FieldError::new(
+                "amount",
+                format!("{amount} is more than the member's balance of {balance} {currency}"),
+            )
+            .into());
+        }
+        let log_index = self.journal.record(
+            &LogEntry::new("payout", now)
+                .with(
+                    "member",
+                    hex::encode(share_commitment(
+                        &member.commitment_salt,
+                        member_key,
+                        &format!("payout\n{reference}"),
+                    )),
+                )
+                .with("currency", currency.to_owned())
+                .with("amount", amount.to_string())
+                .with("reference-sha256", sha256_hex(reference.as_bytes())),
+        )?;
+        let record = PayoutRecord {
+            reference: reference.clone(),
+            member: *member_key,
+            currency: currency.to_owned(),
+            amount,
+            paid_at: now,
+            recorded_by: caller.public_key,
+            log_index,
+        };
+        self.store.write_records(vec![(
+            RecordKind::Payout,
+            reference.into_bytes(),
+            Some(encode(&record)?),
+        )])?;
+        Ok(Logged {
+            value: record,
+            log_index: Some(log_index),
+        })
+    }
+
+    /// The union's ledger: totals per currency, and the licensees suspended now.
+    pub fn ledger(&self, caller: &crate::Principal) -> Result<Ledger, DomainError> {
+        require_role(caller, Role::Trustee, "read the union's ledger")?;
+        let mut totals: BTreeMap<String, LedgerTotals> = BTreeMap::new();
+        for charge in self.charges()? {
+            let line = totals.entry(charge.currency.clone()).or_default();
+            line.charged = line.charged.saturating_add(charge.amount);
+            line.fund = line.fund.saturating_add(charge.fund);
+            line.members_earned = line
+                .members_earned
+                .saturating_add(charge.amount - charge.fund);
+        }
+        for payment in self.payments()? {
+            let line = totals.entry(payment.currency.clone()).or_default();
+            line.received = line.received.saturating_add(payment.amount);
+        }
+        for payout in self.compensation_records::<PayoutRecord>(RecordKind::Payout)? {
+            let line = totals.entry(payout.currency.clone()).or_default();
+            line.paid_out = line.paid_out.saturating_add(payout.amount);
+        }
+        Ok(Ledger {
+            totals,
+            suspensions: self.compensation_records(RecordKind::Suspension)?,
+        })
+    }
+
+    /// The licensee's current suspension, if any.
+    pub fn suspension_of(
+        &self,
+        licensee: &PublicKey,
+    ) -> Result<Option<SuspensionRecord>, DomainError> {
+        self.store
+            .get_record(RecordKind::Suspension, licensee.as_bytes())?
+            .map(|bytes| decode(&bytes))
+            .transpose()
+    }
+
+    /// With the writer lock held: suspends `licensee` if one of its invoices is overdue and
+    /// it is not suspended yet; returns its suspension, if any.
+    pub(crate) fn enforce_duties_locked(
+        &self,
+        licensee: &PublicKey,
+        now: UnixSeconds,
+    ) -> Result<Option<SuspensionRecord>, DomainError> {
+        if let Some(existing) = self.suspension_of(licensee)? {
+            return Ok(Some(existing));
+        }
+        let overdue: Vec<Invoice> = self
+            .invoices_of(Some(licensee), now)?
+            .into_iter()
+            .filter(|invoice| invoice.overdue)
+            .collect();
+        let Some(first) = overdue.first() else {
+            return Ok(None);
+        };
+        let reason = format!(
+            "invoice {} ({} {} due) overdue since {}{}",
+            first.charge.id,
+            first.due,
+            first.charge.currency,
+            first.charge.due_at,
+            match overdue.len() {
+                1 => String::new(),
+                more => format!(", and {} more", more - 1),
+            }
+        );
+        let licenses: Vec<String> = self
+            .records_of_licensee(licensee)?
+            .into_iter()
+            .filter(|license| license.status == LicenseStatus::Active)
+            .map(|license| license.id)
+            .collect();
+        let log_index = self.journal.record(
+            &LogEntry::new("licensee-suspended", now)
+                .with("licensee", licensee.to_base64())
+                .with(
+                    "licenses",
+                    if licenses.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        licenses.join(",")
+                    },
+                )
+                .with("reason", reason.clone()),
+        )?;
+        let record = SuspensionRecord {
+            licensee: *licensee,
+            reason,
+            since: now,
+            log_index,
+        };
+        self.store.write_records(vec![(
+            RecordKind::Suspension,
+            licensee.as_bytes().to_vec(),
+            Some(encode(&record)?),
+        )])?;
+        Ok(Some(record))
+    }
+
+    fn records_of_licensee(&self, licensee: &PublicKey) -> Result<Vec<LicenseRecord>, DomainError> {
+        Ok(self
+            .compensation_records::<LicenseRecord>(RecordKind::License)?
+            .into_iter()
+            .filter(|license| license.licensee == *licensee)
+            .collect())
+    }
+
+    /// Suspends every licensee with an overdue invoice; returns the suspensions made now.
+    /// The server runs this periodically; trustees may run it at once.
+    pub fn enforce_duties(&self, now: UnixSeconds) -> Result<Vec<SuspensionRecord>, DomainError> {
+        let _writer = self.write_lock();
+        let mut licensees: Vec<PublicKey> = self
+            .invoices_of(None, now)?
+            .into_iter()
+            .filter(|invoice| invoice.overdue)
+            .map(|invoice| invoice.charge.licensee)
+            .collect();
+        licensees.sort();
+        licensees.dedup();
+        let mut made = Vec::new();
+        for licensee in licensees {
+            if self.suspension_of(&licensee)?.is_some() {
+                continue;
+            }
+            if let Some(record) = self.enforce_duties_locked(&licensee, now)? {
+                made.push(record);
+            }
+        }
+        Ok(made)
+    }
+
+    /// `enforce_duties` at a trustee's request.
+    pub fn enforce_duties_now(
+        &self,
+        caller: &crate::Principal,
+        now: UnixSeconds,
+    ) -> Result<Vec<SuspensionRecord>, DomainError> {
+        require_role(caller, Role::Trustee, "enforce licensees' duties")?;
+        self.enforce_duties(now)
+    }
+
+    /// Trustees lift a suspension once nothing is overdue any more (record the payment
+    /// first). Logged.
+    pub fn lift_suspension(
+        &self,
+        caller: &crate::Principal,
+        licensee: &PublicKey,
+        why: &str,
+        now: UnixSeconds,
+    ) -> Result<Logged<SuspensionRecord>, DomainError> {
+        require_role(caller, Role::Trustee, "lift suspensions")?;
+        let why = why.trim();
+        if why.is_empty() || why.chars().count() > 500 || why.chars().any(char::is_control) {
+            return Err(FieldError::new(
+                "reason",
+                "give a reason: 1 to 500 characters, no control characters",
+            )
+            .into());
+        }
+        let _writer = self.write_lock();
+        let suspension = self.suspension_of(licensee)?.ok_or_else(|| {
+            DomainError::FailedPrecondition(
+                "licensee_public_key: this licensee is not suspended".into(),
+            )
+        })?;
+        if let Some(invoice) = self
+            .invoices_of(Some(licensee), now)?
+            .into_iter()
+            .find(|invoice| invoice.overdue)
+        {
+            return Err(DomainError::FailedPrecondition(format!(
+                "licensee_public_key: invoice {} still has {} {} overdue; record the payment first",
+                invoice.charge.id, invoice.due, invoice.charge.currency
+            )));
+        }
+        let log_index = self.journal.record(
+            &LogEntry::new("licensee-suspension-lifted", now)
+                .with("licensee", licensee.to_base64())
+                .with("by", caller.public_key.to_base64())
+                .with("reason", why.to_owned()),
+        )?;
+        self.store.write_records(vec![(
+            RecordKind::Suspension,
+            licensee.as_bytes().to_vec(),
+            None,
+        )])?;
+        Ok(Logged {
+            value: suspension,
+            log_index: Some(log_index),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn the_example_agreement_split_by_hand() {
+        // 2,500.00 EUR, 10 % to the fund; members with 1, 2 and 4 records.
+        let parts = split(250_000, 1000, &[1, 2, 4], DistributionRule::ProRataRecords).unwrap();
+        assert_eq!(parts.fund, 25_000);
+        // 225,000 × 1/7 = 32,142.857…, × 2/7 = 64,285.714…, × 4/7 = 128,571.428…:
+        // floors add to 224,998; the two largest remainders (.857, .714) get a unit each.
+        assert_eq!(parts.shares, vec![32_143, 64_286, 128_571]);
+        let equal = split(100, 0, &[5, 1, 9], DistributionRule::EqualShares).unwrap();
+        assert_eq!(equal.shares, vec![34, 33, 33]);
+    }
+
+    #[test]
+    fn no_contributors_means_everything_goes_to_the_fund() {
+        let parts = split(999, 1000, &[], DistributionRule::ProRataRecords).unwrap();
+        assert_eq!((parts.fund, parts.shares), (999, vec![]));
+        let parts = split(999, 1000, &[0, 0], DistributionRule::ProRataRecords).unwrap();
+        assert_eq!((parts.fund, parts.shares), (999, vec![0, 0]));
+        assert!(split(1, 10_001, &[1], DistributionRule::EqualShares).is_err());
+    }
+
+    #[test]
+    fn the_largest_amounts_do_not_overflow() {
+        let parts = split(
+            u64::MAX,
+            9_999,
+            &[u64::MAX, u64::MAX, 1],
+            DistributionRule::ProRataRecords,
+        )
+        .unwrap();
+        let total: u128 =
+            u128::from(parts.fund) + parts.shares.iter().map(|&s| u128::from(s)).sum::<u128>();
+        assert_eq!(total, u128::from(u64::MAX));
+    }
+
+    fn example_license(terms: &Terms) -> License {
+        let request = crate::terms::LicenseRequestTerms {
+            purpose: "computer-use-agent-training".into(),
+            categories: vec!["pointer".into(), "clicks".into()],
+            data_from: UnixSeconds(100),
+            data_to: UnixSeconds(200),
+            model_family: "acme-agent".into(),
+            max_training_runs: 5,
+            duration_days: 30,
+        };
+        let licensee = crate::keys::NoteSigner::new("l", [3; 32])
+            .unwrap()
+            .public_key();
+        License::grant("trust.test", licensee, &request, terms, UnixSeconds(1_000))
+    }
+
+    fn rule() -> impl Strategy<Value = DistributionRule> {
+        prop_oneof![
+            Just(DistributionRule::ProRataRecords),
+            Just(DistributionRule::EqualShares)
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn shares_add_up_exactly_and_are_deterministic(
+            charge in any::<u64>(),
+            basis_points in 0u32..=10_000,
+            records in proptest::collection::vec(any::<u64>(), 0..50),
+            rule in rule(),
+        ) {
+            let parts = split(charge, basis_points, &records, rule).unwrap();
+            prop_assert_eq!(parts.shares.len(), records.len());
+            let total = u128::from(parts.fund) + parts.shares.iter().map(|&s| u128::from(s)).sum::<u128>();
+            prop_assert_eq!(total, u128::from(charge));
+            prop_assert_eq!(&parts, &split(charge, basis_points, &records, rule).unwrap());
+            // Nobody gets more than one unit above their exact share.
+            let members = u128::from(charge - parts.fund);
+            let weights: Vec<u128> = records.iter().map(|&r| match rule {
+                DistributionRule::ProRataRecords => u128::from(r),
+                DistributionRule::EqualShares => 1,
+            }).collect();
+            let total_weight: u128 = weights.iter().sum();
+            for (share, weight) in parts.shares.iter().zip(&weights) {
+                if let Some(exact_floor) = (members * weight).checked_div(total_weight) {
+                    prop_assert!(u128::from(*share) == exact_floor || u128::from(*share) == exact_floor + 1);
+                }
+            }
+        }
+
+        #[test]
+        fn every_members_share_verifies_against_the_committed_root(
+            charge in 0u64..1_000_000_000_000,
+            basis_points in 0u32..=10_000,
+            records in proptest::collection::vec(0u64..1_000_000, 0..30),
+            rule in rule(),
+            tamper in 1u64..1000,
+        ) {
+            let mut terms = Terms::parse(crate::terms::tests::EXAMPLE).unwrap();
+            terms.policy.royalties.union_fund_basis_points = basis_points;
+            terms.policy.royalties.distribution = rule;
+            let license = example_license(&terms);
+            let contributions: Vec<(PublicKey, [u8; 32], u64)> = records
+                .iter()
+                .enumerate()
+                .map(|(index, &count)| {
+                    let key = crate::keys::NoteSigner::new("member", [index as u8 + 1; 32]).unwrap().public_key();
+                    (key, [index as u8; 32], count)
+                })
+                .collect();
+            let pending = build_charge(&license, ChargeKind::LicenseFee, charge, &terms, &contributions, UnixSeconds(1_800_000_000)).unwrap();
+            let record = pending.record;
+            let leaves = record.leaves();
+            let root = sum::root(&leaves).unwrap();
+            prop_assert_eq!(root.amount, charge);
+            prop_assert_eq!(hex::encode(root.hash), record.root_hash.clone());
+            prop_assert_eq!(pending.entry.field("share-root"), Some(record.root_hash.as_str()));
+            for (key, salt, _) in &contributions {
+                let index = record.shares.iter().position(|share| share.member == Some(*key)).unwrap();
+                let share = &record.shares[index];
+                prop_assert_eq!(&share.commitment, &hex::encode(share_commitment(salt, key, &record.id)));
+                let proof = sum::proof(&leaves, index as u64).unwrap();
+                prop_assert!(sum::verify(&share.leaf(), index as u64, leaves.len() as u64, &proof, &root).is_ok());
+                let mut forged = share.leaf();
+                forged.amount += tamper;
+                prop_assert!(sum::verify(&forged, index as u64, leaves.len() as u64, &proof, &root).is_err());
+            }
+        }
+    }
+}
