@@ -368,6 +368,11 @@ pub struct RatifiedTrust {
 
 impl RatifiedTrust {
     pub async fn start(members: &[(NoteSigner, &str)]) -> RatifiedTrust {
+        RatifiedTrust::start_with_terms(members, EXAMPLE_TERMS).await
+    }
+
+    /// As `start`, with another terms document.
+    pub async fn start_with_terms(members: &[(NoteSigner, &str)], terms: &str) -> RatifiedTrust {
         use datatrust_core::governance::{ballot_message, countersign_message};
         let trust = TestTrust::start().await;
         let first = trust.trustee_session().await;
@@ -386,7 +391,7 @@ impl RatifiedTrust {
         let hash = first
             .terms()
             .propose_terms(v1::ProposeTermsRequest {
-                document: EXAMPLE_TERMS.into(),
+                document: terms.into(),
             })
             .await
             .unwrap()

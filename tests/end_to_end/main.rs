@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod bootstrap;
+mod compensation;
 mod core_loop;
 mod crash;
 mod lifecycle;

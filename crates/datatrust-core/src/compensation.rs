@@ -1104,6 +1104,43 @@ mod tests {
         License::grant("trust.test", licensee, &request, terms, UnixSeconds(1_000))
     }
 
+    #[test]
+    fn a_run_charge_that_would_overflow_is_refused() {
+        let terms = Terms::parse(crate::terms::tests::EXAMPLE).unwrap();
+        let license = example_license(&terms);
+        let release = |pointer: u64, clicks: u64| ReleaseRecordMeta {
+            id: "0123456789abcdef".into(),
+            license_id: license.id.clone(),
+            licensee: license.licensee,
+            parts: vec![crate::release::ReleasePart {
+                member: license.licensee,
+                commitment: String::new(),
+                count: pointer.saturating_add(clicks),
+                records_root: String::new(),
+                categories: [
+                    ("pointer".to_owned(), pointer),
+                    ("clicks".to_owned(), clicks),
+                ]
+                .into_iter()
+                .collect(),
+            }],
+            root: String::new(),
+            records: 0,
+            created_at: UnixSeconds(0),
+            log_index: 0,
+        };
+        // 250,000 per run + 1 per pointer move + 1 per click.
+        assert_eq!(
+            training_run_amount(&license, &[release(10, 5)]),
+            Ok(250_015)
+        );
+        assert!(training_run_amount(&license, &[release(u64::MAX, 0)]).is_err());
+        assert!(
+            training_run_amount(&license, &[release(u64::MAX / 2, u64::MAX / 2)]).is_err(),
+            "the sum overflows even though each product fits"
+        );
+    }
+
     fn rule() -> impl Strategy<Value = DistributionRule> {
         prop_oneof![
             Just(DistributionRule::ProRataRecords),

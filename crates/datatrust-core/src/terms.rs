@@ -167,8 +167,19 @@ impl Terms {
                 format!("a terms document is at most {MAXIMUM_DOCUMENT_BYTES} bytes"),
             ));
         }
-        let parsed: Document = toml::from_str(document)
-            .map_err(|error| FieldError::new("terms", error.message().to_owned()))?;
+        let parsed: Document = toml::from_str(document).map_err(|error| {
+            let at = match error.span() {
+                Some(span) => format!(
+                    "line {}: ",
+                    document[..span.start.min(document.len())]
+                        .matches('\n')
+                        .count()
+                        + 1
+                ),
+                None => String::new(),
+            };
+            FieldError::new("terms", format!("{at}{}", error.message()))
+        })?;
         let policy = parsed.policy;
         if parsed.agreement.title.trim().is_empty() {
             return Err(FieldError::new("agreement.title", "must not be empty"));
@@ -521,6 +532,50 @@ pub(crate) mod tests {
             assert_eq!(error.field, field, "{error}");
         }
         assert_eq!(Terms::parse("not toml = ").unwrap_err().field, "terms");
+    }
+
+    #[test]
+    fn fees_must_be_whole_non_negative_and_not_all_zero() {
+        let negative = Terms::parse(
+            &EXAMPLE.replace("per_training_run = 250000", "per_training_run = -250000"),
+        )
+        .unwrap_err();
+        assert_eq!(negative.field, "terms");
+        let line = EXAMPLE
+            .lines()
+            .position(|line| line.starts_with("per_training_run"))
+            .unwrap()
+            + 1;
+        assert!(
+            negative.reason.starts_with(&format!("line {line}: ")),
+            "{negative}"
+        );
+        let fractional =
+            Terms::parse(&EXAMPLE.replace("pointer = 1\n", "pointer = 0.5\n")).unwrap_err();
+        assert_eq!(fractional.field, "terms");
+        let mut free = EXAMPLE
+            .replace("license_fee = 5000000", "license_fee = 0")
+            .replace("per_training_run = 250000", "per_training_run = 0")
+            .replace("minimum_per_license = 5000000", "minimum_per_license = 0");
+        for category in ["keystrokes = 2", "pointer = 1", "clicks = 1", "scrolls = 1"] {
+            free = free.replace(
+                category,
+                &category.replace(|c: char| c.is_ascii_digit(), "0"),
+            );
+        }
+        free = free
+            .replace("focus = 1", "focus = 0")
+            .replace("screenshots = 20", "screenshots = 0");
+        assert_eq!(Terms::parse(&free).unwrap_err().field, "policy.royalties");
+        let huge = Terms::parse(&EXAMPLE.replace(
+            "license_fee = 5000000",
+            "license_fee = 18446744073709551615",
+        ))
+        .unwrap_err();
+        assert!(
+            huge.field.starts_with("policy.royalties") || huge.field == "terms",
+            "{huge}"
+        );
     }
 
     fn request() -> LicenseRequestTerms {
