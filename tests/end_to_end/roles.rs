@@ -809,6 +809,22 @@ fn rows() -> Vec<Row> {
             [UNAUTHENTICATED, PRECONDITION, DENIED, DENIED, DENIED],
         ),
         row(
+            "TrainingService/DeclareNoUse",
+            |context| {
+                Box::pin(async move {
+                    TrainingServiceClient::new(context.channel.clone())
+                        .declare_no_use(context.request(v1::DeclareNoUseRequest {
+                            license_id: "0".repeat(32),
+                            until: 0,
+                            signature: vec![0; 64],
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, DENIED, DENIED, INVALID, DENIED],
+        ),
+        row(
             "ReleaseService/CreateRelease",
             |context| {
                 Box::pin(async move {

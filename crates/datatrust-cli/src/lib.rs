@@ -518,6 +518,15 @@ pub enum CompanyCommand {
     },
     /// Your training uses.
     Uses,
+    /// Declare, signed, that no training ran under a license up to a time (default now):
+    /// the terms may require each license to be accounted for every N days.
+    DeclareNoUse {
+        #[arg(long)]
+        license: String,
+        /// Unix seconds [default: now].
+        #[arg(long)]
+        until: Option<i64>,
+    },
     /// Your invoices: charged, paid, due; and whether your licenses are suspended.
     Invoices {
         /// Print CSV instead of text.

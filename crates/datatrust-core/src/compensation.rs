@@ -202,6 +202,20 @@ pub struct SuspensionRecord {
     pub log_index: u64,
 }
 
+/// Until when a license's use is accounted for by a declaration (or a lifted suspension);
+/// accepted training-use reports count too, from their own records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageAccount {
+    pub license_id: String,
+    pub accounted_until: UnixSeconds,
+    pub log_index: u64,
+}
+
+/// What a licensee signs to declare that it ran no training under a license up to `until`.
+pub fn no_use_message(origin: &str, license_id: &str, until: UnixSeconds) -> Vec<u8> {
+    format!("datatrust no training use v1\n{origin}\n{license_id}\n{until}\n").into_bytes()
+}
+
 /// An invoice as its licensee and the trustees see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invoice {
@@ -891,35 +905,22 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             .transpose()
     }
 
-    /// With the writer lock held: suspends `licensee` if one of its invoices is overdue and
-    /// it is not suspended yet; returns its suspension, if any.
+    /// With the writer lock held: suspends `licensee` if one of its invoices is overdue (or,
+    /// with `counting_reports`, a license's use is unreported too long) and it is not
+    /// suspended yet; returns its suspension, if any. A training-use report is itself what a
+    /// late reporter owes, so it is checked without `counting_reports`.
     pub(crate) fn enforce_duties_locked(
         &self,
         licensee: &PublicKey,
         now: UnixSeconds,
+        counting_reports: bool,
     ) -> Result<Option<SuspensionRecord>, DomainError> {
         if let Some(existing) = self.suspension_of(licensee)? {
             return Ok(Some(existing));
         }
-        let overdue: Vec<Invoice> = self
-            .invoices_of(Some(licensee), now)?
-            .into_iter()
-            .filter(|invoice| invoice.overdue)
-            .collect();
-        let Some(first) = overdue.first() else {
+        let Some(reason) = self.breach(licensee, now, counting_reports)? else {
             return Ok(None);
         };
-        let reason = format!(
-            "invoice {} ({} {} due) overdue since {}{}",
-            first.charge.id,
-            first.due,
-            first.charge.currency,
-            first.charge.due_at,
-            match overdue.len() {
-                1 => String::new(),
-                more => format!(", and {} more", more - 1),
-            }
-        );
         let licenses: Vec<String> = self
             .records_of_licensee(licensee)?
             .into_iter()
@@ -953,6 +954,167 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         Ok(Some(record))
     }
 
+    /// What the licensee is late with now, if anything: an overdue invoice, else a license
+    /// whose use has gone unreported for longer than its terms allow.
+    fn breach(
+        &self,
+        licensee: &PublicKey,
+        now: UnixSeconds,
+        counting_reports: bool,
+    ) -> Result<Option<String>, DomainError> {
+        let overdue: Vec<Invoice> = self
+            .invoices_of(Some(licensee), now)?
+            .into_iter()
+            .filter(|invoice| invoice.overdue)
+            .collect();
+        if let Some(first) = overdue.first() {
+            return Ok(Some(format!(
+                "invoice {} ({} {} due) overdue since {}{}",
+                first.charge.id,
+                first.due,
+                first.charge.currency,
+                first.charge.due_at,
+                match overdue.len() {
+                    1 => String::new(),
+                    more => format!(", and {} more", more - 1),
+                }
+            )));
+        }
+        if !counting_reports {
+            return Ok(None);
+        }
+        Ok(self
+            .late_reports(licensee, now)?
+            .first()
+            .map(|(license, since, days)| {
+                format!(
+                    "license {license}: no usage report or declaration since {since}; the terms require one every {days} days"
+                )
+            }))
+    }
+
+    /// Active licenses of the licensee whose use is unaccounted for too long:
+    /// (license id, accounted until, the terms' period in days).
+    fn late_reports(
+        &self,
+        licensee: &PublicKey,
+        now: UnixSeconds,
+    ) -> Result<Vec<(String, UnixSeconds, u32)>, DomainError> {
+        let mut late = Vec::new();
+        for record in self.records_of_licensee(licensee)? {
+            if record.status != LicenseStatus::Active {
+                continue;
+            }
+            let license = record.license();
+            if !license.is_valid_at(now) {
+                continue;
+            }
+            let days = self.terms_of(&license)?.policy.royalties.usage_report_days;
+            if days == 0 {
+                continue;
+            }
+            let accounted = self.accounted_until(&license)?;
+            if now > accounted.plus_seconds(i64::from(days) * SECONDS_PER_DAY) {
+                late.push((license.id, accounted, days));
+            }
+        }
+        Ok(late)
+    }
+
+    /// The latest of: the license's start, its latest declaration, its latest accepted
+    /// training-use report.
+    fn accounted_until(&self, license: &License) -> Result<UnixSeconds, DomainError> {
+        let mut until = license.not_before;
+        if let Some(account) = self.usage_account(&license.id)? {
+            until = until.max(account.accounted_until);
+        }
+        for (_, value) in self.store.scan_records(
+            RecordKind::TrainingUse,
+            &[license.id.as_bytes(), &[0]].concat(),
+        )? {
+            let record: crate::governance::TrainingUseRecord = decode(&value)?;
+            if record.accepted {
+                until = until.max(record.reported_at);
+            }
+        }
+        Ok(until)
+    }
+
+    fn usage_account(&self, license_id: &str) -> Result<Option<UsageAccount>, DomainError> {
+        self.store
+            .get_record(RecordKind::UsageAccount, license_id.as_bytes())?
+            .map(|bytes| decode(&bytes))
+            .transpose()
+    }
+
+    /// A licensee declares, signed, that it ran no training under a license up to `until`
+    /// (at most now). Allowed while suspended: it is how a late licensee catches up. Logged.
+    pub fn declare_no_use(
+        &self,
+        caller: &crate::Principal,
+        license_id: &str,
+        until: UnixSeconds,
+        signature: &[u8],
+        now: UnixSeconds,
+    ) -> Result<Logged<UsageAccount>, DomainError> {
+        require_role(
+            caller,
+            Role::Licensee,
+            "declare that a license was not used",
+        )?;
+        if until > now {
+            return Err(FieldError::new("until", "cannot be in the future").into());
+        }
+        if !caller.public_key.verify(
+            &no_use_message(self.origin().as_str(), license_id, until),
+            signature,
+        ) {
+            return Err(FieldError::new(
+                "signature",
+                "does not verify over the no-use declaration with your key",
+            )
+            .into());
+        }
+        let _writer = self.write_lock();
+        let record = self
+            .records_of_licensee(&caller.public_key)?
+            .into_iter()
+            .find(|record| record.id == license_id)
+            .ok_or_else(|| {
+                DomainError::NotFound("license_id: no license of yours has this id".into())
+            })?;
+        let license = record.license();
+        if until < license.not_before {
+            return Err(FieldError::new("until", "is before the license began").into());
+        }
+        if until <= self.accounted_until(&license)? {
+            return Err(DomainError::FailedPrecondition(
+                "until: the license is already accounted for up to this time".into(),
+            ));
+        }
+        let log_index = self.journal.record(
+            &LogEntry::new("no-use-declared", now)
+                .with("license", license.id.clone())
+                .with("licensee", caller.public_key.to_base64())
+                .with("until", until.to_string())
+                .with("signature", hex::encode(signature)),
+        )?;
+        let account = UsageAccount {
+            license_id: license.id,
+            accounted_until: until,
+            log_index,
+        };
+        self.store.write_records(vec![(
+            RecordKind::UsageAccount,
+            account.license_id.as_bytes().to_vec(),
+            Some(encode(&account)?),
+        )])?;
+        Ok(Logged {
+            value: account,
+            log_index: Some(log_index),
+        })
+    }
+
     fn records_of_licensee(&self, licensee: &PublicKey) -> Result<Vec<LicenseRecord>, DomainError> {
         Ok(self
             .compensation_records::<LicenseRecord>(RecordKind::License)?
@@ -966,10 +1128,9 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
     pub fn enforce_duties(&self, now: UnixSeconds) -> Result<Vec<SuspensionRecord>, DomainError> {
         let _writer = self.write_lock();
         let mut licensees: Vec<PublicKey> = self
-            .invoices_of(None, now)?
+            .compensation_records::<LicenseRecord>(RecordKind::License)?
             .into_iter()
-            .filter(|invoice| invoice.overdue)
-            .map(|invoice| invoice.charge.licensee)
+            .map(|license| license.licensee)
             .collect();
         licensees.sort();
         licensees.dedup();
@@ -978,7 +1139,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             if self.suspension_of(&licensee)?.is_some() {
                 continue;
             }
-            if let Some(record) = self.enforce_duties_locked(&licensee, now)? {
+            if let Some(record) = self.enforce_duties_locked(&licensee, now, true)? {
                 made.push(record);
             }
         }
@@ -995,7 +1156,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         self.enforce_duties(now)
     }
 
-    /// Trustees lift a suspension once nothing is overdue any more (record the payment
+    /// Trustees lift a suspension once no invoice is overdue any more (record the payment
     /// first). Logged.
     pub fn lift_suspension(
         &self,
@@ -1029,17 +1190,40 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                 invoice.charge.id, invoice.due, invoice.charge.currency
             )));
         }
+        // A licensee late with its reports cannot report runs while suspended; lifting
+        // restarts the reporting clock of each license that was late, from now.
+        let late = self.late_reports(licensee, now)?;
         let log_index = self.journal.record(
             &LogEntry::new("licensee-suspension-lifted", now)
                 .with("licensee", licensee.to_base64())
                 .with("by", caller.public_key.to_base64())
-                .with("reason", why.to_owned()),
+                .with("reason", why.to_owned())
+                .with(
+                    "reporting-restarted",
+                    if late.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        late.iter()
+                            .map(|(license, _, _)| license.as_str())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    },
+                ),
         )?;
-        self.store.write_records(vec![(
-            RecordKind::Suspension,
-            licensee.as_bytes().to_vec(),
-            None,
-        )])?;
+        let mut writes = vec![(RecordKind::Suspension, licensee.as_bytes().to_vec(), None)];
+        for (license_id, _, _) in late {
+            let account = UsageAccount {
+                license_id,
+                accounted_until: now,
+                log_index,
+            };
+            writes.push((
+                RecordKind::UsageAccount,
+                account.license_id.as_bytes().to_vec(),
+                Some(encode(&account)?),
+            ));
+        }
+        self.store.write_records(writes)?;
         Ok(Logged {
             value: suspension,
             log_index: Some(log_index),

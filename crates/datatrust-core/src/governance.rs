@@ -821,7 +821,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         terms
             .check_request(&LicenseRequestTerms::from(&request.requested), now)
             .map_err(|refusal| DomainError::FailedPrecondition(refusal.to_string()))?;
-        if let Some(suspension) = self.enforce_duties_locked(&request.licensee, now)? {
+        if let Some(suspension) = self.enforce_duties_locked(&request.licensee, now, true)? {
             return Err(DomainError::FailedPrecondition(format!(
                 "request_id: the licensee is suspended ({}); lift the suspension first",
                 suspension.reason
@@ -1097,7 +1097,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         };
         let refusal = match refusal {
             None => self
-                .enforce_duties_locked(&caller.public_key, now)?
+                .enforce_duties_locked(&caller.public_key, now, false)?
                 .map(|suspension| {
                     format!(
                         "license: the licensee's licenses are suspended: {}",

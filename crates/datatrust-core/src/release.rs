@@ -194,7 +194,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                 "license_id: the license is revoked: {reason}"
             )));
         }
-        if let Some(suspension) = self.enforce_duties_locked(&caller.public_key, now)? {
+        if let Some(suspension) = self.enforce_duties_locked(&caller.public_key, now, true)? {
             return Err(DomainError::FailedPrecondition(format!(
                 "license_id: your licenses are suspended: {}; trustees lift the suspension",
                 suspension.reason

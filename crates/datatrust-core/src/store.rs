@@ -196,10 +196,11 @@ pub enum RecordKind {
     Payment,
     Payout,
     Suspension,
+    UsageAccount,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 11] = [
+    pub const ALL: [RecordKind; 12] = [
         RecordKind::Terms,
         RecordKind::Ballot,
         RecordKind::Consent,
@@ -211,6 +212,7 @@ impl RecordKind {
         RecordKind::Payment,
         RecordKind::Payout,
         RecordKind::Suspension,
+        RecordKind::UsageAccount,
     ];
 
     pub fn name(self) -> &'static str {
@@ -226,6 +228,7 @@ impl RecordKind {
             RecordKind::Payment => "payments",
             RecordKind::Payout => "payouts",
             RecordKind::Suspension => "suspensions",
+            RecordKind::UsageAccount => "usage_accounts",
         }
     }
 }

@@ -77,6 +77,10 @@ pub struct Royalties {
     pub distribution: DistributionRule,
     /// Days after an invoice before an unpaid one suspends the licensee's licenses.
     pub invoice_grace_days: u32,
+    /// Each active license must be accounted for at least this often: a training-use report
+    /// or a signed declaration that there was none. 0 (or absent): no periodic duty.
+    #[serde(default)]
+    pub usage_report_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -340,6 +344,12 @@ impl Terms {
             return Err(FieldError::new(
                 "policy.royalties.invoice_grace_days",
                 "must be at most 365",
+            ));
+        }
+        if royalties.usage_report_days > 366 {
+            return Err(FieldError::new(
+                "policy.royalties.usage_report_days",
+                "must be at most 366 (0: no periodic report)",
             ));
         }
         let ratification = &policy.ratification;

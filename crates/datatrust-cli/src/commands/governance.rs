@@ -354,6 +354,7 @@ pub async fn company(
         CompanyCommand::Profile
         | CompanyCommand::Release { .. }
         | CompanyCommand::Invoices { .. }
+        | CompanyCommand::DeclareNoUse { .. }
         | CompanyCommand::FetchRelease { .. } => {
             unreachable!("handled in principals.rs, data.rs and ledger.rs")
         }

@@ -3,10 +3,10 @@
 //! the log's verifier key and the member's own key and salt. Amounts are minor units.
 
 use anyhow::{Context as _, anyhow, bail};
-use datatrust_core::compensation::share_commitment;
+use datatrust_core::compensation::{no_use_message, share_commitment};
 use datatrust_core::log_entry::DecodedEntry;
 use datatrust_core::merkle::sum::{self, ShareLeaf, SumNode};
-use datatrust_core::{NoteVerifier, PublicKey};
+use datatrust_core::{NoteVerifier, PublicKey, UnixSeconds};
 use datatrust_proto::v1;
 use datatrust_tlog::receipt::Receipt;
 use serde_json::json;
@@ -127,6 +127,43 @@ pub async fn invoices(
     }
     if response.invoices.is_empty() && !global.json && !csv {
         println!("No invoices.");
+    }
+    Ok(())
+}
+
+pub async fn declare_no_use(
+    global: &GlobalArgs,
+    session: &SignedIn,
+    license: String,
+    until: Option<i64>,
+) -> anyhow::Result<()> {
+    let until = UnixSeconds(until.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_secs() as i64)
+            .unwrap_or_default()
+    }));
+    let signer = read_key(global)?;
+    let signature = signer.sign(&no_use_message(session.origin.as_str(), &license, until));
+    let response = session
+        .training()
+        .declare_no_use(v1::DeclareNoUseRequest {
+            license_id: license.clone(),
+            until: until.0,
+            signature: signature.to_vec(),
+        })
+        .await?
+        .into_inner();
+    if global.json {
+        println!(
+            "{}",
+            json!({ "license": license, "accounted_until": response.accounted_until, "log_index": response.log_index })
+        );
+    } else {
+        println!(
+            "Declared: no training under license {license} up to {}; logged at index {}.",
+            response.accounted_until, response.log_index
+        );
     }
     Ok(())
 }

@@ -54,6 +54,9 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Company(CompanyCommand::Invoices { csv }) => {
             super::ledger::invoices(global, &sign_in(global).await?, None, csv).await
         }
+        Command::Company(CompanyCommand::DeclareNoUse { license, until }) => {
+            super::ledger::declare_no_use(global, &sign_in(global).await?, license, until).await
+        }
         Command::Company(command) => {
             super::governance::company(global, &sign_in(global).await?, command).await
         }

@@ -439,4 +439,24 @@ impl TrainingService for TrainingApi {
             uses: records.iter().map(wire::training_use).collect(),
         }))
     }
+
+    async fn declare_no_use(
+        &self,
+        request: Request<v1::DeclareNoUseRequest>,
+    ) -> Result<Response<v1::DeclareNoUseResponse>, Status> {
+        let message = request.get_ref();
+        let license_id = license_id(&message.license_id)?;
+        let signature = signature(&message.signature)?;
+        let until = UnixSeconds(message.until);
+        let logged = self
+            .state
+            .as_caller(request.metadata(), move |registry, caller| {
+                registry.declare_no_use(caller, &license_id, until, &signature, now())
+            })
+            .await?;
+        Ok(Response::new(v1::DeclareNoUseResponse {
+            accounted_until: logged.value.accounted_until.0,
+            log_index: logged.log_index.unwrap_or_default(),
+        }))
+    }
 }
