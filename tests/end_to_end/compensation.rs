@@ -392,6 +392,57 @@ async fn charges_are_shared_exactly_verified_offline_and_unpaid_invoices_suspend
     assert_eq!(eur.fund + eur.members_earned, charged);
     assert_eq!(eur.paid_out, 1_000_000);
     assert!(ledger.suspensions.is_empty());
+    // The same figures as CSV and JSON, from the command line.
+    let cli = |key: &NoteSigner, arguments: &[&str]| {
+        let key_file = work.path().join(format!("{}.key", rand::random::<u64>()));
+        std::fs::write(&key_file, key.to_private_text()).unwrap();
+        let output = Command::new(datatrust_binary())
+            .args(arguments)
+            .args(["--server", &trust.grpc_url, "--key"])
+            .arg(&key_file)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let ledger_csv = cli(&trust.trustee, &["trustee", "ledger", "--csv"]);
+    assert_eq!(
+        ledger_csv,
+        format!(
+            "currency,charged,received,outstanding,fund,members_earned,paid_out,owed_to_members\nEUR,{charged},{},{},{},{},1000000,{}\n",
+            eur.received,
+            eur.outstanding,
+            eur.fund,
+            eur.members_earned,
+            eur.members_earned - 1_000_000
+        )
+    );
+    let invoices_csv = cli(&acme_key, &["company", "invoices", "--csv"]);
+    let rows: Vec<&str> = invoices_csv.lines().collect();
+    assert_eq!(rows.len(), 1 + 4, "a header and four invoices: {invoices_csv}");
+    assert_eq!(
+        rows.iter()
+            .filter(|row| row.contains(",250010,0,250010,"))
+            .count(),
+        1,
+        "run-4's invoice is unpaid: {invoices_csv}"
+    );
+    let statement_json = cli(&members[1].0, &["member", "statement", "--json"]);
+    let lines: Vec<serde_json::Value> = statement_json
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let bea_earned = 1_414_290 + 64_288;
+    assert!(
+        lines
+            .iter()
+            .any(|line| line["currency"] == "EUR" && line["earned"] == bea_earned),
+        "{statement_json}"
+    );
     let ada = sessions[0]
         .ledger()
         .get_my_statement(v1::GetMyStatementRequest {})
