@@ -423,7 +423,11 @@ async fn charges_are_shared_exactly_verified_offline_and_unpaid_invoices_suspend
     );
     let invoices_csv = cli(&acme_key, &["company", "invoices", "--csv"]);
     let rows: Vec<&str> = invoices_csv.lines().collect();
-    assert_eq!(rows.len(), 1 + 4, "a header and four invoices: {invoices_csv}");
+    assert_eq!(
+        rows.len(),
+        1 + 4,
+        "a header and four invoices: {invoices_csv}"
+    );
     assert_eq!(
         rows.iter()
             .filter(|row| row.contains(",250010,0,250010,"))

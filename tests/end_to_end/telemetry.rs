@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use datatrust_core::Role;
 use datatrust_core::log_entry::DecodedEntry;
 use datatrust_proto::v1;
@@ -186,6 +187,7 @@ async fn uploads_summary_export_and_erasure_that_leaves_nothing_readable() {
 
     // Screenshots travel separately, encrypted like events; events point at them by hash.
     let image = format!("PNG...{marker}...pixels").into_bytes();
+    let uploaded_image = image.clone();
     let stored = collector
         .ingest()
         .upload_screenshot(v1::UploadScreenshotRequest {
@@ -253,16 +255,24 @@ async fn uploads_summary_export_and_erasure_that_leaves_nothing_readable() {
         .await
         .unwrap()
         .into_inner();
-    let mut lines = Vec::new();
+    let mut text = Vec::new();
     while let Some(piece) = export.message().await.unwrap() {
-        lines.extend(
-            String::from_utf8(piece.json_lines)
-                .unwrap()
-                .lines()
-                .map(str::to_owned),
-        );
+        text.extend(piece.json_lines);
     }
-    assert_eq!(lines.len(), 3);
+    let lines: Vec<String> = String::from_utf8(text)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 4, "three events and one screenshot image");
+    let image_line: serde_json::Value = serde_json::from_str(&lines[3]).unwrap();
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(image_line["image"]["base64"].as_str().unwrap())
+            .unwrap(),
+        uploaded_image,
+        "the export holds the screenshot images too"
+    );
     let first_line: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
     assert_eq!(first_line["application"], marker);
     assert!(

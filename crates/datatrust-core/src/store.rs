@@ -321,6 +321,8 @@ pub trait EventStore: Send + Sync + 'static {
         member: &PublicKey,
         sha256: &[u8; 32],
     ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The SHA-256 of every screenshot image stored for the member, in hash order.
+    fn member_screenshots(&self, member: &PublicKey) -> Result<Vec<[u8; 32]>, StoreError>;
     /// A member's part of a release; `None` once the member is erased.
     fn release_part(
         &self,
@@ -355,6 +357,9 @@ impl<T: EventStore + ?Sized> EventStore for std::sync::Arc<T> {
         records: &[Vec<u8>],
     ) -> Result<(), StoreError> {
         (**self).put_release_part(member, release_id, records)
+    }
+    fn member_screenshots(&self, member: &PublicKey) -> Result<Vec<[u8; 32]>, StoreError> {
+        (**self).member_screenshots(member)
     }
     fn release_part(
         &self,

@@ -361,7 +361,9 @@ pub fn events_contract<S: crate::store::EventStore>(store: &S) {
         store.screenshot(&member, &[5; 32]).unwrap(),
         Some(b"image bytes".to_vec())
     );
+    assert_eq!(store.member_screenshots(&member).unwrap(), vec![[5; 32]]);
     assert_eq!(store.erase_member(&member).unwrap(), 2);
+    assert!(store.member_screenshots(&member).unwrap().is_empty());
     assert_eq!(
         store.screenshot(&member, &[5; 32]).unwrap(),
         None,

@@ -126,6 +126,22 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         Ok(self.store.member_events(&caller.public_key)?)
     }
 
+    /// The hashes of the calling member's stored screenshot images, for the export.
+    pub fn my_screenshots(&self, caller: &Principal) -> Result<Vec<[u8; 32]>, DomainError> {
+        require_role(caller, Role::Member, "export their data")?;
+        Ok(self.store.member_screenshots(&caller.public_key)?)
+    }
+
+    /// One of the calling member's screenshot images, decrypted.
+    pub fn my_screenshot(
+        &self,
+        caller: &Principal,
+        sha256: &[u8; 32],
+    ) -> Result<Option<Vec<u8>>, DomainError> {
+        require_role(caller, Role::Member, "export their data")?;
+        Ok(self.store.screenshot(&caller.public_key, sha256)?)
+    }
+
     /// Erases the calling member's data: the erasure is logged (with the member's
     /// commitment and the number of chunks), then the member's key is destroyed, their
     /// chunks deleted, and every collector authorisation withdrawn so collection stops.

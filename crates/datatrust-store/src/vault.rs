@@ -319,4 +319,17 @@ impl EventStore for SledStore {
         };
         Ok(Some(open(&member_key, &sealed, &key)?))
     }
+
+    fn member_screenshots(&self, member: &PublicKey) -> Result<Vec<[u8; 32]>, StoreError> {
+        self.screenshots
+            .scan_prefix(member.as_bytes())
+            .keys()
+            .map(|key| {
+                let key = key.map_err(store_error)?;
+                key[32..]
+                    .try_into()
+                    .map_err(|_| StoreError("a screenshot key is malformed".into()))
+            })
+            .collect()
+    }
 }

@@ -55,8 +55,16 @@ pub async fn member(
                 bytes.extend_from_slice(&piece.json_lines);
             }
             std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            let images = bytes
+                .split(|byte| *byte == b'\n')
+                .filter(|line| line.starts_with(b"{\"image\":"))
+                .count();
             let lines = bytes.iter().filter(|byte| **byte == b'\n').count();
-            println!("{lines} events written to {} (JSON Lines)", out.display());
+            println!(
+                "{} events and {images} screenshot images written to {} (JSON Lines)",
+                lines - images,
+                out.display()
+            );
         }
         MemberCommand::Erase { confirm } => {
             let response = session

@@ -1,5 +1,6 @@
 //! `IngestService` and `MemberDataService`.
 
+use base64::Engine as _;
 use std::pin::Pin;
 
 use datatrust_core::events::EventBatch;
@@ -162,26 +163,75 @@ impl MemberDataService for MemberDataApi {
         &self,
         request: Request<v1::ExportMyDataRequest>,
     ) -> Result<Response<Self::ExportMyDataStream>, Status> {
-        let events = self
+        let (events, images) = self
             .state
             .as_caller(request.metadata(), |registry, caller| {
-                registry.export_my_data(caller)
+                Ok((
+                    registry.export_my_data(caller)?,
+                    registry.my_screenshots(caller)?,
+                ))
             })
             .await?;
-        let mut pieces = Vec::new();
-        let mut piece = Vec::new();
+        let mut text = Vec::new();
         for event in &events {
-            serde_json_line(&mut piece, event)?;
-            if piece.len() >= EXPORT_PIECE_BYTES {
-                pieces.push(Ok(v1::ExportMyDataResponse {
-                    json_lines: std::mem::take(&mut piece),
-                }));
+            serde_json_line(&mut text, event)?;
+        }
+        // Events first, then one line per screenshot image, read one at a time; a long
+        // line (an image) may span messages: the client concatenates the pieces.
+        let metadata = request.metadata().clone();
+        let state = self.state.clone();
+        let (sender, receiver) = tokio::sync::mpsc::channel(2);
+        tokio::spawn(async move {
+            let mut pending = text;
+            let send_full = |pending: &mut Vec<u8>, all: bool| {
+                let mut pieces = Vec::new();
+                while pending.len() >= EXPORT_PIECE_BYTES || (all && !pending.is_empty()) {
+                    let rest = pending.split_off(pending.len().min(EXPORT_PIECE_BYTES));
+                    pieces.push(v1::ExportMyDataResponse {
+                        json_lines: std::mem::replace(pending, rest),
+                    });
+                }
+                pieces
+            };
+            for sha256 in images {
+                for piece in send_full(&mut pending, false) {
+                    if sender.send(Ok(piece)).await.is_err() {
+                        return;
+                    }
+                }
+                let image = match state
+                    .as_caller(&metadata, move |registry, caller| {
+                        registry.my_screenshot(caller, &sha256)
+                    })
+                    .await
+                {
+                    Ok(image) => image,
+                    Err(status) => {
+                        let _ = sender.send(Err(status)).await;
+                        return;
+                    }
+                };
+                if let Some(image) = image {
+                    pending.extend_from_slice(b"{\"image\":{\"sha256\":\"");
+                    pending.extend_from_slice(hex::encode(sha256).as_bytes());
+                    pending.extend_from_slice(b"\",\"base64\":\"");
+                    pending.extend_from_slice(
+                        base64::engine::general_purpose::STANDARD
+                            .encode(&image)
+                            .as_bytes(),
+                    );
+                    pending.extend_from_slice(b"\"}}\n");
+                }
             }
-        }
-        if !piece.is_empty() {
-            pieces.push(Ok(v1::ExportMyDataResponse { json_lines: piece }));
-        }
-        Ok(Response::new(Box::pin(tokio_stream::iter(pieces))))
+            for piece in send_full(&mut pending, true) {
+                if sender.send(Ok(piece)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(receiver),
+        )))
     }
 
     async fn get_my_audit(
