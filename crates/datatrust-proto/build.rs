@@ -26,9 +26,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out_dir.join("datatrust_descriptor.bin"),
         file_descriptors.encode_to_vec(),
     )?;
+    // JSON for the member portal's HTTP transport (`datatrust-server/src/portal.rs`): the
+    // same messages, field names in snake_case, bytes as arrays of numbers.
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        .message_attribute(
+            ".",
+            "#[derive(serde::Serialize, serde::Deserialize)] #[serde(default)]",
+        )
+        .enum_attribute(".", "#[derive(serde::Serialize, serde::Deserialize)]")
         .compile_fds(file_descriptors)?;
     Ok(())
 }

@@ -8,6 +8,7 @@ mod core_loop;
 mod crash;
 mod lifecycle;
 mod log;
+mod portal;
 mod release;
 mod roles;
 mod telemetry;

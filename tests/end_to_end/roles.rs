@@ -825,6 +825,20 @@ fn rows() -> Vec<Row> {
             [UNAUTHENTICATED, DENIED, DENIED, INVALID, DENIED],
         ),
         row(
+            "TrustService/GetTransparencyReport",
+            |context| {
+                Box::pin(async move {
+                    TrustServiceClient::new(context.channel.clone())
+                        .get_transparency_report(
+                            context.request(v1::GetTransparencyReportRequest {}),
+                        )
+                        .await
+                        .map(drop)
+                })
+            },
+            [OK, OK, OK, OK, OK],
+        ),
+        row(
             "ReleaseService/CreateRelease",
             |context| {
                 Box::pin(async move {

@@ -18,6 +18,7 @@ pub mod store;
 pub mod telemetry;
 pub mod terms;
 pub mod time;
+pub mod transparency;
 pub mod validation;
 
 #[cfg(feature = "contract-tests")]

@@ -10,10 +10,45 @@ impl UnixSeconds {
     pub fn plus_seconds(self, seconds: i64) -> UnixSeconds {
         UnixSeconds(self.0.saturating_add(seconds))
     }
+
+    /// The UTC calendar month, as "YYYY-MM" (proleptic Gregorian, H. Hinnant's algorithm).
+    pub fn month(self) -> String {
+        let days = self.0.div_euclid(86_400);
+        let shifted = days + 719_468;
+        let era = shifted.div_euclid(146_097);
+        let day_of_era = shifted - era * 146_097;
+        let year_of_era =
+            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let month_index = (5 * day_of_year + 2) / 153;
+        let month = if month_index < 10 {
+            month_index + 3
+        } else {
+            month_index - 9
+        };
+        let year = year_of_era + era * 400 + i64::from(month <= 2);
+        format!("{year:04}-{month:02}")
+    }
 }
 
 impl std::fmt::Display for UnixSeconds {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(formatter, "{}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UnixSeconds;
+
+    #[test]
+    fn months_of_known_instants() {
+        assert_eq!(UnixSeconds(0).month(), "1970-01");
+        assert_eq!(UnixSeconds(951_782_400).month(), "2000-02"); // 2000-02-29
+        assert_eq!(UnixSeconds(951_868_799).month(), "2000-02");
+        assert_eq!(UnixSeconds(951_868_800).month(), "2000-03");
+        assert_eq!(UnixSeconds(1_798_761_599).month(), "2026-12"); // 2026-12-31T23:59:59
+        assert_eq!(UnixSeconds(1_798_761_600).month(), "2027-01");
+        assert_eq!(UnixSeconds(-1).month(), "1969-12");
     }
 }

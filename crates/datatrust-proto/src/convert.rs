@@ -93,6 +93,7 @@ pub mod governance {
     use crate::v1;
 
     pub fn terms(record: &TermsRecord) -> v1::Terms {
+        let terms = record.terms();
         v1::Terms {
             version: record.version,
             sha256: record.hash.clone(),
@@ -117,7 +118,10 @@ pub mod governance {
                 .map(|signature| signature.trustee.as_bytes().to_vec())
                 .collect(),
             ratified_at: record.ratified_at.map(|at| at.0),
-            title: record.terms().title,
+            title: terms.title,
+            text: terms.text,
+            purposes: terms.policy.purposes,
+            prohibited_uses: terms.policy.prohibited_uses,
         }
     }
 

@@ -4,6 +4,7 @@
 mod auth;
 mod http_log;
 mod options;
+mod portal;
 mod serve;
 mod services;
 mod state;

@@ -282,7 +282,8 @@ pub async fn serve(
     let http_router = Router::new()
         .route("/healthz", get(http_health))
         .with_state(Arc::clone(&draining))
-        .merge(crate::http_log::router(state.clone()));
+        .merge(crate::http_log::router(state.clone()))
+        .merge(crate::portal::router(state.clone()));
     let http =
         axum::serve(http_listener, http_router).with_graceful_shutdown(stopped(stop_receiver));
 

@@ -476,6 +476,7 @@ impl MemberDataApi {
                     model_version: report.model_version,
                     log_index: record.log_index,
                     receipt: receipt(&self.state, record.log_index).await?,
+                    reported_at: record.reported_at.0,
                 });
             }
             entries.push(v1::AuditEntry {

@@ -23,4 +23,58 @@ impl TrustService for TrustApi {
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
         }))
     }
+
+    async fn get_transparency_report(
+        &self,
+        _request: Request<datatrust_proto::v1::GetTransparencyReportRequest>,
+    ) -> Result<Response<datatrust_proto::v1::GetTransparencyReportResponse>, Status> {
+        use datatrust_proto::v1;
+        let report = self
+            .state
+            .blocking(|registry| registry.transparency_report(crate::state::now()))
+            .await?;
+        let latest = self.state.log_reader().latest();
+        let terms = report.active_terms.as_ref();
+        Ok(Response::new(v1::GetTransparencyReportResponse {
+            terms_title: terms.map(|record| record.terms().title),
+            terms_sha256: terms.map(|record| record.hash.clone()),
+            terms_version: terms.map(|record| record.version),
+            terms_ratified_at: terms.and_then(|record| record.ratified_at.map(|at| at.0)),
+            licenses: report
+                .licenses
+                .iter()
+                .map(|license| v1::PublicLicense {
+                    id: license.id.clone(),
+                    licensee: license.licensee.as_bytes().to_vec(),
+                    licensee_name: license.licensee_name.clone(),
+                    purpose: license.purpose.clone(),
+                    categories: license.categories.clone(),
+                    model_family: license.model_family.clone(),
+                    not_before: license.not_before.0,
+                    expires: license.expires.0,
+                    status: license.status.to_owned(),
+                })
+                .collect(),
+            training_uses_per_month: report
+                .uses_per_month
+                .iter()
+                .map(|(month, count)| v1::MonthCount {
+                    month: month.clone(),
+                    count: *count,
+                })
+                .collect(),
+            money: report
+                .money
+                .iter()
+                .map(|(currency, money)| v1::PublicMoney {
+                    currency: currency.clone(),
+                    charged: money.charged,
+                    members_earned: money.members_earned,
+                    paid_to_members: money.paid_to_members,
+                })
+                .collect(),
+            log_size: latest.checkpoint.size,
+            checkpoint: latest.note.clone(),
+        }))
+    }
 }
