@@ -9,6 +9,7 @@ mod crash;
 mod lifecycle;
 mod log;
 mod portal;
+mod portal_api;
 mod release;
 mod roles;
 mod telemetry;
