@@ -10,6 +10,7 @@
 
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 
 const url = process.env.PORTAL_URL;
@@ -65,6 +66,12 @@ try {
   const rows = await page.locator("#data-table tbody tr").count();
   check(rows > 0, `the data table has rows (${rows})`);
   await shot("my-data");
+
+  // Export: the download holds every record.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.locator("#export").click()]);
+  const exported = (await readFile(await download.path(), "utf8")).trim().split("\n");
+  check(exported.length === expected.records, `the export holds ${expected.records} records (${exported.length})`);
+  check(download.suggestedFilename().endsWith(".jsonl"), "the export is a JSON Lines file");
 
   // Consent: switch one on, see it recorded, and still on after coming back.
   await page.goto(`${url}/#consent`);
@@ -161,6 +168,45 @@ try {
   check(await page.locator("[data-testid=share] [data-verified=yes]").count() === 0, "no tampered share is shown as verified");
   check(await page.locator("[data-testid=share] [data-verified=no]").count() === expected.shares.length, "every tampered share is shown as failed");
   await shot("earnings-tampered");
+
+  // A new member: a key made in this browser (never leaves it), an invitation code, then
+  // erasure of everything, confirmed in words.
+  const newcomer = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  await newcomer.route("**/*", (route) => {
+    if (new URL(route.request().url()).origin !== new URL(url).origin) {
+      outside.push(route.request().url());
+      return route.abort();
+    }
+    return route.continue();
+  });
+  const fresh = await newcomer.newPage();
+  fresh.setDefaultTimeout(120_000);
+  fresh.on("pageerror", (error) => consoleErrors.push(String(error)));
+  await fresh.goto(url);
+  await fresh.getByRole("heading", { level: 1, name: "Sign in" }).waitFor();
+  await fresh.getByRole("button", { name: "Make a new key on this device" }).click();
+  await fresh.locator("#invitation-code").waitFor();
+  const extractable = await fresh.evaluate(async () => {
+    const db = await new Promise((resolve) => { const open = indexedDB.open("datatrust", 1); open.onsuccess = () => resolve(open.result); });
+    const record = await new Promise((resolve) => { const get = db.transaction("keys").objectStore("keys").get("member"); get.onsuccess = () => resolve(get.result); });
+    return record.privateKey.extractable;
+  });
+  check(extractable === false, "the key made in the browser cannot be extracted");
+  await fresh.locator("#invitation-code").fill(expected.invitation_code);
+  await fresh.screenshot({ path: join(screenshots, "join-with-invitation.png"), fullPage: true });
+  await fresh.getByRole("button", { name: "Join the trust" }).click();
+  await fresh.getByRole("heading", { level: 1, name: "My data" }).waitFor();
+  check(true, "a new member joins with a browser-made key and an invitation code");
+  await fresh.locator("#erase-confirm").fill("erase all");
+  await fresh.getByRole("button", { name: "Erase all my data" }).click();
+  await fresh.getByText("Type the words exactly").waitFor();
+  check(true, "erasure needs the exact words");
+  await fresh.locator("#erase-confirm").fill("erase all my data");
+  await fresh.getByRole("button", { name: "Erase all my data" }).click();
+  await fresh.locator("#banner").filter({ hasText: "is erased" }).waitFor();
+  check((await fresh.locator("#banner").textContent()).includes("public log"), "erasure says where it is logged");
+  await fresh.screenshot({ path: join(screenshots, "erased.png"), fullPage: true });
+  await newcomer.close();
 } catch (error) {
   failures.push(`the walk-through stopped: ${error.stack || error}`);
   await shot("failure").catch(() => {});

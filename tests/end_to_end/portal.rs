@@ -162,7 +162,20 @@ async fn the_portal_signs_in_shows_verifies_and_catches_tampering_in_chromium() 
         .into_inner();
     let shares: Vec<u64> = statement.lines.iter().map(|line| line.my_amount).collect();
     assert_eq!(shares.len(), 3, "the license fee and two runs");
+    // An invitation for a new member, who will make their key in the browser.
+    let invitation = trustee
+        .principals()
+        .create_invitation(v1::CreateInvitationRequest {
+            display_name: "Cy Chen".into(),
+            valid_for_seconds: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation_code;
     let expected = serde_json::json!({
+        "invitation_code": invitation.to_lowercase(),
+        "records": 7,
         "releases": 1,
         "uses": 2,
         "shares": shares,
@@ -234,5 +247,22 @@ async fn the_portal_signs_in_shows_verifies_and_catches_tampering_in_chromium() 
         ballot.approve,
         Some(true),
         "the ballot cast in the page counts"
+    );
+    // The member who joined from the browser is enrolled (and erased what they had).
+    let members = trustee
+        .principals()
+        .list_principals(v1::ListPrincipalsRequest {
+            role: v1::Role::Member.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .principals;
+    assert!(
+        members
+            .iter()
+            .any(|member| member.display_name == "Cy Chen"),
+        "the invitation was redeemed with a key made in the browser"
     );
 }
