@@ -54,6 +54,7 @@ try {
   await page.locator("[data-verified]").last().waitFor();
   check(await page.locator("[data-verified=yes]").count() === 1, "the public checkpoint verifies against the pinned key");
   check((await page.locator("[data-testid=pinned-log-vkey]").textContent()).includes("log: "), "the pinned keys are shown");
+  check(!(await page.locator("#nav").isVisible()), "no member navigation before signing in");
   await shot("public");
 
   // Sign in with the key file.

@@ -517,16 +517,16 @@ async function viewEarnings() {
       element("p", {}, `Paid out: ${money(total.paid_out, total.currency)}`),
       element("p", {}, "Balance: ", element("strong", { "data-testid": "balance" }, money(total.balance, total.currency)))))),
     rows.length ? stackedChart(chartRows, ["license-fee", "training-run"], { "license-fee": "#0b5394", "training-run": "#38761d" }, "Your share of each charge") : null,
-    rows.length ? element("div", { class: "table-wrap" }, element("table", { id: "earnings-table" },
+    rows.length ? element("div", { class: "table-wrap" }, element("table", { id: "earnings-table", class: "cards" },
       element("thead", {}, element("tr", {}, element("th", {}, "When"), element("th", {}, "For"), element("th", { class: "number" }, "Your records"),
         element("th", { class: "number" }, "Your share"), element("th", { class: "number" }, "Whole charge"), element("th", {}, "Checked"))),
       element("tbody", {}, rows.map(({ line, result }) => element("tr", { "data-testid": "share", "data-amount": line.my_amount },
-        element("td", {}, when(line.charge.created_at)),
-        element("td", {}, line.charge.kind === "license-fee" ? `License fee (${line.charge.license_id.slice(0, 8)}\u2026)` : `Training run ${line.charge.run_id}`),
-        element("td", { class: "number" }, line.my_records),
-        element("td", { class: "number" }, money(line.my_amount, line.charge.currency)),
-        element("td", { class: "number" }, money(line.charge.amount, line.charge.currency)),
-        element("td", {}, verifiedMark(result))))))) :
+        element("td", { "data-label": "When" }, when(line.charge.created_at)),
+        element("td", { "data-label": "For" }, line.charge.kind === "license-fee" ? `License fee (${line.charge.license_id.slice(0, 8)}\u2026)` : `Training run ${line.charge.run_id}`),
+        element("td", { class: "number", "data-label": "Your records" }, line.my_records),
+        element("td", { class: "number", "data-label": "Your share" }, money(line.my_amount, line.charge.currency)),
+        element("td", { class: "number", "data-label": "Whole charge" }, money(line.charge.amount, line.charge.currency)),
+        element("td", { "data-label": "Checked" }, verifiedMark(result))))))) :
       element("p", { class: "muted" }, "Nothing earned yet: no company has paid for your data."),
     (statement.payouts || []).length ? element("div", {}, element("h2", {}, "Paid out to you"),
       element("ul", {}, statement.payouts.map((payout) => element("li", {}, `${when(payout.paid_at)}: ${money(payout.amount, payout.currency)} (${payout.reference})`)))) : null);
