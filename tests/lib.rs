@@ -501,3 +501,19 @@ impl RatifiedTrust {
         license.expect("two approvals issue the license").id
     }
 }
+
+/// Uploads one batch (device "laptop", sequence 1) for `member` and checks it was stored.
+pub async fn upload_events(collector: &SignedIn, member: &NoteSigner, events: Vec<v1::Event>) {
+    let mut answers = collector
+        .ingest()
+        .upload(tokio_stream::iter(vec![v1::UploadRequest {
+            member_public_key: member.public_key().as_bytes().to_vec(),
+            device_id: "laptop".into(),
+            sequence: 1,
+            events,
+        }]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answers.message().await.unwrap().unwrap().outcome, "stored");
+}

@@ -10,7 +10,9 @@ use datatrust_core::governance::TrainingReport;
 use datatrust_core::log_entry::DecodedEntry;
 use datatrust_core::{NoteSigner, Role, UnixSeconds};
 use datatrust_proto::v1;
-use datatrust_tests::{EXAMPLE_TERMS, RatifiedTrust, datatrust_binary, new_signer};
+use datatrust_tests::{
+    EXAMPLE_TERMS, RatifiedTrust, datatrust_binary, new_signer, upload_events as upload,
+};
 use tonic::Code;
 
 fn key(at_ms: i64) -> v1::Event {
@@ -32,25 +34,6 @@ fn pointer(at_ms: i64) -> v1::Event {
         application: "editor".into(),
         kind: Some(v1::event::Kind::Pointer(v1::PointerMove { x: 1, y: 2 })),
     }
-}
-
-async fn upload(
-    collector: &datatrust_cli::client::SignedIn,
-    member: &NoteSigner,
-    events: Vec<v1::Event>,
-) {
-    let mut answers = collector
-        .ingest()
-        .upload(tokio_stream::iter(vec![v1::UploadRequest {
-            member_public_key: member.public_key().as_bytes().to_vec(),
-            device_id: "laptop".into(),
-            sequence: 1,
-            events,
-        }]))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(answers.message().await.unwrap().unwrap().outcome, "stored");
 }
 
 async fn report(

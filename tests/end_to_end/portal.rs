@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use datatrust_core::governance::TrainingReport;
 use datatrust_core::{NoteSigner, Role, UnixSeconds};
 use datatrust_proto::v1;
-use datatrust_tests::{EXAMPLE_TERMS, RatifiedTrust, new_signer};
+use datatrust_tests::{EXAMPLE_TERMS, RatifiedTrust, new_signer, upload_events};
 
 fn browser_prerequisites() -> Option<(PathBuf, PathBuf)> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -95,18 +95,7 @@ async fn the_portal_signs_in_shows_verifies_and_catches_tampering_in_chromium() 
             .map(|step| event(now_ms - 86_400_000 - step * 1000, step % 2 == 0))
             .chain((0..4).map(|step| event(now_ms - 60_000 - step * 1000, step % 2 == 1)))
             .collect();
-        let mut answers = collector
-            .ingest()
-            .upload(tokio_stream::iter(vec![v1::UploadRequest {
-                member_public_key: member.public_key().as_bytes().to_vec(),
-                device_id: "laptop".into(),
-                sequence: 1,
-                events,
-            }]))
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(answers.message().await.unwrap().unwrap().outcome, "stored");
+        upload_events(&collector, member, events).await;
         sessions.push(session);
     }
     let (acme_key, acme) = trust.new_principal(Role::Licensee, "Acme Automation").await;

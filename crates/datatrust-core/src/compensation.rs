@@ -488,34 +488,22 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         let first_day = license.data_from.0.div_euclid(SECONDS_PER_DAY);
         let last_day = license.data_to.0.div_euclid(SECONDS_PER_DAY);
         let mut contributions = Vec::new();
-        let mut after = None;
-        loop {
-            let members = self
+        for member in self.consenting_members(&license.purpose)? {
+            let records: u64 = self
                 .store
-                .list_principals(Some(Role::Member), after.as_ref(), 1000)?;
-            for member in &members {
-                if !member.is_active() || !self.consents_to(member, &license.purpose)? {
-                    continue;
-                }
-                let records: u64 = self
-                    .store
-                    .member_counts(&member.public_key)?
-                    .iter()
-                    .filter(|count| {
-                        (first_day..=last_day).contains(&count.day)
-                            && license.categories.contains(&count.category)
-                    })
-                    .map(|count| count.count)
-                    .sum();
-                if records > 0 {
-                    contributions.push((member.public_key, member.commitment_salt, records));
-                }
-            }
-            match members.last() {
-                Some(last) if members.len() == 1000 => after = Some(last.public_key),
-                _ => return Ok(contributions),
+                .member_counts(&member.public_key)?
+                .iter()
+                .filter(|count| {
+                    (first_day..=last_day).contains(&count.day)
+                        && license.categories.contains(&count.category)
+                })
+                .map(|count| count.count)
+                .sum();
+            if records > 0 {
+                contributions.push((member.public_key, member.commitment_salt, records));
             }
         }
+        Ok(contributions)
     }
 
     /// The charge for a license being issued (not yet logged).
@@ -603,6 +591,22 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             &contributions,
             now,
         )?))
+    }
+
+    /// Stores `record` under `key` and answers it with the index of the entry that logged it.
+    fn store_logged<T: Serialize>(
+        &self,
+        kind: RecordKind,
+        key: Vec<u8>,
+        record: T,
+        log_index: u64,
+    ) -> Result<Logged<T>, DomainError> {
+        self.store
+            .write_records(vec![(kind, key, Some(encode(&record)?))])?;
+        Ok(Logged {
+            value: record,
+            log_index: Some(log_index),
+        })
     }
 
     fn charges(&self) -> Result<Vec<ChargeRecord>, DomainError> {
@@ -730,15 +734,12 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             recorded_by: caller.public_key,
             log_index,
         };
-        self.store.write_records(vec![(
+        self.store_logged(
             RecordKind::Payment,
             reference.into_bytes(),
-            Some(encode(&record)?),
-        )])?;
-        Ok(Logged {
-            value: record,
-            log_index: Some(log_index),
-        })
+            record,
+            log_index,
+        )
     }
 
     fn member_totals(&self, member: &PublicKey) -> Result<Statement, DomainError> {
@@ -857,15 +858,12 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             recorded_by: caller.public_key,
             log_index,
         };
-        self.store.write_records(vec![(
+        self.store_logged(
             RecordKind::Payout,
             reference.into_bytes(),
-            Some(encode(&record)?),
-        )])?;
-        Ok(Logged {
-            value: record,
-            log_index: Some(log_index),
-        })
+            record,
+            log_index,
+        )
     }
 
     /// The union's ledger: totals per currency, and the licensees suspended now.

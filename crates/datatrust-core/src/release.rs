@@ -206,64 +206,41 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                 "license_id: the license is not valid now (expired or not yet valid)".into(),
             ));
         }
-        let terms_hash = hex::encode(license.terms_sha256);
-        let terms = self
-            .terms_history()?
-            .into_iter()
-            .find(|terms| terms.hash == terms_hash)
-            .ok_or_else(|| {
-                DomainError::FailedPrecondition(
-                    "the license's terms are unknown to this trust".into(),
-                )
-            })?
-            .terms();
+        let terms = self.terms_of(&license)?;
         let release_id = hex::encode(random);
         let mut parts = Vec::new();
-        let mut after = None;
-        loop {
-            let members = self
+        for member in &self.consenting_members(&license.purpose)? {
+            let member_pseudonym = pseudonym(pseudonym_secret, &license.id, &member.public_key);
+            let mut categories = std::collections::BTreeMap::<String, u64>::new();
+            let records: Vec<Vec<u8>> = self
                 .store
-                .list_principals(Some(Role::Member), after.as_ref(), 1000)?;
-            for member in &members {
-                if !member.is_active() || !self.consents_to(member, &license.purpose)? {
-                    continue;
-                }
-                let member_pseudonym = pseudonym(pseudonym_secret, &license.id, &member.public_key);
-                let mut categories = std::collections::BTreeMap::<String, u64>::new();
-                let records: Vec<Vec<u8>> = self
-                    .store
-                    .member_events(&member.public_key)?
-                    .iter()
-                    .filter_map(|event| {
-                        let record = transform(event, &license, &terms.policy, &member_pseudonym)?;
-                        *categories.entry(event.category().to_owned()).or_default() += 1;
-                        Some(record)
-                    })
-                    .collect();
-                if records.is_empty() {
-                    continue;
-                }
-                parts.push(ReleasePart {
-                    member: member.public_key,
-                    commitment: hex::encode(release_commitment(
-                        &member.commitment_salt,
-                        &member.public_key,
-                        &release_id,
-                    )),
-                    count: records.len() as u64,
-                    records_root: hex::encode(records_root(&records)),
-                    categories,
-                });
-                // Stored member by member, so building holds one member's records at a time.
-                // Nothing is served before the release is logged and its metadata stored; a
-                // failure below leaves parts that nothing refers to.
-                self.store
-                    .put_release_part(&member.public_key, &release_id, &records)?;
+                .member_events(&member.public_key)?
+                .iter()
+                .filter_map(|event| {
+                    let record = transform(event, &license, &terms.policy, &member_pseudonym)?;
+                    *categories.entry(event.category().to_owned()).or_default() += 1;
+                    Some(record)
+                })
+                .collect();
+            if records.is_empty() {
+                continue;
             }
-            match members.last() {
-                Some(last) if members.len() == 1000 => after = Some(last.public_key),
-                _ => break,
-            }
+            parts.push(ReleasePart {
+                member: member.public_key,
+                commitment: hex::encode(release_commitment(
+                    &member.commitment_salt,
+                    &member.public_key,
+                    &release_id,
+                )),
+                count: records.len() as u64,
+                records_root: hex::encode(records_root(&records)),
+                categories,
+            });
+            // Stored member by member, so building holds one member's records at a time.
+            // Nothing is served before the release is logged and its metadata stored; a
+            // failure below leaves parts that nothing refers to.
+            self.store
+                .put_release_part(&member.public_key, &release_id, &records)?;
         }
         let leaves: Vec<Hash> = parts.iter().map(|part| leaf_hash(&part.leaf())).collect();
         let root = hex::encode(root_of(&leaves));
@@ -299,6 +276,26 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             value: meta,
             log_index: Some(log_index),
         })
+    }
+
+    /// Active members who consent to `purpose` now, in key order.
+    pub(crate) fn consenting_members(&self, purpose: &str) -> Result<Vec<Principal>, DomainError> {
+        let mut consenting = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .list_principals(Some(Role::Member), after.as_ref(), 1000)?;
+            for member in &page {
+                if member.is_active() && self.consents_to(member, purpose)? {
+                    consenting.push(member.clone());
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == 1000 => after = Some(last.public_key),
+                _ => return Ok(consenting),
+            }
+        }
     }
 
     pub(crate) fn consents_to(

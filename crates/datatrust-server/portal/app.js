@@ -265,6 +265,7 @@ async function viewSignIn() {
       if (principal.role !== "ROLE_MEMBER" && principal.role !== 2) {
         status.textContent = "This key belongs to someone who is not a member. The portal is for members.";
         session.token = null;
+        sessionStorage.removeItem("datatrust-token");
         return;
       }
       status.textContent = "";
