@@ -115,6 +115,8 @@ try {
   await page.goto(`${url}/#agreement`);
   await heading("The agreement");
   check(await page.getByText("In force:").count() > 0, "the agreement in force is shown");
+  check((await page.locator("#changes").textContent()).includes("How long your data may be kept (days): 730 \u2192 365"),
+    "the proposal's changes are said in words");
   await page.getByRole("button", { name: "Vote yes" }).click();
   await page.locator("#ballot-status").filter({ hasText: "Your vote: yes" }).waitFor();
   check(true, "a ballot was cast from the page");

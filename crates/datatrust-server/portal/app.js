@@ -555,6 +555,40 @@ function lineDiff(before, after) {
   return out;
 }
 
+const SETTING_WORDS = {
+  retention_days: "How long your data may be kept (days)",
+  max_license_days: "Longest a license may run (days)",
+  license_fee: "Fee for each license (cents)",
+  per_training_run: "Fee for each training run (cents)",
+  minimum_per_license: "Least a license must pay (cents)",
+  union_fund_basis_points: "Union fund's share (hundredths of a percent)",
+  distribution: "How members' shares are worked out",
+  invoice_grace_days: "Days a company has to pay",
+  usage_report_days: "Days between a company's usage reports",
+  member_vote_threshold_percent: "Yes votes needed (percent)",
+  member_quorum_percent: "Members who must vote (percent)",
+  trustee_quorum: "Trustees who must sign",
+  consent_model: "How consent works",
+  purposes: "What the data may be used for",
+  on_consent_withdrawal: "What withdrawing consent does",
+};
+
+// Settings changed between two agreements, in words: [[what, before, after]].
+function changedSettings(before, after) {
+  const settings = (text) => {
+    const found = {};
+    for (const line of text.split("\n")) {
+      const match = /^([a-z_]+) = (.*?)\s*(#.*)?$/.exec(line.trim());
+      if (match && SETTING_WORDS[match[1]]) found[match[1]] = match[2];
+    }
+    return found;
+  };
+  const a = settings(before), b = settings(after);
+  return Object.keys(SETTING_WORDS)
+    .filter((key) => a[key] !== b[key])
+    .map((key) => [SETTING_WORDS[key], a[key] ?? "(not set)", b[key] ?? "(not set)"]);
+}
+
 async function viewAgreement() {
   const list = await api("TermsService/ListTerms");
   const all = list.terms || [];
@@ -583,7 +617,12 @@ async function viewAgreement() {
         element("button", { type: "button", onclick: () => vote(true) }, "Vote yes"),
         element("button", { type: "button", class: "secondary", onclick: () => vote(false) }, "Vote no")),
       status,
-      element("details", { open: true }, element("summary", {}, inForce ? "What would change" : "The proposed agreement"),
+      inForce ? element("div", { id: "changes" }, element("h3", {}, "What would change"),
+        changedSettings(inForce.document, voting.document).length ?
+          element("ul", {}, changedSettings(inForce.document, voting.document).map(([what, from, to]) =>
+            element("li", {}, `${what}: ${from} \u2192 ${to}`))) :
+          element("p", {}, inForce.text === voting.text ? "No rule changes." : "The wording changes; see below.")) : null,
+      element("details", { open: !inForce }, element("summary", {}, inForce ? "Every line that changes" : "The proposed agreement"),
         element("pre", { class: "diff" }, lineDiff(previous, voting.document).filter(([kind]) => !inForce || kind !== "same").map(([kind, text]) =>
           element("div", { class: kind === "same" ? "" : `diff-${kind}` }, `${kind === "added" ? "+ " : kind === "removed" ? "- " : "  "}${text}`))))));
   }
