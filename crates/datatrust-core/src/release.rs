@@ -187,61 +187,24 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         now: UnixSeconds,
     ) -> Result<Logged<ReleaseRecordMeta>, DomainError> {
         require_role(caller, Role::Licensee, "request releases")?;
-        let _writer = self.write_lock();
-        let record = self.license(caller, license_id)?;
-        if let LicenseStatus::Revoked { reason, .. } = &record.status {
-            return Err(DomainError::FailedPrecondition(format!(
-                "license_id: the license is revoked: {reason}"
-            )));
-        }
-        if let Some(suspension) = self.enforce_duties_locked(&caller.public_key, now, true)? {
-            return Err(DomainError::FailedPrecondition(format!(
-                "license_id: your licenses are suspended: {}; trustees lift the suspension",
-                suspension.reason
-            )));
-        }
-        let license = record.license();
-        if !license.is_valid_at(now) {
-            return Err(DomainError::FailedPrecondition(
-                "license_id: the license is not valid now (expired or not yet valid)".into(),
-            ));
-        }
-        let terms = self.terms_of(&license)?;
+        // Checked under the writer lock, built without it (other changes to the trust go on
+        // meanwhile), checked again and logged under the lock.
+        let (license, terms) = {
+            let _writer = self.write_lock();
+            self.releasable(caller, license_id, now)?
+        };
         let release_id = hex::encode(random);
         let mut parts = Vec::new();
         for member in &self.consenting_members(&license.purpose)? {
-            let member_pseudonym = pseudonym(pseudonym_secret, &license.id, &member.public_key);
-            let mut categories = std::collections::BTreeMap::<String, u64>::new();
-            let records: Vec<Vec<u8>> = self
-                .store
-                .member_events(&member.public_key)?
-                .iter()
-                .filter_map(|event| {
-                    let record = transform(event, &license, &terms.policy, &member_pseudonym)?;
-                    *categories.entry(event.category().to_owned()).or_default() += 1;
-                    Some(record)
-                })
-                .collect();
-            if records.is_empty() {
-                continue;
+            if let Some(part) =
+                self.build_part(member, &license, &terms, pseudonym_secret, &release_id)?
+            {
+                parts.push(part);
             }
-            parts.push(ReleasePart {
-                member: member.public_key,
-                commitment: hex::encode(release_commitment(
-                    &member.commitment_salt,
-                    &member.public_key,
-                    &release_id,
-                )),
-                count: records.len() as u64,
-                records_root: hex::encode(records_root(&records)),
-                categories,
-            });
-            // Stored member by member, so building holds one member's records at a time.
-            // Nothing is served before the release is logged and its metadata stored; a
-            // failure below leaves parts that nothing refers to.
-            self.store
-                .put_release_part(&member.public_key, &release_id, &records)?;
         }
+        let _writer = self.write_lock();
+        // A revocation, suspension or expiry while building stops the release here.
+        self.releasable(caller, license_id, now)?;
         let leaves: Vec<Hash> = parts.iter().map(|part| leaf_hash(&part.leaf())).collect();
         let root = hex::encode(root_of(&leaves));
         let total: u64 = parts.iter().map(|part| part.count).sum();
@@ -276,6 +239,83 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             value: meta,
             log_index: Some(log_index),
         })
+    }
+
+    /// The caller's license and its terms, if a release may be built under it now.
+    fn releasable(
+        &self,
+        caller: &Principal,
+        license_id: &str,
+        now: UnixSeconds,
+    ) -> Result<(License, crate::terms::Terms), DomainError> {
+        let record = self.license(caller, license_id)?;
+        if let LicenseStatus::Revoked { reason, .. } = &record.status {
+            return Err(DomainError::FailedPrecondition(format!(
+                "license_id: the license is revoked: {reason}"
+            )));
+        }
+        if let Some(suspension) = self.enforce_duties_locked(&caller.public_key, now, true)? {
+            return Err(DomainError::FailedPrecondition(format!(
+                "license_id: your licenses are suspended: {}; trustees lift the suspension",
+                suspension.reason
+            )));
+        }
+        let license = record.license();
+        if !license.is_valid_at(now) {
+            return Err(DomainError::FailedPrecondition(
+                "license_id: the license is not valid now (expired or not yet valid)".into(),
+            ));
+        }
+        let terms = self.terms_of(&license)?;
+        Ok((license, terms))
+    }
+
+    /// One member's part: their events in the license's scope, transformed and stored under
+    /// their key. `None` if nothing of theirs is in scope, or they were erased meanwhile.
+    fn build_part(
+        &self,
+        member: &Principal,
+        license: &License,
+        terms: &crate::terms::Terms,
+        pseudonym_secret: &[u8; 32],
+        release_id: &str,
+    ) -> Result<Option<ReleasePart>, DomainError> {
+        let member_pseudonym = pseudonym(pseudonym_secret, &license.id, &member.public_key);
+        let mut categories = std::collections::BTreeMap::<String, u64>::new();
+        let records: Vec<Vec<u8>> = self
+            .store
+            .member_events(&member.public_key)?
+            .iter()
+            .filter_map(|event| {
+                let record = transform(event, license, &terms.policy, &member_pseudonym)?;
+                *categories.entry(event.category().to_owned()).or_default() += 1;
+                Some(record)
+            })
+            .collect();
+        if records.is_empty() {
+            return Ok(None);
+        }
+        // Stored member by member, so building holds one member's records at a time. Nothing
+        // is served before the release is logged and its metadata stored; a failure later
+        // leaves parts that nothing refers to. An erasure after this deletes the part, and
+        // streaming skips it.
+        if !self
+            .store
+            .put_release_part(&member.public_key, release_id, &records)?
+        {
+            return Ok(None);
+        }
+        Ok(Some(ReleasePart {
+            member: member.public_key,
+            commitment: hex::encode(release_commitment(
+                &member.commitment_salt,
+                &member.public_key,
+                release_id,
+            )),
+            count: records.len() as u64,
+            records_root: hex::encode(records_root(&records)),
+            categories,
+        }))
     }
 
     /// Active members who consent to `purpose` now, in key order.

@@ -301,12 +301,13 @@ pub trait EventStore: Send + Sync + 'static {
     fn erase_member(&self, member: &PublicKey) -> Result<u64, StoreError>;
     /// Stores a member's part of a release (transformed records), encrypted under the
     /// member's key, so that erasing the member makes it unreadable too. Durable on return.
+    /// False, storing nothing, when the member has no key (erased, or never had data).
     fn put_release_part(
         &self,
         member: &PublicKey,
         release_id: &str,
         records: &[Vec<u8>],
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
     /// Stores a screenshot image for a member, encrypted under the member's key, keyed by its
     /// SHA-256; false when it was stored before. Durable on return.
     fn put_screenshot(
@@ -355,7 +356,7 @@ impl<T: EventStore + ?Sized> EventStore for std::sync::Arc<T> {
         member: &PublicKey,
         release_id: &str,
         records: &[Vec<u8>],
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         (**self).put_release_part(member, release_id, records)
     }
     fn member_screenshots(&self, member: &PublicKey) -> Result<Vec<[u8; 32]>, StoreError> {

@@ -338,9 +338,20 @@ pub fn events_contract<S: crate::store::EventStore>(store: &S) {
             .iter()
             .any(|count| count.day == 1 && count.category == "pointer" && count.count == 3)
     );
-    store
-        .put_release_part(&member, "r1", &[b"one".to_vec(), b"two".to_vec()])
-        .unwrap();
+    assert!(
+        store
+            .put_release_part(&member, "r1", &[b"one".to_vec(), b"two".to_vec()])
+            .unwrap()
+    );
+    let stranger = crate::NoteSigner::new("stranger", [77; 32])
+        .unwrap()
+        .public_key();
+    assert!(
+        !store
+            .put_release_part(&stranger, "r1", &[b"x".to_vec()])
+            .unwrap(),
+        "no part for a member without a key (never had data, or erased)"
+    );
     assert_eq!(
         store.release_part(&member, "r1").unwrap(),
         Some(vec![b"one".to_vec(), b"two".to_vec()])

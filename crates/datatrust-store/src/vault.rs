@@ -256,10 +256,10 @@ impl EventStore for SledStore {
         member: &PublicKey,
         release_id: &str,
         records: &[Vec<u8>],
-    ) -> Result<(), StoreError> {
-        let member_key = self.member_key(member)?.ok_or_else(|| {
-            StoreError("a release part for a member with no key (no data, or erased)".into())
-        })?;
+    ) -> Result<bool, StoreError> {
+        let Some(member_key) = self.member_key(member)? else {
+            return Ok(false);
+        };
         let key = [member.as_bytes().as_slice(), release_id.as_bytes()].concat();
         let plaintext = postcard::to_stdvec(records)
             .map_err(|error| StoreError(format!("encoding a release part: {error}")))?;
@@ -267,7 +267,8 @@ impl EventStore for SledStore {
         self.release_parts
             .insert(key, sealed)
             .map_err(store_error)?;
-        self.flush_now()
+        self.flush_now()?;
+        Ok(true)
     }
 
     fn release_part(
