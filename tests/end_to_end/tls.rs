@@ -1,5 +1,6 @@
 //! gRPC over TLS (rustls): the server presents the configured certificate and a client that
-//! pins the CA signs in over it.
+//! pins the CA signs in over it. The HTTP listener (tiles, health, the member portal) speaks
+//! HTTPS with the same certificate, and plain HTTP gets nothing.
 
 use datatrust_server::{ServeOptions, TlsFiles};
 use datatrust_tests::TestTrust;
@@ -44,4 +45,51 @@ async fn a_client_signs_in_over_tls_and_plaintext_is_refused() {
         Err(_) => true,
     };
     assert!(plaintext, "plaintext must not reach a TLS listener");
+
+    // HTTPS on the HTTP listener, trusted through the same pinned certificate.
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(
+            certified.cert.der().to_vec(),
+        ))
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(trust.http_addr)
+        .await
+        .unwrap();
+    let server_name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = connector.connect(server_name, tcp).await.unwrap();
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    let _ = tls.read_to_end(&mut response).await;
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.contains("Your data trust"),
+        "the portal over HTTPS"
+    );
+
+    let mut plain = tokio::net::TcpStream::connect(trust.http_addr)
+        .await
+        .unwrap();
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer).await;
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("serving"),
+        "plain HTTP gets nothing from an HTTPS listener"
+    );
 }

@@ -3,6 +3,7 @@
 
 mod auth;
 mod http_log;
+mod https;
 mod options;
 mod portal;
 mod serve;

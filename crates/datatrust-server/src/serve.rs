@@ -284,8 +284,29 @@ pub async fn serve(
         .with_state(Arc::clone(&draining))
         .merge(crate::http_log::router(state.clone()))
         .merge(crate::portal::router(state.clone()));
-    let http =
-        axum::serve(http_listener, http_router).with_graceful_shutdown(stopped(stop_receiver));
+    // With a certificate configured, the HTTP listener speaks HTTPS too.
+    let http: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
+        match &options.tls {
+            Some(files) => {
+                let acceptor = crate::https::acceptor(files).map_err(ServeError::Tls)?;
+                Box::pin(
+                    axum::serve(
+                        crate::https::TlsListener {
+                            listener: http_listener,
+                            acceptor,
+                        },
+                        http_router,
+                    )
+                    .with_graceful_shutdown(stopped(stop_receiver))
+                    .into_future(),
+                )
+            }
+            None => Box::pin(
+                axum::serve(http_listener, http_router)
+                    .with_graceful_shutdown(stopped(stop_receiver))
+                    .into_future(),
+            ),
+        };
 
     let listeners = async { tokio::join!(grpc, async { http.await.map_err(ServeError::Http) }) };
     // In-flight calls are bounded by the request timeout; a client that never acknowledges
