@@ -289,16 +289,12 @@ pub async fn serve(
         match &options.tls {
             Some(files) => {
                 let acceptor = crate::https::acceptor(files).map_err(ServeError::Tls)?;
+                let listener = crate::https::TlsListener::new(http_listener, acceptor)
+                    .map_err(|error| ServeError::Tls(error.to_string()))?;
                 Box::pin(
-                    axum::serve(
-                        crate::https::TlsListener {
-                            listener: http_listener,
-                            acceptor,
-                        },
-                        http_router,
-                    )
-                    .with_graceful_shutdown(stopped(stop_receiver))
-                    .into_future(),
+                    axum::serve(listener, http_router)
+                        .with_graceful_shutdown(stopped(stop_receiver))
+                        .into_future(),
                 )
             }
             None => Box::pin(
