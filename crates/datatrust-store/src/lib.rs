@@ -3,6 +3,7 @@
 //! the log crate's `LogStore` in the same database.
 
 mod data_directory;
+mod member_keys;
 mod sled_log;
 mod sled_store;
 mod vault;

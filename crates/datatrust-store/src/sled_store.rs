@@ -32,7 +32,7 @@ pub struct SledStore {
     /// One tree per governance record kind, in `RecordKind::ALL` order.
     records: Vec<sled::Tree>,
     /// Members' telemetry (see `vault.rs`).
-    pub(crate) member_keys: sled::Tree,
+    pub(crate) member_keys: std::sync::Arc<crate::member_keys::MemberKeyFiles>,
     pub(crate) chunks: sled::Tree,
     pub(crate) event_counts: sled::Tree,
     pub(crate) release_parts: sled::Tree,
@@ -63,7 +63,10 @@ impl SledStore {
         let mut attempts = 0;
         loop {
             match config.open() {
-                Ok(database) => return SledStore::from_database(database, data_key),
+                Ok(database) => {
+                    let keys = crate::member_keys::MemberKeyFiles::open(&member_keys_beside(path))?;
+                    return SledStore::from_database(database, keys, data_key);
+                }
                 Err(sled::Error::Io(error))
                     if error.kind() == std::io::ErrorKind::WouldBlock && attempts < 100 =>
                 {
@@ -82,10 +85,30 @@ impl SledStore {
             .temporary(true)
             .open()
             .map_err(store_error)?;
-        SledStore::from_database(database, rand::random())
+        SledStore::from_database(
+            database,
+            crate::member_keys::MemberKeyFiles::temporary()?,
+            rand::random(),
+        )
     }
 
-    fn from_database(database: sled::Db, data_key: [u8; 32]) -> Result<SledStore, StoreError> {
+    fn from_database(
+        database: sled::Db,
+        member_keys: crate::member_keys::MemberKeyFiles,
+        data_key: [u8; 32],
+    ) -> Result<SledStore, StoreError> {
+        // Trusts made before the keys moved out of sled: move them, then clear the tree.
+        let legacy = database.open_tree("member_keys").map_err(store_error)?;
+        for entry in legacy.iter() {
+            let (member, wrapped) = entry.map_err(store_error)?;
+            let member = datatrust_core::PublicKey::from_slice(&member, "member_keys")
+                .map_err(|error| StoreError(error.to_string()))?;
+            member_keys.insert_if_absent(&member, &wrapped)?;
+        }
+        if !legacy.is_empty() {
+            legacy.clear().map_err(store_error)?;
+            database.flush().map_err(store_error)?;
+        }
         let tree = |name: &str| database.open_tree(name).map_err(store_error);
         Ok(SledStore {
             principals: tree(PRINCIPALS)?,
@@ -97,7 +120,7 @@ impl SledStore {
                 .iter()
                 .map(|kind| tree(&format!("records_{}", kind.name())))
                 .collect::<Result<_, _>>()?,
-            member_keys: tree("member_keys")?,
+            member_keys: std::sync::Arc::new(member_keys),
             chunks: tree("chunks")?,
             event_counts: tree("event_counts")?,
             release_parts: tree("release_parts")?,
@@ -444,6 +467,11 @@ pub(crate) fn transaction_error(error: TransactionError<StoreError>) -> StoreErr
         TransactionError::Abort(error) => error,
         TransactionError::Storage(error) => store_error(error),
     }
+}
+
+/// Where the members' key files live: beside the sled directory (`<data dir>/member-keys`).
+fn member_keys_beside(database: &std::path::Path) -> std::path::PathBuf {
+    database.with_file_name("member-keys")
 }
 
 #[cfg(test)]

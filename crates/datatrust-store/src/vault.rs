@@ -1,13 +1,13 @@
 //! `EventStore` on sled: members' events in encrypted chunks, one per uploaded batch.
 //!
 //! Each member has a random 32-byte data key, stored only wrapped (XChaCha20-Poly1305) by the
-//! trust's data key (`keys/data.key`). A chunk is `nonce || XChaCha20-Poly1305(member key,
+//! trust's data key (`keys/data.key`), in a file of its own (`member_keys.rs`). A chunk is `nonce || XChaCha20-Poly1305(member key,
 //! postcard(events))`, its key (member, device, sequence) bound in as associated data, so a
 //! chunk cannot be moved to another member or batch. Erasure deletes the member's wrapped
 //! key, chunks and counts: without the key nothing of the member can be decrypted.
 //!
 //! ```text
-//! member_keys:  member(32)                                  -> nonce(24) || wrapped key
+//! member-keys/<hex member>  (a file, not sled)               : nonce(24) || wrapped key
 //! chunks:       member(32) || SHA-256(device)[..8] || seq   -> nonce(24) || ciphertext
 //! event_counts: member(32) || day(i64 BE) || category       -> count(u64 BE)
 //! release_parts: member(32) || release id                   -> nonce(24) || ciphertext
@@ -89,11 +89,7 @@ fn chunk_key(member: &PublicKey, device_id: &str, sequence: u64) -> Vec<u8> {
 
 impl SledStore {
     fn member_key(&self, member: &PublicKey) -> Result<Option<[u8; 32]>, StoreError> {
-        let Some(wrapped) = self
-            .member_keys
-            .get(member.as_bytes())
-            .map_err(store_error)?
-        else {
+        let Some(wrapped) = self.member_keys.get(member)? else {
             return Ok(None);
         };
         let key = open(&self.data_key, &wrapped, &key_associated_data(member))?;
@@ -105,7 +101,7 @@ impl SledStore {
 
 impl SledStore {
     /// The member's key, made (random, wrapped by the data key) on first use. Racing
-    /// creators agree through compare-and-swap: the first stored key wins.
+    /// creators agree: the first stored key wins (`MemberKeyFiles::insert_if_absent`).
     fn member_key_or_create(&self, member: &PublicKey) -> Result<[u8; 32], StoreError> {
         if let Some(key) = self.member_key(member)? {
             return Ok(key);
@@ -113,16 +109,10 @@ impl SledStore {
         let mut fresh = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut fresh);
         let wrapped = seal(&self.data_key, &fresh, &key_associated_data(member))?;
-        match self
-            .member_keys
-            .compare_and_swap(member.as_bytes(), None as Option<&[u8]>, Some(wrapped))
-            .map_err(store_error)?
-        {
-            Ok(()) => Ok(fresh),
-            Err(_) => self
-                .member_key(member)?
-                .ok_or_else(|| StoreError("a member key vanished while being made".into())),
-        }
+        let standing = self.member_keys.insert_if_absent(member, &wrapped)?;
+        let key = open(&self.data_key, &standing, &key_associated_data(member))?;
+        key.try_into()
+            .map_err(|_| StoreError("a member key is not 32 bytes".into()))
     }
 }
 
@@ -222,10 +212,7 @@ impl EventStore for SledStore {
     fn erase_member(&self, member: &PublicKey) -> Result<u64, StoreError> {
         // The key goes first: from this point nothing of the member can be decrypted, even if
         // deleting the chunks were interrupted.
-        self.member_keys
-            .remove(member.as_bytes())
-            .map_err(store_error)?;
-        self.flush_now()?;
+        self.member_keys.remove(member)?;
         let mut deleted = 0;
         for tree in [
             &self.chunks,

@@ -1,0 +1,113 @@
+//! Members' wrapped keys, one small file each, outside sled: `<data dir>/member-keys/<hex of
+//! the member's public key>`, mode 0600, holding `nonce || wrapped key`. Erasure unlinks the
+//! file and syncs the directory, so the key leaves the trust's files at once; in sled, a
+//! deleted value can linger in old pages until its segments are reclaimed.
+//!
+//! Creation writes a temporary file, syncs it, renames it into place and syncs the directory;
+//! one mutex orders creators and erasers within the process (the data directory's lock keeps
+//! other processes out).
+
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use datatrust_core::PublicKey;
+use datatrust_core::store::StoreError;
+
+pub(crate) struct MemberKeyFiles {
+    directory: PathBuf,
+    writers: Mutex<()>,
+    _temporary: Option<tempfile::TempDir>,
+}
+
+fn io_error(context: &str, error: std::io::Error) -> StoreError {
+    StoreError(format!("member keys: {context}: {error}"))
+}
+
+fn sync_directory(directory: &Path) -> Result<(), StoreError> {
+    File::open(directory)
+        .and_then(|handle| handle.sync_all())
+        .map_err(|error| io_error("syncing the directory", error))
+}
+
+impl MemberKeyFiles {
+    pub(crate) fn open(directory: &Path) -> Result<MemberKeyFiles, StoreError> {
+        std::fs::create_dir_all(directory).map_err(|error| io_error("creating", error))?;
+        std::fs::set_permissions(
+            directory,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .map_err(|error| io_error("restricting", error))?;
+        Ok(MemberKeyFiles {
+            directory: directory.to_path_buf(),
+            writers: Mutex::new(()),
+            _temporary: None,
+        })
+    }
+
+    pub(crate) fn temporary() -> Result<MemberKeyFiles, StoreError> {
+        let temporary = tempfile::tempdir().map_err(|error| io_error("temporary", error))?;
+        let mut files = MemberKeyFiles::open(temporary.path())?;
+        files._temporary = Some(temporary);
+        Ok(files)
+    }
+
+    fn path(&self, member: &PublicKey) -> PathBuf {
+        self.directory.join(hex::encode(member.as_bytes()))
+    }
+
+    pub(crate) fn get(&self, member: &PublicKey) -> Result<Option<Vec<u8>>, StoreError> {
+        match std::fs::read(self.path(member)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(io_error("reading", error)),
+        }
+    }
+
+    /// Stores `wrapped` unless the member has a key already; returns the key that stands.
+    pub(crate) fn insert_if_absent(
+        &self,
+        member: &PublicKey,
+        wrapped: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        let _writer = self
+            .writers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(existing) = self.get(member)? {
+            return Ok(existing);
+        }
+        let final_path = self.path(member);
+        let temporary_path = final_path.with_extension("new");
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temporary_path)
+            .map_err(|error| io_error("creating a key file", error))?;
+        file.write_all(wrapped)
+            .and_then(|()| file.sync_all())
+            .map_err(|error| io_error("writing a key file", error))?;
+        std::fs::rename(&temporary_path, &final_path)
+            .map_err(|error| io_error("placing a key file", error))?;
+        sync_directory(&self.directory)?;
+        Ok(wrapped.to_vec())
+    }
+
+    /// Destroys the member's key; durable when it returns.
+    pub(crate) fn remove(&self, member: &PublicKey) -> Result<(), StoreError> {
+        let _writer = self
+            .writers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match std::fs::remove_file(self.path(member)) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(io_error("removing a key file", error)),
+        }
+        sync_directory(&self.directory)
+    }
+}
