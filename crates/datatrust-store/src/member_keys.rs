@@ -4,8 +4,9 @@
 //! deleted value can linger in old pages until its segments are reclaimed.
 //!
 //! Creation writes a temporary file, syncs it, renames it into place and syncs the directory;
-//! one mutex orders creators and erasers within the process (the data directory's lock keeps
-//! other processes out).
+//! one mutex orders creators, erasers and cache fills within the process (the data
+//! directory's lock keeps other processes out). Keys once read are cached, wrapped; erasure
+//! drops the cache entry under the same mutex.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
@@ -19,6 +20,9 @@ use datatrust_core::store::StoreError;
 pub(crate) struct MemberKeyFiles {
     directory: PathBuf,
     writers: Mutex<()>,
+    /// Keys read or written since opening (wrapped, as on disk): ingest asks for a member's
+    /// key with every batch. Erasure takes the entry out with the file.
+    cache: std::sync::RwLock<std::collections::HashMap<PublicKey, Vec<u8>>>,
     _temporary: Option<tempfile::TempDir>,
 }
 
@@ -43,6 +47,7 @@ impl MemberKeyFiles {
         Ok(MemberKeyFiles {
             directory: directory.to_path_buf(),
             writers: Mutex::new(()),
+            cache: std::sync::RwLock::default(),
             _temporary: None,
         })
     }
@@ -59,8 +64,36 @@ impl MemberKeyFiles {
     }
 
     pub(crate) fn get(&self, member: &PublicKey) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(wrapped) = self
+            .cache
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(member)
+        {
+            return Ok(Some(wrapped.clone()));
+        }
+        self.read_file(member)
+    }
+
+    /// Reads the file under the writers' lock, so an erasure cannot slip between reading
+    /// and caching (which would leave a destroyed key in the cache).
+    fn read_file(&self, member: &PublicKey) -> Result<Option<Vec<u8>>, StoreError> {
+        let _writer = self
+            .writers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.read_file_locked(member)
+    }
+
+    fn read_file_locked(&self, member: &PublicKey) -> Result<Option<Vec<u8>>, StoreError> {
         match std::fs::read(self.path(member)) {
-            Ok(bytes) => Ok(Some(bytes)),
+            Ok(bytes) => {
+                self.cache
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(*member, bytes.clone());
+                Ok(Some(bytes))
+            }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(io_error("reading", error)),
         }
@@ -76,7 +109,7 @@ impl MemberKeyFiles {
             .writers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(existing) = self.get(member)? {
+        if let Some(existing) = self.read_file_locked(member)? {
             return Ok(existing);
         }
         let final_path = self.path(member);
@@ -94,6 +127,10 @@ impl MemberKeyFiles {
         std::fs::rename(&temporary_path, &final_path)
             .map_err(|error| io_error("placing a key file", error))?;
         sync_directory(&self.directory)?;
+        self.cache
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(*member, wrapped.to_vec());
         Ok(wrapped.to_vec())
     }
 
@@ -108,6 +145,10 @@ impl MemberKeyFiles {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
             Err(error) => return Err(io_error("removing a key file", error)),
         }
+        self.cache
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(member);
         sync_directory(&self.directory)
     }
 }

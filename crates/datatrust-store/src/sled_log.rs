@@ -157,7 +157,7 @@ mod tests {
             ..SequencerOptions::default()
         };
         let root = {
-            let store = SledStore::open(directory.path(), [3; 32]).unwrap();
+            let store = SledStore::open(&directory.path().join("db"), [3; 32]).unwrap();
             let sequencer =
                 Sequencer::open(Arc::new(store.log_store().unwrap()), signer(), options).unwrap();
             for index in 0..300u32 {
@@ -169,7 +169,7 @@ mod tests {
             sequencer.shutdown();
             root
         };
-        let store = SledStore::open(directory.path(), [3; 32]).unwrap();
+        let store = SledStore::open(&directory.path().join("db"), [3; 32]).unwrap();
         let sequencer =
             Sequencer::open(Arc::new(store.log_store().unwrap()), signer(), options).unwrap();
         let reader = sequencer.reader().clone();

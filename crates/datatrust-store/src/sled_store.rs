@@ -48,8 +48,10 @@ impl std::fmt::Debug for SledStore {
 }
 
 impl SledStore {
-    /// Opens (creating if needed) a sled database at `path`; `data_key` wraps the members'
-    /// telemetry keys and must be the same every time the database is opened.
+    /// Opens (creating if needed) a sled database at `path`, with the members' key files in
+    /// the sibling directory `member-keys` (so give `path` its own parent, e.g.
+    /// `<data dir>/db`); `data_key` wraps the members' telemetry keys and must be the same
+    /// every time the database is opened.
     pub fn open(path: &std::path::Path, data_key: [u8; 32]) -> Result<SledStore, StoreError> {
         let config = sled::Config::new()
             .path(path)
@@ -490,7 +492,7 @@ mod tests {
         let directory = tempfile::tempdir().unwrap();
         let key = datatrust_core::store_contract::test_key(5);
         {
-            let store = SledStore::open(directory.path(), [7; 32]).unwrap();
+            let store = SledStore::open(&directory.path().join("db"), [7; 32]).unwrap();
             let principal = Principal::new_active(
                 key,
                 Role::Licensee,
@@ -500,7 +502,7 @@ mod tests {
             );
             store.insert_principal(&principal).unwrap();
         }
-        let store = SledStore::open(directory.path(), [7; 32]).unwrap();
+        let store = SledStore::open(&directory.path().join("db"), [7; 32]).unwrap();
         assert_eq!(store.principal(&key).unwrap().unwrap().role, Role::Licensee);
     }
 }
