@@ -11,6 +11,7 @@
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 
 const url = process.env.PORTAL_URL;
@@ -41,7 +42,22 @@ const page = await context.newPage();
 page.setDefaultTimeout(120_000);
 const consoleErrors = [];
 page.on("pageerror", (error) => consoleErrors.push(String(error)));
-const shot = (name) => page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
+const axeSource = await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+// Every page is checked with axe-core (WCAG 2.1 A and AA rules) as its screenshot is taken;
+// serious and critical findings fail the test.
+const audit = async (target, name) => {
+  await target.evaluate(axeSource);
+  const result = await target.evaluate(() =>
+    window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }));
+  const serious = result.violations.filter((violation) => ["serious", "critical"].includes(violation.impact));
+  check(result.passes.length > 0, `${name}: axe ran ${result.passes.length} passing rules`);
+  check(serious.length === 0, `${name}: no serious accessibility findings${serious.length ? ": " +
+    serious.map((violation) => `${violation.id} (${violation.nodes.map((node) => node.target.join(" ")).join(", ")})`).join("; ") : ""}`);
+};
+const shot = async (name) => {
+  await audit(page, name);
+  await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
+};
 const heading = (text) => page.getByRole("heading", { level: 1, name: text }).waitFor();
 
 try {
@@ -212,7 +228,7 @@ try {
   await newcomer.close();
 } catch (error) {
   failures.push(`the walk-through stopped: ${error.stack || error}`);
-  await shot("failure").catch(() => {});
+  await page.screenshot({ path: join(screenshots, "failure.png"), fullPage: true }).catch(() => {});
 } finally {
   await browser.close();
 }
