@@ -475,6 +475,21 @@ async fn terms_votes_licenses_and_training_uses_end_to_end() {
         2,
         "both refused attempts are logged"
     );
+    let requested: Vec<DecodedEntry> = entries
+        .iter()
+        .map(|entry| DecodedEntry::parse(entry).unwrap())
+        .filter(|entry| entry.kind == "license-requested")
+        .collect();
+    assert_eq!(
+        requested.len(),
+        1,
+        "the accepted request is logged; the refused one changed nothing"
+    );
+    assert_eq!(requested[0].field("request"), Some(pending.id.as_str()));
+    assert_eq!(
+        requested[0].field("purpose"),
+        Some("computer-use-agent-training")
+    );
 
     // Each side's views.
     let member_view = members[2]

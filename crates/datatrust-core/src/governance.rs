@@ -746,6 +746,21 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             approvals: Vec::new(),
             created_at: now,
         };
+        // Members see who asked for their data, and for what, before trustees decide.
+        let asked = &record.requested;
+        self.journal.record(
+            &LogEntry::new("license-requested", now)
+                .with("request", record.id.clone())
+                .with("licensee", caller.public_key.to_base64())
+                .with("purpose", asked.purpose.clone())
+                .with("categories", asked.categories.join(","))
+                .with("model-family", asked.model_family.clone())
+                .with("data-from", asked.data_from.to_string())
+                .with("data-to", asked.data_to.to_string())
+                .with("max-training-runs", asked.max_training_runs.to_string())
+                .with("duration-days", asked.duration_days.to_string())
+                .with("terms-sha256", record.terms_hash.clone()),
+        )?;
         self.put(RecordKind::LicenseRequest, record.id.as_bytes(), &record)?;
         Ok(record)
     }
