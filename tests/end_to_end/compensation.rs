@@ -168,6 +168,7 @@ async fn charges_are_shared_exactly_verified_offline_and_unpaid_invoices_suspend
         .releases()
         .create_release(v1::CreateReleaseRequest {
             license_id: license.clone(),
+            in_background: false,
         })
         .await
         .unwrap()
@@ -184,10 +185,32 @@ async fn charges_are_shared_exactly_verified_offline_and_unpaid_invoices_suspend
         "{}",
         not_this_license.message()
     );
+    // Invoices here are due at once: each run's is paid before the next use, which would
+    // otherwise find it overdue (the suspension is tested below, on purpose).
+    let pay_new_run_invoice = |reference: &'static str| {
+        let (acme, trustee) = (acme.clone(), trustee.clone());
+        async move {
+            let unpaid = invoices(&acme)
+                .await
+                .invoices
+                .into_iter()
+                .find(|invoice| invoice.due > 0)
+                .expect("the new run's invoice");
+            pay(&trustee, &unpaid.charge.unwrap().id, unpaid.due, reference)
+                .await
+                .unwrap();
+        }
+    };
     for run in ["run-1", "run-2"] {
         report(&acme, &acme_key, &license, run, &[&release.id])
             .await
             .unwrap();
+        pay_new_run_invoice(if run == "run-1" {
+            "bank-run-1"
+        } else {
+            "bank-run-2"
+        })
+        .await;
     }
     let listed = invoices(&acme).await;
     let runs: Vec<v1::Charge> = listed
@@ -275,9 +298,12 @@ async fn charges_are_shared_exactly_verified_offline_and_unpaid_invoices_suspend
         );
     }
 
-    // The run invoices were due at once and are unpaid: the next use suspends Acme.
+    // A third run's invoice, due at once, left unpaid: the next use suspends Acme.
+    report(&acme, &acme_key, &license, "run-3", &[&release.id])
+        .await
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let refused = report(&acme, &acme_key, &license, "run-3", &[&release.id])
+    let refused = report(&acme, &acme_key, &license, "run-4", &[&release.id])
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::FailedPrecondition);
@@ -290,6 +316,7 @@ async fn charges_are_shared_exactly_verified_offline_and_unpaid_invoices_suspend
         .releases()
         .create_release(v1::CreateReleaseRequest {
             license_id: license.clone(),
+            in_background: false,
         })
         .await
         .unwrap_err();
@@ -317,13 +344,9 @@ async fn charges_are_shared_exactly_verified_offline_and_unpaid_invoices_suspend
         lift("negotiated").await.unwrap_err().code(),
         Code::FailedPrecondition
     );
-    for (index, charge) in runs.iter().enumerate() {
-        pay(&trustee, &charge.id, 250_010, &format!("bank-run-{index}"))
-            .await
-            .unwrap();
-    }
+    pay_new_run_invoice("bank-run-3").await;
     lift("paid in full").await.unwrap();
-    report(&acme, &acme_key, &license, "run-4", &[&release.id])
+    report(&acme, &acme_key, &license, "run-5", &[&release.id])
         .await
         .unwrap();
     pay(&trustee, &fee.id, 1, "bank-late").await.unwrap_err();
@@ -368,9 +391,9 @@ async fn charges_are_shared_exactly_verified_offline_and_unpaid_invoices_suspend
         .unwrap()
         .into_inner();
     let eur = &ledger.totals[0];
-    let charged = 5_000_000 + 3 * 250_010;
+    let charged = 5_000_000 + 4 * 250_010;
     assert_eq!(eur.charged, charged);
-    assert_eq!(eur.received, 5_000_000 + 2 * 250_010);
+    assert_eq!(eur.received, 5_000_000 + 3 * 250_010);
     assert_eq!(eur.outstanding, 250_010);
     assert_eq!(eur.fund + eur.members_earned, charged);
     assert_eq!(eur.paid_out, 1_000_000);
@@ -408,22 +431,22 @@ async fn charges_are_shared_exactly_verified_offline_and_unpaid_invoices_suspend
     let rows: Vec<&str> = invoices_csv.lines().collect();
     assert_eq!(
         rows.len(),
-        1 + 4,
-        "a header and four invoices: {invoices_csv}"
+        1 + 5,
+        "a header and five invoices: {invoices_csv}"
     );
     assert_eq!(
         rows.iter()
             .filter(|row| row.contains(",250010,0,250010,"))
             .count(),
         1,
-        "run-4's invoice is unpaid: {invoices_csv}"
+        "run-5's invoice is unpaid: {invoices_csv}"
     );
     let statement_json = cli(&members[1].0, &["member", "statement", "--json"]);
     let lines: Vec<serde_json::Value> = statement_json
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
-    let bea_earned = 1_414_290 + 64_288;
+    let bea_earned = 1_414_290 + 2 * 64_288;
     assert!(
         lines
             .iter()

@@ -104,6 +104,7 @@ async fn the_portal_signs_in_shows_verifies_and_catches_tampering_in_chromium() 
         .releases()
         .create_release(v1::CreateReleaseRequest {
             license_id: license.clone(),
+            in_background: false,
         })
         .await
         .unwrap()

@@ -118,6 +118,7 @@ async fn releases_hold_exactly_the_consenting_members_and_audits_verify() {
         .releases()
         .create_release(v1::CreateReleaseRequest {
             license_id: license.clone(),
+            in_background: false,
         })
         .await
         .unwrap()
@@ -167,6 +168,7 @@ async fn releases_hold_exactly_the_consenting_members_and_audits_verify() {
         .releases()
         .create_release(v1::CreateReleaseRequest {
             license_id: second_license,
+            in_background: false,
         })
         .await
         .unwrap()
@@ -305,6 +307,7 @@ async fn releases_hold_exactly_the_consenting_members_and_audits_verify() {
         .releases()
         .create_release(v1::CreateReleaseRequest {
             license_id: license.clone(),
+            in_background: false,
         })
         .await
         .unwrap()
@@ -375,6 +378,7 @@ async fn releases_hold_exactly_the_consenting_members_and_audits_verify() {
         .releases()
         .create_release(v1::CreateReleaseRequest {
             license_id: license,
+            in_background: false,
         })
         .await
         .unwrap_err();
@@ -388,4 +392,110 @@ async fn releases_hold_exactly_the_consenting_members_and_audits_verify() {
         .await
         .unwrap_err();
     assert_eq!(refused_stream.code(), Code::FailedPrecondition);
+}
+
+#[tokio::test]
+async fn a_release_built_in_the_background_is_polled_until_ready() {
+    let members: Vec<(NoteSigner, &str)> = vec![(new_signer(), "Ada"), (new_signer(), "Bea")];
+    let ratified = RatifiedTrust::start(&members).await;
+    let trust = &ratified.trust;
+    let (collector_key, collector) = trust.new_principal(Role::Collector, "laptop").await;
+    let now_ms = datatrust_server::now().0 * 1000;
+    for (index, (key, _)) in members.iter().enumerate() {
+        let session = trust.sign_in(key).await.unwrap();
+        session
+            .members()
+            .authorize_collector(v1::AuthorizeCollectorRequest {
+                collector_public_key: collector_key.public_key().as_bytes().to_vec(),
+            })
+            .await
+            .unwrap();
+        session
+            .consents()
+            .set_consent(v1::SetConsentRequest {
+                purpose: "computer-use-agent-training".into(),
+                granted: true,
+            })
+            .await
+            .unwrap();
+        datatrust_tests::upload_events(&collector, key, events(now_ms, &format!("app-{index}")))
+            .await;
+    }
+    let (_, acme) = trust.new_principal(Role::Licensee, "Acme").await;
+    let (_, other) = trust.new_principal(Role::Licensee, "Other Corp").await;
+    let license = ratified.license(&acme, &["keystrokes", "pointer"], 1).await;
+    let mut release = acme
+        .releases()
+        .create_release(v1::CreateReleaseRequest {
+            license_id: license.clone(),
+            in_background: true,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .release
+        .unwrap();
+    assert!(
+        release.state == "building" || release.state == "ready",
+        "{}",
+        release.state
+    );
+    let id = release.id.clone();
+    let hidden = other
+        .releases()
+        .get_release(v1::GetReleaseRequest {
+            release_id: id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        hidden.code(),
+        Code::NotFound,
+        "another licensee learns nothing"
+    );
+    for _ in 0..200 {
+        if release.state == "ready" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        release = acme
+            .releases()
+            .get_release(v1::GetReleaseRequest {
+                release_id: id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .release
+            .unwrap();
+    }
+    assert_eq!(release.state, "ready");
+    assert_eq!((release.parts.len(), release.records), (2, 4));
+    assert_eq!((release.members_done, release.members_total), (2, 2));
+    assert_eq!(stream_all(&acme, &id, 0).await.len(), 4);
+
+    // A license that cannot be released under is refused at once, not after a build.
+    let trustee = trust.trustee_session().await;
+    trustee
+        .licenses()
+        .revoke_license(v1::RevokeLicenseRequest {
+            license_id: license.clone(),
+            reason: "breach".into(),
+        })
+        .await
+        .unwrap();
+    let refused = acme
+        .releases()
+        .create_release(v1::CreateReleaseRequest {
+            license_id: license,
+            in_background: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("revoked"),
+        "{}",
+        refused.message()
+    );
 }

@@ -845,6 +845,7 @@ fn rows() -> Vec<Row> {
                     ReleaseServiceClient::new(context.channel.clone())
                         .create_release(context.request(v1::CreateReleaseRequest {
                             license_id: "0".repeat(32),
+                            in_background: false,
                         }))
                         .await
                         .map(drop)

@@ -186,6 +186,39 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         random: [u8; 8],
         now: UnixSeconds,
     ) -> Result<Logged<ReleaseRecordMeta>, DomainError> {
+        self.create_release_reporting(
+            caller,
+            license_id,
+            pseudonym_secret,
+            random,
+            now,
+            &|_, _| {},
+        )
+    }
+
+    /// Whether the caller may have a release under this license now (the checks
+    /// `create_release` makes first), without building anything.
+    pub fn check_releasable(
+        &self,
+        caller: &Principal,
+        license_id: &str,
+        now: UnixSeconds,
+    ) -> Result<(), DomainError> {
+        require_role(caller, Role::Licensee, "request releases")?;
+        let _writer = self.write_lock();
+        self.releasable(caller, license_id, now).map(drop)
+    }
+
+    /// `create_release`, telling `progress(members done, members to do)` as it goes.
+    pub fn create_release_reporting(
+        &self,
+        caller: &Principal,
+        license_id: &str,
+        pseudonym_secret: &[u8; 32],
+        random: [u8; 8],
+        now: UnixSeconds,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<Logged<ReleaseRecordMeta>, DomainError> {
         require_role(caller, Role::Licensee, "request releases")?;
         // Checked under the writer lock, built without it (other changes to the trust go on
         // meanwhile), checked again and logged under the lock.
@@ -195,12 +228,16 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         };
         let release_id = hex::encode(random);
         let mut parts = Vec::new();
-        for member in &self.consenting_members(&license.purpose)? {
+        let members = self.consenting_members(&license.purpose)?;
+        let total = members.len() as u64;
+        progress(0, total);
+        for (done, member) in members.iter().enumerate() {
             if let Some(part) =
                 self.build_part(member, &license, &terms, pseudonym_secret, &release_id)?
             {
                 parts.push(part);
             }
+            progress(done as u64 + 1, total);
         }
         let _writer = self.write_lock();
         // A revocation, suspension or expiry while building stops the release here.

@@ -31,6 +31,19 @@ struct Inner {
     /// Keys release pseudonyms: derived from the license key's seed, so it is as secret and
     /// as durable as that key, and unrelated to anything published.
     pseudonym_secret: [u8; 32],
+    /// Releases being built in the background, by id (in memory: a restart forgets them,
+    /// and the licensee asks again).
+    builds: std::sync::Mutex<std::collections::HashMap<String, Arc<ReleaseBuild>>>,
+}
+
+/// A release being built in the background.
+pub(crate) struct ReleaseBuild {
+    pub licensee: datatrust_core::PublicKey,
+    pub license_id: String,
+    pub done: std::sync::atomic::AtomicU64,
+    pub total: std::sync::atomic::AtomicU64,
+    /// Set when the build failed: the status to answer once with.
+    pub failure: std::sync::Mutex<Option<Status>>,
 }
 
 /// The registry's journal: the transparency log's sequencer. `record` blocks until the
@@ -85,6 +98,7 @@ impl TrustState {
                 license_signer,
                 sessions: Sessions::new(token_lifetime),
                 pseudonym_secret,
+                builds: std::sync::Mutex::default(),
             }),
         };
         if state.log_reader().size() == 0 {
@@ -153,6 +167,12 @@ impl TrustState {
         &self.inner.sessions
     }
 
+    pub(crate) fn builds(
+        &self,
+    ) -> &std::sync::Mutex<std::collections::HashMap<String, Arc<ReleaseBuild>>> {
+        &self.inner.builds
+    }
+
     /// Makes all stored state durable; called once more at shutdown.
     pub fn flush(&self) -> Result<(), datatrust_core::store::StoreError> {
         self.inner.registry.store().flush()
@@ -207,7 +227,7 @@ impl TrustState {
 }
 
 /// The caller's principal as stored now: deactivated keys and changed roles end the session.
-fn current_principal(
+pub(crate) fn current_principal(
     registry: &TrustRegistry,
     session: &Session,
 ) -> Result<Principal, DomainError> {

@@ -2,6 +2,8 @@
 
 use base64::Engine as _;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use datatrust_core::events::EventBatch;
 use datatrust_core::telemetry::IngestOutcome;
@@ -315,7 +317,140 @@ async fn release_to_wire(
         created_at: meta.created_at.0,
         log_index: meta.log_index,
         receipt: receipt(state, meta.log_index).await?,
+        state: "ready".into(),
+        members_done: meta.parts.len() as u64,
+        members_total: meta.parts.len() as u64,
     })
+}
+
+impl ReleaseApi {
+    /// Checks at once, then builds on a blocking thread while the caller polls GetRelease.
+    async fn create_in_background(
+        &self,
+        request: Request<v1::CreateReleaseRequest>,
+        license_id: String,
+        secret: [u8; 32],
+        random: [u8; 8],
+    ) -> Result<Response<v1::ReleaseResponse>, Status> {
+        let session = self.state.session(request.metadata())?;
+        let checked = license_id.clone();
+        let caller = self
+            .state
+            .as_caller(request.metadata(), move |registry, caller| {
+                registry.check_releasable(caller, &checked, now())?;
+                Ok(caller.clone())
+            })
+            .await?;
+        let id = hex::encode(random);
+        let build = Arc::new(crate::state::ReleaseBuild {
+            licensee: caller.public_key,
+            license_id: license_id.clone(),
+            done: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            failure: std::sync::Mutex::new(None),
+        });
+        self.state
+            .builds()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id.clone(), Arc::clone(&build));
+        let state = self.state.clone();
+        let (building, release) = (Arc::clone(&build), id.clone());
+        tokio::spawn(async move {
+            let progress = Arc::clone(&building);
+            let outcome = state
+                .blocking(move |registry| {
+                    let caller = crate::state::current_principal(registry, &session)?;
+                    registry.create_release_reporting(
+                        &caller,
+                        &license_id,
+                        &secret,
+                        random,
+                        now(),
+                        &|done, total| {
+                            progress.total.store(total, Ordering::Relaxed);
+                            progress.done.store(done, Ordering::Relaxed);
+                        },
+                    )
+                })
+                .await;
+            match outcome {
+                // Stored: GetRelease reads it from the registry from now on.
+                Ok(_) => {
+                    state
+                        .builds()
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .remove(&release);
+                }
+                Err(status) => {
+                    tracing::warn!(release = %release, %status, "a release failed to build");
+                    *building
+                        .failure
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(status);
+                }
+            }
+        });
+        Ok(Response::new(v1::ReleaseResponse {
+            release: Some(building_to_wire(&id, &build)),
+        }))
+    }
+
+    /// A release still being built, as its licensee or a trustee sees it; its failure, once.
+    async fn building(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        id: &str,
+    ) -> Result<Option<v1::Release>, Status> {
+        let Some(build) = self
+            .state
+            .builds()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        let caller = self
+            .state
+            .as_caller(metadata, |_registry, caller| Ok(caller.clone()))
+            .await?;
+        let allowed = caller.role == datatrust_core::Role::Trustee
+            || (caller.role == datatrust_core::Role::Licensee
+                && caller.public_key == build.licensee);
+        if !allowed {
+            // As for a stored release: only its licensee and trustees know it exists.
+            return Ok(None);
+        }
+        let failure = build
+            .failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(status) = failure {
+            self.state
+                .builds()
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(id);
+            return Err(status);
+        }
+        Ok(Some(building_to_wire(id, &build)))
+    }
+}
+
+fn building_to_wire(id: &str, build: &crate::state::ReleaseBuild) -> v1::Release {
+    v1::Release {
+        id: id.to_owned(),
+        license_id: build.license_id.clone(),
+        licensee: build.licensee.as_bytes().to_vec(),
+        state: "building".into(),
+        members_done: build.done.load(Ordering::Relaxed),
+        members_total: build.total.load(Ordering::Relaxed),
+        ..v1::Release::default()
+    }
 }
 
 #[tonic::async_trait]
@@ -335,6 +470,11 @@ impl v1::release_service_server::ReleaseService for ReleaseApi {
         let secret = self.state.pseudonym_secret();
         let mut random = [0u8; 8];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut random);
+        if request.get_ref().in_background {
+            return self
+                .create_in_background(request, license_id, secret, random)
+                .await;
+        }
         let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
@@ -351,6 +491,11 @@ impl v1::release_service_server::ReleaseService for ReleaseApi {
         request: Request<v1::GetReleaseRequest>,
     ) -> Result<Response<v1::ReleaseResponse>, Status> {
         let id = release_id(&request.get_ref().release_id)?;
+        if let Some(building) = self.building(request.metadata(), &id).await? {
+            return Ok(Response::new(v1::ReleaseResponse {
+                release: Some(building),
+            }));
+        }
         let meta = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
@@ -367,6 +512,11 @@ impl v1::release_service_server::ReleaseService for ReleaseApi {
         request: Request<v1::StreamReleaseRequest>,
     ) -> Result<Response<Self::StreamReleaseStream>, Status> {
         let id = release_id(&request.get_ref().release_id)?;
+        if self.building(request.metadata(), &id).await?.is_some() {
+            return Err(Status::failed_precondition(
+                "release_id: still being built; poll GetRelease until its state is ready",
+            ));
+        }
         let from = request.get_ref().from;
         let metadata = request.metadata().clone();
         // Access is checked before the stream starts, so refusals are the call's status;
