@@ -394,7 +394,8 @@ async fn releases_hold_exactly_the_consenting_members_and_audits_verify() {
     assert_eq!(refused_stream.code(), Code::FailedPrecondition);
 }
 
-#[tokio::test]
+// Multi-threaded: the test runs `datatrust company release` against the in-process server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_built_in_the_background_is_polled_until_ready() {
     let members: Vec<(NoteSigner, &str)> = vec![(new_signer(), "Ada"), (new_signer(), "Bea")];
     let ratified = RatifiedTrust::start(&members).await;
@@ -421,9 +422,31 @@ async fn a_release_built_in_the_background_is_polled_until_ready() {
         datatrust_tests::upload_events(&collector, key, events(now_ms, &format!("app-{index}")))
             .await;
     }
-    let (_, acme) = trust.new_principal(Role::Licensee, "Acme").await;
+    let (acme_key, acme) = trust.new_principal(Role::Licensee, "Acme").await;
     let (_, other) = trust.new_principal(Role::Licensee, "Other Corp").await;
     let license = ratified.license(&acme, &["keystrokes", "pointer"], 1).await;
+
+    // The CLI builds in the background and waits until the release is ready.
+    let work = tempfile::tempdir().unwrap();
+    let key_file = work.path().join("acme.key");
+    std::fs::write(&key_file, acme_key.to_private_text()).unwrap();
+    let output = Command::new(datatrust_binary())
+        .args(["company", "release", "--json", "--license", &license])
+        .args(["--server", &trust.grpc_url, "--key"])
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (printed["records"].as_u64(), printed["parts"].as_u64()),
+        (Some(4), Some(2))
+    );
+
     let mut release = acme
         .releases()
         .create_release(v1::CreateReleaseRequest {

@@ -171,6 +171,40 @@ impl SignedIn {
         LedgerServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 
+    /// Asks for a release to be built in the background and polls until it is ready
+    /// (`progress` sees each answer while building), so no request outlasts a large build.
+    pub async fn build_release(
+        &self,
+        license_id: &str,
+        poll: Duration,
+        mut progress: impl FnMut(&v1::Release),
+    ) -> Result<v1::Release, Status> {
+        let mut release = self
+            .releases()
+            .create_release(v1::CreateReleaseRequest {
+                license_id: license_id.to_owned(),
+                in_background: true,
+            })
+            .await?
+            .into_inner()
+            .release
+            .unwrap_or_default();
+        while release.state == "building" {
+            progress(&release);
+            tokio::time::sleep(poll).await;
+            release = self
+                .releases()
+                .get_release(v1::GetReleaseRequest {
+                    release_id: release.id.clone(),
+                })
+                .await?
+                .into_inner()
+                .release
+                .unwrap_or_default();
+        }
+        Ok(release)
+    }
+
     pub fn channel(&self) -> &Channel {
         &self.channel
     }

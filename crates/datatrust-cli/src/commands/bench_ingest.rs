@@ -295,28 +295,9 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
     let started = Instant::now();
     // Built in the background, polled until ready: a build of millions of records can
     // outlast any one request.
-    let mut release = licensee
-        .releases()
-        .create_release(v1::CreateReleaseRequest {
-            license_id: license.id,
-            in_background: true,
-        })
-        .await?
-        .into_inner()
-        .release
-        .unwrap_or_default();
-    while release.state == "building" {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        release = licensee
-            .releases()
-            .get_release(v1::GetReleaseRequest {
-                release_id: release.id.clone(),
-            })
-            .await?
-            .into_inner()
-            .release
-            .unwrap_or_default();
-    }
+    let release = licensee
+        .build_release(&license.id, std::time::Duration::from_millis(100), |_| {})
+        .await?;
     let build_seconds = started.elapsed().as_secs_f64();
     eprintln!("release built in {build_seconds:.1} s; streaming it");
     let rss_before = resident_kib();

@@ -213,36 +213,22 @@ pub async fn company(
     match command {
         CompanyCommand::Release { license } => {
             // Built in the background, so no request has to outlast a large build.
-            let mut release = session
-                .releases()
-                .create_release(v1::CreateReleaseRequest {
-                    license_id: license,
-                    in_background: true,
-                })
-                .await?
-                .into_inner()
-                .release
-                .unwrap_or_default();
             let mut reported = u64::MAX;
-            while release.state == "building" {
-                if !global.json && release.members_done != reported {
-                    eprintln!(
-                        "building release {}: {} of {} members",
-                        release.id, release.members_done, release.members_total
-                    );
-                    reported = release.members_done;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-                release = session
-                    .releases()
-                    .get_release(v1::GetReleaseRequest {
-                        release_id: release.id.clone(),
-                    })
-                    .await?
-                    .into_inner()
-                    .release
-                    .unwrap_or_default();
-            }
+            let release = session
+                .build_release(
+                    &license,
+                    std::time::Duration::from_millis(250),
+                    |building| {
+                        if !global.json && building.members_done != reported {
+                            eprintln!(
+                                "building release {}: {} of {} members",
+                                building.id, building.members_done, building.members_total
+                            );
+                            reported = building.members_done;
+                        }
+                    },
+                )
+                .await?;
             if global.json {
                 println!(
                     "{}",
