@@ -706,10 +706,67 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                 .with("consent", if granted { "granted" } else { "withdrawn" }),
         )?;
         self.put(RecordKind::Consent, &key, &consent)?;
+        if !granted {
+            self.revoke_licenses_on_withdrawal(caller, purpose, now)?;
+        }
         Ok(Logged {
             value: consent,
             log_index: Some(log_index),
         })
+    }
+
+    /// With the writer lock held, after a member withdrew consent to `purpose`: every
+    /// active license for that purpose that released the member's data, and whose own
+    /// terms say `on_consent_withdrawal = "revoke-affected-licenses"`, is revoked (logged
+    /// without naming the member).
+    fn revoke_licenses_on_withdrawal(
+        &self,
+        member: &Principal,
+        purpose: &str,
+        now: UnixSeconds,
+    ) -> Result<(), DomainError> {
+        let mut affected: Vec<String> = self
+            .all_releases()?
+            .into_iter()
+            .filter(|release| {
+                release
+                    .parts
+                    .iter()
+                    .any(|part| part.member == member.public_key)
+            })
+            .map(|release| release.license_id)
+            .collect();
+        affected.sort();
+        affected.dedup();
+        for license_id in affected {
+            let Some(mut record) =
+                self.record::<LicenseRecord>(RecordKind::License, license_id.as_bytes())?
+            else {
+                continue;
+            };
+            let license = record.license();
+            if record.status != LicenseStatus::Active || license.purpose != purpose {
+                continue;
+            }
+            let rule = self.terms_of(&license)?.policy.on_consent_withdrawal;
+            if rule != crate::terms::WithdrawalRule::RevokeAffectedLicenses {
+                continue;
+            }
+            let why = "a member whose data this license released withdrew consent, and the terms revoke affected licenses".to_owned();
+            let log_index = self.journal.record(
+                &LogEntry::new("license-revoked", now)
+                    .with("license", record.id.clone())
+                    .with("by", "consent-withdrawal")
+                    .with("reason", why.clone()),
+            )?;
+            record.status = LicenseStatus::Revoked {
+                reason: why,
+                at: now,
+                log_index,
+            };
+            self.put(RecordKind::License, record.id.as_bytes(), &record)?;
+        }
+        Ok(())
     }
 
     pub fn my_consents(&self, caller: &Principal) -> Result<Vec<Consent>, DomainError> {
@@ -860,6 +917,17 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             &terms,
             now,
         );
+        // A license's id is the hash of its text: the same licensee asking for the same
+        // terms twice, approved within one second, would get the same license twice.
+        if self
+            .record::<LicenseRecord>(RecordKind::License, license.id.as_bytes())?
+            .is_some()
+        {
+            return Err(DomainError::AlreadyExists(format!(
+                "request_id: an identical license ({}) was issued this very second; approve again in a moment",
+                license.id
+            )));
+        }
         let text = license.to_text();
         let signed = note::sign(&text, &[license_signer])
             .map_err(|error| DomainError::Store(StoreError(error.to_string())))?;

@@ -166,7 +166,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             .map_err(|error| DomainError::Store(StoreError(error.to_string())))
     }
 
-    fn all_releases(&self) -> Result<Vec<ReleaseRecordMeta>, DomainError> {
+    pub(crate) fn all_releases(&self) -> Result<Vec<ReleaseRecordMeta>, DomainError> {
         self.store
             .scan_records(RecordKind::Release, b"")?
             .iter()

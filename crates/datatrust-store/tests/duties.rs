@@ -4,114 +4,30 @@
 //! new licenses are refused while suspended; lifting needs the invoices paid and restarts
 //! the reporting clock; a declaration of no use or a training-use report keeps it current.
 
-use std::sync::{Arc, Mutex};
+mod common;
 
+use common::{Trust, day, precondition};
+use datatrust_core::UnixSeconds;
 use datatrust_core::compensation::no_use_message;
-use datatrust_core::governance::{
-    RequestedTerms, TrainingReport, approval_message, ballot_message, countersign_message,
-};
-use datatrust_core::log_entry::LogEntry;
-use datatrust_core::registry::{DomainError, Journal, JournalError, Registry};
-use datatrust_core::store::TrustStore as _;
-use datatrust_core::{DisplayName, NoteSigner, Origin, Principal, Role, UnixSeconds};
-use datatrust_store::SledStore;
-
-#[derive(Default)]
-struct MemoryJournal(Mutex<Vec<Vec<u8>>>);
-
-impl Journal for MemoryJournal {
-    fn record(&self, entry: &LogEntry) -> Result<u64, JournalError> {
-        let mut entries = self.0.lock().unwrap();
-        entries.push(entry.encode());
-        Ok(entries.len() as u64 - 1)
-    }
-}
-
-const TERMS: &str = include_str!("../../../terms/example-agreement.toml");
-const T0: i64 = 1_800_000_000;
-const DAY: i64 = 86_400;
-
-fn day(days: i64) -> UnixSeconds {
-    UnixSeconds(T0 + days * DAY)
-}
-
-fn precondition<T: std::fmt::Debug>(result: Result<T, DomainError>) -> String {
-    match result {
-        Err(DomainError::FailedPrecondition(why)) => why,
-        other => panic!("expected a failed precondition, got {other:?}"),
-    }
-}
+use datatrust_core::governance::TrainingReport;
+use datatrust_core::registry::DomainError;
 
 #[test]
 fn unpaid_invoices_and_unreported_licenses_suspend_until_put_right() {
-    let origin = Origin::parse("trust.test").unwrap();
-    let registry = Registry::new(
-        Arc::new(SledStore::temporary().unwrap()),
-        MemoryJournal::default(),
-        origin.clone(),
-    );
-    let add = |key: &NoteSigner, role: Role| {
-        let principal = Principal::new_active(
-            key.public_key(),
-            role,
-            DisplayName::parse("p", "display_name").unwrap(),
-            day(0),
-            rand::random(),
-        );
-        registry.store().insert_principal(&principal).unwrap();
-        principal
-    };
-    let trustee_key = NoteSigner::new("t", rand::random()).unwrap();
-    let trustee = add(&trustee_key, Role::Trustee);
-    let member_key = NoteSigner::new("m", rand::random()).unwrap();
-    let member = add(&member_key, Role::Member);
-    let licensee_key = NoteSigner::new("l", rand::random()).unwrap();
-    let licensee = add(&licensee_key, Role::Licensee);
-
     // 30 days to pay, and a report or a declaration at least every 30 days.
-    let terms = TERMS
-        .replace("trustee_quorum = 2", "trustee_quorum = 1")
-        .replace("member_quorum_percent = 20", "member_quorum_percent = 0")
-        .replace("usage_report_days = 90", "usage_report_days = 30");
-    let hash = registry
-        .propose_terms(&trustee, &terms, day(0))
-        .unwrap()
-        .value
-        .hash;
-    let ballot = member_key.sign(&ballot_message(origin.as_str(), &hash, true));
-    registry
-        .cast_ballot(&member, &hash, true, &ballot, day(0))
-        .unwrap();
-    registry.close_vote(&trustee, &hash, day(0)).unwrap();
-    let countersignature = trustee_key.sign(&countersign_message(origin.as_str(), &hash));
-    registry
-        .countersign_terms(&trustee, &hash, &countersignature, day(0))
-        .unwrap();
-    let license_signer = NoteSigner::new("trust.test/license", rand::random()).unwrap();
-    let request_license = |now: UnixSeconds| {
-        registry
-            .request_license(
-                &licensee,
-                RequestedTerms {
-                    purpose: "computer-use-agent-training".into(),
-                    categories: vec!["pointer".into()],
-                    data_from: day(-30),
-                    data_to: day(0),
-                    model_family: "acme".into(),
-                    max_training_runs: 10,
-                    duration_days: 365,
-                },
-                rand::random(),
-                now,
-            )
-            .unwrap()
-    };
-    let approve = |request_id: &str, now: UnixSeconds| {
-        let signature = trustee_key.sign(&approval_message(origin.as_str(), request_id, &hash));
-        registry.approve_license_request(&trustee, request_id, &signature, &license_signer, now)
-    };
+    let trust = Trust::ratified(1, |terms| {
+        terms.replace("usage_report_days = 90", "usage_report_days = 30")
+    });
+    let (registry, origin) = (&trust.registry, &trust.origin);
+    let (trustee, licensee, licensee_key) = (
+        trust.trustee.clone(),
+        trust.licensee.clone(),
+        &trust.licensee_key,
+    );
+    let request_license = |now: UnixSeconds| trust.request("computer-use-agent-training", now);
+    let approve = |request_id: &str, now: UnixSeconds| trust.approve(request_id, now);
     let request = request_license(day(0));
-    let license = approve(&request.id, day(0)).unwrap().value.1.unwrap();
+    let license = approve(&request, day(0)).unwrap();
     let release = |now: UnixSeconds| {
         registry.create_release(&licensee, &license.id, &[7; 32], rand::random(), now)
     };
@@ -127,7 +43,7 @@ fn unpaid_invoices_and_unreported_licenses_suspend_until_put_right() {
     assert!(registry.enforce_duties(day(31)).unwrap().is_empty());
     assert!(precondition(release(day(31))).contains("suspended"));
     let second = request_license(day(31));
-    assert!(precondition(approve(&second.id, day(31))).contains("suspended"));
+    assert!(precondition(approve(&second, day(31))).contains("suspended"));
 
     // Lifting is refused until the invoice is paid.
     assert!(

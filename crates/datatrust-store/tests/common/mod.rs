@@ -1,0 +1,161 @@
+//! A ratified trust on a real sled store, driven through the core's registry with the clock
+//! in the test's hands: one trustee (quorum 1), members who voted the terms in, a licensee.
+
+#![allow(dead_code)] // each test file uses part of it
+
+use std::sync::{Arc, Mutex};
+
+use datatrust_core::governance::LicenseRecord;
+use datatrust_core::governance::{
+    RequestedTerms, approval_message, ballot_message, countersign_message,
+};
+use datatrust_core::log_entry::LogEntry;
+use datatrust_core::registry::{DomainError, Journal, JournalError, Registry};
+use datatrust_core::store::TrustStore as _;
+use datatrust_core::{DisplayName, NoteSigner, Origin, Principal, Role, UnixSeconds};
+use datatrust_store::SledStore;
+
+#[derive(Default)]
+pub struct MemoryJournal(pub Mutex<Vec<Vec<u8>>>);
+
+impl Journal for MemoryJournal {
+    fn record(&self, entry: &LogEntry) -> Result<u64, JournalError> {
+        let mut entries = self.0.lock().unwrap();
+        entries.push(entry.encode());
+        Ok(entries.len() as u64 - 1)
+    }
+}
+
+pub const TERMS: &str = include_str!("../../../../terms/example-agreement.toml");
+pub const T0: i64 = 1_800_000_000;
+pub const DAY: i64 = 86_400;
+
+pub fn day(days: i64) -> UnixSeconds {
+    UnixSeconds(T0 + days * DAY)
+}
+
+pub fn precondition<T: std::fmt::Debug>(result: Result<T, DomainError>) -> String {
+    match result {
+        Err(DomainError::FailedPrecondition(why)) => why,
+        other => panic!("expected a failed precondition, got {other:?}"),
+    }
+}
+
+pub struct Trust {
+    pub origin: Origin,
+    pub registry: Registry<Arc<SledStore>, MemoryJournal>,
+    pub trustee_key: NoteSigner,
+    pub trustee: Principal,
+    pub licensee_key: NoteSigner,
+    pub licensee: Principal,
+    pub members: Vec<(NoteSigner, Principal)>,
+    pub terms_hash: String,
+    pub license_signer: NoteSigner,
+}
+
+impl Trust {
+    /// `edit` changes the example agreement (quorums are already lowered for one trustee).
+    pub fn ratified(members: usize, edit: impl Fn(String) -> String) -> Trust {
+        let origin = Origin::parse("trust.test").unwrap();
+        let registry = Registry::new(
+            Arc::new(SledStore::temporary().unwrap()),
+            MemoryJournal::default(),
+            origin.clone(),
+        );
+        let add = |key: &NoteSigner, role: Role| {
+            let principal = Principal::new_active(
+                key.public_key(),
+                role,
+                DisplayName::parse("p", "display_name").unwrap(),
+                day(0),
+                rand::random(),
+            );
+            registry.store().insert_principal(&principal).unwrap();
+            principal
+        };
+        let trustee_key = NoteSigner::new("t", rand::random()).unwrap();
+        let trustee = add(&trustee_key, Role::Trustee);
+        let licensee_key = NoteSigner::new("l", rand::random()).unwrap();
+        let licensee = add(&licensee_key, Role::Licensee);
+        let members: Vec<(NoteSigner, Principal)> = (0..members)
+            .map(|_| {
+                let key = NoteSigner::new("m", rand::random()).unwrap();
+                let principal = add(&key, Role::Member);
+                (key, principal)
+            })
+            .collect();
+        let terms = edit(
+            TERMS
+                .replace("trustee_quorum = 2", "trustee_quorum = 1")
+                .replace("member_quorum_percent = 20", "member_quorum_percent = 0"),
+        );
+        let hash = registry
+            .propose_terms(&trustee, &terms, day(0))
+            .unwrap()
+            .value
+            .hash;
+        let (voter_key, voter) = &members[0];
+        let ballot = voter_key.sign(&ballot_message(origin.as_str(), &hash, true));
+        registry
+            .cast_ballot(voter, &hash, true, &ballot, day(0))
+            .unwrap();
+        registry.close_vote(&trustee, &hash, day(0)).unwrap();
+        let countersignature = trustee_key.sign(&countersign_message(origin.as_str(), &hash));
+        registry
+            .countersign_terms(&trustee, &hash, &countersignature, day(0))
+            .unwrap();
+        Trust {
+            origin,
+            registry,
+            trustee_key,
+            trustee,
+            licensee_key,
+            licensee,
+            members,
+            terms_hash: hash,
+            license_signer: NoteSigner::new("trust.test/license", rand::random()).unwrap(),
+        }
+    }
+
+    /// A pending license request for `purpose` over pointer data of the 30 days before day 0.
+    pub fn request(&self, purpose: &str, now: UnixSeconds) -> String {
+        self.registry
+            .request_license(
+                &self.licensee,
+                RequestedTerms {
+                    purpose: purpose.into(),
+                    categories: vec!["pointer".into()],
+                    data_from: day(-30),
+                    data_to: day(0),
+                    model_family: "acme".into(),
+                    max_training_runs: 10,
+                    duration_days: 365,
+                },
+                rand::random(),
+                now,
+            )
+            .unwrap()
+            .id
+    }
+
+    pub fn approve(
+        &self,
+        request_id: &str,
+        now: UnixSeconds,
+    ) -> Result<LicenseRecord, DomainError> {
+        let signature = self.trustee_key.sign(&approval_message(
+            self.origin.as_str(),
+            request_id,
+            &self.terms_hash,
+        ));
+        self.registry
+            .approve_license_request(
+                &self.trustee,
+                request_id,
+                &signature,
+                &self.license_signer,
+                now,
+            )
+            .map(|logged| logged.value.1.expect("quorum 1 issues the license"))
+    }
+}
