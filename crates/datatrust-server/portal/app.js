@@ -76,12 +76,14 @@ function day(unixDay) {
 }
 
 function money(minor, currency) {
-  // Amounts are whole minor units; most currencies have two decimals.
-  const value = Number(minor) / 100;
+  // Amounts are whole minor units: the currency says how many decimals a unit has (two for
+  // EUR, none for JPY, three for BHD).
   try {
-    return new Intl.NumberFormat(undefined, { style: "currency", currency }).format(value);
+    const format = new Intl.NumberFormat(undefined, { style: "currency", currency });
+    const decimals = format.resolvedOptions().maximumFractionDigits;
+    return format.format(Number(minor) / 10 ** decimals);
   } catch {
-    return `${value.toFixed(2)} ${currency}`;
+    return `${minor} ${currency} (minor units)`;
   }
 }
 
@@ -340,9 +342,9 @@ async function viewSignIn() {
 
 // --- my data ---------------------------------------------------------------------------------
 
-function stackedChart(rows, keys, colours, label) {
+function stackedChart(rows, keys, colours, label, format = String) {
   // rows: [{label, values: {key: number}}]
-  const width = 640, height = 220, left = 40, bottom = 30, top = 10;
+  const width = 640, height = 220, left = 76, bottom = 30, top = 10;
   const max = Math.max(1, ...rows.map((row) => keys.reduce((sum, key) => sum + (row.values[key] || 0), 0)));
   const band = (width - left - 10) / Math.max(rows.length, 1);
   const bars = [];
@@ -354,12 +356,12 @@ function stackedChart(rows, keys, colours, label) {
       const h = (value / max) * (height - bottom - top);
       y -= h;
       bars.push(svg("rect", { x: left + index * band + band * 0.15, y, width: band * 0.7, height: h, fill: colours[key] || "#555" },
-        svg("title", {}, document.createTextNode(`${row.label}: ${value} ${key}`))));
+        svg("title", {}, document.createTextNode(`${row.label}: ${format(value)} ${key}`))));
     }
     bars.push(svg("text", { x: left + index * band + band / 2, y: height - 10, "text-anchor": "middle", "font-size": 11 },
       document.createTextNode(row.label)));
   });
-  const axis = svg("text", { x: 4, y: top + 10, "font-size": 11 }, document.createTextNode(String(max)));
+  const axis = svg("text", { x: 4, y: top + 10, "font-size": 11 }, document.createTextNode(format(max)));
   return svg("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label },
     svg("line", { x1: left, y1: height - bottom, x2: width - 5, y2: height - bottom, stroke: "#888" }), axis, ...bars);
 }
@@ -509,7 +511,7 @@ async function viewEarnings() {
   const totals = statement.totals || [];
   const chartRows = rows.map(({ line }) => ({
     label: new Date(line.charge.created_at * 1000).toLocaleDateString(),
-    values: { [line.charge.kind]: line.my_amount / 100 },
+    values: { [line.charge.kind]: line.my_amount },
   }));
   show("My earnings",
     element("p", {}, "What companies paid for using your data, your share of each payment, and what the union has paid out to you."),
@@ -517,7 +519,8 @@ async function viewEarnings() {
       element("p", { class: "muted" }, `Earned (${total.currency})`), element("p", { class: "figure", "data-testid": "earned" }, money(total.earned, total.currency)),
       element("p", {}, `Paid out: ${money(total.paid_out, total.currency)}`),
       element("p", {}, "Balance: ", element("strong", { "data-testid": "balance" }, money(total.balance, total.currency)))))),
-    rows.length ? stackedChart(chartRows, ["license-fee", "training-run"], { "license-fee": "#0b5394", "training-run": "#38761d" }, "Your share of each charge") : null,
+    rows.length ? stackedChart(chartRows, ["license-fee", "training-run"], { "license-fee": "#0b5394", "training-run": "#38761d" },
+      "Your share of each charge", (value) => money(value, rows[0].line.charge.currency)) : null,
     rows.length ? element("div", { class: "table-wrap" }, element("table", { id: "earnings-table", class: "cards" },
       element("thead", {}, element("tr", {}, element("th", {}, "When"), element("th", {}, "For"), element("th", { class: "number" }, "Your records"),
         element("th", { class: "number" }, "Your share"), element("th", { class: "number" }, "Whole charge"), element("th", {}, "Checked"))),
