@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::governance::{LicenseRecord, LicenseStatus, TrainingReport};
+use crate::governance::{LicenseRecord, LicenseStatus, TrainingReport, decode, encode};
 use crate::license::License;
 use crate::log_entry::LogEntry;
 use crate::merkle::sum::{self, ShareLeaf, SumNode};
@@ -290,14 +290,6 @@ fn store_error(error: impl std::fmt::Display) -> DomainError {
     DomainError::Store(StoreError(error.to_string()))
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, DomainError> {
-    serde_json::to_vec(value).map_err(store_error)
-}
-
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DomainError> {
-    serde_json::from_slice(bytes).map_err(store_error)
-}
-
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -454,17 +446,6 @@ pub(crate) fn training_run_amount(
 }
 
 impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
-    fn compensation_records<T: serde::de::DeserializeOwned>(
-        &self,
-        kind: RecordKind,
-    ) -> Result<Vec<T>, DomainError> {
-        self.store
-            .scan_records(kind, b"")?
-            .iter()
-            .map(|(_, value)| decode(value))
-            .collect()
-    }
-
     pub(crate) fn terms_of(&self, license: &License) -> Result<Terms, DomainError> {
         let hash = hex::encode(license.terms_sha256);
         Ok(self
@@ -535,11 +516,8 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             if releases.iter().any(|release| &release.id == id) {
                 continue;
             }
-            let meta: Option<ReleaseRecordMeta> = self
-                .store
-                .get_record(RecordKind::Release, id.as_bytes())?
-                .map(|bytes| decode(&bytes))
-                .transpose()?;
+            let meta: Option<ReleaseRecordMeta> =
+                self.record(RecordKind::Release, id.as_bytes())?;
             match meta {
                 Some(meta) if meta.license_id == license_id => releases.push(meta),
                 _ => {
@@ -610,13 +588,13 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
     }
 
     fn charges(&self) -> Result<Vec<ChargeRecord>, DomainError> {
-        let mut charges: Vec<ChargeRecord> = self.compensation_records(RecordKind::Charge)?;
+        let mut charges: Vec<ChargeRecord> = self.records(RecordKind::Charge, b"")?;
         charges.sort_by_key(|charge| (charge.log_index, charge.id.clone()));
         Ok(charges)
     }
 
     fn payments(&self) -> Result<Vec<PaymentRecord>, DomainError> {
-        self.compensation_records(RecordKind::Payment)
+        self.records(RecordKind::Payment, b"")
     }
 
     fn paid_towards(payments: &[PaymentRecord], charge_id: &str) -> u64 {
@@ -698,10 +676,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             )));
         }
         let charge: ChargeRecord = self
-            .store
-            .get_record(RecordKind::Charge, charge_id.as_bytes())?
-            .map(|bytes| decode(&bytes))
-            .transpose()?
+            .record(RecordKind::Charge, charge_id.as_bytes())?
             .ok_or_else(|| DomainError::NotFound("charge_id: no such charge".into()))?;
         currency_matches(&charge.currency, currency)?;
         let paid = Self::paid_towards(&self.payments()?, &charge.id);
@@ -769,7 +744,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             });
         }
         let payouts: Vec<PayoutRecord> = self
-            .compensation_records::<PayoutRecord>(RecordKind::Payout)?
+            .records::<PayoutRecord>(RecordKind::Payout, b"")?
             .into_iter()
             .filter(|payout| payout.member == *member)
             .collect();
@@ -882,13 +857,13 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             let line = totals.entry(payment.currency.clone()).or_default();
             line.received = line.received.saturating_add(payment.amount);
         }
-        for payout in self.compensation_records::<PayoutRecord>(RecordKind::Payout)? {
+        for payout in self.records::<PayoutRecord>(RecordKind::Payout, b"")? {
             let line = totals.entry(payout.currency.clone()).or_default();
             line.paid_out = line.paid_out.saturating_add(payout.amount);
         }
         Ok(Ledger {
             totals,
-            suspensions: self.compensation_records(RecordKind::Suspension)?,
+            suspensions: self.records(RecordKind::Suspension, b"")?,
         })
     }
 
@@ -897,10 +872,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         &self,
         licensee: &PublicKey,
     ) -> Result<Option<SuspensionRecord>, DomainError> {
-        self.store
-            .get_record(RecordKind::Suspension, licensee.as_bytes())?
-            .map(|bytes| decode(&bytes))
-            .transpose()
+        self.record(RecordKind::Suspension, licensee.as_bytes())
     }
 
     /// With the writer lock held: suspends `licensee` if one of its invoices is overdue (or,
@@ -1039,10 +1011,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
     }
 
     fn usage_account(&self, license_id: &str) -> Result<Option<UsageAccount>, DomainError> {
-        self.store
-            .get_record(RecordKind::UsageAccount, license_id.as_bytes())?
-            .map(|bytes| decode(&bytes))
-            .transpose()
+        self.record(RecordKind::UsageAccount, license_id.as_bytes())
     }
 
     /// A licensee declares, signed, that it ran no training under a license up to `until`
@@ -1115,7 +1084,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
 
     fn records_of_licensee(&self, licensee: &PublicKey) -> Result<Vec<LicenseRecord>, DomainError> {
         Ok(self
-            .compensation_records::<LicenseRecord>(RecordKind::License)?
+            .records::<LicenseRecord>(RecordKind::License, b"")?
             .into_iter()
             .filter(|license| license.licensee == *licensee)
             .collect())
@@ -1126,7 +1095,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
     pub fn enforce_duties(&self, now: UnixSeconds) -> Result<Vec<SuspensionRecord>, DomainError> {
         let _writer = self.write_lock();
         let mut licensees: Vec<PublicKey> = self
-            .compensation_records::<LicenseRecord>(RecordKind::License)?
+            .records::<LicenseRecord>(RecordKind::License, b"")?
             .into_iter()
             .map(|license| license.licensee)
             .collect();

@@ -294,12 +294,13 @@ pub fn approval_message(origin: &str, request_id: &str, terms_hash: &str) -> Vec
         .into_bytes()
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, DomainError> {
+/// A stored record's bytes (JSON).
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, DomainError> {
     serde_json::to_vec(value)
         .map_err(|error| DomainError::Store(StoreError(format!("encoding a record: {error}"))))
 }
 
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DomainError> {
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DomainError> {
     serde_json::from_slice(bytes).map_err(|error| {
         DomainError::Store(StoreError(format!(
             "a stored record does not decode: {error}"
@@ -331,7 +332,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
-    fn records<T: DeserializeOwned>(
+    /// Every record of `kind` whose key starts with `prefix`, decoded.
+    pub(crate) fn records<T: DeserializeOwned>(
         &self,
         kind: RecordKind,
         prefix: &[u8],
@@ -343,7 +345,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             .collect()
     }
 
-    fn record<T: DeserializeOwned>(
+    pub(crate) fn record<T: DeserializeOwned>(
         &self,
         kind: RecordKind,
         key: &[u8],

@@ -158,23 +158,12 @@ pub struct AuditItem {
 
 impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
     fn release_meta(&self, release_id: &str) -> Result<ReleaseRecordMeta, DomainError> {
-        let bytes = self
-            .store
-            .get_record(RecordKind::Release, release_id.as_bytes())?
-            .ok_or_else(|| DomainError::NotFound("release_id: no such release".into()))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|error| DomainError::Store(StoreError(error.to_string())))
+        self.record(RecordKind::Release, release_id.as_bytes())?
+            .ok_or_else(|| DomainError::NotFound("release_id: no such release".into()))
     }
 
     pub(crate) fn all_releases(&self) -> Result<Vec<ReleaseRecordMeta>, DomainError> {
-        self.store
-            .scan_records(RecordKind::Release, b"")?
-            .iter()
-            .map(|(_, value)| {
-                serde_json::from_slice(value)
-                    .map_err(|error| DomainError::Store(StoreError(error.to_string())))
-            })
-            .collect()
+        self.records(RecordKind::Release, b"")
     }
 
     /// Builds, logs and stores a release under the caller's active license.
@@ -267,10 +256,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         self.store.write_records(vec![(
             RecordKind::Release,
             release_id.into_bytes(),
-            Some(
-                serde_json::to_vec(&meta)
-                    .map_err(|error| DomainError::Store(StoreError(error.to_string())))?,
-            ),
+            Some(crate::governance::encode(&meta)?),
         )])?;
         Ok(Logged {
             value: meta,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::compensation::{ChargeRecord, PayoutRecord};
 use crate::governance::{LicenseRecord, LicenseStatus, TermsRecord, TrainingUseRecord};
 use crate::registry::{DomainError, Journal, Registry};
-use crate::store::{EventStore, RecordKind, RecordStore, StoreError, TrustStore};
+use crate::store::{EventStore, RecordKind, RecordStore, TrustStore};
 use crate::{PublicKey, UnixSeconds};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,24 +41,11 @@ pub struct TransparencyReport {
     pub money: BTreeMap<String, PublicMoney>,
 }
 
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DomainError> {
-    serde_json::from_slice(bytes)
-        .map_err(|error| DomainError::Store(StoreError(format!("a stored record: {error}"))))
-}
-
 impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
-    fn all<T: serde::de::DeserializeOwned>(&self, kind: RecordKind) -> Result<Vec<T>, DomainError> {
-        self.store
-            .scan_records(kind, b"")?
-            .iter()
-            .map(|(_, value)| decode(value))
-            .collect()
-    }
-
     /// Anyone may read this, signed in or not.
     pub fn transparency_report(&self, now: UnixSeconds) -> Result<TransparencyReport, DomainError> {
         let mut licenses = Vec::new();
-        for record in self.all::<LicenseRecord>(RecordKind::License)? {
+        for record in self.records::<LicenseRecord>(RecordKind::License, b"")? {
             let license = record.license();
             let status = match record.status {
                 LicenseStatus::Revoked { .. } => "revoked",
@@ -86,20 +73,20 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         }
         licenses.sort_by_key(|license| std::cmp::Reverse(license.not_before));
         let mut months: BTreeMap<String, u64> = BTreeMap::new();
-        for record in self.all::<TrainingUseRecord>(RecordKind::TrainingUse)? {
+        for record in self.records::<TrainingUseRecord>(RecordKind::TrainingUse, b"")? {
             if record.accepted {
                 *months.entry(record.reported_at.month()).or_default() += 1;
             }
         }
         let mut money: BTreeMap<String, PublicMoney> = BTreeMap::new();
-        for charge in self.all::<ChargeRecord>(RecordKind::Charge)? {
+        for charge in self.records::<ChargeRecord>(RecordKind::Charge, b"")? {
             let line = money.entry(charge.currency.clone()).or_default();
             line.charged = line.charged.saturating_add(charge.amount);
             line.members_earned = line
                 .members_earned
                 .saturating_add(charge.amount - charge.fund);
         }
-        for payout in self.all::<PayoutRecord>(RecordKind::Payout)? {
+        for payout in self.records::<PayoutRecord>(RecordKind::Payout, b"")? {
             let line = money.entry(payout.currency.clone()).or_default();
             line.paid_to_members = line.paid_to_members.saturating_add(payout.amount);
         }

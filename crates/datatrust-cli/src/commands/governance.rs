@@ -22,7 +22,7 @@ use crate::{
     CompanyCommand, GlobalArgs, LicenseCommand, MemberCommand, TermsCommand, TrusteeCommand,
 };
 
-fn key_text(bytes: &[u8]) -> String {
+pub(super) fn key_text(bytes: &[u8]) -> String {
     PublicKey::from_slice(bytes, "key")
         .map(|key| key.to_base64())
         .unwrap_or_else(|_| "(invalid key)".into())

@@ -11,15 +11,10 @@ use datatrust_proto::v1;
 use datatrust_tlog::receipt::Receipt;
 use serde_json::json;
 
+use super::governance::key_text;
 use super::principals::read_key;
 use crate::client::SignedIn;
 use crate::{GlobalArgs, TrusteeCommand};
-
-fn key_text(bytes: &[u8]) -> String {
-    PublicKey::from_slice(bytes, "key")
-        .map(|key| key.to_base64())
-        .unwrap_or_else(|_| "(invalid key)".into())
-}
 
 /// One CSV row (RFC 4180 quoting where a field needs it).
 fn csv_row(fields: &[String]) -> String {
