@@ -16,7 +16,7 @@
 //! - The union fund's leaf has the commitment `union-fund` and counts no records, so the
 //!   root's amount is the whole charge.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -156,8 +156,9 @@ pub struct ChargeRecord {
     pub currency: String,
     pub amount: u64,
     pub fund: u64,
-    /// Member leaves in commitment order, then the fund's leaf.
-    pub shares: Vec<ShareRecord>,
+    /// Members who share the charge, and leaves of its sum tree (members and the fund).
+    pub members: u64,
+    pub share_leaves: u64,
     pub root_hash: String,
     pub root_records: u64,
     pub created_at: UnixSeconds,
@@ -165,7 +166,16 @@ pub struct ChargeRecord {
     pub log_index: u64,
 }
 
-impl ChargeRecord {
+/// A charge's distribution, stored apart from the charge: invoices and duty checks read
+/// every charge, and only statements need the (member-sized) shares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargeShares {
+    pub charge_id: String,
+    /// Member leaves in commitment order, then the fund's leaf.
+    pub shares: Vec<ShareRecord>,
+}
+
+impl ChargeShares {
     pub fn leaves(&self) -> Vec<ShareLeaf> {
         self.shares.iter().map(ShareRecord::leaf).collect()
     }
@@ -329,7 +339,19 @@ fn currency_matches(expected: &str, given: &str) -> Result<(), FieldError> {
 /// What a charge is built from before it is logged.
 pub(crate) struct PendingCharge {
     pub record: ChargeRecord,
+    pub shares: ChargeShares,
     pub entry: LogEntry,
+}
+
+impl PendingCharge {
+    /// The store writes of a charge once logged (`record.log_index` set): charge and shares.
+    pub(crate) fn writes(&self) -> Result<Vec<crate::store::RecordWrite>, DomainError> {
+        let key = self.record.id.as_bytes().to_vec();
+        Ok(vec![
+            (RecordKind::Charge, key.clone(), Some(encode(&self.record)?)),
+            (RecordKind::ChargeShares, key, Some(encode(&self.shares)?)),
+        ])
+    }
 }
 
 /// Builds a charge and its distribution: `contributions` are (member, salt, records).
@@ -386,7 +408,8 @@ pub(crate) fn build_charge(
         currency: license.currency.clone(),
         amount,
         fund: parts.fund,
-        shares,
+        members: contributions.len() as u64,
+        share_leaves: shares.len() as u64,
         root_hash: hex::encode(root.hash),
         root_records: root.records,
         created_at: now,
@@ -412,10 +435,17 @@ pub(crate) fn build_charge(
         .with("share-root", record.root_hash.clone())
         .with("share-records", root.records.to_string())
         .with("share-amount", root.amount.to_string())
-        .with("share-leaves", record.shares.len().to_string())
+        .with("share-leaves", record.share_leaves.to_string())
         .with("terms-sha256", hex::encode(license.terms_sha256))
         .with("due", due_at.to_string());
-    Ok(PendingCharge { record, entry })
+    Ok(PendingCharge {
+        shares: ChargeShares {
+            charge_id: record.id.clone(),
+            shares,
+        },
+        record,
+        entry,
+    })
 }
 
 /// What a training run owes under `license`: the fee per run plus, for every release it
@@ -605,18 +635,28 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             .sum()
     }
 
+    /// What was paid towards each charge, by charge id.
+    fn paid_per_charge(&self) -> Result<HashMap<String, u64>, DomainError> {
+        let mut paid: HashMap<String, u64> = HashMap::new();
+        for payment in self.payments()? {
+            let total = paid.entry(payment.charge_id).or_default();
+            *total = total.saturating_add(payment.amount);
+        }
+        Ok(paid)
+    }
+
     fn invoices_of(
         &self,
         licensee: Option<&PublicKey>,
         now: UnixSeconds,
     ) -> Result<Vec<Invoice>, DomainError> {
-        let payments = self.payments()?;
+        let paid_per_charge = self.paid_per_charge()?;
         Ok(self
             .charges()?
             .into_iter()
             .filter(|charge| licensee.is_none_or(|key| charge.licensee == *key))
             .map(|charge| {
-                let paid = Self::paid_towards(&payments, &charge.id);
+                let paid = paid_per_charge.get(&charge.id).copied().unwrap_or(0);
                 let due = charge.amount.saturating_sub(paid);
                 Invoice {
                     overdue: due > 0 && now > charge.due_at,
@@ -720,29 +760,38 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
     fn member_totals(&self, member: &PublicKey) -> Result<Statement, DomainError> {
         let mut lines = Vec::new();
         let mut totals: BTreeMap<String, Totals> = BTreeMap::new();
-        for charge in self.charges()? {
-            let Some(index) = charge
+        let mut charges: HashMap<String, ChargeRecord> = self
+            .charges()?
+            .into_iter()
+            .map(|charge| (charge.id.clone(), charge))
+            .collect();
+        for distribution in self.records::<ChargeShares>(RecordKind::ChargeShares, b"")? {
+            let Some(index) = distribution
                 .shares
                 .iter()
                 .position(|share| share.member.as_ref() == Some(member))
             else {
                 continue;
             };
-            let leaves = charge.leaves();
+            let charge = charges
+                .remove(&distribution.charge_id)
+                .ok_or_else(|| store_error("shares of a charge that is not stored"))?;
+            let leaves = distribution.leaves();
             let proof = sum::proof(&leaves, index as u64).map_err(store_error)?;
             let root = sum::root(&leaves).map_err(store_error)?;
             let earned = &mut totals.entry(charge.currency.clone()).or_default().earned;
             *earned = earned
-                .checked_add(charge.shares[index].amount)
+                .checked_add(distribution.shares[index].amount)
                 .ok_or_else(|| store_error("a member's earnings overflow 64 bits"))?;
             lines.push(StatementLine {
-                share: charge.shares[index].clone(),
+                share: distribution.shares[index].clone(),
                 leaf_index: index as u64,
                 proof,
                 root,
                 charge,
             });
         }
+        lines.sort_by_key(|line| line.charge.log_index);
         let payouts: Vec<PayoutRecord> = self
             .records::<PayoutRecord>(RecordKind::Payout, b"")?
             .into_iter()
@@ -1347,15 +1396,15 @@ mod tests {
                 })
                 .collect();
             let pending = build_charge(&license, ChargeKind::LicenseFee, charge, &terms, &contributions, UnixSeconds(1_800_000_000)).unwrap();
-            let record = pending.record;
-            let leaves = record.leaves();
+            let (record, distribution) = (pending.record, pending.shares);
+            let leaves = distribution.leaves();
             let root = sum::root(&leaves).unwrap();
             prop_assert_eq!(root.amount, charge);
             prop_assert_eq!(hex::encode(root.hash), record.root_hash.clone());
             prop_assert_eq!(pending.entry.field("share-root"), Some(record.root_hash.as_str()));
             for (key, salt, _) in &contributions {
-                let index = record.shares.iter().position(|share| share.member == Some(*key)).unwrap();
-                let share = &record.shares[index];
+                let index = distribution.shares.iter().position(|share| share.member == Some(*key)).unwrap();
+                let share = &distribution.shares[index];
                 prop_assert_eq!(&share.commitment, &hex::encode(share_commitment(salt, key, &record.id)));
                 let proof = sum::proof(&leaves, index as u64).unwrap();
                 prop_assert!(sum::verify(&share.leaf(), index as u64, leaves.len() as u64, &proof, &root).is_ok());

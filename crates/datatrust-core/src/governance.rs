@@ -964,7 +964,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         request.status = RequestStatus::Approved {
             license_id: license.id.clone(),
         };
-        self.store.write_records(vec![
+        let mut writes = vec![
             (
                 RecordKind::LicenseRequest,
                 request.id.as_bytes().to_vec(),
@@ -975,12 +975,9 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                 record.id.as_bytes().to_vec(),
                 Some(encode(&record)?),
             ),
-            (
-                RecordKind::Charge,
-                charge.record.id.as_bytes().to_vec(),
-                Some(encode(&charge.record)?),
-            ),
-        ])?;
+        ];
+        writes.extend(charge.writes()?);
+        self.store.write_records(writes)?;
         Ok(Logged {
             value: (request, Some(record)),
             log_index: Some(log_index),
@@ -1236,11 +1233,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         let mut writes = Vec::new();
         if let Some(mut charge) = charge {
             charge.record.log_index = self.journal.record(&charge.entry)?;
-            writes.push((
-                RecordKind::Charge,
-                charge.record.id.as_bytes().to_vec(),
-                Some(encode(&charge.record)?),
-            ));
+            writes.extend(charge.writes()?);
         }
         let record = TrainingUseRecord {
             license_id: license.id,

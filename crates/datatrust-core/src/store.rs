@@ -197,10 +197,11 @@ pub enum RecordKind {
     Payout,
     Suspension,
     UsageAccount,
+    ChargeShares,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 12] = [
+    pub const ALL: [RecordKind; 13] = [
         RecordKind::Terms,
         RecordKind::Ballot,
         RecordKind::Consent,
@@ -213,6 +214,7 @@ impl RecordKind {
         RecordKind::Payout,
         RecordKind::Suspension,
         RecordKind::UsageAccount,
+        RecordKind::ChargeShares,
     ];
 
     pub fn name(self) -> &'static str {
@@ -229,6 +231,7 @@ impl RecordKind {
             RecordKind::Payout => "payouts",
             RecordKind::Suspension => "suspensions",
             RecordKind::UsageAccount => "usage_accounts",
+            RecordKind::ChargeShares => "charge_shares",
         }
     }
 }

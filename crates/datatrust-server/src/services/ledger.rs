@@ -31,14 +31,10 @@ pub fn charge_to_wire(charge: &ChargeRecord) -> v1::Charge {
         currency: charge.currency.clone(),
         amount: charge.amount,
         fund: charge.fund,
-        members: charge
-            .shares
-            .iter()
-            .filter(|share| share.member.is_some())
-            .count() as u64,
+        members: charge.members,
         share_root: charge.root_hash.clone(),
         share_records: charge.root_records,
-        share_leaves: charge.shares.len() as u64,
+        share_leaves: charge.share_leaves,
         created_at: charge.created_at.0,
         due_at: charge.due_at.0,
         log_index: charge.log_index,
