@@ -517,3 +517,26 @@ pub async fn upload_events(collector: &SignedIn, member: &NoteSigner, events: Ve
         .into_inner();
     assert_eq!(answers.message().await.unwrap().unwrap().outcome, "stored");
 }
+
+/// The member lets `collector` upload telemetry for them.
+pub async fn authorize(member: &SignedIn, collector: &NoteSigner) {
+    member
+        .members()
+        .authorize_collector(v1::AuthorizeCollectorRequest {
+            collector_public_key: collector.public_key().as_bytes().to_vec(),
+        })
+        .await
+        .unwrap();
+}
+
+/// The member consents to `purpose`.
+pub async fn consent(member: &SignedIn, purpose: &str) {
+    member
+        .consents()
+        .set_consent(v1::SetConsentRequest {
+            purpose: purpose.into(),
+            granted: true,
+        })
+        .await
+        .unwrap();
+}

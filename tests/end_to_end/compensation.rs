@@ -128,22 +128,9 @@ async fn charges_are_shared_exactly_verified_offline_and_unpaid_invoices_suspend
     let mut sessions = Vec::new();
     for (index, ((member, _), events)) in members.iter().zip(uploads).enumerate() {
         let session = trust.sign_in(member).await.unwrap();
-        session
-            .members()
-            .authorize_collector(v1::AuthorizeCollectorRequest {
-                collector_public_key: collector_key.public_key().as_bytes().to_vec(),
-            })
-            .await
-            .unwrap();
+        datatrust_tests::authorize(&session, &collector_key).await;
         if index < 2 {
-            session
-                .consents()
-                .set_consent(v1::SetConsentRequest {
-                    purpose: "computer-use-agent-training".into(),
-                    granted: true,
-                })
-                .await
-                .unwrap();
+            datatrust_tests::consent(&session, "computer-use-agent-training").await;
         }
         upload(&collector, member, events).await;
         sessions.push(session);

@@ -75,21 +75,8 @@ async fn the_portal_signs_in_shows_verifies_and_catches_tampering_in_chromium() 
     let mut sessions = Vec::new();
     for (index, (member, _)) in members.iter().enumerate() {
         let session = trust.sign_in(member).await.unwrap();
-        session
-            .members()
-            .authorize_collector(v1::AuthorizeCollectorRequest {
-                collector_public_key: collector_key.public_key().as_bytes().to_vec(),
-            })
-            .await
-            .unwrap();
-        session
-            .consents()
-            .set_consent(v1::SetConsentRequest {
-                purpose: "computer-use-agent-training".into(),
-                granted: true,
-            })
-            .await
-            .unwrap();
+        datatrust_tests::authorize(&session, &collector_key).await;
+        datatrust_tests::consent(&session, "computer-use-agent-training").await;
         // Two days of data, so the chart has two bars.
         let events: Vec<v1::Event> = (0..(3 + index as i64))
             .map(|step| event(now_ms - 86_400_000 - step * 1000, step % 2 == 0))

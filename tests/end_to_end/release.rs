@@ -78,23 +78,10 @@ async fn releases_hold_exactly_the_consenting_members_and_audits_verify() {
     let now_ms = datatrust_server::now().0 * 1000;
     for (index, (key, _)) in members.iter().enumerate() {
         let session = trust.sign_in(key).await.unwrap();
-        session
-            .members()
-            .authorize_collector(v1::AuthorizeCollectorRequest {
-                collector_public_key: collector_key.public_key().as_bytes().to_vec(),
-            })
-            .await
-            .unwrap();
+        datatrust_tests::authorize(&session, &collector_key).await;
         // Ada and Bea consent; Cy does not.
         if index < 2 {
-            session
-                .consents()
-                .set_consent(v1::SetConsentRequest {
-                    purpose: "computer-use-agent-training".into(),
-                    granted: true,
-                })
-                .await
-                .unwrap();
+            datatrust_tests::consent(&session, "computer-use-agent-training").await;
         }
         let batch = v1::UploadRequest {
             member_public_key: key.public_key().as_bytes().to_vec(),
@@ -404,21 +391,8 @@ async fn a_release_built_in_the_background_is_polled_until_ready() {
     let now_ms = datatrust_server::now().0 * 1000;
     for (index, (key, _)) in members.iter().enumerate() {
         let session = trust.sign_in(key).await.unwrap();
-        session
-            .members()
-            .authorize_collector(v1::AuthorizeCollectorRequest {
-                collector_public_key: collector_key.public_key().as_bytes().to_vec(),
-            })
-            .await
-            .unwrap();
-        session
-            .consents()
-            .set_consent(v1::SetConsentRequest {
-                purpose: "computer-use-agent-training".into(),
-                granted: true,
-            })
-            .await
-            .unwrap();
+        datatrust_tests::authorize(&session, &collector_key).await;
+        datatrust_tests::consent(&session, "computer-use-agent-training").await;
         datatrust_tests::upload_events(&collector, key, events(now_ms, &format!("app-{index}")))
             .await;
     }
