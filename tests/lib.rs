@@ -60,10 +60,25 @@ impl TestTrust {
     }
 
     async fn open_with(data_dir: &Path, options: ServeOptions, connect: bool) -> TestTrust {
+        TestTrust::try_open_with(data_dir, options, connect)
+            .await
+            .unwrap_or_else(|error| panic!("open the trust: {error}"))
+    }
+
+    /// Opens the trust in `data_dir` as `serve` would, or says why the start was refused.
+    pub async fn try_open(data_dir: &Path) -> Result<TestTrust, String> {
+        TestTrust::try_open_with(data_dir, ServeOptions::default(), true).await
+    }
+
+    async fn try_open_with(
+        data_dir: &Path,
+        options: ServeOptions,
+        connect: bool,
+    ) -> Result<TestTrust, String> {
         let origin = Origin::parse("trust.test").unwrap();
         let opened =
             DataDirectory::open_or_create(data_dir, None, &origin, datatrust_server::now())
-                .expect("open the data directory");
+                .map_err(|error| error.to_string())?;
         let trustee_key = data_dir.join("initial-trustee.key");
         let trustee = NoteSigner::parse(&std::fs::read_to_string(&trustee_key).unwrap()).unwrap();
         let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -75,6 +90,7 @@ impl TestTrust {
         let origin = opened.metadata.origin.clone();
         let (log_signer, license_signer) = (opened.log_signer, opened.license_signer);
         let token_lifetime = options.token_lifetime;
+        let directory = opened.directory;
         let state = tokio::task::spawn_blocking(move || {
             TrustState::open(
                 store,
@@ -91,8 +107,7 @@ impl TestTrust {
         })
         .await
         .unwrap()
-        .expect("open the trust state");
-        let directory = opened.directory;
+        .map_err(|error| error.to_string())?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             datatrust_server::serve(state, options, grpc_listener, http_listener, async {
@@ -108,7 +123,7 @@ impl TestTrust {
             // A lazy channel to nowhere in particular: TLS tests build their own.
             tonic::transport::Endpoint::from_static("http://127.0.0.1:9").connect_lazy()
         };
-        TestTrust {
+        Ok(TestTrust {
             data_dir: data_dir.to_path_buf(),
             grpc_url,
             http_addr,
@@ -117,7 +132,7 @@ impl TestTrust {
             stop: Some(stop),
             task: Some(task),
             _temporary: None,
-        }
+        })
     }
 
     /// Stops serving (graceful: in-flight calls finish, storage is flushed, the lock released).

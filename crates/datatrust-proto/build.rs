@@ -31,6 +31,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // Undecodable requests are the caller's error: see `src/codec.rs`.
+        .codec_path("crate::codec::DatatrustCodec")
         .message_attribute(
             ".",
             "#[derive(serde::Serialize, serde::Deserialize)] #[serde(default)]",

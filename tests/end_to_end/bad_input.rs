@@ -314,3 +314,198 @@ async fn a_clients_deadline_is_honoured_by_the_server() {
     // Without a deadline the same kind of call succeeds.
     trustee.auth().who_am_i(v1::WhoAmIRequest {}).await.unwrap();
 }
+
+/// Sends raw bytes as the request message of `path`: what a broken or hostile client sends.
+async fn raw_call(channel: tonic::transport::Channel, path: &'static str, body: Vec<u8>) -> Status {
+    #[derive(Debug, Clone, Default)]
+    struct RawCodec;
+    #[derive(Debug)]
+    struct RawEncoder;
+    #[derive(Debug)]
+    struct RawDecoder;
+    impl tonic::codec::Codec for RawCodec {
+        type Encode = Vec<u8>;
+        type Decode = Vec<u8>;
+        type Encoder = RawEncoder;
+        type Decoder = RawDecoder;
+        fn encoder(&mut self) -> RawEncoder {
+            RawEncoder
+        }
+        fn decoder(&mut self) -> RawDecoder {
+            RawDecoder
+        }
+    }
+    impl tonic::codec::Encoder for RawEncoder {
+        type Item = Vec<u8>;
+        type Error = Status;
+        fn encode(
+            &mut self,
+            item: Vec<u8>,
+            buffer: &mut tonic::codec::EncodeBuf<'_>,
+        ) -> Result<(), Status> {
+            bytes::BufMut::put_slice(buffer, &item);
+            Ok(())
+        }
+    }
+    impl tonic::codec::Decoder for RawDecoder {
+        type Item = Vec<u8>;
+        type Error = Status;
+        fn decode(
+            &mut self,
+            buffer: &mut tonic::codec::DecodeBuf<'_>,
+        ) -> Result<Option<Vec<u8>>, Status> {
+            let mut bytes = vec![0; bytes::Buf::remaining(buffer)];
+            bytes::Buf::copy_to_slice(buffer, &mut bytes);
+            Ok(Some(bytes))
+        }
+    }
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    grpc.unary(
+        tonic::Request::new(body),
+        tonic::codegen::http::uri::PathAndQuery::from_static(path),
+        RawCodec,
+    )
+    .await
+    .unwrap_err()
+}
+
+#[tokio::test]
+async fn undecodable_protobuf_is_the_callers_error_not_the_trusts() {
+    let trust = TestTrust::start().await;
+    // A field tag with wire type 7, which protobuf does not have; then a truncated length.
+    for body in [vec![0x0f, 0x01], vec![0x0a, 0xff, 0x01]] {
+        let status = raw_call(
+            trust.channel.clone(),
+            "/datatrust.v1.AuthService/CreateChallenge",
+            body,
+        )
+        .await;
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(
+            status.message().contains("not valid protobuf"),
+            "{status:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn names_that_hide_or_reverse_text_and_small_order_keys_are_refused() {
+    let trust = TestTrust::start().await;
+    let trustee = trust.trustee_session().await;
+    let mut principals = trustee.principals();
+    for name in [
+        "Ada\u{202E}ecalevoL",
+        "Ada \u{2067}x\u{2069}",
+        "\u{FEFF}",
+        "\u{200B}\u{200B}",
+        "\u{200D}",
+    ] {
+        assert_invalid(
+            principals
+                .register_principal(v1::RegisterPrincipalRequest {
+                    public_key: new_signer().public_key().as_bytes().to_vec(),
+                    role: v1::Role::Member.into(),
+                    display_name: name.into(),
+                })
+                .await,
+            "display_name",
+        );
+    }
+    // The all-zero encoding, the identity point, and another point of small order.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let mut order_two = [0u8; 32];
+    order_two[0] = 0xec;
+    order_two[1..31].fill(0xff);
+    order_two[31] = 0x7f;
+    for key in [[0u8; 32], identity, order_two] {
+        assert_invalid(
+            principals
+                .register_principal(v1::RegisterPrincipalRequest {
+                    public_key: key.to_vec(),
+                    role: v1::Role::Member.into(),
+                    display_name: "Small".into(),
+                })
+                .await,
+            "public_key",
+        );
+    }
+    // Terms that reverse what members read are refused before anyone votes on them.
+    let tricked = datatrust_tests::EXAMPLE_TERMS.replacen("title = \"", "title = \"\u{202E}", 1);
+    assert_invalid(
+        trustee
+            .terms()
+            .propose_terms(v1::ProposeTermsRequest { document: tricked })
+            .await,
+        "terms",
+    );
+}
+
+#[tokio::test]
+async fn numbers_that_wrap_and_windows_without_end_are_refused() {
+    let trust = TestTrust::start().await;
+    let (member_key, member) = trust.new_principal(Role::Member, "Ada").await;
+    let (collector_key, collector) = trust.new_principal(Role::Collector, "laptop").await;
+    datatrust_tests::authorize(&member, &collector_key).await;
+    for (x, y) in [(i32::MIN, 0), (0, i32::MIN), (i32::MAX, 0)] {
+        let mut answers = collector
+            .ingest()
+            .upload(tokio_stream::iter(vec![v1::UploadRequest {
+                member_public_key: member_key.public_key().as_bytes().to_vec(),
+                device_id: "laptop".into(),
+                sequence: 1,
+                events: vec![v1::Event {
+                    time_ms: datatrust_server::now().0 * 1000,
+                    application: "editor".into(),
+                    kind: Some(v1::event::Kind::Pointer(v1::PointerMove { x, y })),
+                }],
+            }]))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_invalid(answers.message().await, "events[0].coordinates");
+    }
+}
+
+#[tokio::test]
+async fn license_requests_with_repeats_endless_windows_or_huge_values_are_refused_briefly() {
+    let ratified = datatrust_tests::RatifiedTrust::start(&[(new_signer(), "Ada")]).await;
+    let (_, acme) = ratified.trust.new_principal(Role::Licensee, "Acme").await;
+    let now = datatrust_server::now().0;
+    let request = || v1::RequestLicenseRequest {
+        purpose: "computer-use-agent-training".into(),
+        categories: vec!["pointer".into()],
+        data_from: now - 30 * 86_400,
+        data_to: now,
+        model_family: "acme-agent".into(),
+        max_training_runs: 2,
+        duration_days: 90,
+    };
+    let refusal = |result: Result<tonic::Response<v1::LicenseRequestResponse>, Status>| {
+        let status = result.expect_err("refused");
+        assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+        status.message().to_owned()
+    };
+    let mut twice = request();
+    twice.categories = vec!["pointer".into(), "pointer".into()];
+    let message = refusal(acme.licenses().request_license(twice).await);
+    assert!(
+        message.contains("categories[1]") && message.contains("twice"),
+        "{message}"
+    );
+    let mut endless = request();
+    endless.data_to = i64::MAX;
+    let message = refusal(acme.licenses().request_license(endless).await);
+    assert!(message.contains("data_to"), "{message}");
+    // A megabyte of purpose: the refusal quotes a short prefix, not the value.
+    let mut huge = request();
+    huge.purpose = "x".repeat(1 << 20);
+    let message = refusal(acme.licenses().request_license(huge).await);
+    assert!(
+        message.contains("purpose") && message.len() < 1024,
+        "{} bytes",
+        message.len()
+    );
+    assert!(message.contains("(1048576 bytes)"), "{message}");
+}

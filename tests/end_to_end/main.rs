@@ -6,6 +6,7 @@ mod bootstrap;
 mod compensation;
 mod core_loop;
 mod crash;
+mod integrity;
 mod lifecycle;
 mod log;
 mod portal;

@@ -297,7 +297,7 @@ fn charge_id(license_id: &str, kind: &ChargeKind) -> String {
 }
 
 fn store_error(error: impl std::fmt::Display) -> DomainError {
-    DomainError::Store(StoreError(error.to_string()))
+    DomainError::Store(StoreError::new(error.to_string()))
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -330,7 +330,10 @@ fn currency_matches(expected: &str, given: &str) -> Result<(), FieldError> {
     if expected != given {
         return Err(FieldError::new(
             "currency",
-            format!("is {given:?}, but this is owed in {expected}"),
+            format!(
+                "is {}, but this is owed in {expected}",
+                crate::validation::quoted(given)
+            ),
         ));
     }
     Ok(())
@@ -847,7 +850,10 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         let Some(totals) = statement.totals.get(currency) else {
             return Err(FieldError::new(
                 "currency",
-                format!("the member has earned nothing in {currency:?}"),
+                format!(
+                    "the member has earned nothing in {}",
+                    crate::validation::quoted(currency)
+                ),
             )
             .into());
         };

@@ -106,8 +106,8 @@ impl Event {
         field: &str,
     ) -> Result<(), FieldError> {
         let now_ms = now.0.saturating_mul(1000);
-        let oldest_ms = now_ms - i64::from(retention_days) * 86_400_000;
-        if self.time_ms > now_ms + FUTURE_TOLERANCE_MS {
+        let oldest_ms = now_ms.saturating_sub(i64::from(retention_days) * 86_400_000);
+        if self.time_ms > now_ms.saturating_add(FUTURE_TOLERANCE_MS) {
             return Err(FieldError::new(
                 format!("{field}.time_ms"),
                 "is in the future",
@@ -140,7 +140,9 @@ impl Event {
                 }
             }
             EventKind::Pointer { x, y } | EventKind::Scroll { dx: x, dy: y } => {
-                if x.abs() > MAXIMUM_COORDINATE || y.abs() > MAXIMUM_COORDINATE {
+                // unsigned_abs: i32::MIN.abs() wraps to i32::MIN in release builds.
+                let limit = MAXIMUM_COORDINATE.unsigned_abs();
+                if x.unsigned_abs() > limit || y.unsigned_abs() > limit {
                     return Err(FieldError::new(
                         format!("{field}.coordinates"),
                         format!("must be within ±{MAXIMUM_COORDINATE}"),

@@ -228,7 +228,13 @@ impl TrainingReport {
                 .next()
                 .ok_or_else(|| FieldError::new(key, "missing"))?;
             let value = line.strip_prefix(&format!("{key}: ")).ok_or_else(|| {
-                FieldError::new(key, format!("expected the {key} line, found {line:?}"))
+                FieldError::new(
+                    key,
+                    format!(
+                        "expected the {key} line, found {}",
+                        crate::validation::quoted(line)
+                    ),
+                )
             })?;
             if value.is_empty()
                 || value.len() > 128
@@ -297,12 +303,12 @@ pub fn approval_message(origin: &str, request_id: &str, terms_hash: &str) -> Vec
 /// A stored record's bytes (JSON).
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, DomainError> {
     serde_json::to_vec(value)
-        .map_err(|error| DomainError::Store(StoreError(format!("encoding a record: {error}"))))
+        .map_err(|error| DomainError::Store(StoreError::new(format!("encoding a record: {error}"))))
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DomainError> {
     serde_json::from_slice(bytes).map_err(|error| {
-        DomainError::Store(StoreError(format!(
+        DomainError::Store(StoreError::new(format!(
             "a stored record does not decode: {error}"
         )))
     })
@@ -677,7 +683,10 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         {
             return Err(FieldError::new(
                 "purpose",
-                format!("{purpose:?} is not a purpose of the active terms"),
+                format!(
+                    "{} is not a purpose of the active terms",
+                    crate::validation::quoted(purpose)
+                ),
             )
             .into());
         }
@@ -932,7 +941,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         }
         let text = license.to_text();
         let signed = note::sign(&text, &[license_signer])
-            .map_err(|error| DomainError::Store(StoreError(error.to_string())))?;
+            .map_err(|error| DomainError::Store(StoreError::new(error.to_string())))?;
         let mut charge = self.license_fee_charge(&license, &terms, now)?;
         let approvers: Vec<String> = request
             .approvals

@@ -27,8 +27,16 @@ impl PublicKey {
                 format!("an ed25519 public key is 32 bytes, got {}", bytes.len()),
             )
         })?;
-        VerifyingKey::from_bytes(&array)
+        let key = VerifyingKey::from_bytes(&array)
             .map_err(|_| FieldError::new(field, "not a valid ed25519 public key"))?;
+        // A small-order point (the identity among them) has signatures that verify for many
+        // messages; no honest key is one.
+        if key.is_weak() {
+            return Err(FieldError::new(
+                field,
+                "a small-order point, not a usable ed25519 public key",
+            ));
+        }
         Ok(PublicKey(array))
     }
 

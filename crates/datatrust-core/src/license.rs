@@ -149,7 +149,13 @@ impl License {
             line.strip_prefix(&format!("{key}: "))
                 .map(str::to_owned)
                 .ok_or_else(|| {
-                    FieldError::new(key, format!("expected the {key} line here, found {line:?}"))
+                    FieldError::new(
+                        key,
+                        format!(
+                            "expected the {key} line here, found {}",
+                            crate::validation::quoted(line)
+                        ),
+                    )
                 })
         };
         let number = |key: &str, text: String| -> Result<i64, FieldError> {

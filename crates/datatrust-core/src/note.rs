@@ -106,9 +106,12 @@ impl Note {
         }
         let mut signatures = Vec::new();
         for line in signature_block.lines() {
-            let rest = line
-                .strip_prefix(SIGNATURE_PREFIX)
-                .ok_or_else(|| NoteError::Malformed(format!("not a signature line: {line:?}")))?;
+            let rest = line.strip_prefix(SIGNATURE_PREFIX).ok_or_else(|| {
+                NoteError::Malformed(format!(
+                    "not a signature line: {}",
+                    crate::validation::quoted(line)
+                ))
+            })?;
             let (name, encoded) = rest
                 .split_once(' ')
                 .ok_or_else(|| NoteError::Malformed("signature line without a signature".into()))?;

@@ -37,7 +37,10 @@ impl Role {
             .ok_or_else(|| {
                 FieldError::new(
                     "role",
-                    format!("expected trustee, member, licensee or collector, got {text:?}"),
+                    format!(
+                        "expected trustee, member, licensee or collector, got {}",
+                        crate::validation::quoted(text)
+                    ),
                 )
             })
     }
@@ -79,6 +82,7 @@ impl DisplayName {
                 "must not contain control characters",
             ));
         }
+        crate::validation::check_readable(text, field)?;
         Ok(DisplayName(text.to_owned()))
     }
 

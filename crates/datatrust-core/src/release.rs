@@ -444,7 +444,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                 tree.push(leaf_hash(&part.leaf()));
             }
             let proof = inclusion_proof(&tree, part_index as u64, release.parts.len() as u64)
-                .map_err(|error| DomainError::Store(StoreError(error.to_string())))?;
+                .map_err(|error| DomainError::Store(StoreError::new(error.to_string())))?;
             let license = self.license(caller, &release.license_id)?.license();
             let release_uses = uses
                 .iter()

@@ -17,8 +17,47 @@ use crate::{
 
 /// The storage itself failed (I/O, corruption). Never an expected outcome.
 #[derive(Debug, thiserror::Error)]
-#[error("storage failure: {0}")]
-pub struct StoreError(pub String);
+#[error("storage failure: {message}")]
+pub struct StoreError {
+    pub kind: StoreErrorKind,
+    pub message: String,
+}
+
+/// What kind of storage failure: callers answer each differently (INTERNAL, DATA_LOSS,
+/// RESOURCE_EXHAUSTED).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// The storage failed for a reason of its own (I/O, a bug).
+    Failed,
+    /// Data the trust should hold is missing or damaged: a value that does not decrypt or
+    /// decode, a member key gone while the member's data remains.
+    DataLoss,
+    /// The disk is full: nothing was written; writes resume once space returns.
+    DiskFull,
+}
+
+impl StoreError {
+    pub fn new(message: impl Into<String>) -> StoreError {
+        StoreError {
+            kind: StoreErrorKind::Failed,
+            message: message.into(),
+        }
+    }
+
+    pub fn data_loss(message: impl Into<String>) -> StoreError {
+        StoreError {
+            kind: StoreErrorKind::DataLoss,
+            message: message.into(),
+        }
+    }
+
+    pub fn disk_full(message: impl Into<String>) -> StoreError {
+        StoreError {
+            kind: StoreErrorKind::DiskFull,
+            message: message.into(),
+        }
+    }
+}
 
 /// A pending or used invitation. The code itself is never stored, only its SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -285,6 +324,14 @@ pub enum ChunkInsert {
     Duplicate,
 }
 
+/// One page of a member's stored events, in storage order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventPage {
+    pub events: Vec<crate::events::Event>,
+    /// Where the next page starts (pass it as `after`); `None` when this was the last page.
+    pub next: Option<Vec<u8>>,
+}
+
 /// Members' telemetry, encrypted at rest under a key per member. Contract: `put_chunk` is
 /// atomic with its counts and durable when it returns; after `erase_member` nothing of the
 /// member's events can be read back, by anyone, and their key no longer exists.
@@ -297,8 +344,18 @@ pub trait EventStore: Send + Sync + 'static {
         events: &[crate::events::Event],
     ) -> Result<ChunkInsert, StoreError>;
     fn member_counts(&self, member: &PublicKey) -> Result<Vec<DayCount>, StoreError>;
-    /// Every stored event of the member, decrypted, in storage order.
+    /// Every stored event of the member, decrypted, in storage order. Memory grows with the
+    /// member's history: readers that serve it use `member_events_page`.
     fn member_events(&self, member: &PublicKey) -> Result<Vec<crate::events::Event>, StoreError>;
+    /// The member's events after `after` (a `next` from the previous page; `None` to start),
+    /// whole stored chunks until at least `max_events` are read or none are left. A member
+    /// whose data is stored but whose key is gone is a `DataLoss` error, never an empty page.
+    fn member_events_page(
+        &self,
+        member: &PublicKey,
+        after: Option<&[u8]>,
+        max_events: usize,
+    ) -> Result<EventPage, StoreError>;
     /// Destroys the member's key and deletes their chunks, counts and release parts; returns
     /// the number of chunks deleted.
     fn erase_member(&self, member: &PublicKey) -> Result<u64, StoreError>;
@@ -325,8 +382,14 @@ pub trait EventStore: Send + Sync + 'static {
         member: &PublicKey,
         sha256: &[u8; 32],
     ) -> Result<Option<Vec<u8>>, StoreError>;
-    /// The SHA-256 of every screenshot image stored for the member, in hash order.
-    fn member_screenshots(&self, member: &PublicKey) -> Result<Vec<[u8; 32]>, StoreError>;
+    /// The SHA-256 of the screenshot images stored for the member, in hash order, strictly
+    /// after `after`, at most `limit` of them.
+    fn member_screenshots(
+        &self,
+        member: &PublicKey,
+        after: Option<&[u8; 32]>,
+        limit: usize,
+    ) -> Result<Vec<[u8; 32]>, StoreError>;
     /// A member's part of a release; `None` once the member is erased.
     fn release_part(
         &self,
@@ -362,8 +425,21 @@ impl<T: EventStore + ?Sized> EventStore for std::sync::Arc<T> {
     ) -> Result<bool, StoreError> {
         (**self).put_release_part(member, release_id, records)
     }
-    fn member_screenshots(&self, member: &PublicKey) -> Result<Vec<[u8; 32]>, StoreError> {
-        (**self).member_screenshots(member)
+    fn member_events_page(
+        &self,
+        member: &PublicKey,
+        after: Option<&[u8]>,
+        max_events: usize,
+    ) -> Result<EventPage, StoreError> {
+        (**self).member_events_page(member, after, max_events)
+    }
+    fn member_screenshots(
+        &self,
+        member: &PublicKey,
+        after: Option<&[u8; 32]>,
+        limit: usize,
+    ) -> Result<Vec<[u8; 32]>, StoreError> {
+        (**self).member_screenshots(member, after, limit)
     }
     fn release_part(
         &self,

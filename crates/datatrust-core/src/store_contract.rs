@@ -372,9 +372,49 @@ pub fn events_contract<S: crate::store::EventStore>(store: &S) {
         store.screenshot(&member, &[5; 32]).unwrap(),
         Some(b"image bytes".to_vec())
     );
-    assert_eq!(store.member_screenshots(&member).unwrap(), vec![[5; 32]]);
+    assert!(store.put_screenshot(&member, &[9; 32], b"second").unwrap());
+    assert!(store.put_screenshot(&other, &[6; 32], b"theirs").unwrap());
+    assert_eq!(
+        store.member_screenshots(&member, None, 10).unwrap(),
+        vec![[5; 32], [9; 32]]
+    );
+    // Pages: strictly after the position, bounded, never another member's.
+    assert_eq!(
+        store.member_screenshots(&member, None, 1).unwrap(),
+        vec![[5; 32]]
+    );
+    assert_eq!(
+        store
+            .member_screenshots(&member, Some(&[5; 32]), 1)
+            .unwrap(),
+        vec![[9; 32]]
+    );
+    assert!(
+        store
+            .member_screenshots(&member, Some(&[9; 32]), 10)
+            .unwrap()
+            .is_empty()
+    );
+    // Event pages: whole chunks, every event exactly once, then the end.
+    let first = store.member_events_page(&member, None, 1).unwrap();
+    assert_eq!(first.events.len(), 3, "a page holds whole chunks");
+    let after = first.next.expect("a second chunk follows");
+    let second = store.member_events_page(&member, Some(&after), 1).unwrap();
+    assert_eq!(second.events, batch[..1].to_vec());
+    if let Some(after) = second.next {
+        let third = store.member_events_page(&member, Some(&after), 1).unwrap();
+        assert!(third.events.is_empty() && third.next.is_none());
+    }
+    let whole = store.member_events_page(&member, None, 1000).unwrap();
+    assert_eq!(whole.events.len(), 4);
+    assert_eq!(whole.next, None);
     assert_eq!(store.erase_member(&member).unwrap(), 2);
-    assert!(store.member_screenshots(&member).unwrap().is_empty());
+    assert!(
+        store
+            .member_screenshots(&member, None, 10)
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         store.screenshot(&member, &[5; 32]).unwrap(),
         None,

@@ -1,10 +1,10 @@
 //! Telemetry in, and members' own data: collectors upload for the members who authorised
 //! them; members see a summary, export everything, or erase it.
 
-use crate::events::{Event, EventBatch, MAXIMUM_EVENTS_PER_BATCH, redact_at_ingest};
+use crate::events::{EventBatch, MAXIMUM_EVENTS_PER_BATCH, redact_at_ingest};
 use crate::log_entry::{LogEntry, subject};
 use crate::registry::{DomainError, Journal, Logged, Registry, require_role};
-use crate::store::{ChunkInsert, DayCount, EventStore, RecordStore, TrustStore};
+use crate::store::{ChunkInsert, DayCount, EventPage, EventStore, RecordStore, TrustStore};
 use crate::{FieldError, Principal, PublicKey, Role, UnixSeconds};
 
 /// Retention used when no terms are in force.
@@ -45,16 +45,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             )
             .into());
         }
-        let authorized = self
-            .store
-            .collectors_of_member(member)?
-            .iter()
-            .any(|authorization| authorization.collector == caller.public_key);
-        if !authorized {
-            return Err(DomainError::PermissionDenied(
-                "member_public_key: this member has not authorised this collector".into(),
-            ));
-        }
+        self.check_collection(caller, member)?;
         let terms = self.active_terms()?.map(|record| record.terms());
         let retention_days = terms
             .as_ref()
@@ -83,6 +74,29 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         }
     }
 
+    /// A collector may upload for `member` only while the member is active and has
+    /// authorised it: data of a deactivated member could be seen, exported or erased by
+    /// nobody.
+    fn check_collection(&self, caller: &Principal, member: &PublicKey) -> Result<(), DomainError> {
+        let authorized = self
+            .store
+            .collectors_of_member(member)?
+            .iter()
+            .any(|authorization| authorization.collector == caller.public_key);
+        if !authorized {
+            return Err(DomainError::PermissionDenied(
+                "member_public_key: this member has not authorised this collector".into(),
+            ));
+        }
+        match self.store.principal(member)? {
+            Some(principal) if principal.is_active() && principal.role == Role::Member => Ok(()),
+            _ => Err(DomainError::FailedPrecondition(
+                "member_public_key: this member is no longer active; collection for them has stopped"
+                    .into(),
+            )),
+        }
+    }
+
     /// Stores a screenshot image a collector uploads for `member`; returns its SHA-256 (hex)
     /// and whether it was new. Events refer to it by that hash.
     pub fn ingest_screenshot(
@@ -98,16 +112,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                 FieldError::new("image", format!("a screenshot is 1 to {limit} bytes")).into(),
             );
         }
-        let authorized = self
-            .store
-            .collectors_of_member(member)?
-            .iter()
-            .any(|authorization| authorization.collector == caller.public_key);
-        if !authorized {
-            return Err(DomainError::PermissionDenied(
-                "member_public_key: this member has not authorised this collector".into(),
-            ));
-        }
+        self.check_collection(caller, member)?;
         use sha2::Digest as _;
         let digest: [u8; 32] = sha2::Sha256::digest(image).into();
         let new = self.store.put_screenshot(member, &digest, image)?;
@@ -120,16 +125,33 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         Ok(self.store.member_counts(&caller.public_key)?)
     }
 
-    /// Everything the trust holds about the calling member, decrypted.
-    pub fn export_my_data(&self, caller: &Principal) -> Result<Vec<Event>, DomainError> {
+    /// A page of what the trust holds about the calling member, decrypted: whole stored
+    /// chunks after `after` until at least `max_events` events. The export reads page by
+    /// page, so its memory does not grow with the member's history.
+    pub fn export_page(
+        &self,
+        caller: &Principal,
+        after: Option<&[u8]>,
+        max_events: usize,
+    ) -> Result<EventPage, DomainError> {
         require_role(caller, Role::Member, "export their data")?;
-        Ok(self.store.member_events(&caller.public_key)?)
+        Ok(self
+            .store
+            .member_events_page(&caller.public_key, after, max_events)?)
     }
 
-    /// The hashes of the calling member's stored screenshot images, for the export.
-    pub fn my_screenshots(&self, caller: &Principal) -> Result<Vec<[u8; 32]>, DomainError> {
+    /// The hashes of the calling member's stored screenshot images after `after`, at most
+    /// `limit`, for the export.
+    pub fn my_screenshots(
+        &self,
+        caller: &Principal,
+        after: Option<[u8; 32]>,
+        limit: usize,
+    ) -> Result<Vec<[u8; 32]>, DomainError> {
         require_role(caller, Role::Member, "export their data")?;
-        Ok(self.store.member_screenshots(&caller.public_key)?)
+        Ok(self
+            .store
+            .member_screenshots(&caller.public_key, after.as_ref(), limit)?)
     }
 
     /// One of the calling member's screenshot images, decrypted.

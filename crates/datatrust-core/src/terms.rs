@@ -185,6 +185,22 @@ impl Terms {
             FieldError::new("terms", format!("{at}{}", error.message()))
         })?;
         let policy = parsed.policy;
+        // The agreement is what members vote on: what they read must be what it says.
+        if let Some((line, character)) = document.lines().enumerate().find_map(|(index, line)| {
+            line.chars()
+                .find(|character| crate::validation::is_format_trick(*character))
+                .map(|character| (index + 1, character))
+        }) {
+            return Err(FieldError::new(
+                "terms",
+                format!(
+                    "line {line}: U+{:04X} is not allowed: direction overrides, isolates, marks and byte order marks change what a reader sees",
+                    u32::from(character)
+                ),
+            ));
+        }
+        crate::validation::check_readable(&parsed.agreement.title, "agreement.title")?;
+        crate::validation::check_readable(&parsed.agreement.text, "agreement.text")?;
         if parsed.agreement.title.trim().is_empty() {
             return Err(FieldError::new("agreement.title", "must not be empty"));
         }
@@ -400,7 +416,10 @@ impl Terms {
             return Err(refuse(
                 "policy.prohibited_uses",
                 "purpose",
-                format!("{:?} is a prohibited use", request.purpose),
+                format!(
+                    "{} is a prohibited use",
+                    crate::validation::quoted(&request.purpose)
+                ),
             ));
         }
         if !policy.purposes.contains(&request.purpose) {
@@ -408,8 +427,8 @@ impl Terms {
                 "policy.purposes",
                 "purpose",
                 format!(
-                    "{:?} is not an allowed purpose; allowed: {}",
-                    request.purpose,
+                    "{} is not an allowed purpose; allowed: {}",
+                    crate::validation::quoted(&request.purpose),
                     policy.purposes.join(", ")
                 ),
             ));
@@ -426,7 +445,26 @@ impl Terms {
                 return Err(refuse(
                     "policy.categories",
                     &format!("categories[{index}]"),
-                    format!("{category:?} is not an allowed category"),
+                    format!(
+                        "{} is not an allowed category; allowed: {}",
+                        crate::validation::quoted(category),
+                        policy
+                            .categories
+                            .iter()
+                            .map(|rule| rule.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            if request.categories[..index].contains(category) {
+                return Err(refuse(
+                    "policy.categories",
+                    &format!("categories[{index}]"),
+                    format!(
+                        "{} is named twice; name each category once",
+                        crate::validation::quoted(category)
+                    ),
                 ));
             }
         }
@@ -442,6 +480,19 @@ impl Terms {
                 "policy.retention_days",
                 "data_to",
                 "must be after data_from".into(),
+            ));
+        }
+        // Data after the longest license's last day can never be released under any; a
+        // window that reaches further (up to i64::MAX) only invites overflow in its readers.
+        let latest = now.plus_seconds(i64::from(policy.max_license_days) * SECONDS_PER_DAY);
+        if request.data_to > latest {
+            return Err(refuse(
+                "policy.max_license_days",
+                "data_to",
+                format!(
+                    "must not be more than {} days from now: no license lasts longer",
+                    policy.max_license_days
+                ),
             ));
         }
         let oldest = now.plus_seconds(-i64::from(policy.retention_days) * SECONDS_PER_DAY);

@@ -4,6 +4,7 @@
 //! `convert` turns wire values into validated core types (naming the field when it cannot)
 //! and core values into wire messages.
 
+pub mod codec;
 pub mod convert;
 
 /// The `datatrust.v1` package: messages, clients and servers.

@@ -1,32 +1,43 @@
-//! Authentication: single-use challenges exchanged for short-lived bearer tokens.
+//! Authentication: stateless, single-use challenges exchanged for short-lived bearer tokens.
 //!
-//! 1. `CreateChallenge(public_key)`: 32 random bytes, valid 60 seconds, bound to that key.
-//! 2. `Login(public_key, challenge, signature)`: the signature is over the login message of
-//!    `datatrust_core::auth` (context, origin, key, challenge). The challenge is consumed by
-//!    the first attempt, right or wrong, so a captured login cannot be replayed, and a
-//!    signature made for another trust or another purpose never matches.
+//! 1. `CreateChallenge(public_key)`: 32 bytes = expiry (Unix seconds, 8) || random (8) ||
+//!    HMAC-SHA-256(process secret, key || expiry || random)[..16]. The server stores
+//!    nothing: a flood of challenge requests costs it a hash each and fills no table, so
+//!    nobody can lock the others out of signing in by asking for challenges.
+//! 2. `Login(public_key, challenge, signature)`: the challenge must carry a valid MAC for
+//!    this key and be unexpired; the signature is over the login message of
+//!    `datatrust_core::auth` (context, origin, key, challenge), so a signature made for
+//!    another trust or another purpose never matches. Only a login that succeeds (a good
+//!    signature by an active principal) marks its challenge used, until it expires: a
+//!    captured login cannot be replayed, and strangers (who cannot sign for an enrolled key)
+//!    cannot grow that table. Each key may sign in `LOGINS_PER_KEY_PER_MINUTE` times a
+//!    minute, which bounds it.
 //! 3. The token (32 random bytes) is bound to the key and the role it had at login. Every call
 //!    re-reads the principal, so deactivating a key or changing its role ends its sessions.
+//!    A key holds at most `SESSIONS_PER_KEY` sessions: its next sign-in ends its oldest, so
+//!    one key signing in without end churns its own sessions and nobody else's.
 //!
-//! Both tables live in memory, bounded in size: a restart signs everyone out, which costs a
-//! client one round trip. Several server nodes would need a shared table or signed tokens.
+//! Sessions live in memory: a restart signs everyone out, which costs a client one round trip.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use datatrust_core::auth::CHALLENGE_LENGTH;
-use datatrust_core::{PublicKey, Role};
+use datatrust_core::{PublicKey, Role, UnixSeconds};
+use hmac::{Hmac, Mac as _};
 use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 
 const CHALLENGE_LIFETIME: Duration = Duration::from_secs(60);
-/// Upper bounds on the tables, so unauthenticated callers cannot exhaust memory.
-const MAXIMUM_CHALLENGES: usize = 100_000;
-const MAXIMUM_SESSIONS: usize = 200_000;
+/// Sessions one key may hold at once; a further sign-in ends the oldest.
+pub const SESSIONS_PER_KEY: usize = 16;
+/// Sign-ins one key may make per minute (a burst of that many, refilled evenly).
+pub const LOGINS_PER_KEY_PER_MINUTE: u32 = 30;
 const TOKEN_PREFIX: &str = "dt1_";
+const MAC_BYTES: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Session {
@@ -38,66 +49,160 @@ pub struct Session {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
-    #[error("too many sign-ins in progress; try again shortly")]
-    Busy,
+    #[error("challenge: not issued by this server for this key, or expired; request a new one")]
+    BadChallenge,
+    #[error("challenge: already used; request a new one")]
+    ChallengeUsed,
+    #[error("public_key: this key signed in too often in the last minute; wait a moment")]
+    TooManyLogins,
 }
 
 pub struct Sessions {
     token_lifetime: Duration,
-    challenges: Mutex<HashMap<[u8; CHALLENGE_LENGTH], (PublicKey, Instant)>>,
+    /// Keys the challenges' MACs; made at start, so a restart voids outstanding challenges.
+    challenge_secret: [u8; 32],
+    /// Challenges of successful logins, until they expire (Unix seconds).
+    used_challenges: Mutex<HashMap<[u8; CHALLENGE_LENGTH], i64>>,
+    /// Per key: sign-in allowance left and when it was last refilled.
+    login_allowance: Mutex<HashMap<PublicKey, (f64, Instant)>>,
+    tokens: Mutex<SessionTable>,
+}
+
+#[derive(Default)]
+struct SessionTable {
     /// Keyed by SHA-256 of the token, so the table itself holds no usable token.
-    tokens: Mutex<HashMap<[u8; 32], Session>>,
+    by_token: HashMap<[u8; 32], Session>,
+    /// Each key's sessions, oldest first.
+    by_key: HashMap<PublicKey, VecDeque<[u8; 32]>>,
+}
+
+impl SessionTable {
+    fn remove(&mut self, hash: &[u8; 32]) {
+        if let Some(session) = self.by_token.remove(hash)
+            && let Some(tokens) = self.by_key.get_mut(&session.public_key)
+        {
+            tokens.retain(|token| token != hash);
+            if tokens.is_empty() {
+                self.by_key.remove(&session.public_key);
+            }
+        }
+    }
 }
 
 impl Sessions {
     pub fn new(token_lifetime: Duration) -> Sessions {
+        let mut challenge_secret = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut challenge_secret);
         Sessions {
             token_lifetime,
-            challenges: Mutex::new(HashMap::new()),
-            tokens: Mutex::new(HashMap::new()),
+            challenge_secret,
+            used_challenges: Mutex::new(HashMap::new()),
+            login_allowance: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(SessionTable::default()),
         }
     }
 
-    /// Issues a challenge for `public_key`; returns it and its lifetime.
+    fn challenge_mac(&self, public_key: &PublicKey, body: &[u8]) -> [u8; MAC_BYTES] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.challenge_secret)
+            .expect("HMAC takes a key of any length");
+        mac.update(b"datatrust challenge v1\n");
+        mac.update(public_key.as_bytes());
+        mac.update(body);
+        let full = mac.finalize().into_bytes();
+        full[..MAC_BYTES].try_into().expect("SHA-256 is 32 bytes")
+    }
+
+    /// Issues a challenge for `public_key`, valid for a minute from `now`; stores nothing.
     pub fn create_challenge(
         &self,
         public_key: PublicKey,
-    ) -> Result<([u8; CHALLENGE_LENGTH], Duration), AuthError> {
+        now: UnixSeconds,
+    ) -> ([u8; CHALLENGE_LENGTH], Duration) {
         let mut challenge = [0u8; CHALLENGE_LENGTH];
-        rand::rngs::OsRng.fill_bytes(&mut challenge);
-        let now = Instant::now();
-        let mut challenges = self.challenges.lock().expect("challenge table poisoned");
-        if challenges.len() >= MAXIMUM_CHALLENGES {
-            challenges.retain(|_, (_, expires_at)| *expires_at > now);
-            if challenges.len() >= MAXIMUM_CHALLENGES {
-                return Err(AuthError::Busy);
-            }
+        let expires = now.plus_seconds(CHALLENGE_LIFETIME.as_secs() as i64).0;
+        challenge[..8].copy_from_slice(&expires.to_be_bytes());
+        rand::rngs::OsRng.fill_bytes(&mut challenge[8..16]);
+        let mac = self.challenge_mac(&public_key, &challenge[..16]);
+        challenge[16..].copy_from_slice(&mac);
+        (challenge, CHALLENGE_LIFETIME)
+    }
+
+    /// Checks that `challenge` was issued by this server for `public_key` and is unexpired
+    /// at `now`; returns it as an array. Consumes nothing: see `consume_challenge`.
+    pub fn check_challenge(
+        &self,
+        public_key: &PublicKey,
+        challenge: &[u8],
+        now: UnixSeconds,
+    ) -> Result<[u8; CHALLENGE_LENGTH], AuthError> {
+        let challenge: [u8; CHALLENGE_LENGTH] =
+            challenge.try_into().map_err(|_| AuthError::BadChallenge)?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.challenge_secret)
+            .expect("HMAC takes a key of any length");
+        mac.update(b"datatrust challenge v1\n");
+        mac.update(public_key.as_bytes());
+        mac.update(&challenge[..16]);
+        // Constant-time comparison of the truncated MAC.
+        mac.verify_truncated_left(&challenge[16..])
+            .map_err(|_| AuthError::BadChallenge)?;
+        let expires = i64::from_be_bytes(challenge[..8].try_into().expect("8 bytes"));
+        if now.0 >= expires {
+            return Err(AuthError::BadChallenge);
         }
-        challenges.insert(challenge, (public_key, now + CHALLENGE_LIFETIME));
-        Ok((challenge, CHALLENGE_LIFETIME))
+        Ok(challenge)
     }
 
-    /// Consumes the challenge whatever happens next; true when it was issued for this key and
-    /// has not expired.
-    pub fn take_challenge(&self, public_key: &PublicKey, challenge: &[u8]) -> bool {
-        let Ok(challenge) = <[u8; CHALLENGE_LENGTH]>::try_from(challenge) else {
-            return false;
-        };
-        let taken = self
-            .challenges
+    /// Marks the challenge of a successful login used, and counts the key's sign-in; refused
+    /// when it was used before or the key signs in too often.
+    pub fn consume_challenge(
+        &self,
+        public_key: &PublicKey,
+        challenge: [u8; CHALLENGE_LENGTH],
+        now: UnixSeconds,
+    ) -> Result<(), AuthError> {
+        {
+            let mut allowance = self
+                .login_allowance
+                .lock()
+                .expect("login allowance poisoned");
+            let instant = Instant::now();
+            let per_second = f64::from(LOGINS_PER_KEY_PER_MINUTE) / 60.0;
+            let full = f64::from(LOGINS_PER_KEY_PER_MINUTE);
+            if allowance.len() > 100_000 {
+                // Forget keys whose allowance has refilled: they lose nothing.
+                allowance
+                    .retain(|_, (left, at)| *left + at.elapsed().as_secs_f64() * per_second < full);
+            }
+            let (left, at) = allowance.entry(*public_key).or_insert((full, instant));
+            *left = (*left + instant.duration_since(*at).as_secs_f64() * per_second).min(full);
+            *at = instant;
+            if *left < 1.0 {
+                return Err(AuthError::TooManyLogins);
+            }
+            *left -= 1.0;
+        }
+        let expires = i64::from_be_bytes(challenge[..8].try_into().expect("8 bytes"));
+        let mut used = self
+            .used_challenges
             .lock()
-            .expect("challenge table poisoned")
-            .remove(&challenge);
-        matches!(taken, Some((key, expires_at)) if key == *public_key && expires_at > Instant::now())
+            .expect("used challenges poisoned");
+        if used.len() > 10_000 {
+            used.retain(|_, expires| *expires > now.0);
+        }
+        if used.insert(challenge, expires).is_some() {
+            return Err(AuthError::ChallengeUsed);
+        }
+        Ok(())
     }
 
-    /// Starts a session; returns the bearer token and the session.
+    /// Starts a session, ending the key's oldest if it holds `SESSIONS_PER_KEY` already;
+    /// returns the bearer token and the session.
     pub fn start_session(
         &self,
         public_key: PublicKey,
         role: Role,
         now_unix: i64,
-    ) -> Result<(String, Session), AuthError> {
+    ) -> (String, Session) {
         let mut token_bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut token_bytes);
         let token = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(token_bytes));
@@ -108,15 +213,19 @@ impl Sessions {
             expires_at: now + self.token_lifetime,
             expires_at_unix: now_unix.saturating_add(self.token_lifetime.as_secs() as i64),
         };
-        let mut tokens = self.tokens.lock().expect("session table poisoned");
-        if tokens.len() >= MAXIMUM_SESSIONS {
-            tokens.retain(|_, session| session.expires_at > now);
-            if tokens.len() >= MAXIMUM_SESSIONS {
-                return Err(AuthError::Busy);
-            }
+        let hash = token_hash(&token);
+        let mut table = self.tokens.lock().expect("session table poisoned");
+        let oldest: Vec<[u8; 32]> = {
+            let tokens = table.by_key.entry(public_key).or_default();
+            let excess = (tokens.len() + 1).saturating_sub(SESSIONS_PER_KEY);
+            tokens.iter().take(excess).copied().collect()
+        };
+        for old in oldest {
+            table.remove(&old);
         }
-        tokens.insert(token_hash(&token), session);
-        Ok((token, session))
+        table.by_token.insert(hash, session);
+        table.by_key.entry(public_key).or_default().push_back(hash);
+        (token, session)
     }
 
     /// The live session behind a bearer token, if any.
@@ -125,15 +234,25 @@ impl Sessions {
             return None;
         }
         let hash = token_hash(token);
-        let mut tokens = self.tokens.lock().expect("session table poisoned");
-        match tokens.get(&hash) {
+        let mut table = self.tokens.lock().expect("session table poisoned");
+        match table.by_token.get(&hash) {
             Some(session) if session.expires_at > Instant::now() => Some(*session),
             Some(_) => {
-                tokens.remove(&hash);
+                table.remove(&hash);
                 None
             }
             None => None,
         }
+    }
+
+    /// Sessions held now, all keys together (expired ones not yet swept included).
+    #[cfg(test)]
+    fn session_count(&self) -> usize {
+        self.tokens
+            .lock()
+            .expect("session table poisoned")
+            .by_token
+            .len()
     }
 }
 
@@ -152,27 +271,90 @@ mod tests {
     }
 
     #[test]
-    fn a_challenge_is_single_use_and_bound_to_its_key() {
+    fn a_challenge_is_bound_to_its_key_its_server_and_its_minute() {
         let sessions = Sessions::new(Duration::from_secs(60));
-        let (challenge, _) = sessions.create_challenge(key(1)).unwrap();
-        assert!(!sessions.take_challenge(&key(2), &challenge));
-        // The wrong-key attempt consumed it.
-        assert!(!sessions.take_challenge(&key(1), &challenge));
-        let (challenge, _) = sessions.create_challenge(key(1)).unwrap();
-        assert!(sessions.take_challenge(&key(1), &challenge));
-        assert!(!sessions.take_challenge(&key(1), &challenge));
-        assert!(!sessions.take_challenge(&key(1), &challenge[..5]));
+        let now = UnixSeconds(1_000_000);
+        let (challenge, _) = sessions.create_challenge(key(1), now);
+        assert!(sessions.check_challenge(&key(1), &challenge, now).is_ok());
+        assert_eq!(
+            sessions.check_challenge(&key(2), &challenge, now),
+            Err(AuthError::BadChallenge)
+        );
+        assert_eq!(
+            sessions.check_challenge(&key(1), &challenge, now.plus_seconds(60)),
+            Err(AuthError::BadChallenge),
+            "expired"
+        );
+        let mut tampered = challenge;
+        tampered[0] ^= 1;
+        assert_eq!(
+            sessions.check_challenge(&key(1), &tampered, now),
+            Err(AuthError::BadChallenge),
+            "a longer life cannot be forged"
+        );
+        let other_server = Sessions::new(Duration::from_secs(60));
+        assert_eq!(
+            other_server.check_challenge(&key(1), &challenge, now),
+            Err(AuthError::BadChallenge)
+        );
+        assert_eq!(
+            sessions.check_challenge(&key(1), &challenge[..5], now),
+            Err(AuthError::BadChallenge)
+        );
+    }
+
+    #[test]
+    fn a_challenge_serves_one_login() {
+        let sessions = Sessions::new(Duration::from_secs(60));
+        let now = UnixSeconds(1_000_000);
+        let (challenge, _) = sessions.create_challenge(key(1), now);
+        sessions.consume_challenge(&key(1), challenge, now).unwrap();
+        assert_eq!(
+            sessions.consume_challenge(&key(1), challenge, now),
+            Err(AuthError::ChallengeUsed)
+        );
+    }
+
+    #[test]
+    fn one_key_signing_in_without_end_is_slowed_and_churns_only_its_own_sessions() {
+        let sessions = Sessions::new(Duration::from_secs(60));
+        let now = UnixSeconds(1_000_000);
+        let (other_token, _) = sessions.start_session(key(9), Role::Member, now.0);
+        let mut tokens = Vec::new();
+        for _ in 0..1000 {
+            tokens.push(sessions.start_session(key(1), Role::Member, now.0).0);
+        }
+        assert_eq!(sessions.session_count(), SESSIONS_PER_KEY + 1);
+        assert!(
+            sessions.session(&other_token).is_some(),
+            "others keep theirs"
+        );
+        assert!(sessions.session(&tokens[0]).is_none(), "the oldest ended");
+        assert!(sessions.session(tokens.last().unwrap()).is_some());
+        let mut refused = 0;
+        for _ in 0..100 {
+            let (challenge, _) = sessions.create_challenge(key(1), now);
+            if sessions.consume_challenge(&key(1), challenge, now) == Err(AuthError::TooManyLogins)
+            {
+                refused += 1;
+            }
+        }
+        assert_eq!(refused, 100 - LOGINS_PER_KEY_PER_MINUTE as usize);
+        let (challenge, _) = sessions.create_challenge(key(2), now);
+        sessions
+            .consume_challenge(&key(2), challenge, now)
+            .expect("another key is not slowed");
     }
 
     #[test]
     fn tokens_resolve_until_they_expire() {
         let sessions = Sessions::new(Duration::from_secs(60));
-        let (token, session) = sessions.start_session(key(1), Role::Member, 0).unwrap();
+        let (token, session) = sessions.start_session(key(1), Role::Member, 0);
         assert_eq!(sessions.session(&token), Some(session));
         assert_eq!(sessions.session("dt1_unknown"), None);
         assert_eq!(sessions.session(&token[1..]), None);
         let expired = Sessions::new(Duration::ZERO);
-        let (token, _) = expired.start_session(key(1), Role::Member, 0).unwrap();
+        let (token, _) = expired.start_session(key(1), Role::Member, 0);
         assert_eq!(expired.session(&token), None);
     }
 }

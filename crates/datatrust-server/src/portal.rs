@@ -267,17 +267,18 @@ async fn export(state: TrustState, headers: HeaderMap, body: Bytes) -> Response 
         Ok(request) => request,
         Err(response) => return *response,
     };
-    let mut pieces = match (MemberDataApi { state }).export_my_data(request).await {
+    let pieces = match (MemberDataApi { state }).export_my_data(request).await {
         Ok(response) => response.into_inner(),
         Err(status) => return from_status(&status),
     };
-    let mut text = Vec::new();
-    while let Some(piece) = pieces.next().await {
-        match piece {
-            Ok(piece) => text.extend(piece.json_lines),
-            Err(status) => return from_status(&status),
-        }
-    }
+    // Streamed as it is read: the response's memory does not grow with the export. A
+    // failure part-way ends the body early (the status line has gone out), so the browser
+    // reports a failed download rather than saving a short file as complete.
+    let text = axum::body::Body::from_stream(pieces.map(|piece| {
+        piece
+            .map(|piece| Bytes::from(piece.json_lines))
+            .map_err(|status| std::io::Error::other(status.message().to_owned()))
+    }));
     (
         [
             (

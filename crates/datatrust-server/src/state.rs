@@ -69,6 +69,8 @@ pub enum StartError {
     Log(#[from] OpenError),
     #[error("writing the first log entries: {0}")]
     Genesis(String),
+    #[error("{0}")]
+    KeyMismatch(String),
 }
 
 impl TrustState {
@@ -83,7 +85,14 @@ impl TrustState {
         token_lifetime: Duration,
         sequencer_options: SequencerOptions,
     ) -> Result<TrustState, StartError> {
-        let sequencer = Sequencer::open(log_store, log_signer.clone(), sequencer_options)?;
+        let sequencer = Sequencer::open(log_store, log_signer.clone(), sequencer_options)
+            .map_err(|error| match error {
+                OpenError::Checkpoint(reason) => StartError::KeyMismatch(format!(
+                    "keys/log.key does not verify the log's stored checkpoint ({reason}): it is not \
+                     the key that signed this log; restore the original keys/log.key from your backup"
+                )),
+                other => StartError::Log(other),
+            })?;
         let pseudonym_secret = {
             use sha2::Digest as _;
             let mut hasher = sha2::Sha256::new();
@@ -103,8 +112,46 @@ impl TrustState {
         };
         if state.log_reader().size() == 0 {
             state.log_genesis()?;
+        } else if let Err(error) = state.check_keys_against_genesis() {
+            // Stop the log's writer (and with it its hold on the database) before refusing.
+            state.close_log();
+            return Err(error);
         }
         Ok(state)
+    }
+
+    /// The trust committed to its keys in its first log entry: a key file replaced since
+    /// (even by another valid key) would sign licenses or checkpoints that nobody can tie
+    /// to this trust. Refuses the start, naming the file.
+    fn check_keys_against_genesis(&self) -> Result<(), StartError> {
+        let first = self.log_reader().entries(0, 1).map_err(|error| {
+            StartError::Genesis(format!("reading the first log entry: {error}"))
+        })?;
+        let entry = first
+            .first()
+            .and_then(|bytes| datatrust_core::log_entry::DecodedEntry::parse(bytes))
+            .filter(|entry| entry.kind == "trust-created")
+            .ok_or_else(|| {
+                StartError::Genesis("the log's first entry is not the trust's creation".into())
+            })?;
+        for (file, field, verifier) in [
+            ("keys/log.key", "log-vkey", self.inner.log_signer.verifier()),
+            (
+                "keys/license.key",
+                "license-vkey",
+                self.inner.license_signer.verifier(),
+            ),
+        ] {
+            let logged = entry.field(field).unwrap_or_default();
+            if logged != verifier.to_text() {
+                return Err(StartError::KeyMismatch(format!(
+                    "{file} is not the key this trust logged at its creation (entry 0 names {logged}; \
+                     the file holds {}): restore the original {file} from your backup",
+                    verifier.to_text()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The first entries of a new trust: its identity and keys, then its trustees.

@@ -3,6 +3,7 @@
 
 use datatrust_core::FieldError;
 use datatrust_core::registry::DomainError;
+use datatrust_core::store::StoreErrorKind;
 use tonic::Status;
 
 pub fn from_domain(error: DomainError) -> Status {
@@ -16,13 +17,44 @@ pub fn from_domain(error: DomainError) -> Status {
         DomainError::NotFound(message) => Status::not_found(message),
         DomainError::AlreadyExists(message) => Status::already_exists(message),
         DomainError::FailedPrecondition(message) => Status::failed_precondition(message),
-        DomainError::Store(error) => internal(&error),
+        DomainError::Store(error) => from_store(&error),
         DomainError::Journal(error) => internal(&error),
     }
 }
 
 pub fn invalid(error: FieldError) -> Status {
     Status::invalid_argument(error.to_string())
+}
+
+/// Reads of data the trust should have answered DATA_LOSS (logged and counted, so that
+/// operators see it), a full disk RESOURCE_EXHAUSTED, anything else INTERNAL.
+pub fn from_store(error: &datatrust_core::store::StoreError) -> Status {
+    match error.kind {
+        StoreErrorKind::DataLoss => data_loss(&error.message),
+        StoreErrorKind::DiskFull => {
+            tracing::error!(error = %error.message, "the disk is full: writes are refused until space is freed");
+            Status::resource_exhausted(
+                "the trust's disk is full: nothing was written; try again once its operators have freed space",
+            )
+        }
+        StoreErrorKind::Failed => internal(error),
+    }
+}
+
+/// How many reads found data missing or damaged since the process started.
+pub static DATA_LOSS_READS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Data the trust should hold is missing or damaged: never answered as an empty success.
+pub fn data_loss(detail: &str) -> Status {
+    let count = DATA_LOSS_READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    tracing::error!(
+        detail,
+        data_loss_reads = count,
+        "data loss: stored data is missing or damaged"
+    );
+    Status::data_loss(
+        "data the trust should hold is missing or damaged; its operators have been alerted and can restore it from a backup",
+    )
 }
 
 pub fn internal(error: &dyn std::fmt::Display) -> Status {

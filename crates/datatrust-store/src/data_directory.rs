@@ -36,6 +36,7 @@ const LICENSE_KEY_FILE: &str = "keys/license.key";
 const DATA_KEY_FILE: &str = "keys/data.key";
 const INITIAL_TRUSTEE_KEY_FILE: &str = "initial-trustee.key";
 const DATABASE_DIRECTORY: &str = "db";
+const MEMBER_KEYS_DIRECTORY: &str = "member-keys";
 /// The names initialisation may leave behind if it is interrupted.
 const INITIALISATION_NAMES: [&str; 6] = [
     INITIALISING_FILE,
@@ -76,6 +77,17 @@ pub enum DataDirectoryError {
         requested: String,
     },
     #[error("{path}: {message}")]
+    KeyMismatch { path: PathBuf, message: String },
+    #[error(
+        "{path} can be {access} by other users of this machine (mode {mode:o}); the trust's \
+         keys must be readable by its own user only: chmod 600 {path}"
+    )]
+    KeyExposed {
+        path: PathBuf,
+        access: &'static str,
+        mode: u32,
+    },
+    #[error("{path}: {message}")]
     Corrupt { path: PathBuf, message: String },
     #[error("{path}: {source}")]
     Io {
@@ -93,6 +105,24 @@ pub struct TrustMetadata {
     pub origin: Origin,
     pub created_at: UnixSeconds,
     pub format_version: u32,
+    /// `data_key_check(data key)`: lets a start tell a missing or changed `keys/data.key`
+    /// from the right one before any member's data fails to decrypt. Absent in trusts made
+    /// before it existed; filled on their next start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_key_check: Option<String>,
+}
+
+/// The key check value of a data key: a hash that names the key without revealing it.
+pub fn data_key_check(data_key: &[u8; 32]) -> String {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"datatrust data key check v1\n");
+    hasher.update(data_key);
+    hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// An open data directory. Holding it holds the lock; dropping it releases the lock.
@@ -128,6 +158,10 @@ impl DataDirectory {
         default_origin: &Origin,
         now: UnixSeconds,
     ) -> Result<OpenedTrust, DataDirectoryError> {
+        // Everything this process creates from now on (sled's files included, which it
+        // opens with the default mode) is its user's alone. Process-wide on purpose: the
+        // process serving a trust writes nothing that others should read.
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
         create_private_directory(path)?;
         let path = path.to_path_buf();
         let state = inspect(&path)?;
@@ -149,12 +183,61 @@ impl DataDirectory {
     }
 
     fn open(self, requested_origin: Option<&Origin>) -> Result<OpenedTrust, DataDirectoryError> {
-        let data_key = self.data_key()?;
-        let store = SledStore::open(&self.path.join(DATABASE_DIRECTORY), data_key)?;
-        let metadata = read_metadata(&store)?.ok_or_else(|| DataDirectoryError::Corrupt {
+        check_private_files(&self.path)?;
+        let data_key = self.existing_data_key()?;
+        let store = SledStore::open(
+            &self.path.join(DATABASE_DIRECTORY),
+            data_key.unwrap_or([0; 32]),
+        )?;
+        let mut metadata = read_metadata(&store)?.ok_or_else(|| DataDirectoryError::Corrupt {
             path: self.path.clone(),
             message: "the database holds no trust metadata".into(),
         })?;
+        let data_key_path = self.path.join(DATA_KEY_FILE);
+        let holds_member_keys = fs::read_dir(self.path.join(MEMBER_KEYS_DIRECTORY))
+            .map(|mut entries| entries.next().is_some())
+            .unwrap_or(false);
+        let store = match (data_key, &metadata.data_key_check) {
+            (Some(key), Some(check)) if data_key_check(&key) == *check => store,
+            (Some(_), Some(_)) => {
+                return Err(DataDirectoryError::KeyMismatch {
+                    path: data_key_path,
+                    message: "this is not the data key the trust was created with: members' data \
+                              would not decrypt. Restore the original keys/data.key from your backup"
+                        .into(),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(DataDirectoryError::KeyMismatch {
+                    path: data_key_path,
+                    message: "the data key is missing: without it no member's data can be \
+                              decrypted. Restore keys/data.key from your backup; do not create a new one"
+                        .into(),
+                });
+            }
+            (None, None) if holds_member_keys => {
+                return Err(DataDirectoryError::KeyMismatch {
+                    path: data_key_path,
+                    message: "the data key is missing while members' keys are stored: restore \
+                              keys/data.key from your backup"
+                        .into(),
+                });
+            }
+            // A trust made before the check value existed: record it now. One made before
+            // telemetry existed has no data key yet: make one.
+            (key, None) => {
+                drop(store);
+                let key = match key {
+                    Some(key) => key,
+                    None => self.create_data_key()?,
+                };
+                let store = SledStore::open(&self.path.join(DATABASE_DIRECTORY), key)?;
+                metadata.data_key_check = Some(data_key_check(&key));
+                write_metadata(&store, &metadata)?;
+                store.flush()?;
+                store
+            }
+        };
         if let Some(requested) = requested_origin
             && *requested != metadata.origin
         {
@@ -223,19 +306,15 @@ impl DataDirectory {
             format!("{}\n", trustee_signer.to_private_text()).as_bytes(),
         )?;
 
-        let data_key = self.data_key()?;
+        let data_key = self.create_data_key()?;
         let store = SledStore::open(&self.path.join(DATABASE_DIRECTORY), data_key)?;
         let metadata = TrustMetadata {
             origin: origin.clone(),
             created_at: now,
             format_version: FORMAT_VERSION,
+            data_key_check: Some(data_key_check(&data_key)),
         };
-        store
-            .database()
-            .open_tree(METADATA)
-            .map_err(store_error)?
-            .insert(METADATA_KEY, encode(&metadata)?)
-            .map_err(store_error)?;
+        write_metadata(&store, &metadata)?;
         let trustee = Principal::new_active(
             trustee_signer.public_key(),
             Role::Trustee,
@@ -271,22 +350,33 @@ impl DataDirectory {
         })
     }
 
-    /// The data key, created on first use (a trust made before telemetry existed has none).
-    fn data_key(&self) -> Result<[u8; 32], DataDirectoryError> {
+    /// The data key, if its file exists. It is never made here: a missing key is either a
+    /// trust from before telemetry or a loss, and only the caller can tell which.
+    fn existing_data_key(&self) -> Result<Option<[u8; 32]>, DataDirectoryError> {
         let path = self.path.join(DATA_KEY_FILE);
         match fs::read_to_string(&path) {
-            Ok(text) => hex_decode(text.trim()).ok_or_else(|| DataDirectoryError::Corrupt {
-                path: path.clone(),
-                message: "the data key is not 64 hex digits".into(),
-            }),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                let key = random_seed();
-                let text: String = key.iter().map(|byte| format!("{byte:02x}")).collect();
-                write_private_file(&path, format!("{text}\n").as_bytes())?;
-                Ok(key)
+            Ok(text) => {
+                hex_decode(text.trim())
+                    .map(Some)
+                    .ok_or_else(|| DataDirectoryError::KeyMismatch {
+                        path: path.clone(),
+                        message: "the data key is not 64 hex digits; restore it from your backup"
+                            .into(),
+                    })
             }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(DataDirectoryError::Io { path, source }),
         }
+    }
+
+    fn create_data_key(&self) -> Result<[u8; 32], DataDirectoryError> {
+        let key = random_seed();
+        let text: String = key.iter().map(|byte| format!("{byte:02x}")).collect();
+        write_private_file(
+            &self.path.join(DATA_KEY_FILE),
+            format!("{text}\n").as_bytes(),
+        )?;
+        Ok(key)
     }
 
     fn read_signer(
@@ -399,6 +489,68 @@ fn lock(path: &Path) -> Result<File, DataDirectoryError> {
             source,
         }),
     }
+}
+
+fn write_metadata(store: &SledStore, metadata: &TrustMetadata) -> Result<(), StoreError> {
+    store
+        .database()
+        .open_tree(METADATA)
+        .map_err(store_error)?
+        .insert(METADATA_KEY, encode(metadata)?)
+        .map_err(store_error)?;
+    Ok(())
+}
+
+/// Every file of the trust is its user's alone (0600, directories 0700). Keys that others
+/// could read are refused, naming the file, since they may already have been copied; the
+/// rest (the database, members' wrapped keys) is tightened in place with a warning.
+fn check_private_files(path: &Path) -> Result<(), DataDirectoryError> {
+    let io = |path: &Path, source| DataDirectoryError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    for key in [LOG_KEY_FILE, LICENSE_KEY_FILE, DATA_KEY_FILE] {
+        let key_path = path.join(key);
+        match fs::metadata(&key_path) {
+            Ok(found) => {
+                let mode = found.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    return Err(DataDirectoryError::KeyExposed {
+                        path: key_path,
+                        access: if mode & 0o022 != 0 { "written" } else { "read" },
+                        mode,
+                    });
+                }
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(io(&key_path, source)),
+        }
+    }
+    let mut pending = vec![path.to_path_buf()];
+    while let Some(directory) = pending.pop() {
+        for entry in fs::read_dir(&directory).map_err(|source| io(&directory, source))? {
+            let entry = entry.map_err(|source| io(&directory, source))?;
+            let entry_path = entry.path();
+            let found =
+                fs::symlink_metadata(&entry_path).map_err(|source| io(&entry_path, source))?;
+            if found.file_type().is_symlink() {
+                continue;
+            }
+            let wanted = if found.is_dir() {
+                pending.push(entry_path.clone());
+                0o700
+            } else {
+                0o600
+            };
+            let mode = found.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(path = %entry_path.display(), mode = format!("{mode:o}"), "tightening permissions: others could reach this file");
+                fs::set_permissions(&entry_path, fs::Permissions::from_mode(wanted))
+                    .map_err(|source| io(&entry_path, source))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn read_metadata(store: &SledStore) -> Result<Option<TrustMetadata>, StoreError> {

@@ -4,6 +4,7 @@
 
 mod data_directory;
 mod member_keys;
+mod published_checkpoint;
 mod sled_log;
 mod sled_store;
 mod vault;

@@ -27,7 +27,12 @@ pub(crate) struct MemberKeyFiles {
 }
 
 fn io_error(context: &str, error: std::io::Error) -> StoreError {
-    StoreError(format!("member keys: {context}: {error}"))
+    let message = format!("member keys: {context}: {error}");
+    if crate::sled_store::is_disk_full(&error) {
+        StoreError::disk_full(message)
+    } else {
+        StoreError::new(message)
+    }
 }
 
 fn sync_directory(directory: &Path) -> Result<(), StoreError> {

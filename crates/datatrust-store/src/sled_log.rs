@@ -8,7 +8,11 @@
 //! "l" leaf hash(32)            -> index(u64 BE)
 //! ```
 
+use std::sync::Arc;
+
 use datatrust_tlog::{Hash, LogBatch, LogStore, LogStoreError};
+
+use crate::published_checkpoint::PublishedCheckpointFile;
 
 const LOG_TREE: &str = "log";
 const CHECKPOINT_KEY: &[u8] = b"c";
@@ -17,6 +21,7 @@ const CHECKPOINT_KEY: &[u8] = b"c";
 pub struct SledLogStore {
     database: sled::Db,
     tree: sled::Tree,
+    published: Option<Arc<PublishedCheckpointFile>>,
 }
 
 impl std::fmt::Debug for SledLogStore {
@@ -30,8 +35,10 @@ impl std::fmt::Debug for SledLogStore {
 impl SledLogStore {
     pub(crate) fn open(
         database: &sled::Db,
+        published: Option<Arc<PublishedCheckpointFile>>,
     ) -> Result<SledLogStore, datatrust_core::store::StoreError> {
         Ok(SledLogStore {
+            published,
             tree: database
                 .open_tree(LOG_TREE)
                 .map_err(crate::sled_store::store_error)?,
@@ -135,7 +142,23 @@ impl LogStore for SledLogStore {
         // sled applies a batch atomically: after a crash all of it or none of it is there.
         self.tree.apply_batch(writes).map_err(log_error)?;
         self.database.flush().map_err(log_error)?;
+        // Only after the database holds the tree it signs: the file may lag the database
+        // (a crash between the two), never lead it.
+        if let Some(published) = &self.published {
+            published
+                .record(batch.size, &batch.checkpoint)
+                .map_err(|error| LogStoreError(error.to_string()))?;
+        }
         Ok(())
+    }
+
+    fn published_checkpoint(&self) -> Result<Option<String>, LogStoreError> {
+        match &self.published {
+            None => Ok(None),
+            Some(published) => published
+                .latest()
+                .map_err(|error| LogStoreError(error.to_string())),
+        }
     }
 }
 

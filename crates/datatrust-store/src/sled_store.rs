@@ -39,6 +39,10 @@ pub struct SledStore {
     pub(crate) screenshots: sled::Tree,
     /// The trust's data key, which wraps every member's key.
     pub(crate) data_key: [u8; 32],
+    /// The log's last published checkpoint, outside the database; `None` for temporary
+    /// stores.
+    published_checkpoint:
+        Option<std::sync::Arc<crate::published_checkpoint::PublishedCheckpointFile>>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -67,7 +71,13 @@ impl SledStore {
             match config.open() {
                 Ok(database) => {
                     let keys = crate::member_keys::MemberKeyFiles::open(&member_keys_beside(path))?;
-                    return SledStore::from_database(database, keys, data_key);
+                    let published = crate::published_checkpoint::PublishedCheckpointFile::open(
+                        &path.with_file_name("log-checkpoint"),
+                    )
+                    .map_err(|error| StoreError::new(error.to_string()))?;
+                    let mut store = SledStore::from_database(database, keys, data_key)?;
+                    store.published_checkpoint = Some(std::sync::Arc::new(published));
+                    return Ok(store);
                 }
                 Err(sled::Error::Io(error))
                     if error.kind() == std::io::ErrorKind::WouldBlock && attempts < 100 =>
@@ -104,7 +114,7 @@ impl SledStore {
         for entry in legacy.iter() {
             let (member, wrapped) = entry.map_err(store_error)?;
             let member = datatrust_core::PublicKey::from_slice(&member, "member_keys")
-                .map_err(|error| StoreError(error.to_string()))?;
+                .map_err(|error| StoreError::new(error.to_string()))?;
             member_keys.insert_if_absent(&member, &wrapped)?;
         }
         if !legacy.is_empty() {
@@ -129,12 +139,13 @@ impl SledStore {
             screenshots: tree("screenshots")?,
             data_key,
             database,
+            published_checkpoint: None,
         })
     }
 
     /// The transparency log's storage, in the same database.
     pub fn log_store(&self) -> Result<crate::SledLogStore, StoreError> {
-        crate::SledLogStore::open(&self.database)
+        crate::SledLogStore::open(&self.database, self.published_checkpoint.clone())
     }
 
     pub(crate) fn database(&self) -> &sled::Db {
@@ -194,7 +205,7 @@ impl TrustStore for SledStore {
                         .principals
                         .get(&key[1..])
                         .map_err(store_error)?
-                        .ok_or_else(|| StoreError("role index names a missing principal".into()))?;
+                        .ok_or_else(|| StoreError::new("role index names a missing principal"))?;
                     principals.push(decode(&principal)?);
                 }
             }
@@ -448,16 +459,27 @@ fn exclusive_after(key: &[u8]) -> Vec<u8> {
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(value).map_err(|error| StoreError(format!("encoding a record: {error}")))
+    serde_json::to_vec(value)
+        .map_err(|error| StoreError::new(format!("encoding a record: {error}")))
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes)
-        .map_err(|error| StoreError(format!("a stored record does not decode: {error}")))
+        .map_err(|error| StoreError::data_loss(format!("a stored record does not decode: {error}")))
 }
 
 pub(crate) fn store_error(error: sled::Error) -> StoreError {
-    StoreError(error.to_string())
+    match &error {
+        sled::Error::Io(io) if is_disk_full(io) => StoreError::disk_full(error.to_string()),
+        sled::Error::Corruption { .. } => StoreError::data_loss(error.to_string()),
+        _ => StoreError::new(error.to_string()),
+    }
+}
+
+/// ENOSPC or EDQUOT: the disk (or the user's quota) is full.
+pub(crate) fn is_disk_full(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::StorageFull
+        || error.kind() == std::io::ErrorKind::QuotaExceeded
 }
 
 fn abort(error: StoreError) -> ConflictableTransactionError<StoreError> {

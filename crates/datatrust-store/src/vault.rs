@@ -18,7 +18,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use datatrust_core::PublicKey;
 use datatrust_core::events::Event;
-use datatrust_core::store::{ChunkInsert, DayCount, EventStore, StoreError};
+use datatrust_core::store::{ChunkInsert, DayCount, EventPage, EventStore, StoreError};
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 use sled::Transactional;
@@ -52,7 +52,7 @@ fn seal(key: &[u8; 32], plaintext: &[u8], associated: &[u8]) -> Result<Vec<u8>, 
                 aad: associated,
             },
         )
-        .map_err(|_| StoreError("encryption failed".into()))?;
+        .map_err(|_| StoreError::new("encryption failed"))?;
     let mut sealed = nonce.to_vec();
     sealed.extend_from_slice(&ciphertext);
     Ok(sealed)
@@ -60,7 +60,7 @@ fn seal(key: &[u8; 32], plaintext: &[u8], associated: &[u8]) -> Result<Vec<u8>, 
 
 fn open(key: &[u8; 32], sealed: &[u8], associated: &[u8]) -> Result<Vec<u8>, StoreError> {
     if sealed.len() < NONCE_BYTES {
-        return Err(StoreError("a sealed value is too short".into()));
+        return Err(StoreError::data_loss("a sealed value is too short"));
     }
     let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
     cipher(key)
@@ -71,7 +71,7 @@ fn open(key: &[u8; 32], sealed: &[u8], associated: &[u8]) -> Result<Vec<u8>, Sto
                 aad: associated,
             },
         )
-        .map_err(|_| StoreError("a sealed value does not decrypt: wrong key or damaged".into()))
+        .map_err(|_| StoreError::data_loss("a sealed value does not decrypt: wrong key or damaged"))
 }
 
 fn key_associated_data(member: &PublicKey) -> Vec<u8> {
@@ -94,7 +94,7 @@ impl SledStore {
         };
         let key = open(&self.data_key, &wrapped, &key_associated_data(member))?;
         Ok(Some(key.try_into().map_err(|_| {
-            StoreError("a member key is not 32 bytes".into())
+            StoreError::data_loss("a member key is not 32 bytes")
         })?))
     }
 }
@@ -112,7 +112,7 @@ impl SledStore {
         let standing = self.member_keys.insert_if_absent(member, &wrapped)?;
         let key = open(&self.data_key, &standing, &key_associated_data(member))?;
         key.try_into()
-            .map_err(|_| StoreError("a member key is not 32 bytes".into()))
+            .map_err(|_| StoreError::data_loss("a member key is not 32 bytes"))
     }
 }
 
@@ -130,7 +130,7 @@ impl EventStore for SledStore {
         }
         let member_key = self.member_key_or_create(member)?;
         let plaintext = postcard::to_stdvec(events)
-            .map_err(|error| StoreError(format!("encoding events: {error}")))?;
+            .map_err(|error| StoreError::new(format!("encoding events: {error}")))?;
         let sealed = seal(&member_key, &plaintext, &chunk_key)?;
         let mut counts: std::collections::BTreeMap<Vec<u8>, u64> =
             std::collections::BTreeMap::new();
@@ -175,15 +175,15 @@ impl EventStore for SledStore {
                 let day = i64::from_be_bytes(
                     key[32..40]
                         .try_into()
-                        .map_err(|_| StoreError("bad count key".into()))?,
+                        .map_err(|_| StoreError::data_loss("bad count key"))?,
                 );
                 let category = String::from_utf8(key[40..].to_vec())
-                    .map_err(|_| StoreError("bad count key".into()))?;
+                    .map_err(|_| StoreError::data_loss("bad count key"))?;
                 let count = u64::from_be_bytes(
                     value
                         .as_ref()
                         .try_into()
-                        .map_err(|_| StoreError("bad count".into()))?,
+                        .map_err(|_| StoreError::data_loss("bad count"))?,
                 );
                 Ok(DayCount {
                     day,
@@ -195,18 +195,60 @@ impl EventStore for SledStore {
     }
 
     fn member_events(&self, member: &PublicKey) -> Result<Vec<Event>, StoreError> {
-        let Some(member_key) = self.member_key(member)? else {
-            return Ok(Vec::new());
-        };
         let mut events = Vec::new();
-        for entry in self.chunks.scan_prefix(member.as_bytes()) {
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self.member_events_page(member, after.as_deref(), 65_536)?;
+            events.extend(page.events);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(events),
+            }
+        }
+    }
+
+    fn member_events_page(
+        &self,
+        member: &PublicKey,
+        after: Option<&[u8]>,
+        max_events: usize,
+    ) -> Result<EventPage, StoreError> {
+        let start = match after {
+            // The smallest key after `after`.
+            Some(after) if after.starts_with(member.as_bytes()) => [after, &[0]].concat(),
+            Some(_) => return Err(StoreError::new("a page position of another member")),
+            None => member.as_bytes().to_vec(),
+        };
+        let mut chunks = self.chunks.range(start..);
+        let mut events = Vec::new();
+        let mut member_key = None;
+        let mut last_key = None;
+        while events.len() < max_events.max(1) {
+            let Some(entry) = chunks.next() else {
+                return Ok(EventPage { events, next: None });
+            };
             let (key, sealed) = entry.map_err(store_error)?;
+            if !key.starts_with(member.as_bytes()) {
+                return Ok(EventPage { events, next: None });
+            }
+            let member_key = match member_key {
+                Some(key) => key,
+                None => *member_key.insert(self.member_key(member)?.ok_or_else(|| {
+                    StoreError::data_loss(
+                        "the member's data is stored but their key file is missing",
+                    )
+                })?),
+            };
             let plaintext = open(&member_key, &sealed, &key)?;
             let chunk: Vec<Event> = postcard::from_bytes(&plaintext)
-                .map_err(|error| StoreError(format!("decoding a chunk: {error}")))?;
+                .map_err(|error| StoreError::data_loss(format!("decoding a chunk: {error}")))?;
             events.extend(chunk);
+            last_key = Some(key.to_vec());
         }
-        Ok(events)
+        Ok(EventPage {
+            events,
+            next: last_key,
+        })
     }
 
     fn erase_member(&self, member: &PublicKey) -> Result<u64, StoreError> {
@@ -249,7 +291,7 @@ impl EventStore for SledStore {
         };
         let key = [member.as_bytes().as_slice(), release_id.as_bytes()].concat();
         let plaintext = postcard::to_stdvec(records)
-            .map_err(|error| StoreError(format!("encoding a release part: {error}")))?;
+            .map_err(|error| StoreError::new(format!("encoding a release part: {error}")))?;
         let sealed = seal(&member_key, &plaintext, &key)?;
         self.release_parts
             .insert(key, sealed)
@@ -272,7 +314,7 @@ impl EventStore for SledStore {
         };
         let plaintext = open(&member_key, &sealed, &key)?;
         Ok(Some(postcard::from_bytes(&plaintext).map_err(|error| {
-            StoreError(format!("decoding a release part: {error}"))
+            StoreError::data_loss(format!("decoding a release part: {error}"))
         })?))
     }
 
@@ -299,24 +341,38 @@ impl EventStore for SledStore {
         sha256: &[u8; 32],
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let key = [member.as_bytes().as_slice(), sha256].concat();
-        let (Some(sealed), Some(member_key)) = (
-            self.screenshots.get(&key).map_err(store_error)?,
-            self.member_key(member)?,
-        ) else {
+        let Some(sealed) = self.screenshots.get(&key).map_err(store_error)? else {
             return Ok(None);
         };
+        let member_key = self.member_key(member)?.ok_or_else(|| {
+            StoreError::data_loss("a screenshot is stored but the member's key file is missing")
+        })?;
         Ok(Some(open(&member_key, &sealed, &key)?))
     }
 
-    fn member_screenshots(&self, member: &PublicKey) -> Result<Vec<[u8; 32]>, StoreError> {
+    fn member_screenshots(
+        &self,
+        member: &PublicKey,
+        after: Option<&[u8; 32]>,
+        limit: usize,
+    ) -> Result<Vec<[u8; 32]>, StoreError> {
+        let start = match after {
+            Some(after) => [member.as_bytes().as_slice(), after, &[0]].concat(),
+            None => member.as_bytes().to_vec(),
+        };
         self.screenshots
-            .scan_prefix(member.as_bytes())
+            .range(start..)
             .keys()
+            .take_while(|key| {
+                key.as_ref()
+                    .map_or(true, |key| key.starts_with(member.as_bytes()))
+            })
+            .take(limit)
             .map(|key| {
                 let key = key.map_err(store_error)?;
                 key[32..]
                     .try_into()
-                    .map_err(|_| StoreError("a screenshot key is malformed".into()))
+                    .map_err(|_| StoreError::data_loss("a screenshot key is malformed"))
             })
             .collect()
     }

@@ -65,6 +65,17 @@ pub enum OpenError {
     Checkpoint(#[from] CheckpointError),
     #[error("the stored tree disagrees with the stored checkpoint: {0}")]
     Inconsistent(String),
+    #[error(
+        "the stored log is {stored}, but this trust has already published a checkpoint of \
+         size {published} (kept outside the database): {reason}. The database was rolled back \
+         or damaged, and serving it would fork the log. Restore the data directory from a \
+         backup taken after that checkpoint; do not delete the published checkpoint to force a start"
+    )]
+    RolledBack {
+        stored: String,
+        published: u64,
+        reason: String,
+    },
     #[error(transparent)]
     Store(#[from] LogStoreError),
 }
@@ -101,6 +112,7 @@ impl Sequencer {
     ) -> Result<Sequencer, OpenError> {
         let (state, latest) = TreeState::load(store.as_ref(), &signer)?;
         let reader = Arc::new(LogReader::new(Arc::clone(&store), latest));
+        check_published(store.as_ref(), &reader, &signer)?;
         let (sender, receiver) = mpsc::channel();
         let writer = Writer {
             store,
@@ -175,6 +187,47 @@ impl Sequencer {
     pub fn shutdown(self) {
         self.close();
     }
+}
+
+/// The stored log must extend the last checkpoint published: the same size and root, or a
+/// larger tree whose first `published` leaves hash to the published root.
+fn check_published(
+    store: &dyn LogStore,
+    reader: &LogReader,
+    signer: &NoteSigner,
+) -> Result<(), OpenError> {
+    let Some(note) = store.published_checkpoint()? else {
+        return Ok(());
+    };
+    let published = SignedCheckpoint::open(&note, &signer.verifier()).map_err(|error| {
+        OpenError::Inconsistent(format!(
+            "the published checkpoint kept outside the database does not verify with the log key ({error}): the log key or that file was changed"
+        ))
+    })?;
+    let stored = reader.latest();
+    let (stored_size, published_size) = (stored.checkpoint.size, published.checkpoint.size);
+    let rolled_back = |reason: String| OpenError::RolledBack {
+        stored: format!("of size {stored_size}"),
+        published: published_size,
+        reason,
+    };
+    if stored_size < published_size {
+        return Err(rolled_back(format!(
+            "{} published entries are missing",
+            published_size - stored_size
+        )));
+    }
+    let root = reader.root(published_size).map_err(|error| {
+        rolled_back(format!(
+            "its first {published_size} entries cannot be read: {error}"
+        ))
+    })?;
+    if root != published.checkpoint.root {
+        return Err(rolled_back(format!(
+            "its first {published_size} entries hash to a different root: the log diverges"
+        )));
+    }
+    Ok(())
 }
 
 /// The right edge of the tree: the last, partial tile at every level and the last, partial
@@ -410,6 +463,7 @@ impl Writer {
             .map_err(|error| AppendError::Storage(error.to_string()))
             .and_then(|signed| {
                 batch.checkpoint = signed.note.clone();
+                batch.size = signed.checkpoint.size;
                 self.store
                     .commit(batch)
                     .map(|()| signed)

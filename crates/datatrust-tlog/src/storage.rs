@@ -21,6 +21,8 @@ pub struct LogBatch {
     pub leaf_indices: Vec<(Hash, u64)>,
     /// The new signed checkpoint note.
     pub checkpoint: String,
+    /// The tree size that checkpoint signs.
+    pub size: u64,
 }
 
 /// Contract: `commit` is atomic (all of the batch or none of it is visible after a crash) and
@@ -31,6 +33,13 @@ pub trait LogStore: Send + Sync + 'static {
     fn bundle(&self, index: u64) -> Result<Option<Vec<u8>>, LogStoreError>;
     fn leaf_index(&self, leaf: &Hash) -> Result<Option<u64>, LogStoreError>;
     fn commit(&self, batch: LogBatch) -> Result<(), LogStoreError>;
+    /// The latest checkpoint this log has published, as kept apart from the rest of the store
+    /// (a file outside the database): a store that was rolled back or damaged can then be
+    /// told from a current one, and the log refuses to open rather than sign a checkpoint
+    /// that forks from one already given out. `None` where the backend keeps no such copy.
+    fn published_checkpoint(&self) -> Result<Option<String>, LogStoreError> {
+        Ok(None)
+    }
 }
 
 /// A `LogStore` in memory, for tests of the log itself.

@@ -9,7 +9,9 @@
 //! 3. baseline B: sled batched insert + flush of the same encoded batches, and the ratio;
 //! 4. release building and streaming: every member consents, one license covers the data,
 //!    the release is built and streamed in full; records per second and the process's
-//!    resident memory before and after streaming.
+//!    resident memory before and after streaming;
+//! 5. one member's export (every event with `--collectors 1`), read and discarded as it
+//!    arrives, with the process's resident memory before and at its peak.
 
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -146,7 +148,38 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
     .await?;
     let ingest_seconds = started.elapsed().as_secs_f64();
     let ingest_rate = ingested as f64 / ingest_seconds;
-    eprintln!("ingested {ingested} events in {ingest_seconds:.1} s; measuring the baselines");
+    eprintln!(
+        "ingested {ingested} events in {ingest_seconds:.1} s; exporting the first member's data"
+    );
+
+    // The first member's export, read and discarded as it arrives: the server's memory
+    // must not grow with the export (run with --collectors 1 to export every event).
+    let export_rss_before = resident_kib();
+    let started = Instant::now();
+    let mut export_stream = pairs[0]
+        .1
+        .member_data()
+        .export_my_data(v1::ExportMyDataRequest {})
+        .await?
+        .into_inner();
+    let (mut export_bytes, mut export_lines, mut export_peak) = (0u64, 0u64, export_rss_before);
+    while let Some(piece) = export_stream.message().await? {
+        export_bytes += piece.json_lines.len() as u64;
+        export_lines += piece
+            .json_lines
+            .iter()
+            .filter(|byte| **byte == b'\n')
+            .count() as u64;
+        if export_bytes / (16 << 20) != (export_bytes - piece.json_lines.len() as u64) / (16 << 20)
+        {
+            export_peak = export_peak.max(resident_kib());
+        }
+    }
+    let export_seconds = started.elapsed().as_secs_f64();
+    export_peak = export_peak.max(resident_kib());
+    eprintln!(
+        "exported {export_lines} events ({export_bytes} bytes) in {export_seconds:.1} s; measuring the baselines"
+    );
 
     // 2. Baseline A: the same messages through a no-op streaming RPC.
     let noop_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -335,6 +368,8 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
                 "release_records": release.records, "release_build_seconds": build_seconds,
                 "release_stream_records_per_second": stream_rate.round(),
                 "resident_kib_before_stream": rss_before, "resident_kib_peak_stream": peak, "resident_kib_after_stream": rss_after,
+                "export_events": export_lines, "export_bytes": export_bytes, "export_seconds": export_seconds,
+                "resident_kib_before_export": export_rss_before, "resident_kib_peak_export": export_peak,
             })
         );
     } else {
@@ -359,6 +394,9 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
         );
         println!(
             "  resident memory: {rss_before} KiB before streaming, peak {peak} KiB, {rss_after} KiB after"
+        );
+        println!(
+            "  export of one member: {export_lines} events, {export_bytes} bytes in {export_seconds:.2} s; resident memory {export_rss_before} KiB before, peak {export_peak} KiB"
         );
     }
     Ok(())

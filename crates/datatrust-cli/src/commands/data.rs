@@ -50,16 +50,43 @@ pub async fn member(
                 .export_my_data(v1::ExportMyDataRequest {})
                 .await?
                 .into_inner();
-            let mut bytes = Vec::new();
+            // Written as it arrives, so the CLI's memory does not grow with the export; a
+            // failure part-way leaves `<out>.partial`, never a short file under `out`.
+            let partial = {
+                let mut name = out.clone().into_os_string();
+                name.push(".partial");
+                std::path::PathBuf::from(name)
+            };
+            let file = std::fs::File::create(&partial)
+                .with_context(|| format!("writing {}", partial.display()))?;
+            let mut writer = std::io::BufWriter::new(file);
+            const IMAGE_LINE: &[u8] = b"{\"image\":";
+            let (mut lines, mut images) = (0u64, 0u64);
+            // The first bytes of the current line: image lines start `{"image":`, event
+            // lines never do. Lines may span pieces.
+            let mut line_head: Vec<u8> = Vec::with_capacity(IMAGE_LINE.len());
             while let Some(piece) = stream.message().await? {
-                bytes.extend_from_slice(&piece.json_lines);
+                for byte in &piece.json_lines {
+                    if *byte == b'\n' {
+                        lines += 1;
+                        if line_head == IMAGE_LINE {
+                            images += 1;
+                        }
+                        line_head.clear();
+                    } else if line_head.len() < IMAGE_LINE.len() {
+                        line_head.push(*byte);
+                    }
+                }
+                std::io::Write::write_all(&mut writer, &piece.json_lines)
+                    .with_context(|| format!("writing {}", partial.display()))?;
             }
-            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
-            let images = bytes
-                .split(|byte| *byte == b'\n')
-                .filter(|line| line.starts_with(b"{\"image\":"))
-                .count();
-            let lines = bytes.iter().filter(|byte| **byte == b'\n').count();
+            let file = writer
+                .into_inner()
+                .map_err(|error| anyhow!("writing {}: {}", partial.display(), error.error()))?;
+            file.sync_all()
+                .with_context(|| format!("writing {}", partial.display()))?;
+            std::fs::rename(&partial, &out)
+                .with_context(|| format!("writing {}", out.display()))?;
             println!(
                 "{} events and {images} screenshot images written to {} (JSON Lines)",
                 lines - images,

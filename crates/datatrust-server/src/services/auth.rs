@@ -27,14 +27,11 @@ impl AuthService for AuthApi {
             .map_err(status::invalid)?;
         // A challenge is issued for any well-formed key: whether the key is enrolled is
         // revealed only to whoever proves they hold it.
-        let (challenge, lifetime) = self
-            .state
-            .sessions()
-            .create_challenge(public_key)
-            .map_err(|error| Status::resource_exhausted(error.to_string()))?;
+        let now = now();
+        let (challenge, lifetime) = self.state.sessions().create_challenge(public_key, now);
         Ok(Response::new(CreateChallengeResponse {
             challenge: challenge.to_vec(),
-            expires_at: now().plus_seconds(lifetime.as_secs() as i64).0,
+            expires_at: now.plus_seconds(lifetime.as_secs() as i64).0,
         }))
     }
 
@@ -48,15 +45,12 @@ impl AuthService for AuthApi {
         if request.challenge.is_empty() {
             return Err(Status::invalid_argument("challenge: is required"));
         }
-        if !self
+        let now = now();
+        let challenge = self
             .state
             .sessions()
-            .take_challenge(&public_key, &request.challenge)
-        {
-            return Err(Status::unauthenticated(
-                "challenge: unknown, expired, already used or issued for another key; request a new one",
-            ));
-        }
+            .check_challenge(&public_key, &request.challenge, now)
+            .map_err(|error| Status::unauthenticated(error.to_string()))?;
         let message = login_message(self.state.origin(), &public_key, &request.challenge);
         if !public_key.verify(&message, &request.signature) {
             tracing::warn!(public_key = %public_key, "login refused: bad signature");
@@ -74,11 +68,20 @@ impl AuthService for AuthApi {
                 })
             })
             .await?;
-        let (token, session) = self
-            .state
+        // Only now, with a good signature by an active principal, is the challenge spent.
+        self.state
             .sessions()
-            .start_session(principal.public_key, principal.role, now().0)
-            .map_err(|error| Status::resource_exhausted(error.to_string()))?;
+            .consume_challenge(&public_key, challenge, now)
+            .map_err(|error| match error {
+                crate::auth::AuthError::TooManyLogins => {
+                    Status::resource_exhausted(error.to_string())
+                }
+                _ => Status::unauthenticated(error.to_string()),
+            })?;
+        let (token, session) =
+            self.state
+                .sessions()
+                .start_session(principal.public_key, principal.role, now.0);
         tracing::info!(public_key = %principal.public_key, role = %principal.role, "signed in");
         Ok(Response::new(LoginResponse {
             token,

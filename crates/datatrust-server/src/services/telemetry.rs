@@ -165,70 +165,22 @@ impl MemberDataService for MemberDataApi {
         &self,
         request: Request<v1::ExportMyDataRequest>,
     ) -> Result<Response<Self::ExportMyDataStream>, Status> {
-        let (events, images) = self
+        // The first page is read before the stream starts, so a refusal is the call's status.
+        let metadata = request.metadata().clone();
+        let first = self
             .state
-            .as_caller(request.metadata(), |registry, caller| {
-                Ok((
-                    registry.export_my_data(caller)?,
-                    registry.my_screenshots(caller)?,
-                ))
+            .as_caller(&metadata, |registry, caller| {
+                registry.export_page(caller, None, EXPORT_EVENTS_PER_PAGE)
             })
             .await?;
-        let mut text = Vec::new();
-        for event in &events {
-            serde_json_line(&mut text, event)?;
-        }
-        // Events first, then one line per screenshot image, read one at a time; a long
-        // line (an image) may span messages: the client concatenates the pieces.
-        let metadata = request.metadata().clone();
         let state = self.state.clone();
         let (sender, receiver) = tokio::sync::mpsc::channel(2);
         tokio::spawn(async move {
-            let mut pending = text;
-            let send_full = |pending: &mut Vec<u8>, all: bool| {
-                let mut pieces = Vec::new();
-                while pending.len() >= EXPORT_PIECE_BYTES || (all && !pending.is_empty()) {
-                    let rest = pending.split_off(pending.len().min(EXPORT_PIECE_BYTES));
-                    pieces.push(v1::ExportMyDataResponse {
-                        json_lines: std::mem::replace(pending, rest),
-                    });
-                }
-                pieces
-            };
-            for sha256 in images {
-                for piece in send_full(&mut pending, false) {
-                    if sender.send(Ok(piece)).await.is_err() {
-                        return;
-                    }
-                }
-                let image = match state
-                    .as_caller(&metadata, move |registry, caller| {
-                        registry.my_screenshot(caller, &sha256)
-                    })
-                    .await
-                {
-                    Ok(image) => image,
-                    Err(status) => {
-                        let _ = sender.send(Err(status)).await;
-                        return;
-                    }
-                };
-                if let Some(image) = image {
-                    pending.extend_from_slice(b"{\"image\":{\"sha256\":\"");
-                    pending.extend_from_slice(hex::encode(sha256).as_bytes());
-                    pending.extend_from_slice(b"\",\"base64\":\"");
-                    pending.extend_from_slice(
-                        base64::engine::general_purpose::STANDARD
-                            .encode(&image)
-                            .as_bytes(),
-                    );
-                    pending.extend_from_slice(b"\"}}\n");
-                }
-            }
-            for piece in send_full(&mut pending, true) {
-                if sender.send(Ok(piece)).await.is_err() {
-                    return;
-                }
+            let mut out = PieceSender::new(sender);
+            if let Err(status) = export(&state, &metadata, first, &mut out).await {
+                out.fail(status).await;
+            } else {
+                out.finish().await;
             }
         });
         Ok(Response::new(Box::pin(
@@ -265,8 +217,125 @@ impl MemberDataService for MemberDataApi {
     }
 }
 
-fn serde_json_line(out: &mut Vec<u8>, event: &datatrust_core::events::Event) -> Result<(), Status> {
-    datatrust_core::events::write_json_line(out, event).map_err(|error| status::internal(&error))
+/// Events read per page of an export: a few megabytes of JSON at most.
+const EXPORT_EVENTS_PER_PAGE: usize = 4096;
+/// Screenshot hashes listed per page of an export.
+const EXPORT_SCREENSHOTS_PER_PAGE: usize = 256;
+
+/// Writes the export, events first, then one line per screenshot image, reading one page
+/// (or one image) at a time and sending as it reads: the memory it holds is a page, an image
+/// and a piece, whatever the member's history.
+async fn export(
+    state: &TrustState,
+    metadata: &tonic::metadata::MetadataMap,
+    first: datatrust_core::store::EventPage,
+    out: &mut PieceSender,
+) -> Result<(), Status> {
+    let mut page = first;
+    loop {
+        let mut text = Vec::new();
+        for event in &page.events {
+            datatrust_core::events::write_json_line(&mut text, event)
+                .map_err(|error| status::internal(&error))?;
+        }
+        out.write(&text).await?;
+        let Some(after) = page.next.take() else {
+            break;
+        };
+        page = state
+            .as_caller(metadata, move |registry, caller| {
+                registry.export_page(caller, Some(&after), EXPORT_EVENTS_PER_PAGE)
+            })
+            .await?;
+    }
+    let mut after = None;
+    loop {
+        let hashes = state
+            .as_caller(metadata, move |registry, caller| {
+                registry.my_screenshots(caller, after, EXPORT_SCREENSHOTS_PER_PAGE)
+            })
+            .await?;
+        for sha256 in &hashes {
+            let sha256 = *sha256;
+            let image = state
+                .as_caller(metadata, move |registry, caller| {
+                    registry.my_screenshot(caller, &sha256)
+                })
+                .await?
+                .ok_or_else(|| {
+                    status::data_loss(&format!(
+                        "screenshot {}: listed but no longer readable",
+                        hex::encode(sha256)
+                    ))
+                })?;
+            out.write(b"{\"image\":{\"sha256\":\"").await?;
+            out.write(hex::encode(sha256).as_bytes()).await?;
+            out.write(b"\",\"base64\":\"").await?;
+            // Base64 in runs of whole 3-byte groups, so the pieces concatenate to the same
+            // text as encoding the image at once.
+            for run in image.chunks(3 * 64 * 1024) {
+                out.write(
+                    base64::engine::general_purpose::STANDARD
+                        .encode(run)
+                        .as_bytes(),
+                )
+                .await?;
+            }
+            out.write(b"\"}}\n").await?;
+        }
+        match hashes.last() {
+            Some(last) if hashes.len() == EXPORT_SCREENSHOTS_PER_PAGE => after = Some(*last),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Cuts a byte stream into export messages of at most `EXPORT_PIECE_BYTES`, each in a
+/// buffer of its own (a piece never carries a larger buffer's capacity along).
+struct PieceSender {
+    sender: tokio::sync::mpsc::Sender<Result<v1::ExportMyDataResponse, Status>>,
+    current: Vec<u8>,
+}
+
+impl PieceSender {
+    fn new(sender: tokio::sync::mpsc::Sender<Result<v1::ExportMyDataResponse, Status>>) -> Self {
+        PieceSender {
+            sender,
+            current: Vec::with_capacity(EXPORT_PIECE_BYTES),
+        }
+    }
+
+    /// Appends `bytes`, sending every piece that fills; an error when the client went away.
+    async fn write(&mut self, mut bytes: &[u8]) -> Result<(), Status> {
+        while !bytes.is_empty() {
+            let room = EXPORT_PIECE_BYTES - self.current.len();
+            let (now, rest) = bytes.split_at(room.min(bytes.len()));
+            self.current.extend_from_slice(now);
+            bytes = rest;
+            if self.current.len() == EXPORT_PIECE_BYTES {
+                self.send().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self) -> Result<(), Status> {
+        let piece = std::mem::replace(&mut self.current, Vec::with_capacity(EXPORT_PIECE_BYTES));
+        self.sender
+            .send(Ok(v1::ExportMyDataResponse { json_lines: piece }))
+            .await
+            .map_err(|_| Status::cancelled("the client went away"))
+    }
+
+    async fn finish(mut self) {
+        if !self.current.is_empty() {
+            let _ = self.send().await;
+        }
+    }
+
+    async fn fail(self, status: Status) {
+        let _ = self.sender.send(Err(status)).await;
+    }
 }
 
 pub struct ReleaseApi {
