@@ -310,6 +310,7 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
 pub struct ServerProcess {
     pub child: Child,
     pub grpc_url: String,
+    pub http_addr: std::net::SocketAddr,
 }
 
 impl ServerProcess {
@@ -338,14 +339,18 @@ impl ServerProcess {
             .spawn()
             .expect("spawn datatrust serve");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut grpc_url = None;
+        let (mut grpc_url, mut http_addr) = (None, None);
         // The server prints its bound address once it is listening; read until then.
         for line in lines.by_ref() {
             let line = line.expect("read server output");
             if let Some(url) = line.strip_prefix("grpc listening on ") {
                 grpc_url = Some(url.to_owned());
             }
-            if line.starts_with("http listening on ") {
+            if let Some(url) = line.strip_prefix("http listening on ") {
+                http_addr = url
+                    .rsplit("//")
+                    .next()
+                    .and_then(|address| address.parse().ok());
                 break;
             }
         }
@@ -354,6 +359,7 @@ impl ServerProcess {
         ServerProcess {
             child,
             grpc_url: grpc_url.expect("the server printed its gRPC address"),
+            http_addr: http_addr.expect("the server printed its HTTP address"),
         }
     }
 

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server on 127.0.0.1:0 with a temporary data directory, driven
 //! through the generated gRPC client and, where a separate process matters, the binary.
 
+mod availability;
 mod bad_input;
 mod bootstrap;
 mod compensation;

@@ -64,6 +64,18 @@ pub struct ServeArgs {
     /// How often licensees with overdue invoices are suspended, in seconds [default: 60]
     #[arg(long, env = "DATATRUST_DUTIES_INTERVAL_SECONDS")]
     pub duties_interval_seconds: Option<u64>,
+    /// Connections each listener holds at once [default: 8192]
+    #[arg(long, env = "DATATRUST_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Connections each listener holds at once from one source address [default: 512]
+    #[arg(long, env = "DATATRUST_MAX_CONNECTIONS_PER_SOURCE")]
+    pub max_connections_per_source: Option<usize>,
+    /// A connection that sends nothing for this many seconds is closed [default: 60]
+    #[arg(long, env = "DATATRUST_CONNECTION_IDLE_SECONDS")]
+    pub connection_idle_seconds: Option<u64>,
+    /// Requests per second one address may make without signing in [default: 50]
+    #[arg(long, env = "DATATRUST_ANONYMOUS_REQUESTS_PER_SECOND")]
+    pub anonymous_requests_per_second: Option<u32>,
 }
 
 /// The config file: the same settings, all optional; unknown keys are refused.
@@ -82,6 +94,10 @@ struct FileConfig {
     max_message_bytes: Option<usize>,
     request_timeout_seconds: Option<u64>,
     duties_interval_seconds: Option<u64>,
+    max_connections: Option<usize>,
+    max_connections_per_source: Option<usize>,
+    connection_idle_seconds: Option<u64>,
+    anonymous_requests_per_second: Option<u32>,
 }
 
 /// Everything `serve` needs, resolved.
@@ -145,6 +161,39 @@ impl ServeArgs {
                 Some(0) => anyhow::bail!("--duties-interval-seconds: must be at least 1"),
                 Some(seconds) => Duration::from_secs(seconds),
                 None => defaults.duties_interval,
+            },
+            connections: datatrust_server::ConnectionLimits {
+                total: match self.max_connections.or(file.max_connections) {
+                    Some(0) => anyhow::bail!("--max-connections: must be at least 1"),
+                    Some(total) => total,
+                    None => defaults.connections.total,
+                },
+                per_source: match self
+                    .max_connections_per_source
+                    .or(file.max_connections_per_source)
+                {
+                    Some(0) => anyhow::bail!("--max-connections-per-source: must be at least 1"),
+                    Some(per_source) => per_source,
+                    None => defaults.connections.per_source,
+                },
+                idle: match self
+                    .connection_idle_seconds
+                    .or(file.connection_idle_seconds)
+                {
+                    Some(seconds @ 0..3) => anyhow::bail!(
+                        "--connection-idle-seconds: must be at least 3 (got {seconds}): clients are pinged every third of it"
+                    ),
+                    Some(seconds) => Duration::from_secs(seconds),
+                    None => defaults.connections.idle,
+                },
+            },
+            anonymous_per_source_per_second: match self
+                .anonymous_requests_per_second
+                .or(file.anonymous_requests_per_second)
+            {
+                Some(0) => anyhow::bail!("--anonymous-requests-per-second: must be at least 1"),
+                Some(rate) => rate,
+                None => defaults.anonymous_per_source_per_second,
             },
             ..defaults
         };

@@ -1,8 +1,11 @@
 //! The only crate that knows gRPC and HTTP. Handlers decode requests into core types, call the
 //! core, and encode the answer; `serve` runs both listeners until shutdown, then flushes.
 
+mod admission;
 mod auth;
+mod connections;
 mod http_log;
+mod http_server;
 mod https;
 mod options;
 mod portal;
@@ -11,6 +14,8 @@ mod services;
 mod state;
 mod status;
 
+pub use admission::AdmissionLimits;
+pub use connections::ConnectionLimits;
 pub use options::{OptionsError, ServeOptions, TlsFiles};
 pub use serve::{ServeError, serve};
 pub use state::{StartError, TrustState, now};

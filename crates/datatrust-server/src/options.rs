@@ -31,6 +31,17 @@ pub struct ServeOptions {
     pub drain_grace: Duration,
     /// How often licensees with overdue invoices are looked for and suspended.
     pub duties_interval: Duration,
+    /// Connections each listener holds at once, in total and per source address, and how
+    /// long one may send nothing before it is closed.
+    pub connections: crate::ConnectionLimits,
+    /// Requests unauthenticated callers may make from one address per second (twice that
+    /// in a burst), and how many of theirs are served at once, all sources together.
+    pub anonymous_per_source_per_second: u32,
+    pub anonymous_concurrency: usize,
+    /// A unary request's body must arrive within this; an upload stream may be silent
+    /// between batches for `idle_upload` at most.
+    pub body_timeout: Duration,
+    pub idle_upload: Duration,
 }
 
 impl Default for ServeOptions {
@@ -45,6 +56,15 @@ impl Default for ServeOptions {
             token_lifetime: Duration::from_secs(15 * 60),
             drain_grace: Duration::ZERO,
             duties_interval: Duration::from_secs(60),
+            connections: crate::ConnectionLimits {
+                total: 8192,
+                per_source: 512,
+                idle: Duration::from_secs(60),
+            },
+            anonymous_per_source_per_second: 50,
+            anonymous_concurrency: 256,
+            body_timeout: Duration::from_secs(5),
+            idle_upload: Duration::from_secs(120),
         }
     }
 }

@@ -43,7 +43,14 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
      img-src 'self' data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; \
      base-uri 'none'";
 
-pub fn router(state: TrustState) -> Router {
+/// What the JSON transport needs: the trust, and the admission pools gRPC uses.
+#[derive(Clone)]
+struct PortalState {
+    trust: TrustState,
+    admission: crate::admission::AdmissionLayer,
+}
+
+pub fn router(state: TrustState, admission: crate::admission::AdmissionLayer) -> Router {
     Router::new()
         .route(
             "/",
@@ -66,7 +73,10 @@ pub fn router(state: TrustState) -> Router {
             get(|| async { page(STYLE, "text/css; charset=utf-8") }),
         )
         .route("/api/{service}/{method}", post(call))
-        .with_state(state)
+        .with_state(PortalState {
+            trust: state,
+            admission,
+        })
 }
 
 fn page(body: &'static str, content_type: &'static str) -> Response {
@@ -197,12 +207,33 @@ macro_rules! unary {
 }
 
 async fn call(
-    State(state): State<TrustState>,
+    State(portal): State<PortalState>,
     Path((service, method)): Path<(String, String)>,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let state = state.clone();
+    // JSON only: a cross-site form or a "simple" cross-origin request cannot send this
+    // content type without a CORS preflight, which this server never grants.
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|value| value.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "InvalidArgument",
+            "content-type: must be application/json",
+        );
+    }
+    let source = crate::http_server::source(&extensions).map(|address| address.ip());
+    let path = format!("/datatrust.v1.{service}/{method}");
+    let _ticket = match portal.admission.admit(&path, &headers, source) {
+        Ok(ticket) => ticket,
+        Err(status) => return from_status(&status),
+    };
+    let state = portal.trust.clone();
     match (service.as_str(), method.as_str()) {
         ("TrustService", "GetTrustInfo") => {
             unary!(TrustApi { state }, get_trust_info, headers, body)

@@ -26,12 +26,9 @@ use datatrust_proto::v1::training_service_server::TrainingServiceServer;
 use datatrust_proto::v1::trust_service_server::TrustServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::StreamExt as _;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::server::NamedService;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
-use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::services::{
     AuthApi, CollectorApi, ConsentApi, IngestApi, LedgerApi, LicenseApi, LogApi, MemberApi,
@@ -121,6 +118,10 @@ pub async fn serve(
     let mut builder = Server::builder()
         .timeout(options.request_timeout)
         .concurrency_limit_per_connection(options.concurrency_per_connection)
+        // Pings keep live connections readable well within the idle limit
+        // (`connections.rs`); a peer that stops answering them is dropped.
+        .http2_keepalive_interval(Some(options.connections.idle / 3))
+        .http2_keepalive_timeout(Some(options.connections.idle / 3))
         .trace_fn(|request| {
             tracing::info_span!(
                 "rpc",
@@ -139,8 +140,19 @@ pub async fn serve(
         )?;
     }
     let max = options.max_message_bytes;
+    let admission = crate::admission::AdmissionLayer::new(
+        state.clone(),
+        crate::AdmissionLimits {
+            authenticated: options.concurrency_total,
+            anonymous: options.anonymous_concurrency,
+            anonymous_per_source_per_second: options.anonymous_per_source_per_second,
+            body_timeout: options.body_timeout,
+            // A message and its 5-byte gRPC frame header, plus slack for a second frame.
+            max_body_bytes: options.max_message_bytes + 64,
+        },
+    );
     let router = builder
-        .layer(GlobalConcurrencyLimitLayer::new(options.concurrency_total))
+        .layer(admission.clone())
         .add_service(health_service)
         .add_service(reflection_v1.build_v1()?)
         .add_service(reflection_v1alpha.build_v1alpha()?)
@@ -217,6 +229,7 @@ pub async fn serve(
         .add_service(
             IngestServiceServer::new(IngestApi {
                 state: state.clone(),
+                idle_upload: options.idle_upload,
             })
             .max_decoding_message_size(max)
             .max_encoding_message_size(max),
@@ -270,12 +283,35 @@ pub async fn serve(
         }
     });
 
-    let incoming = TcpListenerStream::new(grpc_listener).map(|connection| {
-        connection.inspect(|stream| {
-            // Small request-response calls should not wait for Nagle's algorithm.
-            let _ = stream.set_nodelay(true);
-        })
+    // Connections come in through the guard: capped in total and per source, closed when
+    // idle. The accepting task ends when the server drops the stream at shutdown.
+    let grpc_guard = crate::connections::ConnectionGuard::new(options.connections);
+    let (accepted_sender, accepted) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let next = tokio::select! {
+                next = grpc_guard.accept(&grpc_listener) => next,
+                () = accepted_sender.closed() => return,
+            };
+            match next {
+                Ok((stream, _)) => {
+                    if accepted_sender
+                        .send(Ok::<_, std::io::Error>(stream))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    // Out of descriptors or a transient network error: back off a little.
+                    tracing::warn!(%error, "accepting a gRPC connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
     });
+    let incoming = tokio_stream::wrappers::ReceiverStream::new(accepted);
     let grpc = router.serve_with_incoming_shutdown(incoming, stopped(stop_receiver.clone()));
     let stop_receiver_for_limit = stop_receiver.clone();
 
@@ -283,27 +319,19 @@ pub async fn serve(
         .route("/healthz", get(http_health))
         .with_state(Arc::clone(&draining))
         .merge(crate::http_log::router(state.clone()))
-        .merge(crate::portal::router(state.clone()));
+        .merge(crate::portal::router(state.clone(), admission));
     // With a certificate configured, the HTTP listener speaks HTTPS too.
-    let http: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
-        match &options.tls {
-            Some(files) => {
-                let acceptor = crate::https::acceptor(files).map_err(ServeError::Tls)?;
-                let listener = crate::https::TlsListener::new(http_listener, acceptor)
-                    .map_err(|error| ServeError::Tls(error.to_string()))?;
-                Box::pin(
-                    axum::serve(listener, http_router)
-                        .with_graceful_shutdown(stopped(stop_receiver))
-                        .into_future(),
-                )
-            }
-            None => Box::pin(
-                axum::serve(http_listener, http_router)
-                    .with_graceful_shutdown(stopped(stop_receiver))
-                    .into_future(),
-            ),
-        };
-
+    let acceptor = match &options.tls {
+        Some(files) => Some(crate::https::acceptor(files).map_err(ServeError::Tls)?),
+        None => None,
+    };
+    let http = crate::http_server::serve(
+        http_listener,
+        crate::connections::ConnectionGuard::new(options.connections),
+        acceptor,
+        http_router,
+        stopped(stop_receiver),
+    );
     let listeners = async { tokio::join!(grpc, async { http.await.map_err(ServeError::Http) }) };
     // In-flight calls are bounded by the request timeout; a client that never acknowledges
     // the HTTP/2 GOAWAY must not hold the process up beyond that.

@@ -24,6 +24,8 @@ const EXPORT_PIECE_BYTES: usize = 256 * 1024;
 
 pub struct IngestApi {
     pub state: TrustState,
+    /// An upload stream silent this long between batches is ended.
+    pub idle_upload: std::time::Duration,
 }
 
 #[tonic::async_trait]
@@ -47,8 +49,22 @@ impl IngestService for IngestApi {
         let mut incoming = request.into_inner();
         let state = self.state.clone();
         let (sender, receiver) = tokio::sync::mpsc::channel(16);
+        let idle = self.idle_upload;
         tokio::spawn(async move {
-            while let Some(message) = incoming.next().await {
+            loop {
+                let message = match tokio::time::timeout(idle, incoming.next()).await {
+                    Ok(Some(message)) => message,
+                    Ok(None) => break,
+                    Err(_) => {
+                        let _ = sender
+                            .send(Err(Status::deadline_exceeded(format!(
+                                "the upload stream sent nothing for {} s; open a new one",
+                                idle.as_secs()
+                            ))))
+                            .await;
+                        break;
+                    }
+                };
                 let outcome = match message {
                     Ok(batch) => store_batch(&state, &metadata, batch).await,
                     Err(status) => Err(status),

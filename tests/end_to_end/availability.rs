@@ -1,0 +1,269 @@
+//! Availability against a real `datatrust serve` process: a stranger who stalls requests,
+//! floods sign-in or holds silent connections, and a member who signs in without end, must
+//! not close the trust to anyone else. The attacker connects from 127.0.0.2, the legitimate
+//! member from 127.0.0.1 (both loopback); every loop is bounded in count and time.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use datatrust_cli::client;
+use datatrust_core::NoteSigner;
+use datatrust_proto::v1;
+use datatrust_tests::{ServerProcess, new_signer};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tonic::Code;
+use tonic::transport::{Channel, Endpoint};
+
+const ATTACKER: &str = "127.0.0.2";
+
+/// A server process on a fresh trust, with the first trustee's key and a member enrolled.
+async fn served(extra: &[&str]) -> (tempfile::TempDir, ServerProcess, NoteSigner) {
+    let temporary = tempfile::tempdir().unwrap();
+    let data_dir = temporary.path().join("data");
+    let server = ServerProcess::start(&data_dir, extra);
+    let trustee =
+        NoteSigner::parse(&std::fs::read_to_string(data_dir.join("initial-trustee.key")).unwrap())
+            .unwrap();
+    let member = new_signer();
+    let channel = client::connect(&server.grpc_url, None).await.unwrap();
+    client::sign_in(&channel, &trustee)
+        .await
+        .unwrap()
+        .principals()
+        .register_principal(v1::RegisterPrincipalRequest {
+            public_key: member.public_key().as_bytes().to_vec(),
+            role: v1::Role::Member.into(),
+            display_name: "Legitimate member".into(),
+        })
+        .await
+        .unwrap();
+    (temporary, server, member)
+}
+
+/// A channel whose connections come from `source`.
+async fn channel_from(url: &str, source: &str) -> Channel {
+    Endpoint::from_shared(url.to_owned())
+        .unwrap()
+        .local_address(Some(source.parse::<IpAddr>().unwrap()))
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// The legitimate member signs in and reads who they are, within `limit`.
+async fn member_is_served(url: &str, member: &NoteSigner, limit: Duration) {
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(limit, async {
+        let channel = client::connect(url, None).await?;
+        let session = client::sign_in(&channel, member).await?;
+        session
+            .auth()
+            .who_am_i(v1::WhoAmIRequest {})
+            .await
+            .map_err(client::ClientError::from)?;
+        let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+        health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .map_err(client::ClientError::from)?;
+        Ok::<_, client::ClientError>(())
+    })
+    .await;
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => panic!("the member was refused: {error}"),
+        Err(_) => panic!("the member was not served within {limit:?}"),
+    }
+    assert!(started.elapsed() < limit);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_unauthenticated_requests_hold_nothing_anyone_else_needs() {
+    let (_directory, server, member) = served(&["--anonymous-requests-per-second", "2000"]).await;
+    // 1,200 unary requests that send their headers and never a body, over 20 connections.
+    let mut stalled = Vec::new();
+    for _ in 0..20 {
+        let channel = channel_from(&server.grpc_url, ATTACKER).await;
+        for _ in 0..60 {
+            let channel = channel.clone();
+            stalled.push(tokio::spawn(async move {
+                let mut grpc = tonic::client::Grpc::new(channel);
+                grpc.ready().await.map_err(|error| error.to_string())?;
+                let never = futures_never();
+                grpc.client_streaming::<_, v1::CreateChallengeRequest, v1::CreateChallengeResponse, _>(
+                    tonic::Request::new(never),
+                    tonic::codegen::http::uri::PathAndQuery::from_static(
+                        "/datatrust.v1.AuthService/CreateChallenge",
+                    ),
+                    tonic_prost::ProstCodec::default(),
+                )
+                .await
+                .map(drop)
+                .map_err(|status| format!("{:?}", status.code()))
+            }));
+        }
+    }
+    // The attack's ramp: the stalled requests' headers go out from their connections' tasks;
+    // half a second puts them all in place (the member is then served while they stall,
+    // and the test checks below that every one of them reached the server).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    member_is_served(&server.grpc_url, &member, Duration::from_secs(3)).await;
+    // The server drops each stalled request once its body is late.
+    let mut dropped = 0;
+    for request in stalled {
+        let outcome = tokio::time::timeout(Duration::from_secs(15), request)
+            .await
+            .expect("the server dropped the stalled request in time")
+            .unwrap();
+        if outcome == Err("DeadlineExceeded".into()) {
+            dropped += 1;
+        }
+    }
+    assert!(
+        dropped >= 1_000,
+        "{dropped} of 1200 stalled requests answered DEADLINE_EXCEEDED"
+    );
+}
+
+/// A request stream that never yields: the request's headers go out, its body never does.
+fn futures_never() -> impl tokio_stream::Stream<Item = v1::CreateChallengeRequest> + Send + 'static
+{
+    tokio_stream::pending()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_flood_from_one_source_closes_sign_in_to_nobody_else() {
+    let (_directory, server, member) = served(&[]).await;
+    // A stranger asks for challenges as fast as it can, from one address, for two seconds.
+    let flood = channel_from(&server.grpc_url, ATTACKER).await;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let mut auth = v1::auth_service_client::AuthServiceClient::new(flood.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut served, mut throttled) = (0u32, 0u32);
+            let key = new_signer().public_key().as_bytes().to_vec();
+            while started.elapsed() < Duration::from_secs(2) {
+                match auth
+                    .create_challenge(v1::CreateChallengeRequest {
+                        public_key: key.clone(),
+                    })
+                    .await
+                {
+                    Ok(_) => served += 1,
+                    Err(status) if status.code() == Code::ResourceExhausted => throttled += 1,
+                    Err(status) => panic!("{status:?}"),
+                }
+            }
+            (served, throttled)
+        }));
+    }
+    member_is_served(&server.grpc_url, &member, Duration::from_secs(3)).await;
+    let (mut served, mut throttled) = (0, 0);
+    for task in tasks {
+        let (task_served, task_throttled) = task.await.unwrap();
+        served += task_served;
+        throttled += task_throttled;
+    }
+    assert!(
+        throttled > 0,
+        "the flood was never slowed ({served} served)"
+    );
+    // The default is 50 a second with a burst of 100: two seconds allow at most ~200.
+    assert!(
+        served <= 250,
+        "{served} challenges served to one source in 2 s"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_key_signing_in_without_end_closes_sign_in_to_nobody_else() {
+    // No per-source limit in the way: what is tested is the per-key one.
+    let (directory, server, member) = served(&["--anonymous-requests-per-second", "100000"]).await;
+    let channel = channel_from(&server.grpc_url, ATTACKER).await;
+    let (mut signed_in, mut slowed) = (0, 0);
+    let mut sessions = Vec::new();
+    for _ in 0..200 {
+        match client::sign_in(&channel, &member).await {
+            Ok(session) => {
+                signed_in += 1;
+                sessions.push(session);
+            }
+            Err(error) if error.to_string().contains("too often") => slowed += 1,
+            Err(error) => panic!("{error}"),
+        }
+    }
+    assert!(
+        slowed > 0 && signed_in <= 40,
+        "{signed_in} sign-ins, {slowed} slowed"
+    );
+    // Its own oldest sessions ended (at most 16 live); everyone else signs in as usual.
+    let mut live = 0;
+    for session in &sessions {
+        if session.auth().who_am_i(v1::WhoAmIRequest {}).await.is_ok() {
+            live += 1;
+        }
+    }
+    assert!(live <= 16, "{live} live sessions for one key");
+    let trustee = NoteSigner::parse(
+        &std::fs::read_to_string(directory.path().join("data/initial-trustee.key")).unwrap(),
+    )
+    .unwrap();
+    member_is_served(&server.grpc_url, &trustee, Duration::from_secs(3)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_half_open_connections_are_capped_and_closed() {
+    let (_directory, server, member) = served(&[
+        "--max-connections-per-source",
+        "40",
+        "--connection-idle-seconds",
+        "3",
+    ])
+    .await;
+    let grpc: SocketAddr = server
+        .grpc_url
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let attacker = |target: SocketAddr| async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(SocketAddr::new(ATTACKER.parse().unwrap(), 0))
+            .unwrap();
+        socket.connect(target).await.unwrap()
+    };
+    // Per listener: 60 silent connections, and on HTTP 20 more that send half a request.
+    let mut connections = Vec::new();
+    for _ in 0..60 {
+        connections.push(attacker(grpc).await);
+        connections.push(attacker(server.http_addr).await);
+    }
+    for _ in 0..20 {
+        let mut half = attacker(server.http_addr).await;
+        let _ = half
+            .write_all(b"POST /api/AuthService/CreateChallenge HTTP/1.1\r\nHost: x\r\n")
+            .await;
+        connections.push(half);
+    }
+    member_is_served(&server.grpc_url, &member, Duration::from_secs(3)).await;
+    let (status, _, _) = datatrust_tests::http_get(server.http_addr, "/healthz").await;
+    assert_eq!(status, 200, "HTTP from another source is served");
+    // Every attacker connection is closed by the server: at once beyond the per-source cap,
+    // the rest once idle (3 s); none is left open after 10 s.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for mut connection in connections {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut byte = [0u8; 64];
+        loop {
+            match tokio::time::timeout(left, connection.read(&mut byte)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                // A server's HTTP/2 settings or a 408 may come first; then the close.
+                Ok(Ok(_)) => continue,
+                Err(_) => panic!("a silent connection was still open after 10 s"),
+            }
+        }
+    }
+}
