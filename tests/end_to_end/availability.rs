@@ -267,3 +267,121 @@ async fn silent_and_half_open_connections_are_capped_and_closed() {
         }
     }
 }
+
+#[tokio::test]
+async fn refused_reports_are_rate_limited_and_every_list_comes_in_bounded_pages() {
+    use datatrust_core::UnixSeconds;
+    use datatrust_core::governance::TrainingReport;
+    let ratified = datatrust_tests::RatifiedTrust::start(&[(new_signer(), "Ada")]).await;
+    let trust = &ratified.trust;
+    let (acme_key, acme) = trust
+        .new_principal(datatrust_core::Role::Licensee, "Acme")
+        .await;
+    let license = ratified.license(&acme, &["pointer"], 2).await;
+    let now = datatrust_server::now().0;
+    let refused_report = |run: u32| {
+        let text = TrainingReport {
+            trust: "trust.test".into(),
+            license_id: license.clone(),
+            run_id: format!("run-{run}"),
+            model_id: "acme-operator".into(),
+            model_version: "1".into(),
+            // Not the license's model family: refused, and the attempt logged.
+            model_family: "someone-else".into(),
+            purpose: "computer-use-agent-training".into(),
+            data: Vec::new(),
+            started: UnixSeconds(now),
+            ended: UnixSeconds(now),
+            accelerator_seconds: 1,
+        }
+        .to_text();
+        v1::ReportTrainingUseRequest {
+            signature: acme_key.sign(text.as_bytes()).to_vec(),
+            report: text,
+        }
+    };
+    let limit = datatrust_server::REFUSED_REPORTS_PER_HOUR;
+    for run in 0..limit {
+        let refused = acme
+            .training()
+            .report_training_use(refused_report(run))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    }
+    let log_size = |channel| async move {
+        v1::log_service_client::LogServiceClient::new(channel)
+            .get_checkpoint(v1::GetCheckpointRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .tree_size
+    };
+    let before = log_size(trust.channel.clone()).await;
+    let slowed = acme
+        .training()
+        .report_training_use(refused_report(limit))
+        .await
+        .unwrap_err();
+    assert_eq!(slowed.code(), Code::ResourceExhausted, "{slowed:?}");
+    assert_eq!(
+        log_size(trust.channel.clone()).await,
+        before,
+        "a refusal past the limit is not logged"
+    );
+
+    // Every attempt is listed, for trustees, members and the licensee, in bounded pages that
+    // together hold each exactly once.
+    for session in [trust.trustee_session().await, acme.clone()] {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut page_token = String::new();
+        loop {
+            let page = session
+                .training()
+                .list_training_uses(v1::ListTrainingUsesRequest {
+                    page_size: 7,
+                    page_token,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert!(page.uses.len() <= 7);
+            for record in page.uses {
+                assert!(seen.insert(record.run_id), "listed twice");
+            }
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        assert_eq!(seen.len(), limit as usize);
+    }
+    let huge = acme
+        .training()
+        .list_training_uses(v1::ListTrainingUsesRequest {
+            page_size: u32::MAX,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        huge.uses.len(),
+        limit as usize,
+        "capped pages still hold all 60"
+    );
+    let forged = acme
+        .training()
+        .list_training_uses(v1::ListTrainingUsesRequest {
+            page_size: 1,
+            page_token: "not hex".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(forged.code(), Code::InvalidArgument);
+    // Another licensee sees none of them.
+    let (_, other) = trust
+        .new_principal(datatrust_core::Role::Licensee, "Other")
+        .await;
+    assert!(other.all_training_uses().await.unwrap().is_empty());
+}

@@ -495,7 +495,7 @@ async fn terms_votes_licenses_and_training_uses_end_to_end() {
     let member_view = members[2]
         .1
         .licenses()
-        .list_licenses(v1::ListLicensesRequest {})
+        .list_licenses(v1::ListLicensesRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -503,7 +503,7 @@ async fn terms_votes_licenses_and_training_uses_end_to_end() {
     let uses = members[2]
         .1
         .training()
-        .list_training_uses(v1::ListTrainingUsesRequest {})
+        .list_training_uses(v1::ListTrainingUsesRequest::default())
         .await
         .unwrap()
         .into_inner()
@@ -511,7 +511,7 @@ async fn terms_votes_licenses_and_training_uses_end_to_end() {
     assert_eq!(uses.iter().filter(|record| record.accepted).count(), 1);
     let other_view = other_company
         .licenses()
-        .list_licenses(v1::ListLicensesRequest {})
+        .list_licenses(v1::ListLicensesRequest::default())
         .await
         .unwrap()
         .into_inner();

@@ -602,7 +602,7 @@ fn rows() -> Vec<Row> {
             |context| {
                 Box::pin(async move {
                     LicenseServiceClient::new(context.channel.clone())
-                        .list_licenses(context.request(v1::ListLicensesRequest {}))
+                        .list_licenses(context.request(v1::ListLicensesRequest::default()))
                         .await
                         .map(drop)
                 })
@@ -644,7 +644,7 @@ fn rows() -> Vec<Row> {
             |context| {
                 Box::pin(async move {
                     TrainingServiceClient::new(context.channel.clone())
-                        .list_training_uses(context.request(v1::ListTrainingUsesRequest {}))
+                        .list_training_uses(context.request(v1::ListTrainingUsesRequest::default()))
                         .await
                         .map(drop)
                 })

@@ -155,6 +155,50 @@ impl SignedIn {
         TrainingServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 
+    /// Every training use the caller may see, page by page.
+    pub async fn all_training_uses(
+        &self,
+    ) -> Result<Vec<datatrust_proto::v1::TrainingUse>, ClientError> {
+        let mut uses = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = self
+                .training()
+                .list_training_uses(datatrust_proto::v1::ListTrainingUsesRequest {
+                    page_size: 1000,
+                    page_token,
+                })
+                .await?
+                .into_inner();
+            uses.extend(page.uses);
+            if page.next_page_token.is_empty() {
+                return Ok(uses);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
+    /// Every license the caller may see, page by page.
+    pub async fn all_licenses(&self) -> Result<Vec<datatrust_proto::v1::License>, ClientError> {
+        let mut licenses = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = self
+                .licenses()
+                .list_licenses(datatrust_proto::v1::ListLicensesRequest {
+                    page_size: 1000,
+                    page_token,
+                })
+                .await?
+                .into_inner();
+            licenses.extend(page.licenses);
+            if page.next_page_token.is_empty() {
+                return Ok(licenses);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
     pub fn ingest(&self) -> IngestServiceClient<Authenticated> {
         IngestServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }

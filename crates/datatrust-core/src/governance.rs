@@ -351,6 +351,42 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             .collect()
     }
 
+    /// One page of records of `kind` under `prefix`, strictly after the key `after`: at
+    /// most `limit` of those `keep` accepts, read from the store a bounded batch at a time
+    /// (a page never holds the whole list). Returns the records and where the next page
+    /// starts (`None` when the list is done).
+    pub(crate) fn records_page<T: DeserializeOwned>(
+        &self,
+        kind: RecordKind,
+        prefix: &[u8],
+        after: Option<Vec<u8>>,
+        limit: usize,
+        keep: impl Fn(&T) -> bool,
+    ) -> Result<(Vec<T>, Option<Vec<u8>>), DomainError> {
+        const BATCH: usize = 256;
+        let mut kept = Vec::new();
+        let mut position = after;
+        loop {
+            let batch = self
+                .store
+                .scan_records_page(kind, prefix, position.as_deref(), BATCH)?;
+            let exhausted = batch.len() < BATCH;
+            for (key, value) in batch {
+                let record: T = decode(&value)?;
+                position = Some(key);
+                if keep(&record) {
+                    kept.push(record);
+                    if kept.len() == limit {
+                        return Ok((kept, position));
+                    }
+                }
+            }
+            if exhausted {
+                return Ok((kept, None));
+            }
+        }
+    }
+
     pub(crate) fn record<T: DeserializeOwned>(
         &self,
         kind: RecordKind,
@@ -1026,6 +1062,35 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
 
     /// Licenses a caller may see: trustees and members all (licenses are public commitments
     /// of the trust), a licensee its own.
+    /// One page of the licenses a caller may see (trustees and members all, a licensee its
+    /// own), in id order after `after`.
+    pub fn licenses_page(
+        &self,
+        caller: &Principal,
+        after: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<(Vec<LicenseRecord>, Option<Vec<u8>>), DomainError> {
+        match caller.role {
+            Role::Trustee | Role::Member => self.records_page(
+                RecordKind::License,
+                b"",
+                after,
+                limit,
+                |_: &LicenseRecord| true,
+            ),
+            Role::Licensee => self.records_page(
+                RecordKind::License,
+                b"",
+                after,
+                limit,
+                |license: &LicenseRecord| license.licensee == caller.public_key,
+            ),
+            Role::Collector => Err(DomainError::PermissionDenied(
+                "collectors do not see licenses".into(),
+            )),
+        }
+    }
+
     pub fn licenses(&self, caller: &Principal) -> Result<Vec<LicenseRecord>, DomainError> {
         let all: Vec<LicenseRecord> = self.records(RecordKind::License, b"")?;
         match caller.role {
@@ -1262,6 +1327,43 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             Some(why) => Err(DomainError::FailedPrecondition(format!(
                 "{why} (this attempt is logged at index {log_index})"
             ))),
+        }
+    }
+
+    /// One page of the training uses a caller may see (trustees and members all, a licensee
+    /// its own), in (license, run) order after `after`. Refused attempts are listed too,
+    /// so trustees and members see every attempt a licensee made.
+    pub fn training_uses_page(
+        &self,
+        caller: &Principal,
+        after: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<(Vec<TrainingUseRecord>, Option<Vec<u8>>), DomainError> {
+        match caller.role {
+            Role::Trustee | Role::Member => self.records_page(
+                RecordKind::TrainingUse,
+                b"",
+                after,
+                limit,
+                |_: &TrainingUseRecord| true,
+            ),
+            Role::Licensee => {
+                let mine: std::collections::BTreeSet<String> = self
+                    .licenses(caller)?
+                    .into_iter()
+                    .map(|license| license.id)
+                    .collect();
+                self.records_page(
+                    RecordKind::TrainingUse,
+                    b"",
+                    after,
+                    limit,
+                    |record: &TrainingUseRecord| mine.contains(&record.license_id),
+                )
+            }
+            Role::Collector => Err(DomainError::PermissionDenied(
+                "collectors do not see training uses".into(),
+            )),
         }
     }
 

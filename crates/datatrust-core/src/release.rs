@@ -400,14 +400,16 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         }
     }
 
-    /// The records of one part of a release, for its licensee (whose license must still be
-    /// active) or a trustee. `None` for a member erased since: nothing of theirs is released
-    /// again.
+    /// One chunk (from 0, `RECORDS_PER_MESSAGE` records each) of a part of a release, for
+    /// its licensee or a trustee; `None` past the part's end or once its member is erased.
+    /// The license (for a licensee) must still be active: it is re-checked with every chunk,
+    /// so a revocation stops a stream. Nothing of an erased member is released again.
     pub fn release_part_records(
         &self,
         caller: &Principal,
         release_id: &str,
         part_index: usize,
+        chunk: u32,
     ) -> Result<Option<Vec<Vec<u8>>>, DomainError> {
         let meta = self.release(caller, release_id)?;
         if caller.role == Role::Licensee {
@@ -422,7 +424,9 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             .parts
             .get(part_index)
             .ok_or_else(|| DomainError::NotFound("part: no such part of this release".into()))?;
-        Ok(self.store.release_part(&part.member, release_id)?)
+        Ok(self
+            .store
+            .release_part_chunk(&part.member, release_id, chunk)?)
     }
 
     /// Every release holding the calling member's records, with the proof of their

@@ -289,6 +289,15 @@ pub trait RecordStore: Send + Sync + 'static {
     fn get_record(&self, kind: RecordKind, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every record of `kind` whose key starts with `prefix`, in key order.
     fn scan_records(&self, kind: RecordKind, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError>;
+    /// At most `limit` records of `kind` whose key starts with `prefix` and comes strictly
+    /// after `after`, in key order: one page of a list, read without the rest.
+    fn scan_records_page(
+        &self,
+        kind: RecordKind,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError>;
     fn write_records(&self, writes: Vec<RecordWrite>) -> Result<(), StoreError>;
 }
 
@@ -302,6 +311,15 @@ impl<T: RecordStore + ?Sized> RecordStore for std::sync::Arc<T> {
     }
     fn scan_records(&self, kind: RecordKind, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
         (**self).scan_records(kind, prefix)
+    }
+    fn scan_records_page(
+        &self,
+        kind: RecordKind,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        (**self).scan_records_page(kind, prefix, after, limit)
     }
     fn write_records(&self, writes: Vec<RecordWrite>) -> Result<(), StoreError> {
         (**self).write_records(writes)
@@ -390,12 +408,31 @@ pub trait EventStore: Send + Sync + 'static {
         after: Option<&[u8; 32]>,
         limit: usize,
     ) -> Result<Vec<[u8; 32]>, StoreError>;
-    /// A member's part of a release; `None` once the member is erased.
+    /// One chunk (in order from 0) of a member's part of a release; `None` past the last
+    /// chunk, and for every chunk once the member is erased.
+    fn release_part_chunk(
+        &self,
+        member: &PublicKey,
+        release_id: &str,
+        chunk: u32,
+    ) -> Result<Option<Vec<Vec<u8>>>, StoreError>;
+    /// A member's whole part of a release; `None` once the member is erased. Memory grows
+    /// with the part: streams read `release_part_chunk`.
     fn release_part(
         &self,
         member: &PublicKey,
         release_id: &str,
-    ) -> Result<Option<Vec<Vec<u8>>>, StoreError>;
+    ) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
+        let mut records = Vec::new();
+        for chunk in 0.. {
+            match self.release_part_chunk(member, release_id, chunk)? {
+                Some(part) => records.extend(part),
+                None if chunk == 0 => return Ok(None),
+                None => break,
+            }
+        }
+        Ok(Some(records))
+    }
 }
 
 impl<T: EventStore + ?Sized> EventStore for std::sync::Arc<T> {
@@ -441,12 +478,13 @@ impl<T: EventStore + ?Sized> EventStore for std::sync::Arc<T> {
     ) -> Result<Vec<[u8; 32]>, StoreError> {
         (**self).member_screenshots(member, after, limit)
     }
-    fn release_part(
+    fn release_part_chunk(
         &self,
         member: &PublicKey,
         release_id: &str,
+        chunk: u32,
     ) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
-        (**self).release_part(member, release_id)
+        (**self).release_part_chunk(member, release_id, chunk)
     }
     fn put_screenshot(
         &self,

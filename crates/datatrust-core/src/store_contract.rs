@@ -280,6 +280,34 @@ pub fn records_contract<S: crate::store::RecordStore>(store: &S) {
         ]
     );
     assert_eq!(store.scan_records(RecordKind::Terms, b"").unwrap().len(), 3);
+    // Pages: bounded, strictly after the position, within the prefix.
+    assert_eq!(
+        store
+            .scan_records_page(RecordKind::Terms, b"", None, 2)
+            .unwrap(),
+        vec![
+            (b"a1".to_vec(), b"one".to_vec()),
+            (b"a2".to_vec(), b"two".to_vec())
+        ]
+    );
+    assert_eq!(
+        store
+            .scan_records_page(RecordKind::Terms, b"", Some(b"a2"), 2)
+            .unwrap(),
+        vec![(b"b1".to_vec(), b"three".to_vec())]
+    );
+    assert_eq!(
+        store
+            .scan_records_page(RecordKind::Terms, b"a", Some(b"a1"), 10)
+            .unwrap(),
+        vec![(b"a2".to_vec(), b"two".to_vec())]
+    );
+    assert!(
+        store
+            .scan_records_page(RecordKind::Terms, b"a", Some(b"a2"), 10)
+            .unwrap()
+            .is_empty()
+    );
     store
         .write_records(vec![
             (RecordKind::Terms, b"a1".to_vec(), None),
@@ -357,6 +385,15 @@ pub fn events_contract<S: crate::store::EventStore>(store: &S) {
         Some(vec![b"one".to_vec(), b"two".to_vec()])
     );
     assert_eq!(store.release_part(&member, "r2").unwrap(), None);
+    // A large part is read back chunk by chunk, a message's worth each, in order.
+    let many: Vec<Vec<u8>> = (0..5000u32).map(|n| n.to_be_bytes().to_vec()).collect();
+    assert!(store.put_release_part(&member, "r3", &many).unwrap());
+    let first = store.release_part_chunk(&member, "r3", 0).unwrap().unwrap();
+    let second = store.release_part_chunk(&member, "r3", 1).unwrap().unwrap();
+    assert_eq!(first.len(), crate::release::RECORDS_PER_MESSAGE);
+    assert_eq!([first, second].concat(), many);
+    assert_eq!(store.release_part_chunk(&member, "r3", 2).unwrap(), None);
+    assert_eq!(store.release_part(&member, "r3").unwrap(), Some(many));
     assert!(
         store
             .put_screenshot(&member, &[5; 32], b"image bytes")

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http_body_util::BodyExt as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -59,7 +59,7 @@ struct Shared {
     authenticated: Arc<Semaphore>,
     anonymous: Arc<Semaphore>,
     per_principal: Mutex<HashMap<[u8; 32], usize>>,
-    per_source: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    per_source: crate::limits::TokenBuckets<IpAddr>,
 }
 
 impl AdmissionLayer {
@@ -72,7 +72,11 @@ impl AdmissionLayer {
                 authenticated: Arc::new(Semaphore::new(limits.authenticated)),
                 anonymous: Arc::new(Semaphore::new(limits.anonymous)),
                 per_principal: Mutex::new(HashMap::new()),
-                per_source: Mutex::new(HashMap::new()),
+                per_source: crate::limits::TokenBuckets::new(
+                    f64::from(limits.anonymous_per_source_per_second),
+                    2.0 * f64::from(limits.anonymous_per_source_per_second),
+                    65_536,
+                ),
             }),
         }
     }
@@ -210,24 +214,13 @@ impl Shared {
 
     /// One request from `source` without signing in: a token bucket per address.
     fn charge_source(&self, source: IpAddr) -> Result<(), Status> {
-        let rate = f64::from(self.limits.anonymous_per_source_per_second);
-        let burst = rate * 2.0;
-        let now = Instant::now();
-        let mut buckets = self.per_source.lock().expect("source buckets poisoned");
-        if buckets.len() > 65_536 {
-            // Forget sources whose bucket has refilled: they lose nothing.
-            buckets.retain(|_, (left, at)| *left + at.elapsed().as_secs_f64() * rate < burst);
-        }
-        let (left, at) = buckets.entry(source).or_insert((burst, now));
-        *left = (*left + now.duration_since(*at).as_secs_f64() * rate).min(burst);
-        *at = now;
-        if *left < 1.0 {
-            return Err(Status::resource_exhausted(
+        if self.per_source.take(source) {
+            Ok(())
+        } else {
+            Err(Status::resource_exhausted(
                 "too many requests from your address without signing in; slow down",
-            ));
+            ))
         }
-        *left -= 1.0;
-        Ok(())
     }
 }
 

@@ -63,8 +63,8 @@ pub struct Sessions {
     challenge_secret: [u8; 32],
     /// Challenges of successful logins, until they expire (Unix seconds).
     used_challenges: Mutex<HashMap<[u8; CHALLENGE_LENGTH], i64>>,
-    /// Per key: sign-in allowance left and when it was last refilled.
-    login_allowance: Mutex<HashMap<PublicKey, (f64, Instant)>>,
+    /// Per key: sign-ins allowed, `LOGINS_PER_KEY_PER_MINUTE` a minute.
+    login_allowance: crate::limits::TokenBuckets<PublicKey>,
     tokens: Mutex<SessionTable>,
 }
 
@@ -97,7 +97,11 @@ impl Sessions {
             token_lifetime,
             challenge_secret,
             used_challenges: Mutex::new(HashMap::new()),
-            login_allowance: Mutex::new(HashMap::new()),
+            login_allowance: crate::limits::TokenBuckets::new(
+                f64::from(LOGINS_PER_KEY_PER_MINUTE) / 60.0,
+                f64::from(LOGINS_PER_KEY_PER_MINUTE),
+                100_000,
+            ),
             tokens: Mutex::new(SessionTable::default()),
         }
     }
@@ -160,26 +164,8 @@ impl Sessions {
         challenge: [u8; CHALLENGE_LENGTH],
         now: UnixSeconds,
     ) -> Result<(), AuthError> {
-        {
-            let mut allowance = self
-                .login_allowance
-                .lock()
-                .expect("login allowance poisoned");
-            let instant = Instant::now();
-            let per_second = f64::from(LOGINS_PER_KEY_PER_MINUTE) / 60.0;
-            let full = f64::from(LOGINS_PER_KEY_PER_MINUTE);
-            if allowance.len() > 100_000 {
-                // Forget keys whose allowance has refilled: they lose nothing.
-                allowance
-                    .retain(|_, (left, at)| *left + at.elapsed().as_secs_f64() * per_second < full);
-            }
-            let (left, at) = allowance.entry(*public_key).or_insert((full, instant));
-            *left = (*left + instant.duration_since(*at).as_secs_f64() * per_second).min(full);
-            *at = instant;
-            if *left < 1.0 {
-                return Err(AuthError::TooManyLogins);
-            }
-            *left -= 1.0;
+        if !self.login_allowance.take(*public_key) {
+            return Err(AuthError::TooManyLogins);
         }
         let expires = i64::from_be_bytes(challenge[..8].try_into().expect("8 bytes"));
         let mut used = self

@@ -34,7 +34,13 @@ struct Inner {
     /// Releases being built in the background, by id (in memory: a restart forgets them,
     /// and the licensee asks again).
     builds: std::sync::Mutex<std::collections::HashMap<String, Arc<ReleaseBuild>>>,
+    /// Refused training-use reports each licensee may still make: every refusal is logged,
+    /// so this bounds how fast one licensee can grow the log with them.
+    refused_reports: crate::limits::TokenBuckets<datatrust_core::PublicKey>,
 }
+
+/// Refused training-use reports one licensee may make per hour (all at once, at most).
+pub const REFUSED_REPORTS_PER_HOUR: u32 = 60;
 
 /// A release being built in the background.
 pub(crate) struct ReleaseBuild {
@@ -108,6 +114,11 @@ impl TrustState {
                 sessions: Sessions::new(token_lifetime),
                 pseudonym_secret,
                 builds: std::sync::Mutex::default(),
+                refused_reports: crate::limits::TokenBuckets::new(
+                    f64::from(REFUSED_REPORTS_PER_HOUR) / 3600.0,
+                    f64::from(REFUSED_REPORTS_PER_HOUR),
+                    100_000,
+                ),
             }),
         };
         if state.log_reader().size() == 0 {
@@ -208,6 +219,12 @@ impl TrustState {
 
     pub(crate) fn pseudonym_secret(&self) -> [u8; 32] {
         self.inner.pseudonym_secret
+    }
+
+    pub(crate) fn refused_reports(
+        &self,
+    ) -> &crate::limits::TokenBuckets<datatrust_core::PublicKey> {
+        &self.inner.refused_reports
     }
 
     pub(crate) fn sessions(&self) -> &Sessions {

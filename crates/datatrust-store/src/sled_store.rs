@@ -403,6 +403,33 @@ impl RecordStore for SledStore {
             .collect()
     }
 
+    fn scan_records_page(
+        &self,
+        kind: RecordKind,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        let start = match after {
+            // The smallest key after `after`.
+            Some(after) if after >= prefix => [after, &[0]].concat(),
+            _ => prefix.to_vec(),
+        };
+        self.records(kind)
+            .range(start..)
+            .take_while(|entry| {
+                entry
+                    .as_ref()
+                    .map_or(true, |(key, _)| key.starts_with(prefix))
+            })
+            .take(limit)
+            .map(|entry| {
+                let (key, value) = entry.map_err(store_error)?;
+                Ok((key.to_vec(), value.to_vec()))
+            })
+            .collect()
+    }
+
     fn write_records(&self, writes: Vec<RecordWrite>) -> Result<(), StoreError> {
         let trees: Vec<&sled::Tree> = RecordKind::ALL
             .iter()

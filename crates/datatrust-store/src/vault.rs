@@ -10,7 +10,8 @@
 //! member-keys/<hex member>  (a file, not sled)               : nonce(24) || wrapped key
 //! chunks:       member(32) || SHA-256(device)[..8] || seq   -> nonce(24) || ciphertext
 //! event_counts: member(32) || day(i64 BE) || category       -> count(u64 BE)
-//! release_parts: member(32) || release id                   -> nonce(24) || ciphertext
+//! release_parts: member(32) || release id || chunk (u32 BE) -> nonce(24) || ciphertext
+//!                (4096 records a chunk; parts stored before chunking: no chunk suffix)
 //! screenshots:  member(32) || SHA-256(image)                -> nonce(24) || ciphertext
 //! ```
 
@@ -76,6 +77,18 @@ fn open(key: &[u8; 32], sealed: &[u8], associated: &[u8]) -> Result<Vec<u8>, Sto
 
 fn key_associated_data(member: &PublicKey) -> Vec<u8> {
     [b"datatrust member key v1\n".as_slice(), member.as_bytes()].concat()
+}
+
+/// Records per stored chunk of a release part: one streamed message's worth.
+const RELEASE_PART_CHUNK_RECORDS: usize = datatrust_core::release::RECORDS_PER_MESSAGE;
+
+fn release_chunk_key(member: &PublicKey, release_id: &str, chunk: u32) -> Vec<u8> {
+    [
+        member.as_bytes().as_slice(),
+        release_id.as_bytes(),
+        &chunk.to_be_bytes(),
+    ]
+    .concat()
 }
 
 fn chunk_key(member: &PublicKey, device_id: &str, sequence: u64) -> Vec<u8> {
@@ -289,27 +302,35 @@ impl EventStore for SledStore {
         let Some(member_key) = self.member_key(member)? else {
             return Ok(false);
         };
-        let key = [member.as_bytes().as_slice(), release_id.as_bytes()].concat();
-        let plaintext = postcard::to_stdvec(records)
-            .map_err(|error| StoreError::new(format!("encoding a release part: {error}")))?;
-        let sealed = seal(&member_key, &plaintext, &key)?;
-        self.release_parts
-            .insert(key, sealed)
-            .map_err(store_error)?;
+        // In chunks, so that streaming reads one chunk at a time, whatever the part's size.
+        let mut batch = sled::Batch::default();
+        for (index, chunk) in records.chunks(RELEASE_PART_CHUNK_RECORDS).enumerate() {
+            let index = u32::try_from(index)
+                .map_err(|_| StoreError::new("a release part of more than 2^32 chunks"))?;
+            let key = release_chunk_key(member, release_id, index);
+            let plaintext = postcard::to_stdvec(chunk)
+                .map_err(|error| StoreError::new(format!("encoding a release part: {error}")))?;
+            batch.insert(key.clone(), seal(&member_key, &plaintext, &key)?);
+        }
+        self.release_parts.apply_batch(batch).map_err(store_error)?;
         self.flush_now()?;
         Ok(true)
     }
 
-    fn release_part(
+    fn release_part_chunk(
         &self,
         member: &PublicKey,
         release_id: &str,
+        chunk: u32,
     ) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
-        let key = [member.as_bytes().as_slice(), release_id.as_bytes()].concat();
-        let (Some(sealed), Some(member_key)) = (
-            self.release_parts.get(&key).map_err(store_error)?,
-            self.member_key(member)?,
-        ) else {
+        let mut key = release_chunk_key(member, release_id, chunk);
+        let mut sealed = self.release_parts.get(&key).map_err(store_error)?;
+        if sealed.is_none() && chunk == 0 {
+            // A part stored whole, before parts were chunked: its one chunk.
+            key = [member.as_bytes().as_slice(), release_id.as_bytes()].concat();
+            sealed = self.release_parts.get(&key).map_err(store_error)?;
+        }
+        let (Some(sealed), Some(member_key)) = (sealed, self.member_key(member)?) else {
             return Ok(None);
         };
         let plaintext = open(&member_key, &sealed, &key)?;

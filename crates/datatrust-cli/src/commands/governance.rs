@@ -321,22 +321,10 @@ pub async fn member(
             }
         }
         MemberCommand::Uses => {
-            for license in session
-                .licenses()
-                .list_licenses(v1::ListLicensesRequest {})
-                .await?
-                .into_inner()
-                .licenses
-            {
+            for license in session.all_licenses().await? {
                 print_license(global, &license);
             }
-            for record in session
-                .training()
-                .list_training_uses(v1::ListTrainingUsesRequest {})
-                .await?
-                .into_inner()
-                .uses
-            {
+            for record in session.all_training_uses().await? {
                 print_use(global, &record);
             }
         }
@@ -394,13 +382,7 @@ pub async fn company(
             }
         }
         CompanyCommand::Licenses => {
-            for license in session
-                .licenses()
-                .list_licenses(v1::ListLicensesRequest {})
-                .await?
-                .into_inner()
-                .licenses
-            {
+            for license in session.all_licenses().await? {
                 print_license(global, &license);
             }
         }
@@ -471,13 +453,7 @@ pub async fn company(
             }
         }
         CompanyCommand::Uses => {
-            for record in session
-                .training()
-                .list_training_uses(v1::ListTrainingUsesRequest {})
-                .await?
-                .into_inner()
-                .uses
-            {
+            for record in session.all_training_uses().await? {
                 print_use(global, &record);
             }
         }

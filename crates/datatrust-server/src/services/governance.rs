@@ -364,14 +364,17 @@ impl LicenseService for LicenseApi {
         &self,
         request: Request<v1::ListLicensesRequest>,
     ) -> Result<Response<v1::ListLicensesResponse>, Status> {
-        let records = self
+        let page =
+            crate::paging::Page::parse(request.get_ref().page_size, &request.get_ref().page_token)?;
+        let (records, next) = self
             .state
-            .as_caller(request.metadata(), |registry, caller| {
-                registry.licenses(caller)
+            .as_caller(request.metadata(), move |registry, caller| {
+                registry.licenses_page(caller, page.after, page.size)
             })
             .await?;
         Ok(Response::new(v1::ListLicensesResponse {
             licenses: records.iter().map(wire::license).collect(),
+            next_page_token: crate::paging::token(next),
         }))
     }
 
@@ -406,12 +409,29 @@ impl TrainingService for TrainingApi {
     ) -> Result<Response<v1::ReportTrainingUseResponse>, Status> {
         let report = required(&request.get_ref().report, "report")?;
         let signature = signature(&request.get_ref().signature)?;
+        let licensee = self.state.session(request.metadata())?.public_key;
+        let refusals = self.state.refused_reports();
+        if !refusals.has_token(licensee) {
+            return Err(Status::resource_exhausted(format!(
+                "too many refused reports from your key (at most {} an hour): each is logged; \
+                 read the refusals (ListTrainingUses) and fix the reports before sending more",
+                crate::state::REFUSED_REPORTS_PER_HOUR
+            )));
+        }
         let record = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
                 registry.report_training_use(caller, &report, &signature, now())
             })
-            .await?;
+            .await
+            .inspect_err(|status| {
+                // A new refusal was logged (a repeat of an old one logs nothing): count it.
+                if status.code() == tonic::Code::FailedPrecondition
+                    && status.message().contains("this attempt is logged at index")
+                {
+                    refusals.take(licensee);
+                }
+            })?;
         // The journal returned only once the entry was committed with a signed checkpoint.
         let reader = Arc::clone(self.state.log_reader());
         let index = record.log_index;
@@ -429,14 +449,17 @@ impl TrainingService for TrainingApi {
         &self,
         request: Request<v1::ListTrainingUsesRequest>,
     ) -> Result<Response<v1::ListTrainingUsesResponse>, Status> {
-        let records = self
+        let page =
+            crate::paging::Page::parse(request.get_ref().page_size, &request.get_ref().page_token)?;
+        let (records, next) = self
             .state
-            .as_caller(request.metadata(), |registry, caller| {
-                registry.training_uses(caller)
+            .as_caller(request.metadata(), move |registry, caller| {
+                registry.training_uses_page(caller, page.after, page.size)
             })
             .await?;
         Ok(Response::new(v1::ListTrainingUsesResponse {
             uses: records.iter().map(wire::training_use).collect(),
+            next_page_token: crate::paging::token(next),
         }))
     }
 

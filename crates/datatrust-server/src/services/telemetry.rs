@@ -618,65 +618,62 @@ impl v1::release_service_server::ReleaseService for ReleaseApi {
             let id = id.clone();
             self.state
                 .as_caller(&metadata, move |registry, caller| {
-                    registry.release_part_records(caller, &id, 0).map(drop)
+                    registry.release_part_records(caller, &id, 0, 0).map(drop)
                 })
                 .await?;
         }
         let state = self.state.clone();
         let (sender, receiver) = tokio::sync::mpsc::channel(4);
+        // Part by part, chunk by chunk (one message's worth each): the stream holds one
+        // chunk at a time, however large a member's part.
         tokio::spawn(async move {
             let mut position = 0u64;
             for (part_index, part) in meta.parts.iter().enumerate() {
-                if position + part.count <= from {
-                    position += part.count;
+                let part_end = position + part.count;
+                if part_end <= from {
+                    position = part_end;
                     continue;
                 }
-                let id = id.clone();
-                let records = match state
-                    .as_caller(&metadata, move |registry, caller| {
-                        registry.release_part_records(caller, &id, part_index)
-                    })
-                    .await
-                {
-                    Ok(Some(records)) => records,
-                    Ok(None) => {
-                        position += part.count;
-                        continue;
-                    }
-                    Err(status) => {
-                        let _ = sender.send(Err(status)).await;
-                        return;
-                    }
-                };
-                let mut batch = Vec::with_capacity(datatrust_core::release::RECORDS_PER_MESSAGE);
-                for record in records {
-                    if position >= from {
-                        batch.push(v1::ReleaseRecord {
-                            position,
+                for chunk in 0u32.. {
+                    let id = id.clone();
+                    let records = match state
+                        .as_caller(&metadata, move |registry, caller| {
+                            registry.release_part_records(caller, &id, part_index, chunk)
+                        })
+                        .await
+                    {
+                        Ok(Some(records)) => records,
+                        // The part's end, or its member erased (meanwhile): nothing more.
+                        Ok(None) => break,
+                        Err(status) => {
+                            let _ = sender.send(Err(status)).await;
+                            return;
+                        }
+                    };
+                    let count = records.len() as u64;
+                    let batch: Vec<v1::ReleaseRecord> = records
+                        .into_iter()
+                        .zip(position..)
+                        .filter(|(_, at)| *at >= from)
+                        .map(|(record, at)| v1::ReleaseRecord {
+                            position: at,
                             part: part_index as u64,
                             record,
-                        });
-                        if batch.len() == datatrust_core::release::RECORDS_PER_MESSAGE {
-                            let full = std::mem::take(&mut batch);
-                            if sender
-                                .send(Ok(v1::ReleaseRecordBatch { records: full }))
-                                .await
-                                .is_err()
-                            {
-                                return;
-                            }
-                        }
+                        })
+                        .collect();
+                    position += count;
+                    if batch.is_empty() {
+                        continue;
                     }
-                    position += 1;
-                }
-                if !batch.is_empty()
-                    && sender
+                    if sender
                         .send(Ok(v1::ReleaseRecordBatch { records: batch }))
                         .await
                         .is_err()
-                {
-                    return;
+                    {
+                        return;
+                    }
                 }
+                position = part_end;
             }
         });
         Ok(Response::new(Box::pin(
