@@ -385,3 +385,150 @@ async fn refused_reports_are_rate_limited_and_every_list_comes_in_bounded_pages(
         .await;
     assert!(other.all_training_uses().await.unwrap().is_empty());
 }
+
+/// A small tmpfs mounted for one test, unmounted when dropped; `None` where this machine
+/// does not let the test mount one (not root, no mount permission).
+struct SmallDisk {
+    path: std::path::PathBuf,
+    _parent: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(megabytes: u32) -> Option<SmallDisk> {
+        let parent = tempfile::tempdir().unwrap();
+        let path = parent.path().join("disk");
+        std::fs::create_dir(&path).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={megabytes}m,mode=0700"),
+                "tmpfs",
+            ])
+            .arg(&path)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        mounted.then_some(SmallDisk {
+            path,
+            _parent: parent,
+        })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .args(["-l"])
+            .arg(&self.path)
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_writes_clearly_and_recovers_without_a_restart() {
+    let Some(disk) = SmallDisk::mount(48) else {
+        assert!(
+            std::env::var_os("DATATRUST_REQUIRE_MOUNT").is_none(),
+            "DATATRUST_REQUIRE_MOUNT is set but a tmpfs could not be mounted"
+        );
+        eprintln!(
+            "SKIPPED a_full_disk_refuses_writes_clearly_and_recovers_without_a_restart: \
+             mounting a small tmpfs needs root (CI sets DATATRUST_REQUIRE_MOUNT)"
+        );
+        return;
+    };
+    let data_dir = disk.path.join("data");
+    let server = ServerProcess::start(&data_dir, &["--min-free-disk-mb", "8"]);
+    let trustee =
+        NoteSigner::parse(&std::fs::read_to_string(data_dir.join("initial-trustee.key")).unwrap())
+            .unwrap();
+    let channel = client::connect(&server.grpc_url, None).await.unwrap();
+    let session = client::sign_in(&channel, &trustee).await.unwrap();
+    let register = || {
+        let session = session.clone();
+        async move {
+            session
+                .principals()
+                .register_principal(v1::RegisterPrincipalRequest {
+                    public_key: new_signer().public_key().as_bytes().to_vec(),
+                    role: v1::Role::Member.into(),
+                    display_name: "Member".into(),
+                })
+                .await
+        }
+    };
+    register().await.expect("a write with room to spare");
+
+    // Fill the disk to the last byte.
+    let filler = disk.path.join("filler");
+    {
+        use std::io::Write as _;
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 1 << 20];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.sync_all();
+    }
+    let health = || async {
+        tonic_health::pb::health_client::HealthClient::new(channel.clone())
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        match register().await {
+            Err(status) if status.code() == Code::ResourceExhausted => break status,
+            outcome => {
+                assert!(
+                    Instant::now() < deadline,
+                    "still {outcome:?} on a full disk"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert!(refused.message().contains("disk is full"), "{refused:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while health().await
+        != tonic_health::pb::health_check_response::ServingStatus::NotServing as i32
+    {
+        assert!(Instant::now() < deadline, "health never said so");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, _, body) = datatrust_tests::http_get(server.http_addr, "/healthz").await;
+    assert_eq!(status, 503);
+    assert!(String::from_utf8_lossy(&body).contains("disk"));
+    // Reads go on.
+    session.auth().who_am_i(v1::WhoAmIRequest {}).await.unwrap();
+
+    // Space returns: writes resume with no restart.
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match register().await {
+            Ok(_) => break,
+            Err(status) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "writes did not resume: {status:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while health().await != tonic_health::pb::health_check_response::ServingStatus::Serving as i32 {
+        assert!(Instant::now() < deadline, "health did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And it still stops cleanly.
+    server.signal("-TERM");
+    let status = server.wait(Duration::from_secs(30)).await;
+    assert!(status.success(), "{status:?}");
+}

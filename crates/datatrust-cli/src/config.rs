@@ -76,6 +76,9 @@ pub struct ServeArgs {
     /// Requests per second one address may make without signing in [default: 50]
     #[arg(long, env = "DATATRUST_ANONYMOUS_REQUESTS_PER_SECOND")]
     pub anonymous_requests_per_second: Option<u32>,
+    /// Below this many MiB free on the data directory's disk, writes are refused [default: 256]
+    #[arg(long, env = "DATATRUST_MIN_FREE_DISK_MB")]
+    pub min_free_disk_mb: Option<u64>,
 }
 
 /// The config file: the same settings, all optional; unknown keys are refused.
@@ -98,6 +101,7 @@ struct FileConfig {
     max_connections_per_source: Option<usize>,
     connection_idle_seconds: Option<u64>,
     anonymous_requests_per_second: Option<u32>,
+    min_free_disk_mb: Option<u64>,
 }
 
 /// Everything `serve` needs, resolved.
@@ -195,6 +199,12 @@ impl ServeArgs {
                 Some(rate) => rate,
                 None => defaults.anonymous_per_source_per_second,
             },
+            minimum_free_disk_bytes: self
+                .min_free_disk_mb
+                .or(file.min_free_disk_mb)
+                .map_or(defaults.minimum_free_disk_bytes, |megabytes| {
+                    megabytes.saturating_mul(1024 * 1024)
+                }),
             ..defaults
         };
         Ok(ServeConfig {

@@ -150,6 +150,14 @@ pub trait TrustStore: Send + Sync + 'static {
     /// Makes everything written so far durable. Mutating methods already do this; shutdown
     /// calls it once more.
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// True while the store refuses writes for want of disk space.
+    fn disk_space_low(&self) -> bool {
+        false
+    }
+
+    /// Sets the free space below which writes are refused.
+    fn set_minimum_free_disk(&self, _bytes: u64) {}
 }
 
 /// A shared store is a store: the server holds `Arc<dyn TrustStore>` so that the backend is
@@ -218,6 +226,12 @@ impl<T: TrustStore + ?Sized> TrustStore for std::sync::Arc<T> {
     }
     fn flush(&self) -> Result<(), StoreError> {
         (**self).flush()
+    }
+    fn disk_space_low(&self) -> bool {
+        (**self).disk_space_low()
+    }
+    fn set_minimum_free_disk(&self, bytes: u64) {
+        (**self).set_minimum_free_disk(bytes)
     }
 }
 

@@ -42,6 +42,9 @@ pub struct ServeOptions {
     /// between batches for `idle_upload` at most.
     pub body_timeout: Duration,
     pub idle_upload: Duration,
+    /// Below this much free space on the database's disk, writes are refused (and health
+    /// says so) until space returns.
+    pub minimum_free_disk_bytes: u64,
 }
 
 impl Default for ServeOptions {
@@ -65,6 +68,7 @@ impl Default for ServeOptions {
             anonymous_concurrency: 256,
             body_timeout: Duration::from_secs(5),
             idle_upload: Duration::from_secs(120),
+            minimum_free_disk_bytes: datatrust_store::DEFAULT_MINIMUM_FREE_BYTES,
         }
     }
 }

@@ -79,6 +79,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    let disk_health = health_reporter.clone();
     for name in SERVICE_NAMES.iter().chain(&[""]) {
         health_reporter
             .set_service_status(*name, ServingStatus::Serving)
@@ -256,6 +257,38 @@ pub async fn serve(
             .max_encoding_message_size(max),
         );
 
+    // The disk's free space, as health reports it: NOT_SERVING (and /healthz 503) while
+    // writes are refused for want of space, SERVING again once it returns.
+    state.set_minimum_free_disk(options.minimum_free_disk_bytes);
+    let disk_full = Arc::new(AtomicBool::new(false));
+    {
+        let (state, disk_full, draining) =
+            (state.clone(), Arc::clone(&disk_full), Arc::clone(&draining));
+        let health_reporter = disk_health;
+        let mut stop = stop_receiver.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    _ = stop.wait_for(|stop| *stop) => return,
+                }
+                let low = state.disk_space_low();
+                if disk_full.swap(low, Ordering::SeqCst) == low || draining.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let status = if low {
+                    ServingStatus::NotServing
+                } else {
+                    ServingStatus::Serving
+                };
+                for name in SERVICE_NAMES.iter().chain(&[""]) {
+                    health_reporter.set_service_status(*name, status).await;
+                }
+            }
+        });
+    }
+
     // Licensees with overdue invoices are suspended even if nobody asks: every
     // `duties_interval`, until shutdown.
     let sweeping = state.clone();
@@ -317,7 +350,7 @@ pub async fn serve(
 
     let http_router = Router::new()
         .route("/healthz", get(http_health))
-        .with_state(Arc::clone(&draining))
+        .with_state((Arc::clone(&draining), Arc::clone(&disk_full)))
         .merge(crate::http_log::router(state.clone()))
         .merge(crate::portal::router(state.clone(), admission));
     // With a certificate configured, the HTTP listener speaks HTTPS too.
@@ -364,9 +397,16 @@ async fn stopped(mut receiver: watch::Receiver<bool>) {
     let _ = receiver.wait_for(|stop| *stop).await;
 }
 
-async fn http_health(State(draining): State<Arc<AtomicBool>>) -> (StatusCode, &'static str) {
+async fn http_health(
+    State((draining, disk_full)): State<(Arc<AtomicBool>, Arc<AtomicBool>)>,
+) -> (StatusCode, &'static str) {
     if draining.load(Ordering::SeqCst) {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+    } else if disk_full.load(Ordering::SeqCst) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "disk nearly full: writes are refused until space is freed\n",
+        )
     } else {
         (StatusCode::OK, "serving\n")
     }

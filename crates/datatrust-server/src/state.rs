@@ -237,6 +237,16 @@ impl TrustState {
         &self.inner.builds
     }
 
+    /// Sets the free space below which the store refuses writes.
+    pub fn set_minimum_free_disk(&self, bytes: u64) {
+        self.inner.registry.store().set_minimum_free_disk(bytes);
+    }
+
+    /// True while the store refuses writes for want of disk space.
+    pub fn disk_space_low(&self) -> bool {
+        self.inner.registry.store().disk_space_low()
+    }
+
     /// Makes all stored state durable; called once more at shutdown.
     pub fn flush(&self) -> Result<(), datatrust_core::store::StoreError> {
         self.inner.registry.store().flush()

@@ -3,6 +3,7 @@
 //! the log crate's `LogStore` in the same database.
 
 mod data_directory;
+mod disk_space;
 mod member_keys;
 mod published_checkpoint;
 mod sled_log;
@@ -10,5 +11,6 @@ mod sled_store;
 mod vault;
 
 pub use data_directory::{DataDirectory, DataDirectoryError, OpenedTrust, TrustMetadata};
+pub use disk_space::DEFAULT_MINIMUM_FREE_BYTES;
 pub use sled_log::SledLogStore;
 pub use sled_store::SledStore;

@@ -22,6 +22,7 @@ pub struct SledLogStore {
     database: sled::Db,
     tree: sled::Tree,
     published: Option<Arc<PublishedCheckpointFile>>,
+    disk_space: Option<Arc<crate::disk_space::DiskSpace>>,
 }
 
 impl std::fmt::Debug for SledLogStore {
@@ -36,9 +37,11 @@ impl SledLogStore {
     pub(crate) fn open(
         database: &sled::Db,
         published: Option<Arc<PublishedCheckpointFile>>,
+        disk_space: Option<Arc<crate::disk_space::DiskSpace>>,
     ) -> Result<SledLogStore, datatrust_core::store::StoreError> {
         Ok(SledLogStore {
             published,
+            disk_space,
             tree: database
                 .open_tree(LOG_TREE)
                 .map_err(crate::sled_store::store_error)?,
@@ -128,6 +131,11 @@ impl LogStore for SledLogStore {
     }
 
     fn commit(&self, batch: LogBatch) -> Result<(), LogStoreError> {
+        if let Some(space) = &self.disk_space {
+            space.check_write().map_err(|error| {
+                LogStoreError(format!("{}: {}", datatrust_tlog::DISK_FULL, error.message))
+            })?;
+        }
         let mut writes = sled::Batch::default();
         for ((level, index), bytes) in batch.tiles {
             writes.insert(tile_key(level, index), bytes);

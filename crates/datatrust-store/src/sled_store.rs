@@ -43,6 +43,8 @@ pub struct SledStore {
     /// stores.
     published_checkpoint:
         Option<std::sync::Arc<crate::published_checkpoint::PublishedCheckpointFile>>,
+    /// Free space on the database's disk; `None` for temporary stores.
+    pub(crate) disk_space: Option<std::sync::Arc<crate::disk_space::DiskSpace>>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -77,6 +79,7 @@ impl SledStore {
                     .map_err(|error| StoreError::new(error.to_string()))?;
                     let mut store = SledStore::from_database(database, keys, data_key)?;
                     store.published_checkpoint = Some(std::sync::Arc::new(published));
+                    store.disk_space = Some(crate::disk_space::DiskSpace::new(path.to_path_buf()));
                     return Ok(store);
                 }
                 Err(sled::Error::Io(error))
@@ -140,16 +143,29 @@ impl SledStore {
             data_key,
             database,
             published_checkpoint: None,
+            disk_space: None,
         })
     }
 
     /// The transparency log's storage, in the same database.
     pub fn log_store(&self) -> Result<crate::SledLogStore, StoreError> {
-        crate::SledLogStore::open(&self.database, self.published_checkpoint.clone())
+        crate::SledLogStore::open(
+            &self.database,
+            self.published_checkpoint.clone(),
+            self.disk_space.clone(),
+        )
     }
 
     pub(crate) fn database(&self) -> &sled::Db {
         &self.database
+    }
+
+    /// Refuses a write while the disk is nearly full (`disk_space.rs`).
+    pub(crate) fn check_space(&self) -> Result<(), StoreError> {
+        match &self.disk_space {
+            Some(space) => space.check_write(),
+            None => Ok(()),
+        }
     }
 
     pub(crate) fn flush_now(&self) -> Result<(), StoreError> {
@@ -214,6 +230,7 @@ impl TrustStore for SledStore {
     }
 
     fn insert_principal(&self, principal: &Principal) -> Result<PrincipalInsert, StoreError> {
+        self.check_space()?;
         let value = encode(principal)?;
         let outcome = (&self.principals, &self.principals_by_role)
             .transaction(|(principals, by_role)| {
@@ -235,6 +252,7 @@ impl TrustStore for SledStore {
         public_key: &PublicKey,
         status: PrincipalStatus,
     ) -> Result<Option<Principal>, StoreError> {
+        self.check_space()?;
         let outcome = self
             .principals
             .transaction(|principals| {
@@ -254,6 +272,7 @@ impl TrustStore for SledStore {
     }
 
     fn insert_invitation(&self, invitation: &Invitation) -> Result<(), StoreError> {
+        self.check_space()?;
         self.invitations
             .insert(invitation.code_hash, encode(invitation)?)
             .map_err(store_error)?;
@@ -275,6 +294,7 @@ impl TrustStore for SledStore {
         commitment_salt: [u8; 32],
         now: UnixSeconds,
     ) -> Result<Redemption, StoreError> {
+        self.check_space()?;
         let outcome = (
             &self.invitations,
             &self.principals,
@@ -316,6 +336,7 @@ impl TrustStore for SledStore {
         &self,
         authorization: &CollectorAuthorization,
     ) -> Result<CollectorAuthorization, StoreError> {
+        self.check_space()?;
         let by_member_key = concat(
             authorization.member.as_bytes(),
             authorization.collector.as_bytes(),
@@ -367,6 +388,16 @@ impl TrustStore for SledStore {
         collector: &PublicKey,
     ) -> Result<Vec<CollectorAuthorization>, StoreError> {
         scan_prefix(&self.members_by_collector, collector.as_bytes())
+    }
+
+    fn disk_space_low(&self) -> bool {
+        self.disk_space.as_ref().is_some_and(|space| space.is_low())
+    }
+
+    fn set_minimum_free_disk(&self, bytes: u64) {
+        if let Some(space) = &self.disk_space {
+            space.set_minimum_free(bytes);
+        }
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -431,6 +462,7 @@ impl RecordStore for SledStore {
     }
 
     fn write_records(&self, writes: Vec<RecordWrite>) -> Result<(), StoreError> {
+        self.check_space()?;
         let trees: Vec<&sled::Tree> = RecordKind::ALL
             .iter()
             .map(|kind| self.records(*kind))

@@ -137,6 +137,7 @@ impl EventStore for SledStore {
         sequence: u64,
         events: &[Event],
     ) -> Result<ChunkInsert, StoreError> {
+        self.check_space()?;
         let chunk_key = chunk_key(member, device_id, sequence);
         if self.chunks.contains_key(&chunk_key).map_err(store_error)? {
             return Ok(ChunkInsert::Duplicate);
@@ -299,6 +300,7 @@ impl EventStore for SledStore {
         release_id: &str,
         records: &[Vec<u8>],
     ) -> Result<bool, StoreError> {
+        self.check_space()?;
         let Some(member_key) = self.member_key(member)? else {
             return Ok(false);
         };
@@ -345,6 +347,7 @@ impl EventStore for SledStore {
         sha256: &[u8; 32],
         image: &[u8],
     ) -> Result<bool, StoreError> {
+        self.check_space()?;
         let key = [member.as_bytes().as_slice(), sha256].concat();
         if self.screenshots.contains_key(&key).map_err(store_error)? {
             return Ok(false);

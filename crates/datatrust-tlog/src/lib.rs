@@ -19,4 +19,4 @@ pub use hash::{Hash, leaf_hash, node_hash};
 pub use checkpoint::{Checkpoint, SignedCheckpoint};
 pub use reader::{LogReader, ReadError};
 pub use sequencer::{AppendError, Appended, OpenError, Sequencer, SequencerOptions};
-pub use storage::{LogBatch, LogStore, LogStoreError, MemoryLogStore};
+pub use storage::{DISK_FULL, LogBatch, LogStore, LogStoreError, MemoryLogStore};

@@ -10,6 +10,10 @@ use crate::hash::Hash;
 #[error("log storage: {0}")]
 pub struct LogStoreError(pub String);
 
+/// How a `LogStoreError`'s message starts when the disk is full: nothing was written, and
+/// appends succeed again once space returns.
+pub const DISK_FULL: &str = "the disk is full";
+
 /// One sequencer batch: everything that changes when the tree grows, committed at once.
 #[derive(Debug, Default, Clone)]
 pub struct LogBatch {
