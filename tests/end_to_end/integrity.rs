@@ -274,3 +274,57 @@ async fn collectors_cannot_upload_for_a_deactivated_member() {
         .unwrap_err();
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
 }
+
+/// Every byte of every file under `directory`.
+fn all_bytes(directory: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut pending = vec![directory.to_path_buf()];
+    while let Some(directory) = pending.pop() {
+        for entry in std::fs::read_dir(&directory).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    files
+}
+
+#[tokio::test]
+async fn ballots_and_commitment_salts_are_sealed_at_rest() {
+    let member_key = datatrust_tests::new_signer();
+    let mut ratified = datatrust_tests::RatifiedTrust::start(&[(member_key.clone(), "Ada")]).await;
+    let member = ratified.trust.sign_in(&member_key).await.unwrap();
+    let salt = member
+        .member_data()
+        .get_my_audit(v1::GetMyAuditRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .commitment_salt;
+    assert_eq!(salt.len(), 32);
+    let data_dir = ratified.trust.data_dir.clone();
+    ratified.trust.stop().await;
+    // As stored before sealing: hex in the principal's JSON.
+    let salt_hex: Vec<u8> = salt
+        .iter()
+        .flat_map(|byte| format!("{byte:02x}").into_bytes())
+        .collect();
+    for (path, bytes) in all_bytes(&data_dir) {
+        assert!(
+            !bytes.windows(32).any(|window| window == salt.as_slice())
+                && !bytes
+                    .windows(64)
+                    .any(|window| window == salt_hex.as_slice()),
+            "{} holds a member's commitment salt in the clear",
+            path.display()
+        );
+        assert!(
+            !bytes.windows(11).any(|window| window == b"{\"approve\":"),
+            "{} holds a ballot in the clear",
+            path.display()
+        );
+    }
+}

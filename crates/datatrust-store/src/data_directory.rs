@@ -250,6 +250,8 @@ impl DataDirectory {
         let log_signer = self.read_signer(LOG_KEY_FILE, metadata.origin.as_str())?;
         let license_signer =
             self.read_signer(LICENSE_KEY_FILE, &metadata.origin.license_key_name())?;
+        // Only now that the data key is known to be the trust's own.
+        store.seal_legacy_values()?;
         Ok(OpenedTrust {
             directory: self,
             store,

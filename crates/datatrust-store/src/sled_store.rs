@@ -20,6 +20,8 @@ const INVITATIONS: &str = "invitations"; // SHA-256(code) -> Invitation
 const COLLECTORS_BY_MEMBER: &str = "collectors_by_member"; // member || collector -> authorisation
 const MEMBERS_BY_COLLECTOR: &str = "members_by_collector"; // collector || member -> authorisation
 pub(crate) const METADATA: &str = "metadata";
+/// The first byte of a value sealed at rest (`SledStore::seal_value`).
+const SEALED: u8 = 0xd7;
 
 #[derive(Clone)]
 pub struct SledStore {
@@ -160,6 +162,103 @@ impl SledStore {
         &self.database
     }
 
+    /// A principal as stored: sealed under the data key, since it holds the secret salt of
+    /// the member's log commitments (which, with the key, links a member to their entries).
+    fn encode_principal(&self, principal: &Principal) -> Result<Vec<u8>, StoreError> {
+        self.seal_value(
+            PRINCIPALS,
+            principal.public_key.as_bytes(),
+            &encode(principal)?,
+        )
+    }
+
+    fn decode_principal(&self, key: &[u8], stored: &[u8]) -> Result<Principal, StoreError> {
+        decode(&self.open_value(PRINCIPALS, key, stored)?)
+    }
+
+    /// Seals a value at rest under the data key, bound to its tree and key; sealed values
+    /// start with `SEALED`, which no JSON value does.
+    pub(crate) fn seal_value(
+        &self,
+        space: &str,
+        key: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        let associated = [space.as_bytes(), &[0], key].concat();
+        let mut sealed = vec![SEALED];
+        sealed.extend(crate::vault::seal(&self.data_key, plaintext, &associated)?);
+        Ok(sealed)
+    }
+
+    /// Opens a value `seal_value` made; a value stored before sealing (JSON) is returned as
+    /// it is (`seal_legacy_values` reseals those on open).
+    pub(crate) fn open_value(
+        &self,
+        space: &str,
+        key: &[u8],
+        stored: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        match stored.split_first() {
+            Some((&SEALED, sealed)) => {
+                let associated = [space.as_bytes(), &[0], key].concat();
+                crate::vault::open(&self.data_key, sealed, &associated)
+            }
+            _ => Ok(stored.to_vec()),
+        }
+    }
+
+    /// Ballots are sealed at rest: how a member voted is theirs alone.
+    fn seal_record(
+        &self,
+        kind: RecordKind,
+        key: &[u8],
+        value: Vec<u8>,
+    ) -> Result<Vec<u8>, StoreError> {
+        if kind == RecordKind::Ballot {
+            self.seal_value(kind.name(), key, &value)
+        } else {
+            Ok(value)
+        }
+    }
+
+    fn open_record(
+        &self,
+        kind: RecordKind,
+        key: &[u8],
+        stored: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        if kind == RecordKind::Ballot {
+            self.open_value(kind.name(), key, stored)
+        } else {
+            Ok(stored.to_vec())
+        }
+    }
+
+    /// Seals what an older trust stored in the clear: principals (their commitment salts)
+    /// and ballots.
+    pub(crate) fn seal_legacy_values(&self) -> Result<(), StoreError> {
+        let ballots = self.records(RecordKind::Ballot).clone();
+        for (space, tree) in [
+            (PRINCIPALS, &self.principals),
+            (RecordKind::Ballot.name(), &ballots),
+        ] {
+            let mut batch = sled::Batch::default();
+            let mut sealed_any = false;
+            for entry in tree.iter() {
+                let (key, value) = entry.map_err(store_error)?;
+                if value.first() != Some(&SEALED) {
+                    batch.insert(key.clone(), self.seal_value(space, &key, &value)?);
+                    sealed_any = true;
+                }
+            }
+            if sealed_any {
+                tree.apply_batch(batch).map_err(store_error)?;
+                self.flush_now()?;
+            }
+        }
+        Ok(())
+    }
+
     /// Refuses a write while the disk is nearly full (`disk_space.rs`).
     pub(crate) fn check_space(&self) -> Result<(), StoreError> {
         match &self.disk_space {
@@ -184,7 +283,7 @@ impl TrustStore for SledStore {
         self.principals
             .get(public_key.as_bytes())
             .map_err(store_error)?
-            .map(|bytes| decode(&bytes))
+            .map(|bytes| self.decode_principal(public_key.as_bytes(), &bytes))
             .transpose()
     }
 
@@ -202,8 +301,8 @@ impl TrustStore for SledStore {
                     None => self.principals.iter(),
                 };
                 for entry in range.take(limit) {
-                    let (_, value) = entry.map_err(store_error)?;
-                    principals.push(decode(&value)?);
+                    let (key, value) = entry.map_err(store_error)?;
+                    principals.push(self.decode_principal(&key, &value)?);
                 }
             }
             Some(role) => {
@@ -222,7 +321,7 @@ impl TrustStore for SledStore {
                         .get(&key[1..])
                         .map_err(store_error)?
                         .ok_or_else(|| StoreError::new("role index names a missing principal"))?;
-                    principals.push(decode(&principal)?);
+                    principals.push(self.decode_principal(&key[1..], &principal)?);
                 }
             }
         }
@@ -231,12 +330,12 @@ impl TrustStore for SledStore {
 
     fn insert_principal(&self, principal: &Principal) -> Result<PrincipalInsert, StoreError> {
         self.check_space()?;
-        let value = encode(principal)?;
+        let value = self.encode_principal(principal)?;
         let outcome = (&self.principals, &self.principals_by_role)
             .transaction(|(principals, by_role)| {
                 let key = principal.public_key.as_bytes();
                 if let Some(existing) = principals.get(key)? {
-                    let existing: Principal = decode(&existing).map_err(abort)?;
+                    let existing = self.decode_principal(key, &existing).map_err(abort)?;
                     return Ok(PrincipalInsert::KeyTaken(existing));
                 }
                 principals.insert(&key[..], value.as_slice())?;
@@ -259,11 +358,13 @@ impl TrustStore for SledStore {
                 let Some(existing) = principals.get(public_key.as_bytes())? else {
                     return Ok(None);
                 };
-                let mut principal: Principal = decode(&existing).map_err(abort)?;
+                let mut principal = self
+                    .decode_principal(public_key.as_bytes(), &existing)
+                    .map_err(abort)?;
                 principal.status = status;
                 principals.insert(
                     &public_key.as_bytes()[..],
-                    encode(&principal).map_err(abort)?,
+                    self.encode_principal(&principal).map_err(abort)?,
                 )?;
                 Ok(Some(principal))
             })
@@ -324,7 +425,7 @@ impl TrustStore for SledStore {
                     commitment_salt,
                 );
                 invitations.insert(&code_hash[..], encode(&invitation).map_err(abort)?)?;
-                principals.insert(&key[..], encode(&principal).map_err(abort)?)?;
+                principals.insert(&key[..], self.encode_principal(&principal).map_err(abort)?)?;
                 by_role.insert(concat(&[role_byte(principal.role)], key), &[][..])?;
                 Ok(Redemption::Redeemed(principal))
             })
@@ -417,11 +518,11 @@ impl SledStore {
 
 impl RecordStore for SledStore {
     fn get_record(&self, kind: RecordKind, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .records(kind)
+        self.records(kind)
             .get(key)
             .map_err(store_error)?
-            .map(|value| value.to_vec()))
+            .map(|value| self.open_record(kind, key, &value))
+            .transpose()
     }
 
     fn scan_records(&self, kind: RecordKind, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
@@ -429,7 +530,8 @@ impl RecordStore for SledStore {
             .scan_prefix(prefix)
             .map(|entry| {
                 let (key, value) = entry.map_err(store_error)?;
-                Ok((key.to_vec(), value.to_vec()))
+                let value = self.open_record(kind, &key, &value)?;
+                Ok((key.to_vec(), value))
             })
             .collect()
     }
@@ -456,13 +558,23 @@ impl RecordStore for SledStore {
             .take(limit)
             .map(|entry| {
                 let (key, value) = entry.map_err(store_error)?;
-                Ok((key.to_vec(), value.to_vec()))
+                let value = self.open_record(kind, &key, &value)?;
+                Ok((key.to_vec(), value))
             })
             .collect()
     }
 
     fn write_records(&self, writes: Vec<RecordWrite>) -> Result<(), StoreError> {
         self.check_space()?;
+        let writes = writes
+            .into_iter()
+            .map(|(kind, key, value)| {
+                let value = value
+                    .map(|value| self.seal_record(kind, &key, value))
+                    .transpose()?;
+                Ok((kind, key, value))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let trees: Vec<&sled::Tree> = RecordKind::ALL
             .iter()
             .map(|kind| self.records(*kind))

@@ -42,7 +42,11 @@ fn cipher(key: &[u8; 32]) -> XChaCha20Poly1305 {
     XChaCha20Poly1305::new(Key::from_slice(key))
 }
 
-fn seal(key: &[u8; 32], plaintext: &[u8], associated: &[u8]) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn seal(
+    key: &[u8; 32],
+    plaintext: &[u8],
+    associated: &[u8],
+) -> Result<Vec<u8>, StoreError> {
     let mut nonce = [0u8; NONCE_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let ciphertext = cipher(key)
@@ -59,7 +63,11 @@ fn seal(key: &[u8; 32], plaintext: &[u8], associated: &[u8]) -> Result<Vec<u8>, 
     Ok(sealed)
 }
 
-fn open(key: &[u8; 32], sealed: &[u8], associated: &[u8]) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn open(
+    key: &[u8; 32],
+    sealed: &[u8],
+    associated: &[u8],
+) -> Result<Vec<u8>, StoreError> {
     if sealed.len() < NONCE_BYTES {
         return Err(StoreError::data_loss("a sealed value is too short"));
     }
