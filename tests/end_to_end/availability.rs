@@ -185,7 +185,7 @@ async fn one_key_signing_in_without_end_closes_sign_in_to_nobody_else() {
     let channel = channel_from(&server.grpc_url, ATTACKER).await;
     let (mut signed_in, mut slowed) = (0, 0);
     let mut sessions = Vec::new();
-    for _ in 0..200 {
+    for _ in 0..800 {
         match client::sign_in(&channel, &member).await {
             Ok(session) => {
                 signed_in += 1;
@@ -195,8 +195,9 @@ async fn one_key_signing_in_without_end_closes_sign_in_to_nobody_else() {
             Err(error) => panic!("{error}"),
         }
     }
+    // 600 a minute, saved up to 600: the rest of the 800 are slowed.
     assert!(
-        slowed > 0 && signed_in <= 40,
+        slowed > 0 && signed_in <= 650,
         "{signed_in} sign-ins, {slowed} slowed"
     );
     // Its own oldest sessions ended (at most 16 live); everyone else signs in as usual.
