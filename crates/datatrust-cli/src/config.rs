@@ -73,7 +73,7 @@ pub struct ServeArgs {
     /// A connection that sends nothing for this many seconds is closed [default: 60]
     #[arg(long, env = "DATATRUST_CONNECTION_IDLE_SECONDS")]
     pub connection_idle_seconds: Option<u64>,
-    /// Requests per second one address may make without signing in [default: 50]
+    /// Sign-in calls per second one address may make (twice that in a burst) [default: 200]
     #[arg(long, env = "DATATRUST_ANONYMOUS_REQUESTS_PER_SECOND")]
     pub anonymous_requests_per_second: Option<u32>,
     /// Below this many MiB free on the data directory's disk, writes are refused [default: 256]

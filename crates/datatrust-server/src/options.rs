@@ -64,7 +64,7 @@ impl Default for ServeOptions {
                 per_source: 512,
                 idle: Duration::from_secs(60),
             },
-            anonymous_per_source_per_second: 50,
+            anonymous_per_source_per_second: 200,
             anonymous_concurrency: 256,
             body_timeout: Duration::from_secs(5),
             idle_upload: Duration::from_secs(120),
