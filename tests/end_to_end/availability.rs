@@ -533,3 +533,141 @@ async fn a_full_disk_refuses_writes_clearly_and_recovers_without_a_restart() {
     let status = server.wait(Duration::from_secs(30)).await;
     assert!(status.success(), "{status:?}");
 }
+
+/// Pages through a list: each page at most `size`, every item exactly once.
+async fn paged<T, F, Fut>(size: u32, mut fetch: F) -> Vec<T>
+where
+    F: FnMut(u32, String) -> Fut,
+    Fut: std::future::Future<Output = (Vec<T>, String)>,
+{
+    let mut items = Vec::new();
+    let mut token = String::new();
+    for _ in 0..1000 {
+        let (page, next) = fetch(size, token).await;
+        assert!(
+            page.len() <= size as usize,
+            "a page of {} > {size}",
+            page.len()
+        );
+        items.extend(page);
+        if next.is_empty() {
+            return items;
+        }
+        token = next;
+    }
+    panic!("the list never ended");
+}
+
+#[tokio::test]
+async fn the_other_lists_come_in_bounded_pages_too() {
+    let ratified = datatrust_tests::RatifiedTrust::start(&[(new_signer(), "Ada")]).await;
+    let trust = &ratified.trust;
+    let trustee = trust.trustee_session().await;
+    // Collectors of one member: five, in pages of two.
+    let (_, member) = trust
+        .new_principal(datatrust_core::Role::Member, "Bea")
+        .await;
+    for index in 0..5 {
+        let (collector, _) = trust
+            .new_principal(datatrust_core::Role::Collector, &format!("device {index}"))
+            .await;
+        datatrust_tests::authorize(&member, &collector).await;
+    }
+    let collectors = paged(2, |page_size, page_token| {
+        let member = member.clone();
+        async move {
+            let page = member
+                .members()
+                .list_my_collectors(v1::ListMyCollectorsRequest {
+                    page_size,
+                    page_token,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            (page.authorizations, page.next_page_token)
+        }
+    })
+    .await;
+    let distinct: std::collections::BTreeSet<_> = collectors
+        .iter()
+        .map(|authorization| authorization.collector_public_key.clone())
+        .collect();
+    assert_eq!((collectors.len(), distinct.len()), (5, 5));
+    // License requests: three, in pages of one, for the trustee and the licensee alike.
+    let (_, acme) = trust
+        .new_principal(datatrust_core::Role::Licensee, "Acme")
+        .await;
+    let now = datatrust_server::now().0;
+    for runs in 1..=3 {
+        acme.licenses()
+            .request_license(v1::RequestLicenseRequest {
+                purpose: "computer-use-agent-training".into(),
+                categories: vec!["pointer".into()],
+                data_from: now - 86_400,
+                data_to: now,
+                model_family: "acme".into(),
+                max_training_runs: runs,
+                duration_days: 10,
+            })
+            .await
+            .unwrap();
+    }
+    for session in [trustee.clone(), acme.clone()] {
+        let requests = paged(1, |page_size, page_token| {
+            let session = session.clone();
+            async move {
+                let page = session
+                    .licenses()
+                    .list_license_requests(v1::ListLicenseRequestsRequest {
+                        page_size,
+                        page_token,
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                (page.requests, page.next_page_token)
+            }
+        })
+        .await;
+        assert_eq!(requests.len(), 3);
+    }
+    // Terms: at most ten versions to a page, whatever is asked.
+    let terms = v1::terms_service_client::TermsServiceClient::new(trust.channel.clone())
+        .list_terms(v1::ListTermsRequest {
+            page_size: u32::MAX,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(terms.terms.len() <= 10 && !terms.terms.is_empty());
+    let all_terms = datatrust_cli::client::all_terms(&trust.channel)
+        .await
+        .unwrap();
+    assert!(
+        all_terms
+            .windows(2)
+            .all(|pair| pair[0].version < pair[1].version)
+    );
+    // Invoices: one license issued makes one invoice; pages of one hold it once.
+    ratified.license(&acme, &["pointer"], 1).await;
+    let invoices = paged(1, |page_size, page_token| {
+        let trustee = trustee.clone();
+        async move {
+            let page = trustee
+                .ledger()
+                .list_invoices(v1::ListInvoicesRequest {
+                    licensee_public_key: Vec::new(),
+                    page_size,
+                    page_token,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            (page.invoices, page.next_page_token)
+        }
+    })
+    .await;
+    assert_eq!(invoices.len(), 1);
+}

@@ -28,7 +28,7 @@ async fn bootstrap_trustee_enrols_registers_and_everything_survives_restart() {
         .unwrap();
     let members_of_collector = collector
         .collectors()
-        .list_my_members(v1::ListMyMembersRequest {})
+        .list_my_members(v1::ListMyMembersRequest::default())
         .await
         .unwrap()
         .into_inner()
@@ -85,7 +85,7 @@ async fn bootstrap_trustee_enrols_registers_and_everything_survives_restart() {
     let member = trust.sign_in(&member_key).await.unwrap();
     let collectors = member
         .members()
-        .list_my_collectors(v1::ListMyCollectorsRequest {})
+        .list_my_collectors(v1::ListMyCollectorsRequest::default())
         .await
         .unwrap()
         .into_inner()
@@ -156,7 +156,7 @@ async fn deactivation_ends_sessions_and_sign_in() {
         .unwrap();
     let refused = collector
         .collectors()
-        .list_my_members(v1::ListMyMembersRequest {})
+        .list_my_members(v1::ListMyMembersRequest::default())
         .await;
     assert_eq!(refused.unwrap_err().code(), Code::Unauthenticated);
     assert_status(trust.sign_in(&collector_key).await, Code::Unauthenticated);

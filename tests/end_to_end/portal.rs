@@ -204,7 +204,7 @@ async fn the_portal_signs_in_shows_verifies_and_catches_tampering_in_chromium() 
     );
     let voting = trustee
         .terms()
-        .list_terms(v1::ListTermsRequest {})
+        .list_terms(v1::ListTermsRequest::default())
         .await
         .unwrap()
         .into_inner()

@@ -335,7 +335,7 @@ fn rows() -> Vec<Row> {
         member_only("MemberService/ListMyCollectors", |context| {
             Box::pin(async move {
                 MemberServiceClient::new(context.channel.clone())
-                    .list_my_collectors(context.request(v1::ListMyCollectorsRequest {}))
+                    .list_my_collectors(context.request(v1::ListMyCollectorsRequest::default()))
                     .await
                     .map(drop)
             })
@@ -345,7 +345,7 @@ fn rows() -> Vec<Row> {
             call: |context| {
                 Box::pin(async move {
                     CollectorServiceClient::new(context.channel.clone())
-                        .list_my_members(context.request(v1::ListMyMembersRequest {}))
+                        .list_my_members(context.request(v1::ListMyMembersRequest::default()))
                         .await
                         .map(drop)
                 })
@@ -435,7 +435,7 @@ fn rows() -> Vec<Row> {
         public("TermsService/ListTerms", |context| {
             Box::pin(async move {
                 TermsServiceClient::new(context.channel.clone())
-                    .list_terms(context.request(v1::ListTermsRequest {}))
+                    .list_terms(context.request(v1::ListTermsRequest::default()))
                     .await
                     .map(drop)
             })
@@ -544,7 +544,9 @@ fn rows() -> Vec<Row> {
             |context| {
                 Box::pin(async move {
                     LicenseServiceClient::new(context.channel.clone())
-                        .list_license_requests(context.request(v1::ListLicenseRequestsRequest {}))
+                        .list_license_requests(
+                            context.request(v1::ListLicenseRequestsRequest::default()),
+                        )
                         .await
                         .map(drop)
                 })

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use datatrust_core::auth::{InvitationCode, login_message, redeem_message};
-use datatrust_core::{NoteSigner, Origin};
+use datatrust_core::{NoteSigner, Origin, PublicKey};
 use datatrust_proto::v1;
 use datatrust_proto::v1::auth_service_client::AuthServiceClient;
 use datatrust_proto::v1::collector_service_client::CollectorServiceClient;
@@ -156,47 +156,113 @@ impl SignedIn {
     }
 
     /// Every training use the caller may see, page by page.
-    pub async fn all_training_uses(
-        &self,
-    ) -> Result<Vec<datatrust_proto::v1::TrainingUse>, ClientError> {
-        let mut uses = Vec::new();
-        let mut page_token = String::new();
-        loop {
+    pub async fn all_training_uses(&self) -> Result<Vec<v1::TrainingUse>, ClientError> {
+        all_pages(|page_token| async move {
             let page = self
                 .training()
-                .list_training_uses(datatrust_proto::v1::ListTrainingUsesRequest {
+                .list_training_uses(v1::ListTrainingUsesRequest {
                     page_size: 1000,
                     page_token,
                 })
                 .await?
                 .into_inner();
-            uses.extend(page.uses);
+            Ok((page.uses, page.next_page_token))
+        })
+        .await
+    }
+
+    /// Every license the caller may see, page by page.
+    pub async fn all_licenses(&self) -> Result<Vec<v1::License>, ClientError> {
+        all_pages(|page_token| async move {
+            let page = self
+                .licenses()
+                .list_licenses(v1::ListLicensesRequest {
+                    page_size: 1000,
+                    page_token,
+                })
+                .await?
+                .into_inner();
+            Ok((page.licenses, page.next_page_token))
+        })
+        .await
+    }
+
+    /// Every license request the caller may see, page by page.
+    pub async fn all_license_requests(&self) -> Result<Vec<v1::LicenseRequest>, ClientError> {
+        all_pages(|page_token| async move {
+            let page = self
+                .licenses()
+                .list_license_requests(v1::ListLicenseRequestsRequest {
+                    page_size: 1000,
+                    page_token,
+                })
+                .await?
+                .into_inner();
+            Ok((page.requests, page.next_page_token))
+        })
+        .await
+    }
+
+    /// Every invoice the caller may see (of one licensee, for a trustee who names one),
+    /// page by page, and that licensee's suspension if any.
+    pub async fn all_invoices(
+        &self,
+        licensee: Option<&PublicKey>,
+    ) -> Result<(Vec<v1::Invoice>, Option<v1::Suspension>), ClientError> {
+        let licensee_public_key = licensee
+            .map(|key| key.as_bytes().to_vec())
+            .unwrap_or_default();
+        let (mut invoices, mut suspension) = (Vec::new(), None);
+        let mut page_token = String::new();
+        loop {
+            let page = self
+                .ledger()
+                .list_invoices(v1::ListInvoicesRequest {
+                    licensee_public_key: licensee_public_key.clone(),
+                    page_size: 1000,
+                    page_token,
+                })
+                .await?
+                .into_inner();
+            invoices.extend(page.invoices);
+            suspension = suspension.or(page.suspension);
             if page.next_page_token.is_empty() {
-                return Ok(uses);
+                return Ok((invoices, suspension));
             }
             page_token = page.next_page_token;
         }
     }
 
-    /// Every license the caller may see, page by page.
-    pub async fn all_licenses(&self) -> Result<Vec<datatrust_proto::v1::License>, ClientError> {
-        let mut licenses = Vec::new();
-        let mut page_token = String::new();
-        loop {
+    /// The member's collectors, page by page.
+    pub async fn all_my_collectors(&self) -> Result<Vec<v1::CollectorAuthorization>, ClientError> {
+        all_pages(|page_token| async move {
             let page = self
-                .licenses()
-                .list_licenses(datatrust_proto::v1::ListLicensesRequest {
+                .members()
+                .list_my_collectors(v1::ListMyCollectorsRequest {
                     page_size: 1000,
                     page_token,
                 })
                 .await?
                 .into_inner();
-            licenses.extend(page.licenses);
-            if page.next_page_token.is_empty() {
-                return Ok(licenses);
-            }
-            page_token = page.next_page_token;
-        }
+            Ok((page.authorizations, page.next_page_token))
+        })
+        .await
+    }
+
+    /// The members a collector uploads for, page by page.
+    pub async fn all_my_members(&self) -> Result<Vec<v1::CollectorAuthorization>, ClientError> {
+        all_pages(|page_token| async move {
+            let page = self
+                .collectors()
+                .list_my_members(v1::ListMyMembersRequest {
+                    page_size: 1000,
+                    page_token,
+                })
+                .await?
+                .into_inner();
+            Ok((page.authorizations, page.next_page_token))
+        })
+        .await
     }
 
     pub fn ingest(&self) -> IngestServiceClient<Authenticated> {
@@ -310,4 +376,40 @@ pub async fn redeem_invitation(
         .await?
         .into_inner();
     Ok(response.principal.unwrap_or_default())
+}
+
+/// Every item of a paged list: `fetch` takes a page token (empty for the first page) and
+/// answers the page's items and the next token (empty after the last page).
+pub async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, ClientError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, String), ClientError>>,
+{
+    let mut items = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let (page, next) = fetch(page_token).await?;
+        items.extend(page);
+        if next.is_empty() {
+            return Ok(items);
+        }
+        page_token = next;
+    }
+}
+
+/// Every version of the terms, oldest first, page by page (no sign-in needed).
+pub async fn all_terms(channel: &Channel) -> Result<Vec<v1::Terms>, ClientError> {
+    let mut terms = all_pages(|page_token| async move {
+        let page = TermsServiceClient::new(channel.clone())
+            .list_terms(v1::ListTermsRequest {
+                page_size: 10,
+                page_token,
+            })
+            .await?
+            .into_inner();
+        Ok((page.terms, page.next_page_token))
+    })
+    .await?;
+    terms.sort_by_key(|version| version.version);
+    Ok(terms)
 }

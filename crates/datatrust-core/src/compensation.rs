@@ -671,6 +671,57 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             .collect())
     }
 
+    /// One page of invoices, in charge-id order: a licensee's own; trustees' everyone's (or
+    /// one licensee's). Each page is sorted by when its charges were logged.
+    pub fn invoices_page(
+        &self,
+        caller: &crate::Principal,
+        licensee: Option<&PublicKey>,
+        now: UnixSeconds,
+        after: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<(Vec<Invoice>, Option<Vec<u8>>), DomainError> {
+        let whose = match caller.role {
+            Role::Trustee => licensee.copied(),
+            Role::Licensee => {
+                if licensee.is_some_and(|key| *key != caller.public_key) {
+                    return Err(DomainError::PermissionDenied(
+                        "licensee_public_key: a licensee sees only its own invoices".into(),
+                    ));
+                }
+                Some(caller.public_key)
+            }
+            _ => {
+                return Err(DomainError::PermissionDenied(
+                    "only trustees and licensees see invoices".into(),
+                ));
+            }
+        };
+        let (mut charges, next) = self.records_page(
+            RecordKind::Charge,
+            b"",
+            after,
+            limit,
+            |charge: &ChargeRecord| whose.is_none_or(|key| charge.licensee == key),
+        )?;
+        charges.sort_by_key(|charge| (charge.log_index, charge.id.clone()));
+        let paid_per_charge = self.paid_per_charge()?;
+        let invoices = charges
+            .into_iter()
+            .map(|charge| {
+                let paid = paid_per_charge.get(&charge.id).copied().unwrap_or(0);
+                let due = charge.amount.saturating_sub(paid);
+                Invoice {
+                    overdue: due > 0 && now > charge.due_at,
+                    paid,
+                    due,
+                    charge,
+                }
+            })
+            .collect();
+        Ok((invoices, next))
+    }
+
     /// Invoices: a licensee's own; trustees' everyone's (or one licensee's).
     pub fn invoices(
         &self,

@@ -409,6 +409,16 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             .write_records(vec![(kind, key.to_vec(), Some(encode(value)?))])?)
     }
 
+    /// One page of the versions of the terms, in storage order (callers sort by version).
+    /// Public.
+    pub fn terms_page(
+        &self,
+        after: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<(Vec<TermsRecord>, Option<Vec<u8>>), DomainError> {
+        self.records_page(RecordKind::Terms, b"", after, limit, |_: &TermsRecord| true)
+    }
+
     /// Every version of the terms, oldest first. Public.
     pub fn terms_history(&self) -> Result<Vec<TermsRecord>, DomainError> {
         let mut history: Vec<TermsRecord> = self.records(RecordKind::Terms, b"")?;
@@ -867,6 +877,34 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         )?;
         self.put(RecordKind::LicenseRequest, record.id.as_bytes(), &record)?;
         Ok(record)
+    }
+
+    /// One page of the license requests a caller may see: trustees all, a licensee its own.
+    pub fn license_requests_page(
+        &self,
+        caller: &Principal,
+        after: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<(Vec<LicenseRequestRecord>, Option<Vec<u8>>), DomainError> {
+        match caller.role {
+            Role::Trustee => self.records_page(
+                RecordKind::LicenseRequest,
+                b"",
+                after,
+                limit,
+                |_: &LicenseRequestRecord| true,
+            ),
+            Role::Licensee => self.records_page(
+                RecordKind::LicenseRequest,
+                b"",
+                after,
+                limit,
+                |request: &LicenseRequestRecord| request.licensee == caller.public_key,
+            ),
+            _ => Err(DomainError::PermissionDenied(
+                "only trustees and licensees see license requests".into(),
+            )),
+        }
     }
 
     pub fn license_requests(

@@ -592,9 +592,21 @@ function changedSettings(before, after) {
     .map((key) => [SETTING_WORDS[key], a[key] ?? "(not set)", b[key] ?? "(not set)"]);
 }
 
+// Every item of a paged list method, page after page.
+async function allPages(method, field, body = {}) {
+  const items = [];
+  let pageToken = "";
+  do {
+    const page = await api(method, { ...body, page_token: pageToken });
+    items.push(...(page[field] || []));
+    pageToken = page.next_page_token || "";
+  } while (pageToken);
+  return items;
+}
+
 async function viewAgreement() {
-  const list = await api("TermsService/ListTerms");
-  const all = list.terms || [];
+  const all = (await allPages("TermsService/ListTerms", "terms"))
+    .sort((a, b) => Number(a.version) - Number(b.version));
   const statusName = (status) => ({ 1: "open for your vote", 2: "waiting for trustees to sign", 3: "in force", 4: "replaced", 5: "rejected" })[status] ||
     String(status).replace("TERMS_STATUS_", "").toLowerCase().replaceAll("_", " ");
   const inForce = all.find((terms) => terms.status === 3 || terms.status === "TERMS_STATUS_RATIFIED");

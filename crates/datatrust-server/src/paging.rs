@@ -19,9 +19,19 @@ pub struct Page {
 
 impl Page {
     pub fn parse(page_size: u32, page_token: &str) -> Result<Page, Status> {
+        Page::parse_at_most(
+            page_size,
+            page_token,
+            DEFAULT_PAGE_SIZE.max(MAXIMUM_PAGE_SIZE),
+        )
+    }
+
+    /// As `parse`, for a list whose items are large: pages of at most `maximum` (also the
+    /// size when none is asked for, if it is below the default).
+    pub fn parse_at_most(page_size: u32, page_token: &str, maximum: usize) -> Result<Page, Status> {
         let size = match page_size as usize {
-            0 => DEFAULT_PAGE_SIZE,
-            size => size.min(MAXIMUM_PAGE_SIZE),
+            0 => DEFAULT_PAGE_SIZE.min(maximum),
+            size => size.min(maximum),
         };
         let after =
             if page_token.is_empty() {
@@ -37,6 +47,24 @@ impl Page {
             };
         Ok(Page { size, after })
     }
+}
+
+/// One page of a list already in memory and sorted by `key` (small lists: one principal's
+/// collectors), after the token's key; and the next token.
+pub fn slice<T>(items: Vec<T>, page: &Page, key: impl Fn(&T) -> Vec<u8>) -> (Vec<T>, String) {
+    let mut rest: Vec<T> = items
+        .into_iter()
+        .filter(|item| page.after.as_ref().is_none_or(|after| key(item) > *after))
+        .collect();
+    if rest.len() <= page.size {
+        return (rest, String::new());
+    }
+    rest.truncate(page.size);
+    let next = rest
+        .last()
+        .map(|item| hex::encode(key(item)))
+        .unwrap_or_default();
+    (rest, next)
 }
 
 /// The next page's token: empty when the list is done.

@@ -203,23 +203,14 @@ pub async fn trustee(
             );
         }
         TrusteeCommand::Requests => {
-            for request in session
-                .licenses()
-                .list_license_requests(v1::ListLicenseRequestsRequest {})
-                .await?
-                .into_inner()
-                .requests
-            {
+            for request in session.all_license_requests().await? {
                 print_request(global, &request);
             }
         }
         TrusteeCommand::Approve { request } => {
             let pending = session
-                .licenses()
-                .list_license_requests(v1::ListLicenseRequestsRequest {})
+                .all_license_requests()
                 .await?
-                .into_inner()
-                .requests
                 .into_iter()
                 .find(|candidate| candidate.id == request)
                 .ok_or_else(|| anyhow!("--request: no license request {request}; `datatrust trustee requests` lists them"))?;
@@ -371,13 +362,7 @@ pub async fn company(
             print_request(global, &response.request.unwrap_or_default());
         }
         CompanyCommand::Requests => {
-            for request in session
-                .licenses()
-                .list_license_requests(v1::ListLicenseRequestsRequest {})
-                .await?
-                .into_inner()
-                .requests
-            {
+            for request in session.all_license_requests().await? {
                 print_request(global, &request);
             }
         }
@@ -463,7 +448,7 @@ pub async fn company(
 
 pub async fn terms(global: &GlobalArgs, command: TermsCommand) -> anyhow::Result<()> {
     let channel = client::connect(&global.server, global.ca_cert.as_deref()).await?;
-    let mut terms = TermsServiceClient::new(channel);
+    let mut terms = TermsServiceClient::new(channel.clone());
     match command {
         TermsCommand::Show => {
             let active = terms
@@ -480,12 +465,7 @@ pub async fn terms(global: &GlobalArgs, command: TermsCommand) -> anyhow::Result
             }
         }
         TermsCommand::History => {
-            for version in terms
-                .list_terms(v1::ListTermsRequest {})
-                .await?
-                .into_inner()
-                .terms
-            {
+            for version in client::all_terms(&channel).await? {
                 print_terms(global, &version, None);
             }
         }

@@ -47,21 +47,13 @@ pub async fn invoices(
     licensee: Option<PublicKey>,
     csv: bool,
 ) -> anyhow::Result<()> {
-    let response = session
-        .ledger()
-        .list_invoices(v1::ListInvoicesRequest {
-            licensee_public_key: licensee
-                .map(|key| key.as_bytes().to_vec())
-                .unwrap_or_default(),
-        })
-        .await?
-        .into_inner();
+    let (invoices, suspension) = session.all_invoices(licensee.as_ref()).await?;
     if csv {
         println!(
             "charge,license,licensee,kind,run,currency,amount,paid,due,overdue,created_at,due_at,log_index"
         );
     }
-    for invoice in &response.invoices {
+    for invoice in &invoices {
         let charge = invoice.charge.clone().unwrap_or_default();
         if csv {
             println!(
@@ -107,7 +99,7 @@ pub async fn invoices(
             );
         }
     }
-    if let Some(suspension) = &response.suspension {
+    if let Some(suspension) = &suspension {
         if global.json && !csv {
             println!(
                 "{}",
@@ -120,7 +112,7 @@ pub async fn invoices(
             );
         }
     }
-    if response.invoices.is_empty() && !global.json && !csv {
+    if invoices.is_empty() && !global.json && !csv {
         println!("No invoices.");
     }
     Ok(())

@@ -65,12 +65,8 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         }
         Command::Collector(CollectorCommand::Members) => {
             let session = sign_in(global).await?;
-            let response = session
-                .collectors()
-                .list_my_members(v1::ListMyMembersRequest {})
-                .await?
-                .into_inner();
-            print_authorizations(global, &response.authorizations, "member");
+            let authorizations = session.all_my_members().await?;
+            print_authorizations(global, &authorizations, "member");
             Ok(())
         }
     }
@@ -353,11 +349,8 @@ async fn member(global: &GlobalArgs, command: MemberCommand) -> anyhow::Result<(
             return super::governance::member(global, &session, command).await;
         }
         MemberCommand::Collectors => {
-            let response = members
-                .list_my_collectors(v1::ListMyCollectorsRequest {})
-                .await?
-                .into_inner();
-            print_authorizations(global, &response.authorizations, "collector");
+            let authorizations = session.all_my_collectors().await?;
+            print_authorizations(global, &authorizations, "collector");
         }
     }
     Ok(())

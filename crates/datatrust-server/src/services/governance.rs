@@ -91,14 +91,21 @@ impl TermsService for TermsApi {
 
     async fn list_terms(
         &self,
-        _request: Request<v1::ListTermsRequest>,
+        request: Request<v1::ListTermsRequest>,
     ) -> Result<Response<v1::ListTermsResponse>, Status> {
-        let history = self
+        // Each version carries its document (up to 256 KiB): at most ten to a page.
+        let page = crate::paging::Page::parse_at_most(
+            request.get_ref().page_size,
+            &request.get_ref().page_token,
+            10,
+        )?;
+        let (versions, next) = self
             .state
-            .blocking(|registry| registry.terms_history())
+            .blocking(move |registry| registry.terms_page(page.after, page.size))
             .await?;
         Ok(Response::new(v1::ListTermsResponse {
-            terms: history.iter().map(wire::terms).collect(),
+            terms: versions.iter().map(wire::terms).collect(),
+            next_page_token: crate::paging::token(next),
         }))
     }
 
@@ -286,14 +293,17 @@ impl LicenseService for LicenseApi {
         &self,
         request: Request<v1::ListLicenseRequestsRequest>,
     ) -> Result<Response<v1::ListLicenseRequestsResponse>, Status> {
-        let records = self
+        let page =
+            crate::paging::Page::parse(request.get_ref().page_size, &request.get_ref().page_token)?;
+        let (records, next) = self
             .state
-            .as_caller(request.metadata(), |registry, caller| {
-                registry.license_requests(caller)
+            .as_caller(request.metadata(), move |registry, caller| {
+                registry.license_requests_page(caller, page.after, page.size)
             })
             .await?;
         Ok(Response::new(v1::ListLicenseRequestsResponse {
             requests: records.iter().map(wire::license_request).collect(),
+            next_page_token: crate::paging::token(next),
         }))
     }
 

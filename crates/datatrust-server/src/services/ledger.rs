@@ -96,10 +96,18 @@ impl LedgerService for LedgerApi {
                 Some(convert::public_key(bytes, "licensee_public_key").map_err(status::invalid)?)
             }
         };
-        let (invoices, suspension) = self
+        let page =
+            crate::paging::Page::parse(request.get_ref().page_size, &request.get_ref().page_token)?;
+        let ((invoices, next), suspension) = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                let invoices = registry.invoices(caller, licensee.as_ref(), now())?;
+                let invoices = registry.invoices_page(
+                    caller,
+                    licensee.as_ref(),
+                    now(),
+                    page.after,
+                    page.size,
+                )?;
                 let whose = match caller.role {
                     datatrust_core::Role::Licensee => Some(caller.public_key),
                     _ => licensee,
@@ -114,6 +122,7 @@ impl LedgerService for LedgerApi {
         Ok(Response::new(v1::ListInvoicesResponse {
             invoices: invoices.iter().map(invoice_to_wire).collect(),
             suspension: suspension.as_ref().map(suspension_to_wire),
+            next_page_token: crate::paging::token(next),
         }))
     }
 

@@ -65,17 +65,25 @@ impl MemberService for MemberApi {
         &self,
         request: Request<ListMyCollectorsRequest>,
     ) -> Result<Response<ListMyCollectorsResponse>, Status> {
-        let authorizations = self
+        let page =
+            crate::paging::Page::parse(request.get_ref().page_size, &request.get_ref().page_token)?;
+        let mut authorizations = self
             .state
             .as_caller(request.metadata(), |registry, caller| {
                 registry.my_collectors(caller)
             })
             .await?;
+        authorizations.sort_by_key(|authorization| *authorization.collector.as_bytes());
+        let (authorizations, next_page_token) =
+            crate::paging::slice(authorizations, &page, |authorization| {
+                authorization.collector.as_bytes().to_vec()
+            });
         Ok(Response::new(ListMyCollectorsResponse {
             authorizations: authorizations
                 .iter()
                 .map(convert::authorization_to_wire)
                 .collect(),
+            next_page_token,
         }))
     }
 }
@@ -90,17 +98,25 @@ impl CollectorService for CollectorApi {
         &self,
         request: Request<ListMyMembersRequest>,
     ) -> Result<Response<ListMyMembersResponse>, Status> {
-        let authorizations = self
+        let page =
+            crate::paging::Page::parse(request.get_ref().page_size, &request.get_ref().page_token)?;
+        let mut authorizations = self
             .state
             .as_caller(request.metadata(), |registry, caller| {
                 registry.my_members(caller)
             })
             .await?;
+        authorizations.sort_by_key(|authorization| *authorization.member.as_bytes());
+        let (authorizations, next_page_token) =
+            crate::paging::slice(authorizations, &page, |authorization| {
+                authorization.member.as_bytes().to_vec()
+            });
         Ok(Response::new(ListMyMembersResponse {
             authorizations: authorizations
                 .iter()
                 .map(convert::authorization_to_wire)
                 .collect(),
+            next_page_token,
         }))
     }
 }
