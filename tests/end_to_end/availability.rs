@@ -671,3 +671,43 @@ async fn the_other_lists_come_in_bounded_pages_too() {
     .await;
     assert_eq!(invoices.len(), 1);
 }
+
+#[tokio::test]
+async fn one_member_cannot_grow_the_log_without_bound() {
+    let member_key = new_signer();
+    let ratified = datatrust_tests::RatifiedTrust::start(&[(member_key.clone(), "Ada")]).await;
+    let member = ratified.trust.sign_in(&member_key).await.unwrap();
+    let (mut changed, mut slowed) = (0, 0);
+    for attempt in 0..200 {
+        match member
+            .consents()
+            .set_consent(v1::SetConsentRequest {
+                purpose: "computer-use-agent-training".into(),
+                granted: attempt % 2 == 0,
+            })
+            .await
+        {
+            Ok(_) => changed += 1,
+            Err(status) if status.code() == Code::ResourceExhausted => slowed += 1,
+            Err(status) => panic!("{status:?}"),
+        }
+    }
+    // A burst of 120, then one a second: 200 quick toggles are not all logged.
+    assert!(
+        slowed > 0 && changed <= 130,
+        "{changed} logged, {slowed} slowed"
+    );
+    // Trustees, acting for the union, are not slowed by it; nor is anyone else.
+    let (_, other) = ratified
+        .trust
+        .new_principal(datatrust_core::Role::Member, "Bea")
+        .await;
+    other
+        .consents()
+        .set_consent(v1::SetConsentRequest {
+            purpose: "computer-use-agent-training".into(),
+            granted: true,
+        })
+        .await
+        .unwrap();
+}

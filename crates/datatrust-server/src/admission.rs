@@ -28,6 +28,23 @@ use crate::TrustState;
 
 /// Requests one principal may have in progress at once.
 pub const PER_PRINCIPAL_CONCURRENCY: usize = 64;
+/// Changes a member, licensee or collector may make per second (and save up to
+/// `CHANGES_BURST`): each is logged, so this bounds how fast one of them can grow the log.
+/// Trustees act for the union and are not limited here.
+pub const CHANGES_PER_PRINCIPAL_PER_SECOND: f64 = 1.0;
+pub const CHANGES_BURST: f64 = 120.0;
+/// The methods that change logged state on behalf of a member, licensee or collector.
+const LOGGED_CHANGES: [&str; 9] = [
+    "/datatrust.v1.TermsService/CastBallot",
+    "/datatrust.v1.ConsentService/SetConsent",
+    "/datatrust.v1.LicenseService/RequestLicense",
+    "/datatrust.v1.TrainingService/ReportTrainingUse",
+    "/datatrust.v1.TrainingService/DeclareNoUse",
+    "/datatrust.v1.MemberService/AuthorizeCollector",
+    "/datatrust.v1.MemberService/RevokeCollector",
+    "/datatrust.v1.ReleaseService/CreateRelease",
+    "/datatrust.v1.MemberDataService/EraseMyData",
+];
 /// Methods whose requests are streams: their bodies are not read whole before admission.
 const CLIENT_STREAMING: [&str; 1] = ["/datatrust.v1.IngestService/Upload"];
 
@@ -60,6 +77,7 @@ struct Shared {
     anonymous: Arc<Semaphore>,
     per_principal: Mutex<HashMap<[u8; 32], usize>>,
     per_source: crate::limits::TokenBuckets<IpAddr>,
+    changes: crate::limits::TokenBuckets<[u8; 32]>,
 }
 
 impl AdmissionLayer {
@@ -76,6 +94,11 @@ impl AdmissionLayer {
                     f64::from(limits.anonymous_per_source_per_second),
                     2.0 * f64::from(limits.anonymous_per_source_per_second),
                     65_536,
+                ),
+                changes: crate::limits::TokenBuckets::new(
+                    CHANGES_PER_PRINCIPAL_PER_SECOND,
+                    CHANGES_BURST,
+                    100_000,
                 ),
             }),
         }
@@ -166,6 +189,14 @@ impl Shared {
         match session {
             Some(session) => {
                 let key = *session.public_key.as_bytes();
+                if session.role != datatrust_core::Role::Trustee
+                    && LOGGED_CHANGES.contains(&path)
+                    && !self.changes.take(key)
+                {
+                    return Err(Status::resource_exhausted(
+                        "too many changes from your key in a short time (each is logged); wait a moment",
+                    ));
+                }
                 {
                     let mut counts = self
                         .per_principal
