@@ -299,7 +299,7 @@ async fn ballots_and_commitment_salts_are_sealed_at_rest() {
     let member = ratified.trust.sign_in(&member_key).await.unwrap();
     let salt = member
         .member_data()
-        .get_my_audit(v1::GetMyAuditRequest {})
+        .get_my_audit(v1::GetMyAuditRequest::default())
         .await
         .unwrap()
         .into_inner()

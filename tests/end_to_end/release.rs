@@ -207,7 +207,7 @@ async fn releases_hold_exactly_the_consenting_members_and_audits_verify() {
         .unwrap();
     let ada_audit = sessions[0]
         .member_data()
-        .get_my_audit(v1::GetMyAuditRequest {})
+        .get_my_audit(v1::GetMyAuditRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -216,6 +216,44 @@ async fn releases_hold_exactly_the_consenting_members_and_audits_verify() {
         2,
         "both releases hold Ada's pointer data"
     );
+    // In pages of one: each release once, then the end.
+    let first_page = sessions[0]
+        .member_data()
+        .get_my_audit(v1::GetMyAuditRequest {
+            page_size: 1,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first_page.entries.len(), 1);
+    assert_eq!(first_page.commitment_salt, ada_audit.commitment_salt);
+    let second_page = sessions[0]
+        .member_data()
+        .get_my_audit(v1::GetMyAuditRequest {
+            page_size: 1,
+            page_token: first_page.next_page_token.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second_page.entries.len(), 1);
+    assert_ne!(
+        first_page.entries[0].release_id,
+        second_page.entries[0].release_id
+    );
+    if !second_page.next_page_token.is_empty() {
+        let third = sessions[0]
+            .member_data()
+            .get_my_audit(v1::GetMyAuditRequest {
+                page_size: 1,
+                page_token: second_page.next_page_token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(third.entries.is_empty() && third.next_page_token.is_empty());
+    }
     let first_entry = ada_audit
         .entries
         .iter()
@@ -225,7 +263,7 @@ async fn releases_hold_exactly_the_consenting_members_and_audits_verify() {
     assert_eq!(first_entry.my_records, 2);
     let cy_audit = sessions[2]
         .member_data()
-        .get_my_audit(v1::GetMyAuditRequest {})
+        .get_my_audit(v1::GetMyAuditRequest::default())
         .await
         .unwrap()
         .into_inner();

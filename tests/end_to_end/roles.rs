@@ -708,7 +708,7 @@ fn rows() -> Vec<Row> {
         member_only("MemberDataService/GetMyAudit", |context| {
             Box::pin(async move {
                 MemberDataServiceClient::new(context.channel.clone())
-                    .get_my_audit(context.request(v1::GetMyAuditRequest {}))
+                    .get_my_audit(context.request(v1::GetMyAuditRequest::default()))
                     .await
                     .map(drop)
             })

@@ -233,6 +233,28 @@ impl SignedIn {
         }
     }
 
+    /// The member's whole audit, page by page: every entry, and the commitment salt.
+    pub async fn whole_audit(&self) -> Result<v1::GetMyAuditResponse, ClientError> {
+        let mut whole = v1::GetMyAuditResponse::default();
+        let mut page_token = String::new();
+        loop {
+            let page = self
+                .member_data()
+                .get_my_audit(v1::GetMyAuditRequest {
+                    page_size: 100,
+                    page_token,
+                })
+                .await?
+                .into_inner();
+            whole.entries.extend(page.entries);
+            whole.commitment_salt = page.commitment_salt;
+            if page.next_page_token.is_empty() {
+                return Ok(whole);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
     /// The member's collectors, page by page.
     pub async fn all_my_collectors(&self) -> Result<Vec<v1::CollectorAuthorization>, ClientError> {
         all_pages(|page_token| async move {

@@ -782,17 +782,15 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         purpose: &str,
         now: UnixSeconds,
     ) -> Result<(), DomainError> {
-        let mut affected: Vec<String> = self
-            .all_releases()?
-            .into_iter()
-            .filter(|release| {
-                release
-                    .parts
-                    .iter()
-                    .any(|part| part.member == member.public_key)
-            })
-            .map(|release| release.license_id)
-            .collect();
+        let mut affected = Vec::new();
+        for release_id in self.releases_of_member(&member.public_key)? {
+            if let Some(release) = self.record::<crate::release::ReleaseRecordMeta>(
+                RecordKind::Release,
+                release_id.as_bytes(),
+            )? {
+                affected.push(release.license_id);
+            }
+        }
         affected.sort();
         affected.dedup();
         for license_id in affected {

@@ -162,8 +162,60 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             .ok_or_else(|| DomainError::NotFound("release_id: no such release".into()))
     }
 
-    pub(crate) fn all_releases(&self) -> Result<Vec<ReleaseRecordMeta>, DomainError> {
-        self.records(RecordKind::Release, b"")
+    /// The ids of every release holding `member`'s records, read from the index a page at
+    /// a time.
+    pub(crate) fn releases_of_member(
+        &self,
+        member: &PublicKey,
+    ) -> Result<Vec<String>, DomainError> {
+        let mut ids = Vec::new();
+        let mut after = None;
+        loop {
+            let (page, next) = self.records_page(
+                RecordKind::MemberRelease,
+                member.as_bytes(),
+                after,
+                1024,
+                |_: &String| true,
+            )?;
+            ids.extend(page);
+            match next {
+                Some(next) => after = Some(next),
+                None => return Ok(ids),
+            }
+        }
+    }
+
+    /// Builds the member → release index for releases stored before it existed; a no-op
+    /// once built. Reads one release at a time.
+    pub fn ensure_member_release_index(&self) -> Result<(), DomainError> {
+        let mut after = None;
+        loop {
+            let (page, next) = self.records_page(
+                RecordKind::Release,
+                b"",
+                after,
+                16,
+                |_: &ReleaseRecordMeta| true,
+            )?;
+            for release in &page {
+                let Some(first) = release.parts.first() else {
+                    continue;
+                };
+                let key = [first.member.as_bytes().as_slice(), release.id.as_bytes()].concat();
+                if self
+                    .store
+                    .get_record(RecordKind::MemberRelease, &key)?
+                    .is_none()
+                {
+                    self.store.write_records(member_release_index(release)?)?;
+                }
+            }
+            match next {
+                Some(next) => after = Some(next),
+                None => return Ok(()),
+            }
+        }
     }
 
     /// Builds, logs and stores a release under the caller's active license.
@@ -253,11 +305,13 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             created_at: now,
             log_index,
         };
-        self.store.write_records(vec![(
+        let mut writes = vec![(
             RecordKind::Release,
-            release_id.into_bytes(),
+            release_id.clone().into_bytes(),
             Some(crate::governance::encode(&meta)?),
-        )])?;
+        )];
+        writes.extend(member_release_index(&meta)?);
+        self.store.write_records(writes)?;
         Ok(Logged {
             value: meta,
             log_index: Some(log_index),
@@ -431,11 +485,29 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
 
     /// Every release holding the calling member's records, with the proof of their
     /// contribution leaf in the release root and the training uses that named the release.
-    pub fn my_audit(&self, caller: &Principal) -> Result<Vec<AuditItem>, DomainError> {
+    /// One page of them, in release-id order after `after`, at most `limit`, found through
+    /// the member → release index; and where the next page starts.
+    pub fn my_audit_page(
+        &self,
+        caller: &Principal,
+        after: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<(Vec<AuditItem>, Option<Vec<u8>>), DomainError> {
         require_role(caller, Role::Member, "audit the use of their data")?;
-        let uses = self.training_uses(caller)?;
+        let (release_ids, next) = self.records_page(
+            RecordKind::MemberRelease,
+            caller.public_key.as_bytes(),
+            after,
+            limit,
+            |_: &String| true,
+        )?;
         let mut items = Vec::new();
-        for release in self.all_releases()? {
+        for release_id in release_ids {
+            let Some(release) =
+                self.record::<ReleaseRecordMeta>(RecordKind::Release, release_id.as_bytes())?
+            else {
+                continue;
+            };
             let Some(part_index) = release
                 .parts
                 .iter()
@@ -443,6 +515,11 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             else {
                 continue;
             };
+            // The uses that named this release are under its license: read those only.
+            let uses: Vec<TrainingUseRecord> = self.records(
+                RecordKind::TrainingUse,
+                &[release.license_id.as_bytes(), &[0]].concat(),
+            )?;
             let mut tree = InMemoryTree::new();
             for part in &release.parts {
                 tree.push(leaf_hash(&part.leaf()));
@@ -451,14 +528,13 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                 .map_err(|error| DomainError::Store(StoreError::new(error.to_string())))?;
             let license = self.license(caller, &release.license_id)?.license();
             let release_uses = uses
-                .iter()
+                .into_iter()
                 .filter(|record| {
                     record.accepted
                         && crate::governance::TrainingReport::parse(&record.report)
                             .map(|report| report.data.contains(&release.id))
                             .unwrap_or(false)
                 })
-                .cloned()
                 .collect();
             items.push(AuditItem {
                 part: release.parts[part_index].clone(),
@@ -469,7 +545,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                 release,
             });
         }
-        Ok(items)
+        Ok((items, next))
     }
 
     /// The caller's log subject and commitment salt: what a member needs to recognise their
@@ -480,4 +556,21 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
     ) -> Result<(String, [u8; 32]), DomainError> {
         Ok((subject(caller), caller.commitment_salt))
     }
+}
+
+/// The index writes that let each member of `release` find it.
+fn member_release_index(
+    release: &ReleaseRecordMeta,
+) -> Result<Vec<crate::store::RecordWrite>, DomainError> {
+    release
+        .parts
+        .iter()
+        .map(|part| {
+            Ok((
+                RecordKind::MemberRelease,
+                [part.member.as_bytes().as_slice(), release.id.as_bytes()].concat(),
+                Some(crate::governance::encode(&release.id)?),
+            ))
+        })
+        .collect()
 }

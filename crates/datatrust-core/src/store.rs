@@ -251,10 +251,13 @@ pub enum RecordKind {
     Suspension,
     UsageAccount,
     ChargeShares,
+    /// Index: member || release id → release id, for the releases holding the member's
+    /// records (a member's audit reads its own releases, not every release).
+    MemberRelease,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 13] = [
+    pub const ALL: [RecordKind; 14] = [
         RecordKind::Terms,
         RecordKind::Ballot,
         RecordKind::Consent,
@@ -268,6 +271,7 @@ impl RecordKind {
         RecordKind::Suspension,
         RecordKind::UsageAccount,
         RecordKind::ChargeShares,
+        RecordKind::MemberRelease,
     ];
 
     pub fn name(self) -> &'static str {
@@ -285,6 +289,7 @@ impl RecordKind {
             RecordKind::Suspension => "suspensions",
             RecordKind::UsageAccount => "usage_accounts",
             RecordKind::ChargeShares => "charge_shares",
+            RecordKind::MemberRelease => "member_releases",
         }
     }
 }

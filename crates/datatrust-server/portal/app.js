@@ -473,9 +473,14 @@ async function publicNames() {
 }
 
 async function viewUses() {
-  const [audit, names] = await Promise.all([api("MemberDataService/GetMyAudit"), publicNames()]);
-  const salt = verify.bytes(audit.commitment_salt || []);
-  const entries = audit.entries || [];
+  const [first, names] = await Promise.all([api("MemberDataService/GetMyAudit"), publicNames()]);
+  const salt = verify.bytes(first.commitment_salt || []);
+  const entries = first.entries || [];
+  for (let token = first.next_page_token || ""; token;) {
+    const page = await api("MemberDataService/GetMyAudit", { page_token: token });
+    entries.push(...(page.entries || []));
+    token = page.next_page_token || "";
+  }
   const items = [];
   for (const entry of entries) {
     const result = await check((vkey) => verify.verifyAuditEntry(entry, session.publicKey, salt, vkey));

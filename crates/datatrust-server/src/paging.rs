@@ -19,32 +19,34 @@ pub struct Page {
 
 impl Page {
     pub fn parse(page_size: u32, page_token: &str) -> Result<Page, Status> {
-        Page::parse_at_most(
-            page_size,
-            page_token,
-            DEFAULT_PAGE_SIZE.max(MAXIMUM_PAGE_SIZE),
-        )
+        Page::parse_sized(page_size, page_token, DEFAULT_PAGE_SIZE, MAXIMUM_PAGE_SIZE)
     }
 
-    /// As `parse`, for a list whose items are large: pages of at most `maximum` (also the
-    /// size when none is asked for, if it is below the default).
-    pub fn parse_at_most(page_size: u32, page_token: &str, maximum: usize) -> Result<Page, Status> {
+    /// As `parse`, for a list whose items are large: `default` items when the caller names
+    /// no size, never more than `maximum`.
+    pub fn parse_sized(
+        page_size: u32,
+        page_token: &str,
+        default: usize,
+        maximum: usize,
+    ) -> Result<Page, Status> {
         let size = match page_size as usize {
-            0 => DEFAULT_PAGE_SIZE.min(maximum),
+            0 => default,
             size => size.min(maximum),
         };
-        let after =
-            if page_token.is_empty() {
-                None
-            } else {
-                Some(hex::decode(page_token).ok().filter(|key| key.len() <= 1024).ok_or_else(
-                || {
+        let after = if page_token.is_empty() {
+            None
+        } else {
+            let key = hex::decode(page_token)
+                .ok()
+                .filter(|key| key.len() <= 1024)
+                .ok_or_else(|| {
                     Status::invalid_argument(
                         "page_token: not a token this list gave out; start again without one",
                     )
-                },
-            )?)
-            };
+                })?;
+            Some(key)
+        };
         Ok(Page { size, after })
     }
 }

@@ -121,6 +121,13 @@ impl TrustState {
                 ),
             }),
         };
+        state
+            .inner
+            .registry
+            .ensure_member_release_index()
+            .map_err(|error| {
+                StartError::Genesis(format!("indexing releases by member: {error}"))
+            })?;
         if state.log_reader().size() == 0 {
             state.log_genesis()?;
         } else if let Err(error) = state.check_keys_against_genesis() {

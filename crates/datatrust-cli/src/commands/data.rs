@@ -109,11 +109,7 @@ pub async fn member(
             );
         }
         MemberCommand::Audit { verify, vkey } => {
-            let audit = session
-                .member_data()
-                .get_my_audit(v1::GetMyAuditRequest {})
-                .await?
-                .into_inner();
+            let audit = session.whole_audit().await?;
             let verifier = match (verify, vkey) {
                 (true, Some(vkey)) => Some(
                     NoteVerifier::parse(&vkey)

@@ -94,9 +94,10 @@ impl TermsService for TermsApi {
         request: Request<v1::ListTermsRequest>,
     ) -> Result<Response<v1::ListTermsResponse>, Status> {
         // Each version carries its document (up to 256 KiB): at most ten to a page.
-        let page = crate::paging::Page::parse_at_most(
+        let page = crate::paging::Page::parse_sized(
             request.get_ref().page_size,
             &request.get_ref().page_token,
+            10,
             10,
         )?;
         let (versions, next) = self

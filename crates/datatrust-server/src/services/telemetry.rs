@@ -687,11 +687,18 @@ impl MemberDataApi {
         &self,
         request: Request<v1::GetMyAuditRequest>,
     ) -> Result<Response<v1::GetMyAuditResponse>, Status> {
-        let (items, salt) = self
+        // Each entry carries proofs and receipts: at most a hundred to a page.
+        let page = crate::paging::Page::parse_sized(
+            request.get_ref().page_size,
+            &request.get_ref().page_token,
+            20,
+            100,
+        )?;
+        let ((items, next), salt) = self
             .state
-            .as_caller(request.metadata(), |registry, caller| {
+            .as_caller(request.metadata(), move |registry, caller| {
                 Ok((
-                    registry.my_audit(caller)?,
+                    registry.my_audit_page(caller, page.after, page.size)?,
                     registry.my_commitment_salt(caller)?.1,
                 ))
             })
@@ -733,6 +740,7 @@ impl MemberDataApi {
         Ok(Response::new(v1::GetMyAuditResponse {
             entries,
             commitment_salt: salt.to_vec(),
+            next_page_token: crate::paging::token(next),
         }))
     }
 }
