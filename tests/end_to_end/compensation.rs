@@ -221,7 +221,7 @@ async fn charges_are_shared_exactly_verified_offline_and_unpaid_invoices_suspend
     for (session, (fee_share, run_share, total)) in sessions.iter().zip(expected) {
         let statement = session
             .ledger()
-            .get_my_statement(v1::GetMyStatementRequest {})
+            .get_my_statement(v1::GetMyStatementRequest::default())
             .await
             .unwrap()
             .into_inner();
@@ -244,10 +244,37 @@ async fn charges_are_shared_exactly_verified_offline_and_unpaid_invoices_suspend
             (statement.totals[0].earned, statement.totals[0].balance),
             (total, total)
         );
+        // In pages of one line: each charge once, the same totals on every page.
+        let mut paged_amounts = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = session
+                .ledger()
+                .get_my_statement(v1::GetMyStatementRequest {
+                    page_size: 1,
+                    page_token,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert!(page.lines.len() <= 1);
+            assert_eq!(page.totals, statement.totals);
+            paged_amounts.extend(
+                page.lines
+                    .iter()
+                    .map(|line| (line.charge.clone().unwrap().kind, line.my_amount)),
+            );
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        paged_amounts.sort();
+        assert_eq!(paged_amounts, amounts);
     }
     let cy = sessions[2]
         .ledger()
-        .get_my_statement(v1::GetMyStatementRequest {})
+        .get_my_statement(v1::GetMyStatementRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -442,7 +469,7 @@ async fn charges_are_shared_exactly_verified_offline_and_unpaid_invoices_suspend
     );
     let ada = sessions[0]
         .ledger()
-        .get_my_statement(v1::GetMyStatementRequest {})
+        .get_my_statement(v1::GetMyStatementRequest::default())
         .await
         .unwrap()
         .into_inner();

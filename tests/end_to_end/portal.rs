@@ -133,7 +133,7 @@ async fn the_portal_signs_in_shows_verifies_and_catches_tampering_in_chromium() 
 
     let statement = sessions[0]
         .ledger()
-        .get_my_statement(v1::GetMyStatementRequest {})
+        .get_my_statement(v1::GetMyStatementRequest::default())
         .await
         .unwrap()
         .into_inner();

@@ -764,7 +764,7 @@ fn rows() -> Vec<Row> {
             |context| {
                 Box::pin(async move {
                     LedgerServiceClient::new(context.channel.clone())
-                        .get_my_statement(context.request(v1::GetMyStatementRequest {}))
+                        .get_my_statement(context.request(v1::GetMyStatementRequest::default()))
                         .await
                         .map(drop)
                 })

@@ -255,6 +255,33 @@ impl SignedIn {
         }
     }
 
+    /// The member's whole statement, page by page: every line, the payouts, the totals.
+    pub async fn whole_statement(&self) -> Result<v1::GetMyStatementResponse, ClientError> {
+        let mut whole = v1::GetMyStatementResponse::default();
+        let mut page_token = String::new();
+        loop {
+            let page = self
+                .ledger()
+                .get_my_statement(v1::GetMyStatementRequest {
+                    page_size: 200,
+                    page_token,
+                })
+                .await?
+                .into_inner();
+            whole.lines.extend(page.lines);
+            whole.payouts.extend(page.payouts);
+            whole.totals = page.totals;
+            whole.commitment_salt = page.commitment_salt;
+            if page.next_page_token.is_empty() {
+                whole
+                    .lines
+                    .sort_by_key(|line| line.charge.as_ref().map_or(0, |charge| charge.log_index));
+                return Ok(whole);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
     /// The member's collectors, page by page.
     pub async fn all_my_collectors(&self) -> Result<Vec<v1::CollectorAuthorization>, ClientError> {
         all_pages(|page_token| async move {

@@ -347,14 +347,48 @@ pub(crate) struct PendingCharge {
 }
 
 impl PendingCharge {
-    /// The store writes of a charge once logged (`record.log_index` set): charge and shares.
+    /// The store writes of a charge once logged (`record.log_index` set): charge, shares,
+    /// and each member's index entry.
     pub(crate) fn writes(&self) -> Result<Vec<crate::store::RecordWrite>, DomainError> {
         let key = self.record.id.as_bytes().to_vec();
-        Ok(vec![
+        let mut writes = vec![
             (RecordKind::Charge, key.clone(), Some(encode(&self.record)?)),
             (RecordKind::ChargeShares, key, Some(encode(&self.shares)?)),
-        ])
+        ];
+        writes.extend(member_share_index(&self.record, &self.shares)?);
+        Ok(writes)
     }
+}
+
+/// A member's share of one charge, as the member → share index keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberShareEntry {
+    pub charge_id: String,
+    pub currency: String,
+    pub amount: u64,
+}
+
+/// The index writes that let each member of a charge's distribution find their share.
+fn member_share_index(
+    charge: &ChargeRecord,
+    shares: &ChargeShares,
+) -> Result<Vec<crate::store::RecordWrite>, DomainError> {
+    shares
+        .shares
+        .iter()
+        .filter_map(|share| share.member.map(|member| (member, share.amount)))
+        .map(|(member, amount)| {
+            Ok((
+                RecordKind::MemberShare,
+                [member.as_bytes().as_slice(), charge.id.as_bytes()].concat(),
+                Some(encode(&MemberShareEntry {
+                    charge_id: charge.id.clone(),
+                    currency: charge.currency.clone(),
+                    amount,
+                })?),
+            ))
+        })
+        .collect()
 }
 
 /// Builds a charge and its distribution: `contributions` are (member, salt, records).
@@ -811,32 +845,80 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         )
     }
 
-    fn member_totals(&self, member: &PublicKey) -> Result<Statement, DomainError> {
-        let mut lines = Vec::new();
+    /// A member's totals per currency (earned, paid out), from the member's own index
+    /// entries, read a page at a time.
+    fn member_totals(&self, member: &PublicKey) -> Result<BTreeMap<String, Totals>, DomainError> {
         let mut totals: BTreeMap<String, Totals> = BTreeMap::new();
-        let mut charges: HashMap<String, ChargeRecord> = self
-            .charges()?
-            .into_iter()
-            .map(|charge| (charge.id.clone(), charge))
-            .collect();
-        for distribution in self.records::<ChargeShares>(RecordKind::ChargeShares, b"")? {
-            let Some(index) = distribution
+        let mut after = None;
+        loop {
+            let (shares, next) = self.records_page(
+                RecordKind::MemberShare,
+                member.as_bytes(),
+                after,
+                1024,
+                |_: &MemberShareEntry| true,
+            )?;
+            for share in shares {
+                let earned = &mut totals.entry(share.currency).or_default().earned;
+                *earned = earned
+                    .checked_add(share.amount)
+                    .ok_or_else(|| store_error("a member's earnings overflow 64 bits"))?;
+            }
+            match next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        for payout in self.member_payouts(member)? {
+            let paid_out = &mut totals.entry(payout.currency.clone()).or_default().paid_out;
+            *paid_out = paid_out.saturating_add(payout.amount);
+        }
+        Ok(totals)
+    }
+
+    /// Every payout to a member, from the member's own index.
+    fn member_payouts(&self, member: &PublicKey) -> Result<Vec<PayoutRecord>, DomainError> {
+        let mut payouts: Vec<PayoutRecord> =
+            self.records(RecordKind::MemberPayout, member.as_bytes())?;
+        payouts.sort_by_key(|payout| payout.log_index);
+        Ok(payouts)
+    }
+
+    /// One page of the calling member's statement: a line per charge that paid them, with
+    /// its proof (in charge-id order after `after`, each page sorted by when its charges
+    /// were logged); the member's payouts on the first page; totals on every page.
+    pub fn my_statement_page(
+        &self,
+        caller: &crate::Principal,
+        after: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<(Statement, Option<Vec<u8>>), DomainError> {
+        require_role(caller, Role::Member, "read their statement")?;
+        let member = &caller.public_key;
+        let first_page = after.is_none();
+        let (entries, next) = self.records_page(
+            RecordKind::MemberShare,
+            member.as_bytes(),
+            after,
+            limit,
+            |_: &MemberShareEntry| true,
+        )?;
+        let mut lines = Vec::new();
+        for entry in entries {
+            let charge: ChargeRecord = self
+                .record(RecordKind::Charge, entry.charge_id.as_bytes())?
+                .ok_or_else(|| store_error("a member's share names a charge that is not stored"))?;
+            let distribution: ChargeShares = self
+                .record(RecordKind::ChargeShares, entry.charge_id.as_bytes())?
+                .ok_or_else(|| store_error("a charge's shares are not stored"))?;
+            let index = distribution
                 .shares
                 .iter()
                 .position(|share| share.member.as_ref() == Some(member))
-            else {
-                continue;
-            };
-            let charge = charges
-                .remove(&distribution.charge_id)
-                .ok_or_else(|| store_error("shares of a charge that is not stored"))?;
+                .ok_or_else(|| store_error("a member's share is not in its charge"))?;
             let leaves = distribution.leaves();
             let proof = sum::proof(&leaves, index as u64).map_err(store_error)?;
             let root = sum::root(&leaves).map_err(store_error)?;
-            let earned = &mut totals.entry(charge.currency.clone()).or_default().earned;
-            *earned = earned
-                .checked_add(distribution.shares[index].amount)
-                .ok_or_else(|| store_error("a member's earnings overflow 64 bits"))?;
             lines.push(StatementLine {
                 share: distribution.shares[index].clone(),
                 leaf_index: index as u64,
@@ -846,26 +928,87 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             });
         }
         lines.sort_by_key(|line| line.charge.log_index);
-        let payouts: Vec<PayoutRecord> = self
-            .records::<PayoutRecord>(RecordKind::Payout, b"")?
-            .into_iter()
-            .filter(|payout| payout.member == *member)
-            .collect();
-        for payout in &payouts {
-            let paid_out = &mut totals.entry(payout.currency.clone()).or_default().paid_out;
-            *paid_out = paid_out.saturating_add(payout.amount);
-        }
-        Ok(Statement {
-            lines,
-            payouts,
-            totals,
-        })
+        let payouts = if first_page {
+            self.member_payouts(member)?
+        } else {
+            Vec::new()
+        };
+        Ok((
+            Statement {
+                lines,
+                payouts,
+                totals: self.member_totals(member)?,
+            },
+            next,
+        ))
     }
 
-    /// The calling member's statement: a line per charge that paid them, with its proof.
-    pub fn my_statement(&self, caller: &crate::Principal) -> Result<Statement, DomainError> {
-        require_role(caller, Role::Member, "read their statement")?;
-        self.member_totals(&caller.public_key)
+    /// Builds the member → share and member → payout indexes for charges and payouts
+    /// stored before they existed; a no-op once built. Reads a page at a time.
+    pub fn ensure_member_ledger_index(&self) -> Result<(), DomainError> {
+        let mut after = None;
+        loop {
+            let (page, next) = self.records_page(
+                RecordKind::ChargeShares,
+                b"",
+                after,
+                64,
+                |_: &ChargeShares| true,
+            )?;
+            for distribution in &page {
+                let Some(first) = distribution.shares.iter().find_map(|share| share.member) else {
+                    continue;
+                };
+                let key = [
+                    first.as_bytes().as_slice(),
+                    distribution.charge_id.as_bytes(),
+                ]
+                .concat();
+                if self
+                    .store
+                    .get_record(RecordKind::MemberShare, &key)?
+                    .is_some()
+                {
+                    continue;
+                }
+                let charge: ChargeRecord = self
+                    .record(RecordKind::Charge, distribution.charge_id.as_bytes())?
+                    .ok_or_else(|| store_error("shares of a charge that is not stored"))?;
+                self.store
+                    .write_records(member_share_index(&charge, distribution)?)?;
+            }
+            match next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let mut after = None;
+        loop {
+            let (page, next) =
+                self.records_page(RecordKind::Payout, b"", after, 256, |_: &PayoutRecord| true)?;
+            let mut writes = Vec::new();
+            for payout in page {
+                let key = [
+                    payout.member.as_bytes().as_slice(),
+                    payout.reference.as_bytes(),
+                ]
+                .concat();
+                if self
+                    .store
+                    .get_record(RecordKind::MemberPayout, &key)?
+                    .is_none()
+                {
+                    writes.push((RecordKind::MemberPayout, key, Some(encode(&payout)?)));
+                }
+            }
+            if !writes.is_empty() {
+                self.store.write_records(writes)?;
+            }
+            match next {
+                Some(next) => after = Some(next),
+                None => return Ok(()),
+            }
+        }
     }
 
     /// A trustee records money paid out to a member; at most the member's balance in that
@@ -897,8 +1040,8 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                 "reference: a payout with reference {reference:?} is already recorded"
             )));
         }
-        let statement = self.member_totals(member_key)?;
-        let Some(totals) = statement.totals.get(currency) else {
+        let totals = self.member_totals(member_key)?;
+        let Some(totals) = totals.get(currency) else {
             return Err(FieldError::new(
                 "currency",
                 format!(
@@ -939,12 +1082,22 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             recorded_by: caller.public_key,
             log_index,
         };
-        self.store_logged(
-            RecordKind::Payout,
-            reference.into_bytes(),
-            record,
-            log_index,
-        )
+        self.store.write_records(vec![
+            (
+                RecordKind::Payout,
+                reference.clone().into_bytes(),
+                Some(encode(&record)?),
+            ),
+            (
+                RecordKind::MemberPayout,
+                [member_key.as_bytes().as_slice(), reference.as_bytes()].concat(),
+                Some(encode(&record)?),
+            ),
+        ])?;
+        Ok(Logged {
+            value: record,
+            log_index: Some(log_index),
+        })
     }
 
     /// The union's ledger: totals per currency, and the licensees suspended now.

@@ -254,10 +254,15 @@ pub enum RecordKind {
     /// Index: member || release id → release id, for the releases holding the member's
     /// records (a member's audit reads its own releases, not every release).
     MemberRelease,
+    /// Index: member || charge id → the member's share of it (currency, amount), so a
+    /// member's statement reads their own charges and totals, not every charge's shares.
+    MemberShare,
+    /// Index: member || payout reference → the payout.
+    MemberPayout,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 14] = [
+    pub const ALL: [RecordKind; 16] = [
         RecordKind::Terms,
         RecordKind::Ballot,
         RecordKind::Consent,
@@ -272,6 +277,8 @@ impl RecordKind {
         RecordKind::UsageAccount,
         RecordKind::ChargeShares,
         RecordKind::MemberRelease,
+        RecordKind::MemberShare,
+        RecordKind::MemberPayout,
     ];
 
     pub fn name(self) -> &'static str {
@@ -290,6 +297,8 @@ impl RecordKind {
             RecordKind::UsageAccount => "usage_accounts",
             RecordKind::ChargeShares => "charge_shares",
             RecordKind::MemberRelease => "member_releases",
+            RecordKind::MemberShare => "member_shares",
+            RecordKind::MemberPayout => "member_payouts",
         }
     }
 }

@@ -506,6 +506,12 @@ async function viewUses() {
 
 async function viewEarnings() {
   const statement = await api("LedgerService/GetMyStatement");
+  statement.lines = statement.lines || [];
+  for (let token = statement.next_page_token || ""; token;) {
+    const page = await api("LedgerService/GetMyStatement", { page_token: token });
+    statement.lines.push(...(page.lines || []));
+    token = page.next_page_token || "";
+  }
   const salt = verify.bytes(statement.commitment_salt || []);
   const rows = [];
   for (const line of statement.lines || []) {

@@ -423,11 +423,7 @@ pub async fn statement(
         }
         (false, _) => None,
     };
-    let response = session
-        .ledger()
-        .get_my_statement(v1::GetMyStatementRequest {})
-        .await?
-        .into_inner();
+    let response = session.whole_statement().await?;
     let salt: [u8; 32] = response
         .commitment_salt
         .as_slice()

@@ -185,11 +185,18 @@ impl LedgerService for LedgerApi {
         &self,
         request: Request<v1::GetMyStatementRequest>,
     ) -> Result<Response<v1::GetMyStatementResponse>, Status> {
-        let (statement, salt) = self
+        // Each line carries a proof and a receipt: at most two hundred to a page.
+        let page = crate::paging::Page::parse_sized(
+            request.get_ref().page_size,
+            &request.get_ref().page_token,
+            50,
+            200,
+        )?;
+        let ((statement, next), salt) = self
             .state
-            .as_caller(request.metadata(), |registry, caller| {
+            .as_caller(request.metadata(), move |registry, caller| {
                 Ok((
-                    registry.my_statement(caller)?,
+                    registry.my_statement_page(caller, page.after, page.size)?,
                     registry.my_commitment_salt(caller)?.1,
                 ))
             })
@@ -232,6 +239,7 @@ impl LedgerService for LedgerApi {
                 })
                 .collect(),
             commitment_salt: salt.to_vec(),
+            next_page_token: crate::paging::token(next),
         }))
     }
 
