@@ -37,7 +37,16 @@ struct Inner {
     /// Refused training-use reports each licensee may still make: every refusal is logged,
     /// so this bounds how fast one licensee can grow the log with them.
     refused_reports: crate::limits::TokenBuckets<datatrust_core::PublicKey>,
+    /// The public transparency report, computed at most every few seconds.
+    transparency_report: TransparencyReportCache,
 }
+
+type TransparencyReportCache = std::sync::Mutex<
+    Option<(
+        std::time::Instant,
+        datatrust_proto::v1::GetTransparencyReportResponse,
+    )>,
+>;
 
 /// Refused training-use reports one licensee may make per hour (all at once, at most).
 pub const REFUSED_REPORTS_PER_HOUR: u32 = 60;
@@ -114,6 +123,7 @@ impl TrustState {
                 sessions: Sessions::new(token_lifetime),
                 pseudonym_secret,
                 builds: std::sync::Mutex::default(),
+                transparency_report: std::sync::Mutex::new(None),
                 refused_reports: crate::limits::TokenBuckets::new(
                     f64::from(REFUSED_REPORTS_PER_HOUR) / 3600.0,
                     f64::from(REFUSED_REPORTS_PER_HOUR),
@@ -226,6 +236,10 @@ impl TrustState {
 
     pub(crate) fn pseudonym_secret(&self) -> [u8; 32] {
         self.inner.pseudonym_secret
+    }
+
+    pub(crate) fn transparency_report_cache(&self) -> &TransparencyReportCache {
+        &self.inner.transparency_report
     }
 
     pub(crate) fn refused_reports(

@@ -29,13 +29,25 @@ impl TrustService for TrustApi {
         _request: Request<datatrust_proto::v1::GetTransparencyReportRequest>,
     ) -> Result<Response<datatrust_proto::v1::GetTransparencyReportResponse>, Status> {
         use datatrust_proto::v1;
+        // Public and read by anyone: computed at most once every REPORT_CACHE, so a stranger
+        // asking for it in a loop costs the trust a copy, not a scan of its records.
+        if let Some((at, cached)) = self
+            .state
+            .transparency_report_cache()
+            .lock()
+            .expect("report cache poisoned")
+            .as_ref()
+            && at.elapsed() < REPORT_CACHE
+        {
+            return Ok(Response::new(cached.clone()));
+        }
         let report = self
             .state
             .blocking(|registry| registry.transparency_report(crate::state::now()))
             .await?;
         let latest = self.state.log_reader().latest();
         let terms = report.active_terms.as_ref();
-        Ok(Response::new(v1::GetTransparencyReportResponse {
+        let response = v1::GetTransparencyReportResponse {
             terms_title: terms.map(|record| record.terms().title),
             terms_sha256: terms.map(|record| record.hash.clone()),
             terms_version: terms.map(|record| record.version),
@@ -75,6 +87,15 @@ impl TrustService for TrustApi {
                 .collect(),
             log_size: latest.checkpoint.size,
             checkpoint: latest.note.clone(),
-        }))
+        };
+        *self
+            .state
+            .transparency_report_cache()
+            .lock()
+            .expect("report cache poisoned") = Some((std::time::Instant::now(), response.clone()));
+        Ok(Response::new(response))
     }
 }
+
+/// How long a computed transparency report is served before it is computed again.
+const REPORT_CACHE: std::time::Duration = std::time::Duration::from_secs(10);
