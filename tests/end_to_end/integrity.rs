@@ -229,6 +229,52 @@ async fn a_member_whose_key_file_is_gone_gets_data_loss_not_an_empty_export() {
 }
 
 #[tokio::test]
+async fn a_damaged_stored_screenshot_is_data_loss_not_a_shorter_export() {
+    let temporary = tempfile::tempdir().unwrap();
+    let data_dir = temporary.path().join("data");
+    let mut trust = TestTrust::open(&data_dir, ServeOptions::default()).await;
+    let (member_key, member) = trust.new_principal(Role::Member, "Ada").await;
+    let (collector_key, collector) = trust.new_principal(Role::Collector, "laptop").await;
+    authorize(&member, &collector_key).await;
+    collector
+        .ingest()
+        .upload_screenshot(v1::UploadScreenshotRequest {
+            member_public_key: member_key.public_key().as_bytes().to_vec(),
+            image: b"an image".to_vec(),
+        })
+        .await
+        .unwrap();
+    trust.stop().await;
+    // One byte of the sealed image changes on disk, as damage would.
+    {
+        let database = sled::open(data_dir.join("db")).unwrap();
+        let screenshots = database.open_tree("screenshots").unwrap();
+        let (key, value) = screenshots.iter().next().unwrap().unwrap();
+        let mut damaged = value.to_vec();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 1;
+        screenshots.insert(key, damaged).unwrap();
+        database.flush().unwrap();
+    }
+    let trust = TestTrust::open(&data_dir, ServeOptions::default()).await;
+    let member = trust.sign_in(&member_key).await.unwrap();
+    let mut export = member
+        .member_data()
+        .export_my_data(v1::ExportMyDataRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let refused = loop {
+        match export.message().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the export ended as if complete"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(refused.code(), Code::DataLoss, "{refused:?}");
+}
+
+#[tokio::test]
 async fn collectors_cannot_upload_for_a_deactivated_member() {
     let trust = TestTrust::start().await;
     let (member_key, member) = trust.new_principal(Role::Member, "Ada").await;
