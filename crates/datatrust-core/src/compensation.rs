@@ -360,6 +360,23 @@ impl PendingCharge {
     }
 }
 
+/// A charge as its licensee's invoice: what was paid towards it, what is still due, and
+/// whether that is overdue at `now`.
+fn invoice(
+    charge: ChargeRecord,
+    paid_per_charge: &HashMap<String, u64>,
+    now: UnixSeconds,
+) -> Invoice {
+    let paid = paid_per_charge.get(&charge.id).copied().unwrap_or(0);
+    let due = charge.amount.saturating_sub(paid);
+    Invoice {
+        overdue: due > 0 && now > charge.due_at,
+        paid,
+        due,
+        charge,
+    }
+}
+
 /// A member's share of one charge, as the member → share index keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberShareEntry {
@@ -692,16 +709,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             .charges()?
             .into_iter()
             .filter(|charge| licensee.is_none_or(|key| charge.licensee == *key))
-            .map(|charge| {
-                let paid = paid_per_charge.get(&charge.id).copied().unwrap_or(0);
-                let due = charge.amount.saturating_sub(paid);
-                Invoice {
-                    overdue: due > 0 && now > charge.due_at,
-                    paid,
-                    due,
-                    charge,
-                }
-            })
+            .map(|charge| invoice(charge, &paid_per_charge, now))
             .collect())
     }
 
@@ -742,16 +750,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         let paid_per_charge = self.paid_per_charge()?;
         let invoices = charges
             .into_iter()
-            .map(|charge| {
-                let paid = paid_per_charge.get(&charge.id).copied().unwrap_or(0);
-                let due = charge.amount.saturating_sub(paid);
-                Invoice {
-                    overdue: due > 0 && now > charge.due_at,
-                    paid,
-                    due,
-                    charge,
-                }
-            })
+            .map(|charge| invoice(charge, &paid_per_charge, now))
             .collect();
         Ok((invoices, next))
     }
