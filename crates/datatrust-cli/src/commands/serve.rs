@@ -14,9 +14,10 @@ use tracing_subscriber::EnvFilter;
 use crate::config::{DEFAULT_ORIGIN, LogFormat, ServeArgs};
 
 pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
-    let config = arguments.resolve()?;
+    let mut config = arguments.resolve()?;
     init_tracing(config.log_format);
     config.options.check(config.grpc_addr)?;
+    fit_connections_to_descriptors(&mut config.options);
 
     let data_dir = config.data_dir.clone();
     let requested_origin = config.origin.clone();
@@ -124,5 +125,43 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
         _ = terminate.recv() => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// Raises the process's open-file limit to its hard limit, and keeps the connection caps
+/// of both listeners (and a reserve for the database and key files) within it: a flood of
+/// connections is then refused by the caps, never by running out of descriptors.
+fn fit_connections_to_descriptors(options: &mut datatrust_server::ServeOptions) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    const RESERVE: u64 = 256;
+    let limit = getrlimit(Resource::Nofile);
+    let available = match limit.maximum {
+        Some(hard) if limit.current != Some(hard) => {
+            match setrlimit(
+                Resource::Nofile,
+                Rlimit {
+                    current: Some(hard),
+                    maximum: Some(hard),
+                },
+            ) {
+                Ok(()) => hard,
+                Err(_) => limit.current.unwrap_or(hard),
+            }
+        }
+        Some(hard) => hard,
+        None => limit.current.unwrap_or(u64::MAX),
+    };
+    let per_listener = usize::try_from(available.saturating_sub(RESERVE) / 2).unwrap_or(usize::MAX);
+    if options.connections.total > per_listener {
+        tracing::warn!(
+            open_file_limit = available,
+            connections = per_listener,
+            "the open-file limit is low: each listener takes at most this many connections; raise LimitNOFILE"
+        );
+        options.connections.total = per_listener.max(1);
+        options.connections.per_source = options
+            .connections
+            .per_source
+            .min(options.connections.total);
     }
 }
