@@ -290,7 +290,7 @@ async fn refused_reports_are_rate_limited_and_every_list_comes_in_bounded_pages(
             // Not the license's model family: refused, and the attempt logged.
             model_family: "someone-else".into(),
             purpose: "computer-use-agent-training".into(),
-            data: Vec::new(),
+            data: vec!["0000000000000000".into()],
             started: UnixSeconds(now),
             ended: UnixSeconds(now),
             accelerator_seconds: 1,

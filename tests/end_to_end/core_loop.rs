@@ -21,6 +21,9 @@ use tonic::Code;
 const EXAMPLE_TERMS: &str = include_str!("../../terms/example-agreement.toml");
 const ORIGIN: &str = "trust.test";
 
+/// The release every report below names (reports must name the data they used).
+static RELEASE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 fn report(license_id: &str, run: &str, family: &str, now: i64) -> TrainingReport {
     TrainingReport {
         trust: ORIGIN.into(),
@@ -30,7 +33,7 @@ fn report(license_id: &str, run: &str, family: &str, now: i64) -> TrainingReport
         model_version: "0.3.1".into(),
         model_family: family.into(),
         purpose: "computer-use-agent-training".into(),
-        data: Vec::new(),
+        data: vec![RELEASE.get().cloned().unwrap_or_default()],
         // A run can only start once the license is valid: in this test, the same second.
         started: UnixSeconds(now),
         ended: UnixSeconds(now),
@@ -359,6 +362,32 @@ async fn terms_votes_licenses_and_training_uses_end_to_end() {
     );
 
     // Training uses: logged with a receipt; a repeat is idempotent; misuse refused and logged.
+    // A report must name the releases it used.
+    let release = acme
+        .releases()
+        .create_release(v1::CreateReleaseRequest {
+            license_id: license.id.clone(),
+            in_background: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .release
+        .unwrap();
+    let mut without_data = report(&license.id, "run-1", "acme-agent", now());
+    without_data.data.clear();
+    let refused = report_use(&acme, &acme_key, &without_data)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused
+            .message()
+            .starts_with("data: name the releases this run used"),
+        "{}",
+        refused.message()
+    );
+    RELEASE.set(release.id.clone()).unwrap();
     let run = report(&license.id, "run-1", "acme-agent", now());
     let accepted = report_use(&acme, &acme_key, &run).await.unwrap();
     let receipt = Receipt::parse(&accepted.receipt)
@@ -374,15 +403,39 @@ async fn terms_votes_licenses_and_training_uses_end_to_end() {
         accepted.r#use.unwrap().log_index,
         "a repeat is idempotent"
     );
+    let other_family_time = now();
     let other_family = report_use(
         &acme,
         &acme_key,
-        &report(&license.id, "run-2", "other-family", now()),
+        &report(&license.id, "run-2", "other-family", other_family_time),
     )
     .await
     .unwrap_err();
     assert_eq!(other_family.code(), Code::FailedPrecondition);
     assert!(other_family.message().contains("model-family"));
+    // The refusal did not use up run-2: the identical attempt gets its refusal again (not
+    // logged twice), and the corrected report of the same run is accepted.
+    let again = report_use(
+        &acme,
+        &acme_key,
+        &report(&license.id, "run-2", "other-family", other_family_time),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition);
+    assert!(
+        again.message().contains("refused before"),
+        "{}",
+        again.message()
+    );
+    let corrected = report_use(
+        &acme,
+        &acme_key,
+        &report(&license.id, "run-2", "acme-agent", now()),
+    )
+    .await
+    .unwrap();
+    assert!(corrected.r#use.unwrap().accepted);
     let not_theirs = report_use(
         &other_company,
         &other_company_key,
@@ -508,7 +561,11 @@ async fn terms_votes_licenses_and_training_uses_end_to_end() {
         .unwrap()
         .into_inner()
         .uses;
-    assert_eq!(uses.iter().filter(|record| record.accepted).count(), 1);
+    assert_eq!(
+        uses.iter().filter(|record| record.accepted).count(),
+        2,
+        "run-1, and run-2 once corrected"
+    );
     let other_view = other_company
         .licenses()
         .list_licenses(v1::ListLicensesRequest::default())

@@ -52,19 +52,28 @@ license_vkey="$("$dt" trust info --json | python3 -c 'import json,sys; print(jso
 log_vkey="$("$dt" trust info --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["log_vkey"])')"
 "$dt" license verify "$work/acme.license" --license-vkey "$license_vkey" --log-vkey "$log_vkey"
 
+# A report names the releases it used: an (empty) release under the license.
+release="$("$dt" company release --key "$work/acme.key" --license "$license" --json | python3 -c 'import json,sys; print(json.loads(sys.stdin.read().splitlines()[-1])["id"])')"
+if "$dt" company report-use --key "$work/acme.key" --license "$license" --run run-0 --model acme-operator \
+    --model-version 0.3 --model-family acme-agent --purpose computer-use-agent-training --data none \
+    --started "$(date +%s)" --ended "$(date +%s)" --accelerator-seconds 1 2>"$work/nodata"; then
+  echo "FAIL: a report naming no data was accepted"; exit 1
+fi
+grep -q "data: name the releases" "$work/nodata" || { cat "$work/nodata"; exit 1; }
+
 mkdir "$work/receipts"
 curl -sf "$http/log/checkpoint" > "$work/old.checkpoint"
 old_size="$(sed -n 2p "$work/old.checkpoint")"
 started="$(date +%s)"
 for run in 1 2; do
   "$dt" company report-use --key "$work/acme.key" --license "$license" --run "run-$run" --model acme-operator \
-    --model-version 0.3 --model-family acme-agent --purpose computer-use-agent-training --data none \
+    --model-version 0.3 --model-family acme-agent --purpose computer-use-agent-training --data "$release" \
     --started "$started" --ended "$started" --accelerator-seconds 3600 --receipt-out "$work/receipts/run-$run.tlog-proof"
   "$dt" receipt verify "$work/receipts/run-$run.tlog-proof" --vkey "$log_vkey" > "$work/verified-$run"
   head -1 "$work/verified-$run"
 done
 if "$dt" company report-use --key "$work/acme.key" --license "$license" --run run-3 --model acme-operator \
-    --model-version 0.3 --model-family acme-agent --purpose computer-use-agent-training --data none \
+    --model-version 0.3 --model-family acme-agent --purpose computer-use-agent-training --data "$release" \
     --started "$started" --ended "$started" --accelerator-seconds 3600 2>"$work/third"; then
   echo "FAIL: a third run under a two-run license was accepted"; exit 1
 fi

@@ -502,8 +502,9 @@ pub enum CompanyCommand {
         model_family: String,
         #[arg(long)]
         purpose: String,
-        /// Comma-separated references to the data used.
-        #[arg(long, value_delimiter = ',')]
+        /// The releases this run used, comma-separated (ids from `company release`): what
+        /// the run is charged for. Required.
+        #[arg(long, value_delimiter = ',', required = true)]
         data: Vec<String>,
         /// Unix seconds.
         #[arg(long)]

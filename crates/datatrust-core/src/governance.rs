@@ -1204,8 +1204,9 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
 
     /// A licensee's signed report of one training run. Fitting reports are logged and
     /// stored; reports that do not fit the license are logged as refused attempts and
-    /// refused with the reason. A repeated report of the same run is answered with the
-    /// original outcome.
+    /// refused with the reason. The run id becomes final only when a report is accepted: a
+    /// refused run can be reported again, corrected. An identical repeat gets the original
+    /// outcome without a second log entry.
     pub fn report_training_use(
         &self,
         caller: &Principal,
@@ -1215,6 +1216,14 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
     ) -> Result<TrainingUseRecord, DomainError> {
         require_role(caller, Role::Licensee, "report training uses")?;
         let report = TrainingReport::parse(report_text)?;
+        // A run is charged by the records it used: a report must say which releases.
+        if report.data.is_empty() {
+            return Err(FieldError::new(
+                "data",
+                "name the releases this run used (the report's data line; `company report-use --data RELEASE_ID[,RELEASE_ID...]`, ids from `company release`)",
+            )
+            .into());
+        }
         if !caller.public_key.verify(report_text.as_bytes(), signature) {
             return Err(FieldError::new(
                 "signature",
@@ -1237,18 +1246,31 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                 ));
             }
         };
-        let key = [report.license_id.as_bytes(), &[0], report.run_id.as_bytes()].concat();
+        // An accepted run is stored under (license, run): the run id is final only once a
+        // report is accepted. A refused attempt is stored under (license, run, report hash),
+        // so the same run can be reported again, corrected; repeating an identical attempt
+        // gets its outcome again without logging it twice.
+        let accepted_key = [report.license_id.as_bytes(), &[0], report.run_id.as_bytes()].concat();
         let report_sha256 = sha256_hex(report_text.as_bytes());
-        if let Some(existing) = self.record::<TrainingUseRecord>(RecordKind::TrainingUse, &key)? {
+        let refused_key = [accepted_key.as_slice(), &[0], report_sha256.as_bytes()].concat();
+        if let Some(existing) =
+            self.record::<TrainingUseRecord>(RecordKind::TrainingUse, &accepted_key)?
+        {
             if existing.report_sha256 == report_sha256 {
-                return match &existing.refusal {
-                    None => Ok(existing),
-                    Some(refusal) => Err(DomainError::FailedPrecondition(refusal.clone())),
-                };
+                return Ok(existing);
             }
             return Err(DomainError::AlreadyExists(format!(
-                "run: run {} was already reported with a different report",
-                report.run_id
+                "run: run {} was already reported and accepted with a different report",
+                crate::validation::quoted(&report.run_id)
+            )));
+        }
+        if let Some(existing) =
+            self.record::<TrainingUseRecord>(RecordKind::TrainingUse, &refused_key)?
+            && let Some(refusal) = existing.refusal
+        {
+            return Err(DomainError::FailedPrecondition(format!(
+                "{refusal} (this same report was refused before, at log index {})",
+                existing.log_index
             )));
         }
         let license = license_record.license();
@@ -1355,6 +1377,11 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             accepted: refusal.is_none(),
             refusal: refusal.clone(),
             reported_at: now,
+        };
+        let key = if record.accepted {
+            accepted_key
+        } else {
+            refused_key
         };
         writes.push((RecordKind::TrainingUse, key, Some(encode(&record)?)));
         self.store.write_records(writes)?;

@@ -34,7 +34,7 @@ fn unpaid_invoices_and_unreported_licenses_suspend_until_put_right() {
 
     // Day 29: nothing is late yet.
     assert!(registry.enforce_duties(day(29)).unwrap().is_empty());
-    release(day(29)).unwrap();
+    let first_release = release(day(29)).unwrap().value.id;
 
     // Day 31: the license fee is overdue; the licensee is suspended, once.
     let made = registry.enforce_duties(day(31)).unwrap();
@@ -110,7 +110,7 @@ fn unpaid_invoices_and_unreported_licenses_suspend_until_put_right() {
         model_version: "1".into(),
         model_family: "acme".into(),
         purpose: "computer-use-agent-training".into(),
-        data: Vec::new(),
+        data: vec![first_release.clone()],
         started: day(110),
         ended: day(110),
         accelerator_seconds: 1,
