@@ -27,7 +27,7 @@ for m in ada bea cy; do "$dt" trustee enrol-member --key "$t1" --public-key "$(k
 hash="$("$dt" trustee propose-terms --key "$t1" --json "$root/terms/example-agreement.toml" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sha256"])')"
 "$dt" member vote --key "$work/ada.key" --terms "$hash" --yes
 "$dt" member vote --key "$work/bea.key" --terms "$hash" --yes
-"$dt" member vote --key "$work/cy.key" --terms "$hash"
+"$dt" member vote --key "$work/cy.key" --terms "$hash" --no
 "$dt" trustee close-vote --key "$t1" --terms "$hash"
 "$dt" trustee countersign --key "$t1" --terms "$hash"
 "$dt" trustee countersign --key "$work/t2.key" --terms "$hash"

@@ -398,12 +398,16 @@ pub enum MemberCommand {
     /// The collectors you have authorised.
     Collectors,
     /// Vote on proposed terms (your ballot is secret; you may change it until the vote closes).
+    #[command(group(clap::ArgGroup::new("ballot").required(true).args(["yes", "no"])))]
     Vote {
         #[arg(long)]
         terms: String,
-        /// Approve (otherwise reject).
+        /// Vote yes: approve the terms. One of --yes or --no is required.
         #[arg(long)]
         yes: bool,
+        /// Vote no: reject the terms.
+        #[arg(long)]
+        no: bool,
     },
     /// Grant or withdraw consent to one purpose of the terms in force.
     Consent {

@@ -93,3 +93,23 @@ fn client_errors_say_what_to_do_and_exit_non_zero() {
         .unwrap();
     assert!(!bad_role.status.success());
 }
+
+#[test]
+fn a_ballot_must_say_yes_or_no() {
+    for arguments in [
+        &["member", "vote", "--terms", "00"][..],
+        &["member", "vote", "--terms", "00", "--yes", "--no"][..],
+    ] {
+        let output = datatrust()
+            .args(arguments)
+            .env("DATATRUST_KEY", "/nonexistent")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{arguments:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("--yes") && stderr.contains("--no"),
+            "{arguments:?}: {stderr}"
+        );
+    }
+}

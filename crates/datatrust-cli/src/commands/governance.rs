@@ -263,7 +263,8 @@ pub async fn member(
     command: MemberCommand,
 ) -> anyhow::Result<()> {
     match command {
-        MemberCommand::Vote { terms, yes } => {
+        // Clap requires exactly one of --yes and --no, so `yes` alone says the choice.
+        MemberCommand::Vote { terms, yes, no: _ } => {
             let signer = read_key(global)?;
             let signature = signer
                 .sign(&ballot_message(session.origin.as_str(), &terms, yes))
