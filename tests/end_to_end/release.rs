@@ -119,9 +119,11 @@ async fn releases_hold_exactly_the_consenting_members_and_audits_verify() {
     );
 
     // The licensee checks the stream against the logged root, and can resume.
-    let records = datatrust_cli::commands_for_tests::fetch_and_verify(&acme, &log_vkey, &release)
+    let fetched = datatrust_cli::commands_for_tests::fetch_and_verify(&acme, &log_vkey, &release)
         .await
         .unwrap();
+    assert!(fetched.erased_parts.is_empty());
+    let records = fetched.records;
     assert_eq!(records.len(), 4);
     let texts: Vec<serde_json::Value> = records
         .iter()
@@ -346,6 +348,13 @@ async fn releases_hold_exactly_the_consenting_members_and_audits_verify() {
         2,
         "the erased member's part is never streamed again"
     );
+    // An earlier release that held Ada's records still downloads and verifies: her part is
+    // reported as erased, the rest checks against the logged root.
+    let fetched = datatrust_cli::commands_for_tests::fetch_and_verify(&acme, &log_vkey, &release)
+        .await
+        .unwrap();
+    assert_eq!(fetched.erased_parts.len(), 1);
+    assert_eq!(fetched.records.len(), 2);
 
     // No log entry holds a member's key, an event, or anything else personal.
     let mut log =

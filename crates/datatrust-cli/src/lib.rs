@@ -8,7 +8,7 @@ pub mod http;
 
 /// Client-side checks the end-to-end tests reuse, so they verify exactly as the CLI does.
 pub mod commands_for_tests {
-    pub use crate::commands::fetch_and_verify;
+    pub use crate::commands::{FetchedRelease, fetch_and_verify};
 }
 mod key_file;
 

@@ -280,32 +280,56 @@ pub async fn company(
                 .into_inner()
                 .release
                 .unwrap_or_default();
-            let records = fetch_and_verify(session, &verifier, &meta).await?;
+            let fetched = fetch_and_verify(session, &verifier, &meta).await?;
             let mut bytes = Vec::new();
-            for record in &records {
+            for record in &fetched.records {
                 bytes.extend_from_slice(record);
                 bytes.push(b'\n');
             }
             std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
-            println!(
-                "{} records written to {}; every part matches the logged root {}",
-                records.len(),
-                out.display(),
-                meta.root
-            );
+            if fetched.erased_parts.is_empty() {
+                println!(
+                    "{} records written to {}; every part matches the logged root {}",
+                    fetched.records.len(),
+                    out.display(),
+                    meta.root
+                );
+            } else {
+                let erased_records: u64 = fetched
+                    .erased_parts
+                    .iter()
+                    .filter_map(|index| meta.parts.get(*index as usize))
+                    .map(|part| part.count)
+                    .sum();
+                println!(
+                    "{} records written to {}; {} part(s) ({erased_records} records) were erased by their members since the release and are no longer served; every other part matches the logged root {}",
+                    fetched.records.len(),
+                    out.display(),
+                    fetched.erased_parts.len(),
+                    meta.root
+                );
+            }
         }
         _ => unreachable!("other company commands are handled elsewhere"),
     }
     Ok(())
 }
 
-/// Streams a release and checks it: each part's records hash to the part's root, the parts'
-/// leaves to the release root, and the release root is the one in the logged entry.
+/// A release as fetched: its records, and the parts erased by their members since.
+#[derive(Debug)]
+pub struct FetchedRelease {
+    pub records: Vec<Vec<u8>>,
+    pub erased_parts: Vec<u64>,
+}
+
+/// Streams a release and checks it: each part's records hash to the part's root (but for
+/// parts the trust says their members erased since), the parts' leaves to the release
+/// root, and the release root is the one in the logged entry.
 pub async fn fetch_and_verify(
     session: &SignedIn,
     verifier: &NoteVerifier,
     meta: &v1::Release,
-) -> anyhow::Result<Vec<Vec<u8>>> {
+) -> anyhow::Result<FetchedRelease> {
     let receipt = Receipt::parse(&meta.receipt)?
         .verify(verifier, None)
         .context("the release's receipt")?;
@@ -326,34 +350,49 @@ pub async fn fetch_and_verify(
         .await?
         .into_inner();
     let mut by_part: Vec<Vec<Vec<u8>>> = vec![Vec::new(); meta.parts.len()];
-    let mut records = Vec::new();
+    let mut erased = vec![false; meta.parts.len()];
     while let Some(batch) = stream.message().await? {
         for record in batch.records {
             let part = by_part
                 .get_mut(record.part as usize)
                 .ok_or_else(|| anyhow!("a record names a part that does not exist"))?;
-            part.push(record.record.clone());
-            records.push(record.record);
+            part.push(record.record);
+        }
+        for index in batch.erased_parts {
+            *erased
+                .get_mut(index as usize)
+                .ok_or_else(|| anyhow!("an erased part that does not exist"))? = true;
         }
     }
     let mut leaves = Vec::new();
-    for (index, (part, received)) in meta.parts.iter().zip(&by_part).enumerate() {
+    let mut records = Vec::new();
+    let mut erased_parts = Vec::new();
+    for (index, (part, received)) in meta.parts.iter().zip(by_part).enumerate() {
+        // The part's leaf still counts toward the root: it comes from the logged metadata.
+        leaves.push(leaf_hash(&contribution_leaf(
+            &part.commitment,
+            part.count,
+            &part.records_root,
+        )));
+        if erased[index] {
+            erased_parts.push(index as u64);
+            continue;
+        }
         let leaf_hashes: Vec<Hash> = received.iter().map(|record| leaf_hash(record)).collect();
         if received.len() as u64 != part.count
             || hex::encode(root_of(&leaf_hashes)) != part.records_root
         {
             bail!("part {index}: the records received do not match the committed root");
         }
-        leaves.push(leaf_hash(&contribution_leaf(
-            &part.commitment,
-            part.count,
-            &part.records_root,
-        )));
+        records.extend(received);
     }
     if hex::encode(root_of(&leaves)) != meta.root {
         bail!("the parts do not hash to the release root");
     }
-    Ok(records)
+    Ok(FetchedRelease {
+        records,
+        erased_parts,
+    })
 }
 
 /// Uploads a JSON Lines file of events for a member, in numbered batches, and reports what

@@ -3,7 +3,7 @@
 mod bench;
 mod bench_ingest;
 mod data;
-pub use data::fetch_and_verify;
+pub use data::{FetchedRelease, fetch_and_verify};
 mod governance;
 mod ledger;
 mod log;

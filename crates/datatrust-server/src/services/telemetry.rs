@@ -643,8 +643,22 @@ impl v1::release_service_server::ReleaseService for ReleaseApi {
                         .await
                     {
                         Ok(Some(records)) => records,
-                        // The part's end, or its member erased (meanwhile): nothing more.
-                        Ok(None) => break,
+                        // The part's end; or, before it, its member erased (meanwhile):
+                        // said so, so that the licensee verifies the rest.
+                        Ok(None) => {
+                            if position < part_end
+                                && sender
+                                    .send(Ok(v1::ReleaseRecordBatch {
+                                        records: Vec::new(),
+                                        erased_parts: vec![part_index as u64],
+                                    }))
+                                    .await
+                                    .is_err()
+                            {
+                                return;
+                            }
+                            break;
+                        }
                         Err(status) => {
                             let _ = sender.send(Err(status)).await;
                             return;
@@ -666,7 +680,10 @@ impl v1::release_service_server::ReleaseService for ReleaseApi {
                         continue;
                     }
                     if sender
-                        .send(Ok(v1::ReleaseRecordBatch { records: batch }))
+                        .send(Ok(v1::ReleaseRecordBatch {
+                            records: batch,
+                            erased_parts: Vec::new(),
+                        }))
                         .await
                         .is_err()
                     {
