@@ -322,14 +322,30 @@ async fn releases_hold_exactly_the_consenting_members_and_audits_verify() {
         .unwrap();
     assert!(wrong_key.status.success(), "Bea's own audit verifies too");
 
-    // Erasure: Ada is gone from new releases and from streams of old ones.
-    sessions[0]
+    // Erasure: Ada is gone from new releases and from streams of old ones; her consent is
+    // withdrawn (and logged), and the answer says so.
+    let erased = sessions[0]
         .member_data()
         .erase_my_data(v1::EraseMyDataRequest {
             confirm: "erase all my data".into(),
         })
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        erased.consents_withdrawn,
+        vec!["computer-use-agent-training".to_owned()]
+    );
+    let consents = sessions[0]
+        .consents()
+        .list_my_consents(v1::ListMyConsentsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        consents.consents.iter().all(|consent| !consent.granted),
+        "{consents:?}"
+    );
     let third = acme
         .releases()
         .create_release(v1::CreateReleaseRequest {

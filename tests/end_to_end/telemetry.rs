@@ -315,6 +315,16 @@ async fn uploads_summary_export_and_erasure_that_leaves_nothing_readable() {
         .unwrap()
         .into_inner();
     assert_eq!(erased.chunks_erased, 2);
+    assert!(erased.events_erased >= 2, "{erased:?}");
+    assert_eq!(
+        erased.collectors_withdrawn.len(),
+        1,
+        "her collector's authorisation is withdrawn, and said so"
+    );
+    assert!(
+        erased.consents_withdrawn.is_empty(),
+        "no terms, so no consent was given"
+    );
     let index = erased.log_index.unwrap();
     let entry = LogServiceClient::new(trust.channel.clone())
         .get_entries(v1::GetEntriesRequest {

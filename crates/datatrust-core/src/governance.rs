@@ -398,7 +398,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             .transpose()
     }
 
-    fn put<T: Serialize>(
+    pub(crate) fn put<T: Serialize>(
         &self,
         kind: RecordKind,
         key: &[u8],
@@ -776,7 +776,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
     /// active license for that purpose that released the member's data, and whose own
     /// terms say `on_consent_withdrawal = "revoke-affected-licenses"`, is revoked (logged
     /// without naming the member).
-    fn revoke_licenses_on_withdrawal(
+    pub(crate) fn revoke_licenses_on_withdrawal(
         &self,
         member: &Principal,
         purpose: &str,

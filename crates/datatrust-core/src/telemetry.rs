@@ -165,16 +165,18 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
     }
 
     /// Erases the calling member's data: the erasure is logged (with the member's
-    /// commitment and the number of chunks), then the member's key is destroyed, their
-    /// chunks deleted, and every collector authorisation withdrawn so collection stops.
+    /// commitment and the number of events), then every consent they gave is withdrawn and
+    /// every collector authorisation revoked, each logged as if they had done it one by one
+    /// (withdrawals apply each license's own rule), then their key is destroyed and their
+    /// chunks, counts, screenshots and release parts deleted. Says what it did.
     pub fn erase_my_data(
         &self,
         caller: &Principal,
         now: UnixSeconds,
-    ) -> Result<Logged<u64>, DomainError> {
+    ) -> Result<Logged<Erasure>, DomainError> {
         require_role(caller, Role::Member, "erase their data")?;
         let _writer = self.write_lock();
-        let chunks: u64 = self
+        let events: u64 = self
             .store
             .member_counts(&caller.public_key)?
             .iter()
@@ -183,16 +185,71 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         let log_index = self.journal.record(
             &LogEntry::new("erasure", now)
                 .with("subject", subject(caller))
-                .with("events", chunks.to_string()),
+                .with("events", events.to_string()),
         )?;
+        let mut consents_withdrawn = Vec::new();
+        for consent in self.records::<crate::governance::Consent>(
+            crate::store::RecordKind::Consent,
+            caller.public_key.as_bytes(),
+        )? {
+            if !consent.granted {
+                continue;
+            }
+            self.journal.record(
+                &LogEntry::new("consent-changed", now)
+                    .with("subject", subject(caller))
+                    .with("purpose", consent.purpose.clone())
+                    .with("consent", "withdrawn"),
+            )?;
+            let key = [
+                caller.public_key.as_bytes().as_slice(),
+                consent.purpose.as_bytes(),
+            ]
+            .concat();
+            self.put(
+                crate::store::RecordKind::Consent,
+                &key,
+                &crate::governance::Consent {
+                    purpose: consent.purpose.clone(),
+                    granted: false,
+                    changed_at: now,
+                },
+            )?;
+            self.revoke_licenses_on_withdrawal(caller, &consent.purpose, now)?;
+            consents_withdrawn.push(consent.purpose);
+        }
+        let mut collectors_withdrawn = Vec::new();
         for authorization in self.store.collectors_of_member(&caller.public_key)? {
+            if let Some(collector) = self.store.principal(&authorization.collector)? {
+                self.journal
+                    .record(&LogEntry::collector_revoked(caller, &collector, now))?;
+            }
             self.store
                 .revoke_collector(&caller.public_key, &authorization.collector)?;
+            collectors_withdrawn.push(authorization.collector);
         }
-        let erased = self.store.erase_member(&caller.public_key)?;
+        let chunks = self.store.erase_member(&caller.public_key)?;
         Ok(Logged {
-            value: erased,
+            value: Erasure {
+                events,
+                chunks,
+                consents_withdrawn,
+                collectors_withdrawn,
+            },
             log_index: Some(log_index),
         })
     }
+}
+
+/// What an erasure did, to say it in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erasure {
+    /// Events deleted (from the per-day counts).
+    pub events: u64,
+    /// Stored chunks deleted.
+    pub chunks: u64,
+    /// Purposes whose consent was withdrawn (logged).
+    pub consents_withdrawn: Vec<String>,
+    /// Collectors whose authorisation was revoked (logged).
+    pub collectors_withdrawn: Vec<PublicKey>,
 }

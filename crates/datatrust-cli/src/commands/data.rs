@@ -13,6 +13,8 @@ use datatrust_proto::v1;
 use datatrust_tlog::receipt::Receipt;
 use serde_json::json;
 
+use super::governance::key_text;
+
 use super::principals::read_key;
 use crate::client::SignedIn;
 use crate::{CompanyCommand, GlobalArgs, MemberCommand};
@@ -99,14 +101,43 @@ pub async fn member(
                 .erase_my_data(v1::EraseMyDataRequest { confirm })
                 .await?
                 .into_inner();
-            println!(
-                "Erased: {} chunk(s); your key is destroyed; the erasure is logged at index {}.",
-                response.chunks_erased,
-                response
-                    .log_index
-                    .map(|index| index.to_string())
-                    .unwrap_or_default()
-            );
+            let at = response
+                .log_index
+                .map(|index| format!(" (logged at index {index})"))
+                .unwrap_or_default();
+            if global.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "events_erased": response.events_erased,
+                        "chunks_erased": response.chunks_erased,
+                        "consents_withdrawn": response.consents_withdrawn,
+                        "collectors_withdrawn": response.collectors_withdrawn.iter().map(|key| key_text(key)).collect::<Vec<_>>(),
+                        "log_index": response.log_index,
+                    })
+                );
+            } else {
+                println!(
+                    "Your data is erased{at}: {} events deleted, and the key that encrypted them destroyed, so no copy anywhere can be read.",
+                    response.events_erased
+                );
+                if response.consents_withdrawn.is_empty() {
+                    println!("You had given no consent; none was withdrawn.");
+                } else {
+                    println!(
+                        "Consent withdrawn (each logged): {}.",
+                        response.consents_withdrawn.join(", ")
+                    );
+                }
+                if response.collectors_withdrawn.is_empty() {
+                    println!("No collector was authorised to upload for you.");
+                } else {
+                    println!("Collectors no longer authorised (each logged):");
+                    for collector in &response.collectors_withdrawn {
+                        println!("  {}", key_text(collector));
+                    }
+                }
+            }
         }
         MemberCommand::Audit { verify, vkey } => {
             let audit = session.whole_audit().await?;

@@ -227,8 +227,16 @@ impl MemberDataService for MemberDataApi {
             })
             .await?;
         Ok(Response::new(v1::EraseMyDataResponse {
-            chunks_erased: logged.value,
+            chunks_erased: logged.value.chunks,
             log_index: logged.log_index,
+            events_erased: logged.value.events,
+            consents_withdrawn: logged.value.consents_withdrawn,
+            collectors_withdrawn: logged
+                .value
+                .collectors_withdrawn
+                .iter()
+                .map(|key| key.as_bytes().to_vec())
+                .collect(),
         }))
     }
 }
