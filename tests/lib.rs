@@ -26,6 +26,8 @@ pub struct TestTrust {
     pub channel: Channel,
     /// The first trustee, from the key file bootstrap wrote.
     pub trustee: NoteSigner,
+    /// The server's clock: tests move it (`advance`) instead of sleeping.
+    pub clock: datatrust_server::Clock,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     _temporary: Option<tempfile::TempDir>,
@@ -108,6 +110,7 @@ impl TestTrust {
         .await
         .unwrap()
         .map_err(|error| error.to_string())?;
+        let clock = state.clock();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             datatrust_server::serve(state, options, grpc_listener, http_listener, async {
@@ -129,6 +132,7 @@ impl TestTrust {
             http_addr,
             channel,
             trustee,
+            clock,
             stop: Some(stop),
             task: Some(task),
             _temporary: None,

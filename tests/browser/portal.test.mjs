@@ -133,6 +133,8 @@ try {
   check(await page.getByText("In force:").count() > 0, "the agreement in force is shown");
   check((await page.locator("#changes").textContent()).includes("How long your data may be kept (days): 730 \u2192 365"),
     "the proposal's changes are said in words");
+  check((await page.locator("[data-testid=vote-deadline]").textContent()).includes("The vote closes on"),
+    "the vote's deadline is shown");
   await page.getByRole("button", { name: "Vote yes" }).click();
   await page.locator("#ballot-status").filter({ hasText: "Your vote: yes" }).waitFor();
   check(true, "a ballot was cast from the page");

@@ -17,3 +17,4 @@ mod roles;
 mod telemetry;
 mod tidy;
 mod tls;
+mod votes;

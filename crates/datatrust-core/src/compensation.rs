@@ -1378,6 +1378,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         now: UnixSeconds,
     ) -> Result<Vec<SuspensionRecord>, DomainError> {
         require_role(caller, Role::Trustee, "enforce licensees' duties")?;
+        self.close_due_votes(now)?;
         self.enforce_duties(now)
     }
 

@@ -28,12 +28,43 @@ pub enum TermsStatus {
     Rejected,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
     pub yes: u64,
     pub no: u64,
     /// Active members when the vote closed.
     pub eligible: u64,
+}
+
+impl Tally {
+    /// Whether these ballots pass under `rule`: turnout at least the quorum (and someone
+    /// voted), and yes at least the threshold of the votes cast.
+    pub fn passes(&self, rule: &crate::terms::Ratification) -> bool {
+        let cast = self.yes + self.no;
+        let turnout_met =
+            cast > 0 && cast * 100 >= u64::from(rule.member_quorum_percent) * self.eligible;
+        let majority_met = self.yes * 100 >= u64::from(rule.member_vote_threshold_percent) * cast;
+        turnout_met && majority_met
+    }
+
+    /// Whether the members who have not voted yet could still change the outcome (ballots
+    /// already cast are counted as cast). Passing is settled when turnout is met already
+    /// and the yes share holds even if everyone else votes no; rejection is settled when
+    /// it fails even if everyone else votes yes.
+    pub fn undecided(&self, rule: &crate::terms::Ratification) -> bool {
+        let remaining = self.eligible.saturating_sub(self.yes + self.no);
+        let all_no = Tally {
+            no: self.no + remaining,
+            ..*self
+        };
+        let all_yes = Tally {
+            yes: self.yes + remaining,
+            ..*self
+        };
+        let settled_pass = self.passes(rule) && all_no.passes(rule);
+        let settled_reject = !all_yes.passes(rule);
+        !(settled_pass || settled_reject)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +84,10 @@ pub struct TermsRecord {
     pub tally: Option<Tally>,
     pub countersignatures: Vec<Countersignature>,
     pub ratified_at: Option<UnixSeconds>,
+    /// When the vote closes by itself (proposal + the terms' `voting_days`). Absent on
+    /// terms proposed before votes had deadlines: those close when a trustee closes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voting_closes_at: Option<UnixSeconds>,
 }
 
 impl TermsRecord {
@@ -513,6 +548,9 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             tally: None,
             countersignatures: Vec::new(),
             ratified_at: None,
+            voting_closes_at: Some(
+                now.plus_seconds(i64::from(terms.policy.ratification.voting_days) * 86_400),
+            ),
         };
         let log_index = self.journal.record(
             &LogEntry::new("terms-proposed", now)
@@ -555,6 +593,14 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                 "terms_sha256: the vote on these terms is closed".into(),
             ));
         }
+        if let Some(closes_at) = terms.voting_closes_at
+            && now >= closes_at
+        {
+            return Err(DomainError::FailedPrecondition(format!(
+                "terms_sha256: the vote closed at {} (Unix seconds); its tally is being recorded",
+                closes_at.0
+            )));
+        }
         let ballot = Ballot {
             approve,
             cast_at: now,
@@ -583,34 +629,80 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
     ) -> Result<Logged<TermsRecord>, DomainError> {
         require_role(caller, Role::Trustee, "close votes")?;
         let _writer = self.write_lock();
-        let mut record = self.terms_by_hash(terms_hash)?;
+        let record = self.terms_by_hash(terms_hash)?;
         if record.status != TermsStatus::Voting {
             return Err(DomainError::FailedPrecondition(
                 "terms_sha256: the vote is not open".into(),
             ));
         }
-        let ballots: Vec<Ballot> = self.records(RecordKind::Ballot, terms_hash.as_bytes())?;
+        let tally = self.tally(&record)?;
+        let before_deadline = record
+            .voting_closes_at
+            .is_some_and(|closes_at| now < closes_at);
+        if before_deadline && tally.undecided(&record.terms().policy.ratification) {
+            return Err(DomainError::FailedPrecondition(format!(
+                "terms_sha256: the vote closes by itself at {} (Unix seconds); before then a trustee may close it only once the members who have not voted cannot change the outcome ({} yes, {} no, {} not voted)",
+                record.voting_closes_at.map_or(0, |at| at.0),
+                tally.yes,
+                tally.no,
+                tally.eligible.saturating_sub(tally.yes + tally.no)
+            )));
+        }
+        self.finish_vote(record, tally, "trustee", now)
+    }
+
+    /// Closes every vote whose deadline has passed, logging each tally; run by the duties
+    /// sweep (and when trustees enforce duties). Returns the terms closed.
+    pub fn close_due_votes(&self, now: UnixSeconds) -> Result<Vec<TermsRecord>, DomainError> {
+        let _writer = self.write_lock();
+        let mut closed = Vec::new();
+        for record in self.terms_history()? {
+            if record.status == TermsStatus::Voting
+                && record
+                    .voting_closes_at
+                    .is_some_and(|closes_at| now >= closes_at)
+            {
+                let tally = self.tally(&record)?;
+                closed.push(self.finish_vote(record, tally, "deadline", now)?.value);
+            }
+        }
+        Ok(closed)
+    }
+
+    fn tally(&self, record: &TermsRecord) -> Result<Tally, DomainError> {
+        let ballots: Vec<Ballot> = self.records(RecordKind::Ballot, record.hash.as_bytes())?;
         let yes = ballots.iter().filter(|ballot| ballot.approve).count() as u64;
-        let no = ballots.len() as u64 - yes;
-        let eligible = self.active_members()?;
-        let rule = record.terms().policy.ratification;
-        let turnout_met =
-            (yes + no) * 100 >= u64::from(rule.member_quorum_percent) * eligible && yes + no > 0;
-        let majority_met = yes * 100 >= u64::from(rule.member_vote_threshold_percent) * (yes + no);
-        let passed = turnout_met && majority_met;
+        Ok(Tally {
+            yes,
+            no: ballots.len() as u64 - yes,
+            eligible: self.active_members()?,
+        })
+    }
+
+    /// With the writer lock held: records the tally and the outcome, logged.
+    fn finish_vote(
+        &self,
+        mut record: TermsRecord,
+        tally: Tally,
+        closed_by: &str,
+        now: UnixSeconds,
+    ) -> Result<Logged<TermsRecord>, DomainError> {
+        let passed = tally.passes(&record.terms().policy.ratification);
         record.status = if passed {
             TermsStatus::AwaitingCountersignatures
         } else {
             TermsStatus::Rejected
         };
-        record.tally = Some(Tally { yes, no, eligible });
+        let Tally { yes, no, eligible } = tally;
+        record.tally = Some(tally);
         let log_index = self.journal.record(
             &LogEntry::new("vote-closed", now)
                 .with("terms-sha256", record.hash.clone())
                 .with("yes", yes.to_string())
                 .with("no", no.to_string())
                 .with("eligible", eligible.to_string())
-                .with("outcome", if passed { "passed" } else { "rejected" }),
+                .with("outcome", if passed { "passed" } else { "rejected" })
+                .with("closed-by", closed_by),
         )?;
         self.put(RecordKind::Terms, record.hash.as_bytes(), &record)?;
         Ok(Logged {

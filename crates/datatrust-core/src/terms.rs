@@ -92,6 +92,13 @@ pub struct Ratification {
     pub member_quorum_percent: u32,
     /// Trustees who must countersign the ratified terms (M of the active trustees).
     pub trustee_quorum: u32,
+    /// Days a vote stays open after the terms are proposed; at the end it closes by itself.
+    #[serde(default = "default_voting_days")]
+    pub voting_days: u32,
+}
+
+fn default_voting_days() -> u32 {
+    14
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -385,6 +392,12 @@ impl Terms {
             return Err(FieldError::new(
                 "policy.ratification.trustee_quorum",
                 "must be at least 1",
+            ));
+        }
+        if !(1..=90).contains(&ratification.voting_days) {
+            return Err(FieldError::new(
+                "policy.ratification.voting_days",
+                "must be between 1 and 90",
             ));
         }
         Ok(Terms {

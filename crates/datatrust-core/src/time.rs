@@ -13,6 +13,25 @@ impl UnixSeconds {
 
     /// The UTC calendar month, as "YYYY-MM" (proleptic Gregorian, H. Hinnant's algorithm).
     pub fn month(self) -> String {
+        let (year, month, _) = self.civil_date();
+        format!("{year:04}-{month:02}")
+    }
+
+    /// The instant as RFC 3339 in UTC, to the second: "YYYY-MM-DDTHH:MM:SSZ", the way
+    /// people and tools read it.
+    pub fn rfc3339(self) -> String {
+        let (year, month, day) = self.civil_date();
+        let seconds = self.0.rem_euclid(86_400);
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+            seconds / 3600,
+            seconds % 3600 / 60,
+            seconds % 60
+        )
+    }
+
+    /// (year, month, day) of the UTC calendar date (H. Hinnant's `civil_from_days`).
+    fn civil_date(self) -> (i64, i64, i64) {
         let days = self.0.div_euclid(86_400);
         let shifted = days + 719_468;
         let era = shifted.div_euclid(146_097);
@@ -27,7 +46,8 @@ impl UnixSeconds {
             month_index - 9
         };
         let year = year_of_era + era * 400 + i64::from(month <= 2);
-        format!("{year:04}-{month:02}")
+        let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+        (year, month, day)
     }
 }
 
@@ -40,6 +60,14 @@ impl std::fmt::Display for UnixSeconds {
 #[cfg(test)]
 mod tests {
     use super::UnixSeconds;
+
+    #[test]
+    fn rfc3339_of_known_instants() {
+        assert_eq!(UnixSeconds(0).rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(UnixSeconds(951_782_400).rfc3339(), "2000-02-29T00:00:00Z");
+        assert_eq!(UnixSeconds(1_798_761_599).rfc3339(), "2026-12-31T23:59:59Z");
+        assert_eq!(UnixSeconds(-1).rfc3339(), "1969-12-31T23:59:59Z");
+    }
 
     #[test]
     fn months_of_known_instants() {

@@ -118,6 +118,7 @@ pub mod governance {
                 .map(|signature| signature.trustee.as_bytes().to_vec())
                 .collect(),
             ratified_at: record.ratified_at.map(|at| at.0),
+            voting_closes_at: record.voting_closes_at.map(|at| at.0),
             title: terms.title,
             text: terms.text,
             purposes: terms.policy.purposes,

@@ -639,6 +639,8 @@ async function viewAgreement() {
     const previous = inForce ? inForce.document : "";
     sections.push(element("div", { class: "card", id: "vote" },
       element("h2", {}, `A new agreement is open for your vote: ${voting.title}`),
+      voting.voting_closes_at ? element("p", { "data-testid": "vote-deadline" },
+        `The vote closes on ${when(voting.voting_closes_at)}; then it is counted by itself. Choose yes or no; you can change your choice until then.`) : null,
       element("div", { class: "row" },
         element("button", { type: "button", onclick: () => vote(true) }, "Vote yes"),
         element("button", { type: "button", class: "secondary", onclick: () => vote(false) }, "Vote no")),

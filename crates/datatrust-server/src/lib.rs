@@ -20,4 +20,4 @@ pub use admission::AdmissionLimits;
 pub use connections::ConnectionLimits;
 pub use options::{OptionsError, ServeOptions, TlsFiles};
 pub use serve::{ServeError, serve};
-pub use state::{REFUSED_REPORTS_PER_HOUR, StartError, TrustState, now};
+pub use state::{Clock, REFUSED_REPORTS_PER_HOUR, StartError, TrustState, now};

@@ -303,7 +303,16 @@ pub async fn serve(
                 _ = sweep_stop.wait_for(|stop| *stop) => return,
             }
             match sweeping
-                .blocking(|registry| registry.enforce_duties(crate::state::now()))
+                .blocking({
+                    let now = sweeping.clock().now();
+                    // Votes past their deadline close (and are logged) on the same sweep.
+                    move |registry| {
+                        for closed in registry.close_due_votes(now)? {
+                            tracing::info!(terms = %closed.hash, status = ?closed.status, "vote closed at its deadline");
+                        }
+                        registry.enforce_duties(now)
+                    }
+                })
                 .await
             {
                 Ok(made) => {

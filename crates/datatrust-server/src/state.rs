@@ -39,6 +39,7 @@ struct Inner {
     refused_reports: crate::limits::TokenBuckets<datatrust_core::PublicKey>,
     /// The public transparency report, computed at most every few seconds.
     transparency_report: TransparencyReportCache,
+    clock: Clock,
 }
 
 type TransparencyReportCache = std::sync::Mutex<
@@ -124,6 +125,7 @@ impl TrustState {
                 pseudonym_secret,
                 builds: std::sync::Mutex::default(),
                 transparency_report: std::sync::Mutex::new(None),
+                clock: Clock::default(),
                 refused_reports: crate::limits::TokenBuckets::new(
                     f64::from(REFUSED_REPORTS_PER_HOUR) / 3600.0,
                     f64::from(REFUSED_REPORTS_PER_HOUR),
@@ -186,7 +188,7 @@ impl TrustState {
     fn log_genesis(&self) -> Result<(), StartError> {
         let registry = &self.inner.registry;
         let genesis = |error: &dyn std::fmt::Display| StartError::Genesis(error.to_string());
-        let now = now();
+        let now = self.clock().now();
         registry
             .journal()
             .record(&LogEntry::trust_created(
@@ -236,6 +238,11 @@ impl TrustState {
 
     pub(crate) fn pseudonym_secret(&self) -> [u8; 32] {
         self.inner.pseudonym_secret
+    }
+
+    /// The trust's clock (a handle: clones move together).
+    pub fn clock(&self) -> Clock {
+        self.inner.clock.clone()
     }
 
     pub(crate) fn transparency_report_cache(&self) -> &TransparencyReportCache {
@@ -340,6 +347,29 @@ pub(crate) fn random_salt() -> [u8; 32] {
     let mut salt = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut salt);
     salt
+}
+
+/// The trust's clock: the wall clock, moved by an offset that tests control. Every time the
+/// server acts on comes from here (the core never reads a clock), so a test moves time past
+/// a deadline instead of sleeping until it.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    offset_seconds: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Clock {
+    pub fn now(&self) -> UnixSeconds {
+        now().plus_seconds(
+            self.offset_seconds
+                .load(std::sync::atomic::Ordering::SeqCst),
+        )
+    }
+
+    /// Moves this clock (and every server holding it) forward by `seconds`; for tests.
+    pub fn advance(&self, seconds: i64) {
+        self.offset_seconds
+            .fetch_add(seconds, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// The wall clock in Unix seconds; the core never reads a clock itself.

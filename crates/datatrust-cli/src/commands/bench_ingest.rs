@@ -252,17 +252,19 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
         .unwrap_or_default()
         .sha256;
     let bench_origin = trustee.origin.to_string();
-    let (first_key, first_member, _) = &pairs[0];
-    first_member
-        .terms()
-        .cast_ballot(v1::CastBallotRequest {
-            terms_sha256: hash.clone(),
-            approve: true,
-            signature: first_key
-                .sign(&ballot_message(&bench_origin, &hash, true))
-                .to_vec(),
-        })
-        .await?;
+    // Every member votes, so the outcome is settled and the vote may close at once.
+    for (member_key, member, _) in &pairs {
+        member
+            .terms()
+            .cast_ballot(v1::CastBallotRequest {
+                terms_sha256: hash.clone(),
+                approve: true,
+                signature: member_key
+                    .sign(&ballot_message(&bench_origin, &hash, true))
+                    .to_vec(),
+            })
+            .await?;
+    }
     trustee
         .terms()
         .close_vote(v1::CloseVoteRequest {

@@ -47,7 +47,7 @@ fn print_terms(global: &GlobalArgs, terms: &v1::Terms, log_index: Option<u64>) {
                 "version": terms.version, "sha256": terms.sha256, "title": terms.title,
                 "status": terms_status(terms.status), "votes_yes": terms.votes_yes, "votes_no": terms.votes_no,
                 "members_eligible": terms.members_eligible, "countersignatures": terms.countersigned_by.len(),
-                "log_index": log_index,
+                "voting_closes_at": terms.voting_closes_at, "log_index": log_index,
             })
         );
     } else {
@@ -58,6 +58,14 @@ fn print_terms(global: &GlobalArgs, terms: &v1::Terms, log_index: Option<u64>) {
             terms_status(terms.status),
             terms.title
         );
+        if terms.status == v1::TermsStatus::Voting as i32
+            && let Some(closes_at) = terms.voting_closes_at
+        {
+            println!(
+                "  vote open until {} (then it closes by itself and the tally is logged)",
+                datatrust_core::UnixSeconds(closes_at).rfc3339()
+            );
+        }
         if let (Some(yes), Some(no), Some(eligible)) =
             (terms.votes_yes, terms.votes_no, terms.members_eligible)
         {

@@ -10,7 +10,7 @@ use datatrust_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::state::{now, random_salt};
+use crate::state::random_salt;
 use crate::{TrustState, status};
 
 pub struct AuthApi {
@@ -23,11 +23,11 @@ impl AuthService for AuthApi {
         &self,
         request: Request<CreateChallengeRequest>,
     ) -> Result<Response<CreateChallengeResponse>, Status> {
+        let now = self.state.clock().now();
         let public_key = convert::public_key(&request.get_ref().public_key, "public_key")
             .map_err(status::invalid)?;
         // A challenge is issued for any well-formed key: whether the key is enrolled is
         // revealed only to whoever proves they hold it.
-        let now = now();
         let (challenge, lifetime) = self.state.sessions().create_challenge(public_key, now);
         Ok(Response::new(CreateChallengeResponse {
             challenge: challenge.to_vec(),
@@ -39,13 +39,13 @@ impl AuthService for AuthApi {
         &self,
         request: Request<LoginRequest>,
     ) -> Result<Response<LoginResponse>, Status> {
+        let now = self.state.clock().now();
         let request = request.into_inner();
         let public_key =
             convert::public_key(&request.public_key, "public_key").map_err(status::invalid)?;
         if request.challenge.is_empty() {
             return Err(Status::invalid_argument("challenge: is required"));
         }
-        let now = now();
         let challenge = self
             .state
             .sessions()
@@ -94,6 +94,7 @@ impl AuthService for AuthApi {
         &self,
         request: Request<RedeemInvitationRequest>,
     ) -> Result<Response<RedeemInvitationResponse>, Status> {
+        let now = self.state.clock().now();
         let request = request.into_inner();
         let code = InvitationCode::parse(&request.invitation_code).map_err(status::invalid)?;
         let public_key =
@@ -103,7 +104,7 @@ impl AuthService for AuthApi {
         let logged = self
             .state
             .blocking(move |registry| {
-                registry.redeem_invitation(&code, public_key, &signature, salt, now())
+                registry.redeem_invitation(&code, public_key, &signature, salt, now)
             })
             .await?;
         tracing::info!(public_key = %logged.value.public_key, "invitation redeemed");

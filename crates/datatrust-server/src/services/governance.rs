@@ -15,7 +15,6 @@ use rand::RngCore as _;
 use tonic::{Request, Response, Status};
 
 use crate::services::log::receipt_for;
-use crate::state::now;
 use crate::{TrustState, status};
 
 pub struct TermsApi {
@@ -58,11 +57,12 @@ impl TermsService for TermsApi {
         &self,
         request: Request<v1::ProposeTermsRequest>,
     ) -> Result<Response<v1::TermsResponse>, Status> {
+        let now = self.state.clock().now();
         let document = required(&request.get_ref().document, "document")?;
         let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.propose_terms(caller, &document, now())
+                registry.propose_terms(caller, &document, now)
             })
             .await?;
         Ok(Response::new(v1::TermsResponse {
@@ -114,6 +114,7 @@ impl TermsService for TermsApi {
         &self,
         request: Request<v1::CastBallotRequest>,
     ) -> Result<Response<v1::CastBallotResponse>, Status> {
+        let now = self.state.clock().now();
         let body = request.get_ref();
         let hash = terms_hash(&body.terms_sha256)?;
         let signature = signature(&body.signature)?;
@@ -121,7 +122,7 @@ impl TermsService for TermsApi {
         let ballot = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.cast_ballot(caller, &hash, approve, &signature, now())
+                registry.cast_ballot(caller, &hash, approve, &signature, now)
             })
             .await?;
         Ok(Response::new(v1::CastBallotResponse {
@@ -151,11 +152,12 @@ impl TermsService for TermsApi {
         &self,
         request: Request<v1::CloseVoteRequest>,
     ) -> Result<Response<v1::TermsResponse>, Status> {
+        let now = self.state.clock().now();
         let hash = terms_hash(&request.get_ref().terms_sha256)?;
         let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.close_vote(caller, &hash, now())
+                registry.close_vote(caller, &hash, now)
             })
             .await?;
         Ok(Response::new(v1::TermsResponse {
@@ -168,13 +170,14 @@ impl TermsService for TermsApi {
         &self,
         request: Request<v1::CountersignTermsRequest>,
     ) -> Result<Response<v1::TermsResponse>, Status> {
+        let now = self.state.clock().now();
         let body = request.get_ref();
         let hash = terms_hash(&body.terms_sha256)?;
         let signature = signature(&body.signature)?;
         let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.countersign_terms(caller, &hash, &signature, now())
+                registry.countersign_terms(caller, &hash, &signature, now)
             })
             .await?;
         Ok(Response::new(v1::TermsResponse {
@@ -194,12 +197,13 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<v1::SetConsentRequest>,
     ) -> Result<Response<v1::SetConsentResponse>, Status> {
+        let now = self.state.clock().now();
         let purpose = required(&request.get_ref().purpose, "purpose")?;
         let granted = request.get_ref().granted;
         let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.set_consent(caller, &purpose, granted, now())
+                registry.set_consent(caller, &purpose, granted, now)
             })
             .await?;
         Ok(Response::new(v1::SetConsentResponse {
@@ -263,6 +267,7 @@ impl LicenseService for LicenseApi {
         &self,
         request: Request<v1::RequestLicenseRequest>,
     ) -> Result<Response<v1::LicenseRequestResponse>, Status> {
+        let now = self.state.clock().now();
         let body = request.get_ref();
         if body.categories.len() > 16 {
             return Err(Status::invalid_argument("categories: at most 16"));
@@ -281,7 +286,7 @@ impl LicenseService for LicenseApi {
         let record = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.request_license(caller, requested, random, now())
+                registry.request_license(caller, requested, random, now)
             })
             .await?;
         Ok(Response::new(v1::LicenseRequestResponse {
@@ -312,6 +317,7 @@ impl LicenseService for LicenseApi {
         &self,
         request: Request<v1::ApproveLicenseRequestRequest>,
     ) -> Result<Response<v1::ApproveLicenseRequestResponse>, Status> {
+        let now = self.state.clock().now();
         let body = request.get_ref();
         let id = request_id(&body.request_id)?;
         let signature = signature(&body.signature)?;
@@ -324,7 +330,7 @@ impl LicenseService for LicenseApi {
                     &id,
                     &signature,
                     state.license_signer(),
-                    now(),
+                    now,
                 )
             })
             .await?;
@@ -340,12 +346,13 @@ impl LicenseService for LicenseApi {
         &self,
         request: Request<v1::DenyLicenseRequestRequest>,
     ) -> Result<Response<v1::LicenseRequestResponse>, Status> {
+        let now = self.state.clock().now();
         let id = request_id(&request.get_ref().request_id)?;
         let reason = request.get_ref().reason.clone();
         let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.deny_license_request(caller, &id, &reason, now())
+                registry.deny_license_request(caller, &id, &reason, now)
             })
             .await?;
         Ok(Response::new(v1::LicenseRequestResponse {
@@ -393,12 +400,13 @@ impl LicenseService for LicenseApi {
         &self,
         request: Request<v1::RevokeLicenseRequest>,
     ) -> Result<Response<v1::LicenseResponse>, Status> {
+        let now = self.state.clock().now();
         let id = license_id(&request.get_ref().license_id)?;
         let reason = request.get_ref().reason.clone();
         let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.revoke_license(caller, &id, &reason, now())
+                registry.revoke_license(caller, &id, &reason, now)
             })
             .await?;
         Ok(Response::new(v1::LicenseResponse {
@@ -418,6 +426,7 @@ impl TrainingService for TrainingApi {
         &self,
         request: Request<v1::ReportTrainingUseRequest>,
     ) -> Result<Response<v1::ReportTrainingUseResponse>, Status> {
+        let now = self.state.clock().now();
         let report = required(&request.get_ref().report, "report")?;
         let signature = signature(&request.get_ref().signature)?;
         let licensee = self.state.session(request.metadata())?.public_key;
@@ -432,7 +441,7 @@ impl TrainingService for TrainingApi {
         let record = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.report_training_use(caller, &report, &signature, now())
+                registry.report_training_use(caller, &report, &signature, now)
             })
             .await
             .inspect_err(|status| {
@@ -478,6 +487,7 @@ impl TrainingService for TrainingApi {
         &self,
         request: Request<v1::DeclareNoUseRequest>,
     ) -> Result<Response<v1::DeclareNoUseResponse>, Status> {
+        let now = self.state.clock().now();
         let message = request.get_ref();
         let license_id = license_id(&message.license_id)?;
         let signature = signature(&message.signature)?;
@@ -485,7 +495,7 @@ impl TrainingService for TrainingApi {
         let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.declare_no_use(caller, &license_id, until, &signature, now())
+                registry.declare_no_use(caller, &license_id, until, &signature, now)
             })
             .await?;
         Ok(Response::new(v1::DeclareNoUseResponse {

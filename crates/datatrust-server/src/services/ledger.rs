@@ -8,7 +8,6 @@ use datatrust_proto::v1;
 use datatrust_proto::v1::ledger_service_server::LedgerService;
 use tonic::{Request, Response, Status};
 
-use crate::state::now;
 use crate::{TrustState, status};
 
 pub struct LedgerApi {
@@ -90,6 +89,7 @@ impl LedgerService for LedgerApi {
         &self,
         request: Request<v1::ListInvoicesRequest>,
     ) -> Result<Response<v1::ListInvoicesResponse>, Status> {
+        let now = self.state.clock().now();
         let licensee = match request.get_ref().licensee_public_key.as_slice() {
             [] => None,
             bytes => {
@@ -104,7 +104,7 @@ impl LedgerService for LedgerApi {
                 let invoices = registry.invoices_page(
                     caller,
                     licensee.as_ref(),
-                    now(),
+                    now,
                     page.after,
                     page.size,
                 )?;
@@ -130,6 +130,7 @@ impl LedgerService for LedgerApi {
         &self,
         request: Request<v1::RecordPaymentRequest>,
     ) -> Result<Response<v1::RecordPaymentResponse>, Status> {
+        let now = self.state.clock().now();
         let message = request.get_ref();
         let charge = charge_id(&message.charge_id)?;
         let currency = currency(&message.currency)?;
@@ -137,7 +138,7 @@ impl LedgerService for LedgerApi {
         let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.record_payment(caller, &reference, &charge, &currency, amount, now())
+                registry.record_payment(caller, &reference, &charge, &currency, amount, now)
             })
             .await?;
         let payment = logged.value;
@@ -158,6 +159,7 @@ impl LedgerService for LedgerApi {
         &self,
         request: Request<v1::RecordPayoutRequest>,
     ) -> Result<Response<v1::RecordPayoutResponse>, Status> {
+        let now = self.state.clock().now();
         let message = request.get_ref();
         let member = convert::public_key(&message.member_public_key, "member_public_key")
             .map_err(status::invalid)?;
@@ -166,7 +168,7 @@ impl LedgerService for LedgerApi {
         let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.record_payout(caller, &reference, &member, &currency, amount, now())
+                registry.record_payout(caller, &reference, &member, &currency, amount, now)
             })
             .await?;
         let payout = logged.value;
@@ -276,10 +278,11 @@ impl LedgerService for LedgerApi {
         &self,
         request: Request<v1::EnforceDutiesRequest>,
     ) -> Result<Response<v1::EnforceDutiesResponse>, Status> {
+        let now = self.state.clock().now();
         let made = self
             .state
-            .as_caller(request.metadata(), |registry, caller| {
-                registry.enforce_duties_now(caller, now())
+            .as_caller(request.metadata(), move |registry, caller| {
+                registry.enforce_duties_now(caller, now)
             })
             .await?;
         Ok(Response::new(v1::EnforceDutiesResponse {
@@ -291,6 +294,7 @@ impl LedgerService for LedgerApi {
         &self,
         request: Request<v1::LiftSuspensionRequest>,
     ) -> Result<Response<v1::LiftSuspensionResponse>, Status> {
+        let now = self.state.clock().now();
         let message = request.get_ref();
         let licensee = convert::public_key(&message.licensee_public_key, "licensee_public_key")
             .map_err(status::invalid)?;
@@ -298,7 +302,7 @@ impl LedgerService for LedgerApi {
         let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.lift_suspension(caller, &licensee, &reason, now())
+                registry.lift_suspension(caller, &licensee, &reason, now)
             })
             .await?;
         Ok(Response::new(v1::LiftSuspensionResponse {

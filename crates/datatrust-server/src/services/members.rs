@@ -10,7 +10,6 @@ use datatrust_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::state::now;
 use crate::{TrustState, status};
 
 pub struct MemberApi {
@@ -23,6 +22,7 @@ impl MemberService for MemberApi {
         &self,
         request: Request<AuthorizeCollectorRequest>,
     ) -> Result<Response<AuthorizeCollectorResponse>, Status> {
+        let now = self.state.clock().now();
         let collector = convert::public_key(
             &request.get_ref().collector_public_key,
             "collector_public_key",
@@ -31,7 +31,7 @@ impl MemberService for MemberApi {
         let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.authorize_collector(caller, &collector, now())
+                registry.authorize_collector(caller, &collector, now)
             })
             .await?;
         Ok(Response::new(AuthorizeCollectorResponse {
@@ -44,6 +44,7 @@ impl MemberService for MemberApi {
         &self,
         request: Request<RevokeCollectorRequest>,
     ) -> Result<Response<RevokeCollectorResponse>, Status> {
+        let now = self.state.clock().now();
         let collector = convert::public_key(
             &request.get_ref().collector_public_key,
             "collector_public_key",
@@ -52,7 +53,7 @@ impl MemberService for MemberApi {
         let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.revoke_collector(caller, &collector, now())
+                registry.revoke_collector(caller, &collector, now)
             })
             .await?;
         Ok(Response::new(RevokeCollectorResponse {

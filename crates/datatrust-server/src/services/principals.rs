@@ -11,7 +11,7 @@ use datatrust_proto::v1::{
 use rand::RngCore as _;
 use tonic::{Request, Response, Status};
 
-use crate::state::{now, random_salt};
+use crate::state::random_salt;
 use crate::{TrustState, status};
 
 pub struct PrincipalApi {
@@ -24,6 +24,7 @@ impl PrincipalService for PrincipalApi {
         &self,
         request: Request<RegisterPrincipalRequest>,
     ) -> Result<Response<RegisterPrincipalResponse>, Status> {
+        let now = self.state.clock().now();
         let body = request.get_ref();
         let public_key =
             convert::public_key(&body.public_key, "public_key").map_err(status::invalid)?;
@@ -34,7 +35,7 @@ impl PrincipalService for PrincipalApi {
         let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.register_principal(caller, public_key, role, display_name, salt, now())
+                registry.register_principal(caller, public_key, role, display_name, salt, now)
             })
             .await?;
         let principal = logged.value;
@@ -49,6 +50,7 @@ impl PrincipalService for PrincipalApi {
         &self,
         request: Request<CreateInvitationRequest>,
     ) -> Result<Response<CreateInvitationResponse>, Status> {
+        let now = self.state.clock().now();
         let body = request.get_ref();
         let display_name =
             DisplayName::parse(&body.display_name, "display_name").map_err(status::invalid)?;
@@ -58,7 +60,7 @@ impl PrincipalService for PrincipalApi {
         let (code, invitation) = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.create_invitation(caller, display_name, valid_for_seconds, random, now())
+                registry.create_invitation(caller, display_name, valid_for_seconds, random, now)
             })
             .await?;
         Ok(Response::new(CreateInvitationResponse {
@@ -113,12 +115,13 @@ impl PrincipalService for PrincipalApi {
         &self,
         request: Request<DeactivatePrincipalRequest>,
     ) -> Result<Response<DeactivatePrincipalResponse>, Status> {
+        let now = self.state.clock().now();
         let public_key = convert::public_key(&request.get_ref().public_key, "public_key")
             .map_err(status::invalid)?;
         let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.deactivate_principal(caller, &public_key, now())
+                registry.deactivate_principal(caller, &public_key, now)
             })
             .await?;
         tracing::info!(public_key = %logged.value.public_key, "principal deactivated");

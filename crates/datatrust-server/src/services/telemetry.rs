@@ -14,7 +14,6 @@ use datatrust_proto::v1::member_data_service_server::MemberDataService;
 use tokio_stream::{Stream, StreamExt as _};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::state::now;
 use crate::{TrustState, status};
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -108,6 +107,7 @@ async fn store_batch(
     metadata: &tonic::metadata::MetadataMap,
     batch: v1::UploadRequest,
 ) -> Result<v1::UploadResponse, Status> {
+    let now = state.clock().now();
     let member = convert::public_key(&batch.member_public_key, "member_public_key")
         .map_err(status::invalid)?;
     let events = batch
@@ -125,7 +125,7 @@ async fn store_batch(
     };
     let outcome = state
         .as_caller(metadata, move |registry, caller| {
-            registry.ingest(caller, &member, core_batch, now())
+            registry.ingest(caller, &member, core_batch, now)
         })
         .await?;
     Ok(match outcome {
@@ -215,6 +215,7 @@ impl MemberDataService for MemberDataApi {
         &self,
         request: Request<v1::EraseMyDataRequest>,
     ) -> Result<Response<v1::EraseMyDataResponse>, Status> {
+        let now = self.state.clock().now();
         if request.get_ref().confirm != "erase all my data" {
             return Err(Status::invalid_argument(
                 "confirm: must be \"erase all my data\"; erasure cannot be undone",
@@ -222,8 +223,8 @@ impl MemberDataService for MemberDataApi {
         }
         let logged = self
             .state
-            .as_caller(request.metadata(), |registry, caller| {
-                registry.erase_my_data(caller, now())
+            .as_caller(request.metadata(), move |registry, caller| {
+                registry.erase_my_data(caller, now)
             })
             .await?;
         Ok(Response::new(v1::EraseMyDataResponse {
@@ -425,12 +426,13 @@ impl ReleaseApi {
         secret: [u8; 32],
         random: [u8; 8],
     ) -> Result<Response<v1::ReleaseResponse>, Status> {
+        let now = self.state.clock().now();
         let session = self.state.session(request.metadata())?;
         let checked = license_id.clone();
         let caller = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.check_releasable(caller, &checked, now())?;
+                registry.check_releasable(caller, &checked, now)?;
                 Ok(caller.clone())
             })
             .await?;
@@ -451,6 +453,8 @@ impl ReleaseApi {
         let (building, release) = (Arc::clone(&build), id.clone());
         tokio::spawn(async move {
             let progress = Arc::clone(&building);
+            // The release's time is when its build ends, as for a build in the request.
+            let clock = state.clock();
             let outcome = state
                 .blocking(move |registry| {
                     let caller = crate::state::current_principal(registry, &session)?;
@@ -459,7 +463,7 @@ impl ReleaseApi {
                         &license_id,
                         &secret,
                         random,
-                        now(),
+                        clock.now(),
                         &|done, total| {
                             progress.total.store(total, Ordering::Relaxed);
                             progress.done.store(done, Ordering::Relaxed);
@@ -554,6 +558,7 @@ impl v1::release_service_server::ReleaseService for ReleaseApi {
         &self,
         request: Request<v1::CreateReleaseRequest>,
     ) -> Result<Response<v1::ReleaseResponse>, Status> {
+        let now = self.state.clock().now();
         let license_id = request.get_ref().license_id.clone();
         if license_id.len() != 32 || !license_id.bytes().all(|byte| byte.is_ascii_hexdigit()) {
             return Err(Status::invalid_argument(
@@ -571,7 +576,7 @@ impl v1::release_service_server::ReleaseService for ReleaseApi {
         let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.create_release(caller, &license_id, &secret, random, now())
+                registry.create_release(caller, &license_id, &secret, random, now)
             })
             .await?;
         Ok(Response::new(v1::ReleaseResponse {

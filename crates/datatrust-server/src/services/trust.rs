@@ -28,6 +28,7 @@ impl TrustService for TrustApi {
         &self,
         _request: Request<datatrust_proto::v1::GetTransparencyReportRequest>,
     ) -> Result<Response<datatrust_proto::v1::GetTransparencyReportResponse>, Status> {
+        let now = self.state.clock().now();
         use datatrust_proto::v1;
         // Public and read by anyone: computed at most once every REPORT_CACHE, so a stranger
         // asking for it in a loop costs the trust a copy, not a scan of its records.
@@ -43,7 +44,7 @@ impl TrustService for TrustApi {
         }
         let report = self
             .state
-            .blocking(|registry| registry.transparency_report(crate::state::now()))
+            .blocking(move |registry| registry.transparency_report(now))
             .await?;
         let latest = self.state.log_reader().latest();
         let terms = report.active_terms.as_ref();
