@@ -271,6 +271,33 @@ async fn terms_votes_licenses_and_training_uses_end_to_end() {
         .unwrap();
     assert_eq!(pending.status, "pending");
 
+    // Trustees see what they approve, in words: the company, the data window as dates,
+    // the fees the terms would charge, and the approvals needed.
+    let keys = tempfile::tempdir().unwrap();
+    let trustee_key_file = keys.path().join("trustee.key");
+    std::fs::write(&trustee_key_file, trust.trustee.to_private_text()).unwrap();
+    let listed = Command::new(datatrust_binary())
+        .args(["trustee", "requests", "--server", &trust.grpc_url, "--key"])
+        .arg(&trustee_key_file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    for expected in [
+        "company:  Acme Robotics",
+        "0 approval(s) of 2 needed",
+        "EUR 50,000.00 for the license",
+        "EUR 2,500.00 a run",
+        "pointer EUR 0.01",
+        "for:      90 days from approval",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
+    }
+    let data_from = datatrust_core::UnixSeconds(pending.data_from).rfc3339();
+    assert!(text.contains(&data_from[..10]), "{text}");
+
     // Approval by quorum: each trustee once, by their own signature.
     let approve = |key: &NoteSigner| v1::ApproveLicenseRequestRequest {
         request_id: pending.id.clone(),

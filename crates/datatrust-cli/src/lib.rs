@@ -5,6 +5,7 @@ pub mod client;
 mod commands;
 mod config;
 pub mod http;
+mod human;
 
 /// Client-side checks the end-to-end tests reuse, so they verify exactly as the CLI does.
 pub mod commands_for_tests {

@@ -18,6 +18,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::principals::read_key;
 use crate::client::{self, SignedIn};
+use crate::human;
 use crate::{
     CompanyCommand, GlobalArgs, LicenseCommand, MemberCommand, TermsCommand, TrusteeCommand,
 };
@@ -122,20 +123,129 @@ fn print_request(global: &GlobalArgs, request: &v1::LicenseRequest) {
 }
 
 fn print_license(global: &GlobalArgs, license: &v1::License) {
+    let body = license
+        .note
+        .split_once("\n\n")
+        .map(|(body, _)| format!("{body}\n"));
+    let parsed = body.and_then(|body| datatrust_core::license::License::parse(&body).ok());
     if global.json {
         println!(
             "{}",
             json!({ "id": license.id, "licensee": key_text(&license.licensee), "status": license.status,
-                    "issued_log_index": license.issued_log_index, "revocation_reason": license.revocation_reason })
+                    "issued_log_index": license.issued_log_index, "revocation_reason": license.revocation_reason,
+                    "purpose": parsed.as_ref().map(|terms| terms.purpose.clone()),
+                    "categories": parsed.as_ref().map(|terms| terms.categories.clone()),
+                    "data_from": parsed.as_ref().map(|terms| terms.data_from.0),
+                    "data_to": parsed.as_ref().map(|terms| terms.data_to.0),
+                    "not_before": parsed.as_ref().map(|terms| terms.not_before.0),
+                    "expires": parsed.as_ref().map(|terms| terms.expires.0) })
         );
-    } else {
+        return;
+    }
+    println!(
+        "license {}  {}  licensee {}  issued at log index {}",
+        license.id,
+        license.status,
+        key_text(&license.licensee),
+        license.issued_log_index
+    );
+    if let Some(terms) = parsed {
         println!(
-            "license {}  {}  licensee {}  issued at log index {}",
-            license.id,
-            license.status,
-            key_text(&license.licensee),
-            license.issued_log_index
+            "  {} on {}, data from {} to {}; valid {} to {}; up to {} runs of {} models",
+            terms.purpose,
+            terms.categories.join(", "),
+            human::date(terms.data_from.0),
+            human::date(terms.data_to.0),
+            human::date(terms.not_before.0),
+            human::date(terms.expires.0),
+            terms.max_training_runs,
+            terms.model_family
         );
+    }
+    if !license.revocation_reason.is_empty() {
+        println!("  revoked: {}", license.revocation_reason);
+    }
+}
+
+/// A license request as trustees see it before approving: who, what, which data, how long,
+/// the fees the request's terms would charge, and the approvals so far.
+fn print_request_for_trustees(
+    global: &GlobalArgs,
+    request: &v1::LicenseRequest,
+    company: &str,
+    policy: Option<&datatrust_core::terms::Policy>,
+) {
+    let quorum = policy.map(|policy| policy.ratification.trustee_quorum);
+    let royalties = policy.map(|policy| &policy.royalties);
+    if global.json {
+        println!(
+            "{}",
+            json!({
+                "id": request.id, "company": company, "licensee": key_text(&request.licensee),
+                "purpose": request.purpose, "categories": request.categories,
+                "data_from": request.data_from, "data_to": request.data_to,
+                "duration_days": request.duration_days, "max_training_runs": request.max_training_runs,
+                "model_family": request.model_family, "status": request.status,
+                "approvals": request.approvals, "approvals_needed": quorum,
+                "currency": royalties.map(|fees| fees.currency.clone()),
+                "license_fee": royalties.map(|fees| fees.license_fee.max(fees.minimum_per_license)),
+                "fee_per_run": royalties.map(|fees| fees.per_training_run),
+                "fee_per_record": royalties.map(|fees| request.categories.iter().map(|category| (category.clone(), fees.per_record.get(category).copied().unwrap_or(0))).collect::<std::collections::BTreeMap<_, _>>()),
+                "license_id": request.license_id, "denial_reason": request.denial_reason,
+            })
+        );
+        return;
+    }
+    println!(
+        "request {}  {}  {} approval(s){}{}",
+        request.id,
+        request.status,
+        request.approvals,
+        quorum.map_or(String::new(), |needed| format!(" of {needed} needed")),
+        if request.license_id.is_empty() {
+            String::new()
+        } else {
+            format!(", license {}", request.license_id)
+        }
+    );
+    println!("  company:  {company}");
+    println!(
+        "  purpose:  {}, {} models, up to {} training run(s)",
+        request.purpose, request.model_family, request.max_training_runs
+    );
+    println!(
+        "  data:     {} from {} to {}",
+        request.categories.join(", "),
+        human::date(request.data_from),
+        human::date(request.data_to)
+    );
+    println!("  for:      {} days from approval", request.duration_days);
+    if let Some(fees) = royalties {
+        let per_record: Vec<String> = request
+            .categories
+            .iter()
+            .map(|category| {
+                format!(
+                    "{category} {}",
+                    human::money(
+                        &fees.currency,
+                        fees.per_record.get(category).copied().unwrap_or(0)
+                    )
+                )
+            })
+            .collect();
+        println!(
+            "  fees:     {} for the license, {} a run, per record: {}",
+            human::money(
+                &fees.currency,
+                fees.license_fee.max(fees.minimum_per_license)
+            ),
+            human::money(&fees.currency, fees.per_training_run),
+            per_record.join(", ")
+        );
+    }
+    if !request.denial_reason.is_empty() {
+        println!("  denied:   {}", request.denial_reason);
     }
 }
 
@@ -211,8 +321,39 @@ pub async fn trustee(
             );
         }
         TrusteeCommand::Requests => {
-            for request in session.all_license_requests().await? {
-                print_request(global, &request);
+            // What trustees approve, in full: who asks, for what, over which data, for how
+            // long, at what price (from the terms the request names), and who approved.
+            let requests = session.all_license_requests().await?;
+            let terms = client::all_terms(session.channel()).await?;
+            let mut names = std::collections::HashMap::new();
+            for request in &requests {
+                if !names.contains_key(&request.licensee) {
+                    let name = session
+                        .principals()
+                        .get_principal(v1::GetPrincipalRequest {
+                            public_key: request.licensee.clone(),
+                        })
+                        .await
+                        .ok()
+                        .and_then(|response| response.into_inner().principal)
+                        .map(|principal| principal.display_name)
+                        .unwrap_or_else(|| key_text(&request.licensee));
+                    names.insert(request.licensee.clone(), name);
+                }
+                let policy = terms
+                    .iter()
+                    .find(|version| version.sha256 == request.terms_sha256)
+                    .and_then(|version| datatrust_core::terms::Terms::parse(&version.document).ok())
+                    .map(|parsed| parsed.policy);
+                print_request_for_trustees(
+                    global,
+                    request,
+                    &names[&request.licensee],
+                    policy.as_ref(),
+                );
+            }
+            if requests.is_empty() && !global.json {
+                println!("No license requests.");
             }
         }
         TrusteeCommand::Approve { request } => {
