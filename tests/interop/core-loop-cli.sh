@@ -41,8 +41,9 @@ if "$dt" company request-license --key "$work/acme.key" --purpose advertising --
   echo "FAIL: a request for a purpose the terms do not allow was accepted"; exit 1
 fi
 grep -q "policy.purposes" "$work/refused" || { echo "FAIL: the refusal does not name the clause"; cat "$work/refused"; exit 1; }
+# Times as RFC 3339 date-times (Unix seconds work too).
 request="$("$dt" company request-license --key "$work/acme.key" --json --purpose computer-use-agent-training \
-  --categories pointer,clicks --data-from $((now - 86400)) --data-to "$now" --model-family acme-agent --runs 2 --days 30 \
+  --categories pointer,clicks --data-from "$(date -u -d @$((now - 86400)) +%Y-%m-%dT%H:%M:%SZ)" --data-to "$(date -u -d @"$now" +%Y-%m-%dT%H:%M:%SZ)" --model-family acme-agent --runs 2 --days 30 \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
 "$dt" trustee approve --key "$t1" --request "$request"
 license="$("$dt" trustee approve --key "$work/t2.key" --request "$request" --json | python3 -c 'import json,sys; lines=sys.stdin.read().splitlines(); print(json.loads(lines[-1])["id"])')"

@@ -46,6 +46,21 @@ pub fn date(seconds: i64) -> String {
     }
 }
 
+/// A time on the command line: Unix seconds, or an RFC 3339 date ("2026-09-01", midnight
+/// UTC) or date-time ("2026-09-01T08:30:00Z").
+pub fn time_argument(text: &str) -> Result<i64, String> {
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Ok(seconds);
+    }
+    UnixSeconds::parse_rfc3339(text)
+        .map(|time| time.0)
+        .ok_or_else(|| {
+            format!(
+                "{text:?} is not a time: give Unix seconds, a date (2026-09-01) or an RFC 3339 date-time (2026-09-01T08:30:00Z)"
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +73,17 @@ mod tests {
         assert_eq!(money("KWD", 1_500), "KWD 1.500");
         assert_eq!(money("EUR", 0), "EUR 0.00");
         assert_eq!(money("USD", 100_000_000), "USD 1,000,000.00");
+    }
+
+    #[test]
+    fn times_are_read_as_seconds_or_dates() {
+        assert_eq!(time_argument("1788220800"), Ok(1_788_220_800));
+        assert_eq!(time_argument("2026-09-01"), Ok(1_788_220_800));
+        assert!(
+            time_argument("next tuesday")
+                .unwrap_err()
+                .contains("2026-09-01")
+        );
     }
 
     #[test]

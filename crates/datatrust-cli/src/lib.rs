@@ -469,11 +469,11 @@ pub enum CompanyCommand {
         /// Comma-separated data categories.
         #[arg(long, value_delimiter = ',')]
         categories: Vec<String>,
-        /// Start of the window of data, Unix seconds.
-        #[arg(long)]
+        /// Start of the window of data: Unix seconds, or an RFC 3339 date or date-time.
+        #[arg(long, value_parser = human::time_argument)]
         data_from: i64,
-        /// End of the window of data, Unix seconds.
-        #[arg(long)]
+        /// End of the window of data: Unix seconds, or an RFC 3339 date or date-time.
+        #[arg(long, value_parser = human::time_argument)]
         data_to: i64,
         #[arg(long)]
         model_family: String,
@@ -511,10 +511,11 @@ pub enum CompanyCommand {
         /// the run is charged for. Required.
         #[arg(long, value_delimiter = ',', required = true)]
         data: Vec<String>,
-        /// Unix seconds.
-        #[arg(long)]
+        /// When the run started: Unix seconds, or an RFC 3339 date or date-time.
+        #[arg(long, value_parser = human::time_argument)]
         started: i64,
-        #[arg(long)]
+        /// When the run ended, likewise.
+        #[arg(long, value_parser = human::time_argument)]
         ended: i64,
         #[arg(long)]
         accelerator_seconds: u64,
@@ -529,8 +530,8 @@ pub enum CompanyCommand {
     DeclareNoUse {
         #[arg(long)]
         license: String,
-        /// Unix seconds [default: now].
-        #[arg(long)]
+        /// Unix seconds, or an RFC 3339 date or date-time [default: now].
+        #[arg(long, value_parser = human::time_argument)]
         until: Option<i64>,
     },
     /// Your invoices: charged, paid, due; and whether your licenses are suspended.

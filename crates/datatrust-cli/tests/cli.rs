@@ -113,3 +113,35 @@ fn a_ballot_must_say_yes_or_no() {
         );
     }
 }
+
+#[test]
+fn times_take_dates_and_say_what_they_take() {
+    let output = datatrust()
+        .args([
+            "company",
+            "request-license",
+            "--purpose",
+            "p",
+            "--categories",
+            "pointer",
+            "--data-from",
+            "yesterday",
+            "--data-to",
+            "2026-09-01",
+            "--model-family",
+            "m",
+            "--runs",
+            "1",
+            "--days",
+            "1",
+        ])
+        .env("DATATRUST_KEY", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--data-from") && stderr.contains("a date (2026-09-01)"),
+        "{stderr}"
+    );
+}
