@@ -424,10 +424,18 @@ async fn the_cli_monitors_the_log_and_verifies_receipts_offline() {
             ])
             .arg(&state);
         if full {
-            command.args(["--full", "--log-url", &log_url]);
+            // No --log-url: the trust says where it serves its log (`trust info`).
+            command.arg("--full");
         }
         command.output().unwrap()
     };
+    assert_eq!(
+        datatrust_cli::client::trust_info(&trust.channel)
+            .await
+            .unwrap()
+            .log_url,
+        log_url
+    );
     let first = verify(false);
     assert!(
         first.status.success(),
@@ -451,6 +459,30 @@ async fn the_cli_monitors_the_log_and_verifies_receipts_offline() {
     assert!(
         stdout.contains("recomputed the tree from 302 entries"),
         "{stdout}"
+    );
+    // Entries asked for past the end are clamped to the log (302 entries: 300 to 301).
+    let entries = Command::new(datatrust_binary())
+        .args([
+            "log",
+            "entries",
+            "--server",
+            &trust.grpc_url,
+            "--start",
+            "300",
+            "--end",
+            "100000",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        entries.status.success(),
+        "{}",
+        String::from_utf8_lossy(&entries.stderr)
+    );
+    let listed = String::from_utf8_lossy(&entries.stdout);
+    assert!(
+        listed.contains("301") && !listed.contains("302"),
+        "{listed}"
     );
 
     // A saved checkpoint from another history is an alarm, not a pass.

@@ -362,6 +362,14 @@ pub async fn serve(
         .with_state((Arc::clone(&draining), Arc::clone(&disk_full)))
         .merge(crate::http_log::router(state.clone()))
         .merge(crate::portal::router(state.clone(), admission));
+    if let Ok(address) = http_listener.local_addr() {
+        let scheme = if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        state.set_log_url(format!("{scheme}://{address}/log"));
+    }
     // With a certificate configured, the HTTP listener speaks HTTPS too.
     let acceptor = match &options.tls {
         Some(files) => Some(crate::https::acceptor(files).map_err(ServeError::Tls)?),

@@ -40,6 +40,8 @@ struct Inner {
     /// The public transparency report, computed at most every few seconds.
     transparency_report: TransparencyReportCache,
     clock: Clock,
+    /// The log's HTTP prefix as served, once the HTTP listener is bound.
+    log_url: std::sync::OnceLock<String>,
 }
 
 type TransparencyReportCache = std::sync::Mutex<
@@ -126,6 +128,7 @@ impl TrustState {
                 builds: std::sync::Mutex::default(),
                 transparency_report: std::sync::Mutex::new(None),
                 clock: Clock::default(),
+                log_url: std::sync::OnceLock::new(),
                 refused_reports: crate::limits::TokenBuckets::new(
                     f64::from(REFUSED_REPORTS_PER_HOUR) / 3600.0,
                     f64::from(REFUSED_REPORTS_PER_HOUR),
@@ -238,6 +241,15 @@ impl TrustState {
 
     pub(crate) fn pseudonym_secret(&self) -> [u8; 32] {
         self.inner.pseudonym_secret
+    }
+
+    /// The log's HTTP prefix, once `serve` has bound the HTTP listener.
+    pub fn log_url(&self) -> Option<&str> {
+        self.inner.log_url.get().map(String::as_str)
+    }
+
+    pub(crate) fn set_log_url(&self, url: String) {
+        let _ = self.inner.log_url.set(url);
     }
 
     /// The trust's clock (a handle: clones move together).

@@ -21,7 +21,7 @@ use crate::{GlobalArgs, LogCommand, ReceiptCommand, client};
 
 pub async fn run(global: &GlobalArgs, command: LogCommand) -> anyhow::Result<()> {
     let channel = client::connect(&global.server, global.ca_cert.as_deref()).await?;
-    let mut log = LogServiceClient::new(channel);
+    let mut log = LogServiceClient::new(channel.clone());
     match command {
         LogCommand::Verify {
             vkey,
@@ -37,7 +37,7 @@ pub async fn run(global: &GlobalArgs, command: LogCommand) -> anyhow::Result<()>
                 .into_inner();
             let latest = SignedCheckpoint::open(&response.checkpoint, &verifier)
                 .context("the server's checkpoint does not verify with --vkey")?;
-            let state_path = state.unwrap_or_else(|| default_state_path(verifier.name()));
+            let state_path = state.unwrap_or_else(|| default_state_path(&verifier));
             let previous = read_state(&state_path, &verifier)?;
             let consistency = match &previous {
                 None => "first checkpoint seen; nothing to compare with".to_owned(),
@@ -50,7 +50,19 @@ pub async fn run(global: &GlobalArgs, command: LogCommand) -> anyhow::Result<()>
                 }
             };
             let recomputed = if full {
-                let url = log_url.ok_or_else(|| anyhow!("--full needs --log-url (the log's HTTP prefix, e.g. http://127.0.0.1:8080/log)"))?;
+                // The server says where it serves the log; --log-url overrides (a proxy).
+                let url = match log_url {
+                    Some(url) => url,
+                    None => {
+                        let served = client::trust_info(&channel).await?.log_url;
+                        if served.is_empty() {
+                            bail!(
+                                "--full needs --log-url (the log's HTTP prefix, e.g. http://127.0.0.1:8080/log): this server does not say"
+                            )
+                        }
+                        served
+                    }
+                };
                 Some(recompute(&LogHttp::new(&url)?, &latest).await?)
             } else {
                 None
@@ -116,13 +128,34 @@ pub async fn run(global: &GlobalArgs, command: LogCommand) -> anyhow::Result<()>
             Ok(())
         }
         LogCommand::Entries { start, end } => {
-            let entries = log
-                .get_entries(v1::GetEntriesRequest { start, end })
+            // Past the end of the log is clamped to it; read in pages of the server's limit.
+            let size = log
+                .get_checkpoint(v1::GetCheckpointRequest {})
                 .await?
                 .into_inner()
-                .entries;
-            for (offset, entry) in entries.iter().enumerate() {
-                print_entry(global, start + offset as u64, entry);
+                .tree_size;
+            let end = end.min(size);
+            if start >= end && !global.json {
+                println!("No entries in [{start}, {end}): the log holds {size}.");
+            }
+            let mut next = start;
+            while next < end {
+                let page_end = end.min(next + 1000);
+                let entries = log
+                    .get_entries(v1::GetEntriesRequest {
+                        start: next,
+                        end: page_end,
+                    })
+                    .await?
+                    .into_inner()
+                    .entries;
+                if entries.is_empty() {
+                    break;
+                }
+                for (offset, entry) in entries.iter().enumerate() {
+                    print_entry(global, next + offset as u64, entry);
+                }
+                next += entries.len() as u64;
             }
             Ok(())
         }
@@ -315,7 +348,16 @@ async fn recompute(http: &LogHttp, latest: &SignedCheckpoint) -> anyhow::Result<
     Ok(size)
 }
 
-fn default_state_path(origin: &str) -> PathBuf {
+/// Where the monitor keeps the last checkpoint it saw of a log: per origin *and* log key,
+/// so two trusts that share an origin (two test trusts with the default one, say) never
+/// read each other's state as a fork.
+fn default_state_path(verifier: &NoteVerifier) -> PathBuf {
+    let origin = verifier.name();
+    let key_tag = {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(verifier.to_text().as_bytes());
+        hex::encode(&digest[..6])
+    };
     let base = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state")))
@@ -330,7 +372,8 @@ fn default_state_path(origin: &str) -> PathBuf {
             }
         })
         .collect();
-    base.join("datatrust").join(format!("{file}.checkpoint"))
+    base.join("datatrust")
+        .join(format!("{file}-{key_tag}.checkpoint"))
 }
 
 fn read_state(path: &Path, verifier: &NoteVerifier) -> anyhow::Result<Option<SignedCheckpoint>> {

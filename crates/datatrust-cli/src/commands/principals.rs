@@ -117,6 +117,7 @@ async fn trust_info(global: &GlobalArgs, data_dir: Option<&Path>) -> anyhow::Res
                 log_vkey: opened.log_signer.verifier().to_text(),
                 license_vkey: opened.license_signer.verifier().to_text(),
                 server_version: env!("CARGO_PKG_VERSION").to_owned(),
+                log_url: String::new(),
             }
         }
         None => client::trust_info(&connect(global).await?).await?,
@@ -129,12 +130,16 @@ async fn trust_info(global: &GlobalArgs, data_dir: Option<&Path>) -> anyhow::Res
                 "log_vkey": info.log_vkey,
                 "license_vkey": info.license_vkey,
                 "server_version": info.server_version,
+                "log_url": info.log_url,
             })
         );
     } else {
         println!("origin:        {}", info.origin);
         println!("log vkey:      {}", info.log_vkey);
         println!("license vkey:  {}", info.license_vkey);
+        if !info.log_url.is_empty() {
+            println!("log url:       {}", info.log_url);
+        }
     }
     Ok(())
 }

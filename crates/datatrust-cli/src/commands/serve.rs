@@ -66,7 +66,7 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
 
     // Scripts and tests read these two lines to learn the bound ports.
     println!("grpc listening on {scheme}://{grpc_addr}");
-    println!("http listening on http://{http_addr}");
+    println!("http listening on {scheme}://{http_addr}");
     tracing::info!(%origin, %grpc_addr, %http_addr, data_dir = %config.data_dir.display(), "serving");
 
     let store = Arc::new(opened.store);

@@ -21,6 +21,7 @@ impl TrustService for TrustApi {
             log_vkey: self.state.log_signer().verifier().to_text(),
             license_vkey: self.state.license_signer().verifier().to_text(),
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
+            log_url: self.state.log_url().unwrap_or_default().to_owned(),
         }))
     }
 
