@@ -183,3 +183,49 @@ pub fn assert_status<T: std::fmt::Debug>(
         other => panic!("expected {code:?}, got {other:?}"),
     }
 }
+
+// Multi-threaded: the test waits for the CLI process while the in-process server answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_printed_token_lets_generic_grpc_tools_call_as_the_principal() {
+    let trust = TestTrust::start().await;
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("trustee.key");
+    std::fs::write(&key_file, trust.trustee.to_private_text()).unwrap();
+    let output = std::process::Command::new(datatrust_tests::datatrust_binary())
+        .args([
+            "login",
+            "--print-token",
+            "--server",
+            &trust.grpc_url,
+            "--key",
+        ])
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap();
+    let token = token.trim();
+    assert!(
+        token.starts_with("dt1_") && !token.contains(' '),
+        "{token:?}"
+    );
+    // What grpcurl -H "authorization: Bearer $TOKEN" would send.
+    let mut request = tonic::Request::new(datatrust_proto::v1::WhoAmIRequest {});
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let me =
+        datatrust_proto::v1::auth_service_client::AuthServiceClient::new(trust.channel.clone())
+            .who_am_i(request)
+            .await
+            .unwrap()
+            .into_inner();
+    assert_eq!(
+        me.principal.unwrap().public_key,
+        trust.trustee.public_key().as_bytes().to_vec()
+    );
+}

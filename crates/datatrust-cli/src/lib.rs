@@ -67,6 +67,13 @@ pub enum Command {
     Trust(TrustCommand),
     /// Show who the key in --key is on this trust.
     Whoami,
+    /// Sign in with --key; with --print-token, print only the bearer token, for generic gRPC
+    /// tools: grpcurl -H "authorization: Bearer $(datatrust login --print-token)" ...
+    Login {
+        /// Print the bearer token (valid 15 minutes) and nothing else.
+        #[arg(long)]
+        print_token: bool,
+    },
     /// Administer the trust (trustee keys).
     #[command(subcommand)]
     Trustee(TrusteeCommand),

@@ -41,6 +41,19 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
             print_principal(global, &response.principal.unwrap_or_default());
             Ok(())
         }
+        Command::Login { print_token } => {
+            let session = sign_in(global).await?;
+            if print_token {
+                // Only the token on stdout, so `$(datatrust login --print-token)` is it.
+                println!("{}", session.token);
+            } else {
+                print_principal(global, &session.principal);
+                eprintln!(
+                    "Signed in. Each command signs in by itself; --print-token prints a bearer token for other gRPC tools."
+                );
+            }
+            Ok(())
+        }
         Command::Trustee(command) => trustee(global, command).await,
         Command::Member(command) => member(global, command).await,
         Command::Company(CompanyCommand::Profile) => {
