@@ -299,6 +299,11 @@ async fn releases_hold_exactly_the_consenting_members_and_audits_verify() {
         String::from_utf8_lossy(&audit.stderr)
     );
     assert_eq!(stdout.matches("[verified]").count(), 2, "{stdout}");
+    assert_eq!(
+        stdout.matches("of your records to Acme for").count(),
+        2,
+        "the licensee by name, not by key: {stdout}"
+    );
     assert!(
         stdout.contains("used to train acme-operator 1.0"),
         "{stdout}"

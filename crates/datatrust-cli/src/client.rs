@@ -462,3 +462,20 @@ pub async fn all_terms(channel: &Channel) -> Result<Vec<v1::Terms>, ClientError>
     terms.sort_by_key(|version| version.version);
     Ok(terms)
 }
+
+/// The licensees' names by license id, from the public transparency report: what a member
+/// reads instead of keys. Empty if the trust does not say.
+pub async fn licensee_names(channel: &Channel) -> std::collections::HashMap<String, String> {
+    TrustServiceClient::new(channel.clone())
+        .get_transparency_report(v1::GetTransparencyReportRequest {})
+        .await
+        .map(|response| {
+            response
+                .into_inner()
+                .licenses
+                .into_iter()
+                .map(|license| (license.id, license.licensee_name))
+                .collect()
+        })
+        .unwrap_or_default()
+}

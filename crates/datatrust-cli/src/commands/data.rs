@@ -14,6 +14,7 @@ use datatrust_tlog::receipt::Receipt;
 use serde_json::json;
 
 use super::governance::key_text;
+use crate::{client, human};
 
 use super::principals::read_key;
 use crate::client::SignedIn;
@@ -157,7 +158,12 @@ pub async fn member(
                 .try_into()
                 .map_err(|_| anyhow!("the server sent a bad salt"))?;
             let me = read_key(global)?.public_key();
+            let names = client::licensee_names(session.channel()).await;
             for entry in &audit.entries {
+                let licensee = names
+                    .get(&entry.license_id)
+                    .cloned()
+                    .unwrap_or_else(|| key_text(&entry.licensee));
                 if let Some(verifier) = &verifier {
                     verify_audit_entry(verifier, &me, &salt, entry)
                         .with_context(|| format!("release {}", entry.release_id))?;
@@ -168,6 +174,7 @@ pub async fn member(
                         json!({
                             "release": entry.release_id, "license": entry.license_id,
                             "licensee": base64::engine::general_purpose::STANDARD.encode(&entry.licensee),
+                            "licensee_name": names.get(&entry.license_id),
                             "purpose": entry.purpose, "model_family": entry.model_family, "my_records": entry.my_records,
                             "released_at": entry.released_at, "verified": verifier.is_some(),
                             "uses": entry.uses.iter().map(|used| json!({ "run": used.run_id, "model": used.model, "version": used.model_version })).collect::<Vec<_>>(),
@@ -175,10 +182,11 @@ pub async fn member(
                     );
                 } else {
                     println!(
-                        "release {}: {} of your records to {} for {} ({} models){}",
+                        "release {} on {}: {} of your records to {} for {} ({} models){}",
                         entry.release_id,
+                        human::date(entry.released_at),
                         entry.my_records,
-                        base64::engine::general_purpose::STANDARD.encode(&entry.licensee),
+                        licensee,
                         entry.purpose,
                         entry.model_family,
                         if verifier.is_some() {
