@@ -229,3 +229,58 @@ async fn a_printed_token_lets_generic_grpc_tools_call_as_the_principal() {
         trust.trustee.public_key().as_bytes().to_vec()
     );
 }
+
+// Multi-threaded: the test waits for the CLI process while the in-process server answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trustees_invite_members_in_bulk_from_a_csv_file_with_a_letter_each() {
+    let trust = TestTrust::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let key_file = work.path().join("trustee.key");
+    std::fs::write(&key_file, trust.trustee.to_private_text()).unwrap();
+    let csv = work.path().join("members.csv");
+    std::fs::write(
+        &csv,
+        "name,email\nAda Lovelace,ada@example.org\n\"Hopper, Grace\",\nBea\n",
+    )
+    .unwrap();
+    let letters = work.path().join("letters");
+    let output = std::process::Command::new(datatrust_tests::datatrust_binary())
+        .args([
+            "trustee",
+            "invite-members",
+            "--server",
+            &trust.grpc_url,
+            "--key",
+        ])
+        .arg(&key_file)
+        .arg("--csv")
+        .arg(&csv)
+        .arg("--letters")
+        .arg(&letters)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let rows: Vec<&str> = stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{stdout}");
+    assert!(rows[1].contains("\"Hopper, Grace\""), "{stdout}");
+    assert_eq!(std::fs::read_dir(&letters).unwrap().count(), 3);
+    // A code from the list works, once, for the member it names.
+    let code = rows[0].split(',').nth(3).unwrap();
+    let code = InvitationCode::parse(code).unwrap();
+    let member = new_signer();
+    let redeemed = datatrust_cli::client::redeem_invitation(&trust.channel, &member, &code)
+        .await
+        .unwrap();
+    assert_eq!(redeemed.display_name, "Ada Lovelace");
+    let letter = std::fs::read_dir(&letters)
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .find(|letter| letter.starts_with("Dear Ada Lovelace"))
+        .unwrap();
+    assert!(letter.contains(code.as_str()) && letter.contains("member redeem"));
+}

@@ -264,6 +264,20 @@ pub enum TrusteeCommand {
         #[arg(long, default_value_t = 7)]
         valid_days: i64,
     },
+    /// Invite many members at once from a CSV file (`name[,email]` per line; a first line
+    /// `name,email` is a header): prints one invitation per line as CSV, and with
+    /// --letters writes a printable letter per member with their code and how to sign in.
+    InviteMembers {
+        /// The CSV file.
+        #[arg(long)]
+        csv: PathBuf,
+        /// A directory to write one letter per member into.
+        #[arg(long)]
+        letters: Option<PathBuf>,
+        /// Days the codes stay valid (1 to 30).
+        #[arg(long, default_value_t = 14)]
+        valid_days: i64,
+    },
     /// Register a licensee (a company that may request licenses).
     RegisterLicensee(RegisterArgs),
     /// Register a telemetry collector.

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context as _, anyhow};
+use anyhow::{Context as _, anyhow, bail};
 use datatrust_core::auth::InvitationCode;
 use datatrust_core::{NoteSigner, PublicKey, Role};
 use datatrust_proto::{convert, v1};
@@ -198,6 +198,79 @@ async fn trustee(global: &GlobalArgs, command: TrusteeCommand) -> anyhow::Result
                 println!(
                     "  datatrust key generate --out member.key && datatrust member redeem --key member.key --code {}",
                     response.invitation_code
+                );
+            }
+            Ok(())
+        }
+        TrusteeCommand::InviteMembers {
+            csv,
+            letters,
+            valid_days,
+        } => {
+            if !(1..=30).contains(&valid_days) {
+                return Err(anyhow!("--valid-days: must be between 1 and 30"));
+            }
+            let text = std::fs::read_to_string(&csv)
+                .with_context(|| format!("--csv: reading {}", csv.display()))?;
+            if let Some(directory) = &letters {
+                std::fs::create_dir_all(directory)
+                    .with_context(|| format!("--letters: creating {}", directory.display()))?;
+            }
+            let origin = session.origin.to_string();
+            println!("line,name,email,invitation_code,expires");
+            let mut failures = Vec::new();
+            for (index, line) in text.lines().enumerate() {
+                let number = index + 1;
+                let fields = csv_fields(line);
+                let name = fields.first().map(|name| name.trim()).unwrap_or_default();
+                let email = fields.get(1).map(|email| email.trim()).unwrap_or_default();
+                if name.is_empty() || (number == 1 && name.eq_ignore_ascii_case("name")) {
+                    continue;
+                }
+                let created = principals
+                    .create_invitation(v1::CreateInvitationRequest {
+                        display_name: name.to_owned(),
+                        valid_for_seconds: valid_days * 24 * 3600,
+                    })
+                    .await;
+                let response = match created {
+                    Ok(response) => response.into_inner(),
+                    Err(status) => {
+                        failures.push(format!("line {number} ({name}): {}", status.message()));
+                        continue;
+                    }
+                };
+                let expires = crate::human::date(response.expires_at);
+                println!(
+                    "{number},{},{},{},{expires}",
+                    csv_field(name),
+                    csv_field(email),
+                    response.invitation_code
+                );
+                if let Some(directory) = &letters {
+                    let slug: String = name
+                        .chars()
+                        .map(|character| {
+                            if character.is_alphanumeric() {
+                                character
+                            } else {
+                                '-'
+                            }
+                        })
+                        .collect();
+                    let path = directory.join(format!("{number:04}-{slug}.txt"));
+                    std::fs::write(
+                        &path,
+                        invitation_letter(name, &origin, &response.invitation_code, &expires),
+                    )
+                    .with_context(|| format!("writing {}", path.display()))?;
+                }
+            }
+            if !failures.is_empty() {
+                bail!(
+                    "{} line(s) were not invited (the others were):\n{}",
+                    failures.len(),
+                    failures.join("\n")
                 );
             }
             Ok(())
@@ -479,5 +552,70 @@ fn print_authorizations(
         if authorizations.is_empty() {
             println!("none");
         }
+    }
+}
+
+/// The fields of one CSV line: commas separate, double quotes enclose a field that holds
+/// commas or quotes ("" is a quote).
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut quoted = false;
+    let mut characters = line.chars().peekable();
+    while let Some(character) = characters.next() {
+        match (character, quoted) {
+            ('"', true) if characters.peek() == Some(&'"') => {
+                characters.next();
+                fields.last_mut().expect("one field").push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(String::new()),
+            (other, _) => fields.last_mut().expect("one field").push(other),
+        }
+    }
+    fields
+}
+
+/// One CSV field, quoted when it must be.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+/// A letter a trustee can print or send: the code and how to join.
+fn invitation_letter(name: &str, origin: &str, code: &str, expires: &str) -> String {
+    format!(
+        "Dear {name},\n\n\
+         You are invited to join the workers' data trust {origin}. Through it you decide, \
+         purpose by purpose, who may use the data recorded at your workplace, you see every \
+         use of it with proofs, and you are paid your share.\n\n\
+         Your invitation code (it works once, until {expires}):\n\n    {code}\n\n\
+         To join from the member portal: open the trust's portal, choose \"Join with an \
+         invitation\", and enter the code. Your key is made on your device; save the key file \
+         it offers you and keep a copy somewhere safe: it is how you sign in.\n\n\
+         To join from a terminal:\n\n    datatrust key generate --out member.key\n    \
+         datatrust member redeem --key member.key --code {code}\n\n\
+         Keep member.key secret and keep a backup of it.\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_handle_quotes_and_commas() {
+        assert_eq!(
+            csv_fields("Ada,ada@example.org"),
+            vec!["Ada", "ada@example.org"]
+        );
+        assert_eq!(
+            csv_fields("\"Lovelace, Ada\",ada@example.org"),
+            vec!["Lovelace, Ada", "ada@example.org"]
+        );
+        assert_eq!(csv_fields("\"Say \"\"hi\"\"\""), vec!["Say \"hi\""]);
+        assert_eq!(csv_field("Lovelace, Ada"), "\"Lovelace, Ada\"");
     }
 }
