@@ -284,3 +284,40 @@ async fn trustees_invite_members_in_bulk_from_a_csv_file_with_a_letter_each() {
         .unwrap();
     assert!(letter.contains(code.as_str()) && letter.contains("member redeem"));
 }
+
+// Multi-threaded: the test waits for the CLI process while the in-process server answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_address_that_is_wrong_says_what_is_there() {
+    let trust = TestTrust::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let key_file = work.path().join("trustee.key");
+    std::fs::write(&key_file, trust.trustee.to_private_text()).unwrap();
+    let whoami = |server: String| {
+        let key_file = key_file.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                std::process::Command::new(datatrust_tests::datatrust_binary())
+                    .args(["whoami", "--server", &server, "--key"])
+                    .arg(&key_file)
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let http_port = whoami(format!("http://{}", trust.http_addr)).await;
+    assert!(!http_port.status.success());
+    let stderr = String::from_utf8_lossy(&http_port.stderr);
+    assert!(
+        stderr.contains("it is the trust's HTTP listener") && stderr.contains("grpc listening on"),
+        "{stderr}"
+    );
+    let tls_to_plaintext = whoami(trust.grpc_url.replace("http://", "https://")).await;
+    assert!(!tls_to_plaintext.status.success());
+    let stderr = String::from_utf8_lossy(&tls_to_plaintext.stderr);
+    assert!(
+        stderr.contains("does not speak TLS: use http://"),
+        "{stderr}"
+    );
+}

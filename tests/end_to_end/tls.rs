@@ -45,6 +45,22 @@ async fn a_client_signs_in_over_tls_and_plaintext_is_refused() {
         Err(_) => true,
     };
     assert!(plaintext, "plaintext must not reach a TLS listener");
+    // And the CLI says why: the server speaks TLS.
+    let key_file = directory.path().join("trustee.key");
+    std::fs::write(&key_file, trust.trustee.to_private_text()).unwrap();
+    let plaintext_url = trust.grpc_url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(datatrust_tests::datatrust_binary())
+            .args(["whoami", "--server", &plaintext_url, "--key"])
+            .arg(&key_file)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("speaks TLS: use https://"), "{stderr}");
 
     // HTTPS on the HTTP listener, trusted through the same pinned certificate.
     let mut roots = rustls::RootCertStore::empty();

@@ -479,3 +479,57 @@ pub async fn licensee_names(channel: &Channel) -> std::collections::HashMap<Stri
         })
         .unwrap_or_default()
 }
+
+/// When a call failed at the transport, says what `--server` is pointed at if that can be
+/// told: the trust's HTTP listener instead of its gRPC one, or TLS on one side only.
+/// Probes the address once, with short timeouts; `None` when there is nothing to add.
+pub fn diagnose_connection(server: &str, error: &str) -> Option<String> {
+    use std::io::{Read as _, Write as _};
+    if error.contains("InvalidContentType") || error.contains("corrupt message") {
+        return Some(format!(
+            "the server at {server} does not speak TLS: use http:// instead of https://"
+        ));
+    }
+    // What a gRPC client reports when the other end does not speak gRPC (it varies with
+    // timing: the connection reset, the stream cancelled, the h2 handshake refused).
+    let transport = [
+        "transport error",
+        "cannot reach",
+        "h2 protocol error",
+        "operation was canceled",
+        "connection reset",
+        "connection closed",
+        "broken pipe",
+    ];
+    if !transport.iter().any(|symptom| error.contains(symptom)) {
+        return None;
+    }
+    let authority = server
+        .strip_prefix("http://")
+        .or_else(|| server.strip_prefix("https://"))?
+        .trim_end_matches('/');
+    let address = std::net::ToSocketAddrs::to_socket_addrs(authority)
+        .ok()?
+        .next()?;
+    let timeout = std::time::Duration::from_secs(2);
+    let mut stream = std::net::TcpStream::connect_timeout(&address, timeout).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    stream.set_write_timeout(Some(timeout)).ok()?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: datatrust\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut answer = [0u8; 16];
+    let read = stream.read(&mut answer).ok()?;
+    let answer = &answer[..read];
+    if answer.starts_with(b"HTTP/1.") {
+        Some(format!(
+            "{server} answers plain HTTP: it is the trust's HTTP listener (health, log, portal), not its gRPC one; point --server at the address `datatrust serve` prints as \"grpc listening on\" (port 50051 by default)"
+        ))
+    } else if answer.first() == Some(&0x15) || answer.first() == Some(&0x16) {
+        Some(format!(
+            "the server at {server} speaks TLS: use https:// (and --ca-cert FILE for a private CA)"
+        ))
+    } else {
+        None
+    }
+}

@@ -607,10 +607,16 @@ pub enum CollectorCommand {
 pub fn main() -> ExitCode {
     quiet_on_closed_stdout();
     let cli = Cli::parse();
+    let server = cli.global.server.clone();
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", commands::describe(&error));
+            let mut message = commands::describe(&error);
+            if let Some(hint) = client::diagnose_connection(&server, &message) {
+                message.push_str("\nhint: ");
+                message.push_str(&hint);
+            }
+            eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }

@@ -61,9 +61,7 @@ pub fn describe(error: &anyhow::Error) -> String {
             "\nhint: this key's role may not do that; `datatrust whoami` shows the role"
         }
         Code::Unavailable => "\nhint: is `datatrust serve` running at --server (DATATRUST_SERVER)?",
-        Code::InvalidArgument => {
-            "\nhint: the field named above was refused; see --help for its format"
-        }
+        // The message names the field and the reason already; `--help` rarely says more.
         _ => "",
     };
     format!(
