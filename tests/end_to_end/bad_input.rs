@@ -498,6 +498,20 @@ async fn license_requests_with_repeats_endless_windows_or_huge_values_are_refuse
     endless.data_to = i64::MAX;
     let message = refusal(acme.licenses().request_license(endless).await);
     assert!(message.contains("data_to"), "{message}");
+    // A bad run count or model family is the request's own fault, named by its field, not
+    // passed off as a clause of the terms.
+    let mut no_runs = request();
+    no_runs.max_training_runs = 0;
+    assert_invalid(
+        acme.licenses().request_license(no_runs).await,
+        "max_training_runs",
+    );
+    let mut bad_family = request();
+    bad_family.model_family = "Acme Agent!".into();
+    assert_invalid(
+        acme.licenses().request_license(bad_family).await,
+        "model_family",
+    );
     // A megabyte of purpose: the refusal quotes a short prefix, not the value.
     let mut huge = request();
     huge.purpose = "x".repeat(1 << 20);

@@ -239,6 +239,13 @@ async fn terms_votes_licenses_and_training_uses_end_to_end() {
         .await
         .unwrap_err();
     assert_eq!(bad_purpose.code(), Code::InvalidArgument);
+    assert!(
+        bad_purpose
+            .message()
+            .contains("they name: computer-use-agent-training"),
+        "a typo lists the valid purposes: {}",
+        bad_purpose.message()
+    );
 
     // A request that does not fit is refused naming the clause and the field.
     let request = |purpose: &str| v1::RequestLicenseRequest {

@@ -822,8 +822,9 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             return Err(FieldError::new(
                 "purpose",
                 format!(
-                    "{} is not a purpose of the active terms",
-                    crate::validation::quoted(purpose)
+                    "{} is not a purpose of the active terms; they name: {}",
+                    crate::validation::quoted(purpose),
+                    terms.policy.purposes.join(", ")
                 ),
             )
             .into());
@@ -931,6 +932,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         now: UnixSeconds,
     ) -> Result<LicenseRequestRecord, DomainError> {
         require_role(caller, Role::Licensee, "request licenses")?;
+        crate::terms::check_request_shape(&LicenseRequestTerms::from(&requested))?;
         let _writer = self.write_lock();
         let terms = self.active_terms()?.ok_or_else(|| {
             DomainError::FailedPrecondition(

@@ -169,6 +169,25 @@ fn is_token(text: &str) -> bool {
             .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
 }
 
+/// Checks what a license request holds that no clause of the terms governs: the run count
+/// and the model family's spelling. Errors name the field (not a clause: these are not the
+/// terms' refusals).
+pub fn check_request_shape(request: &LicenseRequestTerms) -> Result<(), FieldError> {
+    if request.max_training_runs == 0 || request.max_training_runs > 100_000 {
+        return Err(FieldError::new(
+            "max_training_runs",
+            "must be between 1 and 100000",
+        ));
+    }
+    if !is_token(&request.model_family) {
+        return Err(FieldError::new(
+            "model_family",
+            "must be 1 to 64 lowercase letters, digits or '-'",
+        ));
+    }
+    Ok(())
+}
+
 impl Terms {
     /// Parses and validates a terms document. Errors name the TOML field.
     pub fn parse(document: &str) -> Result<Terms, FieldError> {
@@ -514,20 +533,6 @@ impl Terms {
                 "policy.retention_days",
                 "data_from",
                 format!("data older than {} days is not kept", policy.retention_days),
-            ));
-        }
-        if request.max_training_runs == 0 || request.max_training_runs > 100_000 {
-            return Err(refuse(
-                "policy.purposes",
-                "max_training_runs",
-                "must be between 1 and 100000".into(),
-            ));
-        }
-        if !is_token(&request.model_family) {
-            return Err(refuse(
-                "policy.purposes",
-                "model_family",
-                "must be 1 to 64 lowercase letters, digits or '-'".into(),
             ));
         }
         Ok(())
