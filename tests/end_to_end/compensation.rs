@@ -306,8 +306,11 @@ async fn charges_are_shared_exactly_verified_offline_and_unpaid_invoices_suspend
             String::from_utf8_lossy(&output.stderr)
         );
         assert_eq!(stdout.matches("[verified]").count(), 3, "{stdout}");
+        // In currency units, as people read money: 3,535,728 cents is EUR 35,357.28.
+        let earned = ["EUR 35,357.28", "EUR 14,142.90"][index];
+        assert_eq!(expected[index].2, [3_535_728, 1_414_290][index]);
         assert!(
-            stdout.contains(&format!("EUR: earned {}, paid out 0", expected[index].2)),
+            stdout.contains(&format!("EUR: earned {earned}, paid out EUR 0.00")),
             "{stdout}"
         );
     }

@@ -14,6 +14,7 @@ use serde_json::json;
 use super::governance::key_text;
 use super::principals::read_key;
 use crate::client::SignedIn;
+use crate::human;
 use crate::{GlobalArgs, TrusteeCommand};
 
 /// One CSV row (RFC 4180 quoting where a field needs it).
@@ -81,7 +82,7 @@ pub async fn invoices(
             );
         } else {
             println!(
-                "invoice {}: {} {}{} on license {}: {} charged, {} paid, {} due by {}{}",
+                "invoice {}: {} {}on license {}: {} charged, {} paid, {} due by {}{}",
                 charge.id,
                 charge.kind,
                 if charge.run_id.is_empty() {
@@ -89,12 +90,11 @@ pub async fn invoices(
                 } else {
                     format!("(run {}) ", charge.run_id)
                 },
-                charge.currency,
                 charge.license_id,
-                charge.amount,
-                invoice.paid,
-                invoice.due,
-                charge.due_at,
+                human::money(&charge.currency, charge.amount),
+                human::money(&charge.currency, invoice.paid),
+                human::money(&charge.currency, invoice.due),
+                human::date(charge.due_at),
                 if invoice.overdue { "  OVERDUE" } else { "" }
             );
         }
@@ -253,16 +253,17 @@ pub async fn trustee(
                         json!({ "currency": totals.currency, "charged": totals.charged, "received": totals.received, "outstanding": totals.outstanding, "fund": totals.fund, "members_earned": totals.members_earned, "paid_out": totals.paid_out, "owed_to_members": totals.owed_to_members })
                     );
                 } else {
+                    let money = |amount| human::money(&totals.currency, amount);
                     println!(
                         "{}: charged {}, received {}, outstanding {}; union fund {}; members earned {}, paid out {}, owed {}",
                         totals.currency,
-                        totals.charged,
-                        totals.received,
-                        totals.outstanding,
-                        totals.fund,
-                        totals.members_earned,
-                        totals.paid_out,
-                        totals.owed_to_members
+                        money(totals.charged),
+                        money(totals.received),
+                        money(totals.outstanding),
+                        money(totals.fund),
+                        money(totals.members_earned),
+                        money(totals.paid_out),
+                        money(totals.owed_to_members)
                     );
                 }
             }
@@ -277,7 +278,7 @@ pub async fn trustee(
                         println!(
                             "suspended: {} since {}: {}",
                             key_text(&suspension.licensee),
-                            suspension.since,
+                            human::date(suspension.since),
                             suspension.reason
                         );
                     }
@@ -465,7 +466,7 @@ pub async fn statement(
             );
         } else {
             println!(
-                "{} {} {}: {} of {} {} for your {} records{}",
+                "{} {} {} on {}: {} of {} for your {} records{}",
                 charge.kind,
                 if charge.run_id.is_empty() {
                     "-"
@@ -473,9 +474,9 @@ pub async fn statement(
                     charge.run_id.as_str()
                 },
                 charge.license_id,
-                line.my_amount,
-                charge.amount,
-                charge.currency,
+                human::date(charge.created_at),
+                human::money(&charge.currency, line.my_amount),
+                human::money(&charge.currency, charge.amount),
                 line.my_records,
                 if verifier.is_some() {
                     "  [verified]"
@@ -496,8 +497,10 @@ pub async fn statement(
             );
         } else {
             println!(
-                "paid out {} {} ({}) at {}",
-                payout.amount, payout.currency, payout.reference, payout.paid_at
+                "paid out {} ({}) on {}",
+                human::money(&payout.currency, payout.amount),
+                payout.reference,
+                human::date(payout.paid_at)
             );
         }
     }
@@ -510,7 +513,10 @@ pub async fn statement(
         } else {
             println!(
                 "{}: earned {}, paid out {}, balance {}",
-                totals.currency, totals.earned, totals.paid_out, totals.balance
+                totals.currency,
+                human::money(&totals.currency, totals.earned),
+                human::money(&totals.currency, totals.paid_out),
+                human::money(&totals.currency, totals.balance)
             );
         }
     }
