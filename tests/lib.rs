@@ -565,3 +565,27 @@ pub async fn consent(member: &SignedIn, purpose: &str) {
         .await
         .unwrap();
 }
+
+/// Every entry of the trust's log, decoded (up to the server's per-call limit of 1,000).
+pub async fn decoded_log_entries(
+    channel: &Channel,
+) -> Vec<datatrust_core::log_entry::DecodedEntry> {
+    let mut log = v1::log_service_client::LogServiceClient::new(channel.clone());
+    let size = log
+        .get_checkpoint(v1::GetCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .tree_size;
+    log.get_entries(v1::GetEntriesRequest {
+        start: 0,
+        end: size.min(1000),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .entries
+    .iter()
+    .filter_map(|entry| datatrust_core::log_entry::DecodedEntry::parse(entry))
+    .collect()
+}

@@ -3,11 +3,27 @@
 //! who have not voted cannot change the outcome.
 
 use datatrust_core::governance::ballot_message;
-use datatrust_core::log_entry::DecodedEntry;
 use datatrust_core::{NoteSigner, Role};
 use datatrust_proto::v1;
 use datatrust_tests::{EXAMPLE_TERMS, TestTrust};
 use tonic::Code;
+
+/// A second trustee (the example terms need two), then the example terms proposed.
+async fn proposed_example_terms(trust: &TestTrust) -> v1::Terms {
+    trust.new_principal(Role::Trustee, "Second trustee").await;
+    trust
+        .trustee_session()
+        .await
+        .terms()
+        .propose_terms(v1::ProposeTermsRequest {
+            document: EXAMPLE_TERMS.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .terms
+        .unwrap()
+}
 
 async fn vote(
     trust: &TestTrust,
@@ -36,18 +52,8 @@ async fn a_vote_closes_by_itself_at_its_deadline_and_not_early_while_undecided()
     for name in ["Ada", "Bea", "Cy"] {
         members.push(trust.new_principal(Role::Member, name).await.0);
     }
-    trust.new_principal(Role::Trustee, "Second trustee").await;
+    let proposed = proposed_example_terms(&trust).await;
     let trustee = trust.trustee_session().await;
-    let proposed = trustee
-        .terms()
-        .propose_terms(v1::ProposeTermsRequest {
-            document: EXAMPLE_TERMS.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .terms
-        .unwrap();
     // The deadline is the terms' voting_days (14) after the proposal, shown with the terms.
     assert_eq!(
         proposed.voting_closes_at,
@@ -101,25 +107,9 @@ async fn a_vote_closes_by_itself_at_its_deadline_and_not_early_while_undecided()
         (closed.votes_yes, closed.votes_no, closed.members_eligible),
         (Some(1), Some(0), Some(3))
     );
-    let mut log = v1::log_service_client::LogServiceClient::new(trust.channel.clone());
-    let size = log
-        .get_checkpoint(v1::GetCheckpointRequest {})
+    let closing = datatrust_tests::decoded_log_entries(&trust.channel)
         .await
-        .unwrap()
-        .into_inner()
-        .tree_size;
-    let entries = log
-        .get_entries(v1::GetEntriesRequest {
-            start: 0,
-            end: size,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .entries;
-    let closing = entries
-        .iter()
-        .filter_map(|entry| DecodedEntry::parse(entry))
+        .into_iter()
         .find(|entry| entry.kind == "vote-closed")
         .expect("the tally is logged");
     assert_eq!(closing.field("closed-by"), Some("deadline"));
@@ -133,19 +123,8 @@ async fn a_trustee_may_close_early_once_the_outcome_is_settled() {
     for name in ["Ada", "Bea"] {
         members.push(trust.new_principal(Role::Member, name).await.0);
     }
-    trust.new_principal(Role::Trustee, "Second trustee").await;
+    let hash = proposed_example_terms(&trust).await.sha256;
     let trustee = trust.trustee_session().await;
-    let hash = trustee
-        .terms()
-        .propose_terms(v1::ProposeTermsRequest {
-            document: EXAMPLE_TERMS.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .terms
-        .unwrap()
-        .sha256;
     // Both vote no: even every remaining vote (none) cannot pass it.
     for member in &members {
         vote(&trust, member, &hash, false).await.unwrap();
