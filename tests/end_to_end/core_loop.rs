@@ -600,6 +600,19 @@ async fn terms_votes_licenses_and_training_uses_end_to_end() {
         2,
         "run-1, and run-2 once corrected"
     );
+    // A member reads who used the data by name, with dates.
+    let member_key_file = keys.path().join("member.key");
+    std::fs::write(&member_key_file, members[2].0.to_private_text()).unwrap();
+    let uses_text = Command::new(datatrust_binary())
+        .args(["member", "uses", "--server", &trust.grpc_url, "--key"])
+        .arg(&member_key_file)
+        .output()
+        .unwrap();
+    let uses_text = String::from_utf8_lossy(&uses_text.stdout);
+    assert!(
+        uses_text.contains("licensee Acme Robotics") && uses_text.contains("by Acme Robotics"),
+        "{uses_text}"
+    );
     let other_view = other_company
         .licenses()
         .list_licenses(v1::ListLicensesRequest::default())

@@ -44,9 +44,11 @@ struct Inner {
     log_url: std::sync::OnceLock<String>,
 }
 
+/// When it was computed, the log size it saw, and the report.
 type TransparencyReportCache = std::sync::Mutex<
     Option<(
         std::time::Instant,
+        u64,
         datatrust_proto::v1::GetTransparencyReportResponse,
     )>,
 >;

@@ -123,6 +123,11 @@ fn print_request(global: &GlobalArgs, request: &v1::LicenseRequest) {
 }
 
 fn print_license(global: &GlobalArgs, license: &v1::License) {
+    print_license_named(global, license, None);
+}
+
+/// A license, with its licensee's name where the caller knows it.
+fn print_license_named(global: &GlobalArgs, license: &v1::License, licensee_name: Option<&str>) {
     let body = license
         .note
         .split_once("\n\n")
@@ -146,7 +151,9 @@ fn print_license(global: &GlobalArgs, license: &v1::License) {
         "license {}  {}  licensee {}  issued at log index {}",
         license.id,
         license.status,
-        key_text(&license.licensee),
+        licensee_name
+            .map(str::to_owned)
+            .unwrap_or_else(|| key_text(&license.licensee)),
         license.issued_log_index
     );
     if let Some(terms) = parsed {
@@ -250,6 +257,14 @@ fn print_request_for_trustees(
 }
 
 fn print_use(global: &GlobalArgs, record: &v1::TrainingUse) {
+    print_use_named(global, record, None);
+}
+
+/// A training use, with the licensee's name where the caller knows it.
+fn print_use_named(global: &GlobalArgs, record: &v1::TrainingUse, licensee_name: Option<&str>) {
+    let by = licensee_name
+        .map(|name| format!(" by {name}"))
+        .unwrap_or_default();
     if global.json {
         println!(
             "{}",
@@ -258,12 +273,15 @@ fn print_use(global: &GlobalArgs, record: &v1::TrainingUse) {
         );
     } else if record.accepted {
         println!(
-            "use {} under {}  logged at {}",
-            record.run_id, record.license_id, record.log_index
+            "use {}{by} under {} on {}  logged at {}",
+            record.run_id,
+            record.license_id,
+            human::date(record.reported_at),
+            record.log_index
         );
     } else {
         println!(
-            "REFUSED use {} under {}: {}  (logged at {})",
+            "REFUSED use {}{by} under {}: {}  (logged at {})",
             record.run_id, record.license_id, record.refusal, record.log_index
         );
     }
@@ -462,11 +480,17 @@ pub async fn member(
             }
         }
         MemberCommand::Uses => {
+            // Licensees by name (the public transparency report names them), not by key.
+            let names = client::licensee_names(session.channel()).await;
             for license in session.all_licenses().await? {
-                print_license(global, &license);
+                print_license_named(global, &license, names.get(&license.id).map(String::as_str));
             }
             for record in session.all_training_uses().await? {
-                print_use(global, &record);
+                print_use_named(
+                    global,
+                    &record,
+                    names.get(&record.license_id).map(String::as_str),
+                );
             }
         }
         _ => unreachable!("other member commands are handled in principals.rs and data.rs"),

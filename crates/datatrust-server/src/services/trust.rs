@@ -31,14 +31,17 @@ impl TrustService for TrustApi {
     ) -> Result<Response<datatrust_proto::v1::GetTransparencyReportResponse>, Status> {
         let now = self.state.clock().now();
         use datatrust_proto::v1;
-        // Public and read by anyone: computed at most once every REPORT_CACHE, so a stranger
-        // asking for it in a loop costs the trust a copy, not a scan of its records.
-        if let Some((at, cached)) = self
+        // Public and read by anyone: computed at most once every REPORT_CACHE while the log
+        // does not grow (every change the report shows is logged), so a stranger asking for
+        // it in a loop costs the trust a copy, not a scan of its records.
+        let log_size = self.state.log_reader().size();
+        if let Some((at, size, cached)) = self
             .state
             .transparency_report_cache()
             .lock()
             .expect("report cache poisoned")
             .as_ref()
+            && *size == log_size
             && at.elapsed() < REPORT_CACHE
         {
             return Ok(Response::new(cached.clone()));
@@ -94,7 +97,8 @@ impl TrustService for TrustApi {
             .state
             .transparency_report_cache()
             .lock()
-            .expect("report cache poisoned") = Some((std::time::Instant::now(), response.clone()));
+            .expect("report cache poisoned") =
+            Some((std::time::Instant::now(), log_size, response.clone()));
         Ok(Response::new(response))
     }
 }
