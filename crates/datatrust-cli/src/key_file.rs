@@ -9,13 +9,22 @@ use anyhow::{Context as _, bail};
 use datatrust_core::NoteSigner;
 
 pub fn read(path: &Path) -> anyhow::Result<NoteSigner> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "reading the key file {}; create one with `datatrust key generate --out {}`",
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        // A missing key is not always a new principal: for someone enrolled it is their
+        // identity, and a new key would be a stranger to the trust.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => bail!(
+            "the key file {} does not exist. If this key is enrolled on a trust, it is your \
+             identity there: restore the file from your backup (a new key is a new principal, \
+             which trustees must enrol again). If you are new, create one with \
+             `datatrust key generate --out {}`",
             path.display(),
             path.display()
-        )
-    })?;
+        ),
+        Err(error) => {
+            return Err(error).with_context(|| format!("reading the key file {}", path.display()));
+        }
+    };
     let mode = std::fs::metadata(path)?.permissions().mode();
     if mode & 0o077 != 0 {
         tracing::warn!(path = %path.display(), "key file is readable by others; chmod 600 it");

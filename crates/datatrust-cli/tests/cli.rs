@@ -145,3 +145,24 @@ fn times_take_dates_and_say_what_they_take() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_missing_key_file_is_not_answered_with_make_a_new_one_alone() {
+    let output = datatrust()
+        .args([
+            "whoami",
+            "--key",
+            "/nonexistent/trustee.key",
+            "--server",
+            "http://127.0.0.1:9",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("restore the file from your backup")
+            && stderr.contains("a new key is a new principal"),
+        "{stderr}"
+    );
+}
