@@ -367,6 +367,31 @@ async fn terms_votes_licenses_and_training_uses_end_to_end() {
     let work = tempfile::tempdir().unwrap();
     let license_file = work.path().join("acme.license");
     std::fs::write(&license_file, &note_text).unwrap();
+    // A damaged license says which damage, and what to do.
+    let license_check = |file: &std::path::Path, vkey: &str| {
+        let output = Command::new(datatrust_binary())
+            .args(["license", "verify", "--license-vkey", vkey])
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let crlf = work.path().join("crlf.license");
+    std::fs::write(&crlf, note_text.replace('\n', "\r\n")).unwrap();
+    assert!(license_check(&crlf, &info.license_vkey).contains("CRLF"));
+    let edited = work.path().join("edited.license");
+    std::fs::write(&edited, note_text.replacen("runs: ", "runs: 9", 1)).unwrap();
+    let message = license_check(&edited, &info.license_vkey);
+    assert!(message.contains("changed after it was signed"), "{message}");
+    let message = license_check(&license_file, &info.log_vkey);
+    assert!(message.contains("not the log_vkey"), "{message}");
+    let truncated = &info.license_vkey[..info.license_vkey.len() - 5];
+    let message = license_check(&license_file, truncated);
+    assert!(
+        message.contains("copy the whole license_vkey line"),
+        "{message}"
+    );
     let verify = || {
         Command::new(datatrust_binary())
             .args([

@@ -653,12 +653,48 @@ pub async fn license(global: &GlobalArgs, command: LicenseCommand) -> anyhow::Re
         license_vkey,
         log_vkey,
     } = command;
-    let verifier = NoteVerifier::parse(&license_vkey)
-        .map_err(|error| anyhow!("--license-vkey: {}", error.reason))?;
+    let verifier = NoteVerifier::parse(&license_vkey).map_err(|error| {
+        anyhow!(
+            "--license-vkey: {}; copy the whole license_vkey line from `datatrust trust info`",
+            error.reason
+        )
+    })?;
     let note_text =
         std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-    let opened = note::open(&note_text, &[&verifier])
-        .with_context(|| format!("{}: the license signature does not verify", file.display()))?;
+    if note_text.contains('\r') {
+        bail!(
+            "{} has Windows (CRLF) line endings, so its signature cannot match: the signed text \
+             ends its lines with \\n only. Download the license again (`datatrust company \
+             license --id ID --out FILE`) or convert the file back (e.g. `dos2unix`)",
+            file.display()
+        );
+    }
+    let opened = match note::open(&note_text, &[&verifier]) {
+        Ok(opened) => opened,
+        Err(error) => {
+            // Which key signed it? The signature lines name it.
+            let signers: Vec<&str> = note_text
+                .lines()
+                .filter_map(|line| line.strip_prefix("\u{2014} "))
+                .filter_map(|rest| rest.split(' ').next())
+                .collect();
+            if !signers.is_empty() && !signers.contains(&verifier.name()) {
+                bail!(
+                    "{}: --license-vkey is the key {}, but the license is signed by {}: use the \
+                     license_vkey line of `datatrust trust info` (not the log_vkey)",
+                    file.display(),
+                    verifier.name(),
+                    signers.join(", ")
+                );
+            }
+            return Err(anyhow!(
+                "{}: the signature does not match the text ({error}): the license was changed \
+                 after it was signed, or it is not from this trust. Download it again with \
+                 `datatrust company license --id ID --out FILE`",
+                file.display()
+            ));
+        }
+    };
     let license = License::parse(&opened.text)
         .map_err(|error| anyhow!("{}: not a valid license: {error}", file.display()))?;
     let now = datatrust_server::now();
