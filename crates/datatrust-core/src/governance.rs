@@ -999,23 +999,6 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         }
     }
 
-    pub fn license_requests(
-        &self,
-        caller: &Principal,
-    ) -> Result<Vec<LicenseRequestRecord>, DomainError> {
-        let all: Vec<LicenseRequestRecord> = self.records(RecordKind::LicenseRequest, b"")?;
-        match caller.role {
-            Role::Trustee => Ok(all),
-            Role::Licensee => Ok(all
-                .into_iter()
-                .filter(|request| request.licensee == caller.public_key)
-                .collect()),
-            _ => Err(DomainError::PermissionDenied(
-                "only trustees and licensees see license requests".into(),
-            )),
-        }
-    }
-
     fn request_by_id(&self, id: &str) -> Result<LicenseRequestRecord, DomainError> {
         self.record(RecordKind::LicenseRequest, id.as_bytes())?
             .ok_or_else(|| DomainError::NotFound("request_id: no such license request".into()))
@@ -1517,28 +1500,6 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                     limit,
                     |record: &TrainingUseRecord| mine.contains(&record.license_id),
                 )
-            }
-            Role::Collector => Err(DomainError::PermissionDenied(
-                "collectors do not see training uses".into(),
-            )),
-        }
-    }
-
-    /// Training uses a caller may see: trustees and members all, a licensee its own.
-    pub fn training_uses(&self, caller: &Principal) -> Result<Vec<TrainingUseRecord>, DomainError> {
-        let all: Vec<TrainingUseRecord> = self.records(RecordKind::TrainingUse, b"")?;
-        match caller.role {
-            Role::Trustee | Role::Member => Ok(all),
-            Role::Licensee => {
-                let mine: Vec<String> = self
-                    .licenses(caller)?
-                    .into_iter()
-                    .map(|license| license.id)
-                    .collect();
-                Ok(all
-                    .into_iter()
-                    .filter(|record| mine.contains(&record.license_id))
-                    .collect())
             }
             Role::Collector => Err(DomainError::PermissionDenied(
                 "collectors do not see training uses".into(),
