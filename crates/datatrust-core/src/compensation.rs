@@ -943,8 +943,12 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
     }
 
     /// Builds the member → share and member → payout indexes for charges and payouts
-    /// stored before they existed; a no-op once built. Reads a page at a time.
+    /// stored before they existed, once (a marker says so; later starts read nothing).
+    /// Reads a page at a time.
     pub fn ensure_member_ledger_index(&self) -> Result<(), DomainError> {
+        if self.index_built(RecordKind::MemberShare)? {
+            return Ok(());
+        }
         let mut after = None;
         loop {
             let (page, next) = self.records_page(
@@ -1005,7 +1009,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             }
             match next {
                 Some(next) => after = Some(next),
-                None => return Ok(()),
+                None => return self.mark_index_built(RecordKind::MemberShare),
             }
         }
     }

@@ -335,6 +335,10 @@ pub fn approval_message(origin: &str, request_id: &str, terms_hash: &str) -> Vec
         .into_bytes()
 }
 
+/// The key that marks an index as built. Index entries start with a 32-byte member key and
+/// are read by that prefix, so this shorter key is never one of them.
+const INDEX_BUILT: &[u8] = b"\0index built v1";
+
 /// A stored record's bytes (JSON).
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, DomainError> {
     serde_json::to_vec(value)
@@ -420,6 +424,16 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                 return Ok((kept, None));
             }
         }
+    }
+
+    /// Whether an index kept in `kind` was built for everything stored before it existed
+    /// (the start-up migration then has nothing to do, and reads nothing).
+    pub(crate) fn index_built(&self, kind: RecordKind) -> Result<bool, DomainError> {
+        Ok(self.store.get_record(kind, INDEX_BUILT)?.is_some())
+    }
+
+    pub(crate) fn mark_index_built(&self, kind: RecordKind) -> Result<(), DomainError> {
+        self.put(kind, INDEX_BUILT, &true)
     }
 
     pub(crate) fn record<T: DeserializeOwned>(

@@ -186,9 +186,12 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         }
     }
 
-    /// Builds the member → release index for releases stored before it existed; a no-op
-    /// once built. Reads one release at a time.
+    /// Builds the member → release index for releases stored before it existed, once (a
+    /// marker says so; later starts read nothing). Reads a few releases at a time.
     pub fn ensure_member_release_index(&self) -> Result<(), DomainError> {
+        if self.index_built(RecordKind::MemberRelease)? {
+            return Ok(());
+        }
         let mut after = None;
         loop {
             let (page, next) = self.records_page(
@@ -213,7 +216,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             }
             match next {
                 Some(next) => after = Some(next),
-                None => return Ok(()),
+                None => return self.mark_index_built(RecordKind::MemberRelease),
             }
         }
     }
