@@ -122,6 +122,24 @@ impl std::fmt::Debug for SignedIn {
     }
 }
 
+/// Every item of a list RPC whose request holds only the page fields, following its pages
+/// of up to 1,000 (`all_pages`).
+macro_rules! every_page {
+    ($client:expr, $method:ident, $request:ident, $items:ident) => {
+        all_pages(|page_token| async move {
+            let page = $client
+                .$method(v1::$request {
+                    page_size: 1000,
+                    page_token,
+                })
+                .await?
+                .into_inner();
+            Ok((page.$items, page.next_page_token))
+        })
+        .await
+    };
+}
+
 impl SignedIn {
     pub fn auth(&self) -> AuthServiceClient<Authenticated> {
         AuthServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
@@ -157,50 +175,32 @@ impl SignedIn {
 
     /// Every training use the caller may see, page by page.
     pub async fn all_training_uses(&self) -> Result<Vec<v1::TrainingUse>, ClientError> {
-        all_pages(|page_token| async move {
-            let page = self
-                .training()
-                .list_training_uses(v1::ListTrainingUsesRequest {
-                    page_size: 1000,
-                    page_token,
-                })
-                .await?
-                .into_inner();
-            Ok((page.uses, page.next_page_token))
-        })
-        .await
+        every_page!(
+            self.training(),
+            list_training_uses,
+            ListTrainingUsesRequest,
+            uses
+        )
     }
 
     /// Every license the caller may see, page by page.
     pub async fn all_licenses(&self) -> Result<Vec<v1::License>, ClientError> {
-        all_pages(|page_token| async move {
-            let page = self
-                .licenses()
-                .list_licenses(v1::ListLicensesRequest {
-                    page_size: 1000,
-                    page_token,
-                })
-                .await?
-                .into_inner();
-            Ok((page.licenses, page.next_page_token))
-        })
-        .await
+        every_page!(
+            self.licenses(),
+            list_licenses,
+            ListLicensesRequest,
+            licenses
+        )
     }
 
     /// Every license request the caller may see, page by page.
     pub async fn all_license_requests(&self) -> Result<Vec<v1::LicenseRequest>, ClientError> {
-        all_pages(|page_token| async move {
-            let page = self
-                .licenses()
-                .list_license_requests(v1::ListLicenseRequestsRequest {
-                    page_size: 1000,
-                    page_token,
-                })
-                .await?
-                .into_inner();
-            Ok((page.requests, page.next_page_token))
-        })
-        .await
+        every_page!(
+            self.licenses(),
+            list_license_requests,
+            ListLicenseRequestsRequest,
+            requests
+        )
     }
 
     /// Every invoice the caller may see (of one licensee, for a trustee who names one),
@@ -284,34 +284,22 @@ impl SignedIn {
 
     /// The member's collectors, page by page.
     pub async fn all_my_collectors(&self) -> Result<Vec<v1::CollectorAuthorization>, ClientError> {
-        all_pages(|page_token| async move {
-            let page = self
-                .members()
-                .list_my_collectors(v1::ListMyCollectorsRequest {
-                    page_size: 1000,
-                    page_token,
-                })
-                .await?
-                .into_inner();
-            Ok((page.authorizations, page.next_page_token))
-        })
-        .await
+        every_page!(
+            self.members(),
+            list_my_collectors,
+            ListMyCollectorsRequest,
+            authorizations
+        )
     }
 
     /// The members a collector uploads for, page by page.
     pub async fn all_my_members(&self) -> Result<Vec<v1::CollectorAuthorization>, ClientError> {
-        all_pages(|page_token| async move {
-            let page = self
-                .collectors()
-                .list_my_members(v1::ListMyMembersRequest {
-                    page_size: 1000,
-                    page_token,
-                })
-                .await?
-                .into_inner();
-            Ok((page.authorizations, page.next_page_token))
-        })
-        .await
+        every_page!(
+            self.collectors(),
+            list_my_members,
+            ListMyMembersRequest,
+            authorizations
+        )
     }
 
     pub fn ingest(&self) -> IngestServiceClient<Authenticated> {
