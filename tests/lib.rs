@@ -158,6 +158,26 @@ impl TestTrust {
         restarted
     }
 
+    /// Runs the `datatrust` binary as `signer` against this trust (`--server` and `--key`
+    /// added), on a blocking thread so that this process's server keeps answering it.
+    pub async fn cli(&self, signer: &NoteSigner, arguments: &[&str]) -> std::process::Output {
+        let keys = tempfile::tempdir().expect("temporary directory");
+        let key_file = keys.path().join("principal.key");
+        std::fs::write(&key_file, signer.to_private_text()).expect("write the key file");
+        let mut command = Command::new(datatrust_binary());
+        command
+            .args(arguments)
+            .args(["--server", &self.grpc_url, "--key"])
+            .arg(&key_file);
+        tokio::task::spawn_blocking(move || {
+            let output = command.output().expect("run datatrust");
+            drop(keys);
+            output
+        })
+        .await
+        .expect("the CLI's thread")
+    }
+
     pub async fn sign_in(&self, signer: &NoteSigner) -> Result<SignedIn, client::ClientError> {
         client::sign_in(&self.channel, signer).await
     }

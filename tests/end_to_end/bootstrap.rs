@@ -188,20 +188,7 @@ pub fn assert_status<T: std::fmt::Debug>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_printed_token_lets_generic_grpc_tools_call_as_the_principal() {
     let trust = TestTrust::start().await;
-    let keys = tempfile::tempdir().unwrap();
-    let key_file = keys.path().join("trustee.key");
-    std::fs::write(&key_file, trust.trustee.to_private_text()).unwrap();
-    let output = std::process::Command::new(datatrust_tests::datatrust_binary())
-        .args([
-            "login",
-            "--print-token",
-            "--server",
-            &trust.grpc_url,
-            "--key",
-        ])
-        .arg(&key_file)
-        .output()
-        .unwrap();
+    let output = trust.cli(&trust.trustee, &["login", "--print-token"]).await;
     assert!(
         output.status.success(),
         "{}",
@@ -235,8 +222,6 @@ async fn a_printed_token_lets_generic_grpc_tools_call_as_the_principal() {
 async fn trustees_invite_members_in_bulk_from_a_csv_file_with_a_letter_each() {
     let trust = TestTrust::start().await;
     let work = tempfile::tempdir().unwrap();
-    let key_file = work.path().join("trustee.key");
-    std::fs::write(&key_file, trust.trustee.to_private_text()).unwrap();
     let csv = work.path().join("members.csv");
     std::fs::write(
         &csv,
@@ -244,21 +229,20 @@ async fn trustees_invite_members_in_bulk_from_a_csv_file_with_a_letter_each() {
     )
     .unwrap();
     let letters = work.path().join("letters");
-    let output = std::process::Command::new(datatrust_tests::datatrust_binary())
-        .args([
-            "trustee",
-            "invite-members",
-            "--server",
-            &trust.grpc_url,
-            "--key",
-        ])
-        .arg(&key_file)
-        .arg("--csv")
-        .arg(&csv)
-        .arg("--letters")
-        .arg(&letters)
-        .output()
-        .unwrap();
+    let (csv, letters_arg) = (csv.display().to_string(), letters.display().to_string());
+    let output = trust
+        .cli(
+            &trust.trustee,
+            &[
+                "trustee",
+                "invite-members",
+                "--csv",
+                &csv,
+                "--letters",
+                &letters_arg,
+            ],
+        )
+        .await;
     assert!(
         output.status.success(),
         "{}",

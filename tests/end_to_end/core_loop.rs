@@ -280,14 +280,7 @@ async fn terms_votes_licenses_and_training_uses_end_to_end() {
 
     // Trustees see what they approve, in words: the company, the data window as dates,
     // the fees the terms would charge, and the approvals needed.
-    let keys = tempfile::tempdir().unwrap();
-    let trustee_key_file = keys.path().join("trustee.key");
-    std::fs::write(&trustee_key_file, trust.trustee.to_private_text()).unwrap();
-    let listed = Command::new(datatrust_binary())
-        .args(["trustee", "requests", "--server", &trust.grpc_url, "--key"])
-        .arg(&trustee_key_file)
-        .output()
-        .unwrap();
+    let listed = trust.cli(&trust.trustee, &["trustee", "requests"]).await;
     let text = String::from_utf8_lossy(&listed.stdout);
     for expected in [
         "company:  Acme Robotics",
@@ -626,13 +619,7 @@ async fn terms_votes_licenses_and_training_uses_end_to_end() {
         "run-1, and run-2 once corrected"
     );
     // A member reads who used the data by name, with dates.
-    let member_key_file = keys.path().join("member.key");
-    std::fs::write(&member_key_file, members[2].0.to_private_text()).unwrap();
-    let uses_text = Command::new(datatrust_binary())
-        .args(["member", "uses", "--server", &trust.grpc_url, "--key"])
-        .arg(&member_key_file)
-        .output()
-        .unwrap();
+    let uses_text = trust.cli(&members[2].0, &["member", "uses"]).await;
     let uses_text = String::from_utf8_lossy(&uses_text.stdout);
     assert!(
         uses_text.contains("licensee Acme Robotics") && uses_text.contains("by Acme Robotics"),
