@@ -109,3 +109,84 @@ async fn a_client_signs_in_over_tls_and_plaintext_is_refused() {
         "plain HTTP gets nothing from an HTTPS listener"
     );
 }
+
+/// A CA's own certificate (what `openssl req -x509` makes by default) given as the server's:
+/// the trust refuses to start and says what to do instead; and a client that meets such a
+/// server elsewhere (say, behind a proxy) is told the same.
+#[tokio::test]
+async fn a_ca_certificate_used_as_the_servers_own_is_named() {
+    let mut parameters = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    parameters.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key_pair = rcgen::KeyPair::generate().unwrap();
+    let ca = parameters.self_signed(&key_pair).unwrap();
+    let directory = tempfile::tempdir().unwrap();
+    let certificate = directory.path().join("ca.pem");
+    let private_key = directory.path().join("ca-key.pem");
+    std::fs::write(&certificate, ca.pem()).unwrap();
+    std::fs::write(&private_key, key_pair.serialize_pem()).unwrap();
+
+    let refused = std::process::Command::new(datatrust_tests::datatrust_binary())
+        .args([
+            "serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(directory.path().join("data"))
+        .arg("--tls-cert")
+        .arg(&certificate)
+        .arg("--tls-key")
+        .arg(&private_key)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("this is a CA certificate (basicConstraints CA:TRUE)")
+            && stderr.contains("Issue a server certificate from this CA"),
+        "{stderr}"
+    );
+
+    // A server elsewhere that presents it anyway.
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![ca.der().clone()],
+        rustls::pki_types::PrivateKeyDer::try_from(key_pair.serialize_der()).unwrap(),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let _ = acceptor.accept(tcp).await;
+        }
+    });
+    let key_file = directory.path().join("member.key");
+    std::fs::write(&key_file, datatrust_tests::new_signer().to_private_text()).unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(datatrust_tests::datatrust_binary())
+            .args(["whoami", "--server", &format!("https://{address}")])
+            .arg("--ca-cert")
+            .arg(&certificate)
+            .arg("--key")
+            .arg(&key_file)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("presents a CA certificate as its own"),
+        "{stderr}"
+    );
+}

@@ -473,6 +473,11 @@ pub async fn licensee_names(channel: &Channel) -> std::collections::HashMap<Stri
 /// Probes the address once, with short timeouts; `None` when there is nothing to add.
 pub fn diagnose_connection(server: &str, error: &str) -> Option<String> {
     use std::io::{Read as _, Write as _};
+    if error.contains("CaUsedAsEndEntity") {
+        return Some(format!(
+            "the server at {server} presents a CA certificate as its own, which TLS clients refuse: the server's --tls-cert must be a certificate issued by that CA (CA:FALSE, the server's name in subjectAltName); the CA's own certificate is what clients take as --ca-cert"
+        ));
+    }
     if error.contains("InvalidContentType") || error.contains("corrupt message") {
         return Some(format!(
             "the server at {server} does not speak TLS: use http:// instead of https://"

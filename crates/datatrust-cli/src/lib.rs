@@ -6,6 +6,7 @@ mod commands;
 mod config;
 pub mod http;
 mod human;
+mod output;
 
 /// Client-side checks the end-to-end tests reuse, so they verify exactly as the CLI does.
 pub mod commands_for_tests {
@@ -53,11 +54,16 @@ pub struct GlobalArgs {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Print only this field of the --json output (implies --json), for scripts:
+    /// `LICENSE=$(datatrust trustee approve --request R --get id)`.
+    #[arg(long, global = true, value_name = "FIELD")]
+    pub get: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the trust: gRPC on --grpc-addr, HTTP on --http-addr, data in --data-dir.
+    #[command(args = hidden_client_flags(&[("key", "key"), ("server", "server"), ("ca_cert", "ca-cert"), ("json", "json"), ("get", "get")]))]
     Serve(Box<ServeArgs>),
     /// Create and inspect principal keys.
     #[command(subcommand)]
@@ -100,7 +106,17 @@ pub enum Command {
     Terms(TermsCommand),
     /// Load generators that print performance figures (build with --release).
     #[command(subcommand)]
+    #[command(args = hidden_client_flags(&[("key", "key"), ("server", "server"), ("ca_cert", "ca-cert"), ("get", "get")]))]
     Bench(BenchCommand),
+}
+
+/// `serve` and `bench` take no client flags: arguments of theirs under the global flags' ids,
+/// hidden, keep clap from copying the global flags into their `--help` (and ignore them).
+fn hidden_client_flags(flags: &'static [(&'static str, &'static str)]) -> Vec<clap::Arg> {
+    flags
+        .iter()
+        .map(|(id, long)| clap::Arg::new(*id).long(*long).hide(true).num_args(0..=1))
+        .collect()
 }
 
 #[derive(Debug, Subcommand)]
@@ -606,9 +622,13 @@ pub enum CollectorCommand {
 /// Parses the command line, runs it, and turns errors into a message and exit status 1.
 pub fn main() -> ExitCode {
     quiet_on_closed_stdout();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(field) = cli.global.get.clone() {
+        cli.global.json = true;
+        output::select(field);
+    }
     let server = cli.global.server.clone();
-    match commands::run(cli) {
+    match commands::run(cli).and_then(|()| output::check_selected()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             let mut message = commands::describe(&error);

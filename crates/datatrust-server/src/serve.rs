@@ -132,6 +132,7 @@ pub async fn serve(
             )
         });
     if let Some(tls) = &options.tls {
+        crate::https::certificates(tls).map_err(ServeError::Tls)?;
         let certificate = std::fs::read(&tls.certificate)
             .map_err(|error| ServeError::Tls(format!("{}: {error}", tls.certificate.display())))?;
         let private_key = std::fs::read(&tls.private_key)

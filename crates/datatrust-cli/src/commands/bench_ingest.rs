@@ -13,6 +13,7 @@
 //! 5. one member's export (every event with `--collectors 1`), read and discarded as it
 //!    arrives, with the process's resident memory before and at its peak.
 
+use crate::output;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -360,20 +361,17 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
     let _ = server.await;
 
     if json_output {
-        println!(
-            "{}",
-            json!({
-                "events": ingested, "event_bytes": event_bytes, "collectors": collectors, "batch": batch,
-                "durable_ingest_events_per_second": ingest_rate.round(),
-                "noop_stream_events_per_second": noop_rate.round(), "ratio_to_noop": ingest_rate / noop_rate,
-                "sled_batch_flush_events_per_second": raw_rate.round(), "ratio_to_sled": ingest_rate / raw_rate,
-                "release_records": release.records, "release_build_seconds": build_seconds,
-                "release_stream_records_per_second": stream_rate.round(),
-                "resident_kib_before_stream": rss_before, "resident_kib_peak_stream": peak, "resident_kib_after_stream": rss_after,
-                "export_events": export_lines, "export_bytes": export_bytes, "export_seconds": export_seconds,
-                "resident_kib_before_export": export_rss_before, "resident_kib_peak_export": export_peak,
-            })
-        );
+        output::json(json!({
+            "events": ingested, "event_bytes": event_bytes, "collectors": collectors, "batch": batch,
+            "durable_ingest_events_per_second": ingest_rate.round(),
+            "noop_stream_events_per_second": noop_rate.round(), "ratio_to_noop": ingest_rate / noop_rate,
+            "sled_batch_flush_events_per_second": raw_rate.round(), "ratio_to_sled": ingest_rate / raw_rate,
+            "release_records": release.records, "release_build_seconds": build_seconds,
+            "release_stream_records_per_second": stream_rate.round(),
+            "resident_kib_before_stream": rss_before, "resident_kib_peak_stream": peak, "resident_kib_after_stream": rss_after,
+            "export_events": export_lines, "export_bytes": export_bytes, "export_seconds": export_seconds,
+            "resident_kib_before_export": export_rss_before, "resident_kib_peak_export": export_peak,
+        }));
     } else {
         println!(
             "datatrust bench ingest: {ingested} events of ~{event_bytes} bytes, {collectors} collectors, batches of {batch}, disk at {}",

@@ -2,6 +2,7 @@
 //! `member audit --verify` and `company fetch-release` check everything against the log's
 //! verifier key: the server is not trusted.
 
+use crate::output;
 use anyhow::{Context as _, anyhow, bail};
 use base64::Engine as _;
 use datatrust_core::log_entry::DecodedEntry;
@@ -35,9 +36,8 @@ pub async fn member(
                 .counts;
             for count in &counts {
                 if global.json {
-                    println!(
-                        "{}",
-                        json!({ "day": count.day, "category": count.category, "count": count.count })
+                    output::json(
+                        json!({ "day": count.day, "category": count.category, "count": count.count }),
                     );
                 } else {
                     println!("day {}  {:<12} {}", count.day, count.category, count.count);
@@ -107,16 +107,13 @@ pub async fn member(
                 .map(|index| format!(" (logged at index {index})"))
                 .unwrap_or_default();
             if global.json {
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "events_erased": response.events_erased,
-                        "chunks_erased": response.chunks_erased,
-                        "consents_withdrawn": response.consents_withdrawn,
-                        "collectors_withdrawn": response.collectors_withdrawn.iter().map(|key| key_text(key)).collect::<Vec<_>>(),
-                        "log_index": response.log_index,
-                    })
-                );
+                output::json(serde_json::json!({
+                    "events_erased": response.events_erased,
+                    "chunks_erased": response.chunks_erased,
+                    "consents_withdrawn": response.consents_withdrawn,
+                    "collectors_withdrawn": response.collectors_withdrawn.iter().map(|key| key_text(key)).collect::<Vec<_>>(),
+                    "log_index": response.log_index,
+                }));
             } else {
                 println!(
                     "Your data is erased{at}: {} events deleted, and the key that encrypted them destroyed, so no copy anywhere can be read.",
@@ -169,17 +166,14 @@ pub async fn member(
                         .with_context(|| format!("release {}", entry.release_id))?;
                 }
                 if global.json {
-                    println!(
-                        "{}",
-                        json!({
-                            "release": entry.release_id, "license": entry.license_id,
-                            "licensee": base64::engine::general_purpose::STANDARD.encode(&entry.licensee),
-                            "licensee_name": names.get(&entry.license_id),
-                            "purpose": entry.purpose, "model_family": entry.model_family, "my_records": entry.my_records,
-                            "released_at": entry.released_at, "verified": verifier.is_some(),
-                            "uses": entry.uses.iter().map(|used| json!({ "run": used.run_id, "model": used.model, "version": used.model_version })).collect::<Vec<_>>(),
-                        })
-                    );
+                    output::json(json!({
+                        "release": entry.release_id, "license": entry.license_id,
+                        "licensee": base64::engine::general_purpose::STANDARD.encode(&entry.licensee),
+                        "licensee_name": names.get(&entry.license_id),
+                        "purpose": entry.purpose, "model_family": entry.model_family, "my_records": entry.my_records,
+                        "released_at": entry.released_at, "verified": verifier.is_some(),
+                        "uses": entry.uses.iter().map(|used| json!({ "run": used.run_id, "model": used.model, "version": used.model_version })).collect::<Vec<_>>(),
+                    }));
                 } else {
                     println!(
                         "release {} on {}: {} of your records to {} for {} ({} models){}",
@@ -292,9 +286,8 @@ pub async fn company(
                 )
                 .await?;
             if global.json {
-                println!(
-                    "{}",
-                    json!({ "id": release.id, "records": release.records, "parts": release.parts.len(), "root": release.root, "log_index": release.log_index })
+                output::json(
+                    json!({ "id": release.id, "records": release.records, "parts": release.parts.len(), "root": release.root, "log_index": release.log_index }),
                 );
             } else {
                 println!(
@@ -505,9 +498,8 @@ pub async fn collector_upload(
         );
     }
     if global.json {
-        println!(
-            "{}",
-            json!({ "batches": answered, "stored_events": stored, "duplicate_batches": duplicates, "redacted_events": redacted })
+        output::json(
+            json!({ "batches": answered, "stored_events": stored, "duplicate_batches": duplicates, "redacted_events": redacted }),
         );
     } else {
         println!(

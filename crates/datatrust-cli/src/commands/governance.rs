@@ -1,6 +1,7 @@
 //! Client commands of the core loop: terms, votes, consent, licenses, training uses, and
 //! `license verify`, which checks a license without trusting the server.
 
+use crate::output;
 use anyhow::{Context as _, anyhow, bail};
 use datatrust_core::governance::{
     TrainingReport, approval_message, ballot_message, countersign_message,
@@ -42,15 +43,12 @@ fn terms_status(status: i32) -> &'static str {
 
 fn print_terms(global: &GlobalArgs, terms: &v1::Terms, log_index: Option<u64>) {
     if global.json {
-        println!(
-            "{}",
-            json!({
-                "version": terms.version, "sha256": terms.sha256, "title": terms.title,
-                "status": terms_status(terms.status), "votes_yes": terms.votes_yes, "votes_no": terms.votes_no,
-                "members_eligible": terms.members_eligible, "countersignatures": terms.countersigned_by.len(),
-                "voting_closes_at": terms.voting_closes_at, "log_index": log_index,
-            })
-        );
+        output::json(json!({
+            "version": terms.version, "sha256": terms.sha256, "title": terms.title,
+            "status": terms_status(terms.status), "votes_yes": terms.votes_yes, "votes_no": terms.votes_no,
+            "members_eligible": terms.members_eligible, "countersignatures": terms.countersigned_by.len(),
+            "voting_closes_at": terms.voting_closes_at, "log_index": log_index,
+        }));
     } else {
         println!(
             "terms v{} {}  [{}]  {}",
@@ -80,9 +78,8 @@ fn print_terms(global: &GlobalArgs, terms: &v1::Terms, log_index: Option<u64>) {
 
 fn print_consent(global: &GlobalArgs, consent: &v1::Consent, log_index: Option<u64>) {
     if global.json {
-        println!(
-            "{}",
-            json!({ "purpose": consent.purpose, "granted": consent.granted, "changed_at": consent.changed_at, "log_index": log_index })
+        output::json(
+            json!({ "purpose": consent.purpose, "granted": consent.granted, "changed_at": consent.changed_at, "log_index": log_index }),
         );
     } else {
         let state = if consent.granted {
@@ -96,14 +93,11 @@ fn print_consent(global: &GlobalArgs, consent: &v1::Consent, log_index: Option<u
 
 fn print_request(global: &GlobalArgs, request: &v1::LicenseRequest) {
     if global.json {
-        println!(
-            "{}",
-            json!({
-                "id": request.id, "licensee": key_text(&request.licensee), "purpose": request.purpose,
-                "categories": request.categories, "model_family": request.model_family, "status": request.status,
-                "approvals": request.approvals, "license_id": request.license_id, "denial_reason": request.denial_reason,
-            })
-        );
+        output::json(json!({
+            "id": request.id, "licensee": key_text(&request.licensee), "purpose": request.purpose,
+            "categories": request.categories, "model_family": request.model_family, "status": request.status,
+            "approvals": request.approvals, "license_id": request.license_id, "denial_reason": request.denial_reason,
+        }));
     } else {
         println!(
             "request {}  {}  {} on {} for {}, {} approval(s){}",
@@ -134,8 +128,7 @@ fn print_license_named(global: &GlobalArgs, license: &v1::License, licensee_name
         .map(|(body, _)| format!("{body}\n"));
     let parsed = body.and_then(|body| datatrust_core::license::License::parse(&body).ok());
     if global.json {
-        println!(
-            "{}",
+        output::json(
             json!({ "id": license.id, "licensee": key_text(&license.licensee), "status": license.status,
                     "issued_log_index": license.issued_log_index, "revocation_reason": license.revocation_reason,
                     "purpose": parsed.as_ref().map(|terms| terms.purpose.clone()),
@@ -143,7 +136,7 @@ fn print_license_named(global: &GlobalArgs, license: &v1::License, licensee_name
                     "data_from": parsed.as_ref().map(|terms| terms.data_from.0),
                     "data_to": parsed.as_ref().map(|terms| terms.data_to.0),
                     "not_before": parsed.as_ref().map(|terms| terms.not_before.0),
-                    "expires": parsed.as_ref().map(|terms| terms.expires.0) })
+                    "expires": parsed.as_ref().map(|terms| terms.expires.0) }),
         );
         return;
     }
@@ -185,22 +178,19 @@ fn print_request_for_trustees(
     let quorum = policy.map(|policy| policy.ratification.trustee_quorum);
     let royalties = policy.map(|policy| &policy.royalties);
     if global.json {
-        println!(
-            "{}",
-            json!({
-                "id": request.id, "company": company, "licensee": key_text(&request.licensee),
-                "purpose": request.purpose, "categories": request.categories,
-                "data_from": request.data_from, "data_to": request.data_to,
-                "duration_days": request.duration_days, "max_training_runs": request.max_training_runs,
-                "model_family": request.model_family, "status": request.status,
-                "approvals": request.approvals, "approvals_needed": quorum,
-                "currency": royalties.map(|fees| fees.currency.clone()),
-                "license_fee": royalties.map(|fees| fees.license_fee.max(fees.minimum_per_license)),
-                "fee_per_run": royalties.map(|fees| fees.per_training_run),
-                "fee_per_record": royalties.map(|fees| request.categories.iter().map(|category| (category.clone(), fees.per_record.get(category).copied().unwrap_or(0))).collect::<std::collections::BTreeMap<_, _>>()),
-                "license_id": request.license_id, "denial_reason": request.denial_reason,
-            })
-        );
+        output::json(json!({
+            "id": request.id, "company": company, "licensee": key_text(&request.licensee),
+            "purpose": request.purpose, "categories": request.categories,
+            "data_from": request.data_from, "data_to": request.data_to,
+            "duration_days": request.duration_days, "max_training_runs": request.max_training_runs,
+            "model_family": request.model_family, "status": request.status,
+            "approvals": request.approvals, "approvals_needed": quorum,
+            "currency": royalties.map(|fees| fees.currency.clone()),
+            "license_fee": royalties.map(|fees| fees.license_fee.max(fees.minimum_per_license)),
+            "fee_per_run": royalties.map(|fees| fees.per_training_run),
+            "fee_per_record": royalties.map(|fees| request.categories.iter().map(|category| (category.clone(), fees.per_record.get(category).copied().unwrap_or(0))).collect::<std::collections::BTreeMap<_, _>>()),
+            "license_id": request.license_id, "denial_reason": request.denial_reason,
+        }));
         return;
     }
     println!(
@@ -266,10 +256,9 @@ fn print_use_named(global: &GlobalArgs, record: &v1::TrainingUse, licensee_name:
         .map(|name| format!(" by {name}"))
         .unwrap_or_default();
     if global.json {
-        println!(
-            "{}",
+        output::json(
             json!({ "license_id": record.license_id, "run_id": record.run_id, "accepted": record.accepted,
-                    "refusal": record.refusal, "log_index": record.log_index, "reported_at": record.reported_at })
+                    "refusal": record.refusal, "log_index": record.log_index, "reported_at": record.reported_at }),
         );
     } else if record.accepted {
         println!(
@@ -445,7 +434,7 @@ pub async fn member(
                 })
                 .await?;
             if global.json {
-                println!("{}", json!({ "terms": terms, "approve": yes }));
+                output::json(json!({ "terms": terms, "approve": yes }));
             } else {
                 println!(
                     "Your ballot on {terms}: {}. You can change it until the vote closes.",
@@ -737,10 +726,9 @@ pub async fn license(global: &GlobalArgs, command: LicenseCommand) -> anyhow::Re
         logged = Some((issued_at, size));
     }
     if global.json {
-        println!(
-            "{}",
+        output::json(
             json!({ "license_id": license.id, "verified": true, "not_before": license.not_before.0, "expires": license.expires.0,
-                    "issued_log_index": logged.map(|(index, _)| index), "checked_log_size": logged.map(|(_, size)| size) })
+                    "issued_log_index": logged.map(|(index, _)| index), "checked_log_size": logged.map(|(_, size)| size) }),
         );
     } else {
         for line in lines {

@@ -2,6 +2,7 @@
 //! suspensions, and `member statement --verify`, which checks each share with nothing but
 //! the log's verifier key and the member's own key and salt. Amounts are minor units.
 
+use crate::output;
 use anyhow::{Context as _, anyhow, bail};
 use datatrust_core::compensation::{no_use_message, share_commitment};
 use datatrust_core::log_entry::DecodedEntry;
@@ -76,9 +77,8 @@ pub async fn invoices(
                 ])
             );
         } else if global.json {
-            println!(
-                "{}",
-                json!({ "charge": charge_json(&charge), "paid": invoice.paid, "due": invoice.due, "overdue": invoice.overdue })
+            output::json(
+                json!({ "charge": charge_json(&charge), "paid": invoice.paid, "due": invoice.due, "overdue": invoice.overdue }),
             );
         } else {
             println!(
@@ -101,9 +101,8 @@ pub async fn invoices(
     }
     if let Some(suspension) = &suspension {
         if global.json && !csv {
-            println!(
-                "{}",
-                json!({ "suspended": { "licensee": key_text(&suspension.licensee), "reason": suspension.reason, "since": suspension.since, "log_index": suspension.log_index } })
+            output::json(
+                json!({ "suspended": { "licensee": key_text(&suspension.licensee), "reason": suspension.reason, "since": suspension.since, "log_index": suspension.log_index } }),
             );
         } else if !csv {
             println!(
@@ -142,9 +141,8 @@ pub async fn declare_no_use(
         .await?
         .into_inner();
     if global.json {
-        println!(
-            "{}",
-            json!({ "license": license, "accounted_until": response.accounted_until, "log_index": response.log_index })
+        output::json(
+            json!({ "license": license, "accounted_until": response.accounted_until, "log_index": response.log_index }),
         );
     } else {
         println!(
@@ -180,9 +178,8 @@ pub async fn trustee(
                 .payment
                 .unwrap_or_default();
             if global.json {
-                println!(
-                    "{}",
-                    json!({ "reference": payment.reference, "charge": payment.charge_id, "currency": payment.currency, "amount": payment.amount, "log_index": payment.log_index })
+                output::json(
+                    json!({ "reference": payment.reference, "charge": payment.charge_id, "currency": payment.currency, "amount": payment.amount, "log_index": payment.log_index }),
                 );
             } else {
                 println!(
@@ -211,9 +208,8 @@ pub async fn trustee(
                 .payout
                 .unwrap_or_default();
             if global.json {
-                println!(
-                    "{}",
-                    json!({ "reference": payout.reference, "currency": payout.currency, "amount": payout.amount, "log_index": payout.log_index })
+                output::json(
+                    json!({ "reference": payout.reference, "currency": payout.currency, "amount": payout.amount, "log_index": payout.log_index }),
                 );
             } else {
                 println!(
@@ -248,9 +244,8 @@ pub async fn trustee(
                         ])
                     );
                 } else if global.json {
-                    println!(
-                        "{}",
-                        json!({ "currency": totals.currency, "charged": totals.charged, "received": totals.received, "outstanding": totals.outstanding, "fund": totals.fund, "members_earned": totals.members_earned, "paid_out": totals.paid_out, "owed_to_members": totals.owed_to_members })
+                    output::json(
+                        json!({ "currency": totals.currency, "charged": totals.charged, "received": totals.received, "outstanding": totals.outstanding, "fund": totals.fund, "members_earned": totals.members_earned, "paid_out": totals.paid_out, "owed_to_members": totals.owed_to_members }),
                     );
                 } else {
                     let money = |amount| human::money(&totals.currency, amount);
@@ -270,9 +265,8 @@ pub async fn trustee(
             if !csv {
                 for suspension in &response.suspensions {
                     if global.json {
-                        println!(
-                            "{}",
-                            json!({ "suspended": key_text(&suspension.licensee), "reason": suspension.reason, "since": suspension.since })
+                        output::json(
+                            json!({ "suspended": key_text(&suspension.licensee), "reason": suspension.reason, "since": suspension.since }),
                         );
                     } else {
                         println!(
@@ -295,9 +289,8 @@ pub async fn trustee(
                 .into_inner();
             for suspension in &response.suspended {
                 if global.json {
-                    println!(
-                        "{}",
-                        json!({ "suspended": key_text(&suspension.licensee), "reason": suspension.reason, "log_index": suspension.log_index })
+                    output::json(
+                        json!({ "suspended": key_text(&suspension.licensee), "reason": suspension.reason, "log_index": suspension.log_index }),
                     );
                 } else {
                     println!(
@@ -322,10 +315,7 @@ pub async fn trustee(
                 .await?
                 .into_inner();
             if global.json {
-                println!(
-                    "{}",
-                    json!({ "lifted": true, "log_index": response.log_index })
-                );
+                output::json(json!({ "lifted": true, "log_index": response.log_index }));
             } else {
                 println!("Suspension lifted, logged at index {}.", response.log_index);
             }
@@ -460,9 +450,8 @@ pub async fn statement(
                 ])
             );
         } else if global.json {
-            println!(
-                "{}",
-                json!({ "charge": charge_json(&charge), "my_records": line.my_records, "my_amount": line.my_amount, "verified": verifier.is_some() })
+            output::json(
+                json!({ "charge": charge_json(&charge), "my_records": line.my_records, "my_amount": line.my_amount, "verified": verifier.is_some() }),
             );
         } else {
             println!(
@@ -491,9 +480,8 @@ pub async fn statement(
     }
     for payout in &response.payouts {
         if global.json {
-            println!(
-                "{}",
-                json!({ "payout": payout.reference, "currency": payout.currency, "amount": payout.amount, "paid_at": payout.paid_at, "log_index": payout.log_index })
+            output::json(
+                json!({ "payout": payout.reference, "currency": payout.currency, "amount": payout.amount, "paid_at": payout.paid_at, "log_index": payout.log_index }),
             );
         } else {
             println!(
@@ -506,9 +494,8 @@ pub async fn statement(
     }
     for totals in &response.totals {
         if global.json {
-            println!(
-                "{}",
-                json!({ "currency": totals.currency, "earned": totals.earned, "paid_out": totals.paid_out, "balance": totals.balance })
+            output::json(
+                json!({ "currency": totals.currency, "earned": totals.earned, "paid_out": totals.paid_out, "balance": totals.balance }),
             );
         } else {
             println!(

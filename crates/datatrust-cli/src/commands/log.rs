@@ -1,6 +1,7 @@
 //! `datatrust log ...` and `datatrust receipt ...`: check the transparency log and receipts
 //! with nothing but the log's verifier key; the server is never trusted.
 
+use crate::output;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow, bail};
@@ -69,15 +70,12 @@ pub async fn run(global: &GlobalArgs, command: LogCommand) -> anyhow::Result<()>
             };
             write_state(&state_path, &latest)?;
             if global.json {
-                println!(
-                    "{}",
-                    json!({
-                        "origin": latest.checkpoint.origin,
-                        "tree_size": latest.checkpoint.size,
-                        "consistent_with_previous": previous.map(|previous| previous.checkpoint.size),
-                        "entries_recomputed": recomputed,
-                    })
-                );
+                output::json(json!({
+                    "origin": latest.checkpoint.origin,
+                    "tree_size": latest.checkpoint.size,
+                    "consistent_with_previous": previous.map(|previous| previous.checkpoint.size),
+                    "entries_recomputed": recomputed,
+                }));
             } else {
                 println!(
                     "checkpoint: {} at size {}, signature verified",
@@ -175,15 +173,12 @@ pub fn receipt(global: &GlobalArgs, command: ReceiptCommand) -> anyhow::Result<(
         .verify(&verifier, expected.as_deref())
         .with_context(|| format!("{} does not verify", file.display()))?;
     if global.json {
-        println!(
-            "{}",
-            json!({
-                "verified": true,
-                "index": verified.index,
-                "tree_size": verified.checkpoint.checkpoint.size,
-                "entry": String::from_utf8_lossy(&verified.entry),
-            })
-        );
+        output::json(json!({
+            "verified": true,
+            "index": verified.index,
+            "tree_size": verified.checkpoint.checkpoint.size,
+            "entry": String::from_utf8_lossy(&verified.entry),
+        }));
     } else {
         println!(
             "verified: entry {} is in {}'s log at size {}",
@@ -204,10 +199,7 @@ fn print_entry(global: &GlobalArgs, index: u64, entry: &[u8]) {
                 .iter()
                 .map(|(key, value)| (key.clone(), json!(value)))
                 .collect();
-            println!(
-                "{}",
-                json!({ "index": index, "type": decoded.kind, "fields": fields })
-            );
+            output::json(json!({ "index": index, "type": decoded.kind, "fields": fields }));
         }
         Some(decoded) => {
             let fields: Vec<String> = decoded

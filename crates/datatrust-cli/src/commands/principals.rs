@@ -1,5 +1,6 @@
 //! The client subcommands: keys, trust identity, and each role's operations on principals.
 
+use crate::output;
 use std::path::Path;
 
 use anyhow::{Context as _, anyhow, bail};
@@ -104,10 +105,7 @@ fn key(global: &GlobalArgs, command: KeyCommand) -> anyhow::Result<()> {
         KeyCommand::Show => read_key(global)?,
     };
     if global.json {
-        println!(
-            "{}",
-            json!({ "public_key": signer.public_key().to_base64() })
-        );
+        output::json(json!({ "public_key": signer.public_key().to_base64() }));
     } else {
         println!("{}", signer.public_key());
     }
@@ -136,16 +134,13 @@ async fn trust_info(global: &GlobalArgs, data_dir: Option<&Path>) -> anyhow::Res
         None => client::trust_info(&connect(global).await?).await?,
     };
     if global.json {
-        println!(
-            "{}",
-            json!({
-                "origin": info.origin,
-                "log_vkey": info.log_vkey,
-                "license_vkey": info.license_vkey,
-                "server_version": info.server_version,
-                "log_url": info.log_url,
-            })
-        );
+        output::json(json!({
+            "origin": info.origin,
+            "log_vkey": info.log_vkey,
+            "license_vkey": info.license_vkey,
+            "server_version": info.server_version,
+            "log_url": info.log_url,
+        }));
     } else {
         println!("origin:        {}", info.origin);
         println!("log vkey:      {}", info.log_vkey);
@@ -185,9 +180,8 @@ async fn trustee(global: &GlobalArgs, command: TrusteeCommand) -> anyhow::Result
                 .await?
                 .into_inner();
             if global.json {
-                println!(
-                    "{}",
-                    json!({ "invitation_code": response.invitation_code, "expires_at": response.expires_at })
+                output::json(
+                    json!({ "invitation_code": response.invitation_code, "expires_at": response.expires_at }),
                 );
             } else {
                 println!("Invitation for {name}: {}", response.invitation_code);
@@ -299,10 +293,9 @@ async fn trustee(global: &GlobalArgs, command: TrusteeCommand) -> anyhow::Result
                 page_token = response.next_page_token;
             }
             if global.json {
-                println!(
-                    "{}",
-                    serde_json::Value::Array(all.iter().map(principal_json).collect())
-                );
+                output::json(serde_json::Value::Array(
+                    all.iter().map(principal_json).collect(),
+                ));
             } else {
                 for principal in &all {
                     println!("{}", principal_line(principal));
@@ -426,7 +419,7 @@ async fn member(global: &GlobalArgs, command: MemberCommand) -> anyhow::Result<(
                 .await?
                 .into_inner();
             if global.json {
-                println!("{}", json!({ "revoked": response.revoked }));
+                output::json(json!({ "revoked": response.revoked }));
             } else if response.revoked {
                 println!("Revoked: {collector} can no longer upload for you.");
             } else {
@@ -511,7 +504,7 @@ fn principal_line(principal: &v1::Principal) -> String {
 
 fn print_principal(global: &GlobalArgs, principal: &v1::Principal) {
     if global.json {
-        println!("{}", principal_json(principal));
+        output::json(principal_json(principal));
     } else {
         println!("{}", principal_line(principal));
     }
@@ -540,7 +533,7 @@ fn print_authorizations(
                 })
             })
             .collect();
-        println!("{}", serde_json::Value::Array(values));
+        output::json(serde_json::Value::Array(values));
     } else {
         for authorization in authorizations {
             println!(

@@ -1,0 +1,47 @@
+//! Machine output. Every `--json` value a command prints goes through [`json`], so that
+//! `--get FIELD` can print just one field of it for shell scripts:
+//! `LICENSE=$(datatrust trustee approve ... --get id)`.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::Value;
+
+static FIELD: OnceLock<String> = OnceLock::new();
+static PRINTED: AtomicBool = AtomicBool::new(false);
+
+/// Print only `field` of each JSON value from now on (set once, from `--get`).
+pub fn select(field: String) {
+    let _ = FIELD.set(field);
+}
+
+/// Print one JSON value on a line of its own; with `--get`, only its field (strings without
+/// quotes), once per element of an array.
+pub fn json(value: Value) {
+    let Some(field) = FIELD.get() else {
+        println!("{value}");
+        return;
+    };
+    let items = match value {
+        Value::Array(items) => items,
+        value => vec![value],
+    };
+    for item in items {
+        match item.get(field) {
+            Some(Value::String(text)) => println!("{text}"),
+            Some(Value::Null) | None => continue,
+            Some(other) => println!("{other}"),
+        }
+        PRINTED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// After a command: `--get` that printed nothing is an error a script must not miss.
+pub fn check_selected() -> anyhow::Result<()> {
+    match FIELD.get() {
+        Some(field) if !PRINTED.load(Ordering::Relaxed) => anyhow::bail!(
+            "--get {field}: the command's --json output has no field `{field}` (run it with --json to see its fields)"
+        ),
+        _ => Ok(()),
+    }
+}
