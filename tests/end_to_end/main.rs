@@ -12,6 +12,7 @@ mod lifecycle;
 mod log;
 mod portal;
 mod portal_api;
+mod readme_tour;
 mod release;
 mod roles;
 mod telemetry;

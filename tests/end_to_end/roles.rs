@@ -289,6 +289,14 @@ fn rows() -> Vec<Row> {
                     .map(drop)
             })
         }),
+        trustee_only("PrincipalService/ListInvitations", |context| {
+            Box::pin(async move {
+                PrincipalServiceClient::new(context.channel.clone())
+                    .list_invitations(context.request(v1::ListInvitationsRequest::default()))
+                    .await
+                    .map(drop)
+            })
+        }),
         trustee_only("PrincipalService/DeactivatePrincipal", |context| {
             Box::pin(async move {
                 // A fresh target each time, registered by the trustee.

@@ -173,6 +173,16 @@ impl SignedIn {
         TrainingServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 
+    /// Every invitation (trustees), page by page.
+    pub async fn all_invitations(&self) -> Result<Vec<v1::Invitation>, ClientError> {
+        every_page!(
+            self.principals(),
+            list_invitations,
+            ListInvitationsRequest,
+            invitations
+        )
+    }
+
     /// Every training use the caller may see, page by page.
     pub async fn all_training_uses(&self) -> Result<Vec<v1::TrainingUse>, ClientError> {
         every_page!(

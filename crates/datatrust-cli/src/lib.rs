@@ -294,6 +294,8 @@ pub enum TrusteeCommand {
         #[arg(long, default_value_t = 14)]
         valid_days: i64,
     },
+    /// Invitations, open and used: names, dates, status (never the codes).
+    Invitations,
     /// Register a licensee (a company that may request licenses).
     RegisterLicensee(RegisterArgs),
     /// Register a telemetry collector.
@@ -616,6 +618,10 @@ pub enum CollectorCommand {
         /// numbers re-sends the same batches, which the trust stores once.
         #[arg(long, default_value_t = 1)]
         first_sequence: u64,
+        /// Move every event by the same amount so that the last one is now: a recorded
+        /// session (or the README's sample) replayed as if it had just happened.
+        #[arg(long)]
+        shift_to_now: bool,
     },
 }
 

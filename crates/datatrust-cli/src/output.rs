@@ -15,8 +15,9 @@ pub fn select(field: String) {
     let _ = FIELD.set(field);
 }
 
-/// Print one JSON value on a line of its own; with `--get`, only its field (strings without
-/// quotes), once per element of an array.
+/// Print one JSON value on a line of its own; with `--get`, only its field, once per element
+/// of an array (a dotted path reaches inside: `charge.id`; strings without quotes; empty
+/// strings and nulls skipped).
 pub fn json(value: Value) {
     let Some(field) = FIELD.get() else {
         println!("{value}");
@@ -27,9 +28,12 @@ pub fn json(value: Value) {
         value => vec![value],
     };
     for item in items {
-        match item.get(field) {
-            Some(Value::String(text)) => println!("{text}"),
-            Some(Value::Null) | None => continue,
+        let selected = field
+            .split('.')
+            .try_fold(&item, |value, name| value.get(name));
+        match selected {
+            Some(Value::String(text)) if !text.is_empty() => println!("{text}"),
+            Some(Value::String(_) | Value::Null) | None => continue,
             Some(other) => println!("{other}"),
         }
         PRINTED.store(true, Ordering::Relaxed);
@@ -40,7 +44,7 @@ pub fn json(value: Value) {
 pub fn check_selected() -> anyhow::Result<()> {
     match FIELD.get() {
         Some(field) if !PRINTED.load(Ordering::Relaxed) => anyhow::bail!(
-            "--get {field}: the command's --json output has no field `{field}` (run it with --json to see its fields)"
+            "--get {field}: nothing the command printed has a field `{field}` (run it with --json to see what it prints)"
         ),
         _ => Ok(()),
     }

@@ -251,6 +251,26 @@ impl<S: TrustStore, J: Journal> Registry<S, J> {
             .ok_or_else(not_found_principal)
     }
 
+    /// Invitations, used and unused, a page at a time (trustees only): names and dates,
+    /// never the codes.
+    pub fn list_invitations(
+        &self,
+        caller: &Principal,
+        after: Option<&[u8; 32]>,
+        page_size: usize,
+    ) -> Result<(Vec<Invitation>, Option<[u8; 32]>), DomainError> {
+        require_role(caller, Role::Trustee, "list invitations")?;
+        let page_size = list_page_size(page_size)?;
+        let mut invitations = self.store.list_invitations(after, page_size + 1)?;
+        let next = if invitations.len() > page_size {
+            invitations.truncate(page_size);
+            invitations.last().map(|invitation| invitation.code_hash)
+        } else {
+            None
+        };
+        Ok((invitations, next))
+    }
+
     pub fn list_principals(
         &self,
         caller: &Principal,
@@ -259,17 +279,7 @@ impl<S: TrustStore, J: Journal> Registry<S, J> {
         page_size: usize,
     ) -> Result<(Vec<Principal>, Option<PublicKey>), DomainError> {
         require_role(caller, Role::Trustee, "list principals")?;
-        let page_size = match page_size {
-            0 => LIST_PAGE_DEFAULT,
-            size if size <= LIST_PAGE_MAXIMUM => size,
-            _ => {
-                return Err(FieldError::new(
-                    "page_size",
-                    format!("must be at most {LIST_PAGE_MAXIMUM}"),
-                )
-                .into());
-            }
-        };
+        let page_size = list_page_size(page_size)?;
         // One extra row tells whether another page exists.
         let mut principals = self.store.list_principals(role, after, page_size + 1)?;
         let next = if principals.len() > page_size {
@@ -444,4 +454,15 @@ fn redeem_key_taken() -> DomainError {
 
 fn not_found_principal() -> DomainError {
     DomainError::NotFound("public_key: no such principal".into())
+}
+
+/// A list's `page_size`: 0 means the default; more than the maximum is refused.
+fn list_page_size(page_size: usize) -> Result<usize, DomainError> {
+    match page_size {
+        0 => Ok(LIST_PAGE_DEFAULT),
+        size if size <= LIST_PAGE_MAXIMUM => Ok(size),
+        _ => {
+            Err(FieldError::new("page_size", format!("must be at most {LIST_PAGE_MAXIMUM}")).into())
+        }
+    }
 }

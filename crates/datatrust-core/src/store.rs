@@ -114,6 +114,13 @@ pub trait TrustStore: Send + Sync + 'static {
 
     fn invitation(&self, code_hash: &[u8; 32]) -> Result<Option<Invitation>, StoreError>;
 
+    /// Invitations in code-hash order, strictly after `after`, at most `limit` of them.
+    fn list_invitations(
+        &self,
+        after: Option<&[u8; 32]>,
+        limit: usize,
+    ) -> Result<Vec<Invitation>, StoreError>;
+
     /// Atomically: checks the invitation is known, unused and unexpired at `now` and that the
     /// key is not yet a principal; then marks it used and creates the principal.
     fn redeem_invitation(
@@ -189,6 +196,13 @@ impl<T: TrustStore + ?Sized> TrustStore for std::sync::Arc<T> {
     }
     fn invitation(&self, code_hash: &[u8; 32]) -> Result<Option<Invitation>, StoreError> {
         (**self).invitation(code_hash)
+    }
+    fn list_invitations(
+        &self,
+        after: Option<&[u8; 32]>,
+        limit: usize,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        (**self).list_invitations(after, limit)
     }
     fn redeem_invitation(
         &self,

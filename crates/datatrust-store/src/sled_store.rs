@@ -388,6 +388,21 @@ impl TrustStore for SledStore {
             .transpose()
     }
 
+    fn list_invitations(
+        &self,
+        after: Option<&[u8; 32]>,
+        limit: usize,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        let range = match after {
+            Some(after) => self.invitations.range(exclusive_after(after)..),
+            None => self.invitations.iter(),
+        };
+        range
+            .take(limit)
+            .map(|entry| decode(&entry.map_err(store_error)?.1))
+            .collect()
+    }
+
     fn redeem_invitation(
         &self,
         code_hash: &[u8; 32],

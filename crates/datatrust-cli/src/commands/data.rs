@@ -40,7 +40,12 @@ pub async fn member(
                         json!({ "day": count.day, "category": count.category, "count": count.count }),
                     );
                 } else {
-                    println!("day {}  {:<12} {}", count.day, count.category, count.count);
+                    println!(
+                        "{}  {:<12} {}",
+                        human::date(count.day.saturating_mul(86_400)),
+                        count.category,
+                        count.count
+                    );
                 }
             }
             if counts.is_empty() && !global.json {
@@ -440,6 +445,7 @@ pub async fn collector_upload(
         file,
         batch,
         first_sequence,
+        shift_to_now,
     } = command
     else {
         unreachable!("dispatched by kind");
@@ -465,8 +471,22 @@ pub async fn collector_upload(
                     number + 1
                 )
             })?;
-        events.push(datatrust_proto::convert::telemetry::event_to_wire(&event));
+        events.push(event);
     }
+    if shift_to_now && let Some(last) = events.iter().map(|event| event.time_ms).max() {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .context("the system clock is before 1970")?
+            .as_millis();
+        let shift = i64::try_from(now_ms).context("the system clock")? - last;
+        for event in &mut events {
+            event.time_ms = event.time_ms.saturating_add(shift);
+        }
+    }
+    let events: Vec<_> = events
+        .iter()
+        .map(datatrust_proto::convert::telemetry::event_to_wire)
+        .collect();
     let batches: Vec<v1::UploadRequest> = events
         .chunks(batch)
         .enumerate()

@@ -705,7 +705,9 @@ pub async fn license(global: &GlobalArgs, command: LicenseCommand) -> anyhow::Re
         ),
         format!(
             "valid from {} until {} (now {})",
-            license.not_before, license.expires, now
+            human::date(license.not_before.0),
+            human::date(license.expires.0),
+            human::date(now.0)
         ),
         format!(
             "{} may train {} models for {} on {}",

@@ -183,8 +183,10 @@ pub async fn trustee(
                 );
             } else {
                 println!(
-                    "Payment of {} {} recorded against invoice {}, logged at index {}.",
-                    payment.amount, payment.currency, payment.charge_id, payment.log_index
+                    "Payment of {} recorded against invoice {}, logged at index {}.",
+                    human::money(&payment.currency, payment.amount),
+                    payment.charge_id,
+                    payment.log_index
                 );
             }
         }
@@ -213,8 +215,9 @@ pub async fn trustee(
                 );
             } else {
                 println!(
-                    "Payout of {} {} recorded, logged at index {}.",
-                    payout.amount, payout.currency, payout.log_index
+                    "Payout of {} recorded, logged at index {}.",
+                    human::money(&payout.currency, payout.amount),
+                    payout.log_index
                 );
             }
         }

@@ -1,6 +1,6 @@
 //! The client subcommands: keys, trust identity, and each role's operations on principals.
 
-use crate::output;
+use crate::{human, output};
 use std::path::Path;
 
 use anyhow::{Context as _, anyhow, bail};
@@ -304,6 +304,39 @@ async fn trustee(global: &GlobalArgs, command: TrusteeCommand) -> anyhow::Result
             }
             Ok(())
         }
+        TrusteeCommand::Invitations => {
+            let invitations = session.all_invitations().await?;
+            if global.json {
+                output::json(serde_json::Value::Array(
+                    invitations
+                        .iter()
+                        .map(|invitation| {
+                            json!({
+                                "id": invitation.id, "display_name": invitation.display_name,
+                                "status": invitation.status, "created_by": wire_key(&invitation.created_by),
+                                "created_at": invitation.created_at, "expires_at": invitation.expires_at,
+                                "redeemed_by": (!invitation.redeemed_by.is_empty()).then(|| wire_key(&invitation.redeemed_by)),
+                            })
+                        })
+                        .collect(),
+                ));
+            } else {
+                for invitation in &invitations {
+                    let detail = match invitation.status.as_str() {
+                        "redeemed" => format!("redeemed by {}", wire_key(&invitation.redeemed_by)),
+                        "expired" => format!("expired {}", human::date(invitation.expires_at)),
+                        _ => format!("open until {}", human::date(invitation.expires_at)),
+                    };
+                    println!(
+                        "{:<30}  invited {}  {detail}",
+                        invitation.display_name,
+                        human::date(invitation.created_at)
+                    );
+                }
+                println!("{} invitation(s)", invitations.len());
+            }
+            Ok(())
+        }
         TrusteeCommand::Show { public_key } => {
             let public_key = parse_key(&public_key, "--public-key")?;
             let response = principals
@@ -494,10 +527,11 @@ fn principal_json(principal: &v1::Principal) -> serde_json::Value {
 
 fn principal_line(principal: &v1::Principal) -> String {
     format!(
-        "{}  {:<9}  {:<11}  {}",
+        "{}  {:<9}  {:<11}  since {}  {}",
         wire_key(&principal.public_key),
         role_name(principal.role),
         status_name(principal.status),
+        human::date(principal.created_at),
         principal.display_name
     )
 }
@@ -539,7 +573,7 @@ fn print_authorizations(
             println!(
                 "{}  {other_side}, authorised at {}",
                 other_key(authorization),
-                authorization.authorized_at
+                human::date(authorization.authorized_at)
             );
         }
         if authorizations.is_empty() {

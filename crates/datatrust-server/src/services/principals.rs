@@ -5,8 +5,9 @@ use datatrust_proto::convert;
 use datatrust_proto::v1::principal_service_server::PrincipalService;
 use datatrust_proto::v1::{
     CreateInvitationRequest, CreateInvitationResponse, DeactivatePrincipalRequest,
-    DeactivatePrincipalResponse, GetPrincipalRequest, GetPrincipalResponse, ListPrincipalsRequest,
-    ListPrincipalsResponse, RegisterPrincipalRequest, RegisterPrincipalResponse,
+    DeactivatePrincipalResponse, GetPrincipalRequest, GetPrincipalResponse, Invitation,
+    ListInvitationsRequest, ListInvitationsResponse, ListPrincipalsRequest, ListPrincipalsResponse,
+    RegisterPrincipalRequest, RegisterPrincipalResponse,
 };
 use rand::RngCore as _;
 use tonic::{Request, Response, Status};
@@ -108,6 +109,56 @@ impl PrincipalService for PrincipalApi {
         Ok(Response::new(ListPrincipalsResponse {
             principals: principals.iter().map(convert::principal_to_wire).collect(),
             next_page_token: next.map(|key| key.to_base64()).unwrap_or_default(),
+        }))
+    }
+
+    async fn list_invitations(
+        &self,
+        request: Request<ListInvitationsRequest>,
+    ) -> Result<Response<ListInvitationsResponse>, Status> {
+        let now = self.state.clock().now();
+        let body = request.get_ref();
+        let after = match body.page_token.as_str() {
+            "" => None,
+            token => Some(
+                hex::decode(token)
+                    .ok()
+                    .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                    .ok_or_else(|| {
+                        Status::invalid_argument("page_token: not a token this server issued")
+                    })?,
+            ),
+        };
+        let page_size = body.page_size as usize;
+        let (invitations, next) = self
+            .state
+            .as_caller(request.metadata(), move |registry, caller| {
+                registry.list_invitations(caller, after.as_ref(), page_size)
+            })
+            .await?;
+        let invitations = invitations
+            .iter()
+            .map(|invitation| Invitation {
+                id: hex::encode(invitation.code_hash),
+                display_name: invitation.display_name.as_str().to_owned(),
+                created_by: invitation.created_by.as_bytes().to_vec(),
+                created_at: invitation.created_at.0,
+                expires_at: invitation.expires_at.0,
+                status: match (&invitation.redeemed_by, now > invitation.expires_at) {
+                    (Some(_), _) => "redeemed",
+                    (None, true) => "expired",
+                    (None, false) => "open",
+                }
+                .to_owned(),
+                redeemed_by: invitation
+                    .redeemed_by
+                    .map(|key| key.as_bytes().to_vec())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        Ok(Response::new(ListInvitationsResponse {
+            invitations,
+            next_page_token: next.map(hex::encode).unwrap_or_default(),
         }))
     }
 
