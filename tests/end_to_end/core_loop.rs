@@ -268,6 +268,21 @@ async fn terms_votes_licenses_and_training_uses_end_to_end() {
         "{}",
         refused.message()
     );
+    // A category named twice is refused, naming it and the clause it comes from.
+    let twice = acme
+        .licenses()
+        .request_license(v1::RequestLicenseRequest {
+            categories: vec!["pointer".into(), "clicks".into(), "pointer".into()],
+            ..request("computer-use-agent-training")
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        twice.message().contains("categories[2]")
+            && twice.message().contains("\"pointer\" is named twice"),
+        "{}",
+        twice.message()
+    );
     let pending = acme
         .licenses()
         .request_license(request("computer-use-agent-training"))

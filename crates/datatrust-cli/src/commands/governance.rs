@@ -383,7 +383,8 @@ pub async fn trustee(
                 .into_inner();
             print_request(global, &response.request.unwrap_or_default());
             if let Some(license) = response.license {
-                print_license(global, &license);
+                let company = principal_name(session, &license.licensee).await;
+                print_license_named(global, &license, company.as_deref());
             }
         }
         TrusteeCommand::Deny { request, reason } => {
@@ -406,11 +407,26 @@ pub async fn trustee(
                 })
                 .await?
                 .into_inner();
-            print_license(global, &response.license.unwrap_or_default());
+            let license = response.license.unwrap_or_default();
+            let company = principal_name(session, &license.licensee).await;
+            print_license_named(global, &license, company.as_deref());
         }
         _ => unreachable!("principal commands are handled in principals.rs"),
     }
     Ok(())
+}
+
+/// A principal's name, for a trustee's text output (trustees may read any principal).
+async fn principal_name(session: &SignedIn, public_key: &[u8]) -> Option<String> {
+    session
+        .principals()
+        .get_principal(v1::GetPrincipalRequest {
+            public_key: public_key.to_vec(),
+        })
+        .await
+        .ok()
+        .and_then(|response| response.into_inner().principal)
+        .map(|principal| principal.display_name)
 }
 
 pub async fn member(
