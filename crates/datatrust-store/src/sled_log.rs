@@ -1,5 +1,6 @@
 //! The log crate's `LogStore` on sled: one tree, keys prefixed by kind, each sequencer batch
-//! applied as one atomic sled batch and flushed before `commit` returns.
+//! applied atomically and flushed before `commit` returns. A batch that also writes trust
+//! state commits the log tree and the state's trees in one sled transaction.
 //!
 //! ```text
 //! "c"                          -> the latest signed checkpoint note
@@ -11,6 +12,7 @@
 use std::sync::Arc;
 
 use datatrust_tlog::{Hash, LogBatch, LogStore, LogStoreError};
+use sled::Transactional as _;
 
 use crate::published_checkpoint::PublishedCheckpointFile;
 
@@ -137,18 +139,45 @@ impl LogStore for SledLogStore {
             })?;
         }
         let mut writes = sled::Batch::default();
-        for ((level, index), bytes) in batch.tiles {
-            writes.insert(tile_key(level, index), bytes);
+        for ((level, index), bytes) in &batch.tiles {
+            writes.insert(tile_key(*level, *index), bytes.as_slice());
         }
-        for (index, bytes) in batch.bundles {
-            writes.insert(bundle_key(index), bytes);
+        for (index, bytes) in &batch.bundles {
+            writes.insert(bundle_key(*index), bytes.as_slice());
         }
-        for (leaf, index) in batch.leaf_indices {
-            writes.insert(leaf_key(&leaf), &index.to_be_bytes());
+        for (leaf, index) in &batch.leaf_indices {
+            writes.insert(leaf_key(leaf), &index.to_be_bytes());
         }
         writes.insert(CHECKPOINT_KEY, batch.checkpoint.as_bytes());
-        // sled applies a batch atomically: after a crash all of it or none of it is there.
-        self.tree.apply_batch(writes).map_err(log_error)?;
+        if batch.state.is_empty() {
+            // sled applies a batch atomically: after a crash all of it or none of it is there.
+            self.tree.apply_batch(writes).map_err(log_error)?;
+        } else {
+            // The log's batch and the state's writes in one transaction over all their trees.
+            let mut tables: Vec<&'static str> =
+                batch.state.iter().map(|write| write.table).collect();
+            tables.sort_unstable();
+            tables.dedup();
+            let mut trees = vec![self.tree.clone()];
+            for table in &tables {
+                trees.push(self.database.open_tree(table).map_err(log_error)?);
+            }
+            trees
+                .as_slice()
+                .transaction(|views| {
+                    views[0].apply_batch(&writes)?;
+                    for write in &batch.state {
+                        let position = tables.binary_search(&write.table).unwrap_or_default();
+                        let view = &views[position + 1];
+                        match &write.value {
+                            Some(value) => view.insert(write.key.as_slice(), value.as_slice())?,
+                            None => view.remove(write.key.as_slice())?,
+                        };
+                    }
+                    Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+                })
+                .map_err(|error| LogStoreError(format!("{error:?}")))?;
+        }
         self.database.flush().map_err(log_error)?;
         // Only after the database holds the tree it signs: the file may lag the database
         // (a crash between the two), never lead it.
@@ -158,6 +187,16 @@ impl LogStore for SledLogStore {
                 .map_err(|error| LogStoreError(error.to_string()))?;
         }
         Ok(())
+    }
+
+    fn state(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, LogStoreError> {
+        Ok(self
+            .database
+            .open_tree(table)
+            .map_err(log_error)?
+            .get(key)
+            .map_err(log_error)?
+            .map(|value| value.to_vec()))
     }
 
     fn published_checkpoint(&self) -> Result<Option<String>, LogStoreError> {

@@ -4,6 +4,7 @@
 //! checkpoints over the small `LogStore` trait. No async runtime and no storage engine here.
 
 pub mod checkpoint;
+pub mod contract;
 /// RFC 6962 hashing, from the core (releases use it too).
 pub use datatrust_core::merkle::hash;
 /// RFC 6962 proofs, from the core.
@@ -18,5 +19,9 @@ pub use hash::{Hash, leaf_hash, node_hash};
 
 pub use checkpoint::{Checkpoint, SignedCheckpoint};
 pub use reader::{LogReader, ReadError};
-pub use sequencer::{AppendError, Appended, OpenError, Sequencer, SequencerOptions};
-pub use storage::{DISK_FULL, LogBatch, LogStore, LogStoreError, MemoryLogStore};
+pub use sequencer::{
+    AppendError, Appended, Change, CommitError, Committed, OpenError, Sequencer, SequencerOptions,
+};
+pub use storage::{
+    DISK_FULL, LogBatch, LogStore, LogStoreError, MemoryLogStore, StateRead, StateWrite, version_of,
+};

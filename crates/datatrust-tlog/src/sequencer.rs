@@ -4,10 +4,18 @@
 //! bundles, leaf index and checkpoint are committed in one durable write; only then does
 //! each caller learn its index.
 //!
+//! A *change* (`Sequencer::commit`) is log entries with the trust-state writes they record
+//! and the state versions they were decided on: in its turn, the writer checks those
+//! versions against the store as the batch so far has left it, and either takes the change
+//! whole (entries integrated, writes committed in the same durable write) or answers
+//! `Conflict` with nothing done, so the caller decides again on fresh state. Many changes
+//! share one flush (group commit); none is acknowledged before it.
+//!
 //! Invariants: the tree only grows, so every checkpoint is consistent with every earlier one;
 //! nothing is signed that was not committed with it (a failed commit rolls the in-memory
 //! state back); on open, the stored checkpoint must match the stored tree or the log refuses.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
@@ -18,7 +26,7 @@ use datatrust_core::NoteSigner;
 use crate::checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};
 use crate::hash::{Hash, complete_root, empty_root, leaf_hash, node_hash};
 use crate::reader::LogReader;
-use crate::storage::{LogBatch, LogStore, LogStoreError};
+use crate::storage::{LogBatch, LogStore, LogStoreError, StateRead, StateWrite, version_of};
 use crate::tile::{
     MAXIMUM_ENTRY_BYTES, TILE_WIDTH, bundle_entries, bytes_to_hashes, hashes_to_bytes,
     push_bundle_entry,
@@ -80,10 +88,52 @@ pub enum OpenError {
     Store(#[from] LogStoreError),
 }
 
-type Completion = Box<dyn FnOnce(Result<Appended, AppendError>) + Send>;
+/// A state change with the log entries that record it; see the module comment.
+pub struct Change {
+    pub entries: Vec<Vec<u8>>,
+    /// The versions the change was decided on.
+    pub reads: Vec<StateRead>,
+    /// The writes, given the index the change's first entry gets (a record may hold the
+    /// index of the entry that logged it). Called only when the change is taken.
+    pub writes: Box<dyn FnOnce(u64) -> Vec<StateWrite> + Send>,
+}
+
+impl std::fmt::Debug for Change {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Change")
+            .field("entries", &self.entries.len())
+            .field("reads", &self.reads)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A committed change: its entries got `first_index..first_index + count`.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub first_index: u64,
+    pub count: u64,
+    pub checkpoint: Arc<SignedCheckpoint>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CommitError {
+    /// A value the change was decided on has changed since: nothing was done; decide again.
+    #[error("the state changed since it was read ({table} key {key_hex}); decide again")]
+    Conflict {
+        table: &'static str,
+        key_hex: String,
+    },
+    #[error(transparent)]
+    Append(#[from] AppendError),
+}
+
+type Completion = Box<dyn FnOnce(Result<Committed, CommitError>) + Send>;
 
 struct Request {
-    entry: Vec<u8>,
+    entries: Vec<Vec<u8>>,
+    reads: Vec<StateRead>,
+    writes: Option<Box<dyn FnOnce(u64) -> Vec<StateWrite> + Send>>,
     done: Completion,
 }
 
@@ -146,17 +196,72 @@ impl Sequencer {
         entry: Vec<u8>,
         done: impl FnOnce(Result<Appended, AppendError>) + Send + 'static,
     ) {
-        if entry.len() > MAXIMUM_ENTRY_BYTES {
-            done(Err(AppendError::TooLarge(entry.len())));
+        self.send(
+            vec![entry],
+            Vec::new(),
+            None,
+            Box::new(move |outcome| {
+                done(match outcome {
+                    Ok(committed) => Ok(Appended {
+                        index: committed.first_index,
+                        checkpoint: committed.checkpoint,
+                    }),
+                    Err(CommitError::Append(error)) => Err(error),
+                    Err(conflict) => Err(AppendError::Storage(conflict.to_string())),
+                })
+            }),
+        );
+    }
+
+    /// Queues a change; `done` is called from the writer thread once it is durable, or
+    /// refused (`Conflict`: nothing was done), or failed.
+    pub fn commit(
+        &self,
+        change: Change,
+        done: impl FnOnce(Result<Committed, CommitError>) + Send + 'static,
+    ) {
+        self.send(
+            change.entries,
+            change.reads,
+            Some(change.writes),
+            Box::new(done),
+        );
+    }
+
+    /// Commits and blocks until durable; for tools and tests outside an async runtime.
+    pub fn commit_blocking(&self, change: Change) -> Result<Committed, CommitError> {
+        let (sender, receiver) = mpsc::sync_channel(1);
+        self.commit(change, move |outcome| {
+            let _ = sender.send(outcome);
+        });
+        receiver
+            .recv()
+            .unwrap_or(Err(CommitError::Append(AppendError::Closed)))
+    }
+
+    fn send(
+        &self,
+        entries: Vec<Vec<u8>>,
+        reads: Vec<StateRead>,
+        writes: Option<Box<dyn FnOnce(u64) -> Vec<StateWrite> + Send>>,
+        done: Completion,
+    ) {
+        if let Some(entry) = entries
+            .iter()
+            .find(|entry| entry.len() > MAXIMUM_ENTRY_BYTES)
+        {
+            done(Err(AppendError::TooLarge(entry.len()).into()));
             return;
         }
         if let Err(mpsc::SendError(Message::Append(request))) =
             self.sender.send(Message::Append(Request {
-                entry,
-                done: Box::new(done),
+                entries,
+                reads,
+                writes,
+                done,
             }))
         {
-            (request.done)(Err(AppendError::Closed));
+            (request.done)(Err(AppendError::Closed.into()));
         }
     }
 
@@ -439,18 +544,66 @@ impl Writer {
         // Anything sent after Close is refused, not dropped silently.
         while let Ok(message) = receiver.try_recv() {
             if let Message::Append(request) = message {
-                (request.done)(Err(AppendError::Closed));
+                (request.done)(Err(AppendError::Closed.into()));
             }
+        }
+    }
+
+    /// The value under a key as the store holds it with this batch's writes so far on top.
+    fn current(
+        &self,
+        overlay: &HashMap<(&'static str, Vec<u8>), Option<Vec<u8>>>,
+        read: &StateRead,
+    ) -> Result<Option<Vec<u8>>, LogStoreError> {
+        match overlay.get(&(read.table, read.key.clone())) {
+            Some(value) => Ok(value.clone()),
+            None => self.store.state(read.table, &read.key),
         }
     }
 
     fn integrate(&mut self, requests: Vec<Request>) {
         let before = self.state.clone();
-        let first_index = self.state.size;
         let mut batch = LogBatch::default();
-        for request in &requests {
-            let leaf = self.state.push(&request.entry, &mut batch);
-            batch.leaf_indices.push((leaf, self.state.size - 1));
+        let mut overlay = HashMap::new();
+        // Each taken request with the index of its first entry.
+        let mut taken = Vec::with_capacity(requests.len());
+        for mut request in requests {
+            let mut refused = None;
+            for read in &request.reads {
+                match self.current(&overlay, read) {
+                    Ok(value) if version_of(value.as_deref()) == read.version => {}
+                    Ok(_) => {
+                        refused = Some(CommitError::Conflict {
+                            table: read.table,
+                            key_hex: read.key.iter().map(|byte| format!("{byte:02x}")).collect(),
+                        });
+                        break;
+                    }
+                    Err(error) => {
+                        refused = Some(AppendError::Storage(error.to_string()).into());
+                        break;
+                    }
+                }
+            }
+            if let Some(error) = refused {
+                (request.done)(Err(error));
+                continue;
+            }
+            let first_index = self.state.size;
+            for entry in &request.entries {
+                let leaf = self.state.push(entry, &mut batch);
+                batch.leaf_indices.push((leaf, self.state.size - 1));
+            }
+            if let Some(writes) = request.writes.take() {
+                for write in writes(first_index) {
+                    overlay.insert((write.table, write.key.clone()), write.value.clone());
+                    batch.state.push(write);
+                }
+            }
+            taken.push((request, first_index));
+        }
+        if taken.is_empty() {
+            return;
         }
         self.state.write_partials(&mut batch);
         let checkpoint = Checkpoint {
@@ -473,18 +626,19 @@ impl Writer {
             Ok(signed) => {
                 self.reader.publish(signed.clone());
                 let checkpoint = Arc::new(signed);
-                for (offset, request) in requests.into_iter().enumerate() {
-                    (request.done)(Ok(Appended {
-                        index: first_index + offset as u64,
+                for (request, first_index) in taken {
+                    (request.done)(Ok(Committed {
+                        first_index,
+                        count: request.entries.len() as u64,
                         checkpoint: Arc::clone(&checkpoint),
                     }));
                 }
             }
             Err(error) => {
-                tracing::error!(error = %error, entries = requests.len(), "log batch not committed; rolled back");
+                tracing::error!(error = %error, changes = taken.len(), "log batch not committed; rolled back");
                 self.state = before;
-                for request in requests {
-                    (request.done)(Err(error.clone()));
+                for (request, _) in taken {
+                    (request.done)(Err(error.clone().into()));
                 }
             }
         }
@@ -677,5 +831,81 @@ mod tests {
             reader.entries(5, 11),
             Err(crate::reader::ReadError::OutOfRange(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod commit_contract {
+    use std::sync::Arc;
+
+    use crate::contract;
+    use crate::storage::{LogStore, MemoryLogStore};
+
+    #[test]
+    fn a_change_commits_its_entries_and_writes_together() {
+        contract::a_change_commits_its_entries_and_writes_together(Arc::new(
+            MemoryLogStore::default(),
+        ));
+    }
+
+    #[test]
+    fn of_two_conflicting_changes_exactly_one_is_taken() {
+        contract::of_two_conflicting_changes_exactly_one_is_taken(Arc::new(
+            MemoryLogStore::default(),
+        ));
+    }
+
+    #[test]
+    fn concurrent_read_modify_write_loses_no_update() {
+        contract::concurrent_read_modify_write_loses_no_update(Arc::new(MemoryLogStore::default()));
+    }
+
+    #[test]
+    fn acknowledged_changes_survive_reopening() {
+        let store = Arc::new(MemoryLogStore::default());
+        contract::acknowledged_changes_survive_reopening(|| {
+            Arc::clone(&store) as Arc<dyn LogStore>
+        });
+    }
+
+    /// A batch whose commit fails fails as a whole: every change in it is answered with the
+    /// error, nothing of it is stored, and the next change goes on from where the log was.
+    #[test]
+    fn a_batch_that_fails_fails_as_a_whole() {
+        use crate::sequencer::{Change, Sequencer, SequencerOptions};
+        use crate::storage::StateWrite;
+        let store = Arc::new(MemoryLogStore::default());
+        let options = SequencerOptions {
+            max_batch: 8192,
+            max_delay: std::time::Duration::from_millis(50),
+        };
+        let signer = datatrust_core::NoteSigner::new("fail.test", [9; 32]).unwrap();
+        let sequencer = Sequencer::open(store.clone(), signer, options).unwrap();
+        let change = |key: &'static [u8]| Change {
+            entries: vec![key.to_vec()],
+            reads: Vec::new(),
+            writes: Box::new(move |_| {
+                vec![StateWrite {
+                    table: "t",
+                    key: key.to_vec(),
+                    value: Some(b"x".to_vec()),
+                }]
+            }),
+        };
+        store.fail_next_commit();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        for key in [b"a".as_slice(), b"b"] {
+            let sender = sender.clone();
+            sequencer.commit(change(key), move |outcome| sender.send(outcome).unwrap());
+        }
+        for _ in 0..2 {
+            assert!(receiver.recv().unwrap().is_err());
+        }
+        assert_eq!(store.state("t", b"a").unwrap(), None);
+        assert_eq!(store.state("t", b"b").unwrap(), None);
+        assert_eq!(sequencer.reader().size(), 0);
+        let committed = sequencer.commit_blocking(change(b"c")).unwrap();
+        assert_eq!(committed.first_index, 0);
+        sequencer.shutdown();
     }
 }

@@ -1,5 +1,7 @@
 //! The storage the log needs: tiles, entry bundles, a leaf-hash index and the latest signed
-//! checkpoint, all written together in one atomic, durable commit per batch.
+//! checkpoint, all written together in one atomic, durable commit per batch; and with them
+//! the trust state that the batch's changes write (`StateWrite`), so that a change and the
+//! log entries recording it are committed together or not at all.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,6 +16,33 @@ pub struct LogStoreError(pub String);
 /// appends succeed again once space returns.
 pub const DISK_FULL: &str = "the disk is full";
 
+/// One write to the trust's state: `value` under `key` in the named table (`None` deletes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateWrite {
+    pub table: &'static str,
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// What a change read and depends on: the value under `key` in `table` had this version
+/// (`version_of` its bytes; `None`: absent). The sequencer commits the change only if that
+/// still holds when its turn comes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRead {
+    pub table: &'static str,
+    pub key: Vec<u8>,
+    pub version: Option<Hash>,
+}
+
+/// A stored value's version: the SHA-256 of its bytes, so that any write that changes it,
+/// by any writer, changes its version.
+pub fn version_of(value: Option<&[u8]>) -> Option<Hash> {
+    value.map(|bytes| {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(bytes).into()
+    })
+}
+
 /// One sequencer batch: everything that changes when the tree grows, committed at once.
 #[derive(Debug, Default, Clone)]
 pub struct LogBatch {
@@ -27,6 +56,8 @@ pub struct LogBatch {
     pub checkpoint: String,
     /// The tree size that checkpoint signs.
     pub size: u64,
+    /// The state the batch's changes write, in order (a later write to a key wins).
+    pub state: Vec<StateWrite>,
 }
 
 /// Contract: `commit` is atomic (all of the batch or none of it is visible after a crash) and
@@ -37,6 +68,8 @@ pub trait LogStore: Send + Sync + 'static {
     fn bundle(&self, index: u64) -> Result<Option<Vec<u8>>, LogStoreError>;
     fn leaf_index(&self, leaf: &Hash) -> Result<Option<u64>, LogStoreError>;
     fn commit(&self, batch: LogBatch) -> Result<(), LogStoreError>;
+    /// The stored state value under `key` in `table`, as the last commit left it.
+    fn state(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, LogStoreError>;
     /// The latest checkpoint this log has published, as kept apart from the rest of the store
     /// (a file outside the database): a store that was rolled back or damaged can then be
     /// told from a current one, and the log refuses to open rather than sign a checkpoint
@@ -58,6 +91,9 @@ struct MemoryInner {
     tiles: HashMap<(u8, u64), Vec<u8>>,
     bundles: HashMap<u64, Vec<u8>>,
     leaves: HashMap<Hash, u64>,
+    state: HashMap<(String, Vec<u8>), Vec<u8>>,
+    /// Fail the next commit, for tests of a batch that fails as a whole.
+    fail_next_commit: bool,
 }
 
 impl MemoryLogStore {
@@ -72,6 +108,11 @@ impl MemoryLogStore {
 
     pub fn corrupt_bundle(&self, index: u64, bytes: Vec<u8>) {
         self.inner.lock().unwrap().bundles.insert(index, bytes);
+    }
+
+    /// Makes the next commit fail with nothing written, as a full disk would; for tests.
+    pub fn fail_next_commit(&self) {
+        self.inner.lock().unwrap().fail_next_commit = true;
     }
 }
 
@@ -94,8 +135,27 @@ impl LogStore for MemoryLogStore {
     fn leaf_index(&self, leaf: &Hash) -> Result<Option<u64>, LogStoreError> {
         Ok(self.inner.lock().unwrap().leaves.get(leaf).copied())
     }
+    fn state(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, LogStoreError> {
+        Ok(self
+            .inner
+            .lock()
+            .unwrap()
+            .state
+            .get(&(table.to_owned(), key.to_vec()))
+            .cloned())
+    }
     fn commit(&self, batch: LogBatch) -> Result<(), LogStoreError> {
         let mut inner = self.inner.lock().unwrap();
+        if std::mem::take(&mut inner.fail_next_commit) {
+            return Err(LogStoreError(format!("{DISK_FULL} (a test's failure)")));
+        }
+        for write in batch.state {
+            let key = (write.table.to_owned(), write.key);
+            match write.value {
+                Some(value) => inner.state.insert(key, value),
+                None => inner.state.remove(&key),
+            };
+        }
         inner.tiles.extend(batch.tiles);
         inner.bundles.extend(batch.bundles);
         inner.leaves.extend(batch.leaf_indices);
