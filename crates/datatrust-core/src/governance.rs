@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 
 use crate::license::License;
-use crate::log_entry::{LogEntry, subject};
+use crate::log_entry::LogEntry;
 use crate::registry::{DomainError, Journal, Logged, Registry, require_role};
 use crate::store::{EventStore, RecordKind, RecordStore, StoreError, TrustStore};
 use crate::terms::{LicenseRequestTerms, Terms};
@@ -818,65 +818,48 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         now: UnixSeconds,
     ) -> Result<Logged<Consent>, DomainError> {
         require_role(caller, Role::Member, "give or withdraw consent")?;
+        if granted {
+            return self.set_consent_as(caller, purpose, granted, now, false);
+        }
+        // A withdrawal may revoke licenses, which still change under the writer lock.
         let _writer = self.write_lock();
-        let terms = self
-            .active_terms()?
-            .ok_or_else(|| {
-                DomainError::FailedPrecondition(
-                    "no terms are in force yet; nothing to consent to".into(),
-                )
-            })?
-            .terms();
-        if !terms
-            .policy
-            .purposes
-            .iter()
-            .any(|allowed| allowed == purpose)
-        {
-            return Err(FieldError::new(
-                "purpose",
-                format!(
-                    "{} is not a purpose of the active terms; they name: {}",
-                    crate::validation::quoted(purpose),
-                    terms.policy.purposes.join(", ")
-                ),
-            )
-            .into());
-        }
-        let key = [caller.public_key.as_bytes().as_slice(), purpose.as_bytes()].concat();
-        let current: Option<Consent> = self.record(RecordKind::Consent, &key)?;
-        if current.as_ref().map(|consent| consent.granted) == Some(granted)
-            || (current.is_none() && !granted)
-        {
-            let unchanged = current.unwrap_or(Consent {
-                purpose: purpose.to_owned(),
+        self.set_consent_as(caller, purpose, granted, now, true)
+    }
+
+    /// Sets a consent on the commit path; after a withdrawal, revokes the licenses the
+    /// terms say to (the caller then holds the writer lock: `holding_lock`).
+    pub(crate) fn set_consent_as(
+        &self,
+        caller: &Principal,
+        purpose: &str,
+        granted: bool,
+        now: UnixSeconds,
+        holding_lock: bool,
+    ) -> Result<Logged<Consent>, DomainError> {
+        let logged = self.decide(holding_lock, || {
+            let terms = self
+                .active_terms()?
+                .ok_or_else(|| {
+                    DomainError::FailedPrecondition(
+                        "no terms are in force yet; nothing to consent to".into(),
+                    )
+                })?
+                .terms();
+            let (current, read) = self.store.read_consent(&caller.public_key, purpose)?;
+            Ok(crate::consent::set(
+                caller,
+                &terms.policy.purposes,
+                purpose,
                 granted,
-                changed_at: now,
-            });
-            return Ok(Logged {
-                value: unchanged,
-                log_index: None,
-            });
-        }
-        let consent = Consent {
-            purpose: purpose.to_owned(),
-            granted,
-            changed_at: now,
-        };
-        let log_index = self.journal.record(
-            &LogEntry::new("consent-changed", now)
-                .with("subject", subject(caller))
-                .with("purpose", purpose)
-                .with("consent", if granted { "granted" } else { "withdrawn" }),
-        )?;
-        self.put(RecordKind::Consent, &key, &consent)?;
-        if !granted {
+                current,
+                read,
+                now,
+            )?)
+        })?;
+        if !granted && logged.log_index.is_some() {
             self.revoke_licenses_on_withdrawal(caller, purpose, now)?;
         }
-        Ok(Logged {
-            value: consent,
-            log_index: Some(log_index),
-        })
+        Ok(logged)
     }
 
     /// With the writer lock held, after a member withdrew consent to `purpose`: every

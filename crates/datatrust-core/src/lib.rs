@@ -2,7 +2,10 @@
 //! storage the domain needs. Pure code: no I/O, no async runtime, no wire or storage formats.
 
 pub mod auth;
+pub mod collectors;
+pub mod commit;
 pub mod compensation;
+pub mod consent;
 pub mod events;
 pub mod governance;
 pub mod keys;

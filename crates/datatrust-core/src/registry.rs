@@ -12,6 +12,7 @@
 use std::sync::Mutex;
 
 use crate::auth::{InvitationCode, redeem_message};
+use crate::commit::{CommitError, Decision, TableRead, TableWrite, version_of};
 use crate::log_entry::LogEntry;
 use crate::store::{Invitation, PrincipalInsert, Redemption, StoreError, TrustStore};
 use crate::{
@@ -45,6 +46,9 @@ pub enum DomainError {
     Store(#[from] StoreError),
     #[error("transparency log: {0}")]
     Journal(#[from] JournalError),
+    /// Too many concurrent changes to the same state: nothing was done; try again.
+    #[error("contended: {0}")]
+    Contended(String),
 }
 
 /// The log could not take an entry; nothing was changed.
@@ -56,7 +60,24 @@ pub struct JournalError(pub String);
 pub trait Journal: Send + Sync {
     /// Appends `entry` and returns its index once the entry is durable.
     fn record(&self, entry: &LogEntry) -> Result<u64, JournalError>;
+
+    /// Appends `entries` and applies `writes` in one durable commit if every read still has
+    /// its version; returns the first entry's index. The log's sequencer does this; other
+    /// journals answer `Unsupported` and the registry applies the decision under its lock.
+    fn commit(
+        &self,
+        entries: &[LogEntry],
+        reads: Vec<TableRead>,
+        writes: Vec<TableWrite>,
+    ) -> Result<u64, CommitError> {
+        let _ = (entries, reads, writes);
+        Err(CommitError::Unsupported)
+    }
 }
+
+/// How many times a decision is taken again after a conflict before the caller is told to
+/// retry (ABORTED).
+const DECISION_ATTEMPTS: usize = 64;
 
 /// A state change's result and the index of the log entry that recorded it (`None` when
 /// nothing changed, e.g. authorising a collector twice).
@@ -95,6 +116,81 @@ impl<S: TrustStore, J: Journal> Registry<S, J> {
         self.writer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Decides and commits a state change on the one commit path: `decide` reads (with
+    /// versions) and returns the result and the decision (`None`: nothing to change); a
+    /// conflict means another change got there first, so it is decided again.
+    /// `holding_lock`: the caller holds the writer lock already (the legacy paths).
+    pub(crate) fn decide<T>(
+        &self,
+        holding_lock: bool,
+        decide: impl Fn() -> Result<(T, Option<Decision>), DomainError>,
+    ) -> Result<Logged<T>, DomainError> {
+        for _ in 0..DECISION_ATTEMPTS {
+            let (value, decision) = decide()?;
+            let Some(decision) = decision else {
+                return Ok(Logged {
+                    value,
+                    log_index: None,
+                });
+            };
+            match self.commit(decision, holding_lock) {
+                Ok(log_index) => {
+                    return Ok(Logged {
+                        value,
+                        log_index: Some(log_index),
+                    });
+                }
+                Err(CommitError::Conflict) => continue,
+                Err(error) => return Err(DomainError::Journal(JournalError(error.to_string()))),
+            }
+        }
+        Err(DomainError::Contended(
+            "the same state kept changing while this change was decided; nothing was done, try again".into(),
+        ))
+    }
+
+    /// Commits a decision: through the journal when it commits state with the log (the
+    /// sequencer), else here under the writer lock (test journals).
+    fn commit(&self, decision: Decision, holding_lock: bool) -> Result<u64, CommitError> {
+        let mut writes = Vec::new();
+        for write in &decision.writes {
+            writes.extend(
+                self.store
+                    .encode(write)
+                    .map_err(|error| CommitError::Failed(error.to_string()))?,
+            );
+        }
+        match self
+            .journal
+            .commit(&decision.entries, decision.reads.clone(), writes.clone())
+        {
+            Err(CommitError::Unsupported) => {}
+            outcome => return outcome,
+        }
+        let _writer = (!holding_lock).then(|| self.write_lock());
+        for read in &decision.reads {
+            let stored = self
+                .store
+                .table_get(read.table, &read.key)
+                .map_err(|error| CommitError::Failed(error.to_string()))?;
+            if version_of(stored.as_deref()) != read.version {
+                return Err(CommitError::Conflict);
+            }
+        }
+        let mut first = None;
+        for entry in &decision.entries {
+            let index = self
+                .journal
+                .record(entry)
+                .map_err(|error| CommitError::Failed(error.to_string()))?;
+            first.get_or_insert(index);
+        }
+        self.store
+            .apply(&writes)
+            .map_err(|error| CommitError::Failed(error.to_string()))?;
+        first.ok_or_else(|| CommitError::Failed("a decision without log entries".into()))
     }
 
     pub fn store(&self) -> &S {
@@ -336,39 +432,23 @@ impl<S: TrustStore, J: Journal> Registry<S, J> {
         now: UnixSeconds,
     ) -> Result<Logged<CollectorAuthorization>, DomainError> {
         require_role(caller, Role::Member, "authorise collectors")?;
-        let _writer = self.write_lock();
-        let collector = match self.store.principal(collector)? {
-            Some(principal) if principal.role == Role::Collector && principal.is_active() => {
-                principal
-            }
-            _ => {
-                return Err(DomainError::NotFound(
-                    "collector_public_key: no active collector has this key; ask a trustee to register it".into(),
-                ));
-            }
-        };
-        if let Some(existing) = self
-            .store
-            .collectors_of_member(&caller.public_key)?
-            .into_iter()
-            .find(|authorization| authorization.collector == collector.public_key)
-        {
-            return Ok(Logged {
-                value: existing,
-                log_index: None,
-            });
-        }
-        let log_index = self
-            .journal
-            .record(&LogEntry::collector_authorized(caller, &collector, now))?;
-        let authorization = CollectorAuthorization {
-            member: caller.public_key,
-            collector: collector.public_key,
-            authorized_at: now,
-        };
-        Ok(Logged {
-            value: self.store.authorize_collector(&authorization)?,
-            log_index: Some(log_index),
+        self.decide(false, || {
+            let collector = match self.store.principal(collector)? {
+                Some(principal) if principal.role == Role::Collector && principal.is_active() => {
+                    principal
+                }
+                _ => {
+                    return Err(DomainError::NotFound(
+                        "collector_public_key: no active collector has this key; ask a trustee to register it".into(),
+                    ));
+                }
+            };
+            let (existing, read) = self
+                .store
+                .read_collector_authorization(&caller.public_key, &collector.public_key)?;
+            Ok(crate::collectors::authorize(
+                caller, &collector, existing, read, now,
+            ))
         })
     }
 
@@ -379,31 +459,37 @@ impl<S: TrustStore, J: Journal> Registry<S, J> {
         now: UnixSeconds,
     ) -> Result<Logged<bool>, DomainError> {
         require_role(caller, Role::Member, "revoke collectors")?;
-        let _writer = self.write_lock();
-        let authorized = self
-            .store
-            .collectors_of_member(&caller.public_key)?
-            .iter()
-            .any(|authorization| authorization.collector == *collector);
-        if !authorized {
-            return Ok(Logged {
-                value: false,
-                log_index: None,
-            });
-        }
-        // The collector may since have been deactivated; its record still exists.
-        let collector_principal = self
-            .store
-            .principal(collector)?
-            .ok_or_else(not_found_principal)?;
-        let log_index = self.journal.record(&LogEntry::collector_revoked(
-            caller,
-            &collector_principal,
-            now,
-        ))?;
-        Ok(Logged {
-            value: self.store.revoke_collector(&caller.public_key, collector)?,
-            log_index: Some(log_index),
+        self.revoke_collector_as(caller, collector, now, false)
+    }
+
+    /// Withdraws a collector's authorisation; `holding_lock` when the caller holds the
+    /// writer lock (erasure).
+    pub(crate) fn revoke_collector_as(
+        &self,
+        caller: &Principal,
+        collector: &PublicKey,
+        now: UnixSeconds,
+        holding_lock: bool,
+    ) -> Result<Logged<bool>, DomainError> {
+        self.decide(holding_lock, || {
+            let (existing, read) = self
+                .store
+                .read_collector_authorization(&caller.public_key, collector)?;
+            if existing.is_none() {
+                return Ok((false, None));
+            }
+            // The collector may since have been deactivated; its record still exists.
+            let collector_principal = self
+                .store
+                .principal(collector)?
+                .ok_or_else(not_found_principal)?;
+            Ok(crate::collectors::revoke(
+                caller,
+                &collector_principal,
+                existing,
+                read,
+                now,
+            ))
         })
     }
 

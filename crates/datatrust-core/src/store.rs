@@ -90,7 +90,7 @@ pub enum Redemption {
     KeyTaken,
 }
 
-pub trait TrustStore: Send + Sync + 'static {
+pub trait TrustStore: crate::commit::StateTables + Send + Sync + 'static {
     fn principal(&self, public_key: &PublicKey) -> Result<Option<Principal>, StoreError>;
 
     /// Principals in public-key order, strictly after `after`, at most `limit` of them.

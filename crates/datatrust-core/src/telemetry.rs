@@ -187,6 +187,8 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                 .with("subject", subject(caller))
                 .with("events", events.to_string()),
         )?;
+        // Each withdrawal as the member would make it, on the commit path (this holds the
+        // writer lock, for the license revocations a withdrawal may bring).
         let mut consents_withdrawn = Vec::new();
         for consent in self.records::<crate::governance::Consent>(
             crate::store::RecordKind::Consent,
@@ -195,37 +197,12 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             if !consent.granted {
                 continue;
             }
-            self.journal.record(
-                &LogEntry::new("consent-changed", now)
-                    .with("subject", subject(caller))
-                    .with("purpose", consent.purpose.clone())
-                    .with("consent", "withdrawn"),
-            )?;
-            let key = [
-                caller.public_key.as_bytes().as_slice(),
-                consent.purpose.as_bytes(),
-            ]
-            .concat();
-            self.put(
-                crate::store::RecordKind::Consent,
-                &key,
-                &crate::governance::Consent {
-                    purpose: consent.purpose.clone(),
-                    granted: false,
-                    changed_at: now,
-                },
-            )?;
-            self.revoke_licenses_on_withdrawal(caller, &consent.purpose, now)?;
+            self.set_consent_as(caller, &consent.purpose, false, now, true)?;
             consents_withdrawn.push(consent.purpose);
         }
         let mut collectors_withdrawn = Vec::new();
         for authorization in self.store.collectors_of_member(&caller.public_key)? {
-            if let Some(collector) = self.store.principal(&authorization.collector)? {
-                self.journal
-                    .record(&LogEntry::collector_revoked(caller, &collector, now))?;
-            }
-            self.store
-                .revoke_collector(&caller.public_key, &authorization.collector)?;
+            self.revoke_collector_as(caller, &authorization.collector, now, true)?;
             collectors_withdrawn.push(authorization.collector);
         }
         let chunks = self.store.erase_member(&caller.public_key)?;

@@ -1,5 +1,6 @@
 //! What every handler shares: the registry over the store, the trust's keys, the sessions.
 
+use datatrust_core::commit::{CommitError, TableRead, TableWrite};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -80,6 +81,50 @@ impl Journal for LogJournal {
             .map_err(|error| JournalError(error.to_string()))?;
         tracing::info!(log_index = appended.index, kind = entry.kind(), "logged");
         Ok(appended.index)
+    }
+
+    /// The one commit path: the entries and the writes in the sequencer's next batch.
+    fn commit(
+        &self,
+        entries: &[LogEntry],
+        reads: Vec<TableRead>,
+        writes: Vec<TableWrite>,
+    ) -> Result<u64, CommitError> {
+        let change = datatrust_tlog::Change {
+            entries: entries.iter().map(LogEntry::encode).collect(),
+            reads: reads
+                .into_iter()
+                .map(|read| datatrust_tlog::StateRead {
+                    table: read.table,
+                    key: read.key,
+                    version: read.version,
+                })
+                .collect(),
+            writes: Box::new(move |_first_index| {
+                writes
+                    .into_iter()
+                    .map(|write| datatrust_tlog::StateWrite {
+                        table: write.table,
+                        key: write.key,
+                        value: write.value,
+                    })
+                    .collect()
+            }),
+        };
+        match self.sequencer.commit_blocking(change) {
+            Ok(committed) => {
+                for (offset, entry) in entries.iter().enumerate() {
+                    tracing::info!(
+                        log_index = committed.first_index + offset as u64,
+                        kind = entry.kind(),
+                        "logged"
+                    );
+                }
+                Ok(committed.first_index)
+            }
+            Err(datatrust_tlog::CommitError::Conflict { .. }) => Err(CommitError::Conflict),
+            Err(error) => Err(CommitError::Failed(error.to_string())),
+        }
     }
 }
 

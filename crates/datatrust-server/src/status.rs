@@ -17,6 +17,7 @@ pub fn from_domain(error: DomainError) -> Status {
         DomainError::NotFound(message) => Status::not_found(message),
         DomainError::AlreadyExists(message) => Status::already_exists(message),
         DomainError::FailedPrecondition(message) => Status::failed_precondition(message),
+        DomainError::Contended(message) => Status::aborted(message),
         DomainError::Store(error) => from_store(&error),
         DomainError::Journal(error) if error.0.contains(datatrust_tlog::DISK_FULL) => {
             from_store(&datatrust_core::store::StoreError::disk_full(error.0))

@@ -8,6 +8,7 @@ mod member_keys;
 mod published_checkpoint;
 mod sled_log;
 mod sled_store;
+mod state_tables;
 mod vault;
 
 pub use data_directory::{DataDirectory, DataDirectoryError, OpenedTrust, TrustMetadata};

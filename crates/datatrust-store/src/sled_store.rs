@@ -17,8 +17,8 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 const PRINCIPALS: &str = "principals"; // public key -> Principal
 const PRINCIPALS_BY_ROLE: &str = "principals_by_role"; // role byte || public key -> ()
 const INVITATIONS: &str = "invitations"; // SHA-256(code) -> Invitation
-const COLLECTORS_BY_MEMBER: &str = "collectors_by_member"; // member || collector -> authorisation
-const MEMBERS_BY_COLLECTOR: &str = "members_by_collector"; // collector || member -> authorisation
+pub(crate) const COLLECTORS_BY_MEMBER: &str = "collectors_by_member"; // member || collector -> authorisation
+pub(crate) const MEMBERS_BY_COLLECTOR: &str = "members_by_collector"; // collector || member -> authorisation
 pub(crate) const METADATA: &str = "metadata";
 /// The first byte of a value sealed at rest (`SledStore::seal_value`).
 const SEALED: u8 = 0xd7;

@@ -34,14 +34,8 @@ pub struct StateRead {
     pub version: Option<Hash>,
 }
 
-/// A stored value's version: the SHA-256 of its bytes, so that any write that changes it,
-/// by any writer, changes its version.
-pub fn version_of(value: Option<&[u8]>) -> Option<Hash> {
-    value.map(|bytes| {
-        use sha2::Digest as _;
-        sha2::Sha256::digest(bytes).into()
-    })
-}
+/// A stored value's version (the SHA-256 of its bytes): the trust's one definition.
+pub use datatrust_core::commit::version_of;
 
 /// One sequencer batch: everything that changes when the tree grows, committed at once.
 #[derive(Debug, Default, Clone)]
