@@ -104,13 +104,9 @@ pub enum Command {
     /// The collective agreement: the terms in force and their history (no key needed).
     #[command(subcommand)]
     Terms(TermsCommand),
-    /// Load generators that print performance figures (build with --release).
-    #[command(subcommand)]
-    #[command(args = hidden_client_flags(&[("key", "key"), ("server", "server"), ("ca_cert", "ca-cert"), ("get", "get")]))]
-    Bench(BenchCommand),
 }
 
-/// `serve` and `bench` take no client flags: arguments of theirs under the global flags' ids,
+/// `serve` takes no client flags: arguments of theirs under the global flags' ids,
 /// hidden, keep clap from copying the global flags into their `--help` (and ignore them).
 fn hidden_client_flags(flags: &'static [(&'static str, &'static str)]) -> Vec<clap::Arg> {
     flags
@@ -142,46 +138,6 @@ pub enum TermsCommand {
     Show,
     /// List every version with its status and tally.
     History,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Telemetry ingest and release streaming through the real server over gRPC on loopback,
-    /// with the raw baselines: a no-op streaming RPC of the same messages, and sled batched
-    /// insert + flush of the same bytes.
-    Ingest {
-        /// Events to upload in all.
-        #[arg(long, default_value_t = 1_000_000)]
-        events: u64,
-        /// Concurrent collectors (one stream each, one member each).
-        #[arg(long, default_value_t = 16)]
-        collectors: usize,
-        /// Events per batch.
-        #[arg(long, default_value_t = 1000)]
-        batch: usize,
-        /// Directory on the disk to measure [default: a temporary directory].
-        #[arg(long)]
-        dir: Option<PathBuf>,
-    },
-    /// Durable appends to a log on disk from many concurrent callers, append-to-checkpoint
-    /// latency, inclusion proofs at the final size, and the raw sled baseline.
-    Log {
-        /// Entries to append (the proof benchmark runs at this size).
-        #[arg(long, default_value_t = 1_000_000)]
-        entries: u64,
-        /// Appends in flight at once (concurrent callers).
-        #[arg(long, default_value_t = 2048)]
-        callers: usize,
-        /// Bytes per entry.
-        #[arg(long, default_value_t = 200)]
-        entry_bytes: usize,
-        /// Inclusion proofs to generate.
-        #[arg(long, default_value_t = 200_000)]
-        proofs: u64,
-        /// Directory on the disk to measure [default: a temporary directory].
-        #[arg(long)]
-        dir: Option<PathBuf>,
-    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,7 +1,5 @@
 //! Runs a parsed command line; turns failures into messages that say what to do next.
 
-mod bench;
-mod bench_ingest;
 mod data;
 pub use data::{FetchedRelease, fetch_and_verify};
 mod governance;
@@ -27,13 +25,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Log(command) => log::run(&cli.global, command).await,
             Command::License(command) => governance::license(&cli.global, command).await,
             Command::Terms(command) => governance::terms(&cli.global, command).await,
-            Command::Bench(command @ crate::BenchCommand::Ingest { .. }) => {
-                bench_ingest::run(command, cli.global.json).await
-            }
-            Command::Bench(command) => {
-                let json = cli.global.json;
-                tokio::task::spawn_blocking(move || bench::run(command, json)).await?
-            }
             Command::Receipt(command) => log::receipt(&cli.global, command),
             command => principals::run(&cli.global, command).await,
         }

@@ -23,7 +23,6 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Serve(_)
         | Command::Log(_)
         | Command::Receipt(_)
-        | Command::Bench(_)
         | Command::License(_)
         | Command::Terms(_) => {
             unreachable!("dispatched before principal commands")

@@ -8,7 +8,6 @@
 //! 3. inclusion proofs per second at the final tree size, on one thread and on all cores,
 //!    every hundredth one verified.
 
-use crate::output;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -47,7 +46,7 @@ pub fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()> {
     let root: PathBuf = temporary.path().to_path_buf();
     if cfg!(debug_assertions) {
         eprintln!(
-            "warning: this is a debug build; figures mean little. Use cargo run --release -p datatrust-cli -- bench log"
+            "warning: this is a debug build; figures mean little. Use cargo run --release -p datatrust-bench -- log"
         );
     }
 
@@ -178,21 +177,24 @@ pub fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()> {
     sequencer.close();
 
     if json_output {
-        output::json(json!({
-            "entries": entries,
-            "entry_bytes": entry_bytes,
-            "callers": callers,
-            "durable_appends_per_second": appends_per_second.round(),
-            "append_to_checkpoint_p50_ms": p50.as_secs_f64() * 1e3,
-            "append_to_checkpoint_p99_ms": p99.as_secs_f64() * 1e3,
-            "batches": batches,
-            "raw_sled_batched_inserts_per_second": raw_per_second.round(),
-            "ratio_to_raw": appends_per_second / raw_per_second,
-            "tree_size": size,
-            "inclusion_proofs_per_second_one_thread": proofs_one_thread.round(),
-            "inclusion_proofs_per_second_all_cores": proofs_all_cores.round(),
-            "cores": cores,
-        }));
+        println!(
+            "{}",
+            json!({
+                "entries": entries,
+                "entry_bytes": entry_bytes,
+                "callers": callers,
+                "durable_appends_per_second": appends_per_second.round(),
+                "append_to_checkpoint_p50_ms": p50.as_secs_f64() * 1e3,
+                "append_to_checkpoint_p99_ms": p99.as_secs_f64() * 1e3,
+                "batches": batches,
+                "raw_sled_batched_inserts_per_second": raw_per_second.round(),
+                "ratio_to_raw": appends_per_second / raw_per_second,
+                "tree_size": size,
+                "inclusion_proofs_per_second_one_thread": proofs_one_thread.round(),
+                "inclusion_proofs_per_second_all_cores": proofs_all_cores.round(),
+                "cores": cores,
+            })
+        );
     } else {
         println!(
             "datatrust bench log: {entries} entries of {entry_bytes} bytes, {callers} appends in flight, disk at {}",

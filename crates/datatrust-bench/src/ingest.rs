@@ -13,27 +13,23 @@
 //! 5. one member's export (every event with `--collectors 1`), read and discarded as it
 //!    arrives, with the process's resident memory before and at its peak.
 
-use crate::output;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use datatrust_core::NoteSigner;
 use datatrust_core::governance::{approval_message, ballot_message, countersign_message};
-use datatrust_core::{NoteSigner, Origin};
 use datatrust_proto::v1;
 use datatrust_proto::v1::ingest_service_server::{IngestService, IngestServiceServer};
-use datatrust_server::{ServeOptions, TrustState};
-use datatrust_store::DataDirectory;
-use datatrust_tlog::SequencerOptions;
+use datatrust_server::ServeOptions;
 use prost::Message as _;
 use serde_json::json;
 use tokio_stream::{Stream, StreamExt as _};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::BenchCommand;
-use crate::client::{self, SignedIn};
+use datatrust_cli::client::{self, SignedIn};
 
 pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()> {
     let BenchCommand::Ingest {
@@ -51,50 +47,26 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
     );
     if cfg!(debug_assertions) {
         eprintln!(
-            "warning: this is a debug build; figures mean little. Use cargo run --release -p datatrust-cli -- bench ingest"
+            "warning: this is a debug build; figures mean little. Use cargo run --release -p datatrust-bench -- ingest"
         );
     }
     let temporary = tempfile::tempdir_in(dir.unwrap_or_else(std::env::temp_dir))?;
     let root: PathBuf = temporary.path().to_path_buf();
 
     // The real server, on loopback.
-    let origin = Origin::parse("bench.datatrust.localhost")?;
-    let opened =
-        DataDirectory::open_or_create(&root.join("trust"), None, &origin, datatrust_server::now())?;
-    let trustee_key = NoteSigner::parse(&std::fs::read_to_string(
-        opened.created_trustee_key.clone().context("a new trust")?,
-    )?)?;
-    let store = Arc::new(opened.store);
-    let log_store = Arc::new(store.log_store()?);
-    let (log_signer, license_signer) = (opened.log_signer, opened.license_signer);
-    let state = tokio::task::spawn_blocking(move || {
-        TrustState::open(
-            store,
-            log_store,
-            origin,
-            log_signer,
-            license_signer,
-            std::time::Duration::from_secs(3600),
-            SequencerOptions::default(),
-        )
-    })
-    .await??;
-    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", grpc.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let options = ServeOptions {
-        max_message_bytes: 16 * 1024 * 1024,
-        ..ServeOptions::default()
-    };
-    let server = tokio::spawn(datatrust_server::serve(state, options, grpc, http, async {
-        let _ = stopped.await;
-    }));
-    let channel = client::connect(&url, None).await?;
-    let trustee = client::sign_in(&channel, &trustee_key).await?;
+    let running = crate::server::start(
+        &root.join("trust"),
+        ServeOptions {
+            max_message_bytes: 16 * 1024 * 1024,
+            ..ServeOptions::default()
+        },
+    )
+    .await?;
+    let channel = running.channel.clone();
+    let trustee = running.trustee.clone();
 
     // Members and collectors, one pair per stream; terms that one trustee can ratify.
-    let terms = include_str!("../../../../terms/example-agreement.toml")
+    let terms = include_str!("../../../terms/example-agreement.toml")
         .replace("trustee_quorum = 2", "trustee_quorum = 1")
         .replace("member_quorum_percent = 20", "member_quorum_percent = 0");
     let mut pairs = Vec::new();
@@ -155,7 +127,7 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
 
     // The first member's export, read and discarded as it arrives: the server's memory
     // must not grow with the export (run with --collectors 1 to export every event).
-    let export_rss_before = resident_kib();
+    let export_rss_before = crate::server::resident_kib();
     let started = Instant::now();
     let mut export_stream = pairs[0]
         .1
@@ -173,11 +145,11 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
             .count() as u64;
         if export_bytes / (16 << 20) != (export_bytes - piece.json_lines.len() as u64) / (16 << 20)
         {
-            export_peak = export_peak.max(resident_kib());
+            export_peak = export_peak.max(crate::server::resident_kib());
         }
     }
     let export_seconds = started.elapsed().as_secs_f64();
-    export_peak = export_peak.max(resident_kib());
+    export_peak = export_peak.max(crate::server::resident_kib());
     eprintln!(
         "exported {export_lines} events ({export_bytes} bytes) in {export_seconds:.1} s; measuring the baselines"
     );
@@ -276,7 +248,8 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
         .terms()
         .countersign_terms(v1::CountersignTermsRequest {
             terms_sha256: hash.clone(),
-            signature: trustee_key
+            signature: running
+                .trustee_key
                 .sign(&countersign_message(&bench_origin, &hash))
                 .to_vec(),
         })
@@ -320,7 +293,8 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
         .licenses()
         .approve_license_request(v1::ApproveLicenseRequestRequest {
             request_id: request.id.clone(),
-            signature: trustee_key
+            signature: running
+                .trustee_key
                 .sign(&approval_message(&bench_origin, &request.id, &hash))
                 .to_vec(),
         })
@@ -336,7 +310,7 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
         .await?;
     let build_seconds = started.elapsed().as_secs_f64();
     eprintln!("release built in {build_seconds:.1} s; streaming it");
-    let rss_before = resident_kib();
+    let rss_before = crate::server::resident_kib();
     let started = Instant::now();
     let mut stream = licensee
         .releases()
@@ -352,26 +326,28 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
         let before = streamed;
         streamed += batch.records.len() as u64;
         if streamed / 100_000 != before / 100_000 {
-            peak = peak.max(resident_kib());
+            peak = peak.max(crate::server::resident_kib());
         }
     }
     let stream_rate = streamed as f64 / started.elapsed().as_secs_f64();
-    let rss_after = resident_kib();
-    let _ = stop.send(());
-    let _ = server.await;
+    let rss_after = crate::server::resident_kib();
+    running.stop().await;
 
     if json_output {
-        output::json(json!({
-            "events": ingested, "event_bytes": event_bytes, "collectors": collectors, "batch": batch,
-            "durable_ingest_events_per_second": ingest_rate.round(),
-            "noop_stream_events_per_second": noop_rate.round(), "ratio_to_noop": ingest_rate / noop_rate,
-            "sled_batch_flush_events_per_second": raw_rate.round(), "ratio_to_sled": ingest_rate / raw_rate,
-            "release_records": release.records, "release_build_seconds": build_seconds,
-            "release_stream_records_per_second": stream_rate.round(),
-            "resident_kib_before_stream": rss_before, "resident_kib_peak_stream": peak, "resident_kib_after_stream": rss_after,
-            "export_events": export_lines, "export_bytes": export_bytes, "export_seconds": export_seconds,
-            "resident_kib_before_export": export_rss_before, "resident_kib_peak_export": export_peak,
-        }));
+        println!(
+            "{}",
+            json!({
+                "events": ingested, "event_bytes": event_bytes, "collectors": collectors, "batch": batch,
+                "durable_ingest_events_per_second": ingest_rate.round(),
+                "noop_stream_events_per_second": noop_rate.round(), "ratio_to_noop": ingest_rate / noop_rate,
+                "sled_batch_flush_events_per_second": raw_rate.round(), "ratio_to_sled": ingest_rate / raw_rate,
+                "release_records": release.records, "release_build_seconds": build_seconds,
+                "release_stream_records_per_second": stream_rate.round(),
+                "resident_kib_before_stream": rss_before, "resident_kib_peak_stream": peak, "resident_kib_after_stream": rss_after,
+                "export_events": export_lines, "export_bytes": export_bytes, "export_seconds": export_seconds,
+                "resident_kib_before_export": export_rss_before, "resident_kib_peak_export": export_peak,
+            })
+        );
     } else {
         println!(
             "datatrust bench ingest: {ingested} events of ~{event_bytes} bytes, {collectors} collectors, batches of {batch}, disk at {}",
@@ -517,20 +493,4 @@ impl IngestService for NoopIngest {
             "the no-op baseline measures batches only",
         ))
     }
-}
-
-/// This process's resident set size, from /proc (0 where unavailable).
-fn resident_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| {
-                    line.strip_prefix("VmRSS:")
-                        .map(|rest| rest.trim().trim_end_matches(" kB").trim().parse().ok())
-                })
-                .flatten()
-        })
-        .unwrap_or(0)
 }

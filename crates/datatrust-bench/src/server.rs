@@ -1,0 +1,86 @@
+//! The real server on loopback, as `datatrust serve` runs it, for the load generators.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use datatrust_cli::client::{self, SignedIn};
+use datatrust_core::{NoteSigner, Origin};
+use datatrust_server::{ServeOptions, TrustState};
+use datatrust_store::DataDirectory;
+use datatrust_tlog::SequencerOptions;
+use tonic::transport::Channel;
+
+pub struct Running {
+    pub url: String,
+    pub channel: Channel,
+    pub trustee_key: NoteSigner,
+    pub trustee: SignedIn,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), datatrust_server::ServeError>>,
+}
+
+/// A new trust in `directory`, served on 127.0.0.1:0, with its first trustee signed in.
+pub async fn start(directory: &Path, options: ServeOptions) -> anyhow::Result<Running> {
+    let origin = Origin::parse("bench.datatrust.localhost")?;
+    let opened = DataDirectory::open_or_create(directory, None, &origin, datatrust_server::now())?;
+    let trustee_key = NoteSigner::parse(&std::fs::read_to_string(
+        opened.created_trustee_key.clone().context("a new trust")?,
+    )?)?;
+    let store = Arc::new(opened.store);
+    let log_store = Arc::new(store.log_store()?);
+    let (log_signer, license_signer) = (opened.log_signer, opened.license_signer);
+    let state = tokio::task::spawn_blocking(move || {
+        TrustState::open(
+            store,
+            log_store,
+            origin,
+            log_signer,
+            license_signer,
+            std::time::Duration::from_secs(3600),
+            SequencerOptions::default(),
+        )
+    })
+    .await??;
+    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", grpc.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(datatrust_server::serve(state, options, grpc, http, async {
+        let _ = stopped.await;
+    }));
+    let channel = client::connect(&url, None).await?;
+    let trustee = client::sign_in(&channel, &trustee_key).await?;
+    Ok(Running {
+        url,
+        channel,
+        trustee_key,
+        trustee,
+        stop,
+        server,
+    })
+}
+
+impl Running {
+    /// Stops the server: it drains and flushes.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.server.await;
+    }
+}
+
+/// This process's resident set size, from /proc (0 where unavailable).
+pub fn resident_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| {
+                    line.strip_prefix("VmRSS:")
+                        .map(|rest| rest.trim().trim_end_matches(" kB").trim().parse().ok())
+                })
+                .flatten()
+        })
+        .unwrap_or(0)
+}
