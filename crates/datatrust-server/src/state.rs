@@ -369,6 +369,16 @@ impl TrustState {
         .await
     }
 
+    /// The signed-in caller, read on the calling task: a point read of the principals'
+    /// table, which sled serves from memory for keys in use. For cheap reads (`WhoAmI`),
+    /// where a hop to a blocking thread would cost more than the read itself.
+    pub(crate) fn caller_inline(&self, metadata: &MetadataMap) -> Result<(Session, Principal), Status> {
+        let session = self.session(metadata)?;
+        let caller =
+            current_principal(&self.inner.registry, &session).map_err(status::from_domain)?;
+        Ok((session, caller))
+    }
+
     /// The session behind the request's bearer token, checked in memory only.
     pub(crate) fn session(&self, metadata: &MetadataMap) -> Result<Session, Status> {
         let header = metadata.get("authorization").ok_or_else(|| {

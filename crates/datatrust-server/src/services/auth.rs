@@ -118,11 +118,7 @@ impl AuthService for AuthApi {
         &self,
         request: Request<WhoAmIRequest>,
     ) -> Result<Response<WhoAmIResponse>, Status> {
-        let session = self.state.session(request.metadata())?;
-        let principal = self
-            .state
-            .as_caller(request.metadata(), |_, caller| Ok(caller.clone()))
-            .await?;
+        let (session, principal) = self.state.caller_inline(request.metadata())?;
         Ok(Response::new(WhoAmIResponse {
             principal: Some(convert::principal_to_wire(&principal)),
             token_expires_at: session.expires_at_unix,
