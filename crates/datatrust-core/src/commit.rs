@@ -5,13 +5,14 @@
 //! in one storage transaction, many decisions per flush, and refuses a decision whose reads
 //! changed since (`CommitError::Conflict`), which is then decided again on fresh state.
 //!
-//! Moved to this path so far: consents and collector authorisations (the other aggregates
-//! still change under the registry's writer lock; see ARCHITECTURE.md).
+//! Moved to this path so far: principals and invitations' redemption, consents, collector
+//! authorisations (the other aggregates still change under the registry's writer lock; see
+//! ARCHITECTURE.md).
 
 use crate::governance::Consent;
 use crate::log_entry::LogEntry;
-use crate::store::StoreError;
-use crate::{CollectorAuthorization, PublicKey};
+use crate::store::{Invitation, StoreError};
+use crate::{CollectorAuthorization, Principal, PublicKey};
 
 /// A stored value's version: the SHA-256 of its bytes (`None`: absent). Any write that
 /// changes the bytes, by any writer, changes the version.
@@ -41,6 +42,9 @@ pub struct TableWrite {
 /// A typed write to the trust's state; the store says how it is stored (`StateTables::encode`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
+    /// A principal, new or changed (its role never changes).
+    Principal(Principal),
+    Invitation(Invitation),
     Consent {
         member: PublicKey,
         consent: Consent,
@@ -78,6 +82,14 @@ pub enum CommitError {
 /// The versioned reads and the encodings of the aggregates on the commit path, implemented
 /// by each storage backend.
 pub trait StateTables {
+    /// A principal, with the read it is.
+    fn read_principal(&self, key: &PublicKey)
+    -> Result<(Option<Principal>, TableRead), StoreError>;
+    /// An invitation by its code's hash, with the read it is.
+    fn read_invitation(
+        &self,
+        code_hash: &[u8; 32],
+    ) -> Result<(Option<Invitation>, TableRead), StoreError>;
     /// A member's consent to one purpose, with the read it is.
     fn read_consent(
         &self,
@@ -99,6 +111,18 @@ pub trait StateTables {
 }
 
 impl<T: StateTables + ?Sized> StateTables for std::sync::Arc<T> {
+    fn read_principal(
+        &self,
+        key: &PublicKey,
+    ) -> Result<(Option<Principal>, TableRead), StoreError> {
+        (**self).read_principal(key)
+    }
+    fn read_invitation(
+        &self,
+        code_hash: &[u8; 32],
+    ) -> Result<(Option<Invitation>, TableRead), StoreError> {
+        (**self).read_invitation(code_hash)
+    }
     fn read_consent(
         &self,
         member: &PublicKey,

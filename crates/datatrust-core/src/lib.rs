@@ -11,6 +11,7 @@ pub mod governance;
 pub mod keys;
 pub mod license;
 pub mod log_entry;
+pub mod membership;
 pub mod merkle;
 pub mod note;
 pub mod origin;

@@ -14,10 +14,10 @@ use std::sync::Mutex;
 use crate::auth::{InvitationCode, redeem_message};
 use crate::commit::{CommitError, Decision, TableRead, TableWrite, version_of};
 use crate::log_entry::LogEntry;
-use crate::store::{Invitation, PrincipalInsert, Redemption, StoreError, TrustStore};
+use crate::store::{Invitation, StoreError, TrustStore};
 use crate::{
-    CollectorAuthorization, DisplayName, FieldError, Origin, Principal, PrincipalStatus, PublicKey,
-    Role, UnixSeconds,
+    CollectorAuthorization, DisplayName, FieldError, Origin, Principal, PublicKey, Role,
+    UnixSeconds,
 };
 
 /// Default and longest validity of an invitation code.
@@ -222,23 +222,18 @@ impl<S: TrustStore, J: Journal> Registry<S, J> {
         now: UnixSeconds,
     ) -> Result<Logged<Principal>, DomainError> {
         require_role(caller, Role::Trustee, "register principals")?;
-        let _writer = self.write_lock();
-        if let Some(existing) = self.store.principal(&public_key)? {
-            return Err(key_taken(&existing));
-        }
-        let principal = Principal::new_active(public_key, role, display_name, now, commitment_salt);
-        let log_index = self.journal.record(&LogEntry::principal_registered(
-            &principal,
-            Some(&caller.public_key),
-            now,
-        ))?;
-        match self.store.insert_principal(&principal)? {
-            PrincipalInsert::Inserted => Ok(Logged {
-                value: principal,
-                log_index: Some(log_index),
-            }),
-            PrincipalInsert::KeyTaken(existing) => Err(key_taken(&existing)),
-        }
+        self.decide(false, || {
+            let (existing, read) = self.store.read_principal(&public_key)?;
+            let new = crate::membership::NewPrincipal {
+                public_key,
+                role,
+                display_name: display_name.clone(),
+                commitment_salt,
+            };
+            let (principal, decision) =
+                crate::membership::register(caller, existing, read, new, now)?;
+            Ok((principal, Some(decision)))
+        })
     }
 
     /// Creates a member invitation; returns the code, which is shown once and never stored.
@@ -293,43 +288,16 @@ impl<S: TrustStore, J: Journal> Registry<S, J> {
             )
             .into());
         }
-        let _writer = self.write_lock();
-        // Unknown, used and expired codes are reported alike: a guesser learns nothing.
-        let unusable = || {
-            DomainError::NotFound(
-                "invitation_code: no unused, unexpired invitation has this code".into(),
-            )
-        };
-        let invitation = self.store.invitation(&code.hash())?.ok_or_else(unusable)?;
-        if invitation.redeemed_by.is_some() || now > invitation.expires_at {
-            return Err(unusable());
-        }
-        if self.store.principal(&public_key)?.is_some() {
-            return Err(redeem_key_taken());
-        }
-        let principal = Principal::new_active(
-            public_key,
-            invitation.role,
-            invitation.display_name.clone(),
-            now,
-            commitment_salt,
-        );
-        let log_index = self
-            .journal
-            .record(&LogEntry::invitation_redeemed(&principal, now))?;
-        match self
-            .store
-            .redeem_invitation(&code.hash(), &public_key, commitment_salt, now)?
-        {
-            Redemption::Redeemed(principal) => Ok(Logged {
-                value: principal,
-                log_index: Some(log_index),
-            }),
-            Redemption::UnknownCode | Redemption::AlreadyRedeemed | Redemption::Expired => {
-                Err(unusable())
-            }
-            Redemption::KeyTaken => Err(redeem_key_taken()),
-        }
+        self.decide(false, || {
+            let invitation = match self.store.read_invitation(&code.hash())? {
+                (Some(invitation), read) => Some((invitation, read)),
+                (None, _) => None,
+            };
+            let existing = self.store.read_principal(&public_key)?;
+            let (principal, decision) =
+                crate::membership::redeem(invitation, existing, public_key, commitment_salt, now)?;
+            Ok((principal, Some(decision)))
+        })
     }
 
     /// Trustees read anyone; everyone else only themselves. Asking for another principal's
@@ -394,34 +362,9 @@ impl<S: TrustStore, J: Journal> Registry<S, J> {
         now: UnixSeconds,
     ) -> Result<Logged<Principal>, DomainError> {
         require_role(caller, Role::Trustee, "deactivate principals")?;
-        if caller.public_key == *public_key {
-            return Err(DomainError::FailedPrecondition(
-                "public_key: a trustee cannot deactivate itself; ask another trustee".into(),
-            ));
-        }
-        let _writer = self.write_lock();
-        let principal = self
-            .store
-            .principal(public_key)?
-            .ok_or_else(not_found_principal)?;
-        if !principal.is_active() {
-            return Ok(Logged {
-                value: principal,
-                log_index: None,
-            });
-        }
-        let log_index = self.journal.record(&LogEntry::principal_deactivated(
-            &principal,
-            &caller.public_key,
-            now,
-        ))?;
-        let principal = self
-            .store
-            .set_principal_status(public_key, PrincipalStatus::Deactivated)?
-            .ok_or_else(not_found_principal)?;
-        Ok(Logged {
-            value: principal,
-            log_index: Some(log_index),
+        self.decide(false, || {
+            let (target, read) = self.store.read_principal(public_key)?;
+            crate::membership::deactivate(caller, target, read, now)
         })
     }
 
@@ -433,7 +376,8 @@ impl<S: TrustStore, J: Journal> Registry<S, J> {
     ) -> Result<Logged<CollectorAuthorization>, DomainError> {
         require_role(caller, Role::Member, "authorise collectors")?;
         self.decide(false, || {
-            let collector = match self.store.principal(collector)? {
+            let (collector, collector_read) = self.store.read_principal(collector)?;
+            let collector = match collector {
                 Some(principal) if principal.role == Role::Collector && principal.is_active() => {
                     principal
                 }
@@ -446,9 +390,14 @@ impl<S: TrustStore, J: Journal> Registry<S, J> {
             let (existing, read) = self
                 .store
                 .read_collector_authorization(&caller.public_key, &collector.public_key)?;
-            Ok(crate::collectors::authorize(
-                caller, &collector, existing, read, now,
-            ))
+            let (authorization, decision) =
+                crate::collectors::authorize(caller, &collector, existing, read, now);
+            // Decided on an active collector: a deactivation in between makes it decide again.
+            let decision = decision.map(|mut decision| {
+                decision.reads.push(collector_read);
+                decision
+            });
+            Ok((authorization, decision))
         })
     }
 
@@ -523,19 +472,6 @@ pub(crate) fn require_role(
             caller.role
         )))
     }
-}
-
-fn key_taken(existing: &Principal) -> DomainError {
-    DomainError::AlreadyExists(format!(
-        "public_key: already registered as a {}",
-        existing.role
-    ))
-}
-
-fn redeem_key_taken() -> DomainError {
-    DomainError::AlreadyExists(
-        "public_key: this key is already registered; generate a new key for this invitation".into(),
-    )
 }
 
 fn not_found_principal() -> DomainError {

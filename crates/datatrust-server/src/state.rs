@@ -372,7 +372,10 @@ impl TrustState {
     /// The signed-in caller, read on the calling task: a point read of the principals'
     /// table, which sled serves from memory for keys in use. For cheap reads (`WhoAmI`),
     /// where a hop to a blocking thread would cost more than the read itself.
-    pub(crate) fn caller_inline(&self, metadata: &MetadataMap) -> Result<(Session, Principal), Status> {
+    pub(crate) fn caller_inline(
+        &self,
+        metadata: &MetadataMap,
+    ) -> Result<(Session, Principal), Status> {
         let session = self.session(metadata)?;
         let caller =
             current_principal(&self.inner.registry, &session).map_err(status::from_domain)?;

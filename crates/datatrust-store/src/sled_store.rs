@@ -14,9 +14,9 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 /// Tree names. Keys are raw bytes: public keys are 32 bytes, so concatenations are unambiguous.
-const PRINCIPALS: &str = "principals"; // public key -> Principal
-const PRINCIPALS_BY_ROLE: &str = "principals_by_role"; // role byte || public key -> ()
-const INVITATIONS: &str = "invitations"; // SHA-256(code) -> Invitation
+pub(crate) const PRINCIPALS: &str = "principals"; // public key -> Principal
+pub(crate) const PRINCIPALS_BY_ROLE: &str = "principals_by_role"; // role byte || public key -> ()
+pub(crate) const INVITATIONS: &str = "invitations"; // SHA-256(code) -> Invitation
 pub(crate) const COLLECTORS_BY_MEMBER: &str = "collectors_by_member"; // member || collector -> authorisation
 pub(crate) const MEMBERS_BY_COLLECTOR: &str = "members_by_collector"; // collector || member -> authorisation
 pub(crate) const METADATA: &str = "metadata";
@@ -164,7 +164,7 @@ impl SledStore {
 
     /// A principal as stored: sealed under the data key, since it holds the secret salt of
     /// the member's log commitments (which, with the key, links a member to their entries).
-    fn encode_principal(&self, principal: &Principal) -> Result<Vec<u8>, StoreError> {
+    pub(crate) fn encode_principal(&self, principal: &Principal) -> Result<Vec<u8>, StoreError> {
         self.seal_value(
             PRINCIPALS,
             principal.public_key.as_bytes(),
@@ -172,7 +172,11 @@ impl SledStore {
         )
     }
 
-    fn decode_principal(&self, key: &[u8], stored: &[u8]) -> Result<Principal, StoreError> {
+    pub(crate) fn decode_principal(
+        &self,
+        key: &[u8],
+        stored: &[u8],
+    ) -> Result<Principal, StoreError> {
         decode(&self.open_value(PRINCIPALS, key, stored)?)
     }
 
@@ -623,7 +627,7 @@ fn scan_prefix<T: DeserializeOwned>(
         .collect()
 }
 
-fn role_byte(role: Role) -> u8 {
+pub(crate) fn role_byte(role: Role) -> u8 {
     match role {
         Role::Trustee => 1,
         Role::Member => 2,

@@ -4,11 +4,14 @@
 
 use datatrust_core::commit::{StateTables, TableRead, TableWrite, Write, version_of};
 use datatrust_core::governance::Consent;
-use datatrust_core::store::{RecordKind, StoreError};
-use datatrust_core::{CollectorAuthorization, PublicKey};
+use datatrust_core::store::{Invitation, RecordKind, StoreError};
+use datatrust_core::{CollectorAuthorization, Principal, PublicKey};
 
 use crate::SledStore;
-use crate::sled_store::{COLLECTORS_BY_MEMBER, MEMBERS_BY_COLLECTOR, decode, encode, store_error};
+use crate::sled_store::{
+    COLLECTORS_BY_MEMBER, INVITATIONS, MEMBERS_BY_COLLECTOR, PRINCIPALS, PRINCIPALS_BY_ROLE,
+    decode, encode, role_byte, store_error,
+};
 
 /// `RecordKind::Consent`'s tree (`records_<kind name>`).
 const CONSENTS: &str = "records_consents";
@@ -38,6 +41,25 @@ impl SledStore {
 }
 
 impl StateTables for SledStore {
+    fn read_principal(
+        &self,
+        key: &PublicKey,
+    ) -> Result<(Option<Principal>, TableRead), StoreError> {
+        let (stored, read) = self.versioned(PRINCIPALS, key.as_bytes().to_vec())?;
+        let principal = stored
+            .map(|bytes| self.decode_principal(key.as_bytes(), &bytes))
+            .transpose()?;
+        Ok((principal, read))
+    }
+
+    fn read_invitation(
+        &self,
+        code_hash: &[u8; 32],
+    ) -> Result<(Option<Invitation>, TableRead), StoreError> {
+        let (stored, read) = self.versioned(INVITATIONS, code_hash.to_vec())?;
+        Ok((stored.map(|bytes| decode(&bytes)).transpose()?, read))
+    }
+
     fn read_consent(
         &self,
         member: &PublicKey,
@@ -69,6 +91,26 @@ impl StateTables for SledStore {
 
     fn encode(&self, write: &Write) -> Result<Vec<TableWrite>, StoreError> {
         Ok(match write {
+            Write::Principal(principal) => {
+                let key = principal.public_key.as_bytes();
+                vec![
+                    TableWrite {
+                        table: PRINCIPALS,
+                        key: key.to_vec(),
+                        value: Some(self.encode_principal(principal)?),
+                    },
+                    TableWrite {
+                        table: PRINCIPALS_BY_ROLE,
+                        key: [&[role_byte(principal.role)][..], key].concat(),
+                        value: Some(Vec::new()),
+                    },
+                ]
+            }
+            Write::Invitation(invitation) => vec![TableWrite {
+                table: INVITATIONS,
+                key: invitation.code_hash.to_vec(),
+                value: Some(encode(invitation)?),
+            }],
             Write::Consent { member, consent } => vec![TableWrite {
                 table: CONSENTS,
                 key: consent_key(member, &consent.purpose),
