@@ -7,6 +7,7 @@ mod bootstrap;
 mod compensation;
 mod core_loop;
 mod crash;
+mod crash_state;
 mod integrity;
 mod lifecycle;
 mod log;

@@ -92,6 +92,10 @@ pub enum Command {
     /// A telemetry collector's view (collector keys).
     #[command(subcommand)]
     Collector(CollectorCommand),
+    /// Operate a trust's data directory (the server stopped).
+    #[command(subcommand)]
+    #[command(args = hidden_client_flags(&[("key", "key"), ("server", "server"), ("ca_cert", "ca-cert"), ("get", "get")]))]
+    Admin(AdminCommand),
     /// Check the transparency log without trusting the server.
     #[command(subcommand)]
     Log(LogCommand),
@@ -138,6 +142,18 @@ pub enum TermsCommand {
     Show,
     /// List every version with its status and tally.
     History,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Replay the log against the stored state and report every difference: each logged
+    /// change applied, each applied change logged (principals, consents, collector
+    /// authorisations). Exits 1 when there is one. The server must be stopped.
+    Check {
+        /// The trust's data directory.
+        #[arg(long, default_value = "./datatrust-data")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

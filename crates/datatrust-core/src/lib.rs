@@ -18,6 +18,7 @@ pub mod origin;
 pub mod principal;
 pub mod registry;
 pub mod release;
+pub mod replay;
 pub mod store;
 pub mod telemetry;
 pub mod terms;

@@ -1,5 +1,6 @@
 //! Runs a parsed command line; turns failures into messages that say what to do next.
 
+mod admin;
 mod data;
 pub use data::{FetchedRelease, fetch_and_verify};
 mod governance;
@@ -23,6 +24,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(arguments) => serve::run(*arguments).await,
             Command::Log(command) => log::run(&cli.global, command).await,
+            Command::Admin(command) => {
+                let json = cli.global.json;
+                tokio::task::spawn_blocking(move || admin::run(command, json)).await?
+            }
             Command::License(command) => governance::license(&cli.global, command).await,
             Command::Terms(command) => governance::terms(&cli.global, command).await,
             Command::Receipt(command) => log::receipt(&cli.global, command),

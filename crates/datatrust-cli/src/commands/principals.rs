@@ -23,6 +23,7 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Serve(_)
         | Command::Log(_)
         | Command::Receipt(_)
+        | Command::Admin(_)
         | Command::License(_)
         | Command::Terms(_) => {
             unreachable!("dispatched before principal commands")

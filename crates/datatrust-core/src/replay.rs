@@ -1,0 +1,184 @@
+//! The state is the log, replayed: `check` folds the log's entries for the aggregates on
+//! the one commit path (principals, consents, collector authorisations) and compares the
+//! result with what the store holds. Every logged change must be applied and every applied
+//! change logged; each difference is named. `datatrust admin check` runs it on a stopped
+//! trust, and the crash tests after every kill.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::governance::Consent;
+use crate::log_entry::{DecodedEntry, subject};
+use crate::store::{RecordKind, RecordStore, StoreError, TrustStore};
+use crate::{Principal, Role};
+
+/// What the check found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub entries: u64,
+    pub principals: u64,
+    pub consents: u64,
+    pub authorizations: u64,
+    /// Each difference between the log and the store, in words.
+    pub differences: Vec<String>,
+}
+
+/// What the log says, folded.
+#[derive(Default)]
+struct Logged {
+    /// subject → (role, active)
+    principals: BTreeMap<String, (String, bool)>,
+    /// (member subject, purpose) → granted
+    consents: BTreeMap<(String, String), bool>,
+    /// (member subject, collector subject)
+    authorizations: BTreeSet<(String, String)>,
+}
+
+/// Folds `entries` (the whole log, in order) and compares them with `store`.
+pub fn check<S: TrustStore + RecordStore>(
+    store: &S,
+    entries: impl IntoIterator<Item = Result<Vec<u8>, String>>,
+) -> Result<Report, StoreError> {
+    let mut report = Report::default();
+    let mut logged = Logged::default();
+    for (index, entry) in entries.into_iter().enumerate() {
+        report.entries += 1;
+        let entry = entry.map_err(StoreError::new)?;
+        let Some(entry) = DecodedEntry::parse(&entry) else {
+            report
+                .differences
+                .push(format!("log entry {index} does not decode"));
+            continue;
+        };
+        fold(&mut logged, &entry);
+    }
+
+    // Principals: every stored one registered in the log, in the state the log left it.
+    let mut stored = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.list_principals(None, after.as_ref(), 1000)?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.public_key);
+        stored.extend(page);
+    }
+    report.principals = stored.len() as u64;
+    let by_subject: HashMap<String, &Principal> = stored
+        .iter()
+        .map(|principal| (subject(principal), principal))
+        .collect();
+    for principal in &stored {
+        let name = format!("{} {}", principal.role, principal.public_key);
+        match logged.principals.get(&subject(principal)) {
+            None => report.differences.push(format!(
+                "{name} is stored, but the log has no registration of it"
+            )),
+            Some((_, active)) if *active != principal.is_active() => {
+                report.differences.push(format!(
+                    "{name} is {} in the store, but the log leaves it {}",
+                    if principal.is_active() {
+                        "active"
+                    } else {
+                        "deactivated"
+                    },
+                    if *active { "active" } else { "deactivated" }
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    for (logged_subject, (role, _)) in &logged.principals {
+        if !by_subject.contains_key(logged_subject) {
+            report.differences.push(format!(
+                "the log registers a {role} {logged_subject} that the store does not hold"
+            ));
+        }
+    }
+
+    // Consents and collector authorisations, member by member.
+    let mut stored_consents = BTreeMap::new();
+    let mut stored_authorizations = BTreeSet::new();
+    for member in stored
+        .iter()
+        .filter(|principal| principal.role == Role::Member)
+    {
+        let member_subject = subject(member);
+        for (_, value) in store.scan_records(RecordKind::Consent, member.public_key.as_bytes())? {
+            let consent: Consent = serde_json::from_slice(&value).map_err(|error| {
+                StoreError::data_loss(format!("a stored consent does not decode: {error}"))
+            })?;
+            stored_consents.insert((member_subject.clone(), consent.purpose), consent.granted);
+        }
+        for authorization in store.collectors_of_member(&member.public_key)? {
+            let collector = store
+                .principal(&authorization.collector)?
+                .map(|collector| subject(&collector))
+                .unwrap_or_else(|| format!("unknown collector {}", authorization.collector));
+            stored_authorizations.insert((member_subject.clone(), collector));
+        }
+    }
+    report.consents = stored_consents.len() as u64;
+    report.authorizations = stored_authorizations.len() as u64;
+    let keys: BTreeSet<&(String, String)> = stored_consents
+        .keys()
+        .chain(logged.consents.keys())
+        .collect();
+    for key in keys {
+        let (in_store, in_log) = (
+            stored_consents.get(key).copied().unwrap_or(false),
+            logged.consents.get(key).copied().unwrap_or(false),
+        );
+        if in_store != in_log {
+            report.differences.push(format!(
+                "member {}'s consent to {} is {} in the store, but the log leaves it {}",
+                key.0,
+                key.1,
+                if in_store { "granted" } else { "not granted" },
+                if in_log { "granted" } else { "not granted" }
+            ));
+        }
+    }
+    for (member, collector) in stored_authorizations.difference(&logged.authorizations) {
+        report.differences.push(format!(
+            "member {member} authorises collector {collector} in the store, but not in the log"
+        ));
+    }
+    for (member, collector) in logged.authorizations.difference(&stored_authorizations) {
+        report.differences.push(format!(
+            "the log has member {member} authorising collector {collector}, but the store does not"
+        ));
+    }
+    Ok(report)
+}
+
+fn fold(logged: &mut Logged, entry: &DecodedEntry) {
+    let field = |name: &str| entry.field(name).unwrap_or_default().to_owned();
+    match entry.kind.as_str() {
+        "principal-registered" | "invitation-redeemed" => {
+            logged
+                .principals
+                .insert(field("subject"), (field("role"), true));
+        }
+        "principal-deactivated" => {
+            logged
+                .principals
+                .insert(field("subject"), (field("role"), false));
+        }
+        "consent-changed" => {
+            logged.consents.insert(
+                (field("subject"), field("purpose")),
+                field("consent") == "granted",
+            );
+        }
+        "collector-authorized" => {
+            logged
+                .authorizations
+                .insert((field("member"), field("collector")));
+        }
+        "collector-revoked" => {
+            logged
+                .authorizations
+                .remove(&(field("member"), field("collector")));
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,300 @@
+//! kill -9 during concurrent state changes on the one commit path (principals registered and
+//! deactivated, consents granted and withdrawn, collectors authorised and revoked): after
+//! every kill, `datatrust admin check` replays the log against the stored state and finds no
+//! difference, and every change the server acknowledged is in the log at the index it gave.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use datatrust_cli::client::{self, SignedIn};
+use datatrust_core::NoteSigner;
+use datatrust_core::governance::{ballot_message, countersign_message};
+use datatrust_core::log_entry::DecodedEntry;
+use datatrust_proto::v1;
+use datatrust_proto::v1::log_service_client::LogServiceClient;
+use datatrust_tests::{EXAMPLE_TERMS, ServerProcess, new_signer};
+use rand::Rng as _;
+use tonic::Code;
+
+const ROUNDS: usize = 5;
+const MEMBERS: usize = 8;
+/// Changes each member makes in all: within the burst a member may make at once.
+const CHANGES_PER_MEMBER: usize = 100;
+
+/// (log index, entry kind) for every change the server acknowledged.
+type Acknowledged = Arc<Mutex<Vec<(u64, &'static str)>>>;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_state_changes_leaves_the_state_equal_to_the_log() {
+    let directory = tempfile::tempdir().unwrap();
+    let data_dir = directory.path().join("data");
+    let trustee_key = || {
+        NoteSigner::parse(&std::fs::read_to_string(data_dir.join("initial-trustee.key")).unwrap())
+            .unwrap()
+    };
+    let acknowledged: Acknowledged = Arc::default();
+    let members: Vec<NoteSigner> = (0..MEMBERS).map(|_| new_signer()).collect();
+    let collector = new_signer();
+    let made = Arc::new(Mutex::new(vec![0usize; MEMBERS]));
+
+    // A trust with members, a collector, and terms in force.
+    {
+        let server = ServerProcess::start(&data_dir, &[]);
+        let channel = client::connect(&server.grpc_url, None).await.unwrap();
+        let trustee = client::sign_in(&channel, &trustee_key()).await.unwrap();
+        register(&trustee, &collector, v1::Role::Collector)
+            .await
+            .unwrap();
+        for member in &members {
+            register(&trustee, member, v1::Role::Member).await.unwrap();
+        }
+        let terms = EXAMPLE_TERMS.replace("trustee_quorum = 2", "trustee_quorum = 1");
+        let hash = trustee
+            .terms()
+            .propose_terms(v1::ProposeTermsRequest { document: terms })
+            .await
+            .unwrap()
+            .into_inner()
+            .terms
+            .unwrap()
+            .sha256;
+        let origin = trustee.origin.to_string();
+        for member in &members {
+            client::sign_in(&channel, member)
+                .await
+                .unwrap()
+                .terms()
+                .cast_ballot(v1::CastBallotRequest {
+                    terms_sha256: hash.clone(),
+                    approve: true,
+                    signature: member.sign(&ballot_message(&origin, &hash, true)).to_vec(),
+                })
+                .await
+                .unwrap();
+        }
+        trustee
+            .terms()
+            .close_vote(v1::CloseVoteRequest {
+                terms_sha256: hash.clone(),
+            })
+            .await
+            .unwrap();
+        trustee
+            .terms()
+            .countersign_terms(v1::CountersignTermsRequest {
+                terms_sha256: hash.clone(),
+                signature: trustee_key()
+                    .sign(&countersign_message(&origin, &hash))
+                    .to_vec(),
+            })
+            .await
+            .unwrap();
+        server.signal("-TERM");
+        let _ = server.wait(Duration::from_secs(20)).await;
+    }
+
+    for round in 0..ROUNDS {
+        let server = ServerProcess::start(&data_dir, &[]);
+        let channel = client::connect(&server.grpc_url, None).await.unwrap();
+        all_acknowledged_are_logged(&channel, &acknowledged).await;
+        let trustee = client::sign_in(&channel, &trustee_key()).await.unwrap();
+        let mut writers = Vec::new();
+        for (index, member) in members.iter().enumerate() {
+            let session = client::sign_in(&channel, member).await.unwrap();
+            let (acknowledged, made) = (Arc::clone(&acknowledged), Arc::clone(&made));
+            let collector = collector.public_key().as_bytes().to_vec();
+            writers.push(tokio::spawn(async move {
+                member_changes(&session, &collector, index, &made, &acknowledged).await;
+            }));
+        }
+        {
+            let acknowledged = Arc::clone(&acknowledged);
+            writers.push(tokio::spawn(async move {
+                trustee_changes(&trustee, &acknowledged).await;
+            }));
+        }
+        let delay = rand::thread_rng().gen_range(50..400);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        server.signal("-KILL");
+        let _ = server.wait(Duration::from_secs(10)).await;
+        for writer in writers {
+            writer.await.unwrap();
+        }
+
+        // The server is down: replay the log against the state.
+        let data_dir = data_dir.clone();
+        let check = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(datatrust_tests::datatrust_binary())
+                .args(["admin", "check", "--data-dir"])
+                .arg(&data_dir)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&check.stdout);
+        assert!(
+            check.status.success() && stdout.contains("no difference"),
+            "after kill {round}: {stdout}{}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+    let server = ServerProcess::start(&data_dir, &[]);
+    let channel = client::connect(&server.grpc_url, None).await.unwrap();
+    all_acknowledged_are_logged(&channel, &acknowledged).await;
+    let acknowledged = acknowledged.lock().unwrap();
+    assert!(
+        acknowledged.len() > ROUNDS * 10,
+        "too few changes to mean anything: {}",
+        acknowledged.len()
+    );
+    for kind in [
+        "consent-changed",
+        "collector-authorized",
+        "collector-revoked",
+        "principal-registered",
+        "principal-deactivated",
+    ] {
+        assert!(
+            acknowledged.iter().any(|(_, logged)| *logged == kind),
+            "no {kind} was acknowledged"
+        );
+    }
+}
+
+async fn register(
+    trustee: &SignedIn,
+    key: &NoteSigner,
+    role: v1::Role,
+) -> Result<Option<u64>, tonic::Status> {
+    Ok(trustee
+        .principals()
+        .register_principal(v1::RegisterPrincipalRequest {
+            public_key: key.public_key().as_bytes().to_vec(),
+            role: role.into(),
+            display_name: "crash test".into(),
+        })
+        .await?
+        .into_inner()
+        .log_index)
+}
+
+/// Whether the server is gone (killed): the writer stops.
+fn gone(status: &tonic::Status) -> bool {
+    !matches!(
+        status.code(),
+        Code::ResourceExhausted | Code::Aborted | Code::FailedPrecondition
+    )
+}
+
+/// A member's changes until the server dies: consent and the collector's authorisation,
+/// each granted and withdrawn in random order.
+async fn member_changes(
+    session: &SignedIn,
+    collector: &[u8],
+    index: usize,
+    made: &Mutex<Vec<usize>>,
+    acknowledged: &Mutex<Vec<(u64, &'static str)>>,
+) {
+    loop {
+        {
+            let mut made = made.lock().unwrap();
+            if made[index] >= CHANGES_PER_MEMBER {
+                return;
+            }
+            made[index] += 1;
+        }
+        let choice = rand::thread_rng().gen_range(0..4);
+        let outcome = match choice {
+            0 | 1 => session
+                .consents()
+                .set_consent(v1::SetConsentRequest {
+                    purpose: "computer-use-agent-training".into(),
+                    granted: choice == 0,
+                })
+                .await
+                .map(|response| (response.into_inner().log_index, "consent-changed")),
+            2 => session
+                .members()
+                .authorize_collector(v1::AuthorizeCollectorRequest {
+                    collector_public_key: collector.to_vec(),
+                })
+                .await
+                .map(|response| (response.into_inner().log_index, "collector-authorized")),
+            _ => session
+                .members()
+                .revoke_collector(v1::RevokeCollectorRequest {
+                    collector_public_key: collector.to_vec(),
+                })
+                .await
+                .map(|response| (response.into_inner().log_index, "collector-revoked")),
+        };
+        match outcome {
+            Ok((Some(index), kind)) => acknowledged.lock().unwrap().push((index, kind)),
+            Ok((None, _)) => {}
+            Err(status) if gone(&status) => return,
+            Err(_) => {}
+        }
+    }
+}
+
+/// The trustee registers licensees and deactivates each, until the server dies.
+async fn trustee_changes(trustee: &SignedIn, acknowledged: &Mutex<Vec<(u64, &'static str)>>) {
+    loop {
+        let key = new_signer();
+        match register(trustee, &key, v1::Role::Licensee).await {
+            Ok(Some(index)) => acknowledged
+                .lock()
+                .unwrap()
+                .push((index, "principal-registered")),
+            Ok(None) => {}
+            Err(status) if gone(&status) => return,
+            Err(_) => continue,
+        }
+        let deactivated = trustee
+            .principals()
+            .deactivate_principal(v1::DeactivatePrincipalRequest {
+                public_key: key.public_key().as_bytes().to_vec(),
+            })
+            .await;
+        match deactivated {
+            Ok(response) => {
+                if let Some(index) = response.into_inner().log_index {
+                    acknowledged
+                        .lock()
+                        .unwrap()
+                        .push((index, "principal-deactivated"));
+                }
+            }
+            Err(status) if gone(&status) => return,
+            Err(_) => {}
+        }
+    }
+}
+
+/// Every acknowledged change is in the log, at the index the server gave, of its kind.
+async fn all_acknowledged_are_logged(
+    channel: &tonic::transport::Channel,
+    acknowledged: &Mutex<Vec<(u64, &'static str)>>,
+) {
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let mut log = LogServiceClient::new(channel.clone());
+    for (index, kind) in acknowledged {
+        let entry = log
+            .get_entries(v1::GetEntriesRequest {
+                start: index,
+                end: index + 1,
+            })
+            .await
+            .unwrap_or_else(|status| panic!("acknowledged entry {index} is gone: {status}"))
+            .into_inner()
+            .entries
+            .pop()
+            .expect("the entry");
+        assert_eq!(
+            DecodedEntry::parse(&entry).map(|entry| entry.kind),
+            Some(kind.to_owned()),
+            "entry {index}"
+        );
+    }
+}
