@@ -407,6 +407,7 @@ impl ServerProcess {
                 started.elapsed() < limit,
                 "server did not exit within {limit:?}"
             );
+            // Sleep: polling another process until it exits, bounded.
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

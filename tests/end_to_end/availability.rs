@@ -108,6 +108,7 @@ async fn stalled_unauthenticated_requests_hold_nothing_anyone_else_needs() {
     // The attack's ramp: the stalled requests' headers go out from their connections' tasks;
     // half a second puts them all in place (the member is then served while they stall,
     // and the test checks below that every one of them reached the server).
+    // Sleep: lets the attack's connections reach the server (checked below).
     tokio::time::sleep(Duration::from_millis(500)).await;
     member_is_served(&server.grpc_url, &member, Duration::from_secs(3)).await;
     // The server drops each stalled request once its body is late.
@@ -490,6 +491,7 @@ async fn a_full_disk_refuses_writes_clearly_and_recovers_without_a_restart() {
                     Instant::now() < deadline,
                     "still {outcome:?} on a full disk"
                 );
+                // Sleep: polling until the server sees the full disk, bounded.
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -500,6 +502,7 @@ async fn a_full_disk_refuses_writes_clearly_and_recovers_without_a_restart() {
         != tonic_health::pb::health_check_response::ServingStatus::NotServing as i32
     {
         assert!(Instant::now() < deadline, "health never said so");
+        // Sleep: polling health, bounded.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (status, _, body) = datatrust_tests::http_get(server.http_addr, "/healthz").await;
@@ -519,6 +522,7 @@ async fn a_full_disk_refuses_writes_clearly_and_recovers_without_a_restart() {
                     Instant::now() < deadline,
                     "writes did not resume: {status:?}"
                 );
+                // Sleep: polling until writes resume, bounded.
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -526,6 +530,7 @@ async fn a_full_disk_refuses_writes_clearly_and_recovers_without_a_restart() {
     let deadline = Instant::now() + Duration::from_secs(10);
     while health().await != tonic_health::pb::health_check_response::ServingStatus::Serving as i32 {
         assert!(Instant::now() < deadline, "health did not recover");
+        // Sleep: polling health, bounded.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // And it still stops cleanly.

@@ -319,7 +319,8 @@ async fn charges_are_shared_exactly_verified_offline_and_unpaid_invoices_suspend
     report(&acme, &acme_key, &license, "run-3", &[&release.id])
         .await
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // Time passes (the trust's clock, moved): the invoice, due at once, is now overdue.
+    ratified.trust.clock.advance(2);
     let refused = report(&acme, &acme_key, &license, "run-4", &[&release.id])
         .await
         .unwrap_err();

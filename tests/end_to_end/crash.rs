@@ -90,11 +90,13 @@ async fn kill_9_loses_nothing_acknowledged_and_never_forks_the_log() {
                         SignedCheckpoint::open(&response.into_inner().checkpoint, &log_vkey)
                             .unwrap();
                     observed.lock().unwrap().checkpoints.push(checkpoint);
+                    // Sleep: the watcher's pace between checkpoint reads.
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             })
         };
         let delay = rand::thread_rng().gen_range(30..300);
+        // Sleep: the moment of the kill, chosen at random; nothing waits for time.
         tokio::time::sleep(Duration::from_millis(delay)).await;
         server.signal("-KILL");
         let _ = server.wait(Duration::from_secs(10)).await;

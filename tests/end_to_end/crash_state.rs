@@ -114,6 +114,7 @@ async fn kill_9_during_state_changes_leaves_the_state_equal_to_the_log() {
             }));
         }
         let delay = rand::thread_rng().gen_range(50..400);
+        // Sleep: the moment of the kill, chosen at random; nothing waits for time.
         tokio::time::sleep(Duration::from_millis(delay)).await;
         server.signal("-KILL");
         let _ = server.wait(Duration::from_secs(10)).await;

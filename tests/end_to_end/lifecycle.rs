@@ -94,6 +94,7 @@ async fn sigterm_drains_reports_not_serving_and_keeps_everything_for_the_next_st
             started.elapsed() < Duration::from_secs(3),
             "health never reported NOT_SERVING"
         );
+        // Sleep: polling another process's health until it drains, bounded.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Calls in flight during the drain still complete.

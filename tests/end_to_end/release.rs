@@ -522,6 +522,7 @@ async fn a_release_built_in_the_background_is_polled_until_ready() {
         if release.state == "ready" {
             break;
         }
+        // Sleep: polling a background build until it is ready, bounded.
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         release = acme
             .releases()

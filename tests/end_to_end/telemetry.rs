@@ -476,6 +476,7 @@ async fn kill_9_during_ingest_loses_no_acknowledged_batch() {
             .unwrap()
             .into_inner();
         let killer = tokio::spawn(async move {
+            // Sleep: the moment of the kill, during the upload.
             tokio::time::sleep(Duration::from_millis(150 + round * 100)).await;
             server.signal("-KILL");
             server

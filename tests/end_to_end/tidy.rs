@@ -117,3 +117,129 @@ fn every_rust_file_says_what_it_is_for() {
         missing.join("\n")
     );
 }
+
+/// Every `.rs` file under `directory`, recursively.
+fn rust_files(directory: &std::path::Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![directory.to_path_buf()];
+    while let Some(directory) = pending.pop() {
+        for entry in std::fs::read_dir(&directory).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if !path.ends_with("node_modules") {
+                    pending.push(path);
+                }
+            } else if path.extension().is_some_and(|extension| extension == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+/// The core decides from what it is given: it reads no clock, draws no randomness and
+/// touches no file or network (its tests may).
+#[test]
+fn the_core_reads_no_clock_randomness_or_files() {
+    let forbidden = [
+        "SystemTime::now",
+        "Instant::now",
+        "thread_rng",
+        "OsRng",
+        "rand::random",
+        "std::fs",
+        "std::net",
+        "std::env::var",
+        "tokio::",
+    ];
+    let mut found = Vec::new();
+    for path in rust_files(&workspace_root().join("crates/datatrust-core/src")) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let production = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (number, line) in production.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for pattern in forbidden {
+                if line.contains(pattern) {
+                    found.push(format!("{}:{}: {pattern}", path.display(), number + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the core reaches outside:\n{}",
+        found.join("\n")
+    );
+}
+
+/// Tests move the trust's clock; they do not sleep for time to pass. A sleep that is not
+/// waiting for time (a poll of another process, the moment of a kill) says so in a
+/// `// Sleep:` comment just above it.
+#[test]
+fn tests_do_not_sleep_for_time() {
+    let root = workspace_root();
+    let mut files = rust_files(&root.join("tests"));
+    for entry in std::fs::read_dir(root.join("crates")).unwrap() {
+        let tests = entry.unwrap().path().join("tests");
+        if tests.is_dir() {
+            files.extend(rust_files(&tests));
+        }
+    }
+    let mut unexplained = Vec::new();
+    for path in files.into_iter().filter(|path| !path.ends_with("tidy.rs")) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (number, line) in lines.iter().enumerate() {
+            if !line.contains("sleep(") || line.trim_start().starts_with("//") {
+                continue;
+            }
+            let explained = lines[number.saturating_sub(4)..number]
+                .iter()
+                .any(|above| above.trim_start().starts_with("// Sleep:"));
+            if !explained {
+                unexplained.push(format!("{}:{}", path.display(), number + 1));
+            }
+        }
+    }
+    assert!(
+        unexplained.is_empty(),
+        "sleeps without a `// Sleep:` reason just above:\n{}",
+        unexplained.join("\n")
+    );
+}
+
+/// Every lint exception says why, on its line or the line above.
+#[test]
+fn every_lint_exception_is_commented() {
+    let root = workspace_root();
+    let mut files = rust_files(&root.join("crates"));
+    files.extend(rust_files(&root.join("tests")));
+    let mut bare = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (number, line) in lines.iter().enumerate() {
+            let trimmed = line.trim_start();
+            if !(trimmed.starts_with("#[allow(")
+                || trimmed.starts_with("#![allow(")
+                || trimmed.starts_with("#[expect("))
+            {
+                continue;
+            }
+            let commented = line.contains("//")
+                || number
+                    .checked_sub(1)
+                    .is_some_and(|above| lines[above].trim_start().starts_with("//"));
+            if !commented {
+                bare.push(format!("{}:{}", path.display(), number + 1));
+            }
+        }
+    }
+    assert!(
+        bare.is_empty(),
+        "lint exceptions without a reason:\n{}",
+        bare.join("\n")
+    );
+}

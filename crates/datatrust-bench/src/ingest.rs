@@ -1,4 +1,4 @@
-//! `datatrust bench ingest`: the telemetry load generator. It starts the real server on
+//! `datatrust-bench ingest`: the telemetry load generator. It starts the real server on
 //! 127.0.0.1:0 with a fresh data directory and drives it over gRPC, client included in the
 //! same 2 cores, then prints:
 //!
@@ -350,7 +350,7 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
         );
     } else {
         println!(
-            "datatrust bench ingest: {ingested} events of ~{event_bytes} bytes, {collectors} collectors, batches of {batch}, disk at {}",
+            "datatrust-bench ingest: {ingested} events of ~{event_bytes} bytes, {collectors} collectors, batches of {batch}, disk at {}",
             root.display()
         );
         println!(

@@ -1,4 +1,4 @@
-//! `datatrust bench log`: the transparency log's load generator. It measures, on the disk
+//! `datatrust-bench log`: the transparency log's load generator. It measures, on the disk
 //! given (or a temporary directory):
 //!
 //! 1. durable appends per second from `--callers` appends in flight, and each append's time
@@ -197,7 +197,7 @@ pub fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "datatrust bench log: {entries} entries of {entry_bytes} bytes, {callers} appends in flight, disk at {}",
+            "datatrust-bench log: {entries} entries of {entry_bytes} bytes, {callers} appends in flight, disk at {}",
             root.display()
         );
         println!(

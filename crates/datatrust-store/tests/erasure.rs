@@ -103,6 +103,7 @@ fn keys_kept_in_sled_by_older_trusts_move_out_on_open() {
                 Err(error) if attempts < 100 => {
                     attempts += 1;
                     let _ = error;
+                    // Sleep: waiting for sled's own file lock, released by its flusher thread (spacejam/sled#1289).
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
                 Err(error) => panic!("reopening sled: {error}"),
