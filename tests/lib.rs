@@ -5,14 +5,12 @@
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use datatrust_cli::client::{self, SignedIn};
 use datatrust_core::{NoteSigner, Origin, Role};
 use datatrust_proto::{convert, v1};
-use datatrust_server::{ServeOptions, TrustState};
-use datatrust_store::DataDirectory;
+use datatrust_server::ServeOptions;
 use datatrust_tlog::SequencerOptions;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -78,28 +76,17 @@ impl TestTrust {
         connect: bool,
     ) -> Result<TestTrust, String> {
         let origin = Origin::parse("trust.test").unwrap();
-        let opened =
-            DataDirectory::open_or_create(data_dir, None, &origin, datatrust_server::now())
-                .map_err(|error| error.to_string())?;
-        let trustee_key = data_dir.join("initial-trustee.key");
-        let trustee = NoteSigner::parse(&std::fs::read_to_string(&trustee_key).unwrap()).unwrap();
         let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let grpc_url = format!("http://{}", grpc_listener.local_addr().unwrap());
         let http_addr = http_listener.local_addr().unwrap();
-        let store = Arc::new(opened.store);
-        let log_store = Arc::new(store.log_store().unwrap());
-        let origin = opened.metadata.origin.clone();
-        let (log_signer, license_signer) = (opened.log_signer, opened.license_signer);
         let token_lifetime = options.token_lifetime;
-        let directory = opened.directory;
-        let state = tokio::task::spawn_blocking(move || {
-            TrustState::open(
-                store,
-                log_store,
-                origin,
-                log_signer,
-                license_signer,
+        let path = data_dir.to_path_buf();
+        let opened = tokio::task::spawn_blocking(move || {
+            datatrust_server::open_trust(
+                &path,
+                None,
+                &origin,
                 token_lifetime,
                 SequencerOptions {
                     max_delay: std::time::Duration::from_millis(1),
@@ -110,6 +97,9 @@ impl TestTrust {
         .await
         .unwrap()
         .map_err(|error| error.to_string())?;
+        let trustee_key = data_dir.join("initial-trustee.key");
+        let trustee = NoteSigner::parse(&std::fs::read_to_string(&trustee_key).unwrap()).unwrap();
+        let (state, directory) = (opened.state, opened.directory);
         let clock = state.clock();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -1,13 +1,11 @@
 //! The real server on loopback, as `datatrust serve` runs it, for the load generators.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use datatrust_cli::client::{self, SignedIn};
 use datatrust_core::{NoteSigner, Origin};
-use datatrust_server::{ServeOptions, TrustState};
-use datatrust_store::DataDirectory;
+use datatrust_server::ServeOptions;
 use datatrust_tlog::SequencerOptions;
 use tonic::transport::Channel;
 
@@ -23,32 +21,34 @@ pub struct Running {
 /// A new trust in `directory`, served on 127.0.0.1:0, with its first trustee signed in.
 pub async fn start(directory: &Path, options: ServeOptions) -> anyhow::Result<Running> {
     let origin = Origin::parse("bench.datatrust.localhost")?;
-    let opened = DataDirectory::open_or_create(directory, None, &origin, datatrust_server::now())?;
-    let trustee_key = NoteSigner::parse(&std::fs::read_to_string(
-        opened.created_trustee_key.clone().context("a new trust")?,
-    )?)?;
-    let store = Arc::new(opened.store);
-    let log_store = Arc::new(store.log_store()?);
-    let (log_signer, license_signer) = (opened.log_signer, opened.license_signer);
-    let state = tokio::task::spawn_blocking(move || {
-        TrustState::open(
-            store,
-            log_store,
-            origin,
-            log_signer,
-            license_signer,
+    let data_dir = directory.to_path_buf();
+    let opened = tokio::task::spawn_blocking(move || {
+        datatrust_server::open_trust(
+            &data_dir,
+            None,
+            &origin,
             std::time::Duration::from_secs(3600),
             SequencerOptions::default(),
         )
     })
     .await??;
+    let trustee_key = NoteSigner::parse(&std::fs::read_to_string(
+        opened.created_trustee_key.clone().context("a new trust")?,
+    )?)?;
+    let (state, directory) = (opened.state, opened.directory);
     let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", grpc.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(datatrust_server::serve(state, options, grpc, http, async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(async move {
+        let served = datatrust_server::serve(state, options, grpc, http, async {
+            let _ = stopped.await;
+        })
+        .await;
+        // The directory's lock, released after the final flush.
+        drop(directory);
+        served
+    });
     let channel = client::connect(&url, None).await?;
     let trustee = client::sign_in(&channel, &trustee_key).await?;
     Ok(Running {

@@ -8,6 +8,7 @@ mod http_log;
 mod http_server;
 mod https;
 mod limits;
+mod open;
 mod options;
 mod paging;
 mod portal;
@@ -18,6 +19,7 @@ mod status;
 
 pub use admission::AdmissionLimits;
 pub use connections::ConnectionLimits;
+pub use open::{OpenTrust, OpenTrustError, open_trust};
 pub use options::{OptionsError, ServeOptions, TlsFiles};
 pub use serve::{ServeError, serve};
 pub use state::{Clock, REFUSED_REPORTS_PER_HOUR, StartError, TrustState, now};

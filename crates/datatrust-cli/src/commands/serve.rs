@@ -2,12 +2,9 @@
 //! bind, serve until SIGINT or SIGTERM.
 
 use std::io::IsTerminal as _;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use datatrust_core::Origin;
-use datatrust_server::TrustState;
-use datatrust_store::DataDirectory;
 use datatrust_tlog::SequencerOptions;
 use tracing_subscriber::EnvFilter;
 
@@ -21,13 +18,19 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
 
     let data_dir = config.data_dir.clone();
     let requested_origin = config.origin.clone();
-    let now = datatrust_server::now();
+    let token_lifetime = config.options.token_lifetime;
     let opened = tokio::task::spawn_blocking(move || {
         let default_origin = Origin::parse(DEFAULT_ORIGIN).expect("the default origin is valid");
-        DataDirectory::open_or_create(&data_dir, requested_origin.as_ref(), &default_origin, now)
+        datatrust_server::open_trust(
+            &data_dir,
+            requested_origin.as_ref(),
+            &default_origin,
+            token_lifetime,
+            SequencerOptions::default(),
+        )
     })
     .await??;
-    let origin = opened.metadata.origin.clone();
+    let origin = opened.origin.clone();
     let grpc_listener = tokio::net::TcpListener::bind(config.grpc_addr)
         .await
         .with_context(|| {
@@ -69,23 +72,7 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
     println!("http listening on {scheme}://{http_addr}");
     tracing::info!(%origin, %grpc_addr, %http_addr, data_dir = %config.data_dir.display(), "serving");
 
-    let store = Arc::new(opened.store);
-    let log_store = Arc::new(store.log_store()?);
-    let (log_signer, license_signer) = (opened.log_signer, opened.license_signer);
-    let token_lifetime = config.options.token_lifetime;
-    let state_origin = origin.clone();
-    let state = tokio::task::spawn_blocking(move || {
-        TrustState::open(
-            store,
-            log_store,
-            state_origin,
-            log_signer,
-            license_signer,
-            token_lifetime,
-            SequencerOptions::default(),
-        )
-    })
-    .await??;
+    let state = opened.state;
     tracing::info!(
         tree_size = state.log_reader().size(),
         "transparency log open"
