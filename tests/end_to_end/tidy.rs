@@ -243,3 +243,36 @@ fn every_lint_exception_is_commented() {
         bare.join("\n")
     );
 }
+
+/// The CLI's command modules import `common` and nothing of each other's: `mod.rs`
+/// dispatches each role's commands to them.
+#[test]
+fn the_cli_command_modules_do_not_import_each_other() {
+    let directory = workspace_root().join("crates/datatrust-cli/src/commands");
+    let mut crossings = Vec::new();
+    for path in rust_files(&directory) {
+        if path.ends_with("mod.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            let mut rest = line;
+            while let Some(at) = rest.find("super::") {
+                rest = &rest[at + "super::".len()..];
+                if !(rest.starts_with("common") || rest.starts_with('*')) {
+                    crossings.push(format!(
+                        "{}:{}: {}",
+                        path.display(),
+                        number + 1,
+                        line.trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        crossings.is_empty(),
+        "command modules importing each other:\n{}",
+        crossings.join("\n")
+    );
+}

@@ -241,6 +241,17 @@ pub enum TrustCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TrusteeCommand {
+    #[command(flatten)]
+    Principals(TrusteePrincipalsCommand),
+    #[command(flatten)]
+    Governance(TrusteeGovernanceCommand),
+    #[command(flatten)]
+    Ledger(TrusteeLedgerCommand),
+}
+
+/// A trustee's work on who belongs to the trust.
+#[derive(Debug, Subcommand)]
+pub enum TrusteePrincipalsCommand {
     /// Enrol a member directly by their public key.
     EnrolMember(RegisterArgs),
     /// Create a one-time invitation code a member redeems with their own key.
@@ -290,6 +301,11 @@ pub enum TrusteeCommand {
         #[arg(long)]
         public_key: String,
     },
+}
+
+/// A trustee's work on terms and licenses.
+#[derive(Debug, Subcommand)]
+pub enum TrusteeGovernanceCommand {
     /// Propose a terms document (TOML); opens the members' vote.
     ProposeTerms {
         /// The agreement TOML (see terms/example-agreement.toml).
@@ -327,6 +343,11 @@ pub enum TrusteeCommand {
         #[arg(long)]
         reason: String,
     },
+}
+
+/// A trustee's work on money and duties.
+#[derive(Debug, Subcommand)]
+pub enum TrusteeLedgerCommand {
     /// Invoices: every licensee's, or one's.
     Invoices {
         /// Only this licensee (base64 public key).
@@ -392,6 +413,19 @@ pub struct RegisterArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum MemberCommand {
+    #[command(flatten)]
+    Principals(MemberPrincipalsCommand),
+    #[command(flatten)]
+    Governance(MemberGovernanceCommand),
+    #[command(flatten)]
+    Data(MemberDataCommand),
+    #[command(flatten)]
+    Ledger(MemberLedgerCommand),
+}
+
+/// A member's enrolment and collectors.
+#[derive(Debug, Subcommand)]
+pub enum MemberPrincipalsCommand {
     /// Redeem an invitation code with the key in --key.
     Redeem {
         #[arg(long)]
@@ -409,6 +443,11 @@ pub enum MemberCommand {
     },
     /// The collectors you have authorised.
     Collectors,
+}
+
+/// A member's votes, consents, and the uses of the data.
+#[derive(Debug, Subcommand)]
+pub enum MemberGovernanceCommand {
     /// Vote on proposed terms (your ballot is secret; you may change it until the vote closes).
     #[command(group(clap::ArgGroup::new("ballot").required(true).args(["yes", "no"])))]
     Vote {
@@ -433,6 +472,11 @@ pub enum MemberCommand {
     Consents,
     /// Licenses granted under the terms, and every training use reported under them.
     Uses,
+}
+
+/// What the trust holds about a member.
+#[derive(Debug, Subcommand)]
+pub enum MemberDataCommand {
     /// What the trust holds about you: counts per day and category.
     Data,
     /// Export everything the trust holds about you as JSON Lines.
@@ -446,6 +490,20 @@ pub enum MemberCommand {
         #[arg(long)]
         confirm: String,
     },
+    /// Where your data went: every release holding your records and the training uses of it.
+    Audit {
+        /// Check every proof offline with the log's vkey.
+        #[arg(long)]
+        verify: bool,
+        /// The log's verifier key (for --verify).
+        #[arg(long)]
+        vkey: Option<String>,
+    },
+}
+
+/// A member's earnings.
+#[derive(Debug, Subcommand)]
+pub enum MemberLedgerCommand {
     /// What you have earned from the use of your data, per charge, and what was paid out.
     Statement {
         /// Check every share offline: its proof, the totals, the log's receipt.
@@ -458,21 +516,30 @@ pub enum MemberCommand {
         #[arg(long)]
         csv: bool,
     },
-    /// Where your data went: every release holding your records and the training uses of it.
-    Audit {
-        /// Check every proof offline with the log's vkey.
-        #[arg(long)]
-        verify: bool,
-        /// The log's verifier key (for --verify).
-        #[arg(long)]
-        vkey: Option<String>,
-    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum CompanyCommand {
+    #[command(flatten)]
+    Principals(CompanyPrincipalsCommand),
+    #[command(flatten)]
+    Governance(CompanyGovernanceCommand),
+    #[command(flatten)]
+    Ledger(CompanyLedgerCommand),
+    #[command(flatten)]
+    Data(CompanyDataCommand),
+}
+
+/// A licensee's own record.
+#[derive(Debug, Subcommand)]
+pub enum CompanyPrincipalsCommand {
     /// The company's own record on this trust.
     Profile,
+}
+
+/// A licensee's licenses and training uses.
+#[derive(Debug, Subcommand)]
+pub enum CompanyGovernanceCommand {
     /// Request a license under the terms in force.
     RequestLicense {
         #[arg(long)]
@@ -536,6 +603,17 @@ pub enum CompanyCommand {
     },
     /// Your training uses.
     Uses,
+}
+
+/// A licensee's invoices and duties.
+#[derive(Debug, Subcommand)]
+pub enum CompanyLedgerCommand {
+    /// Your invoices: charged, paid, due; and whether your licenses are suspended.
+    Invoices {
+        /// Print CSV instead of text.
+        #[arg(long)]
+        csv: bool,
+    },
     /// Declare, signed, that no training ran under a license up to a time (default now):
     /// the terms may require each license to be accounted for every N days.
     DeclareNoUse {
@@ -545,12 +623,11 @@ pub enum CompanyCommand {
         #[arg(long, value_parser = human::time_argument)]
         until: Option<i64>,
     },
-    /// Your invoices: charged, paid, due; and whether your licenses are suspended.
-    Invoices {
-        /// Print CSV instead of text.
-        #[arg(long)]
-        csv: bool,
-    },
+}
+
+/// A licensee's releases.
+#[derive(Debug, Subcommand)]
+pub enum CompanyDataCommand {
     /// Build a release under one of your licenses.
     Release {
         #[arg(long)]
@@ -573,28 +650,32 @@ pub enum CollectorCommand {
     /// The members who have authorised this collector.
     Members,
     /// Upload a member's events from a JSON Lines file (the export format), in batches.
-    Upload {
-        /// The member's public key (base64).
-        #[arg(long)]
-        member: String,
-        /// This device's id; with the sequence numbers it makes retries idempotent.
-        #[arg(long)]
-        device: String,
-        /// Events, one JSON object a line, as `member export` writes them.
-        #[arg(long)]
-        file: PathBuf,
-        /// Events per batch.
-        #[arg(long, default_value_t = 1000)]
-        batch: usize,
-        /// Sequence number of the first batch; the rest follow. Re-running with the same
-        /// numbers re-sends the same batches, which the trust stores once.
-        #[arg(long, default_value_t = 1)]
-        first_sequence: u64,
-        /// Move every event by the same amount so that the last one is now: a recorded
-        /// session (or the README's sample) replayed as if it had just happened.
-        #[arg(long)]
-        shift_to_now: bool,
-    },
+    Upload(UploadArgs),
+}
+
+/// `collector upload`'s arguments.
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// The member's public key (base64).
+    #[arg(long)]
+    pub member: String,
+    /// This device's id; with the sequence numbers it makes retries idempotent.
+    #[arg(long)]
+    pub device: String,
+    /// Events, one JSON object a line, as `member export` writes them.
+    #[arg(long)]
+    pub file: PathBuf,
+    /// Events per batch.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Sequence number of the first batch; the rest follow. Re-running with the same
+    /// numbers re-sends the same batches, which the trust stores once.
+    #[arg(long, default_value_t = 1)]
+    pub first_sequence: u64,
+    /// Move every event by the same amount so that the last one is now: a recorded
+    /// session (or the README's sample) replayed as if it had just happened.
+    #[arg(long)]
+    pub shift_to_now: bool,
 }
 
 /// Parses the command line, runs it, and turns errors into a message and exit status 1.

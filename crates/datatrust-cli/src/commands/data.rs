@@ -14,20 +14,19 @@ use datatrust_proto::v1;
 use datatrust_tlog::receipt::Receipt;
 use serde_json::json;
 
-use super::governance::key_text;
 use crate::{client, human};
 
-use super::principals::read_key;
+use super::common::{key_text, read_key};
 use crate::client::SignedIn;
-use crate::{CompanyCommand, GlobalArgs, MemberCommand};
+use crate::{CompanyDataCommand, GlobalArgs, MemberDataCommand};
 
 pub async fn member(
     global: &GlobalArgs,
     session: &SignedIn,
-    command: MemberCommand,
+    command: MemberDataCommand,
 ) -> anyhow::Result<()> {
     match command {
-        MemberCommand::Data => {
+        MemberDataCommand::Data => {
             let counts = session
                 .member_data()
                 .get_my_data_summary(v1::GetMyDataSummaryRequest {})
@@ -52,7 +51,7 @@ pub async fn member(
                 println!("The trust holds no telemetry of yours.");
             }
         }
-        MemberCommand::Export { out } => {
+        MemberDataCommand::Export { out } => {
             let mut stream = session
                 .member_data()
                 .export_my_data(v1::ExportMyDataRequest {})
@@ -101,7 +100,7 @@ pub async fn member(
                 out.display()
             );
         }
-        MemberCommand::Erase { confirm } => {
+        MemberDataCommand::Erase { confirm } => {
             let response = session
                 .member_data()
                 .erase_my_data(v1::EraseMyDataRequest { confirm })
@@ -142,7 +141,7 @@ pub async fn member(
                 }
             }
         }
-        MemberCommand::Audit { verify, vkey } => {
+        MemberDataCommand::Audit { verify, vkey } => {
             let audit = session.whole_audit().await?;
             let verifier = match (verify, vkey) {
                 (true, Some(vkey)) => Some(
@@ -206,7 +205,6 @@ pub async fn member(
                 println!("No release has included your data.");
             }
         }
-        _ => unreachable!("other member commands are handled elsewhere"),
     }
     Ok(())
 }
@@ -269,10 +267,10 @@ fn verify_audit_entry(
 pub async fn company(
     global: &GlobalArgs,
     session: &SignedIn,
-    command: CompanyCommand,
+    command: CompanyDataCommand,
 ) -> anyhow::Result<()> {
     match command {
-        CompanyCommand::Release { license } => {
+        CompanyDataCommand::Release { license } => {
             // Built in the background, so no request has to outlast a large build.
             let mut reported = u64::MAX;
             let release = session
@@ -305,7 +303,7 @@ pub async fn company(
                 );
             }
         }
-        CompanyCommand::FetchRelease { release, out, vkey } => {
+        CompanyDataCommand::FetchRelease { release, out, vkey } => {
             let verifier =
                 NoteVerifier::parse(&vkey).map_err(|error| anyhow!("--vkey: {}", error.reason))?;
             let meta = session
@@ -347,7 +345,6 @@ pub async fn company(
                 );
             }
         }
-        _ => unreachable!("other company commands are handled elsewhere"),
     }
     Ok(())
 }
@@ -437,19 +434,16 @@ pub async fn fetch_and_verify(
 pub async fn collector_upload(
     global: &GlobalArgs,
     session: &SignedIn,
-    command: crate::CollectorCommand,
+    arguments: crate::UploadArgs,
 ) -> anyhow::Result<()> {
-    let crate::CollectorCommand::Upload {
+    let crate::UploadArgs {
         member,
         device,
         file,
         batch,
         first_sequence,
         shift_to_now,
-    } = command
-    else {
-        unreachable!("dispatched by kind");
-    };
+    } = arguments;
     if !(1..=10_000).contains(&batch) {
         bail!("--batch: must be 1 to 10000");
     }

@@ -8,7 +8,7 @@ use datatrust_core::governance::{
 };
 use datatrust_core::license::License;
 use datatrust_core::log_entry::DecodedEntry;
-use datatrust_core::{NoteVerifier, PublicKey, UnixSeconds, note};
+use datatrust_core::{NoteVerifier, UnixSeconds, note};
 use datatrust_proto::v1;
 use datatrust_proto::v1::log_service_client::LogServiceClient;
 use datatrust_proto::v1::terms_service_client::TermsServiceClient;
@@ -17,18 +17,13 @@ use datatrust_tlog::{SignedCheckpoint, leaf_hash};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use super::principals::read_key;
+use super::common::{key_text, read_key};
 use crate::client::{self, SignedIn};
 use crate::human;
 use crate::{
-    CompanyCommand, GlobalArgs, LicenseCommand, MemberCommand, TermsCommand, TrusteeCommand,
+    CompanyGovernanceCommand, GlobalArgs, LicenseCommand, MemberGovernanceCommand, TermsCommand,
+    TrusteeGovernanceCommand,
 };
-
-pub(super) fn key_text(bytes: &[u8]) -> String {
-    PublicKey::from_slice(bytes, "key")
-        .map(|key| key.to_base64())
-        .unwrap_or_else(|_| "(invalid key)".into())
-}
 
 fn terms_status(status: i32) -> &'static str {
     match v1::TermsStatus::try_from(status) {
@@ -279,12 +274,12 @@ fn print_use_named(global: &GlobalArgs, record: &v1::TrainingUse, licensee_name:
 pub async fn trustee(
     global: &GlobalArgs,
     session: &SignedIn,
-    command: TrusteeCommand,
+    command: TrusteeGovernanceCommand,
 ) -> anyhow::Result<()> {
     let signer = read_key(global)?;
     let origin = session.origin.to_string();
     match command {
-        TrusteeCommand::ProposeTerms { file } => {
+        TrusteeGovernanceCommand::ProposeTerms { file } => {
             let document = read_terms_document(&file)?;
             let response = session
                 .terms()
@@ -297,7 +292,7 @@ pub async fn trustee(
                 response.log_index,
             );
         }
-        TrusteeCommand::CloseVote { terms } => {
+        TrusteeGovernanceCommand::CloseVote { terms } => {
             let response = session
                 .terms()
                 .close_vote(v1::CloseVoteRequest {
@@ -311,7 +306,7 @@ pub async fn trustee(
                 response.log_index,
             );
         }
-        TrusteeCommand::Countersign { terms } => {
+        TrusteeGovernanceCommand::Countersign { terms } => {
             let signature = signer.sign(&countersign_message(&origin, &terms)).to_vec();
             let response = session
                 .terms()
@@ -327,7 +322,7 @@ pub async fn trustee(
                 response.log_index,
             );
         }
-        TrusteeCommand::Requests => {
+        TrusteeGovernanceCommand::Requests => {
             // What trustees approve, in full: who asks, for what, over which data, for how
             // long, at what price (from the terms the request names), and who approved.
             let requests = session.all_license_requests().await?;
@@ -363,7 +358,7 @@ pub async fn trustee(
                 println!("No license requests.");
             }
         }
-        TrusteeCommand::Approve { request } => {
+        TrusteeGovernanceCommand::Approve { request } => {
             let pending = session
                 .all_license_requests()
                 .await?
@@ -387,7 +382,7 @@ pub async fn trustee(
                 print_license_named(global, &license, company.as_deref());
             }
         }
-        TrusteeCommand::Deny { request, reason } => {
+        TrusteeGovernanceCommand::Deny { request, reason } => {
             let response = session
                 .licenses()
                 .deny_license_request(v1::DenyLicenseRequestRequest {
@@ -398,7 +393,7 @@ pub async fn trustee(
                 .into_inner();
             print_request(global, &response.request.unwrap_or_default());
         }
-        TrusteeCommand::Revoke { license, reason } => {
+        TrusteeGovernanceCommand::Revoke { license, reason } => {
             let response = session
                 .licenses()
                 .revoke_license(v1::RevokeLicenseRequest {
@@ -411,7 +406,6 @@ pub async fn trustee(
             let company = principal_name(session, &license.licensee).await;
             print_license_named(global, &license, company.as_deref());
         }
-        _ => unreachable!("principal commands are handled in principals.rs"),
     }
     Ok(())
 }
@@ -432,11 +426,11 @@ async fn principal_name(session: &SignedIn, public_key: &[u8]) -> Option<String>
 pub async fn member(
     global: &GlobalArgs,
     session: &SignedIn,
-    command: MemberCommand,
+    command: MemberGovernanceCommand,
 ) -> anyhow::Result<()> {
     match command {
         // Clap requires exactly one of --yes and --no, so `yes` alone says the choice.
-        MemberCommand::Vote { terms, yes, no: _ } => {
+        MemberGovernanceCommand::Vote { terms, yes, no: _ } => {
             let signer = read_key(global)?;
             let signature = signer
                 .sign(&ballot_message(session.origin.as_str(), &terms, yes))
@@ -458,7 +452,7 @@ pub async fn member(
                 );
             }
         }
-        MemberCommand::Consent { purpose, withdraw } => {
+        MemberGovernanceCommand::Consent { purpose, withdraw } => {
             let response = session
                 .consents()
                 .set_consent(v1::SetConsentRequest {
@@ -473,7 +467,7 @@ pub async fn member(
                 response.log_index,
             );
         }
-        MemberCommand::Consents => {
+        MemberGovernanceCommand::Consents => {
             for consent in session
                 .consents()
                 .list_my_consents(v1::ListMyConsentsRequest {})
@@ -484,7 +478,7 @@ pub async fn member(
                 print_consent(global, &consent, None);
             }
         }
-        MemberCommand::Uses => {
+        MemberGovernanceCommand::Uses => {
             // Licensees by name (the public transparency report names them), not by key.
             let names = client::licensee_names(session.channel()).await;
             for license in session.all_licenses().await? {
@@ -498,7 +492,6 @@ pub async fn member(
                 );
             }
         }
-        _ => unreachable!("other member commands are handled in principals.rs and data.rs"),
     }
     Ok(())
 }
@@ -506,17 +499,10 @@ pub async fn member(
 pub async fn company(
     global: &GlobalArgs,
     session: &SignedIn,
-    command: CompanyCommand,
+    command: CompanyGovernanceCommand,
 ) -> anyhow::Result<()> {
     match command {
-        CompanyCommand::Profile
-        | CompanyCommand::Release { .. }
-        | CompanyCommand::Invoices { .. }
-        | CompanyCommand::DeclareNoUse { .. }
-        | CompanyCommand::FetchRelease { .. } => {
-            unreachable!("handled in principals.rs, data.rs and ledger.rs")
-        }
-        CompanyCommand::RequestLicense {
+        CompanyGovernanceCommand::RequestLicense {
             purpose,
             categories,
             data_from,
@@ -540,17 +526,17 @@ pub async fn company(
                 .into_inner();
             print_request(global, &response.request.unwrap_or_default());
         }
-        CompanyCommand::Requests => {
+        CompanyGovernanceCommand::Requests => {
             for request in session.all_license_requests().await? {
                 print_request(global, &request);
             }
         }
-        CompanyCommand::Licenses => {
+        CompanyGovernanceCommand::Licenses => {
             for license in session.all_licenses().await? {
                 print_license(global, &license);
             }
         }
-        CompanyCommand::License { id, out } => {
+        CompanyGovernanceCommand::License { id, out } => {
             let license = session
                 .licenses()
                 .get_license(v1::GetLicenseRequest { license_id: id })
@@ -567,7 +553,7 @@ pub async fn company(
                 None => print!("{}", license.note),
             }
         }
-        CompanyCommand::ReportUse {
+        CompanyGovernanceCommand::ReportUse {
             license,
             run,
             model,
@@ -616,7 +602,7 @@ pub async fn company(
                 None => {}
             }
         }
-        CompanyCommand::Uses => {
+        CompanyGovernanceCommand::Uses => {
             for record in session.all_training_uses().await? {
                 print_use(global, &record);
             }

@@ -12,11 +12,10 @@ use datatrust_proto::v1;
 use datatrust_tlog::receipt::Receipt;
 use serde_json::json;
 
-use super::governance::key_text;
-use super::principals::read_key;
+use super::common::{key_text, read_key};
 use crate::client::SignedIn;
 use crate::human;
-use crate::{GlobalArgs, TrusteeCommand};
+use crate::{CompanyLedgerCommand, GlobalArgs, MemberLedgerCommand, TrusteeLedgerCommand};
 
 /// One CSV row (RFC 4180 quoting where a field needs it).
 fn csv_row(fields: &[String]) -> String {
@@ -156,11 +155,17 @@ pub async fn declare_no_use(
 pub async fn trustee(
     global: &GlobalArgs,
     session: &SignedIn,
-    command: TrusteeCommand,
+    command: TrusteeLedgerCommand,
 ) -> anyhow::Result<()> {
     let mut ledger = session.ledger();
     match command {
-        TrusteeCommand::RecordPayment {
+        TrusteeLedgerCommand::Invoices { licensee, csv } => {
+            let licensee = licensee
+                .map(|text| super::common::parse_key(&text, "--licensee"))
+                .transpose()?;
+            invoices(global, session, licensee, csv).await?;
+        }
+        TrusteeLedgerCommand::RecordPayment {
             charge,
             amount,
             currency,
@@ -190,7 +195,7 @@ pub async fn trustee(
                 );
             }
         }
-        TrusteeCommand::RecordPayout {
+        TrusteeLedgerCommand::RecordPayout {
             member,
             amount,
             currency,
@@ -221,7 +226,7 @@ pub async fn trustee(
                 );
             }
         }
-        TrusteeCommand::Ledger { csv } => {
+        TrusteeLedgerCommand::Ledger { csv } => {
             let response = ledger
                 .get_ledger(v1::GetLedgerRequest {})
                 .await?
@@ -285,7 +290,7 @@ pub async fn trustee(
                 }
             }
         }
-        TrusteeCommand::EnforceDuties => {
+        TrusteeLedgerCommand::EnforceDuties => {
             let response = ledger
                 .enforce_duties(v1::EnforceDutiesRequest {})
                 .await?
@@ -307,7 +312,7 @@ pub async fn trustee(
                 println!("Nobody newly suspended.");
             }
         }
-        TrusteeCommand::LiftSuspension { licensee, reason } => {
+        TrusteeLedgerCommand::LiftSuspension { licensee, reason } => {
             let licensee = PublicKey::from_base64(&licensee, "--licensee")
                 .map_err(|error| anyhow!("--licensee: {}", error.reason))?;
             let response = ledger
@@ -323,7 +328,6 @@ pub async fn trustee(
                 println!("Suspension lifted, logged at index {}.", response.log_index);
             }
         }
-        _ => unreachable!("other trustee commands are handled elsewhere"),
     }
     Ok(())
 }
@@ -401,7 +405,29 @@ pub fn verify_statement_line(
     Ok(())
 }
 
-pub async fn statement(
+pub async fn member(
+    global: &GlobalArgs,
+    session: &SignedIn,
+    command: MemberLedgerCommand,
+) -> anyhow::Result<()> {
+    let MemberLedgerCommand::Statement { verify, vkey, csv } = command;
+    statement(global, session, verify, vkey, csv).await
+}
+
+pub async fn company(
+    global: &GlobalArgs,
+    session: &SignedIn,
+    command: CompanyLedgerCommand,
+) -> anyhow::Result<()> {
+    match command {
+        CompanyLedgerCommand::Invoices { csv } => invoices(global, session, None, csv).await,
+        CompanyLedgerCommand::DeclareNoUse { license, until } => {
+            declare_no_use(global, session, license, until).await
+        }
+    }
+}
+
+async fn statement(
     global: &GlobalArgs,
     session: &SignedIn,
     verify: bool,

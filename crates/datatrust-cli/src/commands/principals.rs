@@ -5,88 +5,59 @@ use std::path::Path;
 
 use anyhow::{Context as _, anyhow, bail};
 use datatrust_core::auth::InvitationCode;
-use datatrust_core::{NoteSigner, PublicKey, Role};
+use datatrust_core::{NoteSigner, Role};
 use datatrust_proto::{convert, v1};
 use datatrust_store::DataDirectory;
 use rand::RngCore as _;
 use serde_json::json;
-use tonic::transport::Channel;
 
+use super::common::{connect, key_text, parse_key, read_key, sign_in};
 use crate::client::{self, SignedIn};
 use crate::{
-    CollectorCommand, Command, CompanyCommand, GlobalArgs, KeyCommand, MemberCommand, RegisterArgs,
-    TrustCommand, TrusteeCommand, key_file,
+    CompanyPrincipalsCommand, GlobalArgs, KeyCommand, MemberPrincipalsCommand, RegisterArgs,
+    TrusteePrincipalsCommand, key_file,
 };
 
-pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
-    match command {
-        Command::Serve(_)
-        | Command::Log(_)
-        | Command::Receipt(_)
-        | Command::Admin(_)
-        | Command::License(_)
-        | Command::Terms(_) => {
-            unreachable!("dispatched before principal commands")
-        }
-        Command::Key(command) => key(global, command),
-        Command::Trust(TrustCommand::Info { data_dir }) => {
-            trust_info(global, data_dir.as_deref()).await
-        }
-        Command::Whoami => {
-            let session = sign_in(global).await?;
-            let response = session
-                .auth()
-                .who_am_i(v1::WhoAmIRequest {})
-                .await?
-                .into_inner();
-            print_principal(global, &response.principal.unwrap_or_default());
-            Ok(())
-        }
-        Command::Login { print_token } => {
-            let session = sign_in(global).await?;
-            if print_token {
-                // Only the token on stdout, so `$(datatrust login --print-token)` is it.
-                println!("{}", session.token);
-            } else {
-                print_principal(global, &session.principal);
-                eprintln!(
-                    "Signed in. Each command signs in by itself; --print-token prints a bearer token for other gRPC tools."
-                );
-            }
-            Ok(())
-        }
-        Command::Trustee(command) => trustee(global, command).await,
-        Command::Member(command) => member(global, command).await,
-        Command::Company(CompanyCommand::Profile) => {
-            let session = sign_in(global).await?;
-            print_principal(global, &session.principal);
-            Ok(())
-        }
-        Command::Company(
-            command @ (CompanyCommand::Release { .. } | CompanyCommand::FetchRelease { .. }),
-        ) => super::data::company(global, &sign_in(global).await?, command).await,
-        Command::Company(CompanyCommand::Invoices { csv }) => {
-            super::ledger::invoices(global, &sign_in(global).await?, None, csv).await
-        }
-        Command::Company(CompanyCommand::DeclareNoUse { license, until }) => {
-            super::ledger::declare_no_use(global, &sign_in(global).await?, license, until).await
-        }
-        Command::Company(command) => {
-            super::governance::company(global, &sign_in(global).await?, command).await
-        }
-        Command::Collector(command @ CollectorCommand::Upload { .. }) => {
-            super::data::collector_upload(global, &sign_in(global).await?, command).await
-        }
-        Command::Collector(CollectorCommand::Members) => {
-            let session = sign_in(global).await?;
-            let authorizations = session.all_my_members().await?;
-            print_authorizations(global, &authorizations, "member");
-            Ok(())
-        }
-    }
+pub async fn whoami(global: &GlobalArgs) -> anyhow::Result<()> {
+    let session = sign_in(global).await?;
+    let response = session
+        .auth()
+        .who_am_i(v1::WhoAmIRequest {})
+        .await?
+        .into_inner();
+    print_principal(global, &response.principal.unwrap_or_default());
+    Ok(())
 }
 
-fn key(global: &GlobalArgs, command: KeyCommand) -> anyhow::Result<()> {
+pub async fn login(global: &GlobalArgs, print_token: bool) -> anyhow::Result<()> {
+    let session = sign_in(global).await?;
+    if print_token {
+        // Only the token on stdout, so `$(datatrust login --print-token)` is it.
+        println!("{}", session.token);
+    } else {
+        print_principal(global, &session.principal);
+        eprintln!(
+            "Signed in. Each command signs in by itself; --print-token prints a bearer token for other gRPC tools."
+        );
+    }
+    Ok(())
+}
+
+pub async fn company(global: &GlobalArgs, command: CompanyPrincipalsCommand) -> anyhow::Result<()> {
+    let CompanyPrincipalsCommand::Profile = command;
+    let session = sign_in(global).await?;
+    print_principal(global, &session.principal);
+    Ok(())
+}
+
+pub async fn collector_members(global: &GlobalArgs) -> anyhow::Result<()> {
+    let session = sign_in(global).await?;
+    let authorizations = session.all_my_members().await?;
+    print_authorizations(global, &authorizations, "member");
+    Ok(())
+}
+
+pub fn key(global: &GlobalArgs, command: KeyCommand) -> anyhow::Result<()> {
     let signer = match command {
         KeyCommand::Generate { out, name } => {
             let mut seed = [0u8; 32];
@@ -112,7 +83,7 @@ fn key(global: &GlobalArgs, command: KeyCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn trust_info(global: &GlobalArgs, data_dir: Option<&Path>) -> anyhow::Result<()> {
+pub async fn trust_info(global: &GlobalArgs, data_dir: Option<&Path>) -> anyhow::Result<()> {
     let info = match data_dir {
         Some(data_dir) => {
             // The lock refuses this while a server runs on the directory; ask the server then.
@@ -152,23 +123,23 @@ async fn trust_info(global: &GlobalArgs, data_dir: Option<&Path>) -> anyhow::Res
     Ok(())
 }
 
-async fn trustee(global: &GlobalArgs, command: TrusteeCommand) -> anyhow::Result<()> {
+pub async fn trustee(global: &GlobalArgs, command: TrusteePrincipalsCommand) -> anyhow::Result<()> {
     let session = sign_in(global).await?;
     let mut principals = session.principals();
     match command {
-        TrusteeCommand::EnrolMember(arguments) => {
+        TrusteePrincipalsCommand::EnrolMember(arguments) => {
             register(global, &session, Role::Member, arguments).await
         }
-        TrusteeCommand::RegisterLicensee(arguments) => {
+        TrusteePrincipalsCommand::RegisterLicensee(arguments) => {
             register(global, &session, Role::Licensee, arguments).await
         }
-        TrusteeCommand::RegisterCollector(arguments) => {
+        TrusteePrincipalsCommand::RegisterCollector(arguments) => {
             register(global, &session, Role::Collector, arguments).await
         }
-        TrusteeCommand::AddTrustee(arguments) => {
+        TrusteePrincipalsCommand::AddTrustee(arguments) => {
             register(global, &session, Role::Trustee, arguments).await
         }
-        TrusteeCommand::InviteMember { name, valid_days } => {
+        TrusteePrincipalsCommand::InviteMember { name, valid_days } => {
             if !(1..=30).contains(&valid_days) {
                 return Err(anyhow!("--valid-days: must be between 1 and 30"));
             }
@@ -196,7 +167,7 @@ async fn trustee(global: &GlobalArgs, command: TrusteeCommand) -> anyhow::Result
             }
             Ok(())
         }
-        TrusteeCommand::InviteMembers {
+        TrusteePrincipalsCommand::InviteMembers {
             csv,
             letters,
             valid_days,
@@ -269,7 +240,7 @@ async fn trustee(global: &GlobalArgs, command: TrusteeCommand) -> anyhow::Result
             }
             Ok(())
         }
-        TrusteeCommand::List { role } => {
+        TrusteePrincipalsCommand::List { role } => {
             let role = role
                 .map(|text| Role::parse(&text).map_err(|error| anyhow!("--role: {}", error.reason)))
                 .transpose()?;
@@ -304,7 +275,7 @@ async fn trustee(global: &GlobalArgs, command: TrusteeCommand) -> anyhow::Result
             }
             Ok(())
         }
-        TrusteeCommand::Invitations => {
+        TrusteePrincipalsCommand::Invitations => {
             let invitations = session.all_invitations().await?;
             if global.json {
                 output::json(serde_json::Value::Array(
@@ -313,9 +284,9 @@ async fn trustee(global: &GlobalArgs, command: TrusteeCommand) -> anyhow::Result
                         .map(|invitation| {
                             json!({
                                 "id": invitation.id, "display_name": invitation.display_name,
-                                "status": invitation.status, "created_by": wire_key(&invitation.created_by),
+                                "status": invitation.status, "created_by": key_text(&invitation.created_by),
                                 "created_at": invitation.created_at, "expires_at": invitation.expires_at,
-                                "redeemed_by": (!invitation.redeemed_by.is_empty()).then(|| wire_key(&invitation.redeemed_by)),
+                                "redeemed_by": (!invitation.redeemed_by.is_empty()).then(|| key_text(&invitation.redeemed_by)),
                             })
                         })
                         .collect(),
@@ -323,7 +294,7 @@ async fn trustee(global: &GlobalArgs, command: TrusteeCommand) -> anyhow::Result
             } else {
                 for invitation in &invitations {
                     let detail = match invitation.status.as_str() {
-                        "redeemed" => format!("redeemed by {}", wire_key(&invitation.redeemed_by)),
+                        "redeemed" => format!("redeemed by {}", key_text(&invitation.redeemed_by)),
                         "expired" => format!("expired {}", human::date(invitation.expires_at)),
                         _ => format!("open until {}", human::date(invitation.expires_at)),
                     };
@@ -337,7 +308,7 @@ async fn trustee(global: &GlobalArgs, command: TrusteeCommand) -> anyhow::Result
             }
             Ok(())
         }
-        TrusteeCommand::Show { public_key } => {
+        TrusteePrincipalsCommand::Show { public_key } => {
             let public_key = parse_key(&public_key, "--public-key")?;
             let response = principals
                 .get_principal(v1::GetPrincipalRequest {
@@ -348,29 +319,7 @@ async fn trustee(global: &GlobalArgs, command: TrusteeCommand) -> anyhow::Result
             print_principal(global, &response.principal.unwrap_or_default());
             Ok(())
         }
-        command @ (TrusteeCommand::ProposeTerms { .. }
-        | TrusteeCommand::CloseVote { .. }
-        | TrusteeCommand::Countersign { .. }
-        | TrusteeCommand::Requests
-        | TrusteeCommand::Approve { .. }
-        | TrusteeCommand::Deny { .. }
-        | TrusteeCommand::Revoke { .. }) => {
-            super::governance::trustee(global, &session, command).await
-        }
-        TrusteeCommand::Invoices { licensee, csv } => {
-            let licensee = licensee
-                .map(|text| parse_key(&text, "--licensee"))
-                .transpose()?;
-            super::ledger::invoices(global, &session, licensee, csv).await
-        }
-        command @ (TrusteeCommand::RecordPayment { .. }
-        | TrusteeCommand::RecordPayout { .. }
-        | TrusteeCommand::Ledger { .. }
-        | TrusteeCommand::EnforceDuties
-        | TrusteeCommand::LiftSuspension { .. }) => {
-            super::ledger::trustee(global, &session, command).await
-        }
-        TrusteeCommand::Deactivate { public_key } => {
+        TrusteePrincipalsCommand::Deactivate { public_key } => {
             let public_key = parse_key(&public_key, "--public-key")?;
             let response = principals
                 .deactivate_principal(v1::DeactivatePrincipalRequest {
@@ -404,32 +353,27 @@ async fn register(
     Ok(())
 }
 
-async fn member(global: &GlobalArgs, command: MemberCommand) -> anyhow::Result<()> {
-    if let MemberCommand::Redeem { code } = &command {
-        let code =
-            InvitationCode::parse(code).map_err(|error| anyhow!("--code: {}", error.reason))?;
-        let signer = read_key(global)?;
-        let principal = client::redeem_invitation(&connect(global).await?, &signer, &code).await?;
-        if !global.json {
-            println!("Welcome. You are now enrolled:");
+pub async fn member(global: &GlobalArgs, command: MemberPrincipalsCommand) -> anyhow::Result<()> {
+    // Redeeming comes before the key is enrolled: it signs in with nothing.
+    let session = match command {
+        MemberPrincipalsCommand::Redeem { code } => {
+            let code = InvitationCode::parse(&code)
+                .map_err(|error| anyhow!("--code: {}", error.reason))?;
+            let signer = read_key(global)?;
+            let principal =
+                client::redeem_invitation(&connect(global).await?, &signer, &code).await?;
+            if !global.json {
+                println!("Welcome. You are now enrolled:");
+            }
+            print_principal(global, &principal);
+            return Ok(());
         }
-        print_principal(global, &principal);
-        return Ok(());
-    }
-    let session = sign_in(global).await?;
+        _ => sign_in(global).await?,
+    };
     let mut members = session.members();
     match command {
-        MemberCommand::Redeem { .. } => unreachable!("handled above"),
-        MemberCommand::Statement { verify, vkey, csv } => {
-            return super::ledger::statement(global, &session, verify, vkey, csv).await;
-        }
-        command @ (MemberCommand::Data
-        | MemberCommand::Export { .. }
-        | MemberCommand::Erase { .. }
-        | MemberCommand::Audit { .. }) => {
-            return super::data::member(global, &session, command).await;
-        }
-        MemberCommand::AuthorizeCollector { collector_key } => {
+        MemberPrincipalsCommand::Redeem { .. } => {}
+        MemberPrincipalsCommand::AuthorizeCollector { collector_key } => {
             let collector = parse_key(&collector_key, "--collector-key")?;
             let response = members
                 .authorize_collector(v1::AuthorizeCollectorRequest {
@@ -443,7 +387,7 @@ async fn member(global: &GlobalArgs, command: MemberCommand) -> anyhow::Result<(
                 "collector",
             );
         }
-        MemberCommand::RevokeCollector { collector_key } => {
+        MemberPrincipalsCommand::RevokeCollector { collector_key } => {
             let collector = parse_key(&collector_key, "--collector-key")?;
             let response = members
                 .revoke_collector(v1::RevokeCollectorRequest {
@@ -459,45 +403,12 @@ async fn member(global: &GlobalArgs, command: MemberCommand) -> anyhow::Result<(
                 println!("{collector} was not authorised; nothing changed.");
             }
         }
-        command @ (MemberCommand::Vote { .. }
-        | MemberCommand::Consent { .. }
-        | MemberCommand::Consents
-        | MemberCommand::Uses) => {
-            return super::governance::member(global, &session, command).await;
-        }
-        MemberCommand::Collectors => {
+        MemberPrincipalsCommand::Collectors => {
             let authorizations = session.all_my_collectors().await?;
             print_authorizations(global, &authorizations, "collector");
         }
     }
     Ok(())
-}
-
-pub(super) fn read_key(global: &GlobalArgs) -> anyhow::Result<NoteSigner> {
-    let path = global.key.as_deref().ok_or_else(|| {
-        anyhow!("no key given: pass --key FILE or set DATATRUST_KEY (create one with `datatrust key generate`)")
-    })?;
-    key_file::read(path)
-}
-
-async fn connect(global: &GlobalArgs) -> anyhow::Result<Channel> {
-    Ok(client::connect(&global.server, global.ca_cert.as_deref()).await?)
-}
-
-async fn sign_in(global: &GlobalArgs) -> anyhow::Result<SignedIn> {
-    let signer = read_key(global)?;
-    let channel = connect(global).await?;
-    Ok(client::sign_in(&channel, &signer).await?)
-}
-
-fn parse_key(text: &str, flag: &str) -> anyhow::Result<PublicKey> {
-    PublicKey::from_base64(text, flag).map_err(|error| anyhow!("{flag}: {}", error.reason))
-}
-
-fn wire_key(bytes: &[u8]) -> String {
-    PublicKey::from_slice(bytes, "public_key")
-        .map(|key| key.to_base64())
-        .unwrap_or_else(|_| "(invalid key)".into())
 }
 
 fn role_name(role: i32) -> &'static str {
@@ -517,7 +428,7 @@ fn status_name(status: i32) -> &'static str {
 
 fn principal_json(principal: &v1::Principal) -> serde_json::Value {
     json!({
-        "public_key": wire_key(&principal.public_key),
+        "public_key": key_text(&principal.public_key),
         "role": role_name(principal.role),
         "display_name": principal.display_name,
         "created_at": principal.created_at,
@@ -528,7 +439,7 @@ fn principal_json(principal: &v1::Principal) -> serde_json::Value {
 fn principal_line(principal: &v1::Principal) -> String {
     format!(
         "{}  {:<9}  {:<11}  since {}  {}",
-        wire_key(&principal.public_key),
+        key_text(&principal.public_key),
         role_name(principal.role),
         status_name(principal.status),
         human::date(principal.created_at),
@@ -551,9 +462,9 @@ fn print_authorizations(
 ) {
     let other_key = |authorization: &v1::CollectorAuthorization| {
         if other_side == "member" {
-            wire_key(&authorization.member_public_key)
+            key_text(&authorization.member_public_key)
         } else {
-            wire_key(&authorization.collector_public_key)
+            key_text(&authorization.collector_public_key)
         }
     };
     if global.json {
@@ -561,8 +472,8 @@ fn print_authorizations(
             .iter()
             .map(|authorization| {
                 json!({
-                    "member_public_key": wire_key(&authorization.member_public_key),
-                    "collector_public_key": wire_key(&authorization.collector_public_key),
+                    "member_public_key": key_text(&authorization.member_public_key),
+                    "collector_public_key": key_text(&authorization.collector_public_key),
                     "authorized_at": authorization.authorized_at,
                 })
             })
