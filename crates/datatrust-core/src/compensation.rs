@@ -530,18 +530,17 @@ pub(crate) fn training_run_amount(
 }
 
 impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
-    pub(crate) fn terms_of(&self, license: &License) -> Result<Terms, DomainError> {
+    /// The terms a license was granted under (parsed once per version).
+    pub(crate) fn terms_of(&self, license: &License) -> Result<std::sync::Arc<Terms>, DomainError> {
         let hash = hex::encode(license.terms_sha256);
-        Ok(self
-            .terms_history()?
-            .into_iter()
-            .find(|terms| terms.hash == hash)
+        let record = self
+            .record::<crate::governance::TermsRecord>(RecordKind::Terms, hash.as_bytes())?
             .ok_or_else(|| {
                 DomainError::FailedPrecondition(
                     "the license's terms are unknown to this trust".into(),
                 )
-            })?
-            .terms())
+            })?;
+        Ok(self.parsed_terms(&record))
     }
 
     /// The members who share a new license's fee: active, consenting to its purpose, holding

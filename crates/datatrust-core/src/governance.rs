@@ -10,6 +10,8 @@ use crate::license::License;
 use crate::log_entry::LogEntry;
 use crate::registry::{DomainError, Journal, Logged, Registry, require_role};
 use crate::store::{EventStore, RecordKind, RecordStore, StoreError, TrustStore};
+use std::sync::Arc;
+
 use crate::terms::{LicenseRequestTerms, Terms};
 use crate::{FieldError, NoteSigner, Principal, PublicKey, Role, UnixSeconds, note};
 
@@ -338,6 +340,8 @@ pub fn approval_message(origin: &str, request_id: &str, terms_hash: &str) -> Vec
 /// The key that marks an index as built. Index entries start with a 32-byte member key and
 /// are read by that prefix, so this shorter key is never one of them.
 const INDEX_BUILT: &[u8] = b"\0index built v1";
+/// The key of the pointer to the terms in force (`RecordKind::ActiveTerms`).
+const ACTIVE_TERMS: &[u8] = b"active";
 
 /// A stored record's bytes (JSON).
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, DomainError> {
@@ -477,10 +481,66 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
 
     /// The ratified terms in force, if any. Public.
     pub fn active_terms(&self) -> Result<Option<TermsRecord>, DomainError> {
+        match self.record::<String>(RecordKind::ActiveTerms, ACTIVE_TERMS)? {
+            Some(hash) => Ok(Some(self.terms_by_hash(&hash)?)),
+            // Before the first ratification, or a trust from before the pointer (until
+            // `ensure_active_terms_pointer` has run).
+            None => Ok(self
+                .terms_history()?
+                .into_iter()
+                .find(|record| record.status == TermsStatus::Ratified)),
+        }
+    }
+
+    /// The terms in force, parsed: one key read, and the document parsed once per version.
+    pub(crate) fn active_policy(&self) -> Result<Option<Arc<Terms>>, DomainError> {
+        if let Some(hash) = self.record::<String>(RecordKind::ActiveTerms, ACTIVE_TERMS)?
+            && let Some(terms) = self.cached_terms(&hash)
+        {
+            return Ok(Some(terms));
+        }
         Ok(self
+            .active_terms()?
+            .map(|record| self.parsed_terms(&record)))
+    }
+
+    fn cached_terms(&self, hash: &str) -> Option<Arc<Terms>> {
+        self.parsed_terms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(hash)
+            .cloned()
+    }
+
+    /// A version's terms, parsed once and kept (versions are few).
+    pub(crate) fn parsed_terms(&self, record: &TermsRecord) -> Arc<Terms> {
+        if let Some(terms) = self.cached_terms(&record.hash) {
+            return terms;
+        }
+        let terms = Arc::new(record.terms());
+        self.parsed_terms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(record.hash.clone(), Arc::clone(&terms));
+        terms
+    }
+
+    /// Writes the pointer to the terms in force for a trust from before it, once.
+    pub fn ensure_active_terms_pointer(&self) -> Result<(), DomainError> {
+        if self
+            .record::<String>(RecordKind::ActiveTerms, ACTIVE_TERMS)?
+            .is_some()
+        {
+            return Ok(());
+        }
+        match self
             .terms_history()?
             .into_iter()
-            .find(|record| record.status == TermsStatus::Ratified))
+            .find(|record| record.status == TermsStatus::Ratified)
+        {
+            Some(record) => self.put(RecordKind::ActiveTerms, ACTIVE_TERMS, &record.hash),
+            None => Ok(()),
+        }
     }
 
     fn terms_by_hash(&self, hash: &str) -> Result<TermsRecord, DomainError> {
@@ -789,11 +849,18 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             entry = entry.with("supersedes", previous.hash.clone());
         }
         let log_index = self.journal.record(&entry)?;
-        let mut writes = vec![(
-            RecordKind::Terms,
-            record.hash.as_bytes().to_vec(),
-            Some(encode(&record)?),
-        )];
+        let mut writes = vec![
+            (
+                RecordKind::Terms,
+                record.hash.as_bytes().to_vec(),
+                Some(encode(&record)?),
+            ),
+            (
+                RecordKind::ActiveTerms,
+                ACTIVE_TERMS.to_vec(),
+                Some(encode(&record.hash)?),
+            ),
+        ];
         if let Some(mut previous) = previous {
             previous.status = TermsStatus::Superseded;
             writes.push((
@@ -837,14 +904,11 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         holding_lock: bool,
     ) -> Result<Logged<Consent>, DomainError> {
         let logged = self.decide(holding_lock, || {
-            let terms = self
-                .active_terms()?
-                .ok_or_else(|| {
-                    DomainError::FailedPrecondition(
-                        "no terms are in force yet; nothing to consent to".into(),
-                    )
-                })?
-                .terms();
+            let terms = self.active_policy()?.ok_or_else(|| {
+                DomainError::FailedPrecondition(
+                    "no terms are in force yet; nothing to consent to".into(),
+                )
+            })?;
             let (current, read) = self.store.read_consent(&caller.public_key, purpose)?;
             Ok(crate::consent::set(
                 caller,

@@ -94,6 +94,10 @@ pub struct Registry<S, J> {
     pub(crate) origin: Origin,
     /// One writer of trust state at a time; see the module comment.
     pub(crate) writer: Mutex<()>,
+    /// Terms parsed once per version (by hash): the terms in force are read on every
+    /// consent and ingest batch.
+    pub(crate) parsed_terms:
+        Mutex<std::collections::HashMap<String, std::sync::Arc<crate::terms::Terms>>>,
 }
 
 impl<S: TrustStore, J: Journal> Registry<S, J> {
@@ -103,6 +107,7 @@ impl<S: TrustStore, J: Journal> Registry<S, J> {
             journal,
             origin,
             writer: Mutex::new(()),
+            parsed_terms: Mutex::default(),
         }
     }
 

@@ -327,7 +327,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         caller: &Principal,
         license_id: &str,
         now: UnixSeconds,
-    ) -> Result<(License, crate::terms::Terms), DomainError> {
+    ) -> Result<(License, std::sync::Arc<crate::terms::Terms>), DomainError> {
         let record = self.license(caller, license_id)?;
         if let LicenseStatus::Revoked { reason, .. } = &record.status {
             return Err(DomainError::FailedPrecondition(format!(

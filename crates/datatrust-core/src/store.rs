@@ -273,10 +273,13 @@ pub enum RecordKind {
     MemberShare,
     /// Index: member || payout reference → the payout.
     MemberPayout,
+    /// Derived: `active` → the SHA-256 of the terms in force, written when terms are
+    /// ratified, so reading the terms in force reads one key, not every version.
+    ActiveTerms,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 16] = [
+    pub const ALL: [RecordKind; 17] = [
         RecordKind::Terms,
         RecordKind::Ballot,
         RecordKind::Consent,
@@ -293,6 +296,7 @@ impl RecordKind {
         RecordKind::MemberRelease,
         RecordKind::MemberShare,
         RecordKind::MemberPayout,
+        RecordKind::ActiveTerms,
     ];
 
     pub fn name(self) -> &'static str {
@@ -313,6 +317,7 @@ impl RecordKind {
             RecordKind::MemberRelease => "member_releases",
             RecordKind::MemberShare => "member_shares",
             RecordKind::MemberPayout => "member_payouts",
+            RecordKind::ActiveTerms => "active_terms",
         }
     }
 }

@@ -46,7 +46,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             .into());
         }
         self.check_collection(caller, member)?;
-        let terms = self.active_terms()?.map(|record| record.terms());
+        let terms = self.active_policy()?;
         let retention_days = terms
             .as_ref()
             .map_or(DEFAULT_RETENTION_DAYS, |terms| terms.policy.retention_days);

@@ -190,6 +190,11 @@ impl TrustState {
             .map_err(|error| {
                 StartError::Genesis(format!("indexing releases by member: {error}"))
             })?;
+        state
+            .inner
+            .registry
+            .ensure_active_terms_pointer()
+            .map_err(|error| StartError::Genesis(format!("noting the terms in force: {error}")))?;
         if state.log_reader().size() == 0 {
             state.log_genesis()?;
         } else if let Err(error) = state.check_keys_against_genesis() {
