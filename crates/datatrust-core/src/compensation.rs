@@ -356,18 +356,43 @@ impl PendingCharge {
             (RecordKind::ChargeShares, key, Some(encode(&self.shares)?)),
         ];
         writes.extend(member_share_index(&self.record, &self.shares)?);
+        if self.record.amount > 0 {
+            writes.push((
+                RecordKind::OpenCharge,
+                open_charge_key(&self.record),
+                Some(encode(&self.record.id)?),
+            ));
+        }
         Ok(writes)
     }
 }
 
+/// Where a charge not yet paid in full is listed: by licensee, then by due time.
+fn open_charge_key(charge: &ChargeRecord) -> Vec<u8> {
+    let due = u64::try_from(charge.due_at.0).unwrap_or(0);
+    [
+        charge.licensee.as_bytes().as_slice(),
+        &due.to_be_bytes(),
+        charge.id.as_bytes(),
+    ]
+    .concat()
+}
+
+/// A licensee's index entry for one of its licenses.
+pub(crate) fn licensee_license_write(
+    licensee: &PublicKey,
+    license_id: &str,
+) -> Result<crate::store::RecordWrite, DomainError> {
+    Ok((
+        RecordKind::LicenseeLicense,
+        [licensee.as_bytes().as_slice(), license_id.as_bytes()].concat(),
+        Some(encode(&license_id)?),
+    ))
+}
+
 /// A charge as its licensee's invoice: what was paid towards it, what is still due, and
 /// whether that is overdue at `now`.
-fn invoice(
-    charge: ChargeRecord,
-    paid_per_charge: &HashMap<String, u64>,
-    now: UnixSeconds,
-) -> Invoice {
-    let paid = paid_per_charge.get(&charge.id).copied().unwrap_or(0);
+fn invoice(charge: ChargeRecord, paid: u64, now: UnixSeconds) -> Invoice {
     let due = charge.amount.saturating_sub(paid);
     Invoice {
         overdue: due > 0 && now > charge.due_at,
@@ -654,22 +679,6 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         )?))
     }
 
-    /// Stores `record` under `key` and answers it with the index of the entry that logged it.
-    fn store_logged<T: Serialize>(
-        &self,
-        kind: RecordKind,
-        key: Vec<u8>,
-        record: T,
-        log_index: u64,
-    ) -> Result<Logged<T>, DomainError> {
-        self.store
-            .write_records(vec![(kind, key, Some(encode(&record)?))])?;
-        Ok(Logged {
-            value: record,
-            log_index: Some(log_index),
-        })
-    }
-
     fn charges(&self) -> Result<Vec<ChargeRecord>, DomainError> {
         let mut charges: Vec<ChargeRecord> = self.records(RecordKind::Charge, b"")?;
         charges.sort_by_key(|charge| (charge.log_index, charge.id.clone()));
@@ -680,22 +689,11 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         self.records(RecordKind::Payment, b"")
     }
 
-    fn paid_towards(payments: &[PaymentRecord], charge_id: &str) -> u64 {
-        payments
-            .iter()
-            .filter(|payment| payment.charge_id == charge_id)
-            .map(|payment| payment.amount)
-            .sum()
-    }
-
-    /// What was paid towards each charge, by charge id.
-    fn paid_per_charge(&self) -> Result<HashMap<String, u64>, DomainError> {
-        let mut paid: HashMap<String, u64> = HashMap::new();
-        for payment in self.payments()? {
-            let total = paid.entry(payment.charge_id).or_default();
-            *total = total.saturating_add(payment.amount);
-        }
-        Ok(paid)
+    /// What has been paid towards a charge (derived, one key).
+    fn paid_of(&self, charge_id: &str) -> Result<u64, DomainError> {
+        Ok(self
+            .record::<u64>(RecordKind::ChargePaid, charge_id.as_bytes())?
+            .unwrap_or(0))
     }
 
     fn invoices_of(
@@ -703,13 +701,105 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         licensee: Option<&PublicKey>,
         now: UnixSeconds,
     ) -> Result<Vec<Invoice>, DomainError> {
-        let paid_per_charge = self.paid_per_charge()?;
-        Ok(self
-            .charges()?
+        self.charges()?
             .into_iter()
             .filter(|charge| licensee.is_none_or(|key| charge.licensee == *key))
-            .map(|charge| invoice(charge, &paid_per_charge, now))
-            .collect())
+            .map(|charge| {
+                let paid = self.paid_of(&charge.id)?;
+                Ok(invoice(charge, paid, now))
+            })
+            .collect()
+    }
+
+    /// A licensee's overdue invoices, earliest due first: read from its open charges due
+    /// before `now`, not from every charge.
+    fn overdue_invoices(
+        &self,
+        licensee: &PublicKey,
+        now: UnixSeconds,
+    ) -> Result<Vec<Invoice>, DomainError> {
+        let mut overdue = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.store.scan_records_page(
+                RecordKind::OpenCharge,
+                licensee.as_bytes(),
+                after.as_deref(),
+                64,
+            )?;
+            let exhausted = page.len() < 64;
+            for (key, value) in page {
+                let due = key
+                    .get(32..40)
+                    .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(u64::MAX);
+                if i64::try_from(due).unwrap_or(i64::MAX) >= now.0 {
+                    return Ok(overdue);
+                }
+                let charge_id: String = decode(&value)?;
+                let charge: ChargeRecord = self
+                    .record(RecordKind::Charge, charge_id.as_bytes())?
+                    .ok_or_else(|| {
+                    DomainError::Store(crate::store::StoreError::data_loss(format!(
+                        "open charge {charge_id} has no charge record"
+                    )))
+                })?;
+                let invoice = invoice(charge, self.paid_of(&charge_id)?, now);
+                if invoice.overdue {
+                    overdue.push(invoice);
+                }
+                after = Some(key);
+            }
+            if exhausted {
+                return Ok(overdue);
+            }
+        }
+    }
+
+    /// Builds the derived payment totals, open charges and licensee → license index for a
+    /// trust from before them, once (a marker says so; later starts read nothing).
+    pub fn ensure_licensee_indexes(&self) -> Result<(), DomainError> {
+        if !self.index_built(RecordKind::OpenCharge)? {
+            let mut paid: HashMap<String, u64> = HashMap::new();
+            for payment in self.records::<PaymentRecord>(RecordKind::Payment, b"")? {
+                let total = paid.entry(payment.charge_id).or_default();
+                *total = total.saturating_add(payment.amount);
+            }
+            let mut writes = Vec::new();
+            for charge in self.charges()? {
+                let paid = paid.get(&charge.id).copied().unwrap_or(0);
+                if paid > 0 {
+                    writes.push((
+                        RecordKind::ChargePaid,
+                        charge.id.as_bytes().to_vec(),
+                        Some(encode(&paid)?),
+                    ));
+                }
+                if paid < charge.amount {
+                    writes.push((
+                        RecordKind::OpenCharge,
+                        open_charge_key(&charge),
+                        Some(encode(&charge.id)?),
+                    ));
+                }
+            }
+            for chunk in writes.chunks(1024) {
+                self.store.write_records(chunk.to_vec())?;
+            }
+            self.mark_index_built(RecordKind::OpenCharge)?;
+        }
+        if !self.index_built(RecordKind::LicenseeLicense)? {
+            let mut writes = Vec::new();
+            for license in self.records::<LicenseRecord>(RecordKind::License, b"")? {
+                writes.push(licensee_license_write(&license.licensee, &license.id)?);
+            }
+            for chunk in writes.chunks(1024) {
+                self.store.write_records(chunk.to_vec())?;
+            }
+            self.mark_index_built(RecordKind::LicenseeLicense)?;
+        }
+        Ok(())
     }
 
     /// One page of invoices, in charge-id order: a licensee's own; trustees' everyone's (or
@@ -746,11 +836,13 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             |charge: &ChargeRecord| whose.is_none_or(|key| charge.licensee == key),
         )?;
         charges.sort_by_key(|charge| (charge.log_index, charge.id.clone()));
-        let paid_per_charge = self.paid_per_charge()?;
         let invoices = charges
             .into_iter()
-            .map(|charge| invoice(charge, &paid_per_charge, now))
-            .collect();
+            .map(|charge| {
+                let paid = self.paid_of(&charge.id)?;
+                Ok(invoice(charge, paid, now))
+            })
+            .collect::<Result<_, DomainError>>()?;
         Ok((invoices, next))
     }
 
@@ -805,7 +897,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             .record(RecordKind::Charge, charge_id.as_bytes())?
             .ok_or_else(|| DomainError::NotFound("charge_id: no such charge".into()))?;
         currency_matches(&charge.currency, currency)?;
-        let paid = Self::paid_towards(&self.payments()?, &charge.id);
+        let paid = self.paid_of(&charge.id)?;
         let due = charge.amount.saturating_sub(paid);
         if amount > due {
             return Err(FieldError::new(
@@ -825,6 +917,15 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                 .with("amount", amount.to_string())
                 .with("reference-sha256", sha256_hex(reference.as_bytes())),
         )?;
+        let paid_now = paid.saturating_add(amount);
+        let mut writes = vec![(
+            RecordKind::ChargePaid,
+            charge.id.as_bytes().to_vec(),
+            Some(encode(&paid_now)?),
+        )];
+        if paid_now >= charge.amount {
+            writes.push((RecordKind::OpenCharge, open_charge_key(&charge), None));
+        }
         let record = PaymentRecord {
             reference: reference.clone(),
             charge_id: charge.id,
@@ -835,12 +936,16 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
             recorded_by: caller.public_key,
             log_index,
         };
-        self.store_logged(
+        writes.push((
             RecordKind::Payment,
             reference.into_bytes(),
-            record,
-            log_index,
-        )
+            Some(encode(&record)?),
+        ));
+        self.store.write_records(writes)?;
+        Ok(Logged {
+            value: record,
+            log_index: Some(log_index),
+        })
     }
 
     /// A member's totals per currency (earned, paid out), from the member's own index
@@ -1193,11 +1298,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         now: UnixSeconds,
         counting_reports: bool,
     ) -> Result<Option<String>, DomainError> {
-        let overdue: Vec<Invoice> = self
-            .invoices_of(Some(licensee), now)?
-            .into_iter()
-            .filter(|invoice| invoice.overdue)
-            .collect();
+        let overdue = self.overdue_invoices(licensee, now)?;
         if let Some(first) = overdue.first() {
             return Ok(Some(format!(
                 "invoice {} ({} {} due) overdue since {}{}",
@@ -1344,11 +1445,17 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
     }
 
     fn records_of_licensee(&self, licensee: &PublicKey) -> Result<Vec<LicenseRecord>, DomainError> {
-        Ok(self
-            .records::<LicenseRecord>(RecordKind::License, b"")?
+        self.records::<String>(RecordKind::LicenseeLicense, licensee.as_bytes())?
             .into_iter()
-            .filter(|license| license.licensee == *licensee)
-            .collect())
+            .map(|id| {
+                self.record::<LicenseRecord>(RecordKind::License, id.as_bytes())?
+                    .ok_or_else(|| {
+                        DomainError::Store(crate::store::StoreError::data_loss(format!(
+                            "the licensee index names license {id}, which is not stored"
+                        )))
+                    })
+            })
+            .collect()
     }
 
     /// Suspends every licensee with an overdue invoice; returns the suspensions made now.
@@ -1409,11 +1516,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                 "licensee_public_key: this licensee is not suspended".into(),
             )
         })?;
-        if let Some(invoice) = self
-            .invoices_of(Some(licensee), now)?
-            .into_iter()
-            .find(|invoice| invoice.overdue)
-        {
+        if let Some(invoice) = self.overdue_invoices(licensee, now)?.into_iter().next() {
             return Err(DomainError::FailedPrecondition(format!(
                 "licensee_public_key: invoice {} still has {} {} overdue; record the payment first",
                 invoice.charge.id, invoice.due, invoice.charge.currency

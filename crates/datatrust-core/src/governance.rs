@@ -1194,6 +1194,7 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
                 record.id.as_bytes().to_vec(),
                 Some(encode(&record)?),
             ),
+            crate::compensation::licensee_license_write(&record.licensee, &record.id)?,
         ];
         writes.extend(charge.writes()?);
         self.store.write_records(writes)?;

@@ -276,10 +276,17 @@ pub enum RecordKind {
     /// Derived: `active` → the SHA-256 of the terms in force, written when terms are
     /// ratified, so reading the terms in force reads one key, not every version.
     ActiveTerms,
+    /// Derived: charge id → what has been paid towards it (a payment reads one key).
+    ChargePaid,
+    /// Derived: licensee || due time (u64 BE) || charge id → charge id, for each charge not
+    /// yet paid in full, so the duty check reads a licensee's earliest unpaid charges only.
+    OpenCharge,
+    /// Index: licensee || license id → license id, for a licensee's licenses.
+    LicenseeLicense,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 17] = [
+    pub const ALL: [RecordKind; 20] = [
         RecordKind::Terms,
         RecordKind::Ballot,
         RecordKind::Consent,
@@ -297,6 +304,9 @@ impl RecordKind {
         RecordKind::MemberShare,
         RecordKind::MemberPayout,
         RecordKind::ActiveTerms,
+        RecordKind::ChargePaid,
+        RecordKind::OpenCharge,
+        RecordKind::LicenseeLicense,
     ];
 
     pub fn name(self) -> &'static str {
@@ -318,6 +328,9 @@ impl RecordKind {
             RecordKind::MemberShare => "member_shares",
             RecordKind::MemberPayout => "member_payouts",
             RecordKind::ActiveTerms => "active_terms",
+            RecordKind::ChargePaid => "charge_paid",
+            RecordKind::OpenCharge => "open_charges",
+            RecordKind::LicenseeLicense => "licensee_licenses",
         }
     }
 }

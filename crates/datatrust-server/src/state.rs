@@ -193,6 +193,13 @@ impl TrustState {
         state
             .inner
             .registry
+            .ensure_licensee_indexes()
+            .map_err(|error| {
+                StartError::Genesis(format!("indexing licensees' charges: {error}"))
+            })?;
+        state
+            .inner
+            .registry
             .ensure_active_terms_pointer()
             .map_err(|error| StartError::Genesis(format!("noting the terms in force: {error}")))?;
         if state.log_reader().size() == 0 {
