@@ -1,5 +1,6 @@
 //! kill -9 during concurrent state changes on the one commit path (principals registered and
-//! deactivated, consents granted and withdrawn, collectors authorised and revoked): after
+//! deactivated, consents granted and withdrawn, collectors authorised and revoked, payments
+//! recorded against an invoice): after
 //! every kill, `datatrust admin check` replays the log against the stored state and finds no
 //! difference, and every change the server acknowledged is in the log at the index it gave.
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use datatrust_cli::client::{self, SignedIn};
 use datatrust_core::NoteSigner;
-use datatrust_core::governance::{ballot_message, countersign_message};
+use datatrust_core::governance::{approval_message, ballot_message, countersign_message};
 use datatrust_core::log_entry::DecodedEntry;
 use datatrust_proto::v1;
 use datatrust_proto::v1::log_service_client::LogServiceClient;
@@ -36,6 +37,8 @@ async fn kill_9_during_state_changes_leaves_the_state_equal_to_the_log() {
     let members: Vec<NoteSigner> = (0..MEMBERS).map(|_| new_signer()).collect();
     let collector = new_signer();
     let made = Arc::new(Mutex::new(vec![0usize; MEMBERS]));
+    let licensee = new_signer();
+    let mut invoice = String::new();
 
     // A trust with members, a collector, and terms in force.
     {
@@ -89,6 +92,49 @@ async fn kill_9_during_state_changes_leaves_the_state_equal_to_the_log() {
             })
             .await
             .unwrap();
+        // A license, so an invoice (its fee) to pay against.
+        register(&trustee, &licensee, v1::Role::Licensee)
+            .await
+            .unwrap();
+        let company = client::sign_in(&channel, &licensee).await.unwrap();
+        let now = datatrust_server::now().0;
+        let request = company
+            .licenses()
+            .request_license(v1::RequestLicenseRequest {
+                purpose: "computer-use-agent-training".into(),
+                categories: vec!["pointer".into()],
+                data_from: now - 86_400,
+                data_to: now,
+                model_family: "crash".into(),
+                max_training_runs: 1,
+                duration_days: 30,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .request
+            .unwrap();
+        trustee
+            .licenses()
+            .approve_license_request(v1::ApproveLicenseRequestRequest {
+                request_id: request.id.clone(),
+                signature: trustee_key()
+                    .sign(&approval_message(&origin, &request.id, &hash))
+                    .to_vec(),
+            })
+            .await
+            .unwrap();
+        invoice = company
+            .ledger()
+            .list_invoices(v1::ListInvoicesRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .invoices
+            .remove(0)
+            .charge
+            .unwrap()
+            .id;
         server.signal("-TERM");
         let _ = server.wait(Duration::from_secs(20)).await;
     }
@@ -109,8 +155,16 @@ async fn kill_9_during_state_changes_leaves_the_state_equal_to_the_log() {
         }
         {
             let acknowledged = Arc::clone(&acknowledged);
+            let trustee = trustee.clone();
             writers.push(tokio::spawn(async move {
                 trustee_changes(&trustee, &acknowledged).await;
+            }));
+        }
+        {
+            let acknowledged = Arc::clone(&acknowledged);
+            let invoice = invoice.clone();
+            writers.push(tokio::spawn(async move {
+                payments(&trustee, &invoice, &acknowledged).await;
             }));
         }
         let delay = rand::thread_rng().gen_range(50..400);
@@ -155,6 +209,7 @@ async fn kill_9_during_state_changes_leaves_the_state_equal_to_the_log() {
         "collector-revoked",
         "principal-registered",
         "principal-deactivated",
+        "payment-received",
     ] {
         assert!(
             acknowledged.iter().any(|(_, logged)| *logged == kind),
@@ -266,6 +321,41 @@ async fn trustee_changes(trustee: &SignedIn, acknowledged: &Mutex<Vec<(u64, &'st
                         .unwrap()
                         .push((index, "principal-deactivated"));
                 }
+            }
+            Err(status) if gone(&status) => return,
+            Err(_) => {}
+        }
+    }
+}
+
+/// The trustee records payments of one cent against the invoice, until the server dies.
+async fn payments(
+    trustee: &SignedIn,
+    invoice: &str,
+    acknowledged: &Mutex<Vec<(u64, &'static str)>>,
+) {
+    loop {
+        let reference = format!("BANK-{}", rand::random::<u64>());
+        match trustee
+            .ledger()
+            .record_payment(v1::RecordPaymentRequest {
+                charge_id: invoice.to_owned(),
+                amount: 1,
+                currency: "EUR".into(),
+                reference,
+            })
+            .await
+        {
+            Ok(response) => {
+                let index = response
+                    .into_inner()
+                    .payment
+                    .expect("the payment")
+                    .log_index;
+                acknowledged
+                    .lock()
+                    .unwrap()
+                    .push((index, "payment-received"));
             }
             Err(status) if gone(&status) => return,
             Err(_) => {}

@@ -6,12 +6,12 @@
 //! changed since (`CommitError::Conflict`), which is then decided again on fresh state.
 //!
 //! Moved to this path so far: principals and invitations' redemption, consents, collector
-//! authorisations (the other aggregates still change under the registry's writer lock; see
+//! authorisations, payments (the other aggregates still change under the registry's writer lock; see
 //! ARCHITECTURE.md).
 
 use crate::governance::Consent;
 use crate::log_entry::LogEntry;
-use crate::store::{Invitation, StoreError};
+use crate::store::{Invitation, RecordKind, StoreError};
 use crate::{CollectorAuthorization, Principal, PublicKey};
 
 /// A stored value's version: the SHA-256 of its bytes (`None`: absent). Any write that
@@ -54,6 +54,15 @@ pub enum Write {
         member: PublicKey,
         collector: PublicKey,
     },
+    /// A record as its JSON (`None` deletes it), for records that do not hold the index
+    /// of the entry that logged them.
+    Record {
+        kind: RecordKind,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    },
+    /// A payment; its `log_index` is set at commit, to the decision's first entry's.
+    Payment(crate::compensation::PaymentRecord),
 }
 
 /// What a command decided: the entries that log it, the writes that apply it, the reads
@@ -102,10 +111,16 @@ pub trait StateTables {
         member: &PublicKey,
         collector: &PublicKey,
     ) -> Result<(Option<CollectorAuthorization>, TableRead), StoreError>;
+    /// A record's JSON, with the read it is.
+    fn read_record(
+        &self,
+        kind: RecordKind,
+        key: &[u8],
+    ) -> Result<(Option<Vec<u8>>, TableRead), StoreError>;
     /// The stored bytes under `key` in `table`, to check a read's version.
     fn table_get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
-    /// How a write is stored.
-    fn encode(&self, write: &Write) -> Result<Vec<TableWrite>, StoreError>;
+    /// How a write is stored, given the index of the decision's first log entry.
+    fn encode(&self, write: &Write, first_index: u64) -> Result<Vec<TableWrite>, StoreError>;
     /// Applies writes durably, for journals that do not commit state themselves (tests).
     fn apply(&self, writes: &[TableWrite]) -> Result<(), StoreError>;
 }
@@ -137,11 +152,18 @@ impl<T: StateTables + ?Sized> StateTables for std::sync::Arc<T> {
     ) -> Result<(Option<CollectorAuthorization>, TableRead), StoreError> {
         (**self).read_collector_authorization(member, collector)
     }
+    fn read_record(
+        &self,
+        kind: RecordKind,
+        key: &[u8],
+    ) -> Result<(Option<Vec<u8>>, TableRead), StoreError> {
+        (**self).read_record(kind, key)
+    }
     fn table_get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         (**self).table_get(table, key)
     }
-    fn encode(&self, write: &Write) -> Result<Vec<TableWrite>, StoreError> {
-        (**self).encode(write)
+    fn encode(&self, write: &Write, first_index: u64) -> Result<Vec<TableWrite>, StoreError> {
+        (**self).encode(write, first_index)
     }
     fn apply(&self, writes: &[TableWrite]) -> Result<(), StoreError> {
         (**self).apply(writes)

@@ -339,6 +339,84 @@ fn currency_matches(expected: &str, given: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// What a payment is decided on.
+struct ReadPayment {
+    /// A payment with this reference is recorded already.
+    existing: bool,
+    charge: Option<ChargeRecord>,
+    /// Paid towards the charge so far.
+    paid: u64,
+}
+
+/// A payment against a charge: refused if the reference is taken, the charge unknown, the
+/// currency not the charge's, or the amount more than is still due. The payment's
+/// `log_index` is its entry's, set at commit; the decision's reads are the caller's.
+fn decide_payment(
+    trustee: &crate::Principal,
+    read: ReadPayment,
+    reference: &str,
+    currency: &str,
+    amount: u64,
+    now: UnixSeconds,
+) -> Result<(PaymentRecord, crate::commit::Decision), DomainError> {
+    if read.existing {
+        return Err(DomainError::AlreadyExists(format!(
+            "reference: a payment with reference {reference:?} is already recorded"
+        )));
+    }
+    let charge = read
+        .charge
+        .ok_or_else(|| DomainError::NotFound("charge_id: no such charge".into()))?;
+    currency_matches(&charge.currency, currency)?;
+    let due = charge.amount.saturating_sub(read.paid);
+    if amount > due {
+        return Err(FieldError::new(
+            "amount",
+            format!(
+                "{amount} is more than the {due} {} still due on this invoice",
+                charge.currency
+            ),
+        )
+        .into());
+    }
+    let entry = LogEntry::new("payment-received", now)
+        .with("charge", charge.id.clone())
+        .with("licensee", charge.licensee.to_base64())
+        .with("currency", charge.currency.clone())
+        .with("amount", amount.to_string())
+        .with("reference-sha256", sha256_hex(reference.as_bytes()));
+    let paid_now = read.paid.saturating_add(amount);
+    let mut writes = vec![crate::commit::Write::Record {
+        kind: RecordKind::ChargePaid,
+        key: charge.id.as_bytes().to_vec(),
+        value: Some(encode(&paid_now)?),
+    }];
+    if paid_now >= charge.amount {
+        writes.push(crate::commit::Write::Record {
+            kind: RecordKind::OpenCharge,
+            key: open_charge_key(&charge),
+            value: None,
+        });
+    }
+    let record = PaymentRecord {
+        reference: reference.to_owned(),
+        charge_id: charge.id,
+        licensee: charge.licensee,
+        currency: charge.currency,
+        amount,
+        received_at: now,
+        recorded_by: trustee.public_key,
+        log_index: 0,
+    };
+    writes.push(crate::commit::Write::Payment(record.clone()));
+    let decision = crate::commit::Decision {
+        entries: vec![entry],
+        writes,
+        reads: Vec::new(),
+    };
+    Ok((record, decision))
+}
+
 /// What a charge is built from before it is logged.
 pub(crate) struct PendingCharge {
     pub record: ChargeRecord,
@@ -554,7 +632,7 @@ pub(crate) fn training_run_amount(
     Ok(amount)
 }
 
-impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
+impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J> {
     /// The terms a license was granted under (parsed once per version).
     pub(crate) fn terms_of(&self, license: &License) -> Result<std::sync::Arc<Terms>, DomainError> {
         let hash = hex::encode(license.terms_sha256);
@@ -870,7 +948,8 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
     }
 
     /// A trustee records money received from a licensee against one invoice. The reference
-    /// is unique: recording it twice is refused. Logged before it counts.
+    /// is unique: recording it twice is refused. On the one commit path: the payment, the
+    /// charge's paid total and its open-charge entry commit with the log entry.
     pub fn record_payment(
         &self,
         caller: &crate::Principal,
@@ -883,68 +962,30 @@ impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
         require_role(caller, Role::Trustee, "record payments")?;
         let reference = reference(reference_text)?;
         let amount = positive_amount(amount)?;
-        let _writer = self.write_lock();
-        if self
-            .store
-            .get_record(RecordKind::Payment, reference.as_bytes())?
-            .is_some()
-        {
-            return Err(DomainError::AlreadyExists(format!(
-                "reference: a payment with reference {reference:?} is already recorded"
-            )));
-        }
-        let charge: ChargeRecord = self
-            .record(RecordKind::Charge, charge_id.as_bytes())?
-            .ok_or_else(|| DomainError::NotFound("charge_id: no such charge".into()))?;
-        currency_matches(&charge.currency, currency)?;
-        let paid = self.paid_of(&charge.id)?;
-        let due = charge.amount.saturating_sub(paid);
-        if amount > due {
-            return Err(FieldError::new(
-                "amount",
-                format!(
-                    "{amount} is more than the {due} {} still due on this invoice",
-                    charge.currency
-                ),
-            )
-            .into());
-        }
-        let log_index = self.journal.record(
-            &LogEntry::new("payment-received", now)
-                .with("charge", charge.id.clone())
-                .with("licensee", charge.licensee.to_base64())
-                .with("currency", charge.currency.clone())
-                .with("amount", amount.to_string())
-                .with("reference-sha256", sha256_hex(reference.as_bytes())),
-        )?;
-        let paid_now = paid.saturating_add(amount);
-        let mut writes = vec![(
-            RecordKind::ChargePaid,
-            charge.id.as_bytes().to_vec(),
-            Some(encode(&paid_now)?),
-        )];
-        if paid_now >= charge.amount {
-            writes.push((RecordKind::OpenCharge, open_charge_key(&charge), None));
-        }
-        let record = PaymentRecord {
-            reference: reference.clone(),
-            charge_id: charge.id,
-            licensee: charge.licensee,
-            currency: charge.currency,
-            amount,
-            received_at: now,
-            recorded_by: caller.public_key,
-            log_index,
-        };
-        writes.push((
-            RecordKind::Payment,
-            reference.into_bytes(),
-            Some(encode(&record)?),
-        ));
-        self.store.write_records(writes)?;
-        Ok(Logged {
-            value: record,
-            log_index: Some(log_index),
+        self.decide(false, || {
+            let (existing, reference_read) = self
+                .store
+                .read_record(RecordKind::Payment, reference.as_bytes())?;
+            let (charge, charge_read) = self
+                .store
+                .read_record(RecordKind::Charge, charge_id.as_bytes())?;
+            let (paid, paid_read) = self
+                .store
+                .read_record(RecordKind::ChargePaid, charge_id.as_bytes())?;
+            let read = ReadPayment {
+                existing: existing.is_some(),
+                charge: charge.map(|bytes| decode(&bytes)).transpose()?,
+                paid: paid.map(|bytes| decode(&bytes)).transpose()?.unwrap_or(0),
+            };
+            let (record, mut decision) =
+                decide_payment(caller, read, &reference, currency, amount, now)?;
+            decision.reads = vec![reference_read, charge_read, paid_read];
+            Ok((record, Some(decision)))
+        })
+        .map(|mut logged| {
+            // The stored payment holds the index its entry got; so does the answer.
+            logged.value.log_index = logged.log_index.unwrap_or_default();
+            logged
         })
     }
 

@@ -380,7 +380,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
+impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J> {
     /// Every record of `kind` whose key starts with `prefix`, decoded.
     pub(crate) fn records<T: DeserializeOwned>(
         &self,

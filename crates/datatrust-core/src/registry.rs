@@ -68,12 +68,20 @@ pub trait Journal: Send + Sync {
         &self,
         entries: &[LogEntry],
         reads: Vec<TableRead>,
-        writes: Vec<TableWrite>,
+        writes: StateWrites,
     ) -> Result<u64, CommitError> {
         let _ = (entries, reads, writes);
         Err(CommitError::Unsupported)
     }
+
+    /// Whether `commit` commits state (else the registry applies decisions itself).
+    fn commits_state(&self) -> bool {
+        false
+    }
 }
+
+/// A decision's writes in the store's terms, given the index its first entry gets.
+pub type StateWrites = Box<dyn FnOnce(u64) -> Result<Vec<TableWrite>, String> + Send>;
 
 /// How many times a decision is taken again after a conflict before the caller is told to
 /// retry (ABORTED).
@@ -100,7 +108,7 @@ pub struct Registry<S, J> {
         Mutex<std::collections::HashMap<String, std::sync::Arc<crate::terms::Terms>>>,
 }
 
-impl<S: TrustStore, J: Journal> Registry<S, J> {
+impl<S: TrustStore + Clone, J: Journal> Registry<S, J> {
     pub fn new(store: S, journal: J, origin: Origin) -> Registry<S, J> {
         Registry {
             store,
@@ -159,20 +167,23 @@ impl<S: TrustStore, J: Journal> Registry<S, J> {
     /// Commits a decision: through the journal when it commits state with the log (the
     /// sequencer), else here under the writer lock (test journals).
     fn commit(&self, decision: Decision, holding_lock: bool) -> Result<u64, CommitError> {
-        let mut writes = Vec::new();
-        for write in &decision.writes {
-            writes.extend(
-                self.store
-                    .encode(write)
-                    .map_err(|error| CommitError::Failed(error.to_string()))?,
-            );
-        }
-        match self
-            .journal
-            .commit(&decision.entries, decision.reads.clone(), writes.clone())
-        {
-            Err(CommitError::Unsupported) => {}
-            outcome => return outcome,
+        if self.journal.commits_state() {
+            let store = self.store.clone();
+            let writes = decision.writes;
+            let encode: StateWrites = Box::new(move |first_index| {
+                let mut encoded = Vec::new();
+                for write in &writes {
+                    encoded.extend(
+                        store
+                            .encode(write, first_index)
+                            .map_err(|error| error.to_string())?,
+                    );
+                }
+                Ok(encoded)
+            });
+            return self
+                .journal
+                .commit(&decision.entries, decision.reads, encode);
         }
         let _writer = (!holding_lock).then(|| self.write_lock());
         for read in &decision.reads {
@@ -192,10 +203,20 @@ impl<S: TrustStore, J: Journal> Registry<S, J> {
                 .map_err(|error| CommitError::Failed(error.to_string()))?;
             first.get_or_insert(index);
         }
+        let first =
+            first.ok_or_else(|| CommitError::Failed("a decision without log entries".into()))?;
+        let mut writes = Vec::new();
+        for write in &decision.writes {
+            writes.extend(
+                self.store
+                    .encode(write, first)
+                    .map_err(|error| CommitError::Failed(error.to_string()))?,
+            );
+        }
         self.store
             .apply(&writes)
             .map_err(|error| CommitError::Failed(error.to_string()))?;
-        first.ok_or_else(|| CommitError::Failed("a decision without log entries".into()))
+        Ok(first)
     }
 
     pub fn store(&self) -> &S {

@@ -156,7 +156,7 @@ pub struct AuditItem {
     pub uses: Vec<TrainingUseRecord>,
 }
 
-impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
+impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J> {
     fn release_meta(&self, release_id: &str) -> Result<ReleaseRecordMeta, DomainError> {
         self.record(RecordKind::Release, release_id.as_bytes())?
             .ok_or_else(|| DomainError::NotFound("release_id: no such release".into()))

@@ -1,11 +1,13 @@
 //! The state is the log, replayed: `check` folds the log's entries for the aggregates on
-//! the one commit path (principals, consents, collector authorisations) and compares the
+//! the one commit path (principals, consents, collector authorisations, payments and what
+//! they add up to per charge) and compares the
 //! result with what the store holds. Every logged change must be applied and every applied
 //! change logged; each difference is named. `datatrust admin check` runs it on a stopped
 //! trust, and the crash tests after every kill.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::compensation::PaymentRecord;
 use crate::governance::Consent;
 use crate::log_entry::{DecodedEntry, subject};
 use crate::store::{RecordKind, RecordStore, StoreError, TrustStore};
@@ -18,6 +20,7 @@ pub struct Report {
     pub principals: u64,
     pub consents: u64,
     pub authorizations: u64,
+    pub payments: u64,
     /// Each difference between the log and the store, in words.
     pub differences: Vec<String>,
 }
@@ -31,6 +34,8 @@ struct Logged {
     consents: BTreeMap<(String, String), bool>,
     /// (member subject, collector subject)
     authorizations: BTreeSet<(String, String)>,
+    /// reference SHA-256 → (log index, charge id, amount)
+    payments: BTreeMap<String, (u64, String, u64)>,
 }
 
 /// Folds `entries` (the whole log, in order) and compares them with `store`.
@@ -49,7 +54,7 @@ pub fn check<S: TrustStore + RecordStore>(
                 .push(format!("log entry {index} does not decode"));
             continue;
         };
-        fold(&mut logged, &entry);
+        fold(&mut logged, index as u64, &entry);
     }
 
     // Principals: every stored one registered in the log, in the state the log left it.
@@ -147,12 +152,76 @@ pub fn check<S: TrustStore + RecordStore>(
             "the log has member {member} authorising collector {collector}, but the store does not"
         ));
     }
+
+    // Payments: each stored one logged at the index it holds, for the same charge and
+    // amount; each logged one stored; each charge's paid total the sum of its payments.
+    let mut stored_references = BTreeSet::new();
+    let mut paid_per_charge: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, value) in store.scan_records(RecordKind::Payment, b"")? {
+        let payment: PaymentRecord = serde_json::from_slice(&value).map_err(|error| {
+            StoreError::data_loss(format!("a stored payment does not decode: {error}"))
+        })?;
+        report.payments += 1;
+        let reference = sha256_hex(payment.reference.as_bytes());
+        match logged.payments.get(&reference) {
+            None => report.differences.push(format!(
+                "payment {reference} (against {}) is stored, but the log has no entry for it",
+                payment.charge_id
+            )),
+            Some((index, charge, amount)) => {
+                if (*index, charge, *amount)
+                    != (payment.log_index, &payment.charge_id, payment.amount)
+                {
+                    report.differences.push(format!(
+                        "payment {reference} is stored as {} against {} at index {}, but logged as {amount} against {charge} at index {index}",
+                        payment.amount, payment.charge_id, payment.log_index
+                    ));
+                }
+            }
+        }
+        let total = paid_per_charge.entry(payment.charge_id).or_default();
+        *total = total.saturating_add(payment.amount);
+        stored_references.insert(reference);
+    }
+    for reference in logged.payments.keys() {
+        if !stored_references.contains(reference) {
+            report.differences.push(format!(
+                "the log has payment {reference}, but the store does not"
+            ));
+        }
+    }
+    for (charge, total) in &paid_per_charge {
+        let kept: u64 = store
+            .get_record(RecordKind::ChargePaid, charge.as_bytes())?
+            .map(|bytes| serde_json::from_slice(&bytes).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        if kept != *total {
+            report.differences.push(format!(
+                "charge {charge}: payments add up to {total}, but its paid total says {kept}"
+            ));
+        }
+    }
     Ok(report)
 }
 
-fn fold(logged: &mut Logged, entry: &DecodedEntry) {
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+fn fold(logged: &mut Logged, index: u64, entry: &DecodedEntry) {
     let field = |name: &str| entry.field(name).unwrap_or_default().to_owned();
     match entry.kind.as_str() {
+        "payment-received" => {
+            logged.payments.insert(
+                field("reference-sha256"),
+                (
+                    index,
+                    field("charge"),
+                    field("amount").parse().unwrap_or(u64::MAX),
+                ),
+            );
+        }
         "principal-registered" | "invitation-redeemed" => {
             logged
                 .principals

@@ -309,6 +309,32 @@ impl RecordKind {
         RecordKind::LicenseeLicense,
     ];
 
+    /// The table (sled tree) its records live in: `records_<name>`.
+    pub fn table(self) -> &'static str {
+        match self {
+            RecordKind::Terms => "records_terms",
+            RecordKind::Ballot => "records_ballots",
+            RecordKind::Consent => "records_consents",
+            RecordKind::LicenseRequest => "records_license_requests",
+            RecordKind::License => "records_licenses",
+            RecordKind::TrainingUse => "records_training_uses",
+            RecordKind::Release => "records_releases",
+            RecordKind::Charge => "records_charges",
+            RecordKind::Payment => "records_payments",
+            RecordKind::Payout => "records_payouts",
+            RecordKind::Suspension => "records_suspensions",
+            RecordKind::UsageAccount => "records_usage_accounts",
+            RecordKind::ChargeShares => "records_charge_shares",
+            RecordKind::MemberRelease => "records_member_releases",
+            RecordKind::MemberShare => "records_member_shares",
+            RecordKind::MemberPayout => "records_member_payouts",
+            RecordKind::ActiveTerms => "records_active_terms",
+            RecordKind::ChargePaid => "records_charge_paid",
+            RecordKind::OpenCharge => "records_open_charges",
+            RecordKind::LicenseeLicense => "records_licensee_licenses",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             RecordKind::Terms => "terms",
@@ -560,5 +586,21 @@ impl<T: EventStore + ?Sized> EventStore for std::sync::Arc<T> {
         sha256: &[u8; 32],
     ) -> Result<Option<Vec<u8>>, StoreError> {
         (**self).screenshot(member, sha256)
+    }
+}
+
+#[cfg(test)]
+mod record_kind_tests {
+    use super::RecordKind;
+
+    #[test]
+    fn each_kind_has_its_own_table_named_after_it() {
+        let mut tables: Vec<&str> = RecordKind::ALL.iter().map(|kind| kind.table()).collect();
+        for kind in RecordKind::ALL {
+            assert_eq!(kind.table(), format!("records_{}", kind.name()));
+        }
+        tables.sort_unstable();
+        tables.dedup();
+        assert_eq!(tables.len(), RecordKind::ALL.len());
     }
 }

@@ -19,7 +19,7 @@ pub enum IngestOutcome {
     Duplicate,
 }
 
-impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
+impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J> {
     /// Stores one batch for `member`, uploaded by the calling collector. Acknowledged only
     /// once durable (the store flushes before it returns).
     pub fn ingest(

@@ -41,7 +41,7 @@ pub struct TransparencyReport {
     pub money: BTreeMap<String, PublicMoney>,
 }
 
-impl<S: TrustStore + RecordStore + EventStore, J: Journal> Registry<S, J> {
+impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J> {
     /// Anyone may read this, signed in or not.
     pub fn transparency_report(&self, now: UnixSeconds) -> Result<TransparencyReport, DomainError> {
         let mut licenses = Vec::new();

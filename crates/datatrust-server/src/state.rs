@@ -1,6 +1,7 @@
 //! What every handler shares: the registry over the store, the trust's keys, the sessions.
 
-use datatrust_core::commit::{CommitError, TableRead, TableWrite};
+use datatrust_core::commit::{CommitError, TableRead};
+use datatrust_core::registry::StateWrites;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -88,7 +89,7 @@ impl Journal for LogJournal {
         &self,
         entries: &[LogEntry],
         reads: Vec<TableRead>,
-        writes: Vec<TableWrite>,
+        writes: StateWrites,
     ) -> Result<u64, CommitError> {
         let change = datatrust_tlog::Change {
             entries: entries.iter().map(LogEntry::encode).collect(),
@@ -100,15 +101,15 @@ impl Journal for LogJournal {
                     version: read.version,
                 })
                 .collect(),
-            writes: Box::new(move |_first_index| {
-                writes
+            writes: Box::new(move |first_index| {
+                Ok(writes(first_index)?
                     .into_iter()
                     .map(|write| datatrust_tlog::StateWrite {
                         table: write.table,
                         key: write.key,
                         value: write.value,
                     })
-                    .collect()
+                    .collect())
             }),
         };
         match self.sequencer.commit_blocking(change) {
@@ -125,6 +126,10 @@ impl Journal for LogJournal {
             Err(datatrust_tlog::CommitError::Conflict { .. }) => Err(CommitError::Conflict),
             Err(error) => Err(CommitError::Failed(error.to_string())),
         }
+    }
+
+    fn commits_state(&self) -> bool {
+        true
     }
 }
 

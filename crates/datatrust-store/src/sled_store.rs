@@ -135,7 +135,7 @@ impl SledStore {
             members_by_collector: tree(MEMBERS_BY_COLLECTOR)?,
             records: RecordKind::ALL
                 .iter()
-                .map(|kind| tree(&format!("records_{}", kind.name())))
+                .map(|kind| tree(kind.table()))
                 .collect::<Result<_, _>>()?,
             member_keys: std::sync::Arc::new(member_keys),
             chunks: tree("chunks")?,
@@ -212,7 +212,7 @@ impl SledStore {
     }
 
     /// Ballots are sealed at rest: how a member voted is theirs alone.
-    fn seal_record(
+    pub(crate) fn seal_record(
         &self,
         kind: RecordKind,
         key: &[u8],
@@ -225,7 +225,7 @@ impl SledStore {
         }
     }
 
-    fn open_record(
+    pub(crate) fn open_record(
         &self,
         kind: RecordKind,
         key: &[u8],

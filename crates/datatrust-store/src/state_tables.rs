@@ -65,7 +65,7 @@ impl StateTables for SledStore {
         member: &PublicKey,
         purpose: &str,
     ) -> Result<(Option<Consent>, TableRead), StoreError> {
-        debug_assert_eq!(CONSENTS, format!("records_{}", RecordKind::Consent.name()));
+        debug_assert_eq!(CONSENTS, RecordKind::Consent.table());
         let (stored, read) = self.versioned(CONSENTS, consent_key(member, purpose))?;
         Ok((stored.map(|bytes| decode(&bytes)).transpose()?, read))
     }
@@ -89,8 +89,37 @@ impl StateTables for SledStore {
             .map(|value| value.to_vec()))
     }
 
-    fn encode(&self, write: &Write) -> Result<Vec<TableWrite>, StoreError> {
+    fn read_record(
+        &self,
+        kind: RecordKind,
+        key: &[u8],
+    ) -> Result<(Option<Vec<u8>>, TableRead), StoreError> {
+        let (stored, read) = self.versioned(kind.table(), key.to_vec())?;
+        let value = stored
+            .map(|bytes| self.open_record(kind, key, &bytes))
+            .transpose()?;
+        Ok((value, read))
+    }
+
+    fn encode(&self, write: &Write, first_index: u64) -> Result<Vec<TableWrite>, StoreError> {
         Ok(match write {
+            Write::Record { kind, key, value } => vec![TableWrite {
+                table: kind.table(),
+                key: key.clone(),
+                value: value
+                    .clone()
+                    .map(|value| self.seal_record(*kind, key, value))
+                    .transpose()?,
+            }],
+            Write::Payment(payment) => {
+                let mut payment = payment.clone();
+                payment.log_index = first_index;
+                vec![TableWrite {
+                    table: RecordKind::Payment.table(),
+                    key: payment.reference.as_bytes().to_vec(),
+                    value: Some(encode(&payment)?),
+                }]
+            }
             Write::Principal(principal) => {
                 let key = principal.public_key.as_bytes();
                 vec![

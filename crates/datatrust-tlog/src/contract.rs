@@ -37,11 +37,11 @@ fn set(key: &[u8], read: Option<&[u8]>, value: &[u8], entry: &str) -> Change {
         writes: Box::new(move |first_index| {
             let mut stored = value;
             stored.extend_from_slice(&first_index.to_be_bytes());
-            vec![StateWrite {
+            Ok(vec![StateWrite {
                 table: TABLE,
                 key,
                 value: Some(stored),
-            }]
+            }])
         }),
     }
 }

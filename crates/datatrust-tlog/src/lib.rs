@@ -21,6 +21,7 @@ pub use checkpoint::{Checkpoint, SignedCheckpoint};
 pub use reader::{LogReader, ReadError};
 pub use sequencer::{
     AppendError, Appended, Change, CommitError, Committed, OpenError, Sequencer, SequencerOptions,
+    Writes,
 };
 pub use storage::{
     DISK_FULL, LogBatch, LogStore, LogStoreError, MemoryLogStore, StateRead, StateWrite, version_of,

@@ -88,14 +88,18 @@ pub enum OpenError {
     Store(#[from] LogStoreError),
 }
 
+/// A change's writes, given the index its first entry gets.
+pub type Writes = Box<dyn FnOnce(u64) -> Result<Vec<StateWrite>, String> + Send>;
+
 /// A state change with the log entries that record it; see the module comment.
 pub struct Change {
     pub entries: Vec<Vec<u8>>,
     /// The versions the change was decided on.
     pub reads: Vec<StateRead>,
     /// The writes, given the index the change's first entry gets (a record may hold the
-    /// index of the entry that logged it). Called only when the change is taken.
-    pub writes: Box<dyn FnOnce(u64) -> Vec<StateWrite> + Send>,
+    /// index of the entry that logged it). Called only when the change is taken; an error
+    /// refuses the change, with nothing of it done.
+    pub writes: Writes,
 }
 
 impl std::fmt::Debug for Change {
@@ -133,7 +137,7 @@ type Completion = Box<dyn FnOnce(Result<Committed, CommitError>) + Send>;
 struct Request {
     entries: Vec<Vec<u8>>,
     reads: Vec<StateRead>,
-    writes: Option<Box<dyn FnOnce(u64) -> Vec<StateWrite> + Send>>,
+    writes: Option<Writes>,
     done: Completion,
 }
 
@@ -243,7 +247,7 @@ impl Sequencer {
         &self,
         entries: Vec<Vec<u8>>,
         reads: Vec<StateRead>,
-        writes: Option<Box<dyn FnOnce(u64) -> Vec<StateWrite> + Send>>,
+        writes: Option<Writes>,
         done: Completion,
     ) {
         if let Some(entry) = entries
@@ -590,15 +594,21 @@ impl Writer {
                 continue;
             }
             let first_index = self.state.size;
+            let writes = match request.writes.take().map(|writes| writes(first_index)) {
+                None => Vec::new(),
+                Some(Ok(writes)) => writes,
+                Some(Err(error)) => {
+                    (request.done)(Err(AppendError::Storage(error).into()));
+                    continue;
+                }
+            };
             for entry in &request.entries {
                 let leaf = self.state.push(entry, &mut batch);
                 batch.leaf_indices.push((leaf, self.state.size - 1));
             }
-            if let Some(writes) = request.writes.take() {
-                for write in writes(first_index) {
-                    overlay.insert((write.table, write.key.clone()), write.value.clone());
-                    batch.state.push(write);
-                }
+            for write in writes {
+                overlay.insert((write.table, write.key.clone()), write.value.clone());
+                batch.state.push(write);
             }
             taken.push((request, first_index));
         }
@@ -885,11 +895,11 @@ mod commit_contract {
             entries: vec![key.to_vec()],
             reads: Vec::new(),
             writes: Box::new(move |_| {
-                vec![StateWrite {
+                Ok(vec![StateWrite {
                     table: "t",
                     key: key.to_vec(),
                     value: Some(b"x".to_vec()),
-                }]
+                }])
             }),
         };
         store.fail_next_commit();

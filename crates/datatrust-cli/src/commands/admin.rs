@@ -52,12 +52,17 @@ pub fn run(command: AdminCommand, json_output: bool) -> anyhow::Result<()> {
         output::json(json!({
             "entries": report.entries, "principals": report.principals,
             "consents": report.consents, "authorizations": report.authorizations,
+            "payments": report.payments,
             "differences": report.differences,
         }));
     } else {
         println!(
-            "replayed {} log entries against {} principals, {} consents, {} collector authorisations",
-            report.entries, report.principals, report.consents, report.authorizations
+            "replayed {} log entries against {} principals, {} consents, {} collector authorisations, {} payments",
+            report.entries,
+            report.principals,
+            report.consents,
+            report.authorizations,
+            report.payments
         );
         for difference in &report.differences {
             println!("DIFFERENCE: {difference}");
