@@ -38,7 +38,7 @@ async fn kill_9_during_state_changes_leaves_the_state_equal_to_the_log() {
     let collector = new_signer();
     let made = Arc::new(Mutex::new(vec![0usize; MEMBERS]));
     let licensee = new_signer();
-    let mut invoice = String::new();
+    let invoice: String;
 
     // A trust with members, a collector, and terms in force.
     {
