@@ -6,7 +6,7 @@
 //! changed since (`CommitError::Conflict`), which is then decided again on fresh state.
 //!
 //! Moved to this path so far: principals and invitations' redemption, consents, collector
-//! authorisations, payments (the other aggregates still change under the registry's writer lock; see
+//! authorisations, payments, license denials and revocations (the other aggregates still change under the registry's writer lock; see
 //! ARCHITECTURE.md).
 
 use crate::governance::Consent;
@@ -63,6 +63,8 @@ pub enum Write {
     },
     /// A payment; its `log_index` is set at commit, to the decision's first entry's.
     Payment(crate::compensation::PaymentRecord),
+    /// A revoked license; its revocation's `log_index` is set at commit, likewise.
+    LicenseRevoked(crate::governance::LicenseRecord),
 }
 
 /// What a command decided: the entries that log it, the writes that apply it, the reads

@@ -948,7 +948,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         affected.sort();
         affected.dedup();
         for license_id in affected {
-            let Some(mut record) =
+            let Some(record) =
                 self.record::<LicenseRecord>(RecordKind::License, license_id.as_bytes())?
             else {
                 continue;
@@ -962,18 +962,12 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                 continue;
             }
             let why = "a member whose data this license released withdrew consent, and the terms revoke affected licenses".to_owned();
-            let log_index = self.journal.record(
-                &LogEntry::new("license-revoked", now)
-                    .with("license", record.id.clone())
-                    .with("by", "consent-withdrawal")
-                    .with("reason", why.clone()),
+            self.revoke_license_as(
+                &record.id,
+                &crate::licenses::RevokedBy::ConsentWithdrawal,
+                why,
+                now,
             )?;
-            record.status = LicenseStatus::Revoked {
-                reason: why,
-                at: now,
-                log_index,
-            };
-            self.put(RecordKind::License, record.id.as_bytes(), &record)?;
         }
         Ok(())
     }
@@ -1213,25 +1207,16 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     ) -> Result<Logged<LicenseRequestRecord>, DomainError> {
         require_role(caller, Role::Trustee, "deny license requests")?;
         let why = reason(why, "reason")?;
+        // Under the writer lock: approvals, on the legacy path, write the same request.
         let _writer = self.write_lock();
-        let mut request = self.request_by_id(request_id)?;
-        if request.status != RequestStatus::Pending {
-            return Err(DomainError::FailedPrecondition(
-                "request_id: this request is no longer pending".into(),
-            ));
-        }
-        let log_index = self.journal.record(
-            &LogEntry::new("license-denied", now)
-                .with("request", request.id.clone())
-                .with("licensee", request.licensee.to_base64())
-                .with("by", caller.public_key.to_base64())
-                .with("reason", why.clone()),
-        )?;
-        request.status = RequestStatus::Denied { reason: why };
-        self.put(RecordKind::LicenseRequest, request.id.as_bytes(), &request)?;
-        Ok(Logged {
-            value: request,
-            log_index: Some(log_index),
+        self.decide(true, || {
+            let (stored, read) = self
+                .store
+                .read_record(RecordKind::LicenseRequest, request_id.as_bytes())?;
+            let request = stored.map(|bytes| decode(&bytes)).transpose()?;
+            let (request, decision) =
+                crate::licenses::deny(caller, request, read, why.clone(), now)?;
+            Ok((request, Some(decision)))
         })
     }
 
@@ -1314,30 +1299,40 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     ) -> Result<Logged<LicenseRecord>, DomainError> {
         require_role(caller, Role::Trustee, "revoke licenses")?;
         let why = reason(why, "reason")?;
+        // Under the writer lock: issuance and training uses, on the legacy path, read and
+        // write the same license.
         let _writer = self.write_lock();
-        let mut record: LicenseRecord = self
-            .record(RecordKind::License, license_id.as_bytes())?
-            .ok_or_else(|| DomainError::NotFound("license_id: no such license".into()))?;
-        if record.status != LicenseStatus::Active {
-            return Err(DomainError::FailedPrecondition(
-                "license_id: already revoked".into(),
-            ));
-        }
-        let log_index = self.journal.record(
-            &LogEntry::new("license-revoked", now)
-                .with("license", record.id.clone())
-                .with("by", caller.public_key.to_base64())
-                .with("reason", why.clone()),
-        )?;
-        record.status = LicenseStatus::Revoked {
-            reason: why,
-            at: now,
-            log_index,
-        };
-        self.put(RecordKind::License, record.id.as_bytes(), &record)?;
-        Ok(Logged {
-            value: record,
-            log_index: Some(log_index),
+        self.revoke_license_as(
+            license_id,
+            &crate::licenses::RevokedBy::Trustee(caller),
+            why,
+            now,
+        )
+    }
+
+    /// Revokes a license on the one commit path; the caller holds the writer lock.
+    pub(crate) fn revoke_license_as(
+        &self,
+        license_id: &str,
+        by: &crate::licenses::RevokedBy<'_>,
+        why: String,
+        now: UnixSeconds,
+    ) -> Result<Logged<LicenseRecord>, DomainError> {
+        self.decide(true, || {
+            let (stored, read) = self
+                .store
+                .read_record(RecordKind::License, license_id.as_bytes())?;
+            let license = stored.map(|bytes| decode(&bytes)).transpose()?;
+            let (record, decision) = crate::licenses::revoke(license, read, by, why.clone(), now)?;
+            Ok((record, Some(decision)))
+        })
+        .map(|mut logged| {
+            if let (LicenseStatus::Revoked { log_index, .. }, Some(index)) =
+                (&mut logged.value.status, logged.log_index)
+            {
+                *log_index = index;
+            }
+            logged
         })
     }
 

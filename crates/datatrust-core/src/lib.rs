@@ -10,6 +10,7 @@ pub mod events;
 pub mod governance;
 pub mod keys;
 pub mod license;
+pub mod licenses;
 pub mod log_entry;
 pub mod membership;
 pub mod merkle;

@@ -1,6 +1,7 @@
 //! The state is the log, replayed: `check` folds the log's entries for the aggregates on
 //! the one commit path (principals, consents, collector authorisations, payments and what
-//! they add up to per charge) and compares the
+//! they add up to per charge, license revocations; and license issuance, still on the
+//! legacy path, so a crash in its window shows here) and compares the
 //! result with what the store holds. Every logged change must be applied and every applied
 //! change logged; each difference is named. `datatrust admin check` runs it on a stopped
 //! trust, and the crash tests after every kill.
@@ -8,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::compensation::PaymentRecord;
-use crate::governance::Consent;
+use crate::governance::{Consent, LicenseRecord, LicenseStatus};
 use crate::log_entry::{DecodedEntry, subject};
 use crate::store::{RecordKind, RecordStore, StoreError, TrustStore};
 use crate::{Principal, Role};
@@ -21,6 +22,7 @@ pub struct Report {
     pub consents: u64,
     pub authorizations: u64,
     pub payments: u64,
+    pub licenses: u64,
     /// Each difference between the log and the store, in words.
     pub differences: Vec<String>,
 }
@@ -36,6 +38,8 @@ struct Logged {
     authorizations: BTreeSet<(String, String)>,
     /// reference SHA-256 → (log index, charge id, amount)
     payments: BTreeMap<String, (u64, String, u64)>,
+    /// license id → (issued at, revoked at)
+    licenses: BTreeMap<String, (u64, Option<u64>)>,
 }
 
 /// Folds `entries` (the whole log, in order) and compares them with `store`.
@@ -201,6 +205,42 @@ pub fn check<S: TrustStore + RecordStore>(
             ));
         }
     }
+
+    // Licenses: each stored one issued in the log at the index it holds; revoked in the
+    // store exactly when the log revokes it, at the index that revoked it.
+    let mut stored_licenses = BTreeSet::new();
+    for (_, value) in store.scan_records(RecordKind::License, b"")? {
+        let license: LicenseRecord = serde_json::from_slice(&value).map_err(|error| {
+            StoreError::data_loss(format!("a stored license does not decode: {error}"))
+        })?;
+        report.licenses += 1;
+        let revoked = match &license.status {
+            LicenseStatus::Active => None,
+            LicenseStatus::Revoked { log_index, .. } => Some(*log_index),
+        };
+        match logged.licenses.get(&license.id) {
+            None => report.differences.push(format!(
+                "license {} is stored, but the log never issued it",
+                license.id
+            )),
+            Some((issued, logged_revoked)) => {
+                if *issued != license.issued_log_index || *logged_revoked != revoked {
+                    report.differences.push(format!(
+                        "license {} is stored as issued at {} and revoked at {revoked:?}, but the log has {issued} and {logged_revoked:?}",
+                        license.id, license.issued_log_index
+                    ));
+                }
+            }
+        }
+        stored_licenses.insert(license.id);
+    }
+    for license in logged.licenses.keys() {
+        if !stored_licenses.contains(license) {
+            report.differences.push(format!(
+                "the log issues license {license}, but the store does not hold it"
+            ));
+        }
+    }
     Ok(report)
 }
 
@@ -212,6 +252,16 @@ fn sha256_hex(bytes: &[u8]) -> String {
 fn fold(logged: &mut Logged, index: u64, entry: &DecodedEntry) {
     let field = |name: &str| entry.field(name).unwrap_or_default().to_owned();
     match entry.kind.as_str() {
+        "license-issued" => {
+            logged.licenses.insert(field("license"), (index, None));
+        }
+        "license-revoked" => {
+            let license = logged
+                .licenses
+                .entry(field("license"))
+                .or_insert((u64::MAX, None));
+            license.1.get_or_insert(index);
+        }
         "payment-received" => {
             logged.payments.insert(
                 field("reference-sha256"),

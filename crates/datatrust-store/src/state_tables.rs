@@ -111,6 +111,19 @@ impl StateTables for SledStore {
                     .map(|value| self.seal_record(*kind, key, value))
                     .transpose()?,
             }],
+            Write::LicenseRevoked(license) => {
+                let mut license = license.clone();
+                if let datatrust_core::governance::LicenseStatus::Revoked { log_index, .. } =
+                    &mut license.status
+                {
+                    *log_index = first_index;
+                }
+                vec![TableWrite {
+                    table: RecordKind::License.table(),
+                    key: license.id.as_bytes().to_vec(),
+                    value: Some(encode(&license)?),
+                }]
+            }
             Write::Payment(payment) => {
                 let mut payment = payment.clone();
                 payment.log_index = first_index;

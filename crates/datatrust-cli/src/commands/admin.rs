@@ -52,17 +52,18 @@ pub fn run(command: AdminCommand, json_output: bool) -> anyhow::Result<()> {
         output::json(json!({
             "entries": report.entries, "principals": report.principals,
             "consents": report.consents, "authorizations": report.authorizations,
-            "payments": report.payments,
+            "payments": report.payments, "licenses": report.licenses,
             "differences": report.differences,
         }));
     } else {
         println!(
-            "replayed {} log entries against {} principals, {} consents, {} collector authorisations, {} payments",
+            "replayed {} log entries against {} principals, {} consents, {} collector authorisations, {} payments, {} licenses",
             report.entries,
             report.principals,
             report.consents,
             report.authorizations,
-            report.payments
+            report.payments,
+            report.licenses
         );
         for difference in &report.differences {
             println!("DIFFERENCE: {difference}");

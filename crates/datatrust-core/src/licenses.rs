@@ -1,0 +1,93 @@
+//! License requests and licenses: the decisions that end them (a trustee's denial, a
+//! revocation by a trustee or by a member's consent withdrawal). Pure (see `commit.rs`);
+//! the registry reads and commits them. Issuance is still on the legacy path.
+
+use crate::commit::{Decision, TableRead, Write};
+use crate::governance::{LicenseRecord, LicenseRequestRecord, LicenseStatus, RequestStatus};
+use crate::log_entry::LogEntry;
+use crate::registry::DomainError;
+use crate::store::RecordKind;
+use crate::{Principal, UnixSeconds};
+
+/// A trustee denies a pending request, with a reason (already checked).
+pub fn deny(
+    trustee: &Principal,
+    request: Option<LicenseRequestRecord>,
+    read: TableRead,
+    why: String,
+    now: UnixSeconds,
+) -> Result<(LicenseRequestRecord, Decision), DomainError> {
+    let mut request = request
+        .ok_or_else(|| DomainError::NotFound("request_id: no such license request".into()))?;
+    if request.status != RequestStatus::Pending {
+        return Err(DomainError::FailedPrecondition(
+            "request_id: this request is no longer pending".into(),
+        ));
+    }
+    let entry = LogEntry::new("license-denied", now)
+        .with("request", request.id.clone())
+        .with("licensee", request.licensee.to_base64())
+        .with("by", trustee.public_key.to_base64())
+        .with("reason", why.clone());
+    request.status = RequestStatus::Denied { reason: why };
+    let value = serde_json::to_vec(&request).map_err(|error| {
+        DomainError::Store(crate::store::StoreError::new(format!(
+            "encoding a request: {error}"
+        )))
+    })?;
+    let decision = Decision {
+        entries: vec![entry],
+        writes: vec![Write::Record {
+            kind: RecordKind::LicenseRequest,
+            key: request.id.as_bytes().to_vec(),
+            value: Some(value),
+        }],
+        reads: vec![read],
+    };
+    Ok((request, decision))
+}
+
+/// Who revokes a license: a trustee (by key), or a member's consent withdrawal under terms
+/// that revoke affected licenses.
+pub enum RevokedBy<'a> {
+    Trustee(&'a Principal),
+    ConsentWithdrawal,
+}
+
+/// Revokes an active license; the revocation's `log_index` is its entry's, set at commit.
+pub fn revoke(
+    license: Option<LicenseRecord>,
+    read: TableRead,
+    by: &RevokedBy<'_>,
+    why: String,
+    now: UnixSeconds,
+) -> Result<(LicenseRecord, Decision), DomainError> {
+    let mut record =
+        license.ok_or_else(|| DomainError::NotFound("license_id: no such license".into()))?;
+    if record.status != LicenseStatus::Active {
+        return Err(DomainError::FailedPrecondition(
+            "license_id: already revoked".into(),
+        ));
+    }
+    let entry = LogEntry::new("license-revoked", now)
+        .with("license", record.id.clone())
+        .with(
+            "by",
+            match by {
+                RevokedBy::Trustee(trustee) => trustee.public_key.to_base64(),
+                RevokedBy::ConsentWithdrawal => "consent-withdrawal".to_owned(),
+            },
+        )
+        .with("reason", why.clone());
+    record.status = LicenseStatus::Revoked {
+        reason: why,
+        at: now,
+        log_index: 0,
+    };
+    let decision = Decision {
+        entries: vec![entry],
+        writes: vec![Write::LicenseRevoked(record.clone())],
+        reads: vec![read],
+    };
+    Ok((record, decision))
+}
