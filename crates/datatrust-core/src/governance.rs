@@ -988,42 +988,40 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     ) -> Result<LicenseRequestRecord, DomainError> {
         require_role(caller, Role::Licensee, "request licenses")?;
         crate::terms::check_request_shape(&LicenseRequestTerms::from(&requested))?;
-        let _writer = self.write_lock();
-        let terms = self.active_terms()?.ok_or_else(|| {
-            DomainError::FailedPrecondition(
-                "no terms are in force; no license can be granted yet".into(),
-            )
-        })?;
-        terms
-            .terms()
-            .check_request(&LicenseRequestTerms::from(&requested), now)
-            .map_err(|refusal| DomainError::FailedPrecondition(refusal.to_string()))?;
-        let record = LicenseRequestRecord {
-            id: hex::encode(random),
-            licensee: caller.public_key,
-            requested,
-            terms_hash: terms.hash,
-            status: RequestStatus::Pending,
-            approvals: Vec::new(),
-            created_at: now,
-        };
-        // Members see who asked for their data, and for what, before trustees decide.
-        let asked = &record.requested;
-        self.journal.record(
-            &LogEntry::new("license-requested", now)
-                .with("request", record.id.clone())
-                .with("licensee", caller.public_key.to_base64())
-                .with("purpose", asked.purpose.clone())
-                .with("categories", asked.categories.join(","))
-                .with("model-family", asked.model_family.clone())
-                .with("data-from", asked.data_from.to_string())
-                .with("data-to", asked.data_to.to_string())
-                .with("max-training-runs", asked.max_training_runs.to_string())
-                .with("duration-days", asked.duration_days.to_string())
-                .with("terms-sha256", record.terms_hash.clone()),
-        )?;
-        self.put(RecordKind::LicenseRequest, record.id.as_bytes(), &record)?;
-        Ok(record)
+        let id = hex::encode(random);
+        self.decide(false, || {
+            // Decided on the terms in force: a ratification in between decides it again.
+            let (pointer, terms_read) = self
+                .store
+                .read_record(RecordKind::ActiveTerms, ACTIVE_TERMS)?;
+            let (taken, id_read) = self
+                .store
+                .read_record(RecordKind::LicenseRequest, id.as_bytes())?;
+            if taken.is_some() {
+                return Err(DomainError::Contended(
+                    "request id: drawn twice; ask again".into(),
+                ));
+            }
+            let no_terms = || {
+                DomainError::FailedPrecondition(
+                    "no terms are in force; no license can be granted yet".into(),
+                )
+            };
+            let hash: String = decode(&pointer.ok_or_else(no_terms)?)?;
+            let record = self.terms_by_hash(&hash)?;
+            let terms = self.parsed_terms(&record);
+            let (request, decision) = crate::licenses::request(
+                caller,
+                &terms,
+                &hash,
+                requested.clone(),
+                id.clone(),
+                vec![terms_read, id_read],
+                now,
+            )?;
+            Ok((request, Some(decision)))
+        })
+        .map(|logged| logged.value)
     }
 
     /// One page of the license requests a caller may see: trustees all, a licensee its own.

@@ -1,13 +1,73 @@
-//! License requests and licenses: the decisions that end them (a trustee's denial, a
-//! revocation by a trustee or by a member's consent withdrawal). Pure (see `commit.rs`);
-//! the registry reads and commits them. Issuance is still on the legacy path.
+//! License requests and licenses: a licensee's request, and the decisions that end them (a
+//! trustee's denial, a revocation by a trustee or by a member's consent withdrawal). Pure
+//! (see `commit.rs`); the registry reads and commits them. Approval and issuance are still
+//! on the legacy path.
 
 use crate::commit::{Decision, TableRead, Write};
-use crate::governance::{LicenseRecord, LicenseRequestRecord, LicenseStatus, RequestStatus};
+use crate::governance::{
+    LicenseRecord, LicenseRequestRecord, LicenseStatus, RequestStatus, RequestedTerms,
+};
 use crate::log_entry::LogEntry;
 use crate::registry::DomainError;
 use crate::store::RecordKind;
+use crate::terms::{LicenseRequestTerms, Terms};
 use crate::{Principal, UnixSeconds};
+
+/// A licensee asks for a license under the terms in force (`terms`, whose SHA-256 is
+/// `terms_hash`); a request that does not fit them is refused naming the clause.
+pub fn request(
+    licensee: &Principal,
+    terms: &Terms,
+    terms_hash: &str,
+    requested: RequestedTerms,
+    id: String,
+    reads: Vec<TableRead>,
+    now: UnixSeconds,
+) -> Result<(LicenseRequestRecord, Decision), DomainError> {
+    terms
+        .check_request(&LicenseRequestTerms::from(&requested), now)
+        .map_err(|refusal| DomainError::FailedPrecondition(refusal.to_string()))?;
+    let record = LicenseRequestRecord {
+        id,
+        licensee: licensee.public_key,
+        requested,
+        terms_hash: terms_hash.to_owned(),
+        status: RequestStatus::Pending,
+        approvals: Vec::new(),
+        created_at: now,
+    };
+    // Members see who asked for their data, and for what, before trustees decide.
+    let asked = &record.requested;
+    let entry = LogEntry::new("license-requested", now)
+        .with("request", record.id.clone())
+        .with("licensee", licensee.public_key.to_base64())
+        .with("purpose", asked.purpose.clone())
+        .with("categories", asked.categories.join(","))
+        .with("model-family", asked.model_family.clone())
+        .with("data-from", asked.data_from.to_string())
+        .with("data-to", asked.data_to.to_string())
+        .with("max-training-runs", asked.max_training_runs.to_string())
+        .with("duration-days", asked.duration_days.to_string())
+        .with("terms-sha256", record.terms_hash.clone());
+    let decision = Decision {
+        entries: vec![entry],
+        writes: vec![Write::Record {
+            kind: RecordKind::LicenseRequest,
+            key: record.id.as_bytes().to_vec(),
+            value: Some(json(&record)?),
+        }],
+        reads,
+    };
+    Ok((record, decision))
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, DomainError> {
+    serde_json::to_vec(value).map_err(|error| {
+        DomainError::Store(crate::store::StoreError::new(format!(
+            "encoding a record: {error}"
+        )))
+    })
+}
 
 /// A trustee denies a pending request, with a reason (already checked).
 pub fn deny(
@@ -30,11 +90,7 @@ pub fn deny(
         .with("by", trustee.public_key.to_base64())
         .with("reason", why.clone());
     request.status = RequestStatus::Denied { reason: why };
-    let value = serde_json::to_vec(&request).map_err(|error| {
-        DomainError::Store(crate::store::StoreError::new(format!(
-            "encoding a request: {error}"
-        )))
-    })?;
+    let value = json(&request)?;
     let decision = Decision {
         entries: vec![entry],
         writes: vec![Write::Record {
