@@ -1,6 +1,6 @@
 //! kill -9 during concurrent state changes on the one commit path (principals registered and
 //! deactivated, consents granted and withdrawn, collectors authorised and revoked, payments
-//! recorded against an invoice): after
+//! recorded against an invoice, license requests): after
 //! every kill, `datatrust admin check` replays the log against the stored state and finds no
 //! difference, and every change the server acknowledged is in the log at the index it gave.
 
@@ -162,6 +162,13 @@ async fn kill_9_during_state_changes_leaves_the_state_equal_to_the_log() {
         }
         {
             let acknowledged = Arc::clone(&acknowledged);
+            let company = client::sign_in(&channel, &licensee).await.unwrap();
+            writers.push(tokio::spawn(async move {
+                license_requests(&company, &acknowledged).await;
+            }));
+        }
+        {
+            let acknowledged = Arc::clone(&acknowledged);
             let invoice = invoice.clone();
             writers.push(tokio::spawn(async move {
                 payments(&trustee, &invoice, &acknowledged).await;
@@ -210,6 +217,7 @@ async fn kill_9_during_state_changes_leaves_the_state_equal_to_the_log() {
         "principal-registered",
         "principal-deactivated",
         "payment-received",
+        "license-requested",
     ] {
         assert!(
             acknowledged.iter().any(|(_, logged)| *logged == kind),
@@ -320,6 +328,37 @@ async fn trustee_changes(trustee: &SignedIn, acknowledged: &Mutex<Vec<(u64, &'st
                         .lock()
                         .unwrap()
                         .push((index, "principal-deactivated"));
+                }
+            }
+            Err(status) if gone(&status) => return,
+            Err(_) => {}
+        }
+    }
+}
+
+/// The licensee asks for licenses until the server dies (at most a burst's worth).
+async fn license_requests(company: &SignedIn, acknowledged: &Mutex<Vec<(u64, &'static str)>>) {
+    for _ in 0..20 {
+        let now = datatrust_server::now().0;
+        let outcome = company
+            .licenses()
+            .request_license(v1::RequestLicenseRequest {
+                purpose: "computer-use-agent-training".into(),
+                categories: vec!["pointer".into()],
+                data_from: now - 86_400,
+                data_to: now,
+                model_family: "crash".into(),
+                max_training_runs: 1,
+                duration_days: 30,
+            })
+            .await;
+        match outcome {
+            Ok(response) => {
+                if let Some(index) = response.into_inner().log_index {
+                    acknowledged
+                        .lock()
+                        .unwrap()
+                        .push((index, "license-requested"));
                 }
             }
             Err(status) if gone(&status) => return,

@@ -985,7 +985,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         requested: RequestedTerms,
         random: [u8; 8],
         now: UnixSeconds,
-    ) -> Result<LicenseRequestRecord, DomainError> {
+    ) -> Result<Logged<LicenseRequestRecord>, DomainError> {
         require_role(caller, Role::Licensee, "request licenses")?;
         crate::terms::check_request_shape(&LicenseRequestTerms::from(&requested))?;
         let id = hex::encode(random);
@@ -1021,7 +1021,6 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             )?;
             Ok((request, Some(decision)))
         })
-        .map(|logged| logged.value)
     }
 
     /// One page of the license requests a caller may see: trustees all, a licensee its own.

@@ -135,7 +135,7 @@ proptest! {
             max_training_runs: 1,
             duration_days: 10,
         };
-        let request = registry.request_license(&licensee, requested, rand::random(), now).unwrap();
+        let request = registry.request_license(&licensee, requested, rand::random(), now).unwrap().value;
         let license_signer = NoteSigner::new("trust.test/license", rand::random()).unwrap();
         let approved = registry
             .approve_license_request(&trustee, &request.id, &trustee_key.sign(&approval_message(origin.as_str(), &request.id, &hash)), &license_signer, now)

@@ -283,15 +283,15 @@ impl LicenseService for LicenseApi {
         };
         let mut random = [0u8; 8];
         rand::rngs::OsRng.fill_bytes(&mut random);
-        let record = self
+        let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
                 registry.request_license(caller, requested, random, now)
             })
             .await?;
         Ok(Response::new(v1::LicenseRequestResponse {
-            request: Some(wire::license_request(&record)),
-            log_index: None,
+            request: Some(wire::license_request(&logged.value)),
+            log_index: logged.log_index,
         }))
     }
 

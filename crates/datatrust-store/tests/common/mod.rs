@@ -138,6 +138,7 @@ impl Trust {
                 now,
             )
             .unwrap()
+            .value
             .id
     }
 
