@@ -221,6 +221,21 @@ impl Drop for TestTrust {
     }
 }
 
+/// `datatrust admin check` on a stopped trust's data directory: its output (the test reads
+/// the report and the exit status).
+pub async fn admin_check(data_dir: &Path) -> std::process::Output {
+    let data_dir = data_dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        Command::new(datatrust_binary())
+            .args(["admin", "check", "--data-dir"])
+            .arg(&data_dir)
+            .output()
+            .expect("run datatrust admin check")
+    })
+    .await
+    .expect("the admin check's thread")
+}
+
 /// A fresh principal key.
 pub fn new_signer() -> NoteSigner {
     NoteSigner::new("test", rand::random()).unwrap()
@@ -428,7 +443,6 @@ impl RatifiedTrust {
 
     /// As `start`, with another terms document.
     pub async fn start_with_terms(members: &[(NoteSigner, &str)], terms: &str) -> RatifiedTrust {
-        use datatrust_core::governance::{ballot_message, countersign_message};
         let trust = TestTrust::start().await;
         let first = trust.trustee_session().await;
         let second = trust.new_principal(Role::Trustee, "Second trustee").await;
@@ -443,47 +457,22 @@ impl RatifiedTrust {
                 .await
                 .unwrap();
         }
-        let hash = first
-            .terms()
-            .propose_terms(v1::ProposeTermsRequest {
-                document: terms.into(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .terms
-            .unwrap()
-            .sha256;
-        let origin = first.origin.to_string();
+        let mut voters = Vec::new();
         for (key, _) in members {
-            let session = trust.sign_in(key).await.unwrap();
-            session
-                .terms()
-                .cast_ballot(v1::CastBallotRequest {
-                    terms_sha256: hash.clone(),
-                    approve: true,
-                    signature: key.sign(&ballot_message(&origin, &hash, true)).to_vec(),
-                })
-                .await
-                .unwrap();
+            voters.push((key, trust.sign_in(key).await.unwrap()));
         }
-        first
-            .terms()
-            .close_vote(v1::CloseVoteRequest {
-                terms_sha256: hash.clone(),
-            })
-            .await
-            .unwrap();
-        for (key, session) in [(&trust.trustee, &first), (&second.0, &second.1)] {
-            session
-                .terms()
-                .countersign_terms(v1::CountersignTermsRequest {
-                    terms_sha256: hash.clone(),
-                    signature: key.sign(&countersign_message(&origin, &hash)).to_vec(),
-                })
-                .await
-                .unwrap();
-        }
+        let voters: Vec<_> = voters
+            .iter()
+            .map(|(key, session)| (*key, session))
+            .collect();
+        let hash = client::ratify(
+            &first,
+            terms,
+            &voters,
+            &[(&trust.trustee, &first), (&second.0, &second.1)],
+        )
+        .await
+        .unwrap();
         RatifiedTrust {
             trust,
             second_trustee: second,

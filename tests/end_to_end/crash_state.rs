@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use datatrust_cli::client::{self, SignedIn};
 use datatrust_core::NoteSigner;
-use datatrust_core::governance::{approval_message, ballot_message, countersign_message};
+use datatrust_core::governance::approval_message;
 use datatrust_core::log_entry::DecodedEntry;
 use datatrust_proto::v1;
 use datatrust_proto::v1::log_service_client::LogServiceClient;
@@ -52,63 +52,25 @@ async fn kill_9_during_state_changes_leaves_the_state_equal_to_the_log() {
             register(&trustee, member, v1::Role::Member).await.unwrap();
         }
         let terms = EXAMPLE_TERMS.replace("trustee_quorum = 2", "trustee_quorum = 1");
-        let hash = trustee
-            .terms()
-            .propose_terms(v1::ProposeTermsRequest { document: terms })
-            .await
-            .unwrap()
-            .into_inner()
-            .terms
-            .unwrap()
-            .sha256;
-        let origin = trustee.origin.to_string();
+        let mut voters = Vec::new();
         for member in &members {
-            client::sign_in(&channel, member)
-                .await
-                .unwrap()
-                .terms()
-                .cast_ballot(v1::CastBallotRequest {
-                    terms_sha256: hash.clone(),
-                    approve: true,
-                    signature: member.sign(&ballot_message(&origin, &hash, true)).to_vec(),
-                })
-                .await
-                .unwrap();
+            voters.push((member, client::sign_in(&channel, member).await.unwrap()));
         }
-        trustee
-            .terms()
-            .close_vote(v1::CloseVoteRequest {
-                terms_sha256: hash.clone(),
-            })
+        let voters: Vec<_> = voters
+            .iter()
+            .map(|(key, session)| (*key, session))
+            .collect();
+        let first_trustee = trustee_key();
+        let hash = client::ratify(&trustee, &terms, &voters, &[(&first_trustee, &trustee)])
             .await
             .unwrap();
-        trustee
-            .terms()
-            .countersign_terms(v1::CountersignTermsRequest {
-                terms_sha256: hash.clone(),
-                signature: trustee_key()
-                    .sign(&countersign_message(&origin, &hash))
-                    .to_vec(),
-            })
-            .await
-            .unwrap();
+        let origin = trustee.origin.to_string();
         // A license, so an invoice (its fee) to pay against.
         register(&trustee, &licensee, v1::Role::Licensee)
             .await
             .unwrap();
         let company = client::sign_in(&channel, &licensee).await.unwrap();
-        let now = datatrust_server::now().0;
-        let request = company
-            .licenses()
-            .request_license(v1::RequestLicenseRequest {
-                purpose: "computer-use-agent-training".into(),
-                categories: vec!["pointer".into()],
-                data_from: now - 86_400,
-                data_to: now,
-                model_family: "crash".into(),
-                max_training_runs: 1,
-                duration_days: 30,
-            })
+        let request = request_license(&company)
             .await
             .unwrap()
             .into_inner()
@@ -184,16 +146,7 @@ async fn kill_9_during_state_changes_leaves_the_state_equal_to_the_log() {
         }
 
         // The server is down: replay the log against the state.
-        let data_dir = data_dir.clone();
-        let check = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(datatrust_tests::datatrust_binary())
-                .args(["admin", "check", "--data-dir"])
-                .arg(&data_dir)
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap();
+        let check = datatrust_tests::admin_check(&data_dir).await;
         let stdout = String::from_utf8_lossy(&check.stdout);
         assert!(
             check.status.success() && stdout.contains("no difference"),
@@ -336,23 +289,29 @@ async fn trustee_changes(trustee: &SignedIn, acknowledged: &Mutex<Vec<(u64, &'st
     }
 }
 
+/// A licensee's request for a month's license over the last day's pointer data.
+async fn request_license(
+    company: &SignedIn,
+) -> Result<tonic::Response<v1::LicenseRequestResponse>, tonic::Status> {
+    let now = datatrust_server::now().0;
+    company
+        .licenses()
+        .request_license(v1::RequestLicenseRequest {
+            purpose: "computer-use-agent-training".into(),
+            categories: vec!["pointer".into()],
+            data_from: now - 86_400,
+            data_to: now,
+            model_family: "crash".into(),
+            max_training_runs: 1,
+            duration_days: 30,
+        })
+        .await
+}
+
 /// The licensee asks for licenses until the server dies (at most a burst's worth).
 async fn license_requests(company: &SignedIn, acknowledged: &Mutex<Vec<(u64, &'static str)>>) {
     for _ in 0..20 {
-        let now = datatrust_server::now().0;
-        let outcome = company
-            .licenses()
-            .request_license(v1::RequestLicenseRequest {
-                purpose: "computer-use-agent-training".into(),
-                categories: vec!["pointer".into()],
-                data_from: now - 86_400,
-                data_to: now,
-                model_family: "crash".into(),
-                max_training_runs: 1,
-                duration_days: 30,
-            })
-            .await;
-        match outcome {
+        match request_license(company).await {
             Ok(response) => {
                 if let Some(index) = response.into_inner().log_index {
                     acknowledged

@@ -118,16 +118,7 @@ async fn the_readme_tour_runs_as_written() {
     // (members, consents, collectors, a license issued and revoked, a payment, an erasure).
     server.signal("-TERM");
     let _ = server.wait(std::time::Duration::from_secs(20)).await;
-    let data_dir = work.join("datatrust-data");
-    let check = tokio::task::spawn_blocking(move || {
-        Command::new(datatrust_tests::datatrust_binary())
-            .args(["admin", "check", "--data-dir"])
-            .arg(&data_dir)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let check = datatrust_tests::admin_check(&work.join("datatrust-data")).await;
     let report = String::from_utf8_lossy(&check.stdout);
     assert!(
         check.status.success() && report.contains("no difference") && report.contains("1 licenses"),

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use datatrust_core::NoteSigner;
-use datatrust_core::governance::{approval_message, ballot_message, countersign_message};
+use datatrust_core::governance::approval_message;
 use datatrust_proto::v1;
 use datatrust_proto::v1::ingest_service_server::{IngestService, IngestServiceServer};
 use datatrust_server::ServeOptions;
@@ -216,44 +216,19 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
     eprintln!("baselines done; building the release");
 
     // 4. Releases: every member consents; one license; build and stream.
-    let hash = trustee
-        .terms()
-        .propose_terms(v1::ProposeTermsRequest { document: terms })
-        .await?
-        .into_inner()
-        .terms
-        .unwrap_or_default()
-        .sha256;
-    let bench_origin = trustee.origin.to_string();
     // Every member votes, so the outcome is settled and the vote may close at once.
-    for (member_key, member, _) in &pairs {
-        member
-            .terms()
-            .cast_ballot(v1::CastBallotRequest {
-                terms_sha256: hash.clone(),
-                approve: true,
-                signature: member_key
-                    .sign(&ballot_message(&bench_origin, &hash, true))
-                    .to_vec(),
-            })
-            .await?;
-    }
-    trustee
-        .terms()
-        .close_vote(v1::CloseVoteRequest {
-            terms_sha256: hash.clone(),
-        })
-        .await?;
-    trustee
-        .terms()
-        .countersign_terms(v1::CountersignTermsRequest {
-            terms_sha256: hash.clone(),
-            signature: running
-                .trustee_key
-                .sign(&countersign_message(&bench_origin, &hash))
-                .to_vec(),
-        })
-        .await?;
+    let voters: Vec<_> = pairs
+        .iter()
+        .map(|(member_key, member, _)| (member_key, member))
+        .collect();
+    let hash = client::ratify(
+        &trustee,
+        &terms,
+        &voters,
+        &[(&running.trustee_key, &trustee)],
+    )
+    .await?;
+    let bench_origin = trustee.origin.to_string();
     for (_, member, _) in &pairs {
         member
             .consents()

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use datatrust_cli::client::{self, SignedIn};
-use datatrust_core::governance::{ballot_message, countersign_message};
 use datatrust_core::log_entry::LogEntry;
 use datatrust_core::{CollectorAuthorization, DisplayName, NoteSigner, Principal, Role};
 use datatrust_proto::v1;
@@ -73,41 +72,14 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
     }
     let terms = include_str!("../../../terms/example-agreement.toml")
         .replace("trustee_quorum = 2", "trustee_quorum = 1");
-    let hash = trustee
-        .terms()
-        .propose_terms(v1::ProposeTermsRequest { document: terms })
-        .await?
-        .into_inner()
-        .terms
-        .unwrap_or_default()
-        .sha256;
-    let origin = trustee.origin.to_string();
-    for (key, session) in keys.iter().zip(&sessions) {
-        session
-            .terms()
-            .cast_ballot(v1::CastBallotRequest {
-                terms_sha256: hash.clone(),
-                approve: true,
-                signature: key.sign(&ballot_message(&origin, &hash, true)).to_vec(),
-            })
-            .await?;
-    }
-    trustee
-        .terms()
-        .close_vote(v1::CloseVoteRequest {
-            terms_sha256: hash.clone(),
-        })
-        .await?;
-    trustee
-        .terms()
-        .countersign_terms(v1::CountersignTermsRequest {
-            terms_sha256: hash.clone(),
-            signature: running
-                .trustee_key
-                .sign(&countersign_message(&origin, &hash))
-                .to_vec(),
-        })
-        .await?;
+    let voters: Vec<_> = keys.iter().zip(&sessions).collect();
+    client::ratify(
+        &trustee,
+        &terms,
+        &voters,
+        &[(&running.trustee_key, &trustee)],
+    )
+    .await?;
     eprintln!("{members} members signed in, terms in force; changing state");
 
     // 1. State changes, every member at once.

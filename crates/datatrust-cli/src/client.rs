@@ -536,3 +536,53 @@ pub fn diagnose_connection(server: &str, error: &str) -> Option<String> {
         None
     }
 }
+
+/// Ratifies `terms` in one go, as scripts and load generators need it: `proposer` proposes
+/// them, every voter votes yes (so the outcome is settled and the vote may close before its
+/// deadline), the proposer closes the vote, and every countersigner countersigns with its
+/// own key. Returns the terms' SHA-256.
+pub async fn ratify(
+    proposer: &SignedIn,
+    terms: &str,
+    voters: &[(&NoteSigner, &SignedIn)],
+    countersigners: &[(&NoteSigner, &SignedIn)],
+) -> Result<String, ClientError> {
+    use datatrust_core::governance::{ballot_message, countersign_message};
+    let hash = proposer
+        .terms()
+        .propose_terms(v1::ProposeTermsRequest {
+            document: terms.to_owned(),
+        })
+        .await?
+        .into_inner()
+        .terms
+        .unwrap_or_default()
+        .sha256;
+    let origin = proposer.origin.to_string();
+    for (key, session) in voters {
+        session
+            .terms()
+            .cast_ballot(v1::CastBallotRequest {
+                terms_sha256: hash.clone(),
+                approve: true,
+                signature: key.sign(&ballot_message(&origin, &hash, true)).to_vec(),
+            })
+            .await?;
+    }
+    proposer
+        .terms()
+        .close_vote(v1::CloseVoteRequest {
+            terms_sha256: hash.clone(),
+        })
+        .await?;
+    for (key, session) in countersigners {
+        session
+            .terms()
+            .countersign_terms(v1::CountersignTermsRequest {
+                terms_sha256: hash.clone(),
+                signature: key.sign(&countersign_message(&origin, &hash)).to_vec(),
+            })
+            .await?;
+    }
+    Ok(hash)
+}
