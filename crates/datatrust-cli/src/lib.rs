@@ -148,8 +148,8 @@ pub enum TermsCommand {
 pub enum AdminCommand {
     /// Replay the log against the stored state and report every difference: each logged
     /// change applied, each applied change logged (principals, consents, collector
-    /// authorisations, payments, licenses). Exits 1 when there is one. The server must be
-    /// stopped.
+    /// authorisations, payments, licenses, terms). Exits 1 when there is one. The server must
+    /// be stopped.
     Check {
         /// The trust's data directory.
         #[arg(long, default_value = "./datatrust-data")]

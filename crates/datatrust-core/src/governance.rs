@@ -12,6 +12,8 @@ use crate::registry::{DomainError, Journal, Logged, Registry, require_role};
 use crate::store::{EventStore, RecordKind, RecordStore, StoreError, TrustStore};
 use std::sync::Arc;
 
+use crate::ratification::ACTIVE_TERMS;
+
 use crate::terms::{LicenseRequestTerms, Terms};
 use crate::{FieldError, NoteSigner, Principal, PublicKey, Role, UnixSeconds, note};
 
@@ -340,8 +342,6 @@ pub fn approval_message(origin: &str, request_id: &str, terms_hash: &str) -> Vec
 /// The key that marks an index as built. Index entries start with a 32-byte member key and
 /// are read by that prefix, so this shorter key is never one of them.
 const INDEX_BUILT: &[u8] = b"\0index built v1";
-/// The key of the pointer to the terms in force (`RecordKind::ActiveTerms`).
-const ACTIVE_TERMS: &[u8] = b"active";
 
 /// A stored record's bytes (JSON).
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, DomainError> {
@@ -753,35 +753,22 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         })
     }
 
-    /// With the writer lock held: records the tally and the outcome, logged.
+    /// With the writer lock held: records the tally and the outcome, logged, on the one
+    /// commit path.
     fn finish_vote(
         &self,
-        mut record: TermsRecord,
+        record: TermsRecord,
         tally: Tally,
         closed_by: &str,
         now: UnixSeconds,
     ) -> Result<Logged<TermsRecord>, DomainError> {
-        let passed = tally.passes(&record.terms().policy.ratification);
-        record.status = if passed {
-            TermsStatus::AwaitingCountersignatures
-        } else {
-            TermsStatus::Rejected
-        };
-        let Tally { yes, no, eligible } = tally;
-        record.tally = Some(tally);
-        let log_index = self.journal.record(
-            &LogEntry::new("vote-closed", now)
-                .with("terms-sha256", record.hash.clone())
-                .with("yes", yes.to_string())
-                .with("no", no.to_string())
-                .with("eligible", eligible.to_string())
-                .with("outcome", if passed { "passed" } else { "rejected" })
-                .with("closed-by", closed_by),
-        )?;
-        self.put(RecordKind::Terms, record.hash.as_bytes(), &record)?;
-        Ok(Logged {
-            value: record,
-            log_index: Some(log_index),
+        self.decide(true, || {
+            let (_, read) = self
+                .store
+                .read_record(RecordKind::Terms, record.hash.as_bytes())?;
+            let (closed, decision) =
+                crate::ratification::close(record.clone(), read, tally, closed_by, now)?;
+            Ok((closed, Some(decision)))
         })
     }
 
@@ -833,46 +820,21 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                 log_index: None,
             });
         }
-        let previous = self.active_terms()?;
-        record.status = TermsStatus::Ratified;
-        record.ratified_at = Some(now);
-        let signers: Vec<String> = record
-            .countersignatures
-            .iter()
-            .map(|signature| signature.trustee.to_base64())
-            .collect();
-        let mut entry = LogEntry::new("terms-ratified", now)
-            .with("terms-sha256", record.hash.clone())
-            .with("version", record.version.to_string())
-            .with("countersigned-by", signers.join(","));
-        if let Some(previous) = &previous {
-            entry = entry.with("supersedes", previous.hash.clone());
-        }
-        let log_index = self.journal.record(&entry)?;
-        let mut writes = vec![
-            (
-                RecordKind::Terms,
-                record.hash.as_bytes().to_vec(),
-                Some(encode(&record)?),
-            ),
-            (
-                RecordKind::ActiveTerms,
-                ACTIVE_TERMS.to_vec(),
-                Some(encode(&record.hash)?),
-            ),
-        ];
-        if let Some(mut previous) = previous {
-            previous.status = TermsStatus::Superseded;
-            writes.push((
-                RecordKind::Terms,
-                previous.hash.as_bytes().to_vec(),
-                Some(encode(&previous)?),
-            ));
-        }
-        self.store.write_records(writes)?;
-        Ok(Logged {
-            value: record,
-            log_index: Some(log_index),
+        self.decide(true, || {
+            let (_, record_read) = self
+                .store
+                .read_record(RecordKind::Terms, record.hash.as_bytes())?;
+            let (_, pointer_read) = self
+                .store
+                .read_record(RecordKind::ActiveTerms, ACTIVE_TERMS)?;
+            let previous = self.active_terms()?;
+            let (ratified, decision) = crate::ratification::ratify(
+                record.clone(),
+                vec![record_read, pointer_read],
+                previous,
+                now,
+            )?;
+            Ok((ratified, Some(decision)))
         })
     }
 

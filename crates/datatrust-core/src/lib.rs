@@ -17,6 +17,7 @@ pub mod merkle;
 pub mod note;
 pub mod origin;
 pub mod principal;
+pub mod ratification;
 pub mod registry;
 pub mod release;
 pub mod replay;

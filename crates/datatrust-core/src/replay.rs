@@ -1,7 +1,8 @@
 //! The state is the log, replayed: `check` folds the log's entries for the aggregates on
 //! the one commit path (principals, consents, collector authorisations, payments and what
-//! they add up to per charge, license revocations; and license issuance, still on the
-//! legacy path, so a crash in its window shows here) and compares the
+//! they add up to per charge, license revocations, votes closed and terms ratified; and
+//! license issuance and terms proposals, still on the legacy path, so a crash in their
+//! window shows here) and compares the
 //! result with what the store holds. Every logged change must be applied and every applied
 //! change logged; each difference is named. `datatrust admin check` runs it on a stopped
 //! trust, and the crash tests after every kill.
@@ -9,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::compensation::PaymentRecord;
-use crate::governance::{Consent, LicenseRecord, LicenseStatus};
+use crate::governance::{Consent, LicenseRecord, LicenseStatus, TermsRecord, TermsStatus};
 use crate::log_entry::{DecodedEntry, subject};
 use crate::store::{RecordKind, RecordStore, StoreError, TrustStore};
 use crate::{Principal, Role};
@@ -23,6 +24,7 @@ pub struct Report {
     pub authorizations: u64,
     pub payments: u64,
     pub licenses: u64,
+    pub terms: u64,
     /// Each difference between the log and the store, in words.
     pub differences: Vec<String>,
 }
@@ -40,6 +42,8 @@ struct Logged {
     payments: BTreeMap<String, (u64, String, u64)>,
     /// license id → (issued at, revoked at)
     licenses: BTreeMap<String, (u64, Option<u64>)>,
+    /// terms SHA-256 → the status the log leaves them in
+    terms: BTreeMap<String, &'static str>,
 }
 
 /// Folds `entries` (the whole log, in order) and compares them with `store`.
@@ -241,6 +245,41 @@ pub fn check<S: TrustStore + RecordStore>(
             ));
         }
     }
+
+    // Terms: each version in the status the log leaves it in.
+    let mut stored_terms = BTreeSet::new();
+    for (_, value) in store.scan_records(RecordKind::Terms, b"")? {
+        let terms: TermsRecord = serde_json::from_slice(&value).map_err(|error| {
+            StoreError::data_loss(format!("stored terms do not decode: {error}"))
+        })?;
+        report.terms += 1;
+        let status = match terms.status {
+            TermsStatus::Voting => "voting",
+            TermsStatus::AwaitingCountersignatures => "awaiting countersignatures",
+            TermsStatus::Rejected => "rejected",
+            TermsStatus::Ratified => "ratified",
+            TermsStatus::Superseded => "superseded",
+        };
+        match logged.terms.get(&terms.hash) {
+            None => report.differences.push(format!(
+                "terms {} are stored, but the log never proposed them",
+                terms.hash
+            )),
+            Some(logged_status) if *logged_status != status => report.differences.push(format!(
+                "terms {} are {status} in the store, but the log leaves them {logged_status}",
+                terms.hash
+            )),
+            Some(_) => {}
+        }
+        stored_terms.insert(terms.hash);
+    }
+    for hash in logged.terms.keys() {
+        if !stored_terms.contains(hash) {
+            report.differences.push(format!(
+                "the log proposes terms {hash}, but the store does not hold them"
+            ));
+        }
+    }
     Ok(report)
 }
 
@@ -252,6 +291,23 @@ fn sha256_hex(bytes: &[u8]) -> String {
 fn fold(logged: &mut Logged, index: u64, entry: &DecodedEntry) {
     let field = |name: &str| entry.field(name).unwrap_or_default().to_owned();
     match entry.kind.as_str() {
+        "terms-proposed" => {
+            logged.terms.insert(field("terms-sha256"), "voting");
+        }
+        "vote-closed" => {
+            let outcome = if field("outcome") == "passed" {
+                "awaiting countersignatures"
+            } else {
+                "rejected"
+            };
+            logged.terms.insert(field("terms-sha256"), outcome);
+        }
+        "terms-ratified" => {
+            if let Some(previous) = entry.field("supersedes") {
+                logged.terms.insert(previous.to_owned(), "superseded");
+            }
+            logged.terms.insert(field("terms-sha256"), "ratified");
+        }
         "license-issued" => {
             logged.licenses.insert(field("license"), (index, None));
         }

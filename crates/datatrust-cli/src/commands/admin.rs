@@ -52,18 +52,19 @@ pub fn run(command: AdminCommand, json_output: bool) -> anyhow::Result<()> {
         output::json(json!({
             "entries": report.entries, "principals": report.principals,
             "consents": report.consents, "authorizations": report.authorizations,
-            "payments": report.payments, "licenses": report.licenses,
+            "payments": report.payments, "licenses": report.licenses, "terms": report.terms,
             "differences": report.differences,
         }));
     } else {
         println!(
-            "replayed {} log entries against {} principals, {} consents, {} collector authorisations, {} payments, {} licenses",
+            "replayed {} log entries against {} principals, {} consents, {} collector authorisations, {} payments, {} licenses, {} terms",
             report.entries,
             report.principals,
             report.consents,
             report.authorizations,
             report.payments,
-            report.licenses
+            report.licenses,
+            report.terms
         );
         for difference in &report.differences {
             println!("DIFFERENCE: {difference}");
