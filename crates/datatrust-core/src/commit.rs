@@ -6,8 +6,8 @@
 //! changed since (`CommitError::Conflict`), which is then decided again on fresh state.
 //!
 //! Moved to this path so far: principals and invitations' redemption, consents, collector
-//! authorisations, payments, license requests, denials and revocations, closing votes and
-//! ratification (the other aggregates still change under the registry's writer lock; see
+//! authorisations, payments, license requests, denials and revocations, terms proposals,
+//! closing votes and ratification (the other aggregates still change under the registry's writer lock; see
 //! ARCHITECTURE.md).
 
 use crate::governance::Consent;

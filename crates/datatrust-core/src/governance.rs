@@ -626,16 +626,14 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                 now.plus_seconds(i64::from(terms.policy.ratification.voting_days) * 86_400),
             ),
         };
-        let log_index = self.journal.record(
-            &LogEntry::new("terms-proposed", now)
-                .with("terms-sha256", record.hash.clone())
-                .with("version", record.version.to_string())
-                .with("by", caller.public_key.to_base64()),
-        )?;
-        self.put(RecordKind::Terms, record.hash.as_bytes(), &record)?;
-        Ok(Logged {
-            value: record,
-            log_index: Some(log_index),
+        // Under the writer lock (one open vote at a time is a rule over every version):
+        // the proposal and its entry commit together.
+        self.decide(true, || {
+            let (_, read) = self
+                .store
+                .read_record(RecordKind::Terms, record.hash.as_bytes())?;
+            let decision = crate::ratification::propose(&record, read)?;
+            Ok((record.clone(), Some(decision)))
         })
     }
 

@@ -1,5 +1,5 @@
-//! Terms and votes: closing a vote with its tally, and ratifying terms at the trustees'
-//! quorum. Pure decisions (see `commit.rs`); the registry reads and commits them under its
+//! Terms and votes: a proposal, closing a vote with its tally, and ratifying terms at the
+//! trustees' quorum. Pure decisions (see `commit.rs`); the registry reads and commits them under its
 //! writer lock (ballots are still written on the legacy path).
 
 use crate::UnixSeconds;
@@ -25,6 +25,21 @@ fn terms_write(record: &TermsRecord) -> Result<Write, DomainError> {
         kind: RecordKind::Terms,
         key: record.hash.as_bytes().to_vec(),
         value: Some(json(record)?),
+    })
+}
+
+/// A trustee's proposal (checked by the caller against every version: one open vote at a
+/// time, never the same document twice) opens the members' vote.
+pub fn propose(record: &TermsRecord, read: TableRead) -> Result<Decision, DomainError> {
+    Ok(Decision {
+        entries: vec![
+            LogEntry::new("terms-proposed", record.proposed_at)
+                .with("terms-sha256", record.hash.clone())
+                .with("version", record.version.to_string())
+                .with("by", record.proposed_by.to_base64()),
+        ],
+        writes: vec![terms_write(record)?],
+        reads: vec![read],
     })
 }
 

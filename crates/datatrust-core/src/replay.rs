@@ -1,8 +1,8 @@
 //! The state is the log, replayed: `check` folds the log's entries for the aggregates on
 //! the one commit path (principals, consents, collector authorisations, payments and what
-//! they add up to per charge, license revocations, votes closed and terms ratified; and
-//! license issuance and terms proposals, still on the legacy path, so a crash in their
-//! window shows here) and compares the
+//! they add up to per charge, license revocations, terms proposed, votes closed and terms
+//! ratified; and license issuance, still on the legacy path, so a crash in its window
+//! shows here) and compares the
 //! result with what the store holds. Every logged change must be applied and every applied
 //! change logged; each difference is named. `datatrust admin check` runs it on a stopped
 //! trust, and the crash tests after every kill.
