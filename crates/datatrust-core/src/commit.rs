@@ -6,7 +6,8 @@
 //! changed since (`CommitError::Conflict`), which is then decided again on fresh state.
 //!
 //! Moved to this path so far: principals and invitations' redemption, consents, collector
-//! authorisations, payments, license requests, denials and revocations, terms proposals,
+//! authorisations, payments, no-use declarations, license requests, denials and revocations,
+//! terms proposals,
 //! closing votes and ratification (the other aggregates still change under the registry's writer lock; see
 //! ARCHITECTURE.md).
 
@@ -66,6 +67,14 @@ pub enum Write {
     Payment(crate::compensation::PaymentRecord),
     /// A revoked license; its revocation's `log_index` is set at commit, likewise.
     LicenseRevoked(crate::governance::LicenseRecord),
+    /// A record as JSON whose field at the JSON pointer `index_at` (e.g. `/log_index`) is set
+    /// at commit to the index of the decision's first entry.
+    RecordWithIndex {
+        kind: RecordKind,
+        key: Vec<u8>,
+        value: serde_json::Value,
+        index_at: &'static str,
+    },
 }
 
 /// What a command decided: the entries that log it, the writes that apply it, the reads

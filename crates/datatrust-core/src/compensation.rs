@@ -1462,26 +1462,43 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                 "until: the license is already accounted for up to this time".into(),
             ));
         }
-        let log_index = self.journal.record(
-            &LogEntry::new("no-use-declared", now)
-                .with("license", license.id.clone())
-                .with("licensee", caller.public_key.to_base64())
-                .with("until", until.to_string())
-                .with("signature", hex::encode(signature)),
-        )?;
-        let account = UsageAccount {
-            license_id: license.id,
-            accounted_until: until,
-            log_index,
-        };
-        self.store.write_records(vec![(
-            RecordKind::UsageAccount,
-            account.license_id.as_bytes().to_vec(),
-            Some(encode(&account)?),
-        )])?;
-        Ok(Logged {
-            value: account,
-            log_index: Some(log_index),
+        // Under the writer lock (what a license is accounted for reads its training uses,
+        // still on the legacy path); the declaration and its entry commit together.
+        self.decide(true, || {
+            let (_, read) = self
+                .store
+                .read_record(RecordKind::UsageAccount, license.id.as_bytes())?;
+            let account = UsageAccount {
+                license_id: license.id.clone(),
+                accounted_until: until,
+                log_index: 0,
+            };
+            let value = serde_json::to_value(&account).map_err(|error| {
+                DomainError::Store(crate::store::StoreError::new(format!(
+                    "encoding a usage account: {error}"
+                )))
+            })?;
+            let decision = crate::commit::Decision {
+                entries: vec![
+                    LogEntry::new("no-use-declared", now)
+                        .with("license", license.id.clone())
+                        .with("licensee", caller.public_key.to_base64())
+                        .with("until", until.to_string())
+                        .with("signature", hex::encode(signature)),
+                ],
+                writes: vec![crate::commit::Write::RecordWithIndex {
+                    kind: RecordKind::UsageAccount,
+                    key: license.id.as_bytes().to_vec(),
+                    value,
+                    index_at: "/log_index",
+                }],
+                reads: vec![read],
+            };
+            Ok((account, Some(decision)))
+        })
+        .map(|mut logged| {
+            logged.value.log_index = logged.log_index.unwrap_or_default();
+            logged
         })
     }
 

@@ -111,6 +111,23 @@ impl StateTables for SledStore {
                     .map(|value| self.seal_record(*kind, key, value))
                     .transpose()?,
             }],
+            Write::RecordWithIndex {
+                kind,
+                key,
+                value,
+                index_at,
+            } => {
+                let mut value = value.clone();
+                let slot = value.pointer_mut(index_at).ok_or_else(|| {
+                    StoreError::new(format!("a {} record has no {index_at}", kind.name()))
+                })?;
+                *slot = first_index.into();
+                vec![TableWrite {
+                    table: kind.table(),
+                    key: key.clone(),
+                    value: Some(self.seal_record(*kind, key, encode(&value)?)?),
+                }]
+            }
             Write::LicenseRevoked(license) => {
                 let mut license = license.clone();
                 if let datatrust_core::governance::LicenseStatus::Revoked { log_index, .. } =
