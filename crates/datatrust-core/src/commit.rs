@@ -6,8 +6,8 @@
 //! changed since (`CommitError::Conflict`), which is then decided again on fresh state.
 //!
 //! Moved to this path so far: principals and invitations' redemption, consents, collector
-//! authorisations, payments, no-use declarations, license requests, denials and revocations,
-//! terms proposals,
+//! authorisations, payments, no-use declarations, lifting suspensions, license requests,
+//! denials and revocations, terms proposals,
 //! closing votes and ratification (the other aggregates still change under the registry's writer lock; see
 //! ARCHITECTURE.md).
 

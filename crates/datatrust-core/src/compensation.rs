@@ -1583,8 +1583,13 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         // A licensee late with its reports cannot report runs while suspended; lifting
         // restarts the reporting clock of each license that was late, from now.
         let late = self.late_reports(licensee, now)?;
-        let log_index = self.journal.record(
-            &LogEntry::new("licensee-suspension-lifted", now)
+        // Under the writer lock; the lifting, the restarted clocks and the entry commit
+        // together.
+        self.decide(true, || {
+            let (_, read) = self
+                .store
+                .read_record(RecordKind::Suspension, licensee.as_bytes())?;
+            let entry = LogEntry::new("licensee-suspension-lifted", now)
                 .with("licensee", licensee.to_base64())
                 .with("by", caller.public_key.to_base64())
                 .with("reason", why.to_owned())
@@ -1598,25 +1603,35 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                             .collect::<Vec<_>>()
                             .join(",")
                     },
-                ),
-        )?;
-        let mut writes = vec![(RecordKind::Suspension, licensee.as_bytes().to_vec(), None)];
-        for (license_id, _, _) in late {
-            let account = UsageAccount {
-                license_id,
-                accounted_until: now,
-                log_index,
+                );
+            let mut writes = vec![crate::commit::Write::Record {
+                kind: RecordKind::Suspension,
+                key: licensee.as_bytes().to_vec(),
+                value: None,
+            }];
+            for (license_id, _, _) in &late {
+                let account = UsageAccount {
+                    license_id: license_id.clone(),
+                    accounted_until: now,
+                    log_index: 0,
+                };
+                writes.push(crate::commit::Write::RecordWithIndex {
+                    kind: RecordKind::UsageAccount,
+                    key: license_id.as_bytes().to_vec(),
+                    value: serde_json::to_value(&account).map_err(|error| {
+                        DomainError::Store(crate::store::StoreError::new(format!(
+                            "encoding a usage account: {error}"
+                        )))
+                    })?,
+                    index_at: "/log_index",
+                });
+            }
+            let decision = crate::commit::Decision {
+                entries: vec![entry],
+                writes,
+                reads: vec![read],
             };
-            writes.push((
-                RecordKind::UsageAccount,
-                account.license_id.as_bytes().to_vec(),
-                Some(encode(&account)?),
-            ));
-        }
-        self.store.write_records(writes)?;
-        Ok(Logged {
-            value: suspension,
-            log_index: Some(log_index),
+            Ok((suspension.clone(), Some(decision)))
         })
     }
 }
