@@ -166,3 +166,40 @@ fn a_missing_key_file_is_not_answered_with_make_a_new_one_alone() {
         "{stderr}"
     );
 }
+
+/// `--get FIELD` prints just that field of the `--json` output, for scripts; a field the
+/// output does not have is an error (exit 1), so a script stops there instead of going on
+/// with an empty variable.
+#[test]
+fn get_prints_one_field_and_refuses_an_absent_one() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("me.key");
+    let generated = datatrust()
+        .args(["key", "generate", "--get", "public_key", "--out"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(generated.status.success());
+    let key = String::from_utf8(generated.stdout).unwrap();
+    assert_eq!(key.trim().len(), 44, "just the base64 key: {key:?}");
+    let shown = datatrust()
+        .args(["key", "show", "--json", "--key"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["public_key"], key.trim());
+
+    let absent = datatrust()
+        .args(["key", "show", "--get", "no_such_field", "--key"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!absent.status.success());
+    assert!(
+        String::from_utf8_lossy(&absent.stderr)
+            .contains("--get no_such_field: nothing the command printed has a field"),
+        "{}",
+        String::from_utf8_lossy(&absent.stderr)
+    );
+}

@@ -339,6 +339,21 @@ fn currency_matches(expected: &str, given: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// A usage account as the commit path writes it: its `log_index` is its entry's, set at
+/// commit.
+fn usage_account_write(account: &UsageAccount) -> Result<crate::commit::Write, DomainError> {
+    Ok(crate::commit::Write::RecordWithIndex {
+        kind: RecordKind::UsageAccount,
+        key: account.license_id.as_bytes().to_vec(),
+        value: serde_json::to_value(account).map_err(|error| {
+            DomainError::Store(crate::store::StoreError::new(format!(
+                "encoding a usage account: {error}"
+            )))
+        })?,
+        index_at: "/log_index",
+    })
+}
+
 /// What a payment is decided on.
 struct ReadPayment {
     /// A payment with this reference is recorded already.
@@ -1473,11 +1488,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                 accounted_until: until,
                 log_index: 0,
             };
-            let value = serde_json::to_value(&account).map_err(|error| {
-                DomainError::Store(crate::store::StoreError::new(format!(
-                    "encoding a usage account: {error}"
-                )))
-            })?;
+
             let decision = crate::commit::Decision {
                 entries: vec![
                     LogEntry::new("no-use-declared", now)
@@ -1486,12 +1497,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                         .with("until", until.to_string())
                         .with("signature", hex::encode(signature)),
                 ],
-                writes: vec![crate::commit::Write::RecordWithIndex {
-                    kind: RecordKind::UsageAccount,
-                    key: license.id.as_bytes().to_vec(),
-                    value,
-                    index_at: "/log_index",
-                }],
+                writes: vec![usage_account_write(&account)?],
                 reads: vec![read],
             };
             Ok((account, Some(decision)))
@@ -1615,16 +1621,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                     accounted_until: now,
                     log_index: 0,
                 };
-                writes.push(crate::commit::Write::RecordWithIndex {
-                    kind: RecordKind::UsageAccount,
-                    key: license_id.as_bytes().to_vec(),
-                    value: serde_json::to_value(&account).map_err(|error| {
-                        DomainError::Store(crate::store::StoreError::new(format!(
-                            "encoding a usage account: {error}"
-                        )))
-                    })?,
-                    index_at: "/log_index",
-                });
+                writes.push(usage_account_write(&account)?);
             }
             let decision = crate::commit::Decision {
                 entries: vec![entry],

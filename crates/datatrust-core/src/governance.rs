@@ -494,14 +494,15 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
 
     /// The terms in force, parsed: one key read, and the document parsed once per version.
     pub(crate) fn active_policy(&self) -> Result<Option<Arc<Terms>>, DomainError> {
-        if let Some(hash) = self.record::<String>(RecordKind::ActiveTerms, ACTIVE_TERMS)?
-            && let Some(terms) = self.cached_terms(&hash)
-        {
-            return Ok(Some(terms));
+        match self.record::<String>(RecordKind::ActiveTerms, ACTIVE_TERMS)? {
+            Some(hash) => match self.cached_terms(&hash) {
+                Some(terms) => Ok(Some(terms)),
+                None => Ok(Some(self.parsed_terms(&self.terms_by_hash(&hash)?))),
+            },
+            None => Ok(self
+                .active_terms()?
+                .map(|record| self.parsed_terms(&record))),
         }
-        Ok(self
-            .active_terms()?
-            .map(|record| self.parsed_terms(&record)))
     }
 
     fn cached_terms(&self, hash: &str) -> Option<Arc<Terms>> {

@@ -4,6 +4,7 @@
 //! on the legacy path.
 
 use crate::commit::{Decision, TableRead, Write};
+use crate::governance::encode;
 use crate::governance::{
     LicenseRecord, LicenseRequestRecord, LicenseStatus, RequestStatus, RequestedTerms,
 };
@@ -54,19 +55,11 @@ pub fn request(
         writes: vec![Write::Record {
             kind: RecordKind::LicenseRequest,
             key: record.id.as_bytes().to_vec(),
-            value: Some(json(&record)?),
+            value: Some(encode(&record)?),
         }],
         reads,
     };
     Ok((record, decision))
-}
-
-fn json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, DomainError> {
-    serde_json::to_vec(value).map_err(|error| {
-        DomainError::Store(crate::store::StoreError::new(format!(
-            "encoding a record: {error}"
-        )))
-    })
 }
 
 /// A trustee denies a pending request, with a reason (already checked).
@@ -90,7 +83,7 @@ pub fn deny(
         .with("by", trustee.public_key.to_base64())
         .with("reason", why.clone());
     request.status = RequestStatus::Denied { reason: why };
-    let value = json(&request)?;
+    let value = encode(&request)?;
     let decision = Decision {
         entries: vec![entry],
         writes: vec![Write::Record {

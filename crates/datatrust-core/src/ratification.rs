@@ -4,6 +4,7 @@
 
 use crate::UnixSeconds;
 use crate::commit::{Decision, TableRead, Write};
+use crate::governance::encode;
 use crate::governance::{Tally, TermsRecord, TermsStatus};
 use crate::log_entry::LogEntry;
 use crate::registry::DomainError;
@@ -12,19 +13,11 @@ use crate::store::RecordKind;
 /// The key of the pointer to the terms in force (`RecordKind::ActiveTerms`).
 pub const ACTIVE_TERMS: &[u8] = b"active";
 
-fn json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, DomainError> {
-    serde_json::to_vec(value).map_err(|error| {
-        DomainError::Store(crate::store::StoreError::new(format!(
-            "encoding a record: {error}"
-        )))
-    })
-}
-
 fn terms_write(record: &TermsRecord) -> Result<Write, DomainError> {
     Ok(Write::Record {
         kind: RecordKind::Terms,
         key: record.hash.as_bytes().to_vec(),
-        value: Some(json(record)?),
+        value: Some(encode(record)?),
     })
 }
 
@@ -106,7 +99,7 @@ pub fn ratify(
         Write::Record {
             kind: RecordKind::ActiveTerms,
             key: ACTIVE_TERMS.to_vec(),
-            value: Some(json(&record.hash)?),
+            value: Some(encode(&record.hash)?),
         },
     ];
     if let Some(mut previous) = previous {
