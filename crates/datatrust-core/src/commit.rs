@@ -5,11 +5,10 @@
 //! in one storage transaction, many decisions per flush, and refuses a decision whose reads
 //! changed since (`CommitError::Conflict`), which is then decided again on fresh state.
 //!
-//! Moved to this path so far: principals and invitations' redemption, consents, collector
-//! authorisations, payments, no-use declarations, lifting suspensions, license requests,
-//! denials and revocations, terms proposals,
-//! closing votes and ratification (the other aggregates still change under the registry's writer lock; see
-//! ARCHITECTURE.md).
+//! Every state change of the trust takes this path; no lock is held across a decision. A
+//! rule that spans many keys is kept true by a key every decision under it reads and writes
+//! (a guard: e.g. one per licensee's duties, one per member's payouts), or by a state that
+//! stops the competing changes first (a vote being closed refuses ballots).
 
 use crate::governance::Consent;
 use crate::log_entry::LogEntry;
@@ -68,13 +67,66 @@ pub enum Write {
     /// A revoked license; its revocation's `log_index` is set at commit, likewise.
     LicenseRevoked(crate::governance::LicenseRecord),
     /// A record as JSON whose field at the JSON pointer `index_at` (e.g. `/log_index`) is set
-    /// at commit to the index of the decision's first entry.
+    /// at commit to the index of the decision's entry number `entry` (0: its first).
     RecordWithIndex {
         kind: RecordKind,
         key: Vec<u8>,
         value: serde_json::Value,
         index_at: &'static str,
+        entry: u64,
     },
+}
+
+/// A record's JSON as a write (`Write::Record`).
+pub(crate) fn record_write<T: serde::Serialize>(
+    kind: RecordKind,
+    key: &[u8],
+    value: &T,
+) -> Result<Write, crate::registry::DomainError> {
+    Ok(Write::Record {
+        kind,
+        key: key.to_vec(),
+        value: Some(crate::governance::encode(value)?),
+    })
+}
+
+/// A record whose field at `index_at` (a JSON pointer) is its decision's entry number
+/// `entry`'s index, set at commit.
+pub(crate) fn indexed_write<T: serde::Serialize>(
+    kind: RecordKind,
+    key: &[u8],
+    value: &T,
+    index_at: &'static str,
+    entry: u64,
+) -> Result<Write, crate::registry::DomainError> {
+    let value = serde_json::to_value(value).map_err(|error| {
+        crate::registry::DomainError::Store(StoreError::new(format!(
+            "encoding a {} record: {error}",
+            kind.name()
+        )))
+    })?;
+    Ok(Write::RecordWithIndex {
+        kind,
+        key: key.to_vec(),
+        value,
+        index_at,
+        entry,
+    })
+}
+
+/// The read and the write of a guard (`RecordKind::Guard`): a decision under a rule that
+/// spans many keys (a license's run count, a member's balance) reads the rule's guard and
+/// bumps it, so two decisions under the same rule conflict and one is decided again.
+pub(crate) fn guard<S: StateTables + ?Sized>(
+    store: &S,
+    key: &[u8],
+) -> Result<(TableRead, Write), crate::registry::DomainError> {
+    let (stored, read) = store.read_record(RecordKind::Guard, key)?;
+    let count: u64 = stored
+        .map(|bytes| crate::governance::decode(&bytes))
+        .transpose()?
+        .unwrap_or(0);
+    Ok((read, record_write(RecordKind::Guard, key, &(count + 1))?))
 }
 
 /// What a command decided: the entries that log it, the writes that apply it, the reads
@@ -92,10 +144,6 @@ pub enum CommitError {
     /// A read changed since the decision; nothing was done. Decide again.
     #[error("the state changed since it was read; decide again")]
     Conflict,
-    /// This journal cannot commit state with its entries (test journals); the registry
-    /// applies the decision itself under its writer lock.
-    #[error("this journal does not commit state")]
-    Unsupported,
     #[error("{0}")]
     Failed(String),
 }
@@ -133,7 +181,8 @@ pub trait StateTables {
     fn table_get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// How a write is stored, given the index of the decision's first log entry.
     fn encode(&self, write: &Write, first_index: u64) -> Result<Vec<TableWrite>, StoreError>;
-    /// Applies writes durably, for journals that do not commit state themselves (tests).
+    /// Applies writes durably, for journals that commit outside the log's sequencer
+    /// (`MemoryJournal`).
     fn apply(&self, writes: &[TableWrite]) -> Result<(), StoreError>;
 }
 
@@ -179,5 +228,60 @@ impl<T: StateTables + ?Sized> StateTables for std::sync::Arc<T> {
     }
     fn apply(&self, writes: &[TableWrite]) -> Result<(), StoreError> {
         (**self).apply(writes)
+    }
+}
+
+/// A journal whose log is a list in memory and which commits to `store` under one lock: the
+/// commit path for tests of the rules, without a log on disk.
+pub struct MemoryJournal<S> {
+    store: S,
+    entries: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+impl<S> MemoryJournal<S> {
+    pub fn new(store: S) -> MemoryJournal<S> {
+        MemoryJournal {
+            store,
+            entries: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The entries committed so far, encoded.
+    pub fn entries(&self) -> Vec<Vec<u8>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl<S: StateTables + Send + Sync> crate::registry::Journal for MemoryJournal<S> {
+    fn commit(
+        &self,
+        entries: &[LogEntry],
+        reads: Vec<TableRead>,
+        writes: crate::registry::StateWrites,
+    ) -> Result<u64, CommitError> {
+        // One commit at a time: the check of the reads holds until the writes are applied.
+        let mut log = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for read in &reads {
+            let stored = self
+                .store
+                .table_get(read.table, &read.key)
+                .map_err(|error| CommitError::Failed(error.to_string()))?;
+            if version_of(stored.as_deref()) != read.version {
+                return Err(CommitError::Conflict);
+            }
+        }
+        let first = log.len() as u64;
+        let writes = writes(first).map_err(CommitError::Failed)?;
+        self.store
+            .apply(&writes)
+            .map_err(|error| CommitError::Failed(error.to_string()))?;
+        log.extend(entries.iter().map(LogEntry::encode));
+        Ok(first)
     }
 }

@@ -351,6 +351,7 @@ fn usage_account_write(account: &UsageAccount) -> Result<crate::commit::Write, D
             )))
         })?,
         index_at: "/log_index",
+        entry: 0,
     })
 }
 
@@ -458,6 +459,38 @@ impl PendingCharge {
         }
         Ok(writes)
     }
+}
+
+impl PendingCharge {
+    /// The charge's writes in a decision whose entry number `entry` is the charge's own:
+    /// the charge (its `log_index` set at commit), its shares and index entries.
+    pub(crate) fn decision_writes(
+        &self,
+        entry: u64,
+    ) -> Result<Vec<crate::commit::Write>, DomainError> {
+        let key = self.record.id.as_bytes();
+        let mut writes = vec![crate::commit::indexed_write(
+            RecordKind::Charge,
+            key,
+            &self.record,
+            "/log_index",
+            entry,
+        )?];
+        writes.extend(
+            self.writes()?
+                .into_iter()
+                .filter(|(kind, _, _)| *kind != RecordKind::Charge)
+                .map(|(kind, key, value)| crate::commit::Write::Record { kind, key, value }),
+        );
+        Ok(writes)
+    }
+}
+
+/// The guard of a license's accepted training runs (`RecordKind::Guard`): every accepted
+/// or refused report bumps it, so run counts and reporting deadlines are decided on the
+/// same runs.
+pub(crate) fn runs_guard_key(license_id: &str) -> Vec<u8> {
+    [b"runs/".as_slice(), license_id.as_bytes()].concat()
 }
 
 /// Where a charge not yet paid in full is listed: by licensee, then by due time.
@@ -977,7 +1010,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         require_role(caller, Role::Trustee, "record payments")?;
         let reference = reference(reference_text)?;
         let amount = positive_amount(amount)?;
-        self.decide(false, || {
+        self.decide(|| {
             let (existing, reference_read) = self
                 .store
                 .read_record(RecordKind::Payment, reference.as_bytes())?;
@@ -1175,7 +1208,9 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     }
 
     /// A trustee records money paid out to a member; at most the member's balance in that
-    /// currency. Logged with a commitment, never the member's key.
+    /// currency. Logged with a commitment, never the member's key. Decided on the member's
+    /// payouts guard, so two payouts never both spend the same balance (earnings only grow
+    /// meanwhile).
     pub fn record_payout(
         &self,
         caller: &crate::Principal,
@@ -1188,42 +1223,42 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         require_role(caller, Role::Trustee, "record payouts")?;
         let reference = reference(reference_text)?;
         let amount = positive_amount(amount)?;
-        let _writer = self.write_lock();
         let member = self
             .store
             .principal(member_key)?
             .filter(|principal| principal.role == Role::Member)
             .ok_or_else(|| DomainError::NotFound("member_public_key: no such member".into()))?;
-        if self
-            .store
-            .get_record(RecordKind::Payout, reference.as_bytes())?
-            .is_some()
-        {
-            return Err(DomainError::AlreadyExists(format!(
-                "reference: a payout with reference {reference:?} is already recorded"
-            )));
-        }
-        let totals = self.member_totals(member_key)?;
-        let Some(totals) = totals.get(currency) else {
-            return Err(FieldError::new(
-                "currency",
-                format!(
-                    "the member has earned nothing in {}",
-                    crate::validation::quoted(currency)
-                ),
-            )
-            .into());
-        };
-        let balance = totals.earned.saturating_sub(totals.paid_out);
-        if amount > balance {
-            return Err(FieldError::new(
-                "amount",
-                format!("{amount} is more than the member's balance of {balance} {currency}"),
-            )
-            .into());
-        }
-        let log_index = self.journal.record(
-            &LogEntry::new("payout", now)
+        let guard_key = [b"payouts/".as_slice(), member_key.as_bytes()].concat();
+        self.decide(|| {
+            let (existing, reference_read) = self
+                .store
+                .read_record(RecordKind::Payout, reference.as_bytes())?;
+            if existing.is_some() {
+                return Err(DomainError::AlreadyExists(format!(
+                    "reference: a payout with reference {reference:?} is already recorded"
+                )));
+            }
+            let (guard_read, guard_write) = crate::commit::guard(&self.store, &guard_key)?;
+            let totals = self.member_totals(member_key)?;
+            let Some(totals) = totals.get(currency) else {
+                return Err(FieldError::new(
+                    "currency",
+                    format!(
+                        "the member has earned nothing in {}",
+                        crate::validation::quoted(currency)
+                    ),
+                )
+                .into());
+            };
+            let balance = totals.earned.saturating_sub(totals.paid_out);
+            if amount > balance {
+                return Err(FieldError::new(
+                    "amount",
+                    format!("{amount} is more than the member's balance of {balance} {currency}"),
+                )
+                .into());
+            }
+            let entry = LogEntry::new("payout", now)
                 .with(
                     "member",
                     hex::encode(share_commitment(
@@ -1234,32 +1269,42 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                 )
                 .with("currency", currency.to_owned())
                 .with("amount", amount.to_string())
-                .with("reference-sha256", sha256_hex(reference.as_bytes())),
-        )?;
-        let record = PayoutRecord {
-            reference: reference.clone(),
-            member: *member_key,
-            currency: currency.to_owned(),
-            amount,
-            paid_at: now,
-            recorded_by: caller.public_key,
-            log_index,
-        };
-        self.store.write_records(vec![
-            (
-                RecordKind::Payout,
-                reference.clone().into_bytes(),
-                Some(encode(&record)?),
-            ),
-            (
-                RecordKind::MemberPayout,
-                [member_key.as_bytes().as_slice(), reference.as_bytes()].concat(),
-                Some(encode(&record)?),
-            ),
-        ])?;
-        Ok(Logged {
-            value: record,
-            log_index: Some(log_index),
+                .with("reference-sha256", sha256_hex(reference.as_bytes()));
+            let record = PayoutRecord {
+                reference: reference.clone(),
+                member: *member_key,
+                currency: currency.to_owned(),
+                amount,
+                paid_at: now,
+                recorded_by: caller.public_key,
+                log_index: 0,
+            };
+            let decision = crate::commit::Decision {
+                entries: vec![entry],
+                writes: vec![
+                    crate::commit::indexed_write(
+                        RecordKind::Payout,
+                        reference.as_bytes(),
+                        &record,
+                        "/log_index",
+                        0,
+                    )?,
+                    crate::commit::indexed_write(
+                        RecordKind::MemberPayout,
+                        &[member_key.as_bytes().as_slice(), reference.as_bytes()].concat(),
+                        &record,
+                        "/log_index",
+                        0,
+                    )?,
+                    guard_write,
+                ],
+                reads: vec![reference_read, guard_read],
+            };
+            Ok((record, Some(decision)))
+        })
+        .map(|mut logged| {
+            logged.value.log_index = logged.log_index.unwrap_or_default();
+            logged
         })
     }
 
@@ -1297,30 +1342,36 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         self.record(RecordKind::Suspension, licensee.as_bytes())
     }
 
-    /// With the writer lock held: suspends `licensee` if one of its invoices is overdue (or,
-    /// with `counting_reports`, a license's use is unreported too long) and it is not
-    /// suspended yet; returns its suspension, if any. A training-use report is itself what a
-    /// late reporter owes, so it is checked without `counting_reports`.
-    pub(crate) fn enforce_duties_locked(
+    /// Suspends `licensee` if one of its invoices is overdue (or, with `counting_reports`,
+    /// a license's use is unreported too long) and it is not suspended yet; returns its
+    /// suspension, if any. A training-use report is itself what a late reporter owes, so it
+    /// is checked without `counting_reports`. The suspension is decided on the overdue
+    /// charges it names and the reporting guards of the late licenses: a payment or a
+    /// report that lands first decides it again.
+    pub(crate) fn enforce_duties_of(
         &self,
         licensee: &PublicKey,
         now: UnixSeconds,
         counting_reports: bool,
     ) -> Result<Option<SuspensionRecord>, DomainError> {
-        if let Some(existing) = self.suspension_of(licensee)? {
-            return Ok(Some(existing));
-        }
-        let Some(reason) = self.breach(licensee, now, counting_reports)? else {
-            return Ok(None);
-        };
-        let licenses: Vec<String> = self
-            .records_of_licensee(licensee)?
-            .into_iter()
-            .filter(|license| license.status == LicenseStatus::Active)
-            .map(|license| license.id)
-            .collect();
-        let log_index = self.journal.record(
-            &LogEntry::new("licensee-suspended", now)
+        self.decide(|| {
+            let (existing, suspension_read) = self
+                .store
+                .read_record(RecordKind::Suspension, licensee.as_bytes())?;
+            if let Some(existing) = existing {
+                return Ok((Some(decode::<SuspensionRecord>(&existing)?), None));
+            }
+            let Some((reason, mut reads)) = self.breach(licensee, now, counting_reports)? else {
+                return Ok((None, None));
+            };
+            reads.push(suspension_read);
+            let licenses: Vec<String> = self
+                .records_of_licensee(licensee)?
+                .into_iter()
+                .filter(|license| license.status == LicenseStatus::Active)
+                .map(|license| license.id)
+                .collect();
+            let entry = LogEntry::new("licensee-suspended", now)
                 .with("licensee", licensee.to_base64())
                 .with(
                     "licenses",
@@ -1330,55 +1381,92 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                         licenses.join(",")
                     },
                 )
-                .with("reason", reason.clone()),
-        )?;
-        let record = SuspensionRecord {
-            licensee: *licensee,
-            reason,
-            since: now,
-            log_index,
-        };
-        self.store.write_records(vec![(
-            RecordKind::Suspension,
-            licensee.as_bytes().to_vec(),
-            Some(encode(&record)?),
-        )])?;
-        Ok(Some(record))
+                .with("reason", reason.clone());
+            let record = SuspensionRecord {
+                licensee: *licensee,
+                reason,
+                since: now,
+                log_index: 0,
+            };
+            let decision = crate::commit::Decision {
+                entries: vec![entry],
+                writes: vec![crate::commit::indexed_write(
+                    RecordKind::Suspension,
+                    licensee.as_bytes(),
+                    &record,
+                    "/log_index",
+                    0,
+                )?],
+                reads,
+            };
+            Ok((Some(record), Some(decision)))
+        })
+        .map(|logged| {
+            logged.value.map(|mut record| {
+                if let Some(index) = logged.log_index {
+                    record.log_index = index;
+                }
+                record
+            })
+        })
     }
 
-    /// What the licensee is late with now, if anything: an overdue invoice, else a license
-    /// whose use has gone unreported for longer than its terms allow.
+    /// What the licensee is late with now, if anything, and the reads that say so: an
+    /// overdue invoice (its open-charge entries), else a license whose use has gone
+    /// unreported for longer than its terms allow (its reporting guard and account).
     fn breach(
         &self,
         licensee: &PublicKey,
         now: UnixSeconds,
         counting_reports: bool,
-    ) -> Result<Option<String>, DomainError> {
+    ) -> Result<Option<(String, Vec<crate::commit::TableRead>)>, DomainError> {
         let overdue = self.overdue_invoices(licensee, now)?;
         if let Some(first) = overdue.first() {
-            return Ok(Some(format!(
-                "invoice {} ({} {} due) overdue since {}{}",
-                first.charge.id,
-                first.due,
-                first.charge.currency,
-                first.charge.due_at,
-                match overdue.len() {
-                    1 => String::new(),
-                    more => format!(", and {} more", more - 1),
-                }
+            let mut reads = Vec::new();
+            for invoice in &overdue {
+                let (_, read) = self
+                    .store
+                    .read_record(RecordKind::OpenCharge, &open_charge_key(&invoice.charge))?;
+                reads.push(read);
+            }
+            return Ok(Some((
+                format!(
+                    "invoice {} ({} {} due) overdue since {}{}",
+                    first.charge.id,
+                    first.due,
+                    first.charge.currency,
+                    first.charge.due_at,
+                    match overdue.len() {
+                        1 => String::new(),
+                        more => format!(", and {} more", more - 1),
+                    }
+                ),
+                reads,
             )));
         }
         if !counting_reports {
             return Ok(None);
         }
-        Ok(self
-            .late_reports(licensee, now)?
-            .first()
-            .map(|(license, since, days)| {
-                format!(
-                    "license {license}: no usage report or declaration since {since}; the terms require one every {days} days"
-                )
-            }))
+        let late = self.late_reports(licensee, now)?;
+        let Some((license, since, days)) = late.first() else {
+            return Ok(None);
+        };
+        let mut reads = Vec::new();
+        for (id, _, _) in &late {
+            let (_, guard) = self
+                .store
+                .read_record(RecordKind::Guard, &runs_guard_key(id))?;
+            let (_, account) = self
+                .store
+                .read_record(RecordKind::UsageAccount, id.as_bytes())?;
+            reads.extend([guard, account]);
+        }
+        Ok(Some((
+            format!(
+                "license {license}: no usage report or declaration since {since}; the terms require one every {days} days"
+            ),
+            reads,
+        )))
     }
 
     /// Active licenses of the licensee whose use is unaccounted for too long:
@@ -1460,7 +1548,6 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             )
             .into());
         }
-        let _writer = self.write_lock();
         let record = self
             .records_of_licensee(&caller.public_key)?
             .into_iter()
@@ -1472,17 +1559,20 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         if until < license.not_before {
             return Err(FieldError::new("until", "is before the license began").into());
         }
-        if until <= self.accounted_until(&license)? {
-            return Err(DomainError::FailedPrecondition(
-                "until: the license is already accounted for up to this time".into(),
-            ));
-        }
-        // Under the writer lock (what a license is accounted for reads its training uses,
-        // still on the legacy path); the declaration and its entry commit together.
-        self.decide(true, || {
+        // Decided on the account and the license's runs (what a license is accounted for
+        // reads its accepted reports); the declaration and its entry commit together.
+        self.decide(|| {
             let (_, read) = self
                 .store
                 .read_record(RecordKind::UsageAccount, license.id.as_bytes())?;
+            let (_, runs) = self
+                .store
+                .read_record(RecordKind::Guard, &runs_guard_key(&license.id))?;
+            if until <= self.accounted_until(&license)? {
+                return Err(DomainError::FailedPrecondition(
+                    "until: the license is already accounted for up to this time".into(),
+                ));
+            }
             let account = UsageAccount {
                 license_id: license.id.clone(),
                 accounted_until: until,
@@ -1498,7 +1588,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                         .with("signature", hex::encode(signature)),
                 ],
                 writes: vec![usage_account_write(&account)?],
-                reads: vec![read],
+                reads: vec![read, runs],
             };
             Ok((account, Some(decision)))
         })
@@ -1525,7 +1615,6 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     /// Suspends every licensee with an overdue invoice; returns the suspensions made now.
     /// The server runs this periodically; trustees may run it at once.
     pub fn enforce_duties(&self, now: UnixSeconds) -> Result<Vec<SuspensionRecord>, DomainError> {
-        let _writer = self.write_lock();
         let mut licensees: Vec<PublicKey> = self
             .records::<LicenseRecord>(RecordKind::License, b"")?
             .into_iter()
@@ -1538,7 +1627,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             if self.suspension_of(&licensee)?.is_some() {
                 continue;
             }
-            if let Some(record) = self.enforce_duties_locked(&licensee, now, true)? {
+            if let Some(record) = self.enforce_duties_of(&licensee, now, true)? {
                 made.push(record);
             }
         }
@@ -1574,27 +1663,27 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             )
             .into());
         }
-        let _writer = self.write_lock();
-        let suspension = self.suspension_of(licensee)?.ok_or_else(|| {
-            DomainError::FailedPrecondition(
-                "licensee_public_key: this licensee is not suspended".into(),
-            )
-        })?;
-        if let Some(invoice) = self.overdue_invoices(licensee, now)?.into_iter().next() {
-            return Err(DomainError::FailedPrecondition(format!(
-                "licensee_public_key: invoice {} still has {} {} overdue; record the payment first",
-                invoice.charge.id, invoice.due, invoice.charge.currency
-            )));
-        }
-        // A licensee late with its reports cannot report runs while suspended; lifting
-        // restarts the reporting clock of each license that was late, from now.
-        let late = self.late_reports(licensee, now)?;
-        // Under the writer lock; the lifting, the restarted clocks and the entry commit
-        // together.
-        self.decide(true, || {
-            let (_, read) = self
+        // The lifting, the restarted clocks and the entry commit together, decided on the
+        // suspension (a second lifting is decided again, and refused).
+        self.decide(|| {
+            let (stored, read) = self
                 .store
                 .read_record(RecordKind::Suspension, licensee.as_bytes())?;
+            let suspension: SuspensionRecord =
+                decode(&stored.ok_or_else(|| {
+                    DomainError::FailedPrecondition(
+                        "licensee_public_key: this licensee is not suspended".into(),
+                    )
+                })?)?;
+            if let Some(invoice) = self.overdue_invoices(licensee, now)?.into_iter().next() {
+                return Err(DomainError::FailedPrecondition(format!(
+                    "licensee_public_key: invoice {} still has {} {} overdue; record the payment first",
+                    invoice.charge.id, invoice.due, invoice.charge.currency
+                )));
+            }
+            // A licensee late with its reports cannot report runs while suspended; lifting
+            // restarts the reporting clock of each license that was late, from now.
+            let late = self.late_reports(licensee, now)?;
             let entry = LogEntry::new("licensee-suspension-lifted", now)
                 .with("licensee", licensee.to_base64())
                 .with("by", caller.public_key.to_base64())
@@ -1628,7 +1717,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                 writes,
                 reads: vec![read],
             };
-            Ok((suspension.clone(), Some(decision)))
+            Ok((suspension, Some(decision)))
         })
     }
 }

@@ -12,7 +12,8 @@ use crate::registry::{DomainError, Journal, Logged, Registry, require_role};
 use crate::store::{EventStore, RecordKind, RecordStore, StoreError, TrustStore};
 use std::sync::Arc;
 
-use crate::ratification::ACTIVE_TERMS;
+use crate::commit::{Decision, TableRead};
+use crate::ratification::{ACTIVE_TERMS, PROPOSALS_GUARD};
 
 use crate::terms::{LicenseRequestTerms, Terms};
 use crate::{FieldError, NoteSigner, Principal, PublicKey, Role, UnixSeconds, note};
@@ -92,6 +93,9 @@ pub struct TermsRecord {
     /// terms proposed before votes had deadlines: those close when a trustee closes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voting_closes_at: Option<UnixSeconds>,
+    /// The vote is being closed: its ballots are being counted, and no ballot is taken.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closing: bool,
 }
 
 impl TermsRecord {
@@ -584,24 +588,6 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     ) -> Result<Logged<TermsRecord>, DomainError> {
         require_role(caller, Role::Trustee, "propose terms")?;
         let terms = Terms::parse(document)?;
-        let _writer = self.write_lock();
-        let history = self.terms_history()?;
-        if let Some(open) = history.iter().find(|record| {
-            matches!(
-                record.status,
-                TermsStatus::Voting | TermsStatus::AwaitingCountersignatures
-            )
-        }) {
-            return Err(DomainError::FailedPrecondition(format!(
-                "terms: version {} is still being ratified; close its vote first",
-                open.version
-            )));
-        }
-        if history.iter().any(|record| record.hash == terms.hash_hex()) {
-            return Err(DomainError::AlreadyExists(
-                "terms: these exact terms were proposed before".into(),
-            ));
-        }
         let trustees = self.active_trustees()?;
         if u64::from(terms.policy.ratification.trustee_quorum) > trustees {
             return Err(FieldError::new(
@@ -613,33 +599,64 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             )
             .into());
         }
-        let record = TermsRecord {
-            version: history.len() as u32 + 1,
-            hash: terms.hash_hex(),
-            document: document.to_owned(),
-            status: TermsStatus::Voting,
-            proposed_by: caller.public_key,
-            proposed_at: now,
-            tally: None,
-            countersignatures: Vec::new(),
-            ratified_at: None,
-            voting_closes_at: Some(
-                now.plus_seconds(i64::from(terms.policy.ratification.voting_days) * 86_400),
-            ),
-        };
-        // Under the writer lock (one open vote at a time is a rule over every version):
-        // the proposal and its entry commit together.
-        self.decide(true, || {
+        // One open vote at a time and version numbers are rules over every version: every
+        // proposal reads and bumps the proposals' guard, so two never commit on the same
+        // history.
+        self.decide(|| {
+            let (guard_read, guard_write) = crate::commit::guard(&self.store, PROPOSALS_GUARD)?;
+            let history = self.terms_history()?;
+            if let Some(open) = history.iter().find(|record| {
+                matches!(
+                    record.status,
+                    TermsStatus::Voting | TermsStatus::AwaitingCountersignatures
+                )
+            }) {
+                return Err(DomainError::FailedPrecondition(format!(
+                    "terms: version {} is still being ratified; close its vote first",
+                    open.version
+                )));
+            }
+            if history.iter().any(|record| record.hash == terms.hash_hex()) {
+                return Err(DomainError::AlreadyExists(
+                    "terms: these exact terms were proposed before".into(),
+                ));
+            }
+            let record = TermsRecord {
+                version: history.len() as u32 + 1,
+                hash: terms.hash_hex(),
+                document: document.to_owned(),
+                status: TermsStatus::Voting,
+                proposed_by: caller.public_key,
+                proposed_at: now,
+                tally: None,
+                countersignatures: Vec::new(),
+                ratified_at: None,
+                voting_closes_at: Some(
+                    now.plus_seconds(i64::from(terms.policy.ratification.voting_days) * 86_400),
+                ),
+                closing: false,
+            };
             let (_, read) = self
                 .store
                 .read_record(RecordKind::Terms, record.hash.as_bytes())?;
-            let decision = crate::ratification::propose(&record, read)?;
-            Ok((record.clone(), Some(decision)))
+            let mut decision = crate::ratification::propose(&record, read)?;
+            decision.reads.push(guard_read);
+            decision.writes.push(guard_write);
+            Ok((record, Some(decision)))
         })
     }
 
+    /// The terms record under `hash`, with the read it is.
+    fn read_terms(&self, hash: &str) -> Result<(TermsRecord, TableRead), DomainError> {
+        let (stored, read) = self.store.read_record(RecordKind::Terms, hash.as_bytes())?;
+        let stored = stored
+            .ok_or_else(|| DomainError::NotFound("terms_sha256: no terms with this hash".into()))?;
+        Ok((decode(&stored)?, read))
+    }
+
     /// Casts or changes a member's ballot. Ballots are secret: not logged, never shown to
-    /// anyone but their caster; only the tally is published.
+    /// anyone but their caster; only the tally is published. Decided on the terms' record,
+    /// so a ballot racing the close of its vote is decided again, and refused.
     pub fn cast_ballot(
         &self,
         caller: &Principal,
@@ -659,29 +676,40 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             )
             .into());
         }
-        let _writer = self.write_lock();
-        let terms = self.terms_by_hash(terms_hash)?;
-        if terms.status != TermsStatus::Voting {
-            return Err(DomainError::FailedPrecondition(
-                "terms_sha256: the vote on these terms is closed".into(),
-            ));
-        }
-        if let Some(closes_at) = terms.voting_closes_at
-            && now >= closes_at
-        {
-            return Err(DomainError::FailedPrecondition(format!(
-                "terms_sha256: the vote closed at {} (Unix seconds); its tally is being recorded",
-                closes_at.0
-            )));
-        }
-        let ballot = Ballot {
-            approve,
-            cast_at: now,
-            signature: signature_hex(signature),
-        };
         let key = [terms_hash.as_bytes(), caller.public_key.as_bytes()].concat();
-        self.put(RecordKind::Ballot, &key, &ballot)?;
-        Ok(ballot)
+        self.decide(|| {
+            let (terms, terms_read) = self.read_terms(terms_hash)?;
+            if terms.status != TermsStatus::Voting || terms.closing {
+                return Err(DomainError::FailedPrecondition(
+                    "terms_sha256: the vote on these terms is closed".into(),
+                ));
+            }
+            if let Some(closes_at) = terms.voting_closes_at
+                && now >= closes_at
+            {
+                return Err(DomainError::FailedPrecondition(format!(
+                    "terms_sha256: the vote closed at {} (Unix seconds); its tally is being recorded",
+                    closes_at.0
+                )));
+            }
+            let (_, ballot_read) = self.store.read_record(RecordKind::Ballot, &key)?;
+            let ballot = Ballot {
+                approve,
+                cast_at: now,
+                signature: signature_hex(signature),
+            };
+            let decision = Decision {
+                entries: Vec::new(),
+                writes: vec![crate::commit::record_write(
+                    RecordKind::Ballot,
+                    &key,
+                    &ballot,
+                )?],
+                reads: vec![terms_read, ballot_read],
+            };
+            Ok((ballot, Some(decision)))
+        })
+        .map(|logged| logged.value)
     }
 
     pub fn my_ballot(
@@ -701,33 +729,21 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         now: UnixSeconds,
     ) -> Result<Logged<TermsRecord>, DomainError> {
         require_role(caller, Role::Trustee, "close votes")?;
-        let _writer = self.write_lock();
         let record = self.terms_by_hash(terms_hash)?;
         if record.status != TermsStatus::Voting {
             return Err(DomainError::FailedPrecondition(
                 "terms_sha256: the vote is not open".into(),
             ));
         }
-        let tally = self.tally(&record)?;
         let before_deadline = record
             .voting_closes_at
             .is_some_and(|closes_at| now < closes_at);
-        if before_deadline && tally.undecided(&record.terms().policy.ratification) {
-            return Err(DomainError::FailedPrecondition(format!(
-                "terms_sha256: the vote closes by itself at {} (Unix seconds); before then a trustee may close it only once the members who have not voted cannot change the outcome ({} yes, {} no, {} not voted)",
-                record.voting_closes_at.map_or(0, |at| at.0),
-                tally.yes,
-                tally.no,
-                tally.eligible.saturating_sub(tally.yes + tally.no)
-            )));
-        }
-        self.finish_vote(record, tally, "trustee", now)
+        self.finish_vote(terms_hash, "trustee", before_deadline, now)
     }
 
     /// Closes every vote whose deadline has passed, logging each tally; run by the duties
     /// sweep (and when trustees enforce duties). Returns the terms closed.
     pub fn close_due_votes(&self, now: UnixSeconds) -> Result<Vec<TermsRecord>, DomainError> {
-        let _writer = self.write_lock();
         let mut closed = Vec::new();
         for record in self.terms_history()? {
             if record.status == TermsStatus::Voting
@@ -735,8 +751,10 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                     .voting_closes_at
                     .is_some_and(|closes_at| now >= closes_at)
             {
-                let tally = self.tally(&record)?;
-                closed.push(self.finish_vote(record, tally, "deadline", now)?.value);
+                closed.push(
+                    self.finish_vote(&record.hash, "deadline", false, now)?
+                        .value,
+                );
             }
         }
         Ok(closed)
@@ -752,23 +770,74 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         })
     }
 
-    /// With the writer lock held: records the tally and the outcome, logged, on the one
-    /// commit path.
+    /// Closes a vote in two commits: first the vote is marked as closing, which refuses
+    /// every ballot decided from then on (a ballot reads the terms' record); then the
+    /// ballots are counted, all of them now, and the tally and the outcome commit with
+    /// their entry. A trustee's early close (`early`) needs a tally the members who have
+    /// not voted cannot change; if it turns out otherwise, the vote is opened again.
     fn finish_vote(
         &self,
-        record: TermsRecord,
-        tally: Tally,
+        terms_hash: &str,
         closed_by: &str,
+        early: bool,
         now: UnixSeconds,
     ) -> Result<Logged<TermsRecord>, DomainError> {
-        self.decide(true, || {
-            let (_, read) = self
-                .store
-                .read_record(RecordKind::Terms, record.hash.as_bytes())?;
+        let undecided = |record: &TermsRecord, tally: &Tally| {
+            DomainError::FailedPrecondition(format!(
+                "terms_sha256: the vote closes by itself at {} (Unix seconds); before then a trustee may close it only once the members who have not voted cannot change the outcome ({} yes, {} no, {} not voted)",
+                record.voting_closes_at.map_or(0, |at| at.0),
+                tally.yes,
+                tally.no,
+                tally.eligible.saturating_sub(tally.yes + tally.no)
+            ))
+        };
+        if early {
+            let record = self.terms_by_hash(terms_hash)?;
+            let tally = self.tally(&record)?;
+            if tally.undecided(&record.terms().policy.ratification) {
+                return Err(undecided(&record, &tally));
+            }
+        }
+        self.mark_closing(terms_hash, true)?;
+        let record = self.terms_by_hash(terms_hash)?;
+        let tally = self.tally(&record)?;
+        if early && tally.undecided(&record.terms().policy.ratification) {
+            self.mark_closing(terms_hash, false)?;
+            return Err(undecided(&record, &tally));
+        }
+        self.decide(|| {
+            let (record, read) = self.read_terms(terms_hash)?;
             let (closed, decision) =
-                crate::ratification::close(record.clone(), read, tally, closed_by, now)?;
+                crate::ratification::close(record, read, tally, closed_by, now)?;
             Ok((closed, Some(decision)))
         })
+    }
+
+    /// Marks an open vote as closing (or open again): a change without a log entry.
+    fn mark_closing(&self, terms_hash: &str, closing: bool) -> Result<(), DomainError> {
+        self.decide(|| {
+            let (mut record, read) = self.read_terms(terms_hash)?;
+            if record.status != TermsStatus::Voting {
+                return Err(DomainError::FailedPrecondition(
+                    "terms_sha256: the vote is not open".into(),
+                ));
+            }
+            if record.closing == closing {
+                return Ok(((), None));
+            }
+            record.closing = closing;
+            let decision = Decision {
+                entries: Vec::new(),
+                writes: vec![crate::commit::record_write(
+                    RecordKind::Terms,
+                    record.hash.as_bytes(),
+                    &record,
+                )?],
+                reads: vec![read],
+            };
+            Ok(((), Some(decision)))
+        })
+        .map(drop)
     }
 
     /// A trustee's countersignature; at the quorum the terms become active and the previous
@@ -791,44 +860,46 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             )
             .into());
         }
-        let _writer = self.write_lock();
-        let mut record = self.terms_by_hash(terms_hash)?;
-        if record.status != TermsStatus::AwaitingCountersignatures {
-            return Err(DomainError::FailedPrecondition(
-                "terms_sha256: these terms are not awaiting countersignatures".into(),
-            ));
-        }
-        if record
-            .countersignatures
-            .iter()
-            .any(|existing| existing.trustee == caller.public_key)
-        {
-            return Err(DomainError::AlreadyExists(
-                "signature: this trustee has already countersigned".into(),
-            ));
-        }
-        record.countersignatures.push(Countersignature {
-            trustee: caller.public_key,
-            signature: signature_hex(signature),
-        });
-        let quorum = record.terms().policy.ratification.trustee_quorum as usize;
-        if record.countersignatures.len() < quorum {
-            self.put(RecordKind::Terms, record.hash.as_bytes(), &record)?;
-            return Ok(Logged {
-                value: record,
-                log_index: None,
+        self.decide(|| {
+            let (mut record, record_read) = self.read_terms(terms_hash)?;
+            if record.status != TermsStatus::AwaitingCountersignatures {
+                return Err(DomainError::FailedPrecondition(
+                    "terms_sha256: these terms are not awaiting countersignatures".into(),
+                ));
+            }
+            if record
+                .countersignatures
+                .iter()
+                .any(|existing| existing.trustee == caller.public_key)
+            {
+                return Err(DomainError::AlreadyExists(
+                    "signature: this trustee has already countersigned".into(),
+                ));
+            }
+            record.countersignatures.push(Countersignature {
+                trustee: caller.public_key,
+                signature: signature_hex(signature),
             });
-        }
-        self.decide(true, || {
-            let (_, record_read) = self
-                .store
-                .read_record(RecordKind::Terms, record.hash.as_bytes())?;
+            let quorum = record.terms().policy.ratification.trustee_quorum as usize;
+            if record.countersignatures.len() < quorum {
+                // Below the quorum a countersignature is kept, not logged.
+                let decision = Decision {
+                    entries: Vec::new(),
+                    writes: vec![crate::commit::record_write(
+                        RecordKind::Terms,
+                        record.hash.as_bytes(),
+                        &record,
+                    )?],
+                    reads: vec![record_read],
+                };
+                return Ok((record, Some(decision)));
+            }
             let (_, pointer_read) = self
                 .store
                 .read_record(RecordKind::ActiveTerms, ACTIVE_TERMS)?;
             let previous = self.active_terms()?;
             let (ratified, decision) = crate::ratification::ratify(
-                record.clone(),
+                record,
                 vec![record_read, pointer_read],
                 previous,
                 now,
@@ -846,25 +917,19 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         now: UnixSeconds,
     ) -> Result<Logged<Consent>, DomainError> {
         require_role(caller, Role::Member, "give or withdraw consent")?;
-        if granted {
-            return self.set_consent_as(caller, purpose, granted, now, false);
-        }
-        // A withdrawal may revoke licenses, which still change under the writer lock.
-        let _writer = self.write_lock();
-        self.set_consent_as(caller, purpose, granted, now, true)
+        self.set_consent_as(caller, purpose, granted, now)
     }
 
     /// Sets a consent on the commit path; after a withdrawal, revokes the licenses the
-    /// terms say to (the caller then holds the writer lock: `holding_lock`).
+    /// terms say to (each revocation its own commit).
     pub(crate) fn set_consent_as(
         &self,
         caller: &Principal,
         purpose: &str,
         granted: bool,
         now: UnixSeconds,
-        holding_lock: bool,
     ) -> Result<Logged<Consent>, DomainError> {
-        let logged = self.decide(holding_lock, || {
+        let logged = self.decide(|| {
             let terms = self.active_policy()?.ok_or_else(|| {
                 DomainError::FailedPrecondition(
                     "no terms are in force yet; nothing to consent to".into(),
@@ -887,7 +952,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         Ok(logged)
     }
 
-    /// With the writer lock held, after a member withdrew consent to `purpose`: every
+    /// After a member withdrew consent to `purpose`: every
     /// active license for that purpose that released the member's data, and whose own
     /// terms say `on_consent_withdrawal = "revoke-affected-licenses"`, is revoked (logged
     /// without naming the member).
@@ -950,7 +1015,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         require_role(caller, Role::Licensee, "request licenses")?;
         crate::terms::check_request_shape(&LicenseRequestTerms::from(&requested))?;
         let id = hex::encode(random);
-        self.decide(false, || {
+        self.decide(|| {
             // Decided on the terms in force: a ratification in between decides it again.
             let (pointer, terms_read) = self
                 .store
@@ -1018,7 +1083,8 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     }
 
     /// A trustee's approval; at the active terms' trustee quorum the license is issued:
-    /// signed with the license key, logged, stored.
+    /// signed with the license key, logged with its fee's charge, stored. Decided on the
+    /// request, the terms in force, the licensee's suspension and the license's id.
     pub fn approve_license_request(
         &self,
         caller: &Principal,
@@ -1028,13 +1094,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         now: UnixSeconds,
     ) -> Result<Logged<(LicenseRequestRecord, Option<LicenseRecord>)>, DomainError> {
         require_role(caller, Role::Trustee, "approve license requests")?;
-        let _writer = self.write_lock();
-        let mut request = self.request_by_id(request_id)?;
-        if request.status != RequestStatus::Pending {
-            return Err(DomainError::FailedPrecondition(
-                "request_id: this request is no longer pending".into(),
-            ));
-        }
+        let request = self.request_by_id(request_id)?;
         if !caller.public_key.verify(
             &approval_message(self.origin.as_str(), request_id, &request.terms_hash),
             signature,
@@ -1045,73 +1105,98 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             )
             .into());
         }
-        if request
-            .approvals
-            .iter()
-            .any(|approval| approval.trustee == caller.public_key)
-        {
-            return Err(DomainError::AlreadyExists(
-                "signature: this trustee has already approved this request".into(),
-            ));
-        }
-        let terms_record = self
-            .active_terms()?
-            .ok_or_else(|| DomainError::FailedPrecondition("no terms are in force".into()))?;
-        if terms_record.hash != request.terms_hash {
-            return Err(DomainError::FailedPrecondition(
-                "request_id: the terms changed since this request was made; the licensee must request again".into(),
-            ));
-        }
-        let terms = terms_record.terms();
-        terms
-            .check_request(&LicenseRequestTerms::from(&request.requested), now)
-            .map_err(|refusal| DomainError::FailedPrecondition(refusal.to_string()))?;
-        if let Some(suspension) = self.enforce_duties_locked(&request.licensee, now, true)? {
-            return Err(DomainError::FailedPrecondition(format!(
-                "request_id: the licensee is suspended ({}); lift the suspension first",
-                suspension.reason
-            )));
-        }
-        request.approvals.push(Approval {
-            trustee: caller.public_key,
-            signature: signature_hex(signature),
-        });
-        if request.approvals.len() < terms.policy.ratification.trustee_quorum as usize {
-            self.put(RecordKind::LicenseRequest, request.id.as_bytes(), &request)?;
-            return Ok(Logged {
-                value: (request, None),
-                log_index: None,
+        // A licensee late with its duties is suspended first (a change of its own, logged).
+        self.enforce_duties_of(&request.licensee, now, true)?;
+        let logged = self.decide(|| {
+            let (stored, request_read) = self
+                .store
+                .read_record(RecordKind::LicenseRequest, request_id.as_bytes())?;
+            let mut request: LicenseRequestRecord = decode(&stored.ok_or_else(|| {
+                DomainError::NotFound("request_id: no such license request".into())
+            })?)?;
+            if request.status != RequestStatus::Pending {
+                return Err(DomainError::FailedPrecondition(
+                    "request_id: this request is no longer pending".into(),
+                ));
+            }
+            if request
+                .approvals
+                .iter()
+                .any(|approval| approval.trustee == caller.public_key)
+            {
+                return Err(DomainError::AlreadyExists(
+                    "signature: this trustee has already approved this request".into(),
+                ));
+            }
+            let (pointer, pointer_read) = self
+                .store
+                .read_record(RecordKind::ActiveTerms, ACTIVE_TERMS)?;
+            let no_terms = || DomainError::FailedPrecondition("no terms are in force".into());
+            let hash: String = decode(&pointer.ok_or_else(no_terms)?)?;
+            if hash != request.terms_hash {
+                return Err(DomainError::FailedPrecondition(
+                    "request_id: the terms changed since this request was made; the licensee must request again".into(),
+                ));
+            }
+            let terms = self.parsed_terms(&self.terms_by_hash(&hash)?);
+            terms
+                .check_request(&LicenseRequestTerms::from(&request.requested), now)
+                .map_err(|refusal| DomainError::FailedPrecondition(refusal.to_string()))?;
+            let (suspension, suspension_read) = self
+                .store
+                .read_record(RecordKind::Suspension, request.licensee.as_bytes())?;
+            if let Some(suspension) = suspension {
+                let suspension: crate::compensation::SuspensionRecord = decode(&suspension)?;
+                return Err(DomainError::FailedPrecondition(format!(
+                    "request_id: the licensee is suspended ({}); lift the suspension first",
+                    suspension.reason
+                )));
+            }
+            request.approvals.push(Approval {
+                trustee: caller.public_key,
+                signature: signature_hex(signature),
             });
-        }
-        let license = License::grant(
-            self.origin.as_str(),
-            request.licensee,
-            &LicenseRequestTerms::from(&request.requested),
-            &terms,
-            now,
-        );
-        // A license's id is the hash of its text: the same licensee asking for the same
-        // terms twice, approved within one second, would get the same license twice.
-        if self
-            .record::<LicenseRecord>(RecordKind::License, license.id.as_bytes())?
-            .is_some()
-        {
-            return Err(DomainError::AlreadyExists(format!(
-                "request_id: an identical license ({}) was issued this very second; approve again in a moment",
-                license.id
-            )));
-        }
-        let text = license.to_text();
-        let signed = note::sign(&text, &[license_signer])
-            .map_err(|error| DomainError::Store(StoreError::new(error.to_string())))?;
-        let mut charge = self.license_fee_charge(&license, &terms, now)?;
-        let approvers: Vec<String> = request
-            .approvals
-            .iter()
-            .map(|approval| approval.trustee.to_base64())
-            .collect();
-        let log_index = self.journal.record(
-            &LogEntry::new("license-issued", now)
+            if request.approvals.len() < terms.policy.ratification.trustee_quorum as usize {
+                // Below the quorum an approval is kept, not logged.
+                let decision = Decision {
+                    entries: Vec::new(),
+                    writes: vec![crate::commit::record_write(
+                        RecordKind::LicenseRequest,
+                        request.id.as_bytes(),
+                        &request,
+                    )?],
+                    reads: vec![request_read, pointer_read, suspension_read],
+                };
+                return Ok(((request, None), Some(decision)));
+            }
+            let license = License::grant(
+                self.origin.as_str(),
+                request.licensee,
+                &LicenseRequestTerms::from(&request.requested),
+                &terms,
+                now,
+            );
+            // A license's id is the hash of its text: the same licensee asking for the same
+            // terms twice, approved within one second, would get the same license twice.
+            let (existing, license_read) = self
+                .store
+                .read_record(RecordKind::License, license.id.as_bytes())?;
+            if existing.is_some() {
+                return Err(DomainError::AlreadyExists(format!(
+                    "request_id: an identical license ({}) was issued this very second; approve again in a moment",
+                    license.id
+                )));
+            }
+            let text = license.to_text();
+            let signed = note::sign(&text, &[license_signer])
+                .map_err(|error| DomainError::Store(StoreError::new(error.to_string())))?;
+            let charge = self.license_fee_charge(&license, &terms, now)?;
+            let approvers: Vec<String> = request
+                .approvals
+                .iter()
+                .map(|approval| approval.trustee.to_base64())
+                .collect();
+            let issued = LogEntry::new("license-issued", now)
                 .with("license", license.id.clone())
                 .with("licensee", license.licensee.to_base64())
                 .with("purpose", license.purpose.clone())
@@ -1121,39 +1206,48 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                 .with("expires", license.expires.to_string())
                 .with("terms-sha256", request.terms_hash.clone())
                 .with("license-sha256", sha256_hex(text.as_bytes()))
-                .with("approved-by", approvers.join(",")),
-        )?;
-        charge.record.log_index = self.journal.record(&charge.entry)?;
-        let record = LicenseRecord {
-            id: license.id.clone(),
-            licensee: license.licensee,
-            request_id: request.id.clone(),
-            note: signed,
-            status: LicenseStatus::Active,
-            issued_log_index: log_index,
-        };
-        request.status = RequestStatus::Approved {
-            license_id: license.id.clone(),
-        };
-        let mut writes = vec![
-            (
-                RecordKind::LicenseRequest,
-                request.id.as_bytes().to_vec(),
-                Some(encode(&request)?),
-            ),
-            (
-                RecordKind::License,
-                record.id.as_bytes().to_vec(),
-                Some(encode(&record)?),
-            ),
-            crate::compensation::licensee_license_write(&record.licensee, &record.id)?,
-        ];
-        writes.extend(charge.writes()?);
-        self.store.write_records(writes)?;
-        Ok(Logged {
-            value: (request, Some(record)),
-            log_index: Some(log_index),
-        })
+                .with("approved-by", approvers.join(","));
+            let record = LicenseRecord {
+                id: license.id.clone(),
+                licensee: license.licensee,
+                request_id: request.id.clone(),
+                note: signed,
+                status: LicenseStatus::Active,
+                issued_log_index: 0,
+            };
+            request.status = RequestStatus::Approved {
+                license_id: license.id.clone(),
+            };
+            let (kind, key, value) =
+                crate::compensation::licensee_license_write(&record.licensee, &record.id)?;
+            let mut writes = vec![
+                crate::commit::record_write(
+                    RecordKind::LicenseRequest,
+                    request.id.as_bytes(),
+                    &request,
+                )?,
+                crate::commit::indexed_write(
+                    RecordKind::License,
+                    record.id.as_bytes(),
+                    &record,
+                    "/issued_log_index",
+                    0,
+                )?,
+                crate::commit::Write::Record { kind, key, value },
+            ];
+            writes.extend(charge.decision_writes(1)?);
+            let decision = Decision {
+                entries: vec![issued, charge.entry.clone()],
+                writes,
+                reads: vec![request_read, pointer_read, suspension_read, license_read],
+            };
+            Ok(((request, Some(record)), Some(decision)))
+        })?;
+        let mut logged = logged;
+        if let (Some(record), Some(index)) = (&mut logged.value.1, logged.log_index) {
+            record.issued_log_index = index;
+        }
+        Ok(logged)
     }
 
     pub fn deny_license_request(
@@ -1165,9 +1259,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     ) -> Result<Logged<LicenseRequestRecord>, DomainError> {
         require_role(caller, Role::Trustee, "deny license requests")?;
         let why = reason(why, "reason")?;
-        // Under the writer lock: approvals, on the legacy path, write the same request.
-        let _writer = self.write_lock();
-        self.decide(true, || {
+        self.decide(|| {
             let (stored, read) = self
                 .store
                 .read_record(RecordKind::LicenseRequest, request_id.as_bytes())?;
@@ -1257,9 +1349,6 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     ) -> Result<Logged<LicenseRecord>, DomainError> {
         require_role(caller, Role::Trustee, "revoke licenses")?;
         let why = reason(why, "reason")?;
-        // Under the writer lock: issuance and training uses, on the legacy path, read and
-        // write the same license.
-        let _writer = self.write_lock();
         self.revoke_license_as(
             license_id,
             &crate::licenses::RevokedBy::Trustee(caller),
@@ -1268,7 +1357,8 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         )
     }
 
-    /// Revokes a license on the one commit path; the caller holds the writer lock.
+    /// Revokes a license on the one commit path (a trustee's revocation, or a consent
+    /// withdrawal's)
     pub(crate) fn revoke_license_as(
         &self,
         license_id: &str,
@@ -1276,7 +1366,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         why: String,
         now: UnixSeconds,
     ) -> Result<Logged<LicenseRecord>, DomainError> {
-        self.decide(true, || {
+        self.decide(|| {
             let (stored, read) = self
                 .store
                 .read_record(RecordKind::License, license_id.as_bytes())?;
@@ -1326,158 +1416,197 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         if report.trust != self.origin.as_str() {
             return Err(FieldError::new("trust", format!("this trust is {}", self.origin)).into());
         }
-        let _writer = self.write_lock();
-        let license_record: LicenseRecord = match self
-            .record::<LicenseRecord>(RecordKind::License, report.license_id.as_bytes())?
-        {
-            Some(record) if record.licensee == caller.public_key => record,
+        let license_key = report.license_id.as_bytes();
+        let owned = self
+            .record::<LicenseRecord>(RecordKind::License, license_key)?
+            .is_some_and(|record| record.licensee == caller.public_key);
+        if !owned {
             // Someone else's license, or none: indistinguishable to the caller.
-            _ => {
-                return Err(DomainError::NotFound(
-                    "license: no license of yours has this id".into(),
-                ));
-            }
-        };
+            return Err(DomainError::NotFound(
+                "license: no license of yours has this id".into(),
+            ));
+        }
+        // A licensee late with an invoice is suspended first (a change of its own, logged).
+        self.enforce_duties_of(&caller.public_key, now, false)?;
         // An accepted run is stored under (license, run): the run id is final only once a
         // report is accepted. A refused attempt is stored under (license, run, report hash),
         // so the same run can be reported again, corrected; repeating an identical attempt
         // gets its outcome again without logging it twice.
-        let accepted_key = [report.license_id.as_bytes(), &[0], report.run_id.as_bytes()].concat();
+        let accepted_key = [license_key, &[0], report.run_id.as_bytes()].concat();
         let report_sha256 = sha256_hex(report_text.as_bytes());
         let refused_key = [accepted_key.as_slice(), &[0], report_sha256.as_bytes()].concat();
-        if let Some(existing) =
-            self.record::<TrainingUseRecord>(RecordKind::TrainingUse, &accepted_key)?
-        {
-            if existing.report_sha256 == report_sha256 {
-                return Ok(existing);
+        // Decided on the license, the run's keys, the license's runs guard (the run count)
+        // and the licensee's suspension; the outcome, accepted or refused, commits with its
+        // entry (and an accepted run's charge).
+        let logged = self.decide(|| {
+            let (stored, license_read) =
+                self.store.read_record(RecordKind::License, license_key)?;
+            let license_record: LicenseRecord = decode(&stored.ok_or_else(|| {
+                DomainError::NotFound("license: no license of yours has this id".into())
+            })?)?;
+            let (accepted, accepted_read) = self
+                .store
+                .read_record(RecordKind::TrainingUse, &accepted_key)?;
+            if let Some(existing) = accepted {
+                let existing: TrainingUseRecord = decode(&existing)?;
+                if existing.report_sha256 == report_sha256 {
+                    return Ok((Ok(existing), None));
+                }
+                return Err(DomainError::AlreadyExists(format!(
+                    "run: run {} was already reported and accepted with a different report",
+                    crate::validation::quoted(&report.run_id)
+                )));
             }
-            return Err(DomainError::AlreadyExists(format!(
-                "run: run {} was already reported and accepted with a different report",
-                crate::validation::quoted(&report.run_id)
-            )));
-        }
-        if let Some(existing) =
-            self.record::<TrainingUseRecord>(RecordKind::TrainingUse, &refused_key)?
-            && let Some(refusal) = existing.refusal
-        {
-            return Err(DomainError::FailedPrecondition(format!(
-                "{refusal} (this same report was refused before, at log index {})",
-                existing.log_index
-            )));
-        }
-        let license = license_record.license();
-        let accepted_runs = self
-            .records::<TrainingUseRecord>(
-                RecordKind::TrainingUse,
-                &[report.license_id.as_bytes(), &[0]].concat(),
-            )?
-            .iter()
-            .filter(|record| record.accepted)
-            .count() as u32;
-        let refusal = if let LicenseStatus::Revoked { .. } = license_record.status {
-            Some("license: the license is revoked".to_owned())
-        } else if now < license.not_before {
-            Some("license: the license is not valid yet".to_owned())
-        } else if now >= license.expires {
-            Some("license: the license has expired".to_owned())
-        } else if report.purpose != license.purpose {
-            Some(format!("purpose: the license is for {:?}", license.purpose))
-        } else if report.model_family != license.model_family {
-            Some(format!(
-                "model-family: the license is for {:?}",
-                license.model_family
-            ))
-        } else if report.started > report.ended {
-            Some("started: the run must start before it ends".to_owned())
-        } else if report.ended > now.plus_seconds(CLOCK_SKEW_SECONDS) {
-            Some("ended: the run cannot end in the future".to_owned())
-        } else if report.started < license.not_before {
-            Some("started: the run started before the license was valid".to_owned())
-        } else if accepted_runs >= license.max_training_runs {
-            Some(format!(
-                "run: the license allows {} training runs, all used",
-                license.max_training_runs
-            ))
-        } else {
-            None
-        };
-        let refusal = match refusal {
-            None => self
-                .enforce_duties_locked(&caller.public_key, now, false)?
-                .map(|suspension| {
-                    format!(
-                        "license: the licensee's licenses are suspended: {}",
-                        suspension.reason
-                    )
-                }),
-            some => some,
-        };
-        let mut charge = None;
-        let refusal = match refusal {
-            None => match self.releases_used(&license.id, &report)? {
-                Err(why) => Some(why),
-                Ok(releases) => {
-                    match self.training_run_charge(&license, &report.run_id, &releases, now)? {
-                        Err(why) => Some(why),
-                        Ok(pending) => {
-                            charge = Some(pending);
-                            None
+            let (refused, refused_read) = self
+                .store
+                .read_record(RecordKind::TrainingUse, &refused_key)?;
+            if let Some(existing) = refused {
+                let existing: TrainingUseRecord = decode(&existing)?;
+                if let Some(refusal) = existing.refusal {
+                    return Err(DomainError::FailedPrecondition(format!(
+                        "{refusal} (this same report was refused before, at log index {})",
+                        existing.log_index
+                    )));
+                }
+            }
+            let (guard_read, guard_write) = crate::commit::guard(
+                &self.store,
+                &crate::compensation::runs_guard_key(&report.license_id),
+            )?;
+            let (suspension, suspension_read) = self
+                .store
+                .read_record(RecordKind::Suspension, caller.public_key.as_bytes())?;
+            let license = license_record.license();
+            let accepted_runs = self
+                .records::<TrainingUseRecord>(
+                    RecordKind::TrainingUse,
+                    &[license_key, &[0]].concat(),
+                )?
+                .iter()
+                .filter(|record| record.accepted)
+                .count() as u32;
+            let mut refusal = if let LicenseStatus::Revoked { .. } = license_record.status {
+                Some("license: the license is revoked".to_owned())
+            } else if now < license.not_before {
+                Some("license: the license is not valid yet".to_owned())
+            } else if now >= license.expires {
+                Some("license: the license has expired".to_owned())
+            } else if report.purpose != license.purpose {
+                Some(format!("purpose: the license is for {:?}", license.purpose))
+            } else if report.model_family != license.model_family {
+                Some(format!(
+                    "model-family: the license is for {:?}",
+                    license.model_family
+                ))
+            } else if report.started > report.ended {
+                Some("started: the run must start before it ends".to_owned())
+            } else if report.ended > now.plus_seconds(CLOCK_SKEW_SECONDS) {
+                Some("ended: the run cannot end in the future".to_owned())
+            } else if report.started < license.not_before {
+                Some("started: the run started before the license was valid".to_owned())
+            } else if accepted_runs >= license.max_training_runs {
+                Some(format!(
+                    "run: the license allows {} training runs, all used",
+                    license.max_training_runs
+                ))
+            } else if let Some(suspension) = suspension {
+                let suspension: crate::compensation::SuspensionRecord = decode(&suspension)?;
+                Some(format!(
+                    "license: the licensee's licenses are suspended: {}",
+                    suspension.reason
+                ))
+            } else {
+                None
+            };
+            let mut charge = None;
+            if refusal.is_none() {
+                match self.releases_used(&license.id, &report)? {
+                    Err(why) => refusal = Some(why),
+                    Ok(releases) => {
+                        match self.training_run_charge(&license, &report.run_id, &releases, now)? {
+                            Err(why) => refusal = Some(why),
+                            Ok(pending) => charge = Some(pending),
                         }
                     }
                 }
-            },
-            some => some,
+            }
+            let entry = match &refusal {
+                None => LogEntry::new("training-use", now)
+                    .with("license", license.id.clone())
+                    .with("licensee", caller.public_key.to_base64())
+                    .with("run", report.run_id.clone())
+                    .with("model", report.model_id.clone())
+                    .with("model-version", report.model_version.clone())
+                    .with("started", report.started.to_string())
+                    .with("ended", report.ended.to_string())
+                    .with(
+                        "data",
+                        if report.data.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            report.data.join(",")
+                        },
+                    )
+                    .with("report-sha256", report_sha256.clone()),
+                Some(why) => LogEntry::new("training-use-refused", now)
+                    .with("license", license.id.clone())
+                    .with("licensee", caller.public_key.to_base64())
+                    .with("run", report.run_id.clone())
+                    .with("reason", why.clone())
+                    .with("report-sha256", report_sha256.clone()),
+            };
+            let record = TrainingUseRecord {
+                license_id: license.id.clone(),
+                run_id: report.run_id.clone(),
+                report: report_text.to_owned(),
+                report_sha256: report_sha256.clone(),
+                signature: signature_hex(signature),
+                log_index: 0,
+                accepted: refusal.is_none(),
+                refusal: refusal.clone(),
+                reported_at: now,
+            };
+            let key = if record.accepted {
+                &accepted_key
+            } else {
+                &refused_key
+            };
+            let mut entries = vec![entry];
+            let mut writes = vec![
+                crate::commit::indexed_write(
+                    RecordKind::TrainingUse,
+                    key,
+                    &record,
+                    "/log_index",
+                    0,
+                )?,
+                guard_write,
+            ];
+            if let Some(charge) = charge {
+                entries.push(charge.entry.clone());
+                writes.extend(charge.decision_writes(1)?);
+            }
+            let decision = Decision {
+                entries,
+                writes,
+                reads: vec![
+                    license_read,
+                    accepted_read,
+                    refused_read,
+                    guard_read,
+                    suspension_read,
+                ],
+            };
+            Ok((Err(record), Some(decision)))
+        })?;
+        // `Ok`: an identical repeat of an accepted report; `Err`: the outcome decided now.
+        let mut record = match logged.value {
+            Ok(existing) => return Ok(existing),
+            Err(record) => record,
         };
-        let entry = match &refusal {
-            None => LogEntry::new("training-use", now)
-                .with("license", license.id.clone())
-                .with("licensee", caller.public_key.to_base64())
-                .with("run", report.run_id.clone())
-                .with("model", report.model_id.clone())
-                .with("model-version", report.model_version.clone())
-                .with("started", report.started.to_string())
-                .with("ended", report.ended.to_string())
-                .with(
-                    "data",
-                    if report.data.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        report.data.join(",")
-                    },
-                )
-                .with("report-sha256", report_sha256.clone()),
-            Some(why) => LogEntry::new("training-use-refused", now)
-                .with("license", license.id.clone())
-                .with("licensee", caller.public_key.to_base64())
-                .with("run", report.run_id.clone())
-                .with("reason", why.clone())
-                .with("report-sha256", report_sha256.clone()),
-        };
-        let log_index = self.journal.record(&entry)?;
-        let mut writes = Vec::new();
-        if let Some(mut charge) = charge {
-            charge.record.log_index = self.journal.record(&charge.entry)?;
-            writes.extend(charge.writes()?);
-        }
-        let record = TrainingUseRecord {
-            license_id: license.id,
-            run_id: report.run_id,
-            report: report_text.to_owned(),
-            report_sha256,
-            signature: signature_hex(signature),
-            log_index,
-            accepted: refusal.is_none(),
-            refusal: refusal.clone(),
-            reported_at: now,
-        };
-        let key = if record.accepted {
-            accepted_key
-        } else {
-            refused_key
-        };
-        writes.push((RecordKind::TrainingUse, key, Some(encode(&record)?)));
-        self.store.write_records(writes)?;
-        match refusal {
+        let log_index = logged.log_index.unwrap_or_default();
+        record.log_index = log_index;
+        match record.refusal {
             None => Ok(record),
             Some(why) => Err(DomainError::FailedPrecondition(format!(
                 "{why} (this attempt is logged at index {log_index})"

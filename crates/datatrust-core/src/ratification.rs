@@ -1,6 +1,6 @@
 //! Terms and votes: a proposal, closing a vote with its tally, and ratifying terms at the
-//! trustees' quorum. Pure decisions (see `commit.rs`); the registry reads and commits them under its
-//! writer lock (ballots are still written on the legacy path).
+//! trustees' quorum. Pure decisions (see `commit.rs`); ballots and countersignatures below the quorum are
+//! changes without log entries (ballots are secret), decided in the registry.
 
 use crate::UnixSeconds;
 use crate::commit::{Decision, TableRead, Write};
@@ -12,6 +12,9 @@ use crate::store::RecordKind;
 
 /// The key of the pointer to the terms in force (`RecordKind::ActiveTerms`).
 pub const ACTIVE_TERMS: &[u8] = b"active";
+
+/// The guard every proposal reads and bumps (`RecordKind::Guard`).
+pub const PROPOSALS_GUARD: &[u8] = b"proposals";
 
 fn terms_write(record: &TermsRecord) -> Result<Write, DomainError> {
     Ok(Write::Record {
@@ -50,6 +53,7 @@ pub fn close(
             "terms_sha256: the vote is not open".into(),
         ));
     }
+    record.closing = false;
     let passed = tally.passes(&record.terms().policy.ratification);
     record.status = if passed {
         TermsStatus::AwaitingCountersignatures

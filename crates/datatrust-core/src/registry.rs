@@ -2,17 +2,15 @@
 //! for members' collector authorisations. Every operation takes the authenticated caller and
 //! checks role and ownership here, so no transport can forget to.
 //!
-//! Logged before effective (BRIEF.md invariant 3): every state change is one critical
-//! section, under the registry's writer lock: check the preconditions, append the log entry
-//! through the `Journal` and wait until it is durable, then apply the change to the store.
-//! The lock keeps the checks true until the change is applied. If the process dies between
-//! the log append and the store write, the log holds an entry for a change the caller never
-//! saw acknowledged; a retry logs it again.
+//! Logged before effective (BRIEF.md invariant 3): every state change is decided on
+//! versioned reads and committed with its log entries in one durable write by the
+//! `Journal` (the log's sequencer), which refuses it if a read changed since; it is then
+//! decided again (`Registry::decide`). No lock is held across a decision.
 
 use std::sync::Mutex;
 
 use crate::auth::{InvitationCode, redeem_message};
-use crate::commit::{CommitError, Decision, TableRead, TableWrite, version_of};
+use crate::commit::{CommitError, Decision, TableRead, TableWrite};
 use crate::log_entry::LogEntry;
 use crate::store::{Invitation, StoreError, TrustStore};
 use crate::{
@@ -56,28 +54,17 @@ pub enum DomainError {
 #[error("{0}")]
 pub struct JournalError(pub String);
 
-/// Where state changes are logged: the transparency log, in production.
+/// Where state changes are committed: the transparency log's sequencer, in production.
 pub trait Journal: Send + Sync {
-    /// Appends `entry` and returns its index once the entry is durable.
-    fn record(&self, entry: &LogEntry) -> Result<u64, JournalError>;
-
     /// Appends `entries` and applies `writes` in one durable commit if every read still has
-    /// its version; returns the first entry's index. The log's sequencer does this; other
-    /// journals answer `Unsupported` and the registry applies the decision under its lock.
+    /// its version (else `CommitError::Conflict`, with nothing done); returns the index of
+    /// the first entry (for a decision without entries, the log's size).
     fn commit(
         &self,
         entries: &[LogEntry],
         reads: Vec<TableRead>,
         writes: StateWrites,
-    ) -> Result<u64, CommitError> {
-        let _ = (entries, reads, writes);
-        Err(CommitError::Unsupported)
-    }
-
-    /// Whether `commit` commits state (else the registry applies decisions itself).
-    fn commits_state(&self) -> bool {
-        false
-    }
+    ) -> Result<u64, CommitError>;
 }
 
 /// A decision's writes in the store's terms, given the index its first entry gets.
@@ -100,8 +87,6 @@ pub struct Registry<S, J> {
     pub(crate) store: S,
     pub(crate) journal: J,
     pub(crate) origin: Origin,
-    /// One writer of trust state at a time; see the module comment.
-    pub(crate) writer: Mutex<()>,
     /// Terms parsed once per version (by hash): the terms in force are read on every
     /// consent and ingest batch.
     pub(crate) parsed_terms:
@@ -114,7 +99,6 @@ impl<S: TrustStore + Clone, J: Journal> Registry<S, J> {
             store,
             journal,
             origin,
-            writer: Mutex::new(()),
             parsed_terms: Mutex::default(),
         }
     }
@@ -123,21 +107,13 @@ impl<S: TrustStore + Clone, J: Journal> Registry<S, J> {
         &self.journal
     }
 
-    pub(crate) fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        // A panic while holding the lock leaves no half-applied state behind it (the store
-        // writes are atomic), so a poisoned lock is safe to take over.
-        self.writer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// Decides and commits a state change on the one commit path: `decide` reads (with
     /// versions) and returns the result and the decision (`None`: nothing to change); a
-    /// conflict means another change got there first, so it is decided again.
-    /// `holding_lock`: the caller holds the writer lock already (the legacy paths).
+    /// conflict means another change got there first, so it is decided again on fresh
+    /// state. The log index is the decision's first entry's (`None` for a decision without
+    /// entries, such as a secret ballot).
     pub(crate) fn decide<T>(
         &self,
-        holding_lock: bool,
         decide: impl Fn() -> Result<(T, Option<Decision>), DomainError>,
     ) -> Result<Logged<T>, DomainError> {
         for _ in 0..DECISION_ATTEMPTS {
@@ -148,11 +124,12 @@ impl<S: TrustStore + Clone, J: Journal> Registry<S, J> {
                     log_index: None,
                 });
             };
-            match self.commit(decision, holding_lock) {
+            let logged = !decision.entries.is_empty();
+            match self.commit(decision) {
                 Ok(log_index) => {
                     return Ok(Logged {
                         value,
-                        log_index: Some(log_index),
+                        log_index: logged.then_some(log_index),
                     });
                 }
                 Err(CommitError::Conflict) => continue,
@@ -164,59 +141,23 @@ impl<S: TrustStore + Clone, J: Journal> Registry<S, J> {
         ))
     }
 
-    /// Commits a decision: through the journal when it commits state with the log (the
-    /// sequencer), else here under the writer lock (test journals).
-    fn commit(&self, decision: Decision, holding_lock: bool) -> Result<u64, CommitError> {
-        if self.journal.commits_state() {
-            let store = self.store.clone();
-            let writes = decision.writes;
-            let encode: StateWrites = Box::new(move |first_index| {
-                let mut encoded = Vec::new();
-                for write in &writes {
-                    encoded.extend(
-                        store
-                            .encode(write, first_index)
-                            .map_err(|error| error.to_string())?,
-                    );
-                }
-                Ok(encoded)
-            });
-            return self
-                .journal
-                .commit(&decision.entries, decision.reads, encode);
-        }
-        let _writer = (!holding_lock).then(|| self.write_lock());
-        for read in &decision.reads {
-            let stored = self
-                .store
-                .table_get(read.table, &read.key)
-                .map_err(|error| CommitError::Failed(error.to_string()))?;
-            if version_of(stored.as_deref()) != read.version {
-                return Err(CommitError::Conflict);
+    /// Hands a decision to the journal, with its writes in the store's terms.
+    fn commit(&self, decision: Decision) -> Result<u64, CommitError> {
+        let store = self.store.clone();
+        let writes = decision.writes;
+        let encode: StateWrites = Box::new(move |first_index| {
+            let mut encoded = Vec::new();
+            for write in &writes {
+                encoded.extend(
+                    store
+                        .encode(write, first_index)
+                        .map_err(|error| error.to_string())?,
+                );
             }
-        }
-        let mut first = None;
-        for entry in &decision.entries {
-            let index = self
-                .journal
-                .record(entry)
-                .map_err(|error| CommitError::Failed(error.to_string()))?;
-            first.get_or_insert(index);
-        }
-        let first =
-            first.ok_or_else(|| CommitError::Failed("a decision without log entries".into()))?;
-        let mut writes = Vec::new();
-        for write in &decision.writes {
-            writes.extend(
-                self.store
-                    .encode(write, first)
-                    .map_err(|error| CommitError::Failed(error.to_string()))?,
-            );
-        }
-        self.store
-            .apply(&writes)
-            .map_err(|error| CommitError::Failed(error.to_string()))?;
-        Ok(first)
+            Ok(encoded)
+        });
+        self.journal
+            .commit(&decision.entries, decision.reads, encode)
     }
 
     pub fn store(&self) -> &S {
@@ -248,7 +189,7 @@ impl<S: TrustStore + Clone, J: Journal> Registry<S, J> {
         now: UnixSeconds,
     ) -> Result<Logged<Principal>, DomainError> {
         require_role(caller, Role::Trustee, "register principals")?;
-        self.decide(false, || {
+        self.decide(|| {
             let (existing, read) = self.store.read_principal(&public_key)?;
             let new = crate::membership::NewPrincipal {
                 public_key,
@@ -314,7 +255,7 @@ impl<S: TrustStore + Clone, J: Journal> Registry<S, J> {
             )
             .into());
         }
-        self.decide(false, || {
+        self.decide(|| {
             let invitation = match self.store.read_invitation(&code.hash())? {
                 (Some(invitation), read) => Some((invitation, read)),
                 (None, _) => None,
@@ -388,7 +329,7 @@ impl<S: TrustStore + Clone, J: Journal> Registry<S, J> {
         now: UnixSeconds,
     ) -> Result<Logged<Principal>, DomainError> {
         require_role(caller, Role::Trustee, "deactivate principals")?;
-        self.decide(false, || {
+        self.decide(|| {
             let (target, read) = self.store.read_principal(public_key)?;
             crate::membership::deactivate(caller, target, read, now)
         })
@@ -401,7 +342,7 @@ impl<S: TrustStore + Clone, J: Journal> Registry<S, J> {
         now: UnixSeconds,
     ) -> Result<Logged<CollectorAuthorization>, DomainError> {
         require_role(caller, Role::Member, "authorise collectors")?;
-        self.decide(false, || {
+        self.decide(|| {
             let (collector, collector_read) = self.store.read_principal(collector)?;
             let collector = match collector {
                 Some(principal) if principal.role == Role::Collector && principal.is_active() => {
@@ -434,19 +375,17 @@ impl<S: TrustStore + Clone, J: Journal> Registry<S, J> {
         now: UnixSeconds,
     ) -> Result<Logged<bool>, DomainError> {
         require_role(caller, Role::Member, "revoke collectors")?;
-        self.revoke_collector_as(caller, collector, now, false)
+        self.revoke_collector_as(caller, collector, now)
     }
 
-    /// Withdraws a collector's authorisation; `holding_lock` when the caller holds the
-    /// writer lock (erasure).
+    /// Withdraws a collector's authorisation (the member's own request, or her erasure).
     pub(crate) fn revoke_collector_as(
         &self,
         caller: &Principal,
         collector: &PublicKey,
         now: UnixSeconds,
-        holding_lock: bool,
     ) -> Result<Logged<bool>, DomainError> {
-        self.decide(holding_lock, || {
+        self.decide(|| {
             let (existing, read) = self
                 .store
                 .read_collector_authorization(&caller.public_key, collector)?;

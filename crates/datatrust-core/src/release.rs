@@ -249,7 +249,6 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         now: UnixSeconds,
     ) -> Result<(), DomainError> {
         require_role(caller, Role::Licensee, "request releases")?;
-        let _writer = self.write_lock();
         self.releasable(caller, license_id, now).map(drop)
     }
 
@@ -264,12 +263,9 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<Logged<ReleaseRecordMeta>, DomainError> {
         require_role(caller, Role::Licensee, "request releases")?;
-        // Checked under the writer lock, built without it (other changes to the trust go on
-        // meanwhile), checked again and logged under the lock.
-        let (license, terms) = {
-            let _writer = self.write_lock();
-            self.releasable(caller, license_id, now)?
-        };
+        // Checked, built (other changes to the trust go on meanwhile), then checked again and
+        // committed with its entry, decided on the license and the licensee's suspension.
+        let (license, terms) = self.releasable(caller, license_id, now)?;
         let release_id = hex::encode(random);
         let mut parts = Vec::new();
         let members = self.consenting_members(&license.purpose)?;
@@ -283,42 +279,57 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             }
             progress(done as u64 + 1, total);
         }
-        let _writer = self.write_lock();
-        // A revocation, suspension or expiry while building stops the release here.
-        self.releasable(caller, license_id, now)?;
         let leaves: Vec<Hash> = parts.iter().map(|part| leaf_hash(&part.leaf())).collect();
         let root = hex::encode(root_of(&leaves));
         let total: u64 = parts.iter().map(|part| part.count).sum();
-        let log_index = self.journal.record(
-            &LogEntry::new("release-published", now)
+        let logged = self.decide(|| {
+            let (_, license_read) = self
+                .store
+                .read_record(RecordKind::License, license.id.as_bytes())?;
+            let (_, suspension_read) = self
+                .store
+                .read_record(RecordKind::Suspension, caller.public_key.as_bytes())?;
+            // A revocation, suspension or expiry while building stops the release here.
+            self.releasable(caller, license_id, now)?;
+            let entry = LogEntry::new("release-published", now)
                 .with("release", release_id.clone())
                 .with("license", license.id.clone())
                 .with("licensee", caller.public_key.to_base64())
                 .with("members", parts.len().to_string())
                 .with("records", total.to_string())
-                .with("root", root.clone()),
-        )?;
-        let meta = ReleaseRecordMeta {
-            id: release_id.clone(),
-            license_id: license.id,
-            licensee: caller.public_key,
-            parts,
-            root,
-            records: total,
-            created_at: now,
-            log_index,
-        };
-        let mut writes = vec![(
-            RecordKind::Release,
-            release_id.clone().into_bytes(),
-            Some(crate::governance::encode(&meta)?),
-        )];
-        writes.extend(member_release_index(&meta)?);
-        self.store.write_records(writes)?;
-        Ok(Logged {
-            value: meta,
-            log_index: Some(log_index),
-        })
+                .with("root", root.clone());
+            let meta = ReleaseRecordMeta {
+                id: release_id.clone(),
+                license_id: license.id.clone(),
+                licensee: caller.public_key,
+                parts: parts.clone(),
+                root: root.clone(),
+                records: total,
+                created_at: now,
+                log_index: 0,
+            };
+            let mut writes = vec![crate::commit::indexed_write(
+                RecordKind::Release,
+                release_id.as_bytes(),
+                &meta,
+                "/log_index",
+                0,
+            )?];
+            writes.extend(
+                member_release_index(&meta)?
+                    .into_iter()
+                    .map(|(kind, key, value)| crate::commit::Write::Record { kind, key, value }),
+            );
+            let decision = crate::commit::Decision {
+                entries: vec![entry],
+                writes,
+                reads: vec![license_read, suspension_read],
+            };
+            Ok((meta, Some(decision)))
+        })?;
+        let mut logged = logged;
+        logged.value.log_index = logged.log_index.unwrap_or_default();
+        Ok(logged)
     }
 
     /// The caller's license and its terms, if a release may be built under it now.
@@ -334,7 +345,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                 "license_id: the license is revoked: {reason}"
             )));
         }
-        if let Some(suspension) = self.enforce_duties_locked(&caller.public_key, now, true)? {
+        if let Some(suspension) = self.enforce_duties_of(&caller.public_key, now, true)? {
             return Err(DomainError::FailedPrecondition(format!(
                 "license_id: your licenses are suspended: {}; trustees lift the suspension",
                 suspension.reason

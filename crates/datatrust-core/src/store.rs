@@ -283,10 +283,16 @@ pub enum RecordKind {
     OpenCharge,
     /// Index: licensee || license id → license id, for a licensee's licenses.
     LicenseeLicense,
+    /// Guards: a counter per rule that spans many keys (one per license's runs, one per
+    /// member's payouts, one for proposals), read and bumped by every change under the rule,
+    /// so that two such changes never commit on the same state (`commit::guard`).
+    Guard,
+    /// Member → an erasure logged and not yet finished (`telemetry::PendingErasure`).
+    PendingErasure,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 20] = [
+    pub const ALL: [RecordKind; 22] = [
         RecordKind::Terms,
         RecordKind::Ballot,
         RecordKind::Consent,
@@ -307,6 +313,8 @@ impl RecordKind {
         RecordKind::ChargePaid,
         RecordKind::OpenCharge,
         RecordKind::LicenseeLicense,
+        RecordKind::Guard,
+        RecordKind::PendingErasure,
     ];
 
     /// The table (sled tree) its records live in: `records_<name>`.
@@ -332,6 +340,8 @@ impl RecordKind {
             RecordKind::ChargePaid => "records_charge_paid",
             RecordKind::OpenCharge => "records_open_charges",
             RecordKind::LicenseeLicense => "records_licensee_licenses",
+            RecordKind::Guard => "records_guards",
+            RecordKind::PendingErasure => "records_pending_erasures",
         }
     }
 
@@ -357,6 +367,8 @@ impl RecordKind {
             RecordKind::ChargePaid => "charge_paid",
             RecordKind::OpenCharge => "open_charges",
             RecordKind::LicenseeLicense => "licensee_licenses",
+            RecordKind::Guard => "guards",
+            RecordKind::PendingErasure => "pending_erasures",
         }
     }
 }

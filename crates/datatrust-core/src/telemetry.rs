@@ -2,9 +2,12 @@
 //! them; members see a summary, export everything, or erase it.
 
 use crate::events::{EventBatch, MAXIMUM_EVENTS_PER_BATCH, redact_at_ingest};
+use crate::governance::decode;
 use crate::log_entry::{LogEntry, subject};
 use crate::registry::{DomainError, Journal, Logged, Registry, require_role};
-use crate::store::{ChunkInsert, DayCount, EventPage, EventStore, RecordStore, TrustStore};
+use crate::store::{
+    ChunkInsert, DayCount, EventPage, EventStore, RecordKind, RecordStore, TrustStore,
+};
 use crate::{FieldError, Principal, PublicKey, Role, UnixSeconds};
 
 /// Retention used when no terms are in force.
@@ -165,57 +168,133 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     }
 
     /// Erases the calling member's data: the erasure is logged (with the member's
-    /// commitment and the number of events), then every consent they gave is withdrawn and
-    /// every collector authorisation revoked, each logged as if they had done it one by one
-    /// (withdrawals apply each license's own rule), then their key is destroyed and their
-    /// chunks, counts, screenshots and release parts deleted. Says what it did.
+    /// commitment and the number of events) together with a pending-erasure record, then
+    /// every consent they gave is withdrawn and every collector authorisation revoked, each
+    /// logged as if they had done it one by one (withdrawals apply each license's own
+    /// rule), then their key is destroyed and their chunks, counts, screenshots and release
+    /// parts deleted, and the pending record with them. A crash in between leaves the
+    /// pending record, and the erasure is finished at the next start (`resume_erasures`)
+    /// or when the member asks again. Says what it did.
     pub fn erase_my_data(
         &self,
         caller: &Principal,
         now: UnixSeconds,
     ) -> Result<Logged<Erasure>, DomainError> {
         require_role(caller, Role::Member, "erase their data")?;
-        let _writer = self.write_lock();
         let events: u64 = self
             .store
             .member_counts(&caller.public_key)?
             .iter()
             .map(|count| count.count)
             .sum();
-        let log_index = self.journal.record(
-            &LogEntry::new("erasure", now)
-                .with("subject", subject(caller))
-                .with("events", events.to_string()),
-        )?;
-        // Each withdrawal as the member would make it, on the commit path (this holds the
-        // writer lock, for the license revocations a withdrawal may bring).
+        let key = caller.public_key.as_bytes();
+        let logged = self.decide(|| {
+            let (pending, read) = self.store.read_record(RecordKind::PendingErasure, key)?;
+            if let Some(pending) = pending {
+                // An erasure logged before and interrupted: finish it, without logging again.
+                return Ok((decode::<PendingErasure>(&pending)?, None));
+            }
+            let pending = PendingErasure {
+                events,
+                log_index: 0,
+            };
+            let decision = crate::commit::Decision {
+                entries: vec![
+                    LogEntry::new("erasure", now)
+                        .with("subject", subject(caller))
+                        .with("events", events.to_string()),
+                ],
+                writes: vec![crate::commit::indexed_write(
+                    RecordKind::PendingErasure,
+                    key,
+                    &pending,
+                    "/log_index",
+                    0,
+                )?],
+                reads: vec![read],
+            };
+            Ok((pending, Some(decision)))
+        })?;
+        let log_index = logged.log_index.unwrap_or(logged.value.log_index);
+        let mut erasure = self.finish_erasure(caller, now)?;
+        erasure.events = logged.value.events;
+        Ok(Logged {
+            value: erasure,
+            log_index: Some(log_index),
+        })
+    }
+
+    /// Finishes the erasures a crash interrupted (each logged, with its pending record);
+    /// run at start. Returns how many it finished.
+    pub fn resume_erasures(&self, now: UnixSeconds) -> Result<u64, DomainError> {
+        let mut finished = 0;
+        for (key, _) in self.store.scan_records(RecordKind::PendingErasure, b"")? {
+            let member = PublicKey::from_slice(&key, "member")
+                .ok()
+                .and_then(|key| self.store.principal(&key).ok().flatten())
+                .ok_or_else(|| {
+                    DomainError::Store(crate::store::StoreError::data_loss(
+                        "a pending erasure names no principal the trust knows",
+                    ))
+                })?;
+            self.finish_erasure(&member, now)?;
+            finished += 1;
+        }
+        Ok(finished)
+    }
+
+    /// The steps of an erasure after its entry: each idempotent, the pending record last.
+    fn finish_erasure(&self, member: &Principal, now: UnixSeconds) -> Result<Erasure, DomainError> {
         let mut consents_withdrawn = Vec::new();
         for consent in self.records::<crate::governance::Consent>(
-            crate::store::RecordKind::Consent,
-            caller.public_key.as_bytes(),
+            RecordKind::Consent,
+            member.public_key.as_bytes(),
         )? {
             if !consent.granted {
                 continue;
             }
-            self.set_consent_as(caller, &consent.purpose, false, now, true)?;
+            self.set_consent_as(member, &consent.purpose, false, now)?;
             consents_withdrawn.push(consent.purpose);
         }
         let mut collectors_withdrawn = Vec::new();
-        for authorization in self.store.collectors_of_member(&caller.public_key)? {
-            self.revoke_collector_as(caller, &authorization.collector, now, true)?;
+        for authorization in self.store.collectors_of_member(&member.public_key)? {
+            self.revoke_collector_as(member, &authorization.collector, now)?;
             collectors_withdrawn.push(authorization.collector);
         }
-        let chunks = self.store.erase_member(&caller.public_key)?;
-        Ok(Logged {
-            value: Erasure {
-                events,
-                chunks,
-                consents_withdrawn,
-                collectors_withdrawn,
-            },
-            log_index: Some(log_index),
+        let chunks = self.store.erase_member(&member.public_key)?;
+        let key = member.public_key.as_bytes();
+        self.decide(|| {
+            let (pending, read) = self.store.read_record(RecordKind::PendingErasure, key)?;
+            if pending.is_none() {
+                return Ok(((), None));
+            }
+            let decision = crate::commit::Decision {
+                entries: Vec::new(),
+                writes: vec![crate::commit::Write::Record {
+                    kind: RecordKind::PendingErasure,
+                    key: key.to_vec(),
+                    value: None,
+                }],
+                reads: vec![read],
+            };
+            Ok(((), Some(decision)))
+        })?;
+        Ok(Erasure {
+            events: 0,
+            chunks,
+            consents_withdrawn,
+            collectors_withdrawn,
         })
     }
+}
+
+/// An erasure logged and not yet finished (`RecordKind::PendingErasure`, by member key).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingErasure {
+    /// Events the member had when the erasure was logged.
+    pub events: u64,
+    /// The erasure's entry.
+    pub log_index: u64,
 }
 
 /// What an erasure did, to say it in words.

@@ -68,13 +68,14 @@ pub(crate) struct ReleaseBuild {
     pub failure: std::sync::Mutex<Option<Status>>,
 }
 
-/// The registry's journal: the transparency log's sequencer. `record` blocks until the
+/// The registry's journal: the transparency log's sequencer. `commit` blocks until the
 /// entry is durable, so it runs on blocking threads only (see `TrustState::blocking`).
 pub struct LogJournal {
     sequencer: Sequencer,
 }
 
-impl Journal for LogJournal {
+impl LogJournal {
+    /// Appends one entry without state (the trust's genesis entries) once it is durable.
     fn record(&self, entry: &LogEntry) -> Result<u64, JournalError> {
         let appended = self
             .sequencer
@@ -83,7 +84,9 @@ impl Journal for LogJournal {
         tracing::info!(log_index = appended.index, kind = entry.kind(), "logged");
         Ok(appended.index)
     }
+}
 
+impl Journal for LogJournal {
     /// The one commit path: the entries and the writes in the sequencer's next batch.
     fn commit(
         &self,
@@ -126,10 +129,6 @@ impl Journal for LogJournal {
             Err(datatrust_tlog::CommitError::Conflict { .. }) => Err(CommitError::Conflict),
             Err(error) => Err(CommitError::Failed(error.to_string())),
         }
-    }
-
-    fn commits_state(&self) -> bool {
-        true
     }
 }
 
@@ -213,6 +212,17 @@ impl TrustState {
             // Stop the log's writer (and with it its hold on the database) before refusing.
             state.close_log();
             return Err(error);
+        }
+        let now = state.clock().now();
+        match state.inner.registry.resume_erasures(now) {
+            Ok(0) => {}
+            Ok(finished) => tracing::warn!(finished, "finished erasures a stop interrupted"),
+            Err(error) => {
+                state.close_log();
+                return Err(StartError::Genesis(format!(
+                    "finishing interrupted erasures: {error}"
+                )));
+            }
         }
         Ok(state)
     }

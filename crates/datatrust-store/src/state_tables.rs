@@ -116,12 +116,13 @@ impl StateTables for SledStore {
                 key,
                 value,
                 index_at,
+                entry,
             } => {
                 let mut value = value.clone();
                 let slot = value.pointer_mut(index_at).ok_or_else(|| {
                     StoreError::new(format!("a {} record has no {index_at}", kind.name()))
                 })?;
-                *slot = first_index.into();
+                *slot = (first_index + entry).into();
                 vec![TableWrite {
                     table: kind.table(),
                     key: key.clone(),

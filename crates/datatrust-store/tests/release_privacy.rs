@@ -3,30 +3,18 @@
 //! had not consented to the license's purpose, of an erased member, or outside the license's
 //! categories and window.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use datatrust_core::commit::MemoryJournal;
 use datatrust_core::events::{Event, EventBatch, EventKind, KeyClass};
 use datatrust_core::governance::{
     RequestedTerms, approval_message, ballot_message, countersign_message,
 };
-use datatrust_core::log_entry::LogEntry;
-use datatrust_core::registry::{Journal, JournalError, Registry};
+use datatrust_core::registry::Registry;
 use datatrust_core::store::TrustStore as _;
 use datatrust_core::{DisplayName, NoteSigner, Origin, Principal, Role, UnixSeconds};
 use datatrust_store::SledStore;
 use proptest::prelude::*;
-
-/// A journal in memory: the property is about releases, not the log.
-#[derive(Default)]
-struct MemoryJournal(Mutex<Vec<Vec<u8>>>);
-
-impl Journal for MemoryJournal {
-    fn record(&self, entry: &LogEntry) -> Result<u64, JournalError> {
-        let mut entries = self.0.lock().unwrap();
-        entries.push(entry.encode());
-        Ok(entries.len() as u64 - 1)
-    }
-}
 
 const TERMS: &str = include_str!("../../../terms/example-agreement.toml");
 const NOW: i64 = 1_800_000_000;
@@ -85,7 +73,8 @@ proptest! {
         window_length_days in 1i64..40,
     ) {
         let origin = Origin::parse("trust.test").unwrap();
-        let registry = Registry::new(Arc::new(SledStore::temporary().unwrap()), MemoryJournal::default(), origin.clone());
+        let store = Arc::new(SledStore::temporary().unwrap());
+        let registry = Registry::new(store.clone(), MemoryJournal::new(store), origin.clone());
         let now = UnixSeconds(NOW);
         let add = |key: &NoteSigner, role: Role| {
             let principal = Principal::new_active(key.public_key(), role, DisplayName::parse("p", "display_name").unwrap(), now, rand::random());

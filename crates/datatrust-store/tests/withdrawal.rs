@@ -111,7 +111,7 @@ fn withdrawal_revokes_the_licenses_that_released_the_members_data_when_the_terms
     };
     assert!(reason.contains("withdrew consent"), "{reason}");
     assert_eq!(status(&unreleased), LicenseStatus::Active);
-    let entry = registry.journal().0.lock().unwrap()[log_index as usize].clone();
+    let entry = registry.journal().entries()[log_index as usize].clone();
     let text = String::from_utf8(entry).unwrap();
     assert!(text.starts_with("datatrust/v1 license-revoked\n"), "{text}");
     let ada_key = trust.members[0].1.public_key.to_base64();

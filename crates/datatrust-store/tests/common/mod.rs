@@ -3,28 +3,17 @@
 
 #![allow(dead_code)] // each test file uses part of it
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use datatrust_core::commit::MemoryJournal;
 use datatrust_core::governance::LicenseRecord;
 use datatrust_core::governance::{
     RequestedTerms, approval_message, ballot_message, countersign_message,
 };
-use datatrust_core::log_entry::LogEntry;
-use datatrust_core::registry::{DomainError, Journal, JournalError, Registry};
+use datatrust_core::registry::{DomainError, Registry};
 use datatrust_core::store::TrustStore as _;
 use datatrust_core::{DisplayName, NoteSigner, Origin, Principal, Role, UnixSeconds};
 use datatrust_store::SledStore;
-
-#[derive(Default)]
-pub struct MemoryJournal(pub Mutex<Vec<Vec<u8>>>);
-
-impl Journal for MemoryJournal {
-    fn record(&self, entry: &LogEntry) -> Result<u64, JournalError> {
-        let mut entries = self.0.lock().unwrap();
-        entries.push(entry.encode());
-        Ok(entries.len() as u64 - 1)
-    }
-}
 
 pub const TERMS: &str = include_str!("../../../../terms/example-agreement.toml");
 pub const T0: i64 = 1_800_000_000;
@@ -43,7 +32,7 @@ pub fn precondition<T: std::fmt::Debug>(result: Result<T, DomainError>) -> Strin
 
 pub struct Trust {
     pub origin: Origin,
-    pub registry: Registry<Arc<SledStore>, MemoryJournal>,
+    pub registry: Registry<Arc<SledStore>, MemoryJournal<Arc<SledStore>>>,
     pub trustee_key: NoteSigner,
     pub trustee: Principal,
     pub licensee_key: NoteSigner,
@@ -57,11 +46,8 @@ impl Trust {
     /// `edit` changes the example agreement (quorums are already lowered for one trustee).
     pub fn ratified(members: usize, edit: impl Fn(String) -> String) -> Trust {
         let origin = Origin::parse("trust.test").unwrap();
-        let registry = Registry::new(
-            Arc::new(SledStore::temporary().unwrap()),
-            MemoryJournal::default(),
-            origin.clone(),
-        );
+        let store = Arc::new(SledStore::temporary().unwrap());
+        let registry = Registry::new(store.clone(), MemoryJournal::new(store), origin.clone());
         let add = |key: &NoteSigner, role: Role| {
             let principal = Principal::new_active(
                 key.public_key(),
