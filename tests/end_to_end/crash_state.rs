@@ -1,6 +1,7 @@
 //! kill -9 during concurrent state changes on the one commit path (principals registered and
-//! deactivated, consents granted and withdrawn, collectors authorised and revoked, payments
-//! recorded against an invoice, license requests): after
+//! deactivated, consents granted and withdrawn, collectors authorised and revoked, ballots
+//! cast on an open vote, payments recorded against an invoice, license requests and their
+//! approvals, training uses reported): after
 //! every kill, `datatrust admin check` replays the log against the stored state and finds no
 //! difference, and every change the server acknowledged is in the log at the index it gave.
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use datatrust_cli::client::{self, SignedIn};
 use datatrust_core::NoteSigner;
-use datatrust_core::governance::approval_message;
+use datatrust_core::governance::{TrainingReport, approval_message, ballot_message};
 use datatrust_core::log_entry::DecodedEntry;
 use datatrust_proto::v1;
 use datatrust_proto::v1::log_service_client::LogServiceClient;
@@ -39,6 +40,10 @@ async fn kill_9_during_state_changes_leaves_the_state_equal_to_the_log() {
     let made = Arc::new(Mutex::new(vec![0usize; MEMBERS]));
     let licensee = new_signer();
     let invoice: String;
+    let origin: String;
+    let terms_hash: String;
+    let (proposal, busy_license, release): (String, String, String);
+    let ballots: Arc<Mutex<Vec<usize>>> = Arc::default();
 
     // A trust with members, a collector, and terms in force.
     {
@@ -64,13 +69,14 @@ async fn kill_9_during_state_changes_leaves_the_state_equal_to_the_log() {
         let hash = client::ratify(&trustee, &terms, &voters, &[(&first_trustee, &trustee)])
             .await
             .unwrap();
-        let origin = trustee.origin.to_string();
+        origin = trustee.origin.to_string();
+        terms_hash = hash.clone();
         // A license, so an invoice (its fee) to pay against.
         register(&trustee, &licensee, v1::Role::Licensee)
             .await
             .unwrap();
         let company = client::sign_in(&channel, &licensee).await.unwrap();
-        let request = request_license(&company)
+        let request = request_license(&company, 1)
             .await
             .unwrap()
             .into_inner()
@@ -97,6 +103,43 @@ async fn kill_9_during_state_changes_leaves_the_state_equal_to_the_log() {
             .charge
             .unwrap()
             .id;
+        // A license for many runs, with a release, for training uses to report.
+        let request = request_license(&company, 100_000)
+            .await
+            .unwrap()
+            .into_inner()
+            .request
+            .unwrap();
+        busy_license = approve(&trustee, &trustee_key(), &origin, &request.id, &hash)
+            .await
+            .unwrap()
+            .license
+            .expect("the license")
+            .id;
+        release = company
+            .releases()
+            .create_release(v1::CreateReleaseRequest {
+                license_id: busy_license.clone(),
+                in_background: false,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .release
+            .unwrap()
+            .id;
+        // Terms proposed and left open to the members' ballots.
+        proposal = trustee
+            .terms()
+            .propose_terms(v1::ProposeTermsRequest {
+                document: format!("{terms}\n# the crash test's second version\n"),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .terms
+            .unwrap()
+            .sha256;
         server.signal("-TERM");
         let _ = server.wait(Duration::from_secs(20)).await;
     }
@@ -111,8 +154,14 @@ async fn kill_9_during_state_changes_leaves_the_state_equal_to_the_log() {
             let session = client::sign_in(&channel, member).await.unwrap();
             let (acknowledged, made) = (Arc::clone(&acknowledged), Arc::clone(&made));
             let collector = collector.public_key().as_bytes().to_vec();
+            let ballot = Ballot {
+                member: member.clone(),
+                origin: origin.clone(),
+                terms: proposal.clone(),
+                cast: Arc::clone(&ballots),
+            };
             writers.push(tokio::spawn(async move {
-                member_changes(&session, &collector, index, &made, &acknowledged).await;
+                member_changes(&session, &collector, index, &made, &acknowledged, &ballot).await;
             }));
         }
         {
@@ -125,8 +174,39 @@ async fn kill_9_during_state_changes_leaves_the_state_equal_to_the_log() {
         {
             let acknowledged = Arc::clone(&acknowledged);
             let company = client::sign_in(&channel, &licensee).await.unwrap();
+            let (trustee, key) = (trustee.clone(), trustee_key());
+            let (origin, terms_hash) = (origin.clone(), terms_hash.clone());
             writers.push(tokio::spawn(async move {
-                license_requests(&company, &acknowledged).await;
+                license_requests(
+                    &company,
+                    &trustee,
+                    &key,
+                    &origin,
+                    &terms_hash,
+                    &acknowledged,
+                )
+                .await;
+            }));
+        }
+        {
+            let acknowledged = Arc::clone(&acknowledged);
+            let company = client::sign_in(&channel, &licensee).await.unwrap();
+            let report = TrainingReport {
+                trust: origin.clone(),
+                license_id: busy_license.clone(),
+                run_id: String::new(),
+                model_id: "crash".into(),
+                model_version: "1".into(),
+                model_family: "crash".into(),
+                purpose: "computer-use-agent-training".into(),
+                data: vec![release.clone()],
+                started: datatrust_core::UnixSeconds(0),
+                ended: datatrust_core::UnixSeconds(0),
+                accelerator_seconds: 1,
+            };
+            let licensee = licensee.clone();
+            writers.push(tokio::spawn(async move {
+                training_uses(&company, &licensee, report, &acknowledged).await;
             }));
         }
         {
@@ -157,6 +237,25 @@ async fn kill_9_during_state_changes_leaves_the_state_equal_to_the_log() {
     let server = ServerProcess::start(&data_dir, &[]);
     let channel = client::connect(&server.grpc_url, None).await.unwrap();
     all_acknowledged_are_logged(&channel, &acknowledged).await;
+    // Ballots are secret, never logged: each member's acknowledged ballot is kept.
+    let voted: std::collections::BTreeSet<usize> =
+        ballots.lock().unwrap().iter().copied().collect();
+    assert!(!voted.is_empty(), "no ballot was acknowledged");
+    for index in voted {
+        let member = client::sign_in(&channel, &members[index]).await.unwrap();
+        let ballot = member
+            .terms()
+            .get_my_ballot(v1::GetMyBallotRequest {
+                terms_sha256: proposal.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            ballot.approve.is_some(),
+            "member {index}'s acknowledged ballot is gone"
+        );
+    }
     let acknowledged = acknowledged.lock().unwrap();
     assert!(
         acknowledged.len() > ROUNDS * 10,
@@ -171,6 +270,8 @@ async fn kill_9_during_state_changes_leaves_the_state_equal_to_the_log() {
         "principal-deactivated",
         "payment-received",
         "license-requested",
+        "license-issued",
+        "training-use",
     ] {
         assert!(
             acknowledged.iter().any(|(_, logged)| *logged == kind),
@@ -196,11 +297,12 @@ async fn register(
         .log_index)
 }
 
-/// Whether the server is gone (killed): the writer stops.
+/// Whether the server is gone (killed): the writer stops. Refusals (a precondition, an
+/// identical license issued this second, contention) are not.
 fn gone(status: &tonic::Status) -> bool {
     !matches!(
         status.code(),
-        Code::ResourceExhausted | Code::Aborted | Code::FailedPrecondition
+        Code::ResourceExhausted | Code::Aborted | Code::FailedPrecondition | Code::AlreadyExists
     )
 }
 
@@ -212,6 +314,7 @@ async fn member_changes(
     index: usize,
     made: &Mutex<Vec<usize>>,
     acknowledged: &Mutex<Vec<(u64, &'static str)>>,
+    ballot: &Ballot,
 ) {
     loop {
         {
@@ -221,7 +324,27 @@ async fn member_changes(
             }
             made[index] += 1;
         }
-        let choice = rand::thread_rng().gen_range(0..4);
+        let choice = rand::thread_rng().gen_range(0..5);
+        if choice == 4 {
+            let approve = rand::random::<bool>();
+            let cast = session
+                .terms()
+                .cast_ballot(v1::CastBallotRequest {
+                    terms_sha256: ballot.terms.clone(),
+                    approve,
+                    signature: ballot
+                        .member
+                        .sign(&ballot_message(&ballot.origin, &ballot.terms, approve))
+                        .to_vec(),
+                })
+                .await;
+            match cast {
+                Ok(_) => ballot.cast.lock().unwrap().push(index),
+                Err(status) if gone(&status) => return,
+                Err(_) => {}
+            }
+            continue;
+        }
         let outcome = match choice {
             0 | 1 => session
                 .consents()
@@ -289,9 +412,69 @@ async fn trustee_changes(trustee: &SignedIn, acknowledged: &Mutex<Vec<(u64, &'st
     }
 }
 
+/// What a member needs to vote: the key, the trust, the terms; and where acknowledged
+/// ballots are noted (by member).
+struct Ballot {
+    member: NoteSigner,
+    origin: String,
+    terms: String,
+    cast: Arc<Mutex<Vec<usize>>>,
+}
+
+/// The trustee's approval of a request (quorum 1: it issues the license).
+async fn approve(
+    trustee: &SignedIn,
+    key: &NoteSigner,
+    origin: &str,
+    request_id: &str,
+    terms_hash: &str,
+) -> Result<v1::ApproveLicenseRequestResponse, tonic::Status> {
+    trustee
+        .licenses()
+        .approve_license_request(v1::ApproveLicenseRequestRequest {
+            request_id: request_id.to_owned(),
+            signature: key
+                .sign(&approval_message(origin, request_id, terms_hash))
+                .to_vec(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// The licensee reports training runs (each a new run id) until the server dies.
+async fn training_uses(
+    company: &SignedIn,
+    key: &NoteSigner,
+    mut report: TrainingReport,
+    acknowledged: &Mutex<Vec<(u64, &'static str)>>,
+) {
+    loop {
+        let now = datatrust_server::now();
+        report.run_id = format!("run-{}", rand::random::<u64>());
+        (report.started, report.ended) = (now, now);
+        let text = report.to_text();
+        match company
+            .training()
+            .report_training_use(v1::ReportTrainingUseRequest {
+                report: text.clone(),
+                signature: key.sign(text.as_bytes()).to_vec(),
+            })
+            .await
+        {
+            Ok(response) => {
+                let index = response.into_inner().r#use.expect("the use").log_index;
+                acknowledged.lock().unwrap().push((index, "training-use"));
+            }
+            Err(status) if gone(&status) => return,
+            Err(_) => {}
+        }
+    }
+}
+
 /// A licensee's request for a month's license over the last day's pointer data.
 async fn request_license(
     company: &SignedIn,
+    max_training_runs: u32,
 ) -> Result<tonic::Response<v1::LicenseRequestResponse>, tonic::Status> {
     let now = datatrust_server::now().0;
     company
@@ -302,22 +485,41 @@ async fn request_license(
             data_from: now - 86_400,
             data_to: now,
             model_family: "crash".into(),
-            max_training_runs: 1,
+            max_training_runs,
             duration_days: 30,
         })
         .await
 }
 
-/// The licensee asks for licenses until the server dies (at most a burst's worth).
-async fn license_requests(company: &SignedIn, acknowledged: &Mutex<Vec<(u64, &'static str)>>) {
+/// The licensee asks for licenses and the trustee approves each, until the server dies (at
+/// most a burst's worth).
+async fn license_requests(
+    company: &SignedIn,
+    trustee: &SignedIn,
+    key: &NoteSigner,
+    origin: &str,
+    terms_hash: &str,
+    acknowledged: &Mutex<Vec<(u64, &'static str)>>,
+) {
     for _ in 0..20 {
-        match request_license(company).await {
+        let request = match request_license(company, 1).await {
             Ok(response) => {
-                if let Some(index) = response.into_inner().log_index {
+                let response = response.into_inner();
+                if let Some(index) = response.log_index {
                     acknowledged
                         .lock()
                         .unwrap()
                         .push((index, "license-requested"));
+                }
+                response.request.expect("the request")
+            }
+            Err(status) if gone(&status) => return,
+            Err(_) => continue,
+        };
+        match approve(trustee, key, origin, &request.id, terms_hash).await {
+            Ok(response) => {
+                if let Some(index) = response.log_index {
+                    acknowledged.lock().unwrap().push((index, "license-issued"));
                 }
             }
             Err(status) if gone(&status) => return,

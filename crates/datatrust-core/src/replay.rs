@@ -1,11 +1,10 @@
-//! The state is the log, replayed: `check` folds the log's entries for the aggregates on
-//! the one commit path (principals, consents, collector authorisations, payments and what
-//! they add up to per charge, license revocations, terms proposed, votes closed and terms
-//! ratified; and license issuance, still on the legacy path, so a crash in its window
-//! shows here) and compares the
-//! result with what the store holds. Every logged change must be applied and every applied
-//! change logged; each difference is named. `datatrust admin check` runs it on a stopped
-//! trust, and the crash tests after every kill.
+//! The state is the log, replayed: `check` folds the log's entries (principals, consents,
+//! collector authorisations, payments and what they add up to per charge, licenses issued
+//! and revoked, terms proposed, votes closed and terms ratified, and the records that hold
+//! their entry's index: training uses, charges, releases, payouts, suspensions) and
+//! compares the result with what the store holds. Every logged change must be applied and
+//! every applied change logged; each difference is named. `datatrust admin check` runs it
+//! on a stopped trust, and the crash tests after every kill.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -25,6 +24,8 @@ pub struct Report {
     pub payments: u64,
     pub licenses: u64,
     pub terms: u64,
+    /// Training uses, charges, releases, payouts and suspensions.
+    pub indexed: u64,
     /// Each difference between the log and the store, in words.
     pub differences: Vec<String>,
 }
@@ -44,7 +45,36 @@ struct Logged {
     licenses: BTreeMap<String, (u64, Option<u64>)>,
     /// terms SHA-256 → the status the log leaves them in
     terms: BTreeMap<String, &'static str>,
+    /// What → its id → the index of the entry that logged it, for records that hold the
+    /// index of their entry (training uses, charges, releases, payouts, suspensions).
+    indexed: BTreeMap<&'static str, BTreeMap<String, u64>>,
 }
+
+/// Records that hold the index of the entry that logged them: what they are called, their
+/// kind, and how to read (id, log index) from one.
+type IndexedReader = fn(&[u8]) -> Option<(String, u64)>;
+const INDEXED: [(&str, RecordKind, IndexedReader); 5] = [
+    ("training use", RecordKind::TrainingUse, |bytes| {
+        let record: crate::governance::TrainingUseRecord = serde_json::from_slice(bytes).ok()?;
+        Some((record.report_sha256, record.log_index))
+    }),
+    ("charge", RecordKind::Charge, |bytes| {
+        let record: crate::compensation::ChargeRecord = serde_json::from_slice(bytes).ok()?;
+        Some((record.id, record.log_index))
+    }),
+    ("release", RecordKind::Release, |bytes| {
+        let record: crate::release::ReleaseRecordMeta = serde_json::from_slice(bytes).ok()?;
+        Some((record.id, record.log_index))
+    }),
+    ("payout", RecordKind::Payout, |bytes| {
+        let record: crate::compensation::PayoutRecord = serde_json::from_slice(bytes).ok()?;
+        Some((sha256_hex(record.reference.as_bytes()), record.log_index))
+    }),
+    ("suspension", RecordKind::Suspension, |bytes| {
+        let record: crate::compensation::SuspensionRecord = serde_json::from_slice(bytes).ok()?;
+        Some((record.licensee.to_base64(), record.log_index))
+    }),
+];
 
 /// Folds `entries` (the whole log, in order) and compares them with `store`.
 pub fn check<S: TrustStore + RecordStore>(
@@ -280,6 +310,37 @@ pub fn check<S: TrustStore + RecordStore>(
             ));
         }
     }
+    // Records holding their entry's index: each stored one logged at that index, each
+    // logged one stored (a lifted suspension is neither).
+    for (what, kind, read) in INDEXED {
+        let mut stored = BTreeMap::new();
+        for (_, value) in store.scan_records(kind, b"")? {
+            let (id, index) = read(&value)
+                .ok_or_else(|| StoreError::data_loss(format!("a stored {what} does not decode")))?;
+            stored.insert(id, index);
+        }
+        report.indexed += stored.len() as u64;
+        let empty = BTreeMap::new();
+        let in_log = logged.indexed.get(what).unwrap_or(&empty);
+        for (id, index) in &stored {
+            match in_log.get(id) {
+                None => report.differences.push(format!(
+                    "{what} {id} is stored (at index {index}), but the log has no entry for it"
+                )),
+                Some(logged_index) if logged_index != index => report.differences.push(format!(
+                    "{what} {id} is stored as logged at index {index}, but the log has it at {logged_index}"
+                )),
+                Some(_) => {}
+            }
+        }
+        for (id, index) in in_log {
+            if !stored.contains_key(id) {
+                report.differences.push(format!(
+                    "the log has {what} {id} at index {index}, but the store does not hold it"
+                ));
+            }
+        }
+    }
     Ok(report)
 }
 
@@ -307,6 +368,48 @@ fn fold(logged: &mut Logged, index: u64, entry: &DecodedEntry) {
                 logged.terms.insert(previous.to_owned(), "superseded");
             }
             logged.terms.insert(field("terms-sha256"), "ratified");
+        }
+        "training-use" | "training-use-refused" => {
+            logged
+                .indexed
+                .entry("training use")
+                .or_default()
+                .insert(field("report-sha256"), index);
+        }
+        "charge" => {
+            logged
+                .indexed
+                .entry("charge")
+                .or_default()
+                .insert(field("charge"), index);
+        }
+        "release-published" => {
+            logged
+                .indexed
+                .entry("release")
+                .or_default()
+                .insert(field("release"), index);
+        }
+        "payout" => {
+            logged
+                .indexed
+                .entry("payout")
+                .or_default()
+                .insert(field("reference-sha256"), index);
+        }
+        "licensee-suspended" => {
+            logged
+                .indexed
+                .entry("suspension")
+                .or_default()
+                .insert(field("licensee"), index);
+        }
+        "licensee-suspension-lifted" => {
+            logged
+                .indexed
+                .entry("suspension")
+                .or_default()
+                .remove(&field("licensee"));
         }
         "license-issued" => {
             logged.licenses.insert(field("license"), (index, None));

@@ -53,18 +53,19 @@ pub fn run(command: AdminCommand, json_output: bool) -> anyhow::Result<()> {
             "entries": report.entries, "principals": report.principals,
             "consents": report.consents, "authorizations": report.authorizations,
             "payments": report.payments, "licenses": report.licenses, "terms": report.terms,
-            "differences": report.differences,
+            "indexed_records": report.indexed, "differences": report.differences,
         }));
     } else {
         println!(
-            "replayed {} log entries against {} principals, {} consents, {} collector authorisations, {} payments, {} licenses, {} terms",
+            "replayed {} log entries against {} principals, {} consents, {} collector authorisations, {} payments, {} licenses, {} terms, {} training uses, charges, releases, payouts and suspensions",
             report.entries,
             report.principals,
             report.consents,
             report.authorizations,
             report.payments,
             report.licenses,
-            report.terms
+            report.terms,
+            report.indexed
         );
         for difference in &report.differences {
             println!("DIFFERENCE: {difference}");
