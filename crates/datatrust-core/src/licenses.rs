@@ -1,7 +1,7 @@
 //! License requests and licenses: a licensee's request, and the decisions that end them (a
 //! trustee's denial, a revocation by a trustee or by a member's consent withdrawal). Pure
-//! (see `commit.rs`); the registry reads and commits them. Approval and issuance are still
-//! on the legacy path.
+//! (see `commit.rs`); the registry reads and commits them. Approval and issuance, which
+//! sign the license, are decided in `Registry::approve_license_request`.
 
 use crate::commit::{Decision, TableRead, Write};
 use crate::governance::encode;

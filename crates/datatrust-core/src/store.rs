@@ -11,9 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    CollectorAuthorization, DisplayName, Principal, PrincipalStatus, PublicKey, Role, UnixSeconds,
-};
+use crate::{CollectorAuthorization, DisplayName, Principal, PublicKey, Role, UnixSeconds};
 
 /// The storage itself failed (I/O, corruption). Never an expected outcome.
 #[derive(Debug, thiserror::Error)]
@@ -79,17 +77,6 @@ pub enum PrincipalInsert {
     KeyTaken(Principal),
 }
 
-/// What redeeming an invitation did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Redemption {
-    Redeemed(Principal),
-    UnknownCode,
-    AlreadyRedeemed,
-    Expired,
-    /// The key presented is already a principal; the invitation stays unused.
-    KeyTaken,
-}
-
 pub trait TrustStore: crate::commit::StateTables + Send + Sync + 'static {
     fn principal(&self, public_key: &PublicKey) -> Result<Option<Principal>, StoreError>;
 
@@ -103,13 +90,6 @@ pub trait TrustStore: crate::commit::StateTables + Send + Sync + 'static {
 
     fn insert_principal(&self, principal: &Principal) -> Result<PrincipalInsert, StoreError>;
 
-    /// Sets a principal's status; `None` when there is no such principal.
-    fn set_principal_status(
-        &self,
-        public_key: &PublicKey,
-        status: PrincipalStatus,
-    ) -> Result<Option<Principal>, StoreError>;
-
     fn insert_invitation(&self, invitation: &Invitation) -> Result<(), StoreError>;
 
     fn invitation(&self, code_hash: &[u8; 32]) -> Result<Option<Invitation>, StoreError>;
@@ -120,29 +100,6 @@ pub trait TrustStore: crate::commit::StateTables + Send + Sync + 'static {
         after: Option<&[u8; 32]>,
         limit: usize,
     ) -> Result<Vec<Invitation>, StoreError>;
-
-    /// Atomically: checks the invitation is known, unused and unexpired at `now` and that the
-    /// key is not yet a principal; then marks it used and creates the principal.
-    fn redeem_invitation(
-        &self,
-        code_hash: &[u8; 32],
-        public_key: &PublicKey,
-        commitment_salt: [u8; 32],
-        now: UnixSeconds,
-    ) -> Result<Redemption, StoreError>;
-
-    /// Records the authorisation; if it exists already, keeps the original and returns it.
-    fn authorize_collector(
-        &self,
-        authorization: &CollectorAuthorization,
-    ) -> Result<CollectorAuthorization, StoreError>;
-
-    /// Removes the authorisation; false when there was none.
-    fn revoke_collector(
-        &self,
-        member: &PublicKey,
-        collector: &PublicKey,
-    ) -> Result<bool, StoreError>;
 
     fn collectors_of_member(
         &self,
@@ -184,13 +141,6 @@ impl<T: TrustStore + ?Sized> TrustStore for std::sync::Arc<T> {
     fn insert_principal(&self, principal: &Principal) -> Result<PrincipalInsert, StoreError> {
         (**self).insert_principal(principal)
     }
-    fn set_principal_status(
-        &self,
-        public_key: &PublicKey,
-        status: PrincipalStatus,
-    ) -> Result<Option<Principal>, StoreError> {
-        (**self).set_principal_status(public_key, status)
-    }
     fn insert_invitation(&self, invitation: &Invitation) -> Result<(), StoreError> {
         (**self).insert_invitation(invitation)
     }
@@ -203,28 +153,6 @@ impl<T: TrustStore + ?Sized> TrustStore for std::sync::Arc<T> {
         limit: usize,
     ) -> Result<Vec<Invitation>, StoreError> {
         (**self).list_invitations(after, limit)
-    }
-    fn redeem_invitation(
-        &self,
-        code_hash: &[u8; 32],
-        public_key: &PublicKey,
-        commitment_salt: [u8; 32],
-        now: UnixSeconds,
-    ) -> Result<Redemption, StoreError> {
-        (**self).redeem_invitation(code_hash, public_key, commitment_salt, now)
-    }
-    fn authorize_collector(
-        &self,
-        authorization: &CollectorAuthorization,
-    ) -> Result<CollectorAuthorization, StoreError> {
-        (**self).authorize_collector(authorization)
-    }
-    fn revoke_collector(
-        &self,
-        member: &PublicKey,
-        collector: &PublicKey,
-    ) -> Result<bool, StoreError> {
-        (**self).revoke_collector(member, collector)
     }
     fn collectors_of_member(
         &self,
@@ -381,8 +309,9 @@ pub type RecordWrite = (RecordKind, Vec<u8>, Option<Vec<u8>>);
 
 /// Governance records (terms, ballots, consents, license requests, licenses, training uses)
 /// as keyed byte values per kind. The core encodes them; a backend stores them: in SQL, one
-/// table (kind, key, value). `write` is atomic and durable when it returns. Preconditions are
-/// checked by the registry under its writer lock, so no compare-and-swap is needed here.
+/// table (kind, key, value). `write` is atomic and durable when it returns. State changes
+/// are written through the commit path (`commit::StateTables`); `write_records` only builds
+/// derived indexes at start, before the trust serves.
 pub trait RecordStore: Send + Sync + 'static {
     fn get_record(&self, kind: RecordKind, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every record of `kind` whose key starts with `prefix`, in key order.

@@ -4,19 +4,20 @@
 //! Usage from an implementation's tests: `datatrust_core::store_contract::run_all(|| open())`,
 //! where each call of the closure returns a fresh, empty store.
 
-use crate::store::{Invitation, PrincipalInsert, Redemption, TrustStore};
+use crate::commit::{Write, version_of};
+use crate::store::{Invitation, PrincipalInsert, TrustStore};
 use crate::{
     CollectorAuthorization, DisplayName, NoteSigner, Principal, PrincipalStatus, PublicKey, Role,
     UnixSeconds,
 };
 
 /// Runs every contract check, each against a fresh store.
-pub fn run_all<S: TrustStore>(mut fresh: impl FnMut() -> S) {
+pub fn run_all<S: TrustStore + Clone>(mut fresh: impl FnMut() -> S) {
     principals_insert_once_and_read_back(&fresh());
     listing_pages_in_key_order_and_filters_by_role(&fresh());
     status_changes_are_kept(&fresh());
-    invitations_redeem_exactly_once(&fresh());
-    expired_invitations_and_taken_keys_are_refused(&fresh());
+    versions_are_the_stored_bytes_hash(&fresh());
+    invitations_redeemed_are_kept(&fresh());
     collector_authorizations_are_kept_per_pair(&fresh());
     concurrent_redemptions_have_one_winner(&fresh());
 }
@@ -106,80 +107,80 @@ pub fn listing_pages_in_key_order_and_filters_by_role<S: TrustStore>(store: &S) 
     );
 }
 
+/// Applies `writes` as the commit path would, given the first entry's index.
+fn apply<S: TrustStore>(store: &S, writes: &[Write]) {
+    let mut encoded = Vec::new();
+    for write in writes {
+        encoded.extend(store.encode(write, 7).unwrap());
+    }
+    store.apply(&encoded).unwrap();
+}
+
 pub fn status_changes_are_kept<S: TrustStore>(store: &S) {
     let collector = principal(3, Role::Collector);
     store.insert_principal(&collector).unwrap();
-    let changed = store
-        .set_principal_status(&collector.public_key, PrincipalStatus::Deactivated)
-        .unwrap()
-        .unwrap();
-    assert_eq!(changed.status, PrincipalStatus::Deactivated);
+    let (read_back, before) = store.read_principal(&collector.public_key).unwrap();
+    assert_eq!(read_back.as_ref(), Some(&collector));
+    let changed = Principal {
+        status: PrincipalStatus::Deactivated,
+        ..collector.clone()
+    };
+    apply(store, &[Write::Principal(changed.clone())]);
+    let (read_back, after) = store.read_principal(&collector.public_key).unwrap();
+    assert_eq!(read_back, Some(changed.clone()));
+    assert_ne!(
+        before.version, after.version,
+        "a change changes the version"
+    );
     assert_eq!(
         store.principal(&collector.public_key).unwrap(),
         Some(changed)
     );
-    assert_eq!(
-        store
-            .set_principal_status(&test_key(99), PrincipalStatus::Deactivated)
-            .unwrap(),
-        None
-    );
+    // Listing by role still finds it, once.
+    let collectors = store
+        .list_principals(Some(Role::Collector), None, 10)
+        .unwrap();
+    assert_eq!(collectors.len(), 1);
+    let (absent, read) = store.read_principal(&test_key(99)).unwrap();
+    assert_eq!((absent, read.version), (None, None));
 }
 
-pub fn invitations_redeem_exactly_once<S: TrustStore>(store: &S) {
+/// Every versioned read's version is the SHA-256 of the bytes `table_get` returns.
+pub fn versions_are_the_stored_bytes_hash<S: TrustStore>(store: &S) {
+    store
+        .insert_invitation(&invitation([9; 32], 5_000))
+        .unwrap();
+    let (_, read) = store.read_invitation(&[9; 32]).unwrap();
+    let stored = store.table_get(read.table, &read.key).unwrap();
+    assert_eq!(read.version, version_of(stored.as_deref()));
+    assert!(read.version.is_some());
+    let (absent, read) = store
+        .read_record(crate::store::RecordKind::Guard, b"nothing")
+        .unwrap();
+    assert_eq!((absent, read.version), (None, None));
+}
+
+pub fn invitations_redeemed_are_kept<S: TrustStore>(store: &S) {
     store
         .insert_invitation(&invitation([1; 32], 5_000))
         .unwrap();
-    let first = store
-        .redeem_invitation(&[1; 32], &test_key(10), [7; 32], UnixSeconds(2_000))
-        .unwrap();
-    let Redemption::Redeemed(member) = first else {
-        panic!("expected a redemption, got {first:?}");
+    let redeemed = Invitation {
+        redeemed_by: Some(test_key(10)),
+        ..invitation([1; 32], 5_000)
     };
-    assert_eq!(member.role, Role::Member);
-    assert_eq!(member.display_name.as_str(), "invited");
-    assert_eq!(store.principal(&test_key(10)).unwrap(), Some(member));
-    assert_eq!(
-        store
-            .redeem_invitation(&[1; 32], &test_key(11), [7; 32], UnixSeconds(2_000))
-            .unwrap(),
-        Redemption::AlreadyRedeemed
+    apply(
+        store,
+        &[
+            Write::Invitation(redeemed.clone()),
+            Write::Principal(principal(10, Role::Member)),
+        ],
     );
-    assert_eq!(store.principal(&test_key(11)).unwrap(), None);
+    assert_eq!(store.invitation(&[1; 32]).unwrap(), Some(redeemed.clone()));
+    assert_eq!(store.read_invitation(&[1; 32]).unwrap().0, Some(redeemed));
     assert_eq!(
-        store
-            .redeem_invitation(&[2; 32], &test_key(11), [7; 32], UnixSeconds(2_000))
-            .unwrap(),
-        Redemption::UnknownCode
+        store.principal(&test_key(10)).unwrap(),
+        Some(principal(10, Role::Member))
     );
-}
-
-pub fn expired_invitations_and_taken_keys_are_refused<S: TrustStore>(store: &S) {
-    store
-        .insert_invitation(&invitation([3; 32], 5_000))
-        .unwrap();
-    assert_eq!(
-        store
-            .redeem_invitation(&[3; 32], &test_key(12), [7; 32], UnixSeconds(5_001))
-            .unwrap(),
-        Redemption::Expired
-    );
-    store
-        .insert_principal(&principal(13, Role::Licensee))
-        .unwrap();
-    assert_eq!(
-        store
-            .redeem_invitation(&[3; 32], &test_key(13), [7; 32], UnixSeconds(4_000))
-            .unwrap(),
-        Redemption::KeyTaken
-    );
-    // The refused attempts left the invitation usable.
-    assert!(matches!(
-        store
-            .redeem_invitation(&[3; 32], &test_key(12), [7; 32], UnixSeconds(4_000))
-            .unwrap(),
-        Redemption::Redeemed(_)
-    ));
 }
 
 pub fn collector_authorizations_are_kept_per_pair<S: TrustStore>(store: &S) {
@@ -191,53 +192,81 @@ pub fn collector_authorizations_are_kept_per_pair<S: TrustStore>(store: &S) {
         collector,
         authorized_at: UnixSeconds(100),
     };
-    assert_eq!(store.authorize_collector(&first).unwrap(), first);
-    let again = CollectorAuthorization {
-        authorized_at: UnixSeconds(200),
-        ..first.clone()
-    };
-    assert_eq!(store.authorize_collector(&again).unwrap(), first);
     let second = CollectorAuthorization {
         member,
         collector: other_collector,
         authorized_at: UnixSeconds(300),
     };
-    store.authorize_collector(&second).unwrap();
+    apply(
+        store,
+        &[
+            Write::CollectorAuthorized(first.clone()),
+            Write::CollectorAuthorized(second.clone()),
+        ],
+    );
+    assert_eq!(
+        store
+            .read_collector_authorization(&member, &collector)
+            .unwrap()
+            .0,
+        Some(first.clone())
+    );
     let mut of_member = store.collectors_of_member(&member).unwrap();
     of_member.sort_by_key(|authorization| authorization.collector);
     let mut expected = vec![first.clone(), second];
     expected.sort_by_key(|authorization| authorization.collector);
     assert_eq!(of_member, expected);
     assert_eq!(store.members_of_collector(&collector).unwrap(), vec![first]);
-    assert!(store.revoke_collector(&member, &collector).unwrap());
-    assert!(!store.revoke_collector(&member, &collector).unwrap());
+    apply(store, &[Write::CollectorRevoked { member, collector }]);
     assert!(store.members_of_collector(&collector).unwrap().is_empty());
     assert_eq!(store.collectors_of_member(&member).unwrap().len(), 1);
+    assert_eq!(
+        store
+            .read_collector_authorization(&member, &collector)
+            .unwrap()
+            .0,
+        None
+    );
 }
 
-pub fn concurrent_redemptions_have_one_winner<S: TrustStore>(store: &S) {
+/// Eight keys redeem one invitation at once through the registry on this store: exactly one
+/// is enrolled; the others are decided again on the redeemed invitation and refused.
+pub fn concurrent_redemptions_have_one_winner<S: TrustStore + Clone>(store: &S) {
+    let origin = crate::Origin::parse("trust.test").unwrap();
+    let code = crate::auth::InvitationCode::from_random([4; 13]);
     store
-        .insert_invitation(&invitation([4; 32], 5_000))
+        .insert_invitation(&invitation(code.hash(), 5_000))
         .unwrap();
+    let registry = crate::registry::Registry::new(
+        store.clone(),
+        crate::commit::MemoryJournal::new(store.clone()),
+        origin.clone(),
+    );
     let winners = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..8u8)
             .map(|index| {
+                let (registry, origin, code) = (&registry, &origin, &code);
                 scope.spawn(move || {
-                    store
-                        .redeem_invitation(
-                            &[4; 32],
-                            &test_key(100 + index),
-                            [7; 32],
-                            UnixSeconds(2_000),
-                        )
-                        .unwrap()
+                    let key = NoteSigner::new("test", [100 + index; 32]).unwrap();
+                    let signature = key.sign(&crate::auth::redeem_message(
+                        origin,
+                        &key.public_key(),
+                        code,
+                    ));
+                    registry.redeem_invitation(
+                        code,
+                        key.public_key(),
+                        &signature,
+                        [7; 32],
+                        UnixSeconds(2_000),
+                    )
                 })
             })
             .collect();
         handles
             .into_iter()
             .map(|handle| handle.join().unwrap())
-            .filter(|outcome| matches!(outcome, Redemption::Redeemed(_)))
+            .filter(Result::is_ok)
             .count()
     });
     assert_eq!(winners, 1);

@@ -2,12 +2,10 @@
 //! change together, and a flush before any mutating method returns (acknowledged = durable).
 
 use datatrust_core::store::{
-    Invitation, KeyValue, PrincipalInsert, RecordKind, RecordStore, RecordWrite, Redemption,
-    StoreError, TrustStore,
+    Invitation, KeyValue, PrincipalInsert, RecordKind, RecordStore, RecordWrite, StoreError,
+    TrustStore,
 };
-use datatrust_core::{
-    CollectorAuthorization, Principal, PrincipalStatus, PublicKey, Role, UnixSeconds,
-};
+use datatrust_core::{CollectorAuthorization, Principal, PublicKey, Role};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::Transactional;
@@ -350,32 +348,6 @@ impl TrustStore for SledStore {
         self.durable(outcome)
     }
 
-    fn set_principal_status(
-        &self,
-        public_key: &PublicKey,
-        status: PrincipalStatus,
-    ) -> Result<Option<Principal>, StoreError> {
-        self.check_space()?;
-        let outcome = self
-            .principals
-            .transaction(|principals| {
-                let Some(existing) = principals.get(public_key.as_bytes())? else {
-                    return Ok(None);
-                };
-                let mut principal = self
-                    .decode_principal(public_key.as_bytes(), &existing)
-                    .map_err(abort)?;
-                principal.status = status;
-                principals.insert(
-                    &public_key.as_bytes()[..],
-                    self.encode_principal(&principal).map_err(abort)?,
-                )?;
-                Ok(Some(principal))
-            })
-            .map_err(transaction_error)?;
-        self.durable(outcome)
-    }
-
     fn insert_invitation(&self, invitation: &Invitation) -> Result<(), StoreError> {
         self.check_space()?;
         self.invitations
@@ -405,95 +377,6 @@ impl TrustStore for SledStore {
             .take(limit)
             .map(|entry| decode(&entry.map_err(store_error)?.1))
             .collect()
-    }
-
-    fn redeem_invitation(
-        &self,
-        code_hash: &[u8; 32],
-        public_key: &PublicKey,
-        commitment_salt: [u8; 32],
-        now: UnixSeconds,
-    ) -> Result<Redemption, StoreError> {
-        self.check_space()?;
-        let outcome = (
-            &self.invitations,
-            &self.principals,
-            &self.principals_by_role,
-        )
-            .transaction(|(invitations, principals, by_role)| {
-                let Some(stored) = invitations.get(code_hash)? else {
-                    return Ok(Redemption::UnknownCode);
-                };
-                let mut invitation: Invitation = decode(&stored).map_err(abort)?;
-                if invitation.redeemed_by.is_some() {
-                    return Ok(Redemption::AlreadyRedeemed);
-                }
-                if now > invitation.expires_at {
-                    return Ok(Redemption::Expired);
-                }
-                let key = public_key.as_bytes();
-                if principals.get(key)?.is_some() {
-                    return Ok(Redemption::KeyTaken);
-                }
-                invitation.redeemed_by = Some(*public_key);
-                let principal = Principal::new_active(
-                    *public_key,
-                    invitation.role,
-                    invitation.display_name.clone(),
-                    now,
-                    commitment_salt,
-                );
-                invitations.insert(&code_hash[..], encode(&invitation).map_err(abort)?)?;
-                principals.insert(&key[..], self.encode_principal(&principal).map_err(abort)?)?;
-                by_role.insert(concat(&[role_byte(principal.role)], key), &[][..])?;
-                Ok(Redemption::Redeemed(principal))
-            })
-            .map_err(transaction_error)?;
-        self.durable(outcome)
-    }
-
-    fn authorize_collector(
-        &self,
-        authorization: &CollectorAuthorization,
-    ) -> Result<CollectorAuthorization, StoreError> {
-        self.check_space()?;
-        let by_member_key = concat(
-            authorization.member.as_bytes(),
-            authorization.collector.as_bytes(),
-        );
-        let by_collector_key = concat(
-            authorization.collector.as_bytes(),
-            authorization.member.as_bytes(),
-        );
-        let value = encode(authorization)?;
-        let outcome = (&self.collectors_by_member, &self.members_by_collector)
-            .transaction(|(by_member, by_collector)| {
-                if let Some(existing) = by_member.get(&by_member_key)? {
-                    return decode(&existing).map_err(abort);
-                }
-                by_member.insert(by_member_key.as_slice(), value.as_slice())?;
-                by_collector.insert(by_collector_key.as_slice(), value.as_slice())?;
-                Ok(authorization.clone())
-            })
-            .map_err(transaction_error)?;
-        self.durable(outcome)
-    }
-
-    fn revoke_collector(
-        &self,
-        member: &PublicKey,
-        collector: &PublicKey,
-    ) -> Result<bool, StoreError> {
-        let by_member_key = concat(member.as_bytes(), collector.as_bytes());
-        let by_collector_key = concat(collector.as_bytes(), member.as_bytes());
-        let removed = (&self.collectors_by_member, &self.members_by_collector)
-            .transaction(|(by_member, by_collector)| {
-                let removed = by_member.remove(by_member_key.as_slice())?.is_some();
-                by_collector.remove(by_collector_key.as_slice())?;
-                Ok(removed)
-            })
-            .map_err(transaction_error)?;
-        self.durable(removed)
     }
 
     fn collectors_of_member(
@@ -709,7 +592,7 @@ mod tests {
                 key,
                 Role::Licensee,
                 datatrust_core::DisplayName::parse("Acme", "display_name").unwrap(),
-                UnixSeconds(10),
+                datatrust_core::UnixSeconds(10),
                 [1; 32],
             );
             store.insert_principal(&principal).unwrap();

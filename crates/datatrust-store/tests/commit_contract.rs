@@ -39,3 +39,15 @@ fn acknowledged_changes_survive_reopening() {
     let path = directory.path().join("db");
     contract::acknowledged_changes_survive_reopening(move || sled_log(&path));
 }
+
+#[test]
+fn a_batch_that_fails_fails_as_a_whole() {
+    use datatrust_core::store::TrustStore as _;
+    let directory = tempfile::tempdir().unwrap();
+    let store = SledStore::open(&directory.path().join("db"), [3; 32]).unwrap();
+    let log: Arc<dyn LogStore> = Arc::new(store.log_store().unwrap());
+    // The disk-space reserve refuses the batch before sled sees any of it.
+    contract::a_batch_that_fails_fails_as_a_whole(log, move |fail| {
+        store.set_minimum_free_disk(if fail { u64::MAX } else { 0 });
+    });
+}

@@ -99,9 +99,7 @@ proptest! {
         registry.countersign_terms(&trustee, &hash, &trustee_key.sign(&countersign_message(origin.as_str(), &hash)), now).unwrap();
 
         for (index, (plan, member)) in plans.iter().zip(&members).enumerate() {
-            registry.store().authorize_collector(&datatrust_core::CollectorAuthorization {
-                member: member.public_key, collector: collector.public_key, authorized_at: now,
-            }).unwrap();
+            registry.authorize_collector(member, &collector.public_key, now).unwrap();
             if plan.consents {
                 registry.set_consent(member, "computer-use-agent-training", true, now).unwrap();
             }

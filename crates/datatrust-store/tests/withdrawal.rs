@@ -9,7 +9,7 @@ use common::{Trust, day, precondition};
 use datatrust_core::events::{Event, EventBatch, EventKind};
 use datatrust_core::governance::LicenseStatus;
 use datatrust_core::store::TrustStore as _;
-use datatrust_core::{CollectorAuthorization, DisplayName, NoteSigner, Principal, Role};
+use datatrust_core::{DisplayName, NoteSigner, Principal, Role};
 
 /// Ada (consenting, with pointer data) is in a release under the first license; a second
 /// license for the same purpose has no release yet. Then Ada withdraws.
@@ -32,12 +32,7 @@ fn withdraw_under(rule: &str) -> (Trust, String, String) {
     registry.store().insert_principal(&collector).unwrap();
     let (_, ada) = &trust.members[0];
     registry
-        .store()
-        .authorize_collector(&CollectorAuthorization {
-            member: ada.public_key,
-            collector: collector.public_key,
-            authorized_at: day(-1),
-        })
+        .authorize_collector(ada, &collector.public_key, day(-1))
         .unwrap();
     registry
         .set_consent(ada, "computer-use-agent-training", true, day(-1))

@@ -1,8 +1,8 @@
 //! The commit path's contract, run by every `LogStore` backend's tests (memory here, sled in
 //! `datatrust-store`): a change's entries and state writes commit together; of two changes
 //! decided on the same version exactly one is taken; concurrent read-modify-write loops
-//! that decide again on `Conflict` lose no update; what was acknowledged is there after
-//! reopening.
+//! that decide again on `Conflict` lose no update; a batch whose commit fails fails as a
+//! whole; what was acknowledged is there after reopening.
 
 use std::sync::Arc;
 
@@ -164,5 +164,37 @@ pub fn acknowledged_changes_survive_reopening(open: impl Fn() -> Arc<dyn LogStor
     assert_eq!(store.state(TABLE, b"kept").unwrap(), Some(expected));
     let sequencer = Sequencer::open(Arc::clone(&store), signer(), options()).unwrap();
     assert_eq!(sequencer.reader().size(), first_index + 1);
+    sequencer.shutdown();
+}
+
+/// A batch whose commit fails fails as a whole: every change in it is answered with the
+/// error, nothing of it is stored, and the next change goes on from where the log was.
+/// `fail(true)` makes the backend's next commit fail; `fail(false)` lets commits through.
+pub fn a_batch_that_fails_fails_as_a_whole(store: Arc<dyn LogStore>, fail: impl Fn(bool)) {
+    let options = SequencerOptions {
+        max_batch: 8192,
+        max_delay: std::time::Duration::from_millis(50),
+    };
+    let sequencer = Sequencer::open(Arc::clone(&store), signer(), options).expect("opens");
+    fail(true);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    for key in [b"a".as_slice(), b"b"] {
+        let sender = sender.clone();
+        sequencer.commit(set(key, None, b"x", "failing"), move |outcome| {
+            sender.send(outcome).expect("the test waits")
+        });
+    }
+    for _ in 0..2 {
+        assert!(receiver.recv().expect("an answer").is_err());
+    }
+    assert_eq!(store.state(TABLE, b"a").expect("reads"), None);
+    assert_eq!(store.state(TABLE, b"b").expect("reads"), None);
+    assert_eq!(sequencer.reader().size(), 0);
+    fail(false);
+    let committed = sequencer
+        .commit_blocking(set(b"c", None, b"x", "after"))
+        .expect("commits");
+    assert_eq!(committed.first_index, 0);
+    assert!(store.state(TABLE, b"c").expect("reads").is_some());
     sequencer.shutdown();
 }

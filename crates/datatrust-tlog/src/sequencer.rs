@@ -878,44 +878,14 @@ mod commit_contract {
         });
     }
 
-    /// A batch whose commit fails fails as a whole: every change in it is answered with the
-    /// error, nothing of it is stored, and the next change goes on from where the log was.
     #[test]
     fn a_batch_that_fails_fails_as_a_whole() {
-        use crate::sequencer::{Change, Sequencer, SequencerOptions};
-        use crate::storage::StateWrite;
         let store = Arc::new(MemoryLogStore::default());
-        let options = SequencerOptions {
-            max_batch: 8192,
-            max_delay: std::time::Duration::from_millis(50),
-        };
-        let signer = datatrust_core::NoteSigner::new("fail.test", [9; 32]).unwrap();
-        let sequencer = Sequencer::open(store.clone(), signer, options).unwrap();
-        let change = |key: &'static [u8]| Change {
-            entries: vec![key.to_vec()],
-            reads: Vec::new(),
-            writes: Box::new(move |_| {
-                Ok(vec![StateWrite {
-                    table: "t",
-                    key: key.to_vec(),
-                    value: Some(b"x".to_vec()),
-                }])
-            }),
-        };
-        store.fail_next_commit();
-        let (sender, receiver) = std::sync::mpsc::channel();
-        for key in [b"a".as_slice(), b"b"] {
-            let sender = sender.clone();
-            sequencer.commit(change(key), move |outcome| sender.send(outcome).unwrap());
-        }
-        for _ in 0..2 {
-            assert!(receiver.recv().unwrap().is_err());
-        }
-        assert_eq!(store.state("t", b"a").unwrap(), None);
-        assert_eq!(store.state("t", b"b").unwrap(), None);
-        assert_eq!(sequencer.reader().size(), 0);
-        let committed = sequencer.commit_blocking(change(b"c")).unwrap();
-        assert_eq!(committed.first_index, 0);
-        sequencer.shutdown();
+        let failing = Arc::clone(&store);
+        contract::a_batch_that_fails_fails_as_a_whole(store, move |fail| {
+            if fail {
+                failing.fail_next_commit();
+            }
+        });
     }
 }
