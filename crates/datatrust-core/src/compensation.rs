@@ -319,13 +319,6 @@ fn reference(text: &str) -> Result<String, FieldError> {
     Ok(trimmed.to_owned())
 }
 
-fn positive_amount(amount: u64) -> Result<u64, FieldError> {
-    if amount == 0 {
-        return Err(FieldError::new("amount", "must be above zero"));
-    }
-    Ok(amount)
-}
-
 fn currency_matches(expected: &str, given: &str) -> Result<(), FieldError> {
     if expected != given {
         return Err(FieldError::new(
@@ -1002,14 +995,15 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         &self,
         caller: &crate::Principal,
         reference_text: &str,
-        charge_id: &str,
-        currency: &str,
-        amount: u64,
+        charge_id: &crate::ChargeId,
+        currency: &crate::Currency,
+        amount: crate::Amount,
         now: UnixSeconds,
     ) -> Result<Logged<PaymentRecord>, DomainError> {
+        let (charge_id, currency) = (charge_id.as_str(), currency.as_str());
         require_role(caller, Role::Trustee, "record payments")?;
         let reference = reference(reference_text)?;
-        let amount = positive_amount(amount)?;
+        let amount = amount.minor_units();
         self.decide(|| {
             let (existing, reference_read) = self
                 .store
@@ -1216,13 +1210,14 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         caller: &crate::Principal,
         reference_text: &str,
         member_key: &PublicKey,
-        currency: &str,
-        amount: u64,
+        currency: &crate::Currency,
+        amount: crate::Amount,
         now: UnixSeconds,
     ) -> Result<Logged<PayoutRecord>, DomainError> {
+        let currency = currency.as_str();
         require_role(caller, Role::Trustee, "record payouts")?;
         let reference = reference(reference_text)?;
-        let amount = positive_amount(amount)?;
+        let amount = amount.minor_units();
         let member = self
             .store
             .principal(member_key)?
@@ -1525,11 +1520,12 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     pub fn declare_no_use(
         &self,
         caller: &crate::Principal,
-        license_id: &str,
+        license_id: &crate::LicenseId,
         until: UnixSeconds,
         signature: &[u8],
         now: UnixSeconds,
     ) -> Result<Logged<UsageAccount>, DomainError> {
+        let license_id = license_id.as_str();
         require_role(
             caller,
             Role::Licensee,

@@ -660,7 +660,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     pub fn cast_ballot(
         &self,
         caller: &Principal,
-        terms_hash: &str,
+        terms_hash: &crate::TermsHash,
         approve: bool,
         signature: &[u8],
         now: UnixSeconds,
@@ -715,7 +715,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     pub fn my_ballot(
         &self,
         caller: &Principal,
-        terms_hash: &str,
+        terms_hash: &crate::TermsHash,
     ) -> Result<Option<Ballot>, DomainError> {
         require_role(caller, Role::Member, "read their ballot")?;
         let key = [terms_hash.as_bytes(), caller.public_key.as_bytes()].concat();
@@ -725,7 +725,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     pub fn close_vote(
         &self,
         caller: &Principal,
-        terms_hash: &str,
+        terms_hash: &crate::TermsHash,
         now: UnixSeconds,
     ) -> Result<Logged<TermsRecord>, DomainError> {
         require_role(caller, Role::Trustee, "close votes")?;
@@ -845,7 +845,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     pub fn countersign_terms(
         &self,
         caller: &Principal,
-        terms_hash: &str,
+        terms_hash: &crate::TermsHash,
         signature: &[u8],
         now: UnixSeconds,
     ) -> Result<Logged<TermsRecord>, DomainError> {
@@ -1088,7 +1088,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     pub fn approve_license_request(
         &self,
         caller: &Principal,
-        request_id: &str,
+        request_id: &crate::RequestId,
         signature: &[u8],
         license_signer: &NoteSigner,
         now: UnixSeconds,
@@ -1253,7 +1253,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     pub fn deny_license_request(
         &self,
         caller: &Principal,
-        request_id: &str,
+        request_id: &crate::RequestId,
         why: &str,
         now: UnixSeconds,
     ) -> Result<Logged<LicenseRequestRecord>, DomainError> {
@@ -1343,7 +1343,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     pub fn revoke_license(
         &self,
         caller: &Principal,
-        license_id: &str,
+        license_id: &crate::LicenseId,
         why: &str,
         now: UnixSeconds,
     ) -> Result<Logged<LicenseRecord>, DomainError> {

@@ -8,6 +8,7 @@ pub mod compensation;
 pub mod consent;
 pub mod events;
 pub mod governance;
+pub mod ids;
 pub mod keys;
 pub mod license;
 pub mod licenses;
@@ -31,6 +32,7 @@ pub mod validation;
 #[cfg(feature = "contract-tests")]
 pub mod store_contract;
 
+pub use ids::{Amount, ChargeId, Currency, LicenseId, ReleaseId, RequestId, TermsHash};
 pub use keys::{KeyId, NoteSigner, NoteVerifier, PublicKey};
 pub use origin::Origin;
 pub use principal::{CollectorAuthorization, DisplayName, Principal, PrincipalStatus, Role};

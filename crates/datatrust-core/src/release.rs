@@ -225,7 +225,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     pub fn create_release(
         &self,
         caller: &Principal,
-        license_id: &str,
+        license_id: &crate::LicenseId,
         pseudonym_secret: &[u8; 32],
         random: [u8; 8],
         now: UnixSeconds,
@@ -245,7 +245,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     pub fn check_releasable(
         &self,
         caller: &Principal,
-        license_id: &str,
+        license_id: &crate::LicenseId,
         now: UnixSeconds,
     ) -> Result<(), DomainError> {
         require_role(caller, Role::Licensee, "request releases")?;
@@ -256,7 +256,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     pub fn create_release_reporting(
         &self,
         caller: &Principal,
-        license_id: &str,
+        license_id: &crate::LicenseId,
         pseudonym_secret: &[u8; 32],
         random: [u8; 8],
         now: UnixSeconds,
@@ -450,7 +450,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     pub fn release(
         &self,
         caller: &Principal,
-        release_id: &str,
+        release_id: &crate::ReleaseId,
     ) -> Result<ReleaseRecordMeta, DomainError> {
         if !matches!(caller.role, Role::Trustee | Role::Licensee) {
             return Err(DomainError::PermissionDenied(
@@ -475,7 +475,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     pub fn release_part_records(
         &self,
         caller: &Principal,
-        release_id: &str,
+        release_id: &crate::ReleaseId,
         part_index: usize,
         chunk: u32,
     ) -> Result<Option<Vec<Vec<u8>>>, DomainError> {

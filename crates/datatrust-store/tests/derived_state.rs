@@ -56,7 +56,14 @@ fn a_trust_from_before_the_charge_indexes_gets_them_once_and_suspends_the_same()
         .unwrap()
         .remove(0);
     registry
-        .record_payment(&trust.trustee, "bank-1", &fee.charge.id, "EUR", 1, day(1))
+        .record_payment(
+            &trust.trustee,
+            "bank-1",
+            &datatrust_core::ChargeId::parse(&fee.charge.id, "id").unwrap(),
+            &datatrust_core::Currency::parse("EUR", "id").unwrap(),
+            datatrust_core::Amount::parse(1, "amount").unwrap(),
+            day(1),
+        )
         .unwrap();
 
     // Forget the derived records and their markers, as a trust from before them.

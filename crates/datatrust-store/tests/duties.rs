@@ -29,7 +29,13 @@ fn unpaid_invoices_and_unreported_licenses_suspend_until_put_right() {
     let request = request_license(day(0));
     let license = approve(&request, day(0)).unwrap();
     let release = |now: UnixSeconds| {
-        registry.create_release(&licensee, &license.id, &[7; 32], rand::random(), now)
+        registry.create_release(
+            &licensee,
+            &datatrust_core::LicenseId::parse(&license.id, "id").unwrap(),
+            &[7; 32],
+            rand::random(),
+            now,
+        )
     };
 
     // Day 29: nothing is late yet.
@@ -58,9 +64,9 @@ fn unpaid_invoices_and_unreported_licenses_suspend_until_put_right() {
         .record_payment(
             &trustee,
             "bank-1",
-            &invoice.charge.id,
-            "EUR",
-            invoice.due,
+            &datatrust_core::ChargeId::parse(&invoice.charge.id, "id").unwrap(),
+            &datatrust_core::Currency::parse("EUR", "id").unwrap(),
+            datatrust_core::Amount::parse(invoice.due, "amount").unwrap(),
             day(31),
         )
         .unwrap();
@@ -75,7 +81,13 @@ fn unpaid_invoices_and_unreported_licenses_suspend_until_put_right() {
     // A declaration of no use on day 40 carries the license to day 70.
     let declare = |until: UnixSeconds, now: UnixSeconds| {
         let signature = licensee_key.sign(&no_use_message(origin.as_str(), &license.id, until));
-        registry.declare_no_use(&licensee, &license.id, until, &signature, now)
+        registry.declare_no_use(
+            &licensee,
+            &datatrust_core::LicenseId::parse(&license.id, "id").unwrap(),
+            until,
+            &signature,
+            now,
+        )
     };
     declare(day(40), day(40)).unwrap();
     assert!(precondition(declare(day(39), day(40))).contains("already accounted"));
@@ -83,7 +95,13 @@ fn unpaid_invoices_and_unreported_licenses_suspend_until_put_right() {
         declare(day(41), day(40)),
         Err(DomainError::Invalid(_))
     ));
-    let forged = registry.declare_no_use(&licensee, &license.id, day(50), &[0; 64], day(50));
+    let forged = registry.declare_no_use(
+        &licensee,
+        &datatrust_core::LicenseId::parse(&license.id, "id").unwrap(),
+        day(50),
+        &[0; 64],
+        day(50),
+    );
     assert!(matches!(forged, Err(DomainError::Invalid(_))), "{forged:?}");
     assert!(registry.enforce_duties(day(70)).unwrap().is_empty());
 

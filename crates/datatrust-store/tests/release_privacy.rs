@@ -94,9 +94,9 @@ proptest! {
         let terms = TERMS.replace("trustee_quorum = 2", "trustee_quorum = 1").replace("member_quorum_percent = 20", "member_quorum_percent = 0");
         let hash = registry.propose_terms(&trustee, &terms, now).unwrap().value.hash;
         // The vote closes at its deadline (the test moves time there).
-        registry.cast_ballot(&members[0], &hash, true, &member_keys[0].sign(&ballot_message(origin.as_str(), &hash, true)), now).unwrap();
+        registry.cast_ballot(&members[0], &datatrust_core::TermsHash::parse(&hash, "id").unwrap(), true, &member_keys[0].sign(&ballot_message(origin.as_str(), &hash, true)), now).unwrap();
         assert_eq!(registry.close_due_votes(now.plus_seconds(14 * 86_400)).unwrap().len(), 1);
-        registry.countersign_terms(&trustee, &hash, &trustee_key.sign(&countersign_message(origin.as_str(), &hash)), now).unwrap();
+        registry.countersign_terms(&trustee, &datatrust_core::TermsHash::parse(&hash, "id").unwrap(), &trustee_key.sign(&countersign_message(origin.as_str(), &hash)), now).unwrap();
 
         for (index, (plan, member)) in plans.iter().zip(&members).enumerate() {
             registry.authorize_collector(member, &collector.public_key, now).unwrap();
@@ -125,10 +125,10 @@ proptest! {
         let request = registry.request_license(&licensee, requested, rand::random(), now).unwrap().value;
         let license_signer = NoteSigner::new("trust.test/license", rand::random()).unwrap();
         let approved = registry
-            .approve_license_request(&trustee, &request.id, &trustee_key.sign(&approval_message(origin.as_str(), &request.id, &hash)), &license_signer, now)
+            .approve_license_request(&trustee, &datatrust_core::RequestId::parse(&request.id, "id").unwrap(), &trustee_key.sign(&approval_message(origin.as_str(), &request.id, &hash)), &license_signer, now)
             .unwrap();
         let license = approved.value.1.unwrap();
-        let release = registry.create_release(&licensee, &license.id, &[7; 32], rand::random(), now).unwrap().value;
+        let release = registry.create_release(&licensee, &datatrust_core::LicenseId::parse(&license.id, "id").unwrap(), &[7; 32], rand::random(), now).unwrap().value;
 
         let mut released = 0u64;
         for (part_index, part) in release.parts.iter().enumerate() {
@@ -138,7 +138,7 @@ proptest! {
             prop_assert!(!plan.erased, "member {member_index} was erased");
             let mut records = Vec::new();
             for chunk in 0.. {
-                match registry.release_part_records(&licensee, &release.id, part_index, chunk).unwrap() {
+                match registry.release_part_records(&licensee, &datatrust_core::ReleaseId::parse(&release.id, "id").unwrap(), part_index, chunk).unwrap() {
                     Some(part) => records.extend(part),
                     None => break,
                 }
@@ -169,7 +169,7 @@ proptest! {
         }
         prop_assert_eq!(released, expected);
         // The license runs 10 days: past its expiry no release is built.
-        let expired = registry.create_release(&licensee, &license.id, &[7; 32], rand::random(), UnixSeconds(NOW + 11 * 86_400));
+        let expired = registry.create_release(&licensee, &datatrust_core::LicenseId::parse(&license.id, "id").unwrap(), &[7; 32], rand::random(), UnixSeconds(NOW + 11 * 86_400));
         prop_assert!(matches!(expired, Err(datatrust_core::registry::DomainError::FailedPrecondition(_))), "{expired:?}");
     }
 }

@@ -79,7 +79,7 @@ fn withdraw_under(rule: &str) -> (Trust, String, String) {
     let release = registry
         .create_release(
             &trust.licensee,
-            &released.id,
+            &datatrust_core::LicenseId::parse(&released.id, "id").unwrap(),
             &[7; 32],
             rand::random(),
             day(0),
@@ -115,8 +115,13 @@ fn withdrawal_revokes_the_licenses_that_released_the_members_data_when_the_terms
         "the entry does not name the member"
     );
     // Nothing more is released or used under it.
-    let refused =
-        registry.create_release(&trust.licensee, &released, &[7; 32], rand::random(), day(2));
+    let refused = registry.create_release(
+        &trust.licensee,
+        &datatrust_core::LicenseId::parse(&released, "id").unwrap(),
+        &[7; 32],
+        rand::random(),
+        day(2),
+    );
     assert!(precondition(refused).contains("revoked"));
 }
 
@@ -131,7 +136,13 @@ fn under_the_default_rule_existing_licenses_stand() {
         );
     }
     let later = registry
-        .create_release(&trust.licensee, &released, &[7; 32], rand::random(), day(2))
+        .create_release(
+            &trust.licensee,
+            &datatrust_core::LicenseId::parse(&released, "id").unwrap(),
+            &[7; 32],
+            rand::random(),
+            day(2),
+        )
         .unwrap()
         .value;
     assert!(

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use datatrust_core::governance::RequestedTerms;
-use datatrust_core::{UnixSeconds, registry::DomainError};
+use datatrust_core::{LicenseId, RequestId, TermsHash, UnixSeconds, registry::DomainError};
 use datatrust_proto::convert::governance as wire;
 use datatrust_proto::v1;
 use datatrust_proto::v1::consent_service_server::ConsentService;
@@ -28,17 +28,8 @@ fn required(text: &str, field: &str) -> Result<String, Status> {
     Ok(text.to_owned())
 }
 
-fn terms_hash(text: &str) -> Result<String, Status> {
-    if text.len() != 64
-        || !text
-            .bytes()
-            .all(|byte| byte.is_ascii_hexdigit() && !byte.is_ascii_uppercase())
-    {
-        return Err(Status::invalid_argument(
-            "terms_sha256: must be 64 lowercase hex digits",
-        ));
-    }
-    Ok(text.to_owned())
+fn terms_hash(text: &str) -> Result<TermsHash, Status> {
+    TermsHash::parse(text, "terms_sha256").map_err(crate::status::invalid)
 }
 
 fn signature(bytes: &[u8]) -> Result<Vec<u8>, Status> {
@@ -243,22 +234,12 @@ pub struct LicenseApi {
     pub state: TrustState,
 }
 
-fn license_id(text: &str) -> Result<String, Status> {
-    if text.len() != 32 || !text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-        return Err(Status::invalid_argument(
-            "license_id: must be 32 hex digits",
-        ));
-    }
-    Ok(text.to_ascii_lowercase())
+fn license_id(text: &str) -> Result<LicenseId, Status> {
+    LicenseId::parse(text, "license_id").map_err(crate::status::invalid)
 }
 
-fn request_id(text: &str) -> Result<String, Status> {
-    if text.len() != 16 || !text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-        return Err(Status::invalid_argument(
-            "request_id: must be 16 hex digits",
-        ));
-    }
-    Ok(text.to_ascii_lowercase())
+fn request_id(text: &str) -> Result<RequestId, Status> {
+    RequestId::parse(text, "request_id").map_err(crate::status::invalid)
 }
 
 #[tonic::async_trait]

@@ -3,6 +3,7 @@
 
 use datatrust_core::compensation::{ChargeRecord, Invoice, SuspensionRecord};
 use datatrust_core::merkle::sum::SumNode;
+use datatrust_core::{Amount, ChargeId, Currency};
 use datatrust_proto::convert;
 use datatrust_proto::v1;
 use datatrust_proto::v1::ledger_service_server::LedgerService;
@@ -66,21 +67,16 @@ fn node_to_wire(node: &SumNode) -> v1::SumNode {
     }
 }
 
-/// A currency: three capital letters (ISO 4217).
-fn currency(text: &str) -> Result<String, Status> {
-    if text.len() != 3 || !text.bytes().all(|byte| byte.is_ascii_uppercase()) {
-        return Err(Status::invalid_argument(
-            "currency: an ISO 4217 code, three capital letters (EUR, USD)",
-        ));
-    }
-    Ok(text.to_owned())
+fn currency(text: &str) -> Result<Currency, Status> {
+    Currency::parse(text, "currency").map_err(crate::status::invalid)
 }
 
-fn charge_id(text: &str) -> Result<String, Status> {
-    if text.len() != 32 || !text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-        return Err(Status::invalid_argument("charge_id: must be 32 hex digits"));
-    }
-    Ok(text.to_ascii_lowercase())
+fn charge_id(text: &str) -> Result<ChargeId, Status> {
+    ChargeId::parse(text, "charge_id").map_err(crate::status::invalid)
+}
+
+fn amount(minor_units: u64) -> Result<Amount, Status> {
+    Amount::parse(minor_units, "amount").map_err(crate::status::invalid)
 }
 
 #[tonic::async_trait]
@@ -134,7 +130,7 @@ impl LedgerService for LedgerApi {
         let message = request.get_ref();
         let charge = charge_id(&message.charge_id)?;
         let currency = currency(&message.currency)?;
-        let (reference, amount) = (message.reference.clone(), message.amount);
+        let (reference, amount) = (message.reference.clone(), amount(message.amount)?);
         let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
@@ -164,7 +160,7 @@ impl LedgerService for LedgerApi {
         let member = convert::public_key(&message.member_public_key, "member_public_key")
             .map_err(status::invalid)?;
         let currency = currency(&message.currency)?;
-        let (reference, amount) = (message.reference.clone(), message.amount);
+        let (reference, amount) = (message.reference.clone(), amount(message.amount)?);
         let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use datatrust_core::events::EventBatch;
 use datatrust_core::telemetry::IngestOutcome;
+use datatrust_core::{LicenseId, ReleaseId};
 use datatrust_proto::convert;
 use datatrust_proto::v1;
 use datatrust_proto::v1::ingest_service_server::IngestService;
@@ -367,13 +368,8 @@ pub struct ReleaseApi {
     pub state: TrustState,
 }
 
-fn release_id(text: &str) -> Result<String, Status> {
-    if text.len() != 16 || !text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-        return Err(Status::invalid_argument(
-            "release_id: must be 16 hex digits",
-        ));
-    }
-    Ok(text.to_ascii_lowercase())
+fn release_id(text: &str) -> Result<ReleaseId, Status> {
+    ReleaseId::parse(text, "release_id").map_err(crate::status::invalid)
 }
 
 pub(crate) async fn receipt(state: &TrustState, index: u64) -> Result<String, Status> {
@@ -422,7 +418,7 @@ impl ReleaseApi {
     async fn create_in_background(
         &self,
         request: Request<v1::CreateReleaseRequest>,
-        license_id: String,
+        license_id: LicenseId,
         secret: [u8; 32],
         random: [u8; 8],
     ) -> Result<Response<v1::ReleaseResponse>, Status> {
@@ -439,7 +435,7 @@ impl ReleaseApi {
         let id = hex::encode(random);
         let build = Arc::new(crate::state::ReleaseBuild {
             licensee: caller.public_key,
-            license_id: license_id.clone(),
+            license_id: license_id.to_string(),
             done: AtomicU64::new(0),
             total: AtomicU64::new(0),
             failure: std::sync::Mutex::new(None),
@@ -559,12 +555,8 @@ impl v1::release_service_server::ReleaseService for ReleaseApi {
         request: Request<v1::CreateReleaseRequest>,
     ) -> Result<Response<v1::ReleaseResponse>, Status> {
         let now = self.state.clock().now();
-        let license_id = request.get_ref().license_id.clone();
-        if license_id.len() != 32 || !license_id.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-            return Err(Status::invalid_argument(
-                "license_id: must be 32 hex digits",
-            ));
-        }
+        let license_id = LicenseId::parse(&request.get_ref().license_id, "license_id")
+            .map_err(crate::status::invalid)?;
         let secret = self.state.pseudonym_secret();
         let mut random = [0u8; 8];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut random);

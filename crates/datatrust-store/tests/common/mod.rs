@@ -85,13 +85,30 @@ impl Trust {
         for (voter_key, voter) in &members {
             let ballot = voter_key.sign(&ballot_message(origin.as_str(), &hash, true));
             registry
-                .cast_ballot(voter, &hash, true, &ballot, day(0))
+                .cast_ballot(
+                    voter,
+                    &datatrust_core::TermsHash::parse(&hash, "id").unwrap(),
+                    true,
+                    &ballot,
+                    day(0),
+                )
                 .unwrap();
         }
-        registry.close_vote(&trustee, &hash, day(0)).unwrap();
+        registry
+            .close_vote(
+                &trustee,
+                &datatrust_core::TermsHash::parse(&hash, "id").unwrap(),
+                day(0),
+            )
+            .unwrap();
         let countersignature = trustee_key.sign(&countersign_message(origin.as_str(), &hash));
         registry
-            .countersign_terms(&trustee, &hash, &countersignature, day(0))
+            .countersign_terms(
+                &trustee,
+                &datatrust_core::TermsHash::parse(&hash, "id").unwrap(),
+                &countersignature,
+                day(0),
+            )
             .unwrap();
         Trust {
             origin,
@@ -141,7 +158,7 @@ impl Trust {
         self.registry
             .approve_license_request(
                 &self.trustee,
-                request_id,
+                &datatrust_core::RequestId::parse(request_id, "id").unwrap(),
                 &signature,
                 &self.license_signer,
                 now,
