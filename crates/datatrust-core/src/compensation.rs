@@ -479,11 +479,14 @@ impl PendingCharge {
     }
 }
 
-/// The guard of a license's accepted training runs (`RecordKind::Guard`): every accepted
-/// or refused report bumps it, so run counts and reporting deadlines are decided on the
-/// same runs.
-pub(crate) fn runs_guard_key(license_id: &str) -> Vec<u8> {
-    [b"runs/".as_slice(), license_id.as_bytes()].concat()
+/// A license's accepted training runs, kept as they commit (`RecordKind::RunTally`): every
+/// accepted report reads and bumps it, so run counts and reporting deadlines are decided on
+/// the same runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunTally {
+    pub accepted: u32,
+    /// When the latest accepted run was reported.
+    pub last_accepted: Option<UnixSeconds>,
 }
 
 /// Where a charge not yet paid in full is listed: by licensee, then by due time.
@@ -917,6 +920,33 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                 self.store.write_records(chunk.to_vec())?;
             }
             self.mark_index_built(RecordKind::LicenseeLicense)?;
+        }
+        if !self.index_built(RecordKind::RunTally)? {
+            let mut writes = Vec::new();
+            for license in self.records::<LicenseRecord>(RecordKind::License, b"")? {
+                let mut tally = RunTally::default();
+                for (_, value) in self.store.scan_records(
+                    RecordKind::TrainingUse,
+                    &[license.id.as_bytes(), &[0]].concat(),
+                )? {
+                    let record: crate::governance::TrainingUseRecord = decode(&value)?;
+                    if record.accepted {
+                        tally.accepted += 1;
+                        tally.last_accepted = tally.last_accepted.max(Some(record.reported_at));
+                    }
+                }
+                if tally.accepted > 0 {
+                    writes.push((
+                        RecordKind::RunTally,
+                        license.id.as_bytes().to_vec(),
+                        Some(encode(&tally)?),
+                    ));
+                }
+            }
+            for chunk in writes.chunks(1024) {
+                self.store.write_records(chunk.to_vec())?;
+            }
+            self.mark_index_built(RecordKind::RunTally)?;
         }
         Ok(())
     }
@@ -1448,13 +1478,13 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         };
         let mut reads = Vec::new();
         for (id, _, _) in &late {
-            let (_, guard) = self
+            let (_, tally) = self
                 .store
-                .read_record(RecordKind::Guard, &runs_guard_key(id))?;
+                .read_record(RecordKind::RunTally, id.as_bytes())?;
             let (_, account) = self
                 .store
                 .read_record(RecordKind::UsageAccount, id.as_bytes())?;
-            reads.extend([guard, account]);
+            reads.extend([tally, account]);
         }
         Ok(Some((
             format!(
@@ -1499,16 +1529,17 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         if let Some(account) = self.usage_account(&license.id)? {
             until = until.max(account.accounted_until);
         }
-        for (_, value) in self.store.scan_records(
-            RecordKind::TrainingUse,
-            &[license.id.as_bytes(), &[0]].concat(),
-        )? {
-            let record: crate::governance::TrainingUseRecord = decode(&value)?;
-            if record.accepted {
-                until = until.max(record.reported_at);
-            }
+        if let Some(last) = self.run_tally(&license.id)?.last_accepted {
+            until = until.max(last);
         }
         Ok(until)
+    }
+
+    /// A license's accepted runs (none recorded: none accepted).
+    pub(crate) fn run_tally(&self, license_id: &str) -> Result<RunTally, DomainError> {
+        Ok(self
+            .record(RecordKind::RunTally, license_id.as_bytes())?
+            .unwrap_or_default())
     }
 
     fn usage_account(&self, license_id: &str) -> Result<Option<UsageAccount>, DomainError> {
@@ -1563,7 +1594,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                 .read_record(RecordKind::UsageAccount, license.id.as_bytes())?;
             let (_, runs) = self
                 .store
-                .read_record(RecordKind::Guard, &runs_guard_key(&license.id))?;
+                .read_record(RecordKind::RunTally, license.id.as_bytes())?;
             if until <= self.accounted_until(&license)? {
                 return Err(DomainError::FailedPrecondition(
                     "until: the license is already accounted for up to this time".into(),

@@ -1435,7 +1435,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         let accepted_key = [license_key, &[0], report.run_id.as_bytes()].concat();
         let report_sha256 = sha256_hex(report_text.as_bytes());
         let refused_key = [accepted_key.as_slice(), &[0], report_sha256.as_bytes()].concat();
-        // Decided on the license, the run's keys, the license's runs guard (the run count)
+        // Decided on the license, the run's keys, the license's run tally (the run count)
         // and the licensee's suspension; the outcome, accepted or refused, commits with its
         // entry (and an accepted run's charge).
         let logged = self.decide(|| {
@@ -1469,22 +1469,16 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                     )));
                 }
             }
-            let (guard_read, guard_write) = crate::commit::guard(
-                &self.store,
-                &crate::compensation::runs_guard_key(&report.license_id),
-            )?;
+            let (tally, tally_read) = self.store.read_record(RecordKind::RunTally, license_key)?;
+            let tally: crate::compensation::RunTally = tally
+                .map(|bytes| decode(&bytes))
+                .transpose()?
+                .unwrap_or_default();
             let (suspension, suspension_read) = self
                 .store
                 .read_record(RecordKind::Suspension, caller.public_key.as_bytes())?;
             let license = license_record.license();
-            let accepted_runs = self
-                .records::<TrainingUseRecord>(
-                    RecordKind::TrainingUse,
-                    &[license_key, &[0]].concat(),
-                )?
-                .iter()
-                .filter(|record| record.accepted)
-                .count() as u32;
+            let accepted_runs = tally.accepted;
             let mut refusal = if let LicenseStatus::Revoked { .. } = license_record.status {
                 Some("license: the license is revoked".to_owned())
             } else if now < license.not_before {
@@ -1572,16 +1566,24 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                 &refused_key
             };
             let mut entries = vec![entry];
-            let mut writes = vec![
-                crate::commit::indexed_write(
-                    RecordKind::TrainingUse,
-                    key,
-                    &record,
-                    "/log_index",
-                    0,
-                )?,
-                guard_write,
-            ];
+            let mut writes = vec![crate::commit::indexed_write(
+                RecordKind::TrainingUse,
+                key,
+                &record,
+                "/log_index",
+                0,
+            )?];
+            if record.accepted {
+                let tally = crate::compensation::RunTally {
+                    accepted: tally.accepted + 1,
+                    last_accepted: Some(now),
+                };
+                writes.push(crate::commit::record_write(
+                    RecordKind::RunTally,
+                    license_key,
+                    &tally,
+                )?);
+            }
             if let Some(charge) = charge {
                 entries.push(charge.entry.clone());
                 writes.extend(charge.decision_writes(1)?);
@@ -1593,7 +1595,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                     license_read,
                     accepted_read,
                     refused_read,
-                    guard_read,
+                    tally_read,
                     suspension_read,
                 ],
             };

@@ -48,6 +48,8 @@ struct Logged {
     /// What → its id → the index of the entry that logged it, for records that hold the
     /// index of their entry (training uses, charges, releases, payouts, suspensions).
     indexed: BTreeMap<&'static str, BTreeMap<String, u64>>,
+    /// license id → accepted training runs
+    runs: BTreeMap<String, u32>,
 }
 
 /// Records that hold the index of the entry that logged them: what they are called, their
@@ -341,6 +343,33 @@ pub fn check<S: TrustStore + RecordStore>(
             }
         }
     }
+    // Each license's run tally: as many accepted runs as the log has training uses.
+    let mut tallied = BTreeSet::new();
+    for (key, value) in store.scan_records(RecordKind::RunTally, b"")? {
+        if key.first() == Some(&0) {
+            continue; // the marker that the tallies were built
+        }
+        let license = String::from_utf8_lossy(&key).into_owned();
+        let tally: crate::compensation::RunTally =
+            serde_json::from_slice(&value).map_err(|error| {
+                StoreError::data_loss(format!("a stored run tally does not decode: {error}"))
+            })?;
+        let in_log = logged.runs.get(&license).copied().unwrap_or(0);
+        if tally.accepted != in_log {
+            report.differences.push(format!(
+                "license {license} has {} accepted runs in its tally, but the log has {in_log}",
+                tally.accepted
+            ));
+        }
+        tallied.insert(license);
+    }
+    for (license, runs) in &logged.runs {
+        if !tallied.contains(license) {
+            report.differences.push(format!(
+                "the log has {runs} accepted runs of license {license}, but it has no run tally"
+            ));
+        }
+    }
     Ok(report)
 }
 
@@ -370,6 +399,9 @@ fn fold(logged: &mut Logged, index: u64, entry: &DecodedEntry) {
             logged.terms.insert(field("terms-sha256"), "ratified");
         }
         "training-use" | "training-use-refused" => {
+            if entry.kind == "training-use" {
+                *logged.runs.entry(field("license")).or_default() += 1;
+            }
             logged
                 .indexed
                 .entry("training use")

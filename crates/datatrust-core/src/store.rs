@@ -211,16 +211,20 @@ pub enum RecordKind {
     OpenCharge,
     /// Index: licensee || license id → license id, for a licensee's licenses.
     LicenseeLicense,
-    /// Guards: a counter per rule that spans many keys (one per license's runs, one per
-    /// member's payouts, one for proposals), read and bumped by every change under the rule,
+    /// Guards: a counter per rule that spans many keys (one per member's payouts, one for
+    /// proposals), read and bumped by every change under the rule,
     /// so that two such changes never commit on the same state (`commit::guard`).
     Guard,
     /// Member → an erasure logged and not yet finished (`telemetry::PendingErasure`).
     PendingErasure,
+    /// Derived: license id → its accepted training runs and the latest one's time
+    /// (`compensation::RunTally`), kept as uses commit, so a report's run count and a
+    /// license's reporting deadline read one key, not every use.
+    RunTally,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 22] = [
+    pub const ALL: [RecordKind; 23] = [
         RecordKind::Terms,
         RecordKind::Ballot,
         RecordKind::Consent,
@@ -243,6 +247,7 @@ impl RecordKind {
         RecordKind::LicenseeLicense,
         RecordKind::Guard,
         RecordKind::PendingErasure,
+        RecordKind::RunTally,
     ];
 
     /// The table (sled tree) its records live in: `records_<name>`.
@@ -270,6 +275,7 @@ impl RecordKind {
             RecordKind::LicenseeLicense => "records_licensee_licenses",
             RecordKind::Guard => "records_guards",
             RecordKind::PendingErasure => "records_pending_erasures",
+            RecordKind::RunTally => "records_run_tallies",
         }
     }
 
@@ -297,6 +303,7 @@ impl RecordKind {
             RecordKind::LicenseeLicense => "licensee_licenses",
             RecordKind::Guard => "guards",
             RecordKind::PendingErasure => "pending_erasures",
+            RecordKind::RunTally => "run_tallies",
         }
     }
 }
