@@ -276,3 +276,29 @@ fn the_cli_command_modules_do_not_import_each_other() {
         crossings.join("\n")
     );
 }
+
+/// Every result a CLI command prints goes through `output::show`, which prints the JSON
+/// value with `--json` and the text otherwise: no command picks between its own two forms.
+#[test]
+fn cli_commands_print_their_results_through_one_helper() {
+    let directory = workspace_root().join("crates/datatrust-cli/src/commands");
+    let mut bypasses = Vec::new();
+    for path in rust_files(&directory) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            if line.contains("output::json(") || line.contains("if global.json {") {
+                bypasses.push(format!(
+                    "{}:{}: {}",
+                    path.display(),
+                    number + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    assert!(
+        bypasses.is_empty(),
+        "results printed around output::show:\n{}",
+        bypasses.join("\n")
+    );
+}

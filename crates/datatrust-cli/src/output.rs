@@ -40,6 +40,17 @@ pub fn json(value: Value) {
     }
 }
 
+/// Prints a command's result: with `--json`, `value` (or, with `--get`, its field); else the
+/// text `text` prints for a person. Every command prints through this (or through `json`
+/// alone for what has no text form), so each result has both forms at one place.
+pub fn show(json_mode: bool, value: Value, text: impl FnOnce()) {
+    if json_mode {
+        json(value);
+    } else {
+        text();
+    }
+}
+
 /// After a command: `--get` that printed nothing is an error a script must not miss.
 pub fn check_selected() -> anyhow::Result<()> {
     match FIELD.get() {

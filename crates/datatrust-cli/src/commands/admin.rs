@@ -48,14 +48,13 @@ pub fn run(command: AdminCommand, json_output: bool) -> anyhow::Result<()> {
     });
     let report = datatrust_core::replay::check(&store, entries)?;
     sequencer.shutdown();
-    if json_output {
-        output::json(json!({
-            "entries": report.entries, "principals": report.principals,
-            "consents": report.consents, "authorizations": report.authorizations,
-            "payments": report.payments, "licenses": report.licenses, "terms": report.terms,
-            "indexed_records": report.indexed, "differences": report.differences,
-        }));
-    } else {
+    let value = json!({
+        "entries": report.entries, "principals": report.principals,
+        "consents": report.consents, "authorizations": report.authorizations,
+        "payments": report.payments, "licenses": report.licenses, "terms": report.terms,
+        "indexed_records": report.indexed, "differences": report.differences,
+    });
+    output::show(json_output, value, || {
         println!(
             "replayed {} log entries against {} principals, {} consents, {} collector authorisations, {} payments, {} licenses, {} terms, {} training uses, charges, releases, payouts and suspensions",
             report.entries,
@@ -75,7 +74,7 @@ pub fn run(command: AdminCommand, json_output: bool) -> anyhow::Result<()> {
                 "no difference: every logged change is applied and every applied change logged"
             );
         }
-    }
+    });
     if !report.differences.is_empty() {
         bail!(
             "{} difference(s) between the log and the stored state",

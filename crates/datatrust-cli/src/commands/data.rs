@@ -34,18 +34,18 @@ pub async fn member(
                 .into_inner()
                 .counts;
             for count in &counts {
-                if global.json {
-                    output::json(
-                        json!({ "day": count.day, "category": count.category, "count": count.count }),
-                    );
-                } else {
-                    println!(
-                        "{}  {:<12} {}",
-                        human::date(count.day.saturating_mul(86_400)),
-                        count.category,
-                        count.count
-                    );
-                }
+                output::show(
+                    global.json,
+                    json!({ "day": count.day, "category": count.category, "count": count.count }),
+                    || {
+                        println!(
+                            "{}  {:<12} {}",
+                            human::date(count.day.saturating_mul(86_400)),
+                            count.category,
+                            count.count
+                        );
+                    },
+                );
             }
             if counts.is_empty() && !global.json {
                 println!("The trust holds no telemetry of yours.");
@@ -110,36 +110,38 @@ pub async fn member(
                 .log_index
                 .map(|index| format!(" (logged at index {index})"))
                 .unwrap_or_default();
-            if global.json {
-                output::json(serde_json::json!({
+            output::show(
+                global.json,
+                serde_json::json!({
                     "events_erased": response.events_erased,
                     "chunks_erased": response.chunks_erased,
                     "consents_withdrawn": response.consents_withdrawn,
                     "collectors_withdrawn": response.collectors_withdrawn.iter().map(|key| key_text(key)).collect::<Vec<_>>(),
                     "log_index": response.log_index,
-                }));
-            } else {
-                println!(
-                    "Your data is erased{at}: {} events deleted, and the key that encrypted them destroyed, so no copy anywhere can be read.",
-                    response.events_erased
-                );
-                if response.consents_withdrawn.is_empty() {
-                    println!("You had given no consent; none was withdrawn.");
-                } else {
+                }),
+                || {
                     println!(
-                        "Consent withdrawn (each logged): {}.",
-                        response.consents_withdrawn.join(", ")
+                        "Your data is erased{at}: {} events deleted, and the key that encrypted them destroyed, so no copy anywhere can be read.",
+                        response.events_erased
                     );
-                }
-                if response.collectors_withdrawn.is_empty() {
-                    println!("No collector was authorised to upload for you.");
-                } else {
-                    println!("Collectors no longer authorised (each logged):");
-                    for collector in &response.collectors_withdrawn {
-                        println!("  {}", key_text(collector));
+                    if response.consents_withdrawn.is_empty() {
+                        println!("You had given no consent; none was withdrawn.");
+                    } else {
+                        println!(
+                            "Consent withdrawn (each logged): {}.",
+                            response.consents_withdrawn.join(", ")
+                        );
                     }
-                }
-            }
+                    if response.collectors_withdrawn.is_empty() {
+                        println!("No collector was authorised to upload for you.");
+                    } else {
+                        println!("Collectors no longer authorised (each logged):");
+                        for collector in &response.collectors_withdrawn {
+                            println!("  {}", key_text(collector));
+                        }
+                    }
+                },
+            );
         }
         MemberDataCommand::Audit { verify, vkey } => {
             let audit = session.whole_audit().await?;
@@ -169,37 +171,39 @@ pub async fn member(
                     verify_audit_entry(verifier, &me, &salt, entry)
                         .with_context(|| format!("release {}", entry.release_id))?;
                 }
-                if global.json {
-                    output::json(json!({
+                output::show(
+                    global.json,
+                    json!({
                         "release": entry.release_id, "license": entry.license_id,
                         "licensee": base64::engine::general_purpose::STANDARD.encode(&entry.licensee),
                         "licensee_name": names.get(&entry.license_id),
                         "purpose": entry.purpose, "model_family": entry.model_family, "my_records": entry.my_records,
                         "released_at": entry.released_at, "verified": verifier.is_some(),
                         "uses": entry.uses.iter().map(|used| json!({ "run": used.run_id, "model": used.model, "version": used.model_version })).collect::<Vec<_>>(),
-                    }));
-                } else {
-                    println!(
-                        "release {} on {}: {} of your records to {} for {} ({} models){}",
-                        entry.release_id,
-                        human::date(entry.released_at),
-                        entry.my_records,
-                        licensee,
-                        entry.purpose,
-                        entry.model_family,
-                        if verifier.is_some() {
-                            "  [verified]"
-                        } else {
-                            ""
-                        }
-                    );
-                    for used in &entry.uses {
+                    }),
+                    || {
                         println!(
-                            "  used to train {} {} (run {})",
-                            used.model, used.model_version, used.run_id
+                            "release {} on {}: {} of your records to {} for {} ({} models){}",
+                            entry.release_id,
+                            human::date(entry.released_at),
+                            entry.my_records,
+                            licensee,
+                            entry.purpose,
+                            entry.model_family,
+                            if verifier.is_some() {
+                                "  [verified]"
+                            } else {
+                                ""
+                            }
                         );
-                    }
-                }
+                        for used in &entry.uses {
+                            println!(
+                                "  used to train {} {} (run {})",
+                                used.model, used.model_version, used.run_id
+                            );
+                        }
+                    },
+                );
             }
             if audit.entries.is_empty() && !global.json {
                 println!("No release has included your data.");
@@ -288,20 +292,20 @@ pub async fn company(
                     },
                 )
                 .await?;
-            if global.json {
-                output::json(
-                    json!({ "id": release.id, "records": release.records, "parts": release.parts.len(), "root": release.root, "log_index": release.log_index }),
-                );
-            } else {
-                println!(
-                    "release {}: {} records from {} members, root {}, logged at {}",
-                    release.id,
-                    release.records,
-                    release.parts.len(),
-                    release.root,
-                    release.log_index
-                );
-            }
+            output::show(
+                global.json,
+                json!({ "id": release.id, "records": release.records, "parts": release.parts.len(), "root": release.root, "log_index": release.log_index }),
+                || {
+                    println!(
+                        "release {}: {} records from {} members, root {}, logged at {}",
+                        release.id,
+                        release.records,
+                        release.parts.len(),
+                        release.root,
+                        release.log_index
+                    );
+                },
+            );
         }
         CompanyDataCommand::FetchRelease { release, out, vkey } => {
             let verifier =
@@ -511,14 +515,14 @@ pub async fn collector_upload(
             "the trust answered {answered} of {expected} batches; re-run with the same --first-sequence to retry safely"
         );
     }
-    if global.json {
-        output::json(
-            json!({ "batches": answered, "stored_events": stored, "duplicate_batches": duplicates, "redacted_events": redacted }),
-        );
-    } else {
-        println!(
-            "{answered} batch(es): {stored} events stored, {redacted} removed by the terms' redactions, {duplicates} batch(es) already stored"
-        );
-    }
+    output::show(
+        global.json,
+        json!({ "batches": answered, "stored_events": stored, "duplicate_batches": duplicates, "redacted_events": redacted }),
+        || {
+            println!(
+                "{answered} batch(es): {stored} events stored, {redacted} removed by the terms' redactions, {duplicates} batch(es) already stored"
+            );
+        },
+    );
     Ok(())
 }

@@ -37,78 +37,82 @@ fn terms_status(status: i32) -> &'static str {
 }
 
 fn print_terms(global: &GlobalArgs, terms: &v1::Terms, log_index: Option<u64>) {
-    if global.json {
-        output::json(json!({
+    output::show(
+        global.json,
+        json!({
             "version": terms.version, "sha256": terms.sha256, "title": terms.title,
             "status": terms_status(terms.status), "votes_yes": terms.votes_yes, "votes_no": terms.votes_no,
             "members_eligible": terms.members_eligible, "countersignatures": terms.countersigned_by.len(),
             "voting_closes_at": terms.voting_closes_at, "log_index": log_index,
-        }));
-    } else {
-        println!(
-            "terms v{} {}  [{}]  {}",
-            terms.version,
-            terms.sha256,
-            terms_status(terms.status),
-            terms.title
-        );
-        if terms.status == v1::TermsStatus::Voting as i32
-            && let Some(closes_at) = terms.voting_closes_at
-        {
+        }),
+        || {
             println!(
-                "  vote open until {} (then it closes by itself and the tally is logged)",
-                datatrust_core::UnixSeconds(closes_at).rfc3339()
+                "terms v{} {}  [{}]  {}",
+                terms.version,
+                terms.sha256,
+                terms_status(terms.status),
+                terms.title
             );
-        }
-        if let (Some(yes), Some(no), Some(eligible)) =
-            (terms.votes_yes, terms.votes_no, terms.members_eligible)
-        {
-            println!(
-                "  vote: {yes} yes, {no} no, {eligible} members eligible; {} countersignature(s)",
-                terms.countersigned_by.len()
-            );
-        }
-    }
+            if terms.status == v1::TermsStatus::Voting as i32
+                && let Some(closes_at) = terms.voting_closes_at
+            {
+                println!(
+                    "  vote open until {} (then it closes by itself and the tally is logged)",
+                    datatrust_core::UnixSeconds(closes_at).rfc3339()
+                );
+            }
+            if let (Some(yes), Some(no), Some(eligible)) =
+                (terms.votes_yes, terms.votes_no, terms.members_eligible)
+            {
+                println!(
+                    "  vote: {yes} yes, {no} no, {eligible} members eligible; {} countersignature(s)",
+                    terms.countersigned_by.len()
+                );
+            }
+        },
+    );
 }
 
 fn print_consent(global: &GlobalArgs, consent: &v1::Consent, log_index: Option<u64>) {
-    if global.json {
-        output::json(
-            json!({ "purpose": consent.purpose, "granted": consent.granted, "changed_at": consent.changed_at, "log_index": log_index }),
-        );
-    } else {
-        let state = if consent.granted {
-            "consent given"
-        } else {
-            "no consent"
-        };
-        println!("{}: {state}", consent.purpose);
-    }
+    output::show(
+        global.json,
+        json!({ "purpose": consent.purpose, "granted": consent.granted, "changed_at": consent.changed_at, "log_index": log_index }),
+        || {
+            let state = if consent.granted {
+                "consent given"
+            } else {
+                "no consent"
+            };
+            println!("{}: {state}", consent.purpose);
+        },
+    );
 }
 
 fn print_request(global: &GlobalArgs, request: &v1::LicenseRequest) {
-    if global.json {
-        output::json(json!({
+    output::show(
+        global.json,
+        json!({
             "id": request.id, "licensee": key_text(&request.licensee), "purpose": request.purpose,
             "categories": request.categories, "model_family": request.model_family, "status": request.status,
             "approvals": request.approvals, "license_id": request.license_id, "denial_reason": request.denial_reason,
-        }));
-    } else {
-        println!(
-            "request {}  {}  {} on {} for {}, {} approval(s){}",
-            request.id,
-            request.status,
-            request.purpose,
-            request.categories.join(","),
-            request.model_family,
-            request.approvals,
-            if request.license_id.is_empty() {
-                String::new()
-            } else {
-                format!(", license {}", request.license_id)
-            }
-        );
-    }
+        }),
+        || {
+            println!(
+                "request {}  {}  {} on {} for {}, {} approval(s){}",
+                request.id,
+                request.status,
+                request.purpose,
+                request.categories.join(","),
+                request.model_family,
+                request.approvals,
+                if request.license_id.is_empty() {
+                    String::new()
+                } else {
+                    format!(", license {}", request.license_id)
+                }
+            );
+        },
+    );
 }
 
 fn print_license(global: &GlobalArgs, license: &v1::License) {
@@ -122,9 +126,9 @@ fn print_license_named(global: &GlobalArgs, license: &v1::License, licensee_name
         .split_once("\n\n")
         .map(|(body, _)| format!("{body}\n"));
     let parsed = body.and_then(|body| datatrust_core::license::License::parse(&body).ok());
-    if global.json {
-        output::json(
-            json!({ "id": license.id, "licensee": key_text(&license.licensee), "status": license.status,
+    output::show(
+        global.json,
+        json!({ "id": license.id, "licensee": key_text(&license.licensee), "status": license.status,
                     "issued_log_index": license.issued_log_index, "revocation_reason": license.revocation_reason,
                     "purpose": parsed.as_ref().map(|terms| terms.purpose.clone()),
                     "categories": parsed.as_ref().map(|terms| terms.categories.clone()),
@@ -132,34 +136,34 @@ fn print_license_named(global: &GlobalArgs, license: &v1::License, licensee_name
                     "data_to": parsed.as_ref().map(|terms| terms.data_to.0),
                     "not_before": parsed.as_ref().map(|terms| terms.not_before.0),
                     "expires": parsed.as_ref().map(|terms| terms.expires.0) }),
-        );
-        return;
-    }
-    println!(
-        "license {}  {}  licensee {}  issued at log index {}",
-        license.id,
-        license.status,
-        licensee_name
-            .map(str::to_owned)
-            .unwrap_or_else(|| key_text(&license.licensee)),
-        license.issued_log_index
+        || {
+            println!(
+                "license {}  {}  licensee {}  issued at log index {}",
+                license.id,
+                license.status,
+                licensee_name
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| key_text(&license.licensee)),
+                license.issued_log_index
+            );
+            if let Some(terms) = parsed {
+                println!(
+                    "  {} on {}, data from {} to {}; valid {} to {}; up to {} runs of {} models",
+                    terms.purpose,
+                    terms.categories.join(", "),
+                    human::date(terms.data_from.0),
+                    human::date(terms.data_to.0),
+                    human::date(terms.not_before.0),
+                    human::date(terms.expires.0),
+                    terms.max_training_runs,
+                    terms.model_family
+                );
+            }
+            if !license.revocation_reason.is_empty() {
+                println!("  revoked: {}", license.revocation_reason);
+            }
+        },
     );
-    if let Some(terms) = parsed {
-        println!(
-            "  {} on {}, data from {} to {}; valid {} to {}; up to {} runs of {} models",
-            terms.purpose,
-            terms.categories.join(", "),
-            human::date(terms.data_from.0),
-            human::date(terms.data_to.0),
-            human::date(terms.not_before.0),
-            human::date(terms.expires.0),
-            terms.max_training_runs,
-            terms.model_family
-        );
-    }
-    if !license.revocation_reason.is_empty() {
-        println!("  revoked: {}", license.revocation_reason);
-    }
 }
 
 /// A license request as trustees see it before approving: who, what, which data, how long,
@@ -172,8 +176,9 @@ fn print_request_for_trustees(
 ) {
     let quorum = policy.map(|policy| policy.ratification.trustee_quorum);
     let royalties = policy.map(|policy| &policy.royalties);
-    if global.json {
-        output::json(json!({
+    output::show(
+        global.json,
+        json!({
             "id": request.id, "company": company, "licensee": key_text(&request.licensee),
             "purpose": request.purpose, "categories": request.categories,
             "data_from": request.data_from, "data_to": request.data_to,
@@ -185,60 +190,61 @@ fn print_request_for_trustees(
             "fee_per_run": royalties.map(|fees| fees.per_training_run),
             "fee_per_record": royalties.map(|fees| request.categories.iter().map(|category| (category.clone(), fees.per_record.get(category).copied().unwrap_or(0))).collect::<std::collections::BTreeMap<_, _>>()),
             "license_id": request.license_id, "denial_reason": request.denial_reason,
-        }));
-        return;
-    }
-    println!(
-        "request {}  {}  {} approval(s){}{}",
-        request.id,
-        request.status,
-        request.approvals,
-        quorum.map_or(String::new(), |needed| format!(" of {needed} needed")),
-        if request.license_id.is_empty() {
-            String::new()
-        } else {
-            format!(", license {}", request.license_id)
-        }
-    );
-    println!("  company:  {company}");
-    println!(
-        "  purpose:  {}, {} models, up to {} training run(s)",
-        request.purpose, request.model_family, request.max_training_runs
-    );
-    println!(
-        "  data:     {} from {} to {}",
-        request.categories.join(", "),
-        human::date(request.data_from),
-        human::date(request.data_to)
-    );
-    println!("  for:      {} days from approval", request.duration_days);
-    if let Some(fees) = royalties {
-        let per_record: Vec<String> = request
-            .categories
-            .iter()
-            .map(|category| {
-                format!(
-                    "{category} {}",
+        }),
+        || {
+            println!(
+                "request {}  {}  {} approval(s){}{}",
+                request.id,
+                request.status,
+                request.approvals,
+                quorum.map_or(String::new(), |needed| format!(" of {needed} needed")),
+                if request.license_id.is_empty() {
+                    String::new()
+                } else {
+                    format!(", license {}", request.license_id)
+                }
+            );
+            println!("  company:  {company}");
+            println!(
+                "  purpose:  {}, {} models, up to {} training run(s)",
+                request.purpose, request.model_family, request.max_training_runs
+            );
+            println!(
+                "  data:     {} from {} to {}",
+                request.categories.join(", "),
+                human::date(request.data_from),
+                human::date(request.data_to)
+            );
+            println!("  for:      {} days from approval", request.duration_days);
+            if let Some(fees) = royalties {
+                let per_record: Vec<String> = request
+                    .categories
+                    .iter()
+                    .map(|category| {
+                        format!(
+                            "{category} {}",
+                            human::money(
+                                &fees.currency,
+                                fees.per_record.get(category).copied().unwrap_or(0)
+                            )
+                        )
+                    })
+                    .collect();
+                println!(
+                    "  fees:     {} for the license, {} a run, per record: {}",
                     human::money(
                         &fees.currency,
-                        fees.per_record.get(category).copied().unwrap_or(0)
-                    )
-                )
-            })
-            .collect();
-        println!(
-            "  fees:     {} for the license, {} a run, per record: {}",
-            human::money(
-                &fees.currency,
-                fees.license_fee.max(fees.minimum_per_license)
-            ),
-            human::money(&fees.currency, fees.per_training_run),
-            per_record.join(", ")
-        );
-    }
-    if !request.denial_reason.is_empty() {
-        println!("  denied:   {}", request.denial_reason);
-    }
+                        fees.license_fee.max(fees.minimum_per_license)
+                    ),
+                    human::money(&fees.currency, fees.per_training_run),
+                    per_record.join(", ")
+                );
+            }
+            if !request.denial_reason.is_empty() {
+                println!("  denied:   {}", request.denial_reason);
+            }
+        },
+    );
 }
 
 fn print_use(global: &GlobalArgs, record: &v1::TrainingUse) {
@@ -250,25 +256,27 @@ fn print_use_named(global: &GlobalArgs, record: &v1::TrainingUse, licensee_name:
     let by = licensee_name
         .map(|name| format!(" by {name}"))
         .unwrap_or_default();
-    if global.json {
-        output::json(
-            json!({ "license_id": record.license_id, "run_id": record.run_id, "accepted": record.accepted,
+    output::show(
+        global.json,
+        json!({ "license_id": record.license_id, "run_id": record.run_id, "accepted": record.accepted,
                     "refusal": record.refusal, "log_index": record.log_index, "reported_at": record.reported_at }),
-        );
-    } else if record.accepted {
-        println!(
-            "use {}{by} under {} on {}  logged at {}",
-            record.run_id,
-            record.license_id,
-            human::date(record.reported_at),
-            record.log_index
-        );
-    } else {
-        println!(
-            "REFUSED use {}{by} under {}: {}  (logged at {})",
-            record.run_id, record.license_id, record.refusal, record.log_index
-        );
-    }
+        || {
+            if record.accepted {
+                println!(
+                    "use {}{by} under {} on {}  logged at {}",
+                    record.run_id,
+                    record.license_id,
+                    human::date(record.reported_at),
+                    record.log_index
+                );
+            } else {
+                println!(
+                    "REFUSED use {}{by} under {}: {}  (logged at {})",
+                    record.run_id, record.license_id, record.refusal, record.log_index
+                );
+            }
+        },
+    );
 }
 
 pub async fn trustee(
@@ -443,14 +451,16 @@ pub async fn member(
                     signature,
                 })
                 .await?;
-            if global.json {
-                output::json(json!({ "terms": terms, "approve": yes }));
-            } else {
-                println!(
-                    "Your ballot on {terms}: {}. You can change it until the vote closes.",
-                    if yes { "yes" } else { "no" }
-                );
-            }
+            output::show(
+                global.json,
+                json!({ "terms": terms, "approve": yes }),
+                || {
+                    println!(
+                        "Your ballot on {terms}: {}. You can change it until the vote closes.",
+                        if yes { "yes" } else { "no" }
+                    );
+                },
+            );
         }
         MemberGovernanceCommand::Consent { purpose, withdraw } => {
             let response = session
@@ -622,10 +632,8 @@ pub async fn terms(global: &GlobalArgs, command: TermsCommand) -> anyhow::Result
                 .into_inner()
                 .terms
                 .unwrap_or_default();
-            if global.json {
-                print_terms(global, &active, None);
-            } else {
-                print_terms(global, &active, None);
+            print_terms(global, &active, None);
+            if !global.json {
                 println!("{}", active.document);
             }
         }
@@ -729,16 +737,16 @@ pub async fn license(global: &GlobalArgs, command: LicenseCommand) -> anyhow::Re
         ));
         logged = Some((issued_at, size));
     }
-    if global.json {
-        output::json(
-            json!({ "license_id": license.id, "verified": true, "not_before": license.not_before.0, "expires": license.expires.0,
+    output::show(
+        global.json,
+        json!({ "license_id": license.id, "verified": true, "not_before": license.not_before.0, "expires": license.expires.0,
                     "issued_log_index": logged.map(|(index, _)| index), "checked_log_size": logged.map(|(_, size)| size) }),
-        );
-    } else {
-        for line in lines {
-            println!("{line}");
-        }
-    }
+        || {
+            for line in lines {
+                println!("{line}");
+            }
+        },
+    );
     Ok(())
 }
 

@@ -75,40 +75,44 @@ pub async fn invoices(
                     charge.log_index.to_string(),
                 ])
             );
-        } else if global.json {
-            output::json(
-                json!({ "charge": charge_json(&charge), "paid": invoice.paid, "due": invoice.due, "overdue": invoice.overdue }),
-            );
         } else {
-            println!(
-                "invoice {}: {} {}on license {}: {} charged, {} paid, {} due by {}{}",
-                charge.id,
-                charge.kind,
-                if charge.run_id.is_empty() {
-                    String::new()
-                } else {
-                    format!("(run {}) ", charge.run_id)
+            output::show(
+                global.json,
+                json!({ "charge": charge_json(&charge), "paid": invoice.paid, "due": invoice.due, "overdue": invoice.overdue }),
+                || {
+                    println!(
+                        "invoice {}: {} {}on license {}: {} charged, {} paid, {} due by {}{}",
+                        charge.id,
+                        charge.kind,
+                        if charge.run_id.is_empty() {
+                            String::new()
+                        } else {
+                            format!("(run {}) ", charge.run_id)
+                        },
+                        charge.license_id,
+                        human::money(&charge.currency, charge.amount),
+                        human::money(&charge.currency, invoice.paid),
+                        human::money(&charge.currency, invoice.due),
+                        human::date(charge.due_at),
+                        if invoice.overdue { "  OVERDUE" } else { "" }
+                    );
                 },
-                charge.license_id,
-                human::money(&charge.currency, charge.amount),
-                human::money(&charge.currency, invoice.paid),
-                human::money(&charge.currency, invoice.due),
-                human::date(charge.due_at),
-                if invoice.overdue { "  OVERDUE" } else { "" }
             );
         }
     }
-    if let Some(suspension) = &suspension {
-        if global.json && !csv {
-            output::json(
-                json!({ "suspended": { "licensee": key_text(&suspension.licensee), "reason": suspension.reason, "since": suspension.since, "log_index": suspension.log_index } }),
-            );
-        } else if !csv {
-            println!(
-                "SUSPENDED since {}: {} (log index {}); no releases or uses until trustees lift it",
-                suspension.since, suspension.reason, suspension.log_index
-            );
-        }
+    if let Some(suspension) = &suspension
+        && !csv
+    {
+        output::show(
+            global.json,
+            json!({ "suspended": { "licensee": key_text(&suspension.licensee), "reason": suspension.reason, "since": suspension.since, "log_index": suspension.log_index } }),
+            || {
+                println!(
+                    "SUSPENDED since {}: {} (log index {}); no releases or uses until trustees lift it",
+                    suspension.since, suspension.reason, suspension.log_index
+                );
+            },
+        );
     }
     if invoices.is_empty() && !global.json && !csv {
         println!("No invoices.");
@@ -139,16 +143,16 @@ pub async fn declare_no_use(
         })
         .await?
         .into_inner();
-    if global.json {
-        output::json(
-            json!({ "license": license, "accounted_until": response.accounted_until, "log_index": response.log_index }),
-        );
-    } else {
-        println!(
-            "Declared: no training under license {license} up to {}; logged at index {}.",
-            response.accounted_until, response.log_index
-        );
-    }
+    output::show(
+        global.json,
+        json!({ "license": license, "accounted_until": response.accounted_until, "log_index": response.log_index }),
+        || {
+            println!(
+                "Declared: no training under license {license} up to {}; logged at index {}.",
+                response.accounted_until, response.log_index
+            );
+        },
+    );
     Ok(())
 }
 
@@ -182,18 +186,18 @@ pub async fn trustee(
                 .into_inner()
                 .payment
                 .unwrap_or_default();
-            if global.json {
-                output::json(
-                    json!({ "reference": payment.reference, "charge": payment.charge_id, "currency": payment.currency, "amount": payment.amount, "log_index": payment.log_index }),
-                );
-            } else {
-                println!(
-                    "Payment of {} recorded against invoice {}, logged at index {}.",
-                    human::money(&payment.currency, payment.amount),
-                    payment.charge_id,
-                    payment.log_index
-                );
-            }
+            output::show(
+                global.json,
+                json!({ "reference": payment.reference, "charge": payment.charge_id, "currency": payment.currency, "amount": payment.amount, "log_index": payment.log_index }),
+                || {
+                    println!(
+                        "Payment of {} recorded against invoice {}, logged at index {}.",
+                        human::money(&payment.currency, payment.amount),
+                        payment.charge_id,
+                        payment.log_index
+                    );
+                },
+            );
         }
         TrusteeLedgerCommand::RecordPayout {
             member,
@@ -214,17 +218,17 @@ pub async fn trustee(
                 .into_inner()
                 .payout
                 .unwrap_or_default();
-            if global.json {
-                output::json(
-                    json!({ "reference": payout.reference, "currency": payout.currency, "amount": payout.amount, "log_index": payout.log_index }),
-                );
-            } else {
-                println!(
-                    "Payout of {} recorded, logged at index {}.",
-                    human::money(&payout.currency, payout.amount),
-                    payout.log_index
-                );
-            }
+            output::show(
+                global.json,
+                json!({ "reference": payout.reference, "currency": payout.currency, "amount": payout.amount, "log_index": payout.log_index }),
+                || {
+                    println!(
+                        "Payout of {} recorded, logged at index {}.",
+                        human::money(&payout.currency, payout.amount),
+                        payout.log_index
+                    );
+                },
+            );
         }
         TrusteeLedgerCommand::Ledger { csv } => {
             let response = ledger
@@ -251,39 +255,41 @@ pub async fn trustee(
                             totals.owed_to_members.to_string(),
                         ])
                     );
-                } else if global.json {
-                    output::json(
-                        json!({ "currency": totals.currency, "charged": totals.charged, "received": totals.received, "outstanding": totals.outstanding, "fund": totals.fund, "members_earned": totals.members_earned, "paid_out": totals.paid_out, "owed_to_members": totals.owed_to_members }),
-                    );
                 } else {
-                    let money = |amount| human::money(&totals.currency, amount);
-                    println!(
-                        "{}: charged {}, received {}, outstanding {}; union fund {}; members earned {}, paid out {}, owed {}",
-                        totals.currency,
-                        money(totals.charged),
-                        money(totals.received),
-                        money(totals.outstanding),
-                        money(totals.fund),
-                        money(totals.members_earned),
-                        money(totals.paid_out),
-                        money(totals.owed_to_members)
+                    output::show(
+                        global.json,
+                        json!({ "currency": totals.currency, "charged": totals.charged, "received": totals.received, "outstanding": totals.outstanding, "fund": totals.fund, "members_earned": totals.members_earned, "paid_out": totals.paid_out, "owed_to_members": totals.owed_to_members }),
+                        || {
+                            let money = |amount| human::money(&totals.currency, amount);
+                            println!(
+                                "{}: charged {}, received {}, outstanding {}; union fund {}; members earned {}, paid out {}, owed {}",
+                                totals.currency,
+                                money(totals.charged),
+                                money(totals.received),
+                                money(totals.outstanding),
+                                money(totals.fund),
+                                money(totals.members_earned),
+                                money(totals.paid_out),
+                                money(totals.owed_to_members)
+                            );
+                        },
                     );
                 }
             }
             if !csv {
                 for suspension in &response.suspensions {
-                    if global.json {
-                        output::json(
-                            json!({ "suspended": key_text(&suspension.licensee), "reason": suspension.reason, "since": suspension.since }),
-                        );
-                    } else {
-                        println!(
-                            "suspended: {} since {}: {}",
-                            key_text(&suspension.licensee),
-                            human::date(suspension.since),
-                            suspension.reason
-                        );
-                    }
+                    output::show(
+                        global.json,
+                        json!({ "suspended": key_text(&suspension.licensee), "reason": suspension.reason, "since": suspension.since }),
+                        || {
+                            println!(
+                                "suspended: {} since {}: {}",
+                                key_text(&suspension.licensee),
+                                human::date(suspension.since),
+                                suspension.reason
+                            );
+                        },
+                    );
                 }
                 if response.totals.is_empty() && !global.json {
                     println!("Nothing charged yet.");
@@ -296,17 +302,17 @@ pub async fn trustee(
                 .await?
                 .into_inner();
             for suspension in &response.suspended {
-                if global.json {
-                    output::json(
-                        json!({ "suspended": key_text(&suspension.licensee), "reason": suspension.reason, "log_index": suspension.log_index }),
-                    );
-                } else {
-                    println!(
-                        "suspended {}: {}",
-                        key_text(&suspension.licensee),
-                        suspension.reason
-                    );
-                }
+                output::show(
+                    global.json,
+                    json!({ "suspended": key_text(&suspension.licensee), "reason": suspension.reason, "log_index": suspension.log_index }),
+                    || {
+                        println!(
+                            "suspended {}: {}",
+                            key_text(&suspension.licensee),
+                            suspension.reason
+                        );
+                    },
+                );
             }
             if response.suspended.is_empty() && !global.json {
                 println!("Nobody newly suspended.");
@@ -322,11 +328,13 @@ pub async fn trustee(
                 })
                 .await?
                 .into_inner();
-            if global.json {
-                output::json(json!({ "lifted": true, "log_index": response.log_index }));
-            } else {
-                println!("Suspension lifted, logged at index {}.", response.log_index);
-            }
+            output::show(
+                global.json,
+                json!({ "lifted": true, "log_index": response.log_index }),
+                || {
+                    println!("Suspension lifted, logged at index {}.", response.log_index);
+                },
+            );
         }
     }
     Ok(())
@@ -478,29 +486,31 @@ async fn statement(
                     verifier.is_some().to_string(),
                 ])
             );
-        } else if global.json {
-            output::json(
-                json!({ "charge": charge_json(&charge), "my_records": line.my_records, "my_amount": line.my_amount, "verified": verifier.is_some() }),
-            );
         } else {
-            println!(
-                "{} {} {} on {}: {} of {} for your {} records{}",
-                charge.kind,
-                if charge.run_id.is_empty() {
-                    "-"
-                } else {
-                    charge.run_id.as_str()
+            output::show(
+                global.json,
+                json!({ "charge": charge_json(&charge), "my_records": line.my_records, "my_amount": line.my_amount, "verified": verifier.is_some() }),
+                || {
+                    println!(
+                        "{} {} {} on {}: {} of {} for your {} records{}",
+                        charge.kind,
+                        if charge.run_id.is_empty() {
+                            "-"
+                        } else {
+                            charge.run_id.as_str()
+                        },
+                        charge.license_id,
+                        human::date(charge.created_at),
+                        human::money(&charge.currency, line.my_amount),
+                        human::money(&charge.currency, charge.amount),
+                        line.my_records,
+                        if verifier.is_some() {
+                            "  [verified]"
+                        } else {
+                            ""
+                        }
+                    );
                 },
-                charge.license_id,
-                human::date(charge.created_at),
-                human::money(&charge.currency, line.my_amount),
-                human::money(&charge.currency, charge.amount),
-                line.my_records,
-                if verifier.is_some() {
-                    "  [verified]"
-                } else {
-                    ""
-                }
             );
         }
     }
@@ -508,33 +518,33 @@ async fn statement(
         return Ok(());
     }
     for payout in &response.payouts {
-        if global.json {
-            output::json(
-                json!({ "payout": payout.reference, "currency": payout.currency, "amount": payout.amount, "paid_at": payout.paid_at, "log_index": payout.log_index }),
-            );
-        } else {
-            println!(
-                "paid out {} ({}) on {}",
-                human::money(&payout.currency, payout.amount),
-                payout.reference,
-                human::date(payout.paid_at)
-            );
-        }
+        output::show(
+            global.json,
+            json!({ "payout": payout.reference, "currency": payout.currency, "amount": payout.amount, "paid_at": payout.paid_at, "log_index": payout.log_index }),
+            || {
+                println!(
+                    "paid out {} ({}) on {}",
+                    human::money(&payout.currency, payout.amount),
+                    payout.reference,
+                    human::date(payout.paid_at)
+                );
+            },
+        );
     }
     for totals in &response.totals {
-        if global.json {
-            output::json(
-                json!({ "currency": totals.currency, "earned": totals.earned, "paid_out": totals.paid_out, "balance": totals.balance }),
-            );
-        } else {
-            println!(
-                "{}: earned {}, paid out {}, balance {}",
-                totals.currency,
-                human::money(&totals.currency, totals.earned),
-                human::money(&totals.currency, totals.paid_out),
-                human::money(&totals.currency, totals.balance)
-            );
-        }
+        output::show(
+            global.json,
+            json!({ "currency": totals.currency, "earned": totals.earned, "paid_out": totals.paid_out, "balance": totals.balance }),
+            || {
+                println!(
+                    "{}: earned {}, paid out {}, balance {}",
+                    totals.currency,
+                    human::money(&totals.currency, totals.earned),
+                    human::money(&totals.currency, totals.paid_out),
+                    human::money(&totals.currency, totals.balance)
+                );
+            },
+        );
     }
     if response.lines.is_empty() && !global.json {
         println!("Nothing earned yet: no charge has used your data.");

@@ -69,26 +69,28 @@ pub async fn run(global: &GlobalArgs, command: LogCommand) -> anyhow::Result<()>
                 None
             };
             write_state(&state_path, &latest)?;
-            if global.json {
-                output::json(json!({
+            output::show(
+                global.json,
+                json!({
                     "origin": latest.checkpoint.origin,
                     "tree_size": latest.checkpoint.size,
                     "consistent_with_previous": previous.map(|previous| previous.checkpoint.size),
                     "entries_recomputed": recomputed,
-                }));
-            } else {
-                println!(
-                    "checkpoint: {} at size {}, signature verified",
-                    latest.checkpoint.origin, latest.checkpoint.size
-                );
-                println!("consistency: {consistency}");
-                if let Some(count) = recomputed {
+                }),
+                || {
                     println!(
-                        "full check: recomputed the tree from {count} entries and every tile; the root matches"
+                        "checkpoint: {} at size {}, signature verified",
+                        latest.checkpoint.origin, latest.checkpoint.size
                     );
-                }
-                println!("state saved to {}", state_path.display());
-            }
+                    println!("consistency: {consistency}");
+                    if let Some(count) = recomputed {
+                        println!(
+                            "full check: recomputed the tree from {count} entries and every tile; the root matches"
+                        );
+                    }
+                    println!("state saved to {}", state_path.display());
+                },
+            );
             Ok(())
         }
         LogCommand::Receipt { index, out } => {
@@ -172,45 +174,53 @@ pub fn receipt(global: &GlobalArgs, command: ReceiptCommand) -> anyhow::Result<(
     let verified = Receipt::parse(&text)?
         .verify(&verifier, expected.as_deref())
         .with_context(|| format!("{} does not verify", file.display()))?;
-    if global.json {
-        output::json(json!({
+    output::show(
+        global.json,
+        json!({
             "verified": true,
             "index": verified.index,
             "tree_size": verified.checkpoint.checkpoint.size,
             "entry": String::from_utf8_lossy(&verified.entry),
-        }));
-    } else {
-        println!(
-            "verified: entry {} is in {}'s log at size {}",
-            verified.index,
-            verified.checkpoint.checkpoint.origin,
-            verified.checkpoint.checkpoint.size
-        );
-        print_entry(global, verified.index, &verified.entry);
-    }
+        }),
+        || {
+            println!(
+                "verified: entry {} is in {}'s log at size {}",
+                verified.index,
+                verified.checkpoint.checkpoint.origin,
+                verified.checkpoint.checkpoint.size
+            );
+            print_entry(global, verified.index, &verified.entry);
+        },
+    );
     Ok(())
 }
 
 fn print_entry(global: &GlobalArgs, index: u64, entry: &[u8]) {
-    match DecodedEntry::parse(entry) {
-        Some(decoded) if global.json => {
-            let fields: serde_json::Map<String, serde_json::Value> = decoded
-                .fields
-                .iter()
-                .map(|(key, value)| (key.clone(), json!(value)))
-                .collect();
-            output::json(json!({ "index": index, "type": decoded.kind, "fields": fields }));
-        }
-        Some(decoded) => {
+    let Some(decoded) = DecodedEntry::parse(entry) else {
+        output::show(
+            global.json,
+            json!({ "index": index, "type": null, "bytes": entry.len() }),
+            || println!("{index}  (not a datatrust entry: {} bytes)", entry.len()),
+        );
+        return;
+    };
+    let fields: serde_json::Map<String, serde_json::Value> = decoded
+        .fields
+        .iter()
+        .map(|(key, value)| (key.clone(), json!(value)))
+        .collect();
+    output::show(
+        global.json,
+        json!({ "index": index, "type": decoded.kind, "fields": fields }),
+        || {
             let fields: Vec<String> = decoded
                 .fields
                 .iter()
                 .map(|(key, value)| format!("{key}={value}"))
                 .collect();
             println!("{index}  {}  {}", decoded.kind, fields.join(" "));
-        }
-        None => println!("{index}  (not a datatrust entry: {} bytes)", entry.len()),
-    }
+        },
+    );
 }
 
 async fn check_consistency(

@@ -75,11 +75,13 @@ pub fn key(global: &GlobalArgs, command: KeyCommand) -> anyhow::Result<()> {
         }
         KeyCommand::Show => read_key(global)?,
     };
-    if global.json {
-        output::json(json!({ "public_key": signer.public_key().to_base64() }));
-    } else {
-        println!("{}", signer.public_key());
-    }
+    output::show(
+        global.json,
+        json!({ "public_key": signer.public_key().to_base64() }),
+        || {
+            println!("{}", signer.public_key());
+        },
+    );
     Ok(())
 }
 
@@ -104,22 +106,24 @@ pub async fn trust_info(global: &GlobalArgs, data_dir: Option<&Path>) -> anyhow:
         }
         None => client::trust_info(&connect(global).await?).await?,
     };
-    if global.json {
-        output::json(json!({
+    output::show(
+        global.json,
+        json!({
             "origin": info.origin,
             "log_vkey": info.log_vkey,
             "license_vkey": info.license_vkey,
             "server_version": info.server_version,
             "log_url": info.log_url,
-        }));
-    } else {
-        println!("origin:        {}", info.origin);
-        println!("log vkey:      {}", info.log_vkey);
-        println!("license vkey:  {}", info.license_vkey);
-        if !info.log_url.is_empty() {
-            println!("log url:       {}", info.log_url);
-        }
-    }
+        }),
+        || {
+            println!("origin:        {}", info.origin);
+            println!("log vkey:      {}", info.log_vkey);
+            println!("license vkey:  {}", info.license_vkey);
+            if !info.log_url.is_empty() {
+                println!("log url:       {}", info.log_url);
+            }
+        },
+    );
     Ok(())
 }
 
@@ -150,21 +154,21 @@ pub async fn trustee(global: &GlobalArgs, command: TrusteePrincipalsCommand) -> 
                 })
                 .await?
                 .into_inner();
-            if global.json {
-                output::json(
-                    json!({ "invitation_code": response.invitation_code, "expires_at": response.expires_at }),
-                );
-            } else {
-                println!("Invitation for {name}: {}", response.invitation_code);
-                println!(
-                    "It works once, until {} (Unix time). The member runs:",
-                    response.expires_at
-                );
-                println!(
-                    "  datatrust key generate --out member.key && datatrust member redeem --key member.key --code {}",
-                    response.invitation_code
-                );
-            }
+            output::show(
+                global.json,
+                json!({ "invitation_code": response.invitation_code, "expires_at": response.expires_at }),
+                || {
+                    println!("Invitation for {name}: {}", response.invitation_code);
+                    println!(
+                        "It works once, until {} (Unix time). The member runs:",
+                        response.expires_at
+                    );
+                    println!(
+                        "  datatrust key generate --out member.key && datatrust member redeem --key member.key --code {}",
+                        response.invitation_code
+                    );
+                },
+            );
             Ok(())
         }
         TrusteePrincipalsCommand::InviteMembers {
@@ -263,22 +267,21 @@ pub async fn trustee(global: &GlobalArgs, command: TrusteePrincipalsCommand) -> 
                 }
                 page_token = response.next_page_token;
             }
-            if global.json {
-                output::json(serde_json::Value::Array(
-                    all.iter().map(principal_json).collect(),
-                ));
-            } else {
-                for principal in &all {
-                    println!("{}", principal_line(principal));
-                }
-                println!("{} principal(s)", all.len());
-            }
+            output::show(
+                global.json,
+                serde_json::Value::Array(all.iter().map(principal_json).collect()),
+                || {
+                    for principal in &all {
+                        println!("{}", principal_line(principal));
+                    }
+                    println!("{} principal(s)", all.len());
+                },
+            );
             Ok(())
         }
         TrusteePrincipalsCommand::Invitations => {
             let invitations = session.all_invitations().await?;
-            if global.json {
-                output::json(serde_json::Value::Array(
+            output::show(global.json, serde_json::Value::Array(
                     invitations
                         .iter()
                         .map(|invitation| {
@@ -290,8 +293,7 @@ pub async fn trustee(global: &GlobalArgs, command: TrusteePrincipalsCommand) -> 
                             })
                         })
                         .collect(),
-                ));
-            } else {
+                ), || {
                 for invitation in &invitations {
                     let detail = match invitation.status.as_str() {
                         "redeemed" => format!("redeemed by {}", key_text(&invitation.redeemed_by)),
@@ -305,7 +307,7 @@ pub async fn trustee(global: &GlobalArgs, command: TrusteePrincipalsCommand) -> 
                     );
                 }
                 println!("{} invitation(s)", invitations.len());
-            }
+            });
             Ok(())
         }
         TrusteePrincipalsCommand::Show { public_key } => {
@@ -395,13 +397,13 @@ pub async fn member(global: &GlobalArgs, command: MemberPrincipalsCommand) -> an
                 })
                 .await?
                 .into_inner();
-            if global.json {
-                output::json(json!({ "revoked": response.revoked }));
-            } else if response.revoked {
-                println!("Revoked: {collector} can no longer upload for you.");
-            } else {
-                println!("{collector} was not authorised; nothing changed.");
-            }
+            output::show(global.json, json!({ "revoked": response.revoked }), || {
+                if response.revoked {
+                    println!("Revoked: {collector} can no longer upload for you.");
+                } else {
+                    println!("{collector} was not authorised; nothing changed.");
+                }
+            });
         }
         MemberPrincipalsCommand::Collectors => {
             let authorizations = session.all_my_collectors().await?;
@@ -448,11 +450,9 @@ fn principal_line(principal: &v1::Principal) -> String {
 }
 
 fn print_principal(global: &GlobalArgs, principal: &v1::Principal) {
-    if global.json {
-        output::json(principal_json(principal));
-    } else {
+    output::show(global.json, principal_json(principal), || {
         println!("{}", principal_line(principal));
-    }
+    });
 }
 
 fn print_authorizations(
@@ -467,19 +467,17 @@ fn print_authorizations(
             key_text(&authorization.collector_public_key)
         }
     };
-    if global.json {
-        let values: Vec<_> = authorizations
-            .iter()
-            .map(|authorization| {
-                json!({
-                    "member_public_key": key_text(&authorization.member_public_key),
-                    "collector_public_key": key_text(&authorization.collector_public_key),
-                    "authorized_at": authorization.authorized_at,
-                })
+    let values: Vec<_> = authorizations
+        .iter()
+        .map(|authorization| {
+            json!({
+                "member_public_key": key_text(&authorization.member_public_key),
+                "collector_public_key": key_text(&authorization.collector_public_key),
+                "authorized_at": authorization.authorized_at,
             })
-            .collect();
-        output::json(serde_json::Value::Array(values));
-    } else {
+        })
+        .collect();
+    output::show(global.json, serde_json::Value::Array(values), || {
         for authorization in authorizations {
             println!(
                 "{}  {other_side}, authorised at {}",
@@ -490,7 +488,7 @@ fn print_authorizations(
         if authorizations.is_empty() {
             println!("none");
         }
-    }
+    });
 }
 
 /// The fields of one CSV line: commas separate, double quotes enclose a field that holds
