@@ -14,6 +14,7 @@ pub mod license;
 pub mod licenses;
 pub mod log_entry;
 pub mod membership;
+pub mod memory_store;
 pub mod merkle;
 pub mod note;
 pub mod origin;
@@ -29,7 +30,7 @@ pub mod time;
 pub mod transparency;
 pub mod validation;
 
-#[cfg(feature = "contract-tests")]
+#[cfg(any(test, feature = "contract-tests"))]
 pub mod store_contract;
 
 pub use ids::{Amount, ChargeId, Currency, LicenseId, ReleaseId, RequestId, TermsHash};

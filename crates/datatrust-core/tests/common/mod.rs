@@ -1,9 +1,7 @@
-//! A ratified trust on a real sled store, driven through the core's registry with the clock
+//! A ratified trust in the core's memory store, driven through the core's registry with the clock
 //! in the test's hands: one trustee (quorum 1), members who voted the terms in, a licensee.
 
 #![allow(dead_code)] // each test file uses part of it
-
-use std::sync::Arc;
 
 use datatrust_core::commit::MemoryJournal;
 use datatrust_core::governance::LicenseRecord;
@@ -13,7 +11,7 @@ use datatrust_core::governance::{
 use datatrust_core::registry::{DomainError, Registry};
 use datatrust_core::store::TrustStore as _;
 use datatrust_core::{DisplayName, NoteSigner, Origin, Principal, Role, UnixSeconds};
-use datatrust_store::SledStore;
+use datatrust_core::memory_store::MemoryStore;
 
 pub const TERMS: &str = include_str!("../../../../terms/example-agreement.toml");
 pub const T0: i64 = 1_800_000_000;
@@ -32,7 +30,7 @@ pub fn precondition<T: std::fmt::Debug>(result: Result<T, DomainError>) -> Strin
 
 pub struct Trust {
     pub origin: Origin,
-    pub registry: Registry<Arc<SledStore>, MemoryJournal<Arc<SledStore>>>,
+    pub registry: Registry<MemoryStore, MemoryJournal<MemoryStore>>,
     pub trustee_key: NoteSigner,
     pub trustee: Principal,
     pub licensee_key: NoteSigner,
@@ -46,7 +44,7 @@ impl Trust {
     /// `edit` changes the example agreement (quorums are already lowered for one trustee).
     pub fn ratified(members: usize, edit: impl Fn(String) -> String) -> Trust {
         let origin = Origin::parse("trust.test").unwrap();
-        let store = Arc::new(SledStore::temporary().unwrap());
+        let store = MemoryStore::new();
         let registry = Registry::new(store.clone(), MemoryJournal::new(store), origin.clone());
         let add = |key: &NoteSigner, role: Role| {
             let principal = Principal::new_active(

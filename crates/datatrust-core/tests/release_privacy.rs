@@ -3,7 +3,6 @@
 //! had not consented to the license's purpose, of an erased member, or outside the license's
 //! categories and window.
 
-use std::sync::Arc;
 
 use datatrust_core::commit::MemoryJournal;
 use datatrust_core::events::{Event, EventBatch, EventKind, KeyClass};
@@ -13,7 +12,7 @@ use datatrust_core::governance::{
 use datatrust_core::registry::Registry;
 use datatrust_core::store::TrustStore as _;
 use datatrust_core::{DisplayName, NoteSigner, Origin, Principal, Role, UnixSeconds};
-use datatrust_store::SledStore;
+use datatrust_core::memory_store::MemoryStore;
 use proptest::prelude::*;
 
 const TERMS: &str = include_str!("../../../terms/example-agreement.toml");
@@ -73,7 +72,7 @@ proptest! {
         window_length_days in 1i64..40,
     ) {
         let origin = Origin::parse("trust.test").unwrap();
-        let store = Arc::new(SledStore::temporary().unwrap());
+        let store = MemoryStore::new();
         let registry = Registry::new(store.clone(), MemoryJournal::new(store), origin.clone());
         let now = UnixSeconds(NOW);
         let add = |key: &NoteSigner, role: Role| {
