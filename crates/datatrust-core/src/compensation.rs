@@ -25,7 +25,7 @@ use crate::governance::{LicenseRecord, LicenseStatus, TrainingReport, decode, en
 use crate::license::License;
 use crate::log_entry::LogEntry;
 use crate::merkle::sum::{self, ShareLeaf, SumNode};
-use crate::registry::{DomainError, Journal, Logged, Registry, require_role};
+use crate::registry::{DomainError, Journal, Logged, Refusal, Registry, Subject, require_role};
 use crate::release::ReleaseRecordMeta;
 use crate::store::{EventStore, RecordKind, RecordStore, StoreError, TrustStore};
 use crate::terms::{DistributionRule, Terms};
@@ -373,9 +373,9 @@ fn decide_payment(
             "reference: a payment with reference {reference:?} is already recorded"
         )));
     }
-    let charge = read
-        .charge
-        .ok_or_else(|| DomainError::NotFound("charge_id: no such charge".into()))?;
+    let charge = read.charge.ok_or_else(|| {
+        DomainError::refused(Refusal::NotFound, Subject::Charge, "no such charge")
+    })?;
     currency_matches(&charge.currency, currency)?;
     let due = charge.amount.saturating_sub(read.paid);
     if amount > due {
@@ -965,8 +965,10 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             Role::Trustee => licensee.copied(),
             Role::Licensee => {
                 if licensee.is_some_and(|key| *key != caller.public_key) {
-                    return Err(DomainError::PermissionDenied(
-                        "licensee_public_key: a licensee sees only its own invoices".into(),
+                    return Err(DomainError::refused(
+                        Refusal::PermissionDenied,
+                        Subject::Licensee,
+                        "a licensee sees only its own invoices",
                     ));
                 }
                 Some(caller.public_key)
@@ -1006,8 +1008,10 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             Role::Trustee => self.invoices_of(licensee, now),
             Role::Licensee => {
                 if licensee.is_some_and(|key| *key != caller.public_key) {
-                    return Err(DomainError::PermissionDenied(
-                        "licensee_public_key: a licensee sees only its own invoices".into(),
+                    return Err(DomainError::refused(
+                        Refusal::PermissionDenied,
+                        Subject::Licensee,
+                        "a licensee sees only its own invoices",
                     ));
                 }
                 self.invoices_of(Some(&caller.public_key), now)
@@ -1252,7 +1256,9 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             .store
             .principal(member_key)?
             .filter(|principal| principal.role == Role::Member)
-            .ok_or_else(|| DomainError::NotFound("member_public_key: no such member".into()))?;
+            .ok_or_else(|| {
+                DomainError::refused(Refusal::NotFound, Subject::Member, "no such member")
+            })?;
         let guard_key = [b"payouts/".as_slice(), member_key.as_bytes()].concat();
         self.decide(|| {
             let (existing, reference_read) = self
@@ -1580,7 +1586,11 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             .into_iter()
             .find(|record| record.id == license_id)
             .ok_or_else(|| {
-                DomainError::NotFound("license_id: no license of yours has this id".into())
+                DomainError::refused(
+                    Refusal::NotFound,
+                    Subject::License,
+                    "no license of yours has this id",
+                )
             })?;
         let license = record.license();
         if until < license.not_before {
@@ -1696,17 +1706,22 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             let (stored, read) = self
                 .store
                 .read_record(RecordKind::Suspension, licensee.as_bytes())?;
-            let suspension: SuspensionRecord =
-                decode(&stored.ok_or_else(|| {
-                    DomainError::FailedPrecondition(
-                        "licensee_public_key: this licensee is not suspended".into(),
-                    )
-                })?)?;
+            let suspension: SuspensionRecord = decode(&stored.ok_or_else(|| {
+                DomainError::refused(
+                    Refusal::FailedPrecondition,
+                    Subject::Licensee,
+                    "this licensee is not suspended",
+                )
+            })?)?;
             if let Some(invoice) = self.overdue_invoices(licensee, now)?.into_iter().next() {
-                return Err(DomainError::FailedPrecondition(format!(
-                    "licensee_public_key: invoice {} still has {} {} overdue; record the payment first",
-                    invoice.charge.id, invoice.due, invoice.charge.currency
-                )));
+                return Err(DomainError::refused(
+                    Refusal::FailedPrecondition,
+                    Subject::Licensee,
+                    format!(
+                        "invoice {} still has {} {} overdue; record the payment first",
+                        invoice.charge.id, invoice.due, invoice.charge.currency
+                    ),
+                ));
             }
             // A licensee late with its reports cannot report runs while suspended; lifting
             // restarts the reporting clock of each license that was late, from now.

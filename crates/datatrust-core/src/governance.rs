@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::license::License;
 use crate::log_entry::LogEntry;
-use crate::registry::{DomainError, Journal, Logged, Registry, require_role};
+use crate::registry::{DomainError, Journal, Logged, Refusal, Registry, Subject, require_role};
 use crate::store::{EventStore, RecordKind, RecordStore, StoreError, TrustStore};
 use std::sync::Arc;
 
@@ -550,7 +550,9 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
 
     fn terms_by_hash(&self, hash: &str) -> Result<TermsRecord, DomainError> {
         self.record(RecordKind::Terms, hash.as_bytes())?
-            .ok_or_else(|| DomainError::NotFound("terms_sha256: no terms with this hash".into()))
+            .ok_or_else(|| {
+                DomainError::refused(Refusal::NotFound, Subject::Terms, "no terms with this hash")
+            })
     }
 
     fn active_members(&self) -> Result<u64, DomainError> {
@@ -649,8 +651,9 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     /// The terms record under `hash`, with the read it is.
     fn read_terms(&self, hash: &str) -> Result<(TermsRecord, TableRead), DomainError> {
         let (stored, read) = self.store.read_record(RecordKind::Terms, hash.as_bytes())?;
-        let stored = stored
-            .ok_or_else(|| DomainError::NotFound("terms_sha256: no terms with this hash".into()))?;
+        let stored = stored.ok_or_else(|| {
+            DomainError::refused(Refusal::NotFound, Subject::Terms, "no terms with this hash")
+        })?;
         Ok((decode(&stored)?, read))
     }
 
@@ -680,17 +683,23 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         self.decide(|| {
             let (terms, terms_read) = self.read_terms(terms_hash)?;
             if terms.status != TermsStatus::Voting || terms.closing {
-                return Err(DomainError::FailedPrecondition(
-                    "terms_sha256: the vote on these terms is closed".into(),
+                return Err(DomainError::refused(
+                    Refusal::FailedPrecondition,
+                    Subject::Terms,
+                    "the vote on these terms is closed",
                 ));
             }
             if let Some(closes_at) = terms.voting_closes_at
                 && now >= closes_at
             {
-                return Err(DomainError::FailedPrecondition(format!(
-                    "terms_sha256: the vote closed at {} (Unix seconds); its tally is being recorded",
-                    closes_at.0
-                )));
+                return Err(DomainError::refused(
+                    Refusal::FailedPrecondition,
+                    Subject::Terms,
+                    format!(
+                        "the vote closed at {} (Unix seconds); its tally is being recorded",
+                        closes_at.0
+                    ),
+                ));
             }
             let (_, ballot_read) = self.store.read_record(RecordKind::Ballot, &key)?;
             let ballot = Ballot {
@@ -731,8 +740,10 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         require_role(caller, Role::Trustee, "close votes")?;
         let record = self.terms_by_hash(terms_hash)?;
         if record.status != TermsStatus::Voting {
-            return Err(DomainError::FailedPrecondition(
-                "terms_sha256: the vote is not open".into(),
+            return Err(DomainError::refused(
+                Refusal::FailedPrecondition,
+                Subject::Terms,
+                "the vote is not open",
             ));
         }
         let before_deadline = record
@@ -783,13 +794,17 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         now: UnixSeconds,
     ) -> Result<Logged<TermsRecord>, DomainError> {
         let undecided = |record: &TermsRecord, tally: &Tally| {
-            DomainError::FailedPrecondition(format!(
-                "terms_sha256: the vote closes by itself at {} (Unix seconds); before then a trustee may close it only once the members who have not voted cannot change the outcome ({} yes, {} no, {} not voted)",
-                record.voting_closes_at.map_or(0, |at| at.0),
-                tally.yes,
-                tally.no,
-                tally.eligible.saturating_sub(tally.yes + tally.no)
-            ))
+            DomainError::refused(
+                Refusal::FailedPrecondition,
+                Subject::Terms,
+                format!(
+                    "the vote closes by itself at {} (Unix seconds); before then a trustee may close it only once the members who have not voted cannot change the outcome ({} yes, {} no, {} not voted)",
+                    record.voting_closes_at.map_or(0, |at| at.0),
+                    tally.yes,
+                    tally.no,
+                    tally.eligible.saturating_sub(tally.yes + tally.no)
+                ),
+            )
         };
         if early {
             let record = self.terms_by_hash(terms_hash)?;
@@ -818,8 +833,10 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         self.decide(|| {
             let (mut record, read) = self.read_terms(terms_hash)?;
             if record.status != TermsStatus::Voting {
-                return Err(DomainError::FailedPrecondition(
-                    "terms_sha256: the vote is not open".into(),
+                return Err(DomainError::refused(
+                    Refusal::FailedPrecondition,
+                    Subject::Terms,
+                    "the vote is not open",
                 ));
             }
             if record.closing == closing {
@@ -863,8 +880,10 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         self.decide(|| {
             let (mut record, record_read) = self.read_terms(terms_hash)?;
             if record.status != TermsStatus::AwaitingCountersignatures {
-                return Err(DomainError::FailedPrecondition(
-                    "terms_sha256: these terms are not awaiting countersignatures".into(),
+                return Err(DomainError::refused(
+                    Refusal::FailedPrecondition,
+                    Subject::Terms,
+                    "these terms are not awaiting countersignatures",
                 ));
             }
             if record
@@ -1079,7 +1098,13 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
 
     fn request_by_id(&self, id: &str) -> Result<LicenseRequestRecord, DomainError> {
         self.record(RecordKind::LicenseRequest, id.as_bytes())?
-            .ok_or_else(|| DomainError::NotFound("request_id: no such license request".into()))
+            .ok_or_else(|| {
+                DomainError::refused(
+                    Refusal::NotFound,
+                    Subject::Request,
+                    "no such license request",
+                )
+            })
     }
 
     /// A trustee's approval; at the active terms' trustee quorum the license is issued:
@@ -1112,11 +1137,13 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                 .store
                 .read_record(RecordKind::LicenseRequest, request_id.as_bytes())?;
             let mut request: LicenseRequestRecord = decode(&stored.ok_or_else(|| {
-                DomainError::NotFound("request_id: no such license request".into())
+                DomainError::refused(Refusal::NotFound,Subject::Request,"no such license request")
             })?)?;
             if request.status != RequestStatus::Pending {
-                return Err(DomainError::FailedPrecondition(
-                    "request_id: this request is no longer pending".into(),
+                return Err(DomainError::refused(
+                    Refusal::FailedPrecondition,
+                    Subject::Request,
+                    "this request is no longer pending",
                 ));
             }
             if request
@@ -1134,8 +1161,10 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             let no_terms = || DomainError::FailedPrecondition("no terms are in force".into());
             let hash: String = decode(&pointer.ok_or_else(no_terms)?)?;
             if hash != request.terms_hash {
-                return Err(DomainError::FailedPrecondition(
-                    "request_id: the terms changed since this request was made; the licensee must request again".into(),
+                return Err(DomainError::refused(
+                    Refusal::FailedPrecondition,
+                    Subject::Request,
+                    "the terms changed since this request was made; the licensee must request again",
                 ));
             }
             let terms = self.parsed_terms(&self.terms_by_hash(&hash)?);
@@ -1147,8 +1176,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                 .read_record(RecordKind::Suspension, request.licensee.as_bytes())?;
             if let Some(suspension) = suspension {
                 let suspension: crate::compensation::SuspensionRecord = decode(&suspension)?;
-                return Err(DomainError::FailedPrecondition(format!(
-                    "request_id: the licensee is suspended ({}); lift the suspension first",
+                return Err(DomainError::refused(Refusal::FailedPrecondition,Subject::Request,format!("the licensee is suspended ({}); lift the suspension first",
                     suspension.reason
                 )));
             }
@@ -1182,8 +1210,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                 .store
                 .read_record(RecordKind::License, license.id.as_bytes())?;
             if existing.is_some() {
-                return Err(DomainError::AlreadyExists(format!(
-                    "request_id: an identical license ({}) was issued this very second; approve again in a moment",
+                return Err(DomainError::refused(Refusal::AlreadyExists,Subject::Request,format!("an identical license ({}) was issued this very second; approve again in a moment",
                     license.id
                 )));
             }
@@ -1325,7 +1352,8 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                 "collectors do not see licenses".into(),
             ));
         }
-        let not_found = || DomainError::NotFound("license_id: no such license".into());
+        let not_found =
+            || DomainError::refused(Refusal::NotFound, Subject::License, "no such license");
         let record: LicenseRecord = self
             .record(RecordKind::License, license_id.as_bytes())?
             .ok_or_else(not_found)?;

@@ -9,7 +9,7 @@ use crate::governance::{
     LicenseRecord, LicenseRequestRecord, LicenseStatus, RequestStatus, RequestedTerms,
 };
 use crate::log_entry::LogEntry;
-use crate::registry::DomainError;
+use crate::registry::{DomainError, Refusal, Subject};
 use crate::store::RecordKind;
 use crate::terms::{LicenseRequestTerms, Terms};
 use crate::{Principal, UnixSeconds};
@@ -70,11 +70,18 @@ pub fn deny(
     why: String,
     now: UnixSeconds,
 ) -> Result<(LicenseRequestRecord, Decision), DomainError> {
-    let mut request = request
-        .ok_or_else(|| DomainError::NotFound("request_id: no such license request".into()))?;
+    let mut request = request.ok_or_else(|| {
+        DomainError::refused(
+            Refusal::NotFound,
+            Subject::Request,
+            "no such license request",
+        )
+    })?;
     if request.status != RequestStatus::Pending {
-        return Err(DomainError::FailedPrecondition(
-            "request_id: this request is no longer pending".into(),
+        return Err(DomainError::refused(
+            Refusal::FailedPrecondition,
+            Subject::Request,
+            "this request is no longer pending",
         ));
     }
     let entry = LogEntry::new("license-denied", now)
@@ -111,11 +118,14 @@ pub fn revoke(
     why: String,
     now: UnixSeconds,
 ) -> Result<(LicenseRecord, Decision), DomainError> {
-    let mut record =
-        license.ok_or_else(|| DomainError::NotFound("license_id: no such license".into()))?;
+    let mut record = license.ok_or_else(|| {
+        DomainError::refused(Refusal::NotFound, Subject::License, "no such license")
+    })?;
     if record.status != LicenseStatus::Active {
-        return Err(DomainError::FailedPrecondition(
-            "license_id: already revoked".into(),
+        return Err(DomainError::refused(
+            Refusal::FailedPrecondition,
+            Subject::License,
+            "already revoked",
         ));
     }
     let entry = LogEntry::new("license-revoked", now)

@@ -4,7 +4,7 @@
 
 use crate::commit::{Decision, TableRead, Write};
 use crate::log_entry::LogEntry;
-use crate::registry::DomainError;
+use crate::registry::{DomainError, Refusal, Subject};
 use crate::store::Invitation;
 use crate::{DisplayName, Principal, PrincipalStatus, PublicKey, Role, UnixSeconds};
 
@@ -56,13 +56,17 @@ pub fn deactivate(
     now: UnixSeconds,
 ) -> Result<(Principal, Option<Decision>), DomainError> {
     let Some(mut principal) = target else {
-        return Err(DomainError::NotFound(
-            "public_key: no such principal".into(),
+        return Err(DomainError::refused(
+            Refusal::NotFound,
+            Subject::Principal,
+            "no such principal",
         ));
     };
     if principal.public_key == trustee.public_key {
-        return Err(DomainError::FailedPrecondition(
-            "public_key: a trustee cannot deactivate itself; ask another trustee".into(),
+        return Err(DomainError::refused(
+            Refusal::FailedPrecondition,
+            Subject::Principal,
+            "a trustee cannot deactivate itself; ask another trustee",
         ));
     }
     if !principal.is_active() {
@@ -98,9 +102,10 @@ pub fn redeem(
     }
     let (existing, principal_read) = existing;
     if existing.is_some() {
-        return Err(DomainError::AlreadyExists(
-            "public_key: this key is already registered; generate a new key for this invitation"
-                .into(),
+        return Err(DomainError::refused(
+            Refusal::AlreadyExists,
+            Subject::Principal,
+            "this key is already registered; generate a new key for this invitation",
         ));
     }
     let principal = Principal::new_active(
@@ -123,8 +128,9 @@ pub fn redeem(
 }
 
 pub(crate) fn key_taken(existing: &Principal) -> DomainError {
-    DomainError::AlreadyExists(format!(
-        "public_key: already registered as a {}",
-        existing.role
-    ))
+    DomainError::refused(
+        Refusal::AlreadyExists,
+        Subject::Principal,
+        format!("already registered as a {}", existing.role),
+    )
 }

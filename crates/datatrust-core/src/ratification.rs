@@ -7,7 +7,7 @@ use crate::commit::{Decision, TableRead, Write};
 use crate::governance::encode;
 use crate::governance::{Tally, TermsRecord, TermsStatus};
 use crate::log_entry::LogEntry;
-use crate::registry::DomainError;
+use crate::registry::{DomainError, Refusal, Subject};
 use crate::store::RecordKind;
 
 /// The key of the pointer to the terms in force (`RecordKind::ActiveTerms`).
@@ -49,8 +49,10 @@ pub fn close(
     now: UnixSeconds,
 ) -> Result<(TermsRecord, Decision), DomainError> {
     if record.status != TermsStatus::Voting {
-        return Err(DomainError::FailedPrecondition(
-            "terms_sha256: the vote is not open".into(),
+        return Err(DomainError::refused(
+            Refusal::FailedPrecondition,
+            Subject::Terms,
+            "the vote is not open",
         ));
     }
     record.closing = false;

@@ -47,6 +47,64 @@ pub enum DomainError {
     /// Too many concurrent changes to the same state: nothing was done; try again.
     #[error("contended: {0}")]
     Contended(String),
+    /// A refusal about one subject of the command, named in the core's own terms; the
+    /// server names the subject by its wire field (`status.rs`).
+    #[error("{kind:?}: {}: {reason}", subject.path())]
+    Refused {
+        kind: Refusal,
+        subject: Subject,
+        reason: String,
+    },
+}
+
+impl DomainError {
+    pub fn refused(kind: Refusal, subject: Subject, reason: impl Into<String>) -> DomainError {
+        DomainError::Refused {
+            kind,
+            subject,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Why a command about a subject was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    NotFound,
+    AlreadyExists,
+    FailedPrecondition,
+    PermissionDenied,
+}
+
+/// What a refusal is about: the command's subject, by the core's own field path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    Terms,
+    Request,
+    License,
+    Licensee,
+    Member,
+    Release,
+    Collector,
+    Charge,
+    Principal,
+}
+
+impl Subject {
+    /// The core's name for it (logs, tests); wire names are the server's business.
+    pub fn path(self) -> &'static str {
+        match self {
+            Subject::Terms => "terms",
+            Subject::Request => "request",
+            Subject::License => "license",
+            Subject::Licensee => "licensee",
+            Subject::Member => "member",
+            Subject::Release => "release",
+            Subject::Collector => "collector",
+            Subject::Charge => "charge",
+            Subject::Principal => "principal",
+        }
+    }
 }
 
 /// The log could not take an entry; nothing was changed.
@@ -349,8 +407,10 @@ impl<S: TrustStore + Clone, J: Journal> Registry<S, J> {
                     principal
                 }
                 _ => {
-                    return Err(DomainError::NotFound(
-                        "collector_public_key: no active collector has this key; ask a trustee to register it".into(),
+                    return Err(DomainError::refused(
+                        Refusal::NotFound,
+                        Subject::Collector,
+                        "no active collector has this key; ask a trustee to register it",
                     ));
                 }
             };
@@ -440,7 +500,7 @@ pub(crate) fn require_role(
 }
 
 fn not_found_principal() -> DomainError {
-    DomainError::NotFound("public_key: no such principal".into())
+    DomainError::refused(Refusal::NotFound, Subject::Principal, "no such principal")
 }
 
 /// A list's `page_size`: 0 means the default; more than the maximum is refused.

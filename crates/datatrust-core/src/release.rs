@@ -21,7 +21,7 @@ use crate::license::License;
 use crate::log_entry::{LogEntry, subject};
 use crate::merkle::hash::{Hash, leaf_hash, root_of};
 use crate::merkle::proof::{InMemoryTree, inclusion_proof};
-use crate::registry::{DomainError, Journal, Logged, Registry, require_role};
+use crate::registry::{DomainError, Journal, Logged, Refusal, Registry, Subject, require_role};
 use crate::store::{EventStore, RecordKind, RecordStore, StoreError, TrustStore};
 use crate::terms::Policy;
 use crate::{Principal, PublicKey, Role, UnixSeconds};
@@ -159,7 +159,9 @@ pub struct AuditItem {
 impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J> {
     fn release_meta(&self, release_id: &str) -> Result<ReleaseRecordMeta, DomainError> {
         self.record(RecordKind::Release, release_id.as_bytes())?
-            .ok_or_else(|| DomainError::NotFound("release_id: no such release".into()))
+            .ok_or_else(|| {
+                DomainError::refused(Refusal::NotFound, Subject::Release, "no such release")
+            })
     }
 
     /// The ids of every release holding `member`'s records, read from the index a page at
@@ -341,20 +343,28 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     ) -> Result<(License, std::sync::Arc<crate::terms::Terms>), DomainError> {
         let record = self.license(caller, license_id)?;
         if let LicenseStatus::Revoked { reason, .. } = &record.status {
-            return Err(DomainError::FailedPrecondition(format!(
-                "license_id: the license is revoked: {reason}"
-            )));
+            return Err(DomainError::refused(
+                Refusal::FailedPrecondition,
+                Subject::License,
+                format!("the license is revoked: {reason}"),
+            ));
         }
         if let Some(suspension) = self.enforce_duties_of(&caller.public_key, now, true)? {
-            return Err(DomainError::FailedPrecondition(format!(
-                "license_id: your licenses are suspended: {}; trustees lift the suspension",
-                suspension.reason
-            )));
+            return Err(DomainError::refused(
+                Refusal::FailedPrecondition,
+                Subject::License,
+                format!(
+                    "your licenses are suspended: {}; trustees lift the suspension",
+                    suspension.reason
+                ),
+            ));
         }
         let license = record.license();
         if !license.is_valid_at(now) {
-            return Err(DomainError::FailedPrecondition(
-                "license_id: the license is not valid now (expired or not yet valid)".into(),
+            return Err(DomainError::refused(
+                Refusal::FailedPrecondition,
+                Subject::License,
+                "the license is not valid now (expired or not yet valid)",
             ));
         }
         let terms = self.terms_of(&license)?;
@@ -461,7 +471,11 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         match caller.role {
             Role::Trustee => Ok(meta),
             Role::Licensee if meta.licensee == caller.public_key => Ok(meta),
-            Role::Licensee => Err(DomainError::NotFound("release_id: no such release".into())),
+            Role::Licensee => Err(DomainError::refused(
+                Refusal::NotFound,
+                Subject::Release,
+                "no such release",
+            )),
             _ => Err(DomainError::PermissionDenied(
                 "only the licensee and trustees read releases".into(),
             )),

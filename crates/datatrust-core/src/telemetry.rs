@@ -4,7 +4,7 @@
 use crate::events::{EventBatch, MAXIMUM_EVENTS_PER_BATCH, redact_at_ingest};
 use crate::governance::decode;
 use crate::log_entry::{LogEntry, subject};
-use crate::registry::{DomainError, Journal, Logged, Registry, require_role};
+use crate::registry::{DomainError, Journal, Logged, Refusal, Registry, Subject, require_role};
 use crate::store::{
     ChunkInsert, DayCount, EventPage, EventStore, RecordKind, RecordStore, TrustStore,
 };
@@ -87,15 +87,18 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             .iter()
             .any(|authorization| authorization.collector == caller.public_key);
         if !authorized {
-            return Err(DomainError::PermissionDenied(
-                "member_public_key: this member has not authorised this collector".into(),
+            return Err(DomainError::refused(
+                Refusal::PermissionDenied,
+                Subject::Member,
+                "this member has not authorised this collector",
             ));
         }
         match self.store.principal(member)? {
             Some(principal) if principal.is_active() && principal.role == Role::Member => Ok(()),
-            _ => Err(DomainError::FailedPrecondition(
-                "member_public_key: this member is no longer active; collection for them has stopped"
-                    .into(),
+            _ => Err(DomainError::refused(
+                Refusal::FailedPrecondition,
+                Subject::Member,
+                "this member is no longer active; collection for them has stopped",
             )),
         }
     }

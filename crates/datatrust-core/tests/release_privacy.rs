@@ -3,16 +3,15 @@
 //! had not consented to the license's purpose, of an erased member, or outside the license's
 //! categories and window.
 
-
 use datatrust_core::commit::MemoryJournal;
 use datatrust_core::events::{Event, EventBatch, EventKind, KeyClass};
 use datatrust_core::governance::{
     RequestedTerms, approval_message, ballot_message, countersign_message,
 };
+use datatrust_core::memory_store::MemoryStore;
 use datatrust_core::registry::Registry;
 use datatrust_core::store::TrustStore as _;
 use datatrust_core::{DisplayName, NoteSigner, Origin, Principal, Role, UnixSeconds};
-use datatrust_core::memory_store::MemoryStore;
 use proptest::prelude::*;
 
 const TERMS: &str = include_str!("../../../terms/example-agreement.toml");
@@ -169,6 +168,6 @@ proptest! {
         prop_assert_eq!(released, expected);
         // The license runs 10 days: past its expiry no release is built.
         let expired = registry.create_release(&licensee, &datatrust_core::LicenseId::parse(&license.id, "id").unwrap(), &[7; 32], rand::random(), UnixSeconds(NOW + 11 * 86_400));
-        prop_assert!(matches!(expired, Err(datatrust_core::registry::DomainError::FailedPrecondition(_))), "{expired:?}");
+        prop_assert!(matches!(expired, Err(datatrust_core::registry::DomainError::Refused { kind: datatrust_core::registry::Refusal::FailedPrecondition, .. })), "{expired:?}");
     }
 }

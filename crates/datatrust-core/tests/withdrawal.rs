@@ -66,7 +66,10 @@ fn withdraw_under(rule: &str) -> (Trust, String, String) {
     let twin = trust.request("computer-use-agent-training", day(0));
     assert!(matches!(
         trust.approve(&twin, day(0)),
-        Err(datatrust_core::registry::DomainError::AlreadyExists(_))
+        Err(datatrust_core::registry::DomainError::Refused {
+            kind: datatrust_core::registry::Refusal::AlreadyExists,
+            ..
+        })
     ));
     let a_second_later = datatrust_core::UnixSeconds(day(0).0 + 1);
     let unreleased = trust

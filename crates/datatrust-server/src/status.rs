@@ -2,7 +2,7 @@
 //! detail and reach the caller without it.
 
 use datatrust_core::FieldError;
-use datatrust_core::registry::DomainError;
+use datatrust_core::registry::{DomainError, Refusal, Subject};
 use datatrust_core::store::StoreErrorKind;
 use tonic::Status;
 
@@ -18,11 +18,39 @@ pub fn from_domain(error: DomainError) -> Status {
         DomainError::AlreadyExists(message) => Status::already_exists(message),
         DomainError::FailedPrecondition(message) => Status::failed_precondition(message),
         DomainError::Contended(message) => Status::aborted(message),
+        DomainError::Refused {
+            kind,
+            subject,
+            reason,
+        } => {
+            let message = format!("{}: {reason}", wire_field(subject));
+            match kind {
+                Refusal::NotFound => Status::not_found(message),
+                Refusal::AlreadyExists => Status::already_exists(message),
+                Refusal::FailedPrecondition => Status::failed_precondition(message),
+                Refusal::PermissionDenied => Status::permission_denied(message),
+            }
+        }
         DomainError::Store(error) => from_store(&error),
         DomainError::Journal(error) if error.0.contains(datatrust_tlog::DISK_FULL) => {
             from_store(&datatrust_core::store::StoreError::disk_full(error.0))
         }
         DomainError::Journal(error) => internal(&error),
+    }
+}
+
+/// The request field that names a refusal's subject (`datatrust.v1`'s field names).
+fn wire_field(subject: Subject) -> &'static str {
+    match subject {
+        Subject::Terms => "terms_sha256",
+        Subject::Request => "request_id",
+        Subject::License => "license_id",
+        Subject::Licensee => "licensee_public_key",
+        Subject::Member => "member_public_key",
+        Subject::Release => "release_id",
+        Subject::Collector => "collector_public_key",
+        Subject::Charge => "charge_id",
+        Subject::Principal => "public_key",
     }
 }
 

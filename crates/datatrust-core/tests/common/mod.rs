@@ -8,10 +8,10 @@ use datatrust_core::governance::LicenseRecord;
 use datatrust_core::governance::{
     RequestedTerms, approval_message, ballot_message, countersign_message,
 };
-use datatrust_core::registry::{DomainError, Registry};
+use datatrust_core::memory_store::MemoryStore;
+use datatrust_core::registry::{DomainError, Refusal, Registry};
 use datatrust_core::store::TrustStore as _;
 use datatrust_core::{DisplayName, NoteSigner, Origin, Principal, Role, UnixSeconds};
-use datatrust_core::memory_store::MemoryStore;
 
 pub const TERMS: &str = include_str!("../../../../terms/example-agreement.toml");
 pub const T0: i64 = 1_800_000_000;
@@ -24,6 +24,11 @@ pub fn day(days: i64) -> UnixSeconds {
 pub fn precondition<T: std::fmt::Debug>(result: Result<T, DomainError>) -> String {
     match result {
         Err(DomainError::FailedPrecondition(why)) => why,
+        Err(DomainError::Refused {
+            kind: Refusal::FailedPrecondition,
+            subject,
+            reason,
+        }) => format!("{}: {reason}", subject.path()),
         other => panic!("expected a failed precondition, got {other:?}"),
     }
 }
