@@ -1,0 +1,152 @@
+//! The commit path's contract (`datatrust_tlog::contract`) on a real PostgreSQL, each test in
+//! a schema of its own; and what only a shared database needs: a second writer whose idea
+//! of the log is stale cannot fork it, and a schema newer than the binary is refused.
+//!
+//! The database comes from `DATATRUST_TEST_POSTGRES` (a libpq connection string; `.ci/run`
+//! starts a throwaway cluster with `.ci/postgres.sh`). Without it these tests say SKIPPED;
+//! with `DATATRUST_REQUIRE_POSTGRES=1` (CI) they fail instead.
+
+use std::sync::Arc;
+
+use datatrust_core::NoteSigner;
+use datatrust_postgres::{OpenError, PgLogStore, SCHEMA_VERSION};
+use datatrust_tlog::{LogStore, Sequencer, SequencerOptions, contract};
+
+/// The test database, or `None` after saying SKIPPED.
+fn database(test: &str) -> Option<String> {
+    match std::env::var("DATATRUST_TEST_POSTGRES") {
+        Ok(config) => Some(config),
+        Err(_) if std::env::var("DATATRUST_REQUIRE_POSTGRES").is_ok_and(|value| value == "1") => {
+            panic!("{test}: DATATRUST_TEST_POSTGRES is not set, and DATATRUST_REQUIRE_POSTGRES=1")
+        }
+        Err(_) => {
+            eprintln!(
+                "SKIPPED {test}: no PostgreSQL (set DATATRUST_TEST_POSTGRES; `eval \"$(bash .ci/postgres.sh)\"` starts one)"
+            );
+            None
+        }
+    }
+}
+
+fn fresh_schema() -> String {
+    format!("test_{:016x}", rand::random::<u64>())
+}
+
+fn store(config: &str, schema: &str) -> Arc<dyn LogStore> {
+    Arc::new(PgLogStore::open(config, schema).unwrap())
+}
+
+#[test]
+fn a_change_commits_its_entries_and_writes_together() {
+    let Some(config) = database("a_change_commits_its_entries_and_writes_together") else {
+        return;
+    };
+    contract::a_change_commits_its_entries_and_writes_together(store(&config, &fresh_schema()));
+}
+
+#[test]
+fn of_two_conflicting_changes_exactly_one_is_taken() {
+    let Some(config) = database("of_two_conflicting_changes_exactly_one_is_taken") else {
+        return;
+    };
+    contract::of_two_conflicting_changes_exactly_one_is_taken(store(&config, &fresh_schema()));
+}
+
+#[test]
+fn concurrent_read_modify_write_loses_no_update() {
+    let Some(config) = database("concurrent_read_modify_write_loses_no_update") else {
+        return;
+    };
+    contract::concurrent_read_modify_write_loses_no_update(store(&config, &fresh_schema()));
+}
+
+#[test]
+fn acknowledged_changes_survive_reopening() {
+    let Some(config) = database("acknowledged_changes_survive_reopening") else {
+        return;
+    };
+    let schema = fresh_schema();
+    contract::acknowledged_changes_survive_reopening(move || store(&config, &schema));
+}
+
+#[test]
+fn a_batch_that_fails_fails_as_a_whole() {
+    let Some(config) = database("a_batch_that_fails_fails_as_a_whole") else {
+        return;
+    };
+    let schema = fresh_schema();
+    let log = store(&config, &schema);
+    // A constraint no new tile satisfies makes the database refuse the whole transaction.
+    let admin = std::sync::Mutex::new(postgres::Client::connect(&config, postgres::NoTls).unwrap());
+    contract::a_batch_that_fails_fails_as_a_whole(log, move |fail| {
+        let sql = if fail {
+            format!("ALTER TABLE {schema}.log_tiles ADD CONSTRAINT refuse CHECK (false) NOT VALID")
+        } else {
+            format!("ALTER TABLE {schema}.log_tiles DROP CONSTRAINT refuse")
+        };
+        admin.lock().unwrap().batch_execute(&sql).unwrap();
+    });
+}
+
+/// Two nodes that both believe they lead: the one whose view of the log is stale has its
+/// batch refused, so the log never has two checkpoints of the same size.
+#[test]
+fn a_writer_with_a_stale_view_cannot_fork_the_log() {
+    let Some(config) = database("a_writer_with_a_stale_view_cannot_fork_the_log") else {
+        return;
+    };
+    let schema = fresh_schema();
+    let signer = || NoteSigner::new("pg.test", [5; 32]).unwrap();
+    let options = SequencerOptions {
+        max_delay: std::time::Duration::from_millis(1),
+        ..SequencerOptions::default()
+    };
+    let first = Sequencer::open(store(&config, &schema), signer(), options).unwrap();
+    first.append_blocking(b"one".to_vec()).unwrap();
+    // The second node opens on the same log, then the first appends again.
+    let second = Sequencer::open(store(&config, &schema), signer(), options).unwrap();
+    first.append_blocking(b"two".to_vec()).unwrap();
+    let refused = second.append_blocking(b"fork".to_vec());
+    assert!(refused.is_err(), "a stale writer committed: {refused:?}");
+    assert_eq!(first.append_blocking(b"three".to_vec()).unwrap().index, 2);
+    first.shutdown();
+    second.shutdown();
+    let reopened = Sequencer::open(store(&config, &schema), signer(), options).unwrap();
+    assert_eq!(reopened.reader().size(), 3);
+    assert_eq!(
+        reopened.reader().entries(0, 3).unwrap(),
+        vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
+    );
+    reopened.shutdown();
+}
+
+#[test]
+fn a_schema_newer_than_the_binary_is_refused() {
+    let Some(config) = database("a_schema_newer_than_the_binary_is_refused") else {
+        return;
+    };
+    let schema = fresh_schema();
+    drop(PgLogStore::open(&config, &schema).unwrap());
+    let mut admin = postgres::Client::connect(&config, postgres::NoTls).unwrap();
+    admin
+        .execute(
+            &format!("INSERT INTO {schema}.schema_version (version) VALUES ($1)"),
+            &[&(SCHEMA_VERSION + 1)],
+        )
+        .unwrap();
+    match PgLogStore::open(&config, &schema) {
+        Err(OpenError::SchemaTooNew { found, supported }) => {
+            assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+        }
+        other => panic!("expected the newer schema refused, got {other:?}"),
+    }
+    // Opening again migrates nothing twice.
+    let other = fresh_schema();
+    drop(PgLogStore::open(&config, &other).unwrap());
+    drop(PgLogStore::open(&config, &other).unwrap());
+    let versions: i64 = admin
+        .query_one(&format!("SELECT count(*) FROM {other}.schema_version"), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(versions, i64::from(SCHEMA_VERSION));
+}
