@@ -11,7 +11,7 @@ use crate::AdminCommand;
 use crate::output;
 
 /// Entries read from the log at a time.
-const PAGE: u64 = 4096;
+const PAGE: u64 = datatrust_tlog::reader::MAXIMUM_ENTRIES_PER_READ;
 
 pub fn run(command: AdminCommand, json_output: bool) -> anyhow::Result<()> {
     let AdminCommand::Check { data_dir } = command;
