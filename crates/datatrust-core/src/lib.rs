@@ -24,6 +24,7 @@ pub mod registry;
 pub mod release;
 pub mod replay;
 pub mod store;
+pub mod table_store;
 pub mod telemetry;
 pub mod terms;
 pub mod time;

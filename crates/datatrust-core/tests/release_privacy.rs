@@ -71,7 +71,7 @@ proptest! {
         window_length_days in 1i64..40,
     ) {
         let origin = Origin::parse("trust.test").unwrap();
-        let store = MemoryStore::new();
+        let store = MemoryStore::in_memory();
         let registry = Registry::new(store.clone(), MemoryJournal::new(store), origin.clone());
         let now = UnixSeconds(NOW);
         let add = |key: &NoteSigner, role: Role| {

@@ -20,6 +20,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use datatrust_tlog::{Hash, LogBatch, LogStore, LogStoreError};
 
+mod tables;
+pub use tables::{PgStore, PgTables};
+
 /// The schema version this binary writes and reads.
 pub const SCHEMA_VERSION: i32 = 1;
 
@@ -92,13 +95,7 @@ impl PgLogStore {
     /// Connects (`config`: a libpq connection string or URL), creates `schema` if it does
     /// not exist and migrates it to `SCHEMA_VERSION`, refusing a newer one.
     pub fn open(config: &str, schema: &str) -> Result<PgLogStore, OpenError> {
-        let valid = schema.starts_with(|first: char| first.is_ascii_lowercase())
-            && schema.chars().all(|character| {
-                character.is_ascii_lowercase() || character.is_ascii_digit() || character == '_'
-            });
-        if !valid || schema.len() > 48 {
-            return Err(OpenError::SchemaName(schema.to_owned()));
-        }
+        check_schema_name(schema)?;
         let mut client = postgres::Client::connect(config, postgres::NoTls)?;
         migrate(&mut client, schema)?;
         Ok(PgLogStore {
@@ -123,9 +120,21 @@ impl PgLogStore {
     }
 }
 
+/// A schema name is spliced into SQL: lowercase letters, digits and underscores only.
+pub(crate) fn check_schema_name(schema: &str) -> Result<(), OpenError> {
+    let valid = schema.starts_with(|first: char| first.is_ascii_lowercase())
+        && schema.chars().all(|character| {
+            character.is_ascii_lowercase() || character.is_ascii_digit() || character == '_'
+        });
+    if !valid || schema.len() > 48 {
+        return Err(OpenError::SchemaName(schema.to_owned()));
+    }
+    Ok(())
+}
+
 /// Brings `schema` to `SCHEMA_VERSION` under a lock, so that nodes starting together migrate
 /// once.
-fn migrate(client: &mut postgres::Client, schema: &str) -> Result<(), OpenError> {
+pub(crate) fn migrate(client: &mut postgres::Client, schema: &str) -> Result<(), OpenError> {
     let mut transaction = client.transaction()?;
     transaction.batch_execute(&format!(
         "SELECT pg_advisory_xact_lock(hashtext('datatrust schema {schema}'));
@@ -153,6 +162,54 @@ fn migrate(client: &mut postgres::Client, schema: &str) -> Result<(), OpenError>
         )?;
     }
     transaction.commit()?;
+    Ok(())
+}
+
+/// Applies state writes in one transaction, a later write to a key winning: upserts and
+/// deletes each as one statement over arrays.
+pub(crate) fn apply_state<'a>(
+    transaction: &mut postgres::Transaction<'_>,
+    s: &str,
+    writes: impl Iterator<Item = (&'a str, &'a [u8], Option<&'a [u8]>)>,
+) -> Result<(), postgres::Error> {
+    let mut state: BTreeMap<(&str, &[u8]), Option<&[u8]>> = BTreeMap::new();
+    for (table, key, value) in writes {
+        state.insert((table, key), value);
+    }
+    let (mut put_tables, mut put_keys, mut put_values) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut gone_tables, mut gone_keys) = (Vec::new(), Vec::new());
+    for ((table, key), value) in state {
+        match value {
+            Some(value) => {
+                put_tables.push(table);
+                put_keys.push(key);
+                put_values.push(value);
+            }
+            None => {
+                gone_tables.push(table);
+                gone_keys.push(key);
+            }
+        }
+    }
+    if !put_tables.is_empty() {
+        transaction.execute(
+            &format!(
+                "INSERT INTO {s}.state (tbl, key, value)
+                 SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::bytea[])
+                 ON CONFLICT (tbl, key) DO UPDATE SET value = EXCLUDED.value"
+            ),
+            &[&put_tables, &put_keys, &put_values],
+        )?;
+    }
+    if !gone_tables.is_empty() {
+        transaction.execute(
+            &format!(
+                "DELETE FROM {s}.state WHERE (tbl, key) IN
+                 (SELECT * FROM UNNEST($1::text[], $2::bytea[]))"
+            ),
+            &[&gone_tables, &gone_keys],
+        )?;
+    }
     Ok(())
 }
 
@@ -272,45 +329,15 @@ impl LogStore for PgLogStore {
                 &[&leaf_hashes, &leaf_indices],
             )
             .map_err(log_error)?;
-        // A later write to a key wins: the last of each (table, key).
-        let mut state: BTreeMap<(&str, &[u8]), Option<&[u8]>> = BTreeMap::new();
-        for write in &batch.state {
-            state.insert((write.table, write.key.as_slice()), write.value.as_deref());
-        }
-        let (mut put_tables, mut put_keys, mut put_values) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut gone_tables, mut gone_keys) = (Vec::new(), Vec::new());
-        for ((table, key), value) in state {
-            match value {
-                Some(value) => {
-                    put_tables.push(table);
-                    put_keys.push(key);
-                    put_values.push(value);
-                }
-                None => {
-                    gone_tables.push(table);
-                    gone_keys.push(key);
-                }
-            }
-        }
-        transaction
-            .execute(
-                &format!(
-                    "INSERT INTO {s}.state (tbl, key, value)
-                     SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::bytea[])
-                     ON CONFLICT (tbl, key) DO UPDATE SET value = EXCLUDED.value"
-                ),
-                &[&put_tables, &put_keys, &put_values],
-            )
-            .map_err(log_error)?;
-        transaction
-            .execute(
-                &format!(
-                    "DELETE FROM {s}.state WHERE (tbl, key) IN
-                     (SELECT * FROM UNNEST($1::text[], $2::bytea[]))"
-                ),
-                &[&gone_tables, &gone_keys],
-            )
-            .map_err(log_error)?;
+        apply_state(
+            &mut transaction,
+            s,
+            batch
+                .state
+                .iter()
+                .map(|write| (write.table, write.key.as_slice(), write.value.as_deref())),
+        )
+        .map_err(log_error)?;
         let size = as_index(batch.size)?;
         transaction
             .execute(

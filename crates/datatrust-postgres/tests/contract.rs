@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use datatrust_core::NoteSigner;
-use datatrust_postgres::{OpenError, PgLogStore, SCHEMA_VERSION};
+use datatrust_postgres::{OpenError, PgLogStore, PgTables, SCHEMA_VERSION};
 use datatrust_tlog::{LogStore, Sequencer, SequencerOptions, contract};
 
 /// The test database, or `None` after saying SKIPPED.
@@ -149,4 +149,55 @@ fn a_schema_newer_than_the_binary_is_refused() {
         .unwrap()
         .get(0);
     assert_eq!(versions, i64::from(SCHEMA_VERSION));
+}
+
+/// The store contract every backend passes (principals, invitations, authorisations,
+/// versions, eight concurrent redemptions through the registry, records).
+#[test]
+fn the_store_contract_holds_on_postgresql() {
+    let Some(config) = database("the_store_contract_holds_on_postgresql") else {
+        return;
+    };
+    datatrust_core::store_contract::run_all(|| {
+        PgTables::open(&config, &fresh_schema()).unwrap().store()
+    });
+    datatrust_core::store_contract::records_contract(
+        &PgTables::open(&config, &fresh_schema()).unwrap().store(),
+    );
+}
+
+/// What the log's sequencer commits is what the store reads, with the same version: the
+/// commit path on one database.
+#[test]
+fn the_store_reads_what_the_log_commits() {
+    use datatrust_core::commit::StateTables as _;
+    let Some(config) = database("the_store_reads_what_the_log_commits") else {
+        return;
+    };
+    let schema = fresh_schema();
+    let sequencer = Sequencer::open(
+        store(&config, &schema),
+        NoteSigner::new("pg.test", [6; 32]).unwrap(),
+        SequencerOptions::default(),
+    )
+    .unwrap();
+    let change = datatrust_tlog::Change {
+        entries: vec![b"entry".to_vec()],
+        reads: Vec::new(),
+        writes: Box::new(|first_index| {
+            Ok(vec![datatrust_tlog::StateWrite {
+                table: "records_guards",
+                key: b"proposals".to_vec(),
+                value: Some(first_index.to_string().into_bytes()),
+            }])
+        }),
+    };
+    let committed = sequencer.commit_blocking(change).unwrap();
+    let tables = PgTables::open(&config, &schema).unwrap().store();
+    let (value, read) = tables
+        .read_record(datatrust_core::store::RecordKind::Guard, b"proposals")
+        .unwrap();
+    assert_eq!(value, Some(committed.first_index.to_string().into_bytes()));
+    assert_eq!(read.version, datatrust_tlog::version_of(value.as_deref()));
+    sequencer.shutdown();
 }

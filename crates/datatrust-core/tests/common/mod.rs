@@ -49,7 +49,7 @@ impl Trust {
     /// `edit` changes the example agreement (quorums are already lowered for one trustee).
     pub fn ratified(members: usize, edit: impl Fn(String) -> String) -> Trust {
         let origin = Origin::parse("trust.test").unwrap();
-        let store = MemoryStore::new();
+        let store = MemoryStore::in_memory();
         let registry = Registry::new(store.clone(), MemoryJournal::new(store), origin.clone());
         let add = |key: &NoteSigner, role: Role| {
             let principal = Principal::new_active(

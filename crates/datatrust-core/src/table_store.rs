@@ -1,0 +1,429 @@
+//! The trust's state tables over any ordered key-value engine (`Tables`): every principal,
+//! invitation, authorisation and record as JSON under (table, key), with the commit path's
+//! encodings (`StateTables`). The core's `MemoryStore` is one over maps in memory; the
+//! PostgreSQL backend is one over a table of rows; telemetry (`EventStore`) is the `E` part,
+//! each backend's own.
+
+use crate::commit::{StateTables, TableRead, TableWrite, Write, version_of};
+use crate::governance::Consent;
+use crate::store::{
+    ChunkInsert, DayCount, EventPage, EventStore, Invitation, KeyValue, PrincipalInsert,
+    RecordKind, RecordStore, RecordWrite, StoreError, TrustStore,
+};
+use crate::{CollectorAuthorization, Principal, PublicKey, Role};
+
+const PRINCIPALS: &str = "principals";
+const INVITATIONS: &str = "invitations";
+const COLLECTORS_BY_MEMBER: &str = "collectors_by_member";
+const MEMBERS_BY_COLLECTOR: &str = "members_by_collector";
+
+/// An ordered key-value engine of named tables.
+pub trait Tables: Send + Sync + 'static {
+    fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The values of `table` whose key starts with `prefix` and comes strictly after
+    /// `after`, in key order (bytewise), at most `limit` of them.
+    fn scan(
+        &self,
+        table: &'static str,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError>;
+    /// Applies the writes atomically and durably.
+    fn apply(&self, writes: &[TableWrite]) -> Result<(), StoreError>;
+    /// Stores `value` unless `key` is taken; returns what was there (and then changes
+    /// nothing).
+    fn insert_new(
+        &self,
+        table: &'static str,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+/// The trust's state over `T`, with telemetry in `E`; clones share both.
+#[derive(Clone)]
+pub struct TableStore<T, E> {
+    tables: T,
+    events: E,
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|error| StoreError::new(format!("encoding: {error}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes)
+        .map_err(|error| StoreError::data_loss(format!("decoding: {error}")))
+}
+
+fn pair(first: &PublicKey, second: &PublicKey) -> Vec<u8> {
+    [first.as_bytes().as_slice(), second.as_bytes()].concat()
+}
+
+fn consent_key(member: &PublicKey, purpose: &str) -> Vec<u8> {
+    [member.as_bytes().as_slice(), purpose.as_bytes()].concat()
+}
+
+impl<T: Tables, E> TableStore<T, E> {
+    pub fn new(tables: T, events: E) -> TableStore<T, E> {
+        TableStore { tables, events }
+    }
+
+    pub fn tables(&self) -> &T {
+        &self.tables
+    }
+
+    fn versioned(
+        &self,
+        table: &'static str,
+        key: Vec<u8>,
+    ) -> Result<(Option<Vec<u8>>, TableRead), StoreError> {
+        let stored = self.tables.get(table, &key)?;
+        let read = TableRead {
+            table,
+            version: version_of(stored.as_deref()),
+            key,
+        };
+        Ok((stored, read))
+    }
+
+    fn decoded<V: serde::de::DeserializeOwned>(
+        &self,
+        table: &'static str,
+        key: Vec<u8>,
+    ) -> Result<(Option<V>, TableRead), StoreError> {
+        let (stored, read) = self.versioned(table, key)?;
+        Ok((stored.map(|bytes| from_json(&bytes)).transpose()?, read))
+    }
+
+    fn authorizations(
+        &self,
+        table: &'static str,
+        key: &PublicKey,
+    ) -> Result<Vec<CollectorAuthorization>, StoreError> {
+        self.tables
+            .scan(table, key.as_bytes(), None, usize::MAX)?
+            .iter()
+            .map(|(_, value)| from_json(value))
+            .collect()
+    }
+}
+
+impl<T: Tables, E: Send + Sync + 'static> StateTables for TableStore<T, E> {
+    fn read_principal(
+        &self,
+        key: &PublicKey,
+    ) -> Result<(Option<Principal>, TableRead), StoreError> {
+        self.decoded(PRINCIPALS, key.as_bytes().to_vec())
+    }
+
+    fn read_invitation(
+        &self,
+        code_hash: &[u8; 32],
+    ) -> Result<(Option<Invitation>, TableRead), StoreError> {
+        self.decoded(INVITATIONS, code_hash.to_vec())
+    }
+
+    fn read_consent(
+        &self,
+        member: &PublicKey,
+        purpose: &str,
+    ) -> Result<(Option<Consent>, TableRead), StoreError> {
+        self.decoded(RecordKind::Consent.table(), consent_key(member, purpose))
+    }
+
+    fn read_collector_authorization(
+        &self,
+        member: &PublicKey,
+        collector: &PublicKey,
+    ) -> Result<(Option<CollectorAuthorization>, TableRead), StoreError> {
+        self.decoded(COLLECTORS_BY_MEMBER, pair(member, collector))
+    }
+
+    fn read_record(
+        &self,
+        kind: RecordKind,
+        key: &[u8],
+    ) -> Result<(Option<Vec<u8>>, TableRead), StoreError> {
+        self.versioned(kind.table(), key.to_vec())
+    }
+
+    fn table_get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.tables.get(table, key)
+    }
+
+    fn encode(&self, write: &Write, first_index: u64) -> Result<Vec<TableWrite>, StoreError> {
+        let one =
+            |table, key: Vec<u8>, value: Option<Vec<u8>>| vec![TableWrite { table, key, value }];
+        Ok(match write {
+            Write::Record { kind, key, value } => one(kind.table(), key.clone(), value.clone()),
+            Write::RecordWithIndex {
+                kind,
+                key,
+                value,
+                index_at,
+                entry,
+            } => {
+                let mut value = value.clone();
+                let slot = value.pointer_mut(index_at).ok_or_else(|| {
+                    StoreError::new(format!("a {} record has no {index_at}", kind.name()))
+                })?;
+                *slot = (first_index + entry).into();
+                one(kind.table(), key.clone(), Some(json(&value)?))
+            }
+            Write::LicenseRevoked(license) => {
+                let mut license = license.clone();
+                if let crate::governance::LicenseStatus::Revoked { log_index, .. } =
+                    &mut license.status
+                {
+                    *log_index = first_index;
+                }
+                one(
+                    RecordKind::License.table(),
+                    license.id.as_bytes().to_vec(),
+                    Some(json(&license)?),
+                )
+            }
+            Write::Payment(payment) => {
+                let mut payment = payment.clone();
+                payment.log_index = first_index;
+                one(
+                    RecordKind::Payment.table(),
+                    payment.reference.as_bytes().to_vec(),
+                    Some(json(&payment)?),
+                )
+            }
+            Write::Principal(principal) => one(
+                PRINCIPALS,
+                principal.public_key.as_bytes().to_vec(),
+                Some(json(principal)?),
+            ),
+            Write::Invitation(invitation) => one(
+                INVITATIONS,
+                invitation.code_hash.to_vec(),
+                Some(json(invitation)?),
+            ),
+            Write::Consent { member, consent } => one(
+                RecordKind::Consent.table(),
+                consent_key(member, &consent.purpose),
+                Some(json(consent)?),
+            ),
+            Write::CollectorAuthorized(authorization) => {
+                let value = json(authorization)?;
+                vec![
+                    TableWrite {
+                        table: COLLECTORS_BY_MEMBER,
+                        key: pair(&authorization.member, &authorization.collector),
+                        value: Some(value.clone()),
+                    },
+                    TableWrite {
+                        table: MEMBERS_BY_COLLECTOR,
+                        key: pair(&authorization.collector, &authorization.member),
+                        value: Some(value),
+                    },
+                ]
+            }
+            Write::CollectorRevoked { member, collector } => vec![
+                TableWrite {
+                    table: COLLECTORS_BY_MEMBER,
+                    key: pair(member, collector),
+                    value: None,
+                },
+                TableWrite {
+                    table: MEMBERS_BY_COLLECTOR,
+                    key: pair(collector, member),
+                    value: None,
+                },
+            ],
+        })
+    }
+
+    fn apply(&self, writes: &[TableWrite]) -> Result<(), StoreError> {
+        self.tables.apply(writes)
+    }
+}
+
+impl<T: Tables, E: Send + Sync + 'static> TrustStore for TableStore<T, E> {
+    fn principal(&self, public_key: &PublicKey) -> Result<Option<Principal>, StoreError> {
+        self.tables
+            .get(PRINCIPALS, public_key.as_bytes())?
+            .map(|bytes| from_json(&bytes))
+            .transpose()
+    }
+
+    fn list_principals(
+        &self,
+        role: Option<Role>,
+        after: Option<&PublicKey>,
+        limit: usize,
+    ) -> Result<Vec<Principal>, StoreError> {
+        let mut listed = Vec::new();
+        let mut after = after.map(|key| key.as_bytes().to_vec());
+        while listed.len() < limit {
+            let page = self.tables.scan(PRINCIPALS, b"", after.as_deref(), 1000)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            for (_, value) in &page {
+                let principal: Principal = from_json(value)?;
+                if role.is_none_or(|role| principal.role == role) && listed.len() < limit {
+                    listed.push(principal);
+                }
+            }
+        }
+        Ok(listed)
+    }
+
+    fn insert_principal(&self, principal: &Principal) -> Result<PrincipalInsert, StoreError> {
+        match self.tables.insert_new(
+            PRINCIPALS,
+            principal.public_key.as_bytes(),
+            &json(principal)?,
+        )? {
+            Some(existing) => Ok(PrincipalInsert::KeyTaken(from_json(&existing)?)),
+            None => Ok(PrincipalInsert::Inserted),
+        }
+    }
+
+    fn insert_invitation(&self, invitation: &Invitation) -> Result<(), StoreError> {
+        self.apply(&[TableWrite {
+            table: INVITATIONS,
+            key: invitation.code_hash.to_vec(),
+            value: Some(json(invitation)?),
+        }])
+    }
+
+    fn invitation(&self, code_hash: &[u8; 32]) -> Result<Option<Invitation>, StoreError> {
+        Ok(self.read_invitation(code_hash)?.0)
+    }
+
+    fn list_invitations(
+        &self,
+        after: Option<&[u8; 32]>,
+        limit: usize,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        self.tables
+            .scan(INVITATIONS, b"", after.map(|after| after.as_slice()), limit)?
+            .iter()
+            .map(|(_, value)| from_json(value))
+            .collect()
+    }
+
+    fn collectors_of_member(
+        &self,
+        member: &PublicKey,
+    ) -> Result<Vec<CollectorAuthorization>, StoreError> {
+        self.authorizations(COLLECTORS_BY_MEMBER, member)
+    }
+
+    fn members_of_collector(
+        &self,
+        collector: &PublicKey,
+    ) -> Result<Vec<CollectorAuthorization>, StoreError> {
+        self.authorizations(MEMBERS_BY_COLLECTOR, collector)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+impl<T: Tables, E: Send + Sync + 'static> RecordStore for TableStore<T, E> {
+    fn get_record(&self, kind: RecordKind, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.tables.get(kind.table(), key)
+    }
+
+    fn scan_records(&self, kind: RecordKind, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+        self.tables.scan(kind.table(), prefix, None, usize::MAX)
+    }
+
+    fn scan_records_page(
+        &self,
+        kind: RecordKind,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        self.tables.scan(kind.table(), prefix, after, limit)
+    }
+
+    fn write_records(&self, writes: Vec<RecordWrite>) -> Result<(), StoreError> {
+        let writes: Vec<TableWrite> = writes
+            .into_iter()
+            .map(|(kind, key, value)| TableWrite {
+                table: kind.table(),
+                key,
+                value,
+            })
+            .collect();
+        self.apply(&writes)
+    }
+}
+
+impl<T: Tables, E: EventStore> EventStore for TableStore<T, E> {
+    fn put_chunk(
+        &self,
+        member: &PublicKey,
+        device_id: &str,
+        sequence: u64,
+        events: &[crate::events::Event],
+    ) -> Result<ChunkInsert, StoreError> {
+        self.events.put_chunk(member, device_id, sequence, events)
+    }
+    fn member_counts(&self, member: &PublicKey) -> Result<Vec<DayCount>, StoreError> {
+        self.events.member_counts(member)
+    }
+    fn member_events(&self, member: &PublicKey) -> Result<Vec<crate::events::Event>, StoreError> {
+        self.events.member_events(member)
+    }
+    fn member_events_page(
+        &self,
+        member: &PublicKey,
+        after: Option<&[u8]>,
+        max_events: usize,
+    ) -> Result<EventPage, StoreError> {
+        self.events.member_events_page(member, after, max_events)
+    }
+    fn erase_member(&self, member: &PublicKey) -> Result<u64, StoreError> {
+        self.events.erase_member(member)
+    }
+    fn put_release_part(
+        &self,
+        member: &PublicKey,
+        release_id: &str,
+        records: &[Vec<u8>],
+    ) -> Result<bool, StoreError> {
+        self.events.put_release_part(member, release_id, records)
+    }
+    fn put_screenshot(
+        &self,
+        member: &PublicKey,
+        sha256: &[u8; 32],
+        image: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.events.put_screenshot(member, sha256, image)
+    }
+    fn screenshot(
+        &self,
+        member: &PublicKey,
+        sha256: &[u8; 32],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.events.screenshot(member, sha256)
+    }
+    fn member_screenshots(
+        &self,
+        member: &PublicKey,
+        after: Option<&[u8; 32]>,
+        limit: usize,
+    ) -> Result<Vec<[u8; 32]>, StoreError> {
+        self.events.member_screenshots(member, after, limit)
+    }
+    fn release_part_chunk(
+        &self,
+        member: &PublicKey,
+        release_id: &str,
+        chunk: u32,
+    ) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
+        self.events.release_part_chunk(member, release_id, chunk)
+    }
+}

@@ -1,0 +1,131 @@
+//! The trust's state tables on PostgreSQL: the core's `TableStore` over the `state` table the
+//! log's commits write (`PgLogStore::commit`), so the registry reads what the sequencer
+//! committed, with the same versions. Telemetry (`EventStore`) is not on PostgreSQL yet:
+//! `PgStore` has none (`()`).
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use datatrust_core::commit::TableWrite;
+use datatrust_core::store::{KeyValue, StoreError};
+use datatrust_core::table_store::{TableStore, Tables};
+
+use crate::{OpenError, apply_state, check_schema_name, migrate};
+
+/// The trust's state (principals, invitations, authorisations, records) on PostgreSQL.
+pub type PgStore = TableStore<PgTables, ()>;
+
+/// Named tables as rows of `<schema>.state`; clones share the connection.
+#[derive(Clone)]
+pub struct PgTables {
+    client: Arc<Mutex<postgres::Client>>,
+    schema: Arc<str>,
+}
+
+fn store_error(error: postgres::Error) -> StoreError {
+    StoreError::new(format!("postgresql: {error}"))
+}
+
+impl PgTables {
+    /// Connects, creating and migrating `schema` as `PgLogStore::open` does.
+    pub fn open(config: &str, schema: &str) -> Result<PgTables, OpenError> {
+        check_schema_name(schema)?;
+        let mut client = postgres::Client::connect(config, postgres::NoTls)?;
+        migrate(&mut client, schema)?;
+        Ok(PgTables {
+            client: Arc::new(Mutex::new(client)),
+            schema: schema.into(),
+        })
+    }
+
+    /// The trust's state on these tables.
+    pub fn store(self) -> PgStore {
+        TableStore::new(self, ())
+    }
+
+    fn client(&self) -> MutexGuard<'_, postgres::Client> {
+        self.client.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Tables for PgTables {
+    fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let sql = format!(
+            "SELECT value FROM {}.state WHERE tbl = $1 AND key = $2",
+            self.schema
+        );
+        Ok(self
+            .client()
+            .query_opt(&sql, &[&table, &key])
+            .map_err(store_error)?
+            .map(|row| row.get(0)))
+    }
+
+    fn scan(
+        &self,
+        table: &'static str,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        // bytea compares bytewise, as the other engines' keys do.
+        let sql = format!(
+            "SELECT key, value FROM {}.state
+             WHERE tbl = $1 AND key >= $2 AND substr(key, 1, length($2)) = $2
+               AND ($3::bytea IS NULL OR key > $3)
+             ORDER BY key LIMIT $4",
+            self.schema
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .client()
+            .query(&sql, &[&table, &prefix, &after, &limit])
+            .map_err(store_error)?
+            .into_iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect())
+    }
+
+    fn apply(&self, writes: &[TableWrite]) -> Result<(), StoreError> {
+        let mut client = self.client();
+        let mut transaction = client.transaction().map_err(store_error)?;
+        apply_state(
+            &mut transaction,
+            &self.schema,
+            writes
+                .iter()
+                .map(|write| (write.table, write.key.as_slice(), write.value.as_deref())),
+        )
+        .map_err(store_error)?;
+        transaction.commit().map_err(store_error)
+    }
+
+    fn insert_new(
+        &self,
+        table: &'static str,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut client = self.client();
+        let inserted = client
+            .execute(
+                &format!(
+                    "INSERT INTO {}.state (tbl, key, value) VALUES ($1, $2, $3)
+                     ON CONFLICT (tbl, key) DO NOTHING",
+                    self.schema
+                ),
+                &[&table, &key, &value],
+            )
+            .map_err(store_error)?;
+        if inserted == 1 {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT value FROM {}.state WHERE tbl = $1 AND key = $2",
+            self.schema
+        );
+        Ok(client
+            .query_opt(&sql, &[&table, &key])
+            .map_err(store_error)?
+            .map(|row| row.get(0)))
+    }
+}
