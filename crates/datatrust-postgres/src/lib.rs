@@ -14,21 +14,26 @@
 //! <schema>.log_leaves (hash, idx)              leaf hash → index, for proofs by hash
 //! <schema>.state (tbl, key, value)             the commit path's state tables
 //! ```
+//!
+//! and members' telemetry, sealed (`events.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use datatrust_tlog::{Hash, LogBatch, LogStore, LogStoreError};
 
+mod events;
 mod tables;
+pub use events::PgEvents;
 pub use tables::{PgStore, PgTables};
 
 /// The schema version this binary writes and reads.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Each migration, in order: migration `n` takes the schema from version `n - 1` to `n`.
 /// `{s}` is the schema's name.
-const MIGRATIONS: [&str; 1] = ["
+const MIGRATIONS: [&str; 2] = [
+    "
     CREATE TABLE {s}.log_checkpoint (
         id BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (id),
         size BIGINT NOT NULL,
@@ -48,7 +53,25 @@ const MIGRATIONS: [&str; 1] = ["
         value BYTEA NOT NULL,
         PRIMARY KEY (tbl, key)
     );
-"];
+",
+    "
+    CREATE TABLE {s}.member_keys (member BYTEA PRIMARY KEY, wrapped BYTEA NOT NULL);
+    CREATE TABLE {s}.event_chunks (key BYTEA PRIMARY KEY, sealed BYTEA NOT NULL);
+    CREATE TABLE {s}.event_counts (
+        member BYTEA NOT NULL,
+        day BIGINT NOT NULL,
+        category TEXT NOT NULL,
+        count BIGINT NOT NULL,
+        PRIMARY KEY (member, day, category)
+    );
+    CREATE TABLE {s}.release_parts (key BYTEA PRIMARY KEY, sealed BYTEA NOT NULL);
+    CREATE TABLE {s}.screenshots (key BYTEA PRIMARY KEY, sealed BYTEA NOT NULL);
+    -- Ciphertext does not compress: store it as it is.
+    ALTER TABLE {s}.event_chunks ALTER COLUMN sealed SET STORAGE EXTERNAL;
+    ALTER TABLE {s}.release_parts ALTER COLUMN sealed SET STORAGE EXTERNAL;
+    ALTER TABLE {s}.screenshots ALTER COLUMN sealed SET STORAGE EXTERNAL;
+",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {

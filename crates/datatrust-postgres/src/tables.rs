@@ -1,7 +1,6 @@
 //! The trust's state tables on PostgreSQL: the core's `TableStore` over the `state` table the
 //! log's commits write (`PgLogStore::commit`), so the registry reads what the sequencer
-//! committed, with the same versions. Telemetry (`EventStore`) is not on PostgreSQL yet:
-//! `PgStore` has none (`()`).
+//! committed, with the same versions; telemetry in `PgEvents`.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -11,8 +10,9 @@ use datatrust_core::table_store::{TableStore, Tables};
 
 use crate::{OpenError, apply_state, check_schema_name, migrate};
 
-/// The trust's state (principals, invitations, authorisations, records) on PostgreSQL.
-pub type PgStore = TableStore<PgTables, ()>;
+/// The trust's state (principals, invitations, authorisations, records) and members'
+/// telemetry on PostgreSQL.
+pub type PgStore = TableStore<PgTables, crate::PgEvents>;
 
 /// Named tables as rows of `<schema>.state`; clones share the connection.
 #[derive(Clone)]
@@ -37,9 +37,10 @@ impl PgTables {
         })
     }
 
-    /// The trust's state on these tables.
-    pub fn store(self) -> PgStore {
-        TableStore::new(self, ())
+    /// The trust's state on these tables, with telemetry (on the same database) sealed
+    /// under `data_key`.
+    pub fn store(self, events: crate::PgEvents) -> PgStore {
+        TableStore::new(self, events)
     }
 
     fn client(&self) -> MutexGuard<'_, postgres::Client> {

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use datatrust_core::NoteSigner;
-use datatrust_postgres::{OpenError, PgLogStore, PgTables, SCHEMA_VERSION};
+use datatrust_postgres::{OpenError, PgEvents, PgLogStore, PgTables, SCHEMA_VERSION};
 use datatrust_tlog::{LogStore, Sequencer, SequencerOptions, contract};
 
 /// The test database, or `None` after saying SKIPPED.
@@ -30,6 +30,12 @@ fn database(test: &str) -> Option<String> {
 
 fn fresh_schema() -> String {
     format!("test_{:016x}", rand::random::<u64>())
+}
+
+/// The trust's state and telemetry on `schema`.
+fn pg_store(config: &str, schema: &str) -> datatrust_postgres::PgStore {
+    let events = PgEvents::open(config, schema, [9; 32]).unwrap();
+    PgTables::open(config, schema).unwrap().store(events)
 }
 
 fn store(config: &str, schema: &str) -> Arc<dyn LogStore> {
@@ -158,12 +164,9 @@ fn the_store_contract_holds_on_postgresql() {
     let Some(config) = database("the_store_contract_holds_on_postgresql") else {
         return;
     };
-    datatrust_core::store_contract::run_all(|| {
-        PgTables::open(&config, &fresh_schema()).unwrap().store()
-    });
-    datatrust_core::store_contract::records_contract(
-        &PgTables::open(&config, &fresh_schema()).unwrap().store(),
-    );
+    datatrust_core::store_contract::run_all(|| pg_store(&config, &fresh_schema()));
+    datatrust_core::store_contract::records_contract(&pg_store(&config, &fresh_schema()));
+    datatrust_core::store_contract::events_contract(&pg_store(&config, &fresh_schema()));
 }
 
 /// What the log's sequencer commits is what the store reads, with the same version: the
@@ -193,7 +196,7 @@ fn the_store_reads_what_the_log_commits() {
         }),
     };
     let committed = sequencer.commit_blocking(change).unwrap();
-    let tables = PgTables::open(&config, &schema).unwrap().store();
+    let tables = pg_store(&config, &schema);
     let (value, read) = tables
         .read_record(datatrust_core::store::RecordKind::Guard, b"proposals")
         .unwrap();

@@ -15,3 +15,10 @@ pub use data_directory::{DataDirectory, DataDirectoryError, OpenedTrust, TrustMe
 pub use disk_space::DEFAULT_MINIMUM_FREE_BYTES;
 pub use sled_log::SledLogStore;
 pub use sled_store::SledStore;
+
+/// How members' telemetry is sealed and keyed, for other backends that store it the same way.
+pub mod sealing {
+    pub use crate::vault::{
+        RELEASE_PART_CHUNK_RECORDS, chunk_key, key_associated_data, open, release_chunk_key, seal,
+    };
+}

@@ -42,11 +42,7 @@ fn cipher(key: &[u8; 32]) -> XChaCha20Poly1305 {
     XChaCha20Poly1305::new(Key::from_slice(key))
 }
 
-pub(crate) fn seal(
-    key: &[u8; 32],
-    plaintext: &[u8],
-    associated: &[u8],
-) -> Result<Vec<u8>, StoreError> {
+pub fn seal(key: &[u8; 32], plaintext: &[u8], associated: &[u8]) -> Result<Vec<u8>, StoreError> {
     let mut nonce = [0u8; NONCE_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let ciphertext = cipher(key)
@@ -63,11 +59,7 @@ pub(crate) fn seal(
     Ok(sealed)
 }
 
-pub(crate) fn open(
-    key: &[u8; 32],
-    sealed: &[u8],
-    associated: &[u8],
-) -> Result<Vec<u8>, StoreError> {
+pub fn open(key: &[u8; 32], sealed: &[u8], associated: &[u8]) -> Result<Vec<u8>, StoreError> {
     if sealed.len() < NONCE_BYTES {
         return Err(StoreError::data_loss("a sealed value is too short"));
     }
@@ -83,14 +75,14 @@ pub(crate) fn open(
         .map_err(|_| StoreError::data_loss("a sealed value does not decrypt: wrong key or damaged"))
 }
 
-fn key_associated_data(member: &PublicKey) -> Vec<u8> {
+pub fn key_associated_data(member: &PublicKey) -> Vec<u8> {
     [b"datatrust member key v1\n".as_slice(), member.as_bytes()].concat()
 }
 
 /// Records per stored chunk of a release part: one streamed message's worth.
-const RELEASE_PART_CHUNK_RECORDS: usize = datatrust_core::release::RECORDS_PER_MESSAGE;
+pub const RELEASE_PART_CHUNK_RECORDS: usize = datatrust_core::release::RECORDS_PER_MESSAGE;
 
-fn release_chunk_key(member: &PublicKey, release_id: &str, chunk: u32) -> Vec<u8> {
+pub fn release_chunk_key(member: &PublicKey, release_id: &str, chunk: u32) -> Vec<u8> {
     [
         member.as_bytes().as_slice(),
         release_id.as_bytes(),
@@ -99,7 +91,7 @@ fn release_chunk_key(member: &PublicKey, release_id: &str, chunk: u32) -> Vec<u8
     .concat()
 }
 
-fn chunk_key(member: &PublicKey, device_id: &str, sequence: u64) -> Vec<u8> {
+pub fn chunk_key(member: &PublicKey, device_id: &str, sequence: u64) -> Vec<u8> {
     [
         member.as_bytes().as_slice(),
         &device_tag(device_id),
