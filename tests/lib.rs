@@ -92,6 +92,7 @@ impl TestTrust {
                     max_delay: std::time::Duration::from_millis(1),
                     ..SequencerOptions::default()
                 },
+                None,
             )
         })
         .await

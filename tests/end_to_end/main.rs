@@ -13,6 +13,7 @@ mod lifecycle;
 mod log;
 mod portal;
 mod portal_api;
+mod postgres;
 mod readme_tour;
 mod release;
 mod roles;

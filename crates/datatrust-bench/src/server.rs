@@ -29,6 +29,7 @@ pub async fn start(directory: &Path, options: ServeOptions) -> anyhow::Result<Ru
             &origin,
             std::time::Duration::from_secs(3600),
             SequencerOptions::default(),
+            None,
         )
     })
     .await??;

@@ -31,6 +31,14 @@ pub struct ServeArgs {
     /// Where the trust keeps its keys and database [default: ./datatrust-data]
     #[arg(long, env = "DATATRUST_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Keep the trust's log and state in PostgreSQL (a libpq connection string or
+    /// postgres:// URL) instead of the data directory's embedded store; the keys stay in
+    /// the data directory. In progress: see the README, "PostgreSQL (in progress)".
+    #[arg(long, env = "DATATRUST_DATABASE")]
+    pub database: Option<String>,
+    /// The PostgreSQL schema that holds the trust [default: datatrust]
+    #[arg(long, env = "DATATRUST_DATABASE_SCHEMA")]
+    pub database_schema: Option<String>,
     /// gRPC listen address [default: 127.0.0.1:50051]
     #[arg(long, env = "DATATRUST_GRPC_ADDR")]
     pub grpc_addr: Option<SocketAddr>,
@@ -86,6 +94,8 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     data_dir: Option<PathBuf>,
+    database: Option<String>,
+    database_schema: Option<String>,
     grpc_addr: Option<SocketAddr>,
     http_addr: Option<SocketAddr>,
     origin: Option<String>,
@@ -108,6 +118,8 @@ struct FileConfig {
 #[derive(Debug)]
 pub struct ServeConfig {
     pub data_dir: PathBuf,
+    /// PostgreSQL to keep the log and state in, and its schema; `None`: the embedded store.
+    pub database: Option<(String, String)>,
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     /// Only when given explicitly: it must then match an existing trust.
@@ -207,11 +219,20 @@ impl ServeArgs {
                 }),
             ..defaults
         };
+        let database = self.database.or(file.database).map(|database| {
+            let schema = self
+                .database_schema
+                .clone()
+                .or(file.database_schema.clone())
+                .unwrap_or_else(|| "datatrust".to_owned());
+            (database, schema)
+        });
         Ok(ServeConfig {
             data_dir: self
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            database,
             grpc_addr: self
                 .grpc_addr
                 .or(file.grpc_addr)

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datatrust_core::Origin;
-use datatrust_core::store::StoreError;
+use datatrust_core::store::{Store, StoreError};
 use datatrust_store::{DataDirectory, DataDirectoryError};
-use datatrust_tlog::SequencerOptions;
+use datatrust_tlog::{LogStore, SequencerOptions};
 
 use crate::{StartError, TrustState};
 
@@ -26,6 +26,8 @@ pub struct OpenTrust {
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenTrustError {
+    #[error("--database: {0}")]
+    Database(#[from] datatrust_postgres::OpenError),
     #[error(transparent)]
     DataDirectory(#[from] DataDirectoryError),
     #[error(transparent)]
@@ -43,12 +45,18 @@ pub fn open_trust(
     default_origin: &Origin,
     token_lifetime: Duration,
     sequencer: SequencerOptions,
+    database: Option<(&str, &str)>,
 ) -> Result<OpenTrust, OpenTrustError> {
     let opened =
         DataDirectory::open_or_create(data_dir, requested_origin, default_origin, crate::now())?;
     let origin = opened.metadata.origin.clone();
-    let store = Arc::new(opened.store);
-    let log_store = Arc::new(store.log_store()?);
+    let (store, log_store): Storage = match database {
+        None => {
+            let log_store = Arc::new(opened.store.log_store()?);
+            (Arc::new(opened.store), log_store)
+        }
+        Some((database, schema)) => on_postgres(&opened.store, database, schema)?,
+    };
     let state = TrustState::open(
         store,
         log_store,
@@ -64,4 +72,27 @@ pub fn open_trust(
         created_trustee_key: opened.created_trustee_key,
         directory: opened.directory,
     })
+}
+
+/// Where a trust's state and log are kept.
+type Storage = (Arc<dyn Store>, Arc<dyn LogStore>);
+
+/// The trust's log and state in PostgreSQL (`schema`), its telemetry sealed under the data
+/// directory's data key. The trustees the data directory made at its creation are carried
+/// over once (an existing principal is left as it is).
+fn on_postgres(
+    directory_store: &datatrust_store::SledStore,
+    database: &str,
+    schema: &str,
+) -> Result<Storage, OpenTrustError> {
+    use datatrust_core::store::TrustStore as _;
+    let events = datatrust_postgres::PgEvents::open(database, schema, directory_store.data_key())?;
+    let store = datatrust_postgres::PgTables::open(database, schema)?.store(events);
+    for trustee in
+        directory_store.list_principals(Some(datatrust_core::Role::Trustee), None, 1000)?
+    {
+        store.insert_principal(&trustee)?;
+    }
+    let log_store = datatrust_postgres::PgLogStore::open(database, schema)?;
+    Ok((Arc::new(store), Arc::new(log_store)))
 }

@@ -156,6 +156,12 @@ impl SledStore {
         )
     }
 
+    /// The trust's data key, which wraps every member's telemetry key (for a backend that
+    /// keeps telemetry elsewhere, sealed the same way).
+    pub fn data_key(&self) -> [u8; 32] {
+        self.data_key
+    }
+
     pub(crate) fn database(&self) -> &sled::Db {
         &self.database
     }

@@ -17,6 +17,7 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
     fit_connections_to_descriptors(&mut config.options);
 
     let data_dir = config.data_dir.clone();
+    let database = config.database.clone();
     let requested_origin = config.origin.clone();
     let token_lifetime = config.options.token_lifetime;
     let opened = tokio::task::spawn_blocking(move || {
@@ -27,6 +28,9 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
             &default_origin,
             token_lifetime,
             SequencerOptions::default(),
+            database
+                .as_ref()
+                .map(|(url, schema)| (url.as_str(), schema.as_str())),
         )
     })
     .await??;
