@@ -60,6 +60,7 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
             max_message_bytes: 16 * 1024 * 1024,
             ..ServeOptions::default()
         },
+        None,
     )
     .await?;
     let channel = running.channel.clone();

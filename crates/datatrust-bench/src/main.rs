@@ -47,6 +47,10 @@ pub enum BenchCommand {
         /// Directory on the disk to measure [default: a temporary directory].
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Keep the trust in this PostgreSQL (a libpq connection string), in a fresh schema,
+        /// instead of the embedded store.
+        #[arg(long)]
+        database: Option<String>,
     },
     /// Telemetry ingest and release streaming through the real server over gRPC on loopback,
     /// with the raw baselines: a no-op streaming RPC of the same messages, and sled batched

@@ -19,7 +19,12 @@ pub struct Running {
 }
 
 /// A new trust in `directory`, served on 127.0.0.1:0, with its first trustee signed in.
-pub async fn start(directory: &Path, options: ServeOptions) -> anyhow::Result<Running> {
+/// `database`: PostgreSQL (connection, schema) instead of the embedded store.
+pub async fn start(
+    directory: &Path,
+    options: ServeOptions,
+    database: Option<(String, String)>,
+) -> anyhow::Result<Running> {
     let origin = Origin::parse("bench.datatrust.localhost")?;
     let data_dir = directory.to_path_buf();
     let opened = tokio::task::spawn_blocking(move || {
@@ -29,7 +34,9 @@ pub async fn start(directory: &Path, options: ServeOptions) -> anyhow::Result<Ru
             &origin,
             std::time::Duration::from_secs(3600),
             SequencerOptions::default(),
-            None,
+            database
+                .as_ref()
+                .map(|(database, schema)| (database.as_str(), schema.as_str())),
         )
     })
     .await??;

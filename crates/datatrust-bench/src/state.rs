@@ -34,6 +34,7 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
         changes,
         reads,
         dir,
+        database,
     } = command
     else {
         unreachable!("dispatched by kind");
@@ -50,7 +51,11 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
         anonymous_per_source_per_second: 1_000_000,
         ..ServeOptions::default()
     };
-    let running = crate::server::start(&root.join("trust"), options).await?;
+    let database = database.map(|database| {
+        let schema = format!("bench_{:016x}", rand::random::<u64>());
+        (database, schema)
+    });
+    let running = crate::server::start(&root.join("trust"), options, database).await?;
     let trustee = running.trustee.clone();
     let mut channels = vec![running.channel.clone()];
     while channels.len() < CONNECTIONS.min(members) {

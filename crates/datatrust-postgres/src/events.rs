@@ -30,7 +30,7 @@ use crate::{OpenError, check_schema_name, migrate};
 /// Members' telemetry on PostgreSQL; clones share the connection.
 #[derive(Clone)]
 pub struct PgEvents {
-    client: Arc<Mutex<postgres::Client>>,
+    client: Arc<Mutex<crate::blocking::Connection>>,
     schema: Arc<str>,
     /// The trust's data key, which wraps every member's key.
     data_key: [u8; 32],
@@ -43,7 +43,7 @@ fn store_error(error: postgres::Error) -> StoreError {
 impl PgEvents {
     pub fn open(config: &str, schema: &str, data_key: [u8; 32]) -> Result<PgEvents, OpenError> {
         check_schema_name(schema)?;
-        let mut client = postgres::Client::connect(config, postgres::NoTls)?;
+        let mut client = crate::blocking::Connection::open(config)?;
         migrate(&mut client, schema)?;
         Ok(PgEvents {
             client: Arc::new(Mutex::new(client)),
@@ -52,7 +52,7 @@ impl PgEvents {
         })
     }
 
-    fn client(&self) -> MutexGuard<'_, postgres::Client> {
+    fn client(&self) -> MutexGuard<'_, crate::blocking::Connection> {
         self.client.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -127,78 +127,84 @@ impl EventStore for PgEvents {
         sequence: u64,
         events: &[Event],
     ) -> Result<ChunkInsert, StoreError> {
-        let key = chunk_key(member, device_id, sequence);
-        let mut client = self.client();
-        let mut transaction = client.transaction().map_err(store_error)?;
-        let member_key = self.member_key_or_create(&mut transaction, member)?;
-        let plaintext = postcard::to_stdvec(events)
-            .map_err(|error| StoreError::new(format!("encoding events: {error}")))?;
-        let sealed = seal(&member_key, &plaintext, &key)?;
-        let inserted = transaction
-            .execute(
-                &self.sql(
-                    "INSERT INTO {s}.event_chunks (key, sealed) VALUES ($1, $2)
+        crate::blocking::off_runtime(|| {
+            let key = chunk_key(member, device_id, sequence);
+            let mut client = self.client();
+            let mut transaction = client.transaction().map_err(store_error)?;
+            let member_key = self.member_key_or_create(&mut transaction, member)?;
+            let plaintext = postcard::to_stdvec(events)
+                .map_err(|error| StoreError::new(format!("encoding events: {error}")))?;
+            let sealed = seal(&member_key, &plaintext, &key)?;
+            let inserted = transaction
+                .execute(
+                    &self.sql(
+                        "INSERT INTO {s}.event_chunks (key, sealed) VALUES ($1, $2)
                      ON CONFLICT (key) DO NOTHING",
-                ),
-                &[&key, &sealed],
-            )
-            .map_err(store_error)?;
-        if inserted == 0 {
-            return Ok(ChunkInsert::Duplicate);
-        }
-        let mut counts: std::collections::BTreeMap<(i64, &str), i64> = Default::default();
-        for event in events {
-            *counts.entry((event.day(), event.category())).or_default() += 1;
-        }
-        let days: Vec<i64> = counts.keys().map(|(day, _)| *day).collect();
-        let categories: Vec<&str> = counts.keys().map(|(_, category)| *category).collect();
-        let added: Vec<i64> = counts.values().copied().collect();
-        transaction
-            .execute(
-                &self.sql(
-                    "INSERT INTO {s}.event_counts (member, day, category, count)
+                    ),
+                    &[&key, &sealed],
+                )
+                .map_err(store_error)?;
+            if inserted == 0 {
+                return Ok(ChunkInsert::Duplicate);
+            }
+            let mut counts: std::collections::BTreeMap<(i64, &str), i64> = Default::default();
+            for event in events {
+                *counts.entry((event.day(), event.category())).or_default() += 1;
+            }
+            let days: Vec<i64> = counts.keys().map(|(day, _)| *day).collect();
+            let categories: Vec<&str> = counts.keys().map(|(_, category)| *category).collect();
+            let added: Vec<i64> = counts.values().copied().collect();
+            transaction
+                .execute(
+                    &self.sql(
+                        "INSERT INTO {s}.event_counts (member, day, category, count)
                      SELECT $1, * FROM UNNEST($2::int8[], $3::text[], $4::int8[])
                      ON CONFLICT (member, day, category)
                      DO UPDATE SET count = {s}.event_counts.count + EXCLUDED.count",
-                ),
-                &[&member.as_bytes().as_slice(), &days, &categories, &added],
-            )
-            .map_err(store_error)?;
-        transaction.commit().map_err(store_error)?;
-        Ok(ChunkInsert::Stored)
+                    ),
+                    &[&member.as_bytes().as_slice(), &days, &categories, &added],
+                )
+                .map_err(store_error)?;
+            transaction.commit().map_err(store_error)?;
+            Ok(ChunkInsert::Stored)
+        })
     }
 
     fn member_counts(&self, member: &PublicKey) -> Result<Vec<DayCount>, StoreError> {
-        Ok(self
-            .client()
-            .query(
-                &self.sql(
-                    "SELECT day, category, count FROM {s}.event_counts WHERE member = $1
+        crate::blocking::off_runtime(|| {
+            Ok(self
+                .client()
+                .query(
+                    &self.sql(
+                        "SELECT day, category, count FROM {s}.event_counts WHERE member = $1
                      ORDER BY day, category",
-                ),
-                &[&member.as_bytes().as_slice()],
-            )
-            .map_err(store_error)?
-            .into_iter()
-            .map(|row| DayCount {
-                day: row.get(0),
-                category: row.get(1),
-                count: row.get::<_, i64>(2) as u64,
-            })
-            .collect())
+                    ),
+                    &[&member.as_bytes().as_slice()],
+                )
+                .map_err(store_error)?
+                .into_iter()
+                .map(|row| DayCount {
+                    day: row.get(0),
+                    category: row.get(1),
+                    count: row.get::<_, i64>(2) as u64,
+                })
+                .collect())
+        })
     }
 
     fn member_events(&self, member: &PublicKey) -> Result<Vec<Event>, StoreError> {
-        let mut events = Vec::new();
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let page = self.member_events_page(member, after.as_deref(), 65_536)?;
-            events.extend(page.events);
-            match page.next {
-                Some(next) => after = Some(next),
-                None => return Ok(events),
+        crate::blocking::off_runtime(|| {
+            let mut events = Vec::new();
+            let mut after: Option<Vec<u8>> = None;
+            loop {
+                let page = self.member_events_page(member, after.as_deref(), 65_536)?;
+                events.extend(page.events);
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => return Ok(events),
+                }
             }
-        }
+        })
     }
 
     fn member_events_page(
@@ -207,95 +213,100 @@ impl EventStore for PgEvents {
         after: Option<&[u8]>,
         max_events: usize,
     ) -> Result<EventPage, StoreError> {
-        if after.is_some_and(|after| !after.starts_with(member.as_bytes())) {
-            return Err(StoreError::new("a page position of another member"));
-        }
-        let start = after.map_or_else(|| member.as_bytes().to_vec(), <[u8]>::to_vec);
-        let mut client = self.client();
-        let mut member_key = None;
-        let mut events = Vec::new();
-        let mut last: Option<Vec<u8>> = None;
-        // A page of chunks at a time, until enough events are read.
-        loop {
-            let from = last.clone().unwrap_or_else(|| start.clone());
-            let rows = client
-                .query(
-                    &self.sql(
-                        "SELECT key, sealed FROM {s}.event_chunks
-                         WHERE key > $1 AND substr(key, 1, 32) = $2 ORDER BY key LIMIT 64",
-                    ),
-                    &[&from, &member.as_bytes().as_slice()],
-                )
-                .map_err(store_error)?;
-            // The first page includes the start itself only when it is the bare member.
-            let rows: Vec<_> = rows
-                .into_iter()
-                .filter(|row| row.get::<_, Vec<u8>>(0).starts_with(member.as_bytes()))
-                .collect();
-            if rows.is_empty() {
-                return Ok(EventPage { events, next: None });
+        crate::blocking::off_runtime(|| {
+            if after.is_some_and(|after| !after.starts_with(member.as_bytes())) {
+                return Err(StoreError::new("a page position of another member"));
             }
-            for row in rows {
-                let key: Vec<u8> = row.get(0);
-                let sealed: Vec<u8> = row.get(1);
-                let member_key = match member_key {
-                    Some(key) => key,
-                    None => *member_key.insert(self.member_key(&mut *client, member)?.ok_or_else(
-                        || {
-                            StoreError::data_loss(
-                                "the member's data is stored but their key is missing",
-                            )
-                        },
-                    )?),
-                };
-                let plaintext = open(&member_key, &sealed, &key)?;
-                let chunk: Vec<Event> = postcard::from_bytes(&plaintext)
-                    .map_err(|error| StoreError::data_loss(format!("decoding a chunk: {error}")))?;
-                events.extend(chunk);
-                last = Some(key);
-                if events.len() >= max_events.max(1) {
-                    return Ok(EventPage { events, next: last });
+            let start = after.map_or_else(|| member.as_bytes().to_vec(), <[u8]>::to_vec);
+            let mut client = self.client();
+            let mut member_key = None;
+            let mut events = Vec::new();
+            let mut last: Option<Vec<u8>> = None;
+            // A page of chunks at a time, until enough events are read.
+            loop {
+                let from = last.clone().unwrap_or_else(|| start.clone());
+                let rows = client
+                    .query(
+                        &self.sql(
+                            "SELECT key, sealed FROM {s}.event_chunks
+                         WHERE key > $1 AND substr(key, 1, 32) = $2 ORDER BY key LIMIT 64",
+                        ),
+                        &[&from, &member.as_bytes().as_slice()],
+                    )
+                    .map_err(store_error)?;
+                // The first page includes the start itself only when it is the bare member.
+                let rows: Vec<_> = rows
+                    .into_iter()
+                    .filter(|row| row.get::<_, Vec<u8>>(0).starts_with(member.as_bytes()))
+                    .collect();
+                if rows.is_empty() {
+                    return Ok(EventPage { events, next: None });
+                }
+                for row in rows {
+                    let key: Vec<u8> = row.get(0);
+                    let sealed: Vec<u8> = row.get(1);
+                    let member_key = match member_key {
+                        Some(key) => key,
+                        None => *member_key.insert(
+                            self.member_key(&mut **client, member)?.ok_or_else(|| {
+                                StoreError::data_loss(
+                                    "the member's data is stored but their key is missing",
+                                )
+                            })?,
+                        ),
+                    };
+                    let plaintext = open(&member_key, &sealed, &key)?;
+                    let chunk: Vec<Event> = postcard::from_bytes(&plaintext).map_err(|error| {
+                        StoreError::data_loss(format!("decoding a chunk: {error}"))
+                    })?;
+                    events.extend(chunk);
+                    last = Some(key);
+                    if events.len() >= max_events.max(1) {
+                        return Ok(EventPage { events, next: last });
+                    }
                 }
             }
-        }
+        })
     }
 
     fn erase_member(&self, member: &PublicKey) -> Result<u64, StoreError> {
-        let mut client = self.client();
-        let mut transaction = client.transaction().map_err(store_error)?;
-        let member_bytes = member.as_bytes().as_slice();
+        crate::blocking::off_runtime(|| {
+            let mut client = self.client();
+            let mut transaction = client.transaction().map_err(store_error)?;
+            let member_bytes = member.as_bytes().as_slice();
 
-        // The key first: nothing of the member decrypts once this commits.
-        transaction
-            .execute(
-                &self.sql("DELETE FROM {s}.member_keys WHERE member = $1"),
-                &[&member_bytes],
-            )
-            .map_err(store_error)?;
-        let deleted = transaction
-            .execute(
-                &self.sql("DELETE FROM {s}.event_chunks WHERE substr(key, 1, 32) = $1"),
-                &[&member_bytes],
-            )
-            .map_err(store_error)?;
-        for table in ["release_parts", "screenshots"] {
+            // The key first: nothing of the member decrypts once this commits.
             transaction
                 .execute(
-                    &self.sql(&format!(
-                        "DELETE FROM {{s}}.{table} WHERE substr(key, 1, 32) = $1"
-                    )),
+                    &self.sql("DELETE FROM {s}.member_keys WHERE member = $1"),
                     &[&member_bytes],
                 )
                 .map_err(store_error)?;
-        }
-        transaction
-            .execute(
-                &self.sql("DELETE FROM {s}.event_counts WHERE member = $1"),
-                &[&member_bytes],
-            )
-            .map_err(store_error)?;
-        transaction.commit().map_err(store_error)?;
-        Ok(deleted)
+            let deleted = transaction
+                .execute(
+                    &self.sql("DELETE FROM {s}.event_chunks WHERE substr(key, 1, 32) = $1"),
+                    &[&member_bytes],
+                )
+                .map_err(store_error)?;
+            for table in ["release_parts", "screenshots"] {
+                transaction
+                    .execute(
+                        &self.sql(&format!(
+                            "DELETE FROM {{s}}.{table} WHERE substr(key, 1, 32) = $1"
+                        )),
+                        &[&member_bytes],
+                    )
+                    .map_err(store_error)?;
+            }
+            transaction
+                .execute(
+                    &self.sql("DELETE FROM {s}.event_counts WHERE member = $1"),
+                    &[&member_bytes],
+                )
+                .map_err(store_error)?;
+            transaction.commit().map_err(store_error)?;
+            Ok(deleted)
+        })
     }
 
     fn put_release_part(
@@ -304,32 +315,35 @@ impl EventStore for PgEvents {
         release_id: &str,
         records: &[Vec<u8>],
     ) -> Result<bool, StoreError> {
-        let mut client = self.client();
-        let Some(member_key) = self.member_key(&mut *client, member)? else {
-            return Ok(false);
-        };
-        let mut keys = Vec::new();
-        let mut sealed = Vec::new();
-        for (index, chunk) in records.chunks(RELEASE_PART_CHUNK_RECORDS).enumerate() {
-            let index = u32::try_from(index)
-                .map_err(|_| StoreError::new("a release part of more than 2^32 chunks"))?;
-            let key = release_chunk_key(member, release_id, index);
-            let plaintext = postcard::to_stdvec(chunk)
-                .map_err(|error| StoreError::new(format!("encoding a release part: {error}")))?;
-            sealed.push(seal(&member_key, &plaintext, &key)?);
-            keys.push(key);
-        }
-        client
-            .execute(
-                &self.sql(
-                    "INSERT INTO {s}.release_parts (key, sealed)
+        crate::blocking::off_runtime(|| {
+            let mut client = self.client();
+            let Some(member_key) = self.member_key(&mut **client, member)? else {
+                return Ok(false);
+            };
+            let mut keys = Vec::new();
+            let mut sealed = Vec::new();
+            for (index, chunk) in records.chunks(RELEASE_PART_CHUNK_RECORDS).enumerate() {
+                let index = u32::try_from(index)
+                    .map_err(|_| StoreError::new("a release part of more than 2^32 chunks"))?;
+                let key = release_chunk_key(member, release_id, index);
+                let plaintext = postcard::to_stdvec(chunk).map_err(|error| {
+                    StoreError::new(format!("encoding a release part: {error}"))
+                })?;
+                sealed.push(seal(&member_key, &plaintext, &key)?);
+                keys.push(key);
+            }
+            client
+                .execute(
+                    &self.sql(
+                        "INSERT INTO {s}.release_parts (key, sealed)
                      SELECT * FROM UNNEST($1::bytea[], $2::bytea[])
                      ON CONFLICT (key) DO UPDATE SET sealed = EXCLUDED.sealed",
-                ),
-                &[&keys, &sealed],
-            )
-            .map_err(store_error)?;
-        Ok(true)
+                    ),
+                    &[&keys, &sealed],
+                )
+                .map_err(store_error)?;
+            Ok(true)
+        })
     }
 
     fn put_screenshot(
@@ -338,23 +352,25 @@ impl EventStore for PgEvents {
         sha256: &[u8; 32],
         image: &[u8],
     ) -> Result<bool, StoreError> {
-        let key = [member.as_bytes().as_slice(), sha256].concat();
-        if self.sealed("screenshots", &key)?.is_some() {
-            return Ok(false);
-        }
-        let mut client = self.client();
-        let member_key = self.member_key_or_create(&mut *client, member)?;
-        let sealed = seal(&member_key, image, &key)?;
-        let inserted = client
-            .execute(
-                &self.sql(
-                    "INSERT INTO {s}.screenshots (key, sealed) VALUES ($1, $2)
+        crate::blocking::off_runtime(|| {
+            let key = [member.as_bytes().as_slice(), sha256].concat();
+            if self.sealed("screenshots", &key)?.is_some() {
+                return Ok(false);
+            }
+            let mut client = self.client();
+            let member_key = self.member_key_or_create(&mut **client, member)?;
+            let sealed = seal(&member_key, image, &key)?;
+            let inserted = client
+                .execute(
+                    &self.sql(
+                        "INSERT INTO {s}.screenshots (key, sealed) VALUES ($1, $2)
                      ON CONFLICT (key) DO NOTHING",
-                ),
-                &[&key, &sealed],
-            )
-            .map_err(store_error)?;
-        Ok(inserted == 1)
+                    ),
+                    &[&key, &sealed],
+                )
+                .map_err(store_error)?;
+            Ok(inserted == 1)
+        })
     }
 
     fn screenshot(
@@ -362,16 +378,18 @@ impl EventStore for PgEvents {
         member: &PublicKey,
         sha256: &[u8; 32],
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let key = [member.as_bytes().as_slice(), sha256].concat();
-        let Some(sealed) = self.sealed("screenshots", &key)? else {
-            return Ok(None);
-        };
-        let member_key = self
-            .member_key(&mut *self.client(), member)?
-            .ok_or_else(|| {
-                StoreError::data_loss("a screenshot is stored but the member's key is missing")
-            })?;
-        Ok(Some(open(&member_key, &sealed, &key)?))
+        crate::blocking::off_runtime(|| {
+            let key = [member.as_bytes().as_slice(), sha256].concat();
+            let Some(sealed) = self.sealed("screenshots", &key)? else {
+                return Ok(None);
+            };
+            let member_key = self
+                .member_key(&mut **self.client(), member)?
+                .ok_or_else(|| {
+                    StoreError::data_loss("a screenshot is stored but the member's key is missing")
+                })?;
+            Ok(Some(open(&member_key, &sealed, &key)?))
+        })
     }
 
     fn member_screenshots(
@@ -380,28 +398,30 @@ impl EventStore for PgEvents {
         after: Option<&[u8; 32]>,
         limit: usize,
     ) -> Result<Vec<[u8; 32]>, StoreError> {
-        let from = match after {
-            Some(after) => [member.as_bytes().as_slice(), after].concat(),
-            None => member.as_bytes().to_vec(),
-        };
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.client()
-            .query(
-                &self.sql(
-                    "SELECT key FROM {s}.screenshots WHERE key > $1 AND substr(key, 1, 32) = $2
+        crate::blocking::off_runtime(|| {
+            let from = match after {
+                Some(after) => [member.as_bytes().as_slice(), after].concat(),
+                None => member.as_bytes().to_vec(),
+            };
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            self.client()
+                .query(
+                    &self.sql(
+                        "SELECT key FROM {s}.screenshots WHERE key > $1 AND substr(key, 1, 32) = $2
                      ORDER BY key LIMIT $3",
-                ),
-                &[&from, &member.as_bytes().as_slice(), &limit],
-            )
-            .map_err(store_error)?
-            .into_iter()
-            .map(|row| {
-                let key: Vec<u8> = row.get(0);
-                key.get(32..)
-                    .and_then(|hash| <[u8; 32]>::try_from(hash).ok())
-                    .ok_or_else(|| StoreError::data_loss("a screenshot key is malformed"))
-            })
-            .collect()
+                    ),
+                    &[&from, &member.as_bytes().as_slice(), &limit],
+                )
+                .map_err(store_error)?
+                .into_iter()
+                .map(|row| {
+                    let key: Vec<u8> = row.get(0);
+                    key.get(32..)
+                        .and_then(|hash| <[u8; 32]>::try_from(hash).ok())
+                        .ok_or_else(|| StoreError::data_loss("a screenshot key is malformed"))
+                })
+                .collect()
+        })
     }
 
     fn release_part_chunk(
@@ -410,16 +430,18 @@ impl EventStore for PgEvents {
         release_id: &str,
         chunk: u32,
     ) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
-        let key = release_chunk_key(member, release_id, chunk);
-        let Some(sealed) = self.sealed("release_parts", &key)? else {
-            return Ok(None);
-        };
-        let Some(member_key) = self.member_key(&mut *self.client(), member)? else {
-            return Ok(None);
-        };
-        let plaintext = open(&member_key, &sealed, &key)?;
-        Ok(Some(postcard::from_bytes(&plaintext).map_err(|error| {
-            StoreError::data_loss(format!("decoding a release part: {error}"))
-        })?))
+        crate::blocking::off_runtime(|| {
+            let key = release_chunk_key(member, release_id, chunk);
+            let Some(sealed) = self.sealed("release_parts", &key)? else {
+                return Ok(None);
+            };
+            let Some(member_key) = self.member_key(&mut **self.client(), member)? else {
+                return Ok(None);
+            };
+            let plaintext = open(&member_key, &sealed, &key)?;
+            Ok(Some(postcard::from_bytes(&plaintext).map_err(|error| {
+                StoreError::data_loss(format!("decoding a release part: {error}"))
+            })?))
+        })
     }
 }

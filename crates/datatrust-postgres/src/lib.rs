@@ -22,6 +22,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use datatrust_tlog::{Hash, LogBatch, LogStore, LogStoreError};
 
+mod blocking;
 mod events;
 mod tables;
 pub use events::PgEvents;
@@ -90,7 +91,7 @@ pub enum OpenError {
 /// The log's storage on PostgreSQL. One connection, used by one writer (the sequencer) and
 /// the readers in turn.
 pub struct PgLogStore {
-    client: Mutex<postgres::Client>,
+    client: Mutex<crate::blocking::Connection>,
     schema: String,
     /// The tree size this store last read or committed: the expected value of the
     /// checkpoint row's compare-and-swap.
@@ -119,7 +120,7 @@ impl PgLogStore {
     /// not exist and migrates it to `SCHEMA_VERSION`, refusing a newer one.
     pub fn open(config: &str, schema: &str) -> Result<PgLogStore, OpenError> {
         check_schema_name(schema)?;
-        let mut client = postgres::Client::connect(config, postgres::NoTls)?;
+        let mut client = crate::blocking::Connection::open(config)?;
         migrate(&mut client, schema)?;
         Ok(PgLogStore {
             client: Mutex::new(client),
@@ -128,7 +129,7 @@ impl PgLogStore {
         })
     }
 
-    fn client(&self) -> MutexGuard<'_, postgres::Client> {
+    fn client(&self) -> MutexGuard<'_, crate::blocking::Connection> {
         self.client.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -238,156 +239,170 @@ pub(crate) fn apply_state<'a>(
 
 impl LogStore for PgLogStore {
     fn checkpoint(&self) -> Result<Option<String>, LogStoreError> {
-        let sql = format!("SELECT size, note FROM {}.log_checkpoint", self.schema);
-        let row = self.client().query_opt(&sql, &[]).map_err(log_error)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        *self.size.lock().unwrap_or_else(PoisonError::into_inner) = Some(row.get(0));
-        Ok(Some(row.get(1)))
+        crate::blocking::off_runtime(|| {
+            let sql = format!("SELECT size, note FROM {}.log_checkpoint", self.schema);
+            let row = self.client().query_opt(&sql, &[]).map_err(log_error)?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            *self.size.lock().unwrap_or_else(PoisonError::into_inner) = Some(row.get(0));
+            Ok(Some(row.get(1)))
+        })
     }
 
     fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, LogStoreError> {
-        self.query_bytes(
-            "SELECT bytes FROM {s}.log_tiles WHERE level = $1 AND idx = $2",
-            &[&i16::from(level), &as_index(index)?],
-        )
+        crate::blocking::off_runtime(|| {
+            self.query_bytes(
+                "SELECT bytes FROM {s}.log_tiles WHERE level = $1 AND idx = $2",
+                &[&i16::from(level), &as_index(index)?],
+            )
+        })
     }
 
     fn bundle(&self, index: u64) -> Result<Option<Vec<u8>>, LogStoreError> {
-        self.query_bytes(
-            "SELECT bytes FROM {s}.log_bundles WHERE idx = $1",
-            &[&as_index(index)?],
-        )
+        crate::blocking::off_runtime(|| {
+            self.query_bytes(
+                "SELECT bytes FROM {s}.log_bundles WHERE idx = $1",
+                &[&as_index(index)?],
+            )
+        })
     }
 
     fn leaf_index(&self, leaf: &Hash) -> Result<Option<u64>, LogStoreError> {
-        let sql = format!("SELECT idx FROM {}.log_leaves WHERE hash = $1", self.schema);
-        let row = self
-            .client()
-            .query_opt(&sql, &[&leaf.as_slice()])
-            .map_err(log_error)?;
-        Ok(row.map(|row| row.get::<_, i64>(0) as u64))
+        crate::blocking::off_runtime(|| {
+            let sql = format!("SELECT idx FROM {}.log_leaves WHERE hash = $1", self.schema);
+            let row = self
+                .client()
+                .query_opt(&sql, &[&leaf.as_slice()])
+                .map_err(log_error)?;
+            Ok(row.map(|row| row.get::<_, i64>(0) as u64))
+        })
     }
 
     fn commit(&self, batch: LogBatch) -> Result<(), LogStoreError> {
-        let s = &self.schema;
-        let mut expected = self.size.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut client = self.client();
-        let mut transaction = client.transaction().map_err(log_error)?;
-        // The compare-and-swap: the tree this batch extends must still be the stored one.
-        let stored: Option<i64> = transaction
-            .query_opt(
-                &format!("SELECT size FROM {s}.log_checkpoint FOR UPDATE"),
-                &[],
-            )
-            .map_err(log_error)?
-            .map(|row| row.get(0));
-        if stored != *expected {
-            return Err(LogStoreError(format!(
-                "the stored log has size {stored:?}, not the {:?} this writer extends: another writer committed; refusing to fork the log",
-                *expected
-            )));
-        }
-        let (levels, indices, bytes): (Vec<i16>, Vec<i64>, Vec<&[u8]>) = batch
-            .tiles
-            .iter()
-            .map(|((level, index), bytes)| (i16::from(*level), *index as i64, bytes.as_slice()))
-            .fold(
-                (Vec::new(), Vec::new(), Vec::new()),
-                |mut columns, (level, index, bytes)| {
-                    columns.0.push(level);
-                    columns.1.push(index);
-                    columns.2.push(bytes);
-                    columns
-                },
-            );
-        transaction
-            .execute(
-                &format!(
-                    "INSERT INTO {s}.log_tiles (level, idx, bytes)
+        crate::blocking::off_runtime(|| {
+            let s = &self.schema;
+            let mut expected = self.size.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut client = self.client();
+            let mut transaction = client.transaction().map_err(log_error)?;
+            // The compare-and-swap: the tree this batch extends must still be the stored one.
+            let stored: Option<i64> = transaction
+                .query_opt(
+                    &format!("SELECT size FROM {s}.log_checkpoint FOR UPDATE"),
+                    &[],
+                )
+                .map_err(log_error)?
+                .map(|row| row.get(0));
+            if stored != *expected {
+                return Err(LogStoreError(format!(
+                    "the stored log has size {stored:?}, not the {:?} this writer extends: another writer committed; refusing to fork the log",
+                    *expected
+                )));
+            }
+            let (levels, indices, bytes): (Vec<i16>, Vec<i64>, Vec<&[u8]>) = batch
+                .tiles
+                .iter()
+                .map(|((level, index), bytes)| (i16::from(*level), *index as i64, bytes.as_slice()))
+                .fold(
+                    (Vec::new(), Vec::new(), Vec::new()),
+                    |mut columns, (level, index, bytes)| {
+                        columns.0.push(level);
+                        columns.1.push(index);
+                        columns.2.push(bytes);
+                        columns
+                    },
+                );
+            transaction
+                .execute(
+                    &format!(
+                        "INSERT INTO {s}.log_tiles (level, idx, bytes)
                      SELECT * FROM UNNEST($1::int2[], $2::int8[], $3::bytea[])
                      ON CONFLICT (level, idx) DO UPDATE SET bytes = EXCLUDED.bytes"
-                ),
-                &[&levels, &indices, &bytes],
-            )
-            .map_err(log_error)?;
-        let bundle_indices: Vec<i64> = batch
-            .bundles
-            .iter()
-            .map(|(index, _)| *index as i64)
-            .collect();
-        let bundle_bytes: Vec<&[u8]> = batch
-            .bundles
-            .iter()
-            .map(|(_, bytes)| bytes.as_slice())
-            .collect();
-        transaction
-            .execute(
-                &format!(
-                    "INSERT INTO {s}.log_bundles (idx, bytes)
+                    ),
+                    &[&levels, &indices, &bytes],
+                )
+                .map_err(log_error)?;
+            let bundle_indices: Vec<i64> = batch
+                .bundles
+                .iter()
+                .map(|(index, _)| *index as i64)
+                .collect();
+            let bundle_bytes: Vec<&[u8]> = batch
+                .bundles
+                .iter()
+                .map(|(_, bytes)| bytes.as_slice())
+                .collect();
+            transaction
+                .execute(
+                    &format!(
+                        "INSERT INTO {s}.log_bundles (idx, bytes)
                      SELECT * FROM UNNEST($1::int8[], $2::bytea[])
                      ON CONFLICT (idx) DO UPDATE SET bytes = EXCLUDED.bytes"
-                ),
-                &[&bundle_indices, &bundle_bytes],
-            )
-            .map_err(log_error)?;
-        let leaf_hashes: Vec<&[u8]> = batch
-            .leaf_indices
-            .iter()
-            .map(|(leaf, _)| leaf.as_slice())
-            .collect();
-        let leaf_indices: Vec<i64> = batch
-            .leaf_indices
-            .iter()
-            .map(|(_, index)| *index as i64)
-            .collect();
-        transaction
-            .execute(
-                &format!(
-                    "INSERT INTO {s}.log_leaves (hash, idx)
+                    ),
+                    &[&bundle_indices, &bundle_bytes],
+                )
+                .map_err(log_error)?;
+            let leaf_hashes: Vec<&[u8]> = batch
+                .leaf_indices
+                .iter()
+                .map(|(leaf, _)| leaf.as_slice())
+                .collect();
+            let leaf_indices: Vec<i64> = batch
+                .leaf_indices
+                .iter()
+                .map(|(_, index)| *index as i64)
+                .collect();
+            transaction
+                .execute(
+                    &format!(
+                        "INSERT INTO {s}.log_leaves (hash, idx)
                      SELECT * FROM UNNEST($1::bytea[], $2::int8[])
                      ON CONFLICT (hash) DO NOTHING"
-                ),
-                &[&leaf_hashes, &leaf_indices],
+                    ),
+                    &[&leaf_hashes, &leaf_indices],
+                )
+                .map_err(log_error)?;
+            apply_state(
+                &mut transaction,
+                s,
+                batch
+                    .state
+                    .iter()
+                    .map(|write| (write.table, write.key.as_slice(), write.value.as_deref())),
             )
             .map_err(log_error)?;
-        apply_state(
-            &mut transaction,
-            s,
-            batch
-                .state
-                .iter()
-                .map(|write| (write.table, write.key.as_slice(), write.value.as_deref())),
-        )
-        .map_err(log_error)?;
-        let size = as_index(batch.size)?;
-        transaction
-            .execute(
-                &format!(
-                    "INSERT INTO {s}.log_checkpoint (id, size, note) VALUES (TRUE, $1, $2)
+            let size = as_index(batch.size)?;
+            transaction
+                .execute(
+                    &format!(
+                        "INSERT INTO {s}.log_checkpoint (id, size, note) VALUES (TRUE, $1, $2)
                      ON CONFLICT (id) DO UPDATE SET size = EXCLUDED.size, note = EXCLUDED.note"
-                ),
-                &[&size, &batch.checkpoint],
-            )
-            .map_err(log_error)?;
-        // Durable when this returns: PostgreSQL's commit waits for its WAL flush (with
-        // synchronous replication configured, for the standby's too).
-        transaction.commit().map_err(log_error)?;
-        *expected = Some(size);
-        Ok(())
+                    ),
+                    &[&size, &batch.checkpoint],
+                )
+                .map_err(log_error)?;
+            // Durable when this returns: PostgreSQL's commit waits for its WAL flush (with
+            // synchronous replication configured, for the standby's too).
+            transaction.commit().map_err(log_error)?;
+            *expected = Some(size);
+            Ok(())
+        })
     }
 
     fn state(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, LogStoreError> {
-        self.query_bytes(
-            "SELECT value FROM {s}.state WHERE tbl = $1 AND key = $2",
-            &[&table, &key],
-        )
+        crate::blocking::off_runtime(|| {
+            self.query_bytes(
+                "SELECT value FROM {s}.state WHERE tbl = $1 AND key = $2",
+                &[&table, &key],
+            )
+        })
     }
 
     fn published_checkpoint(&self) -> Result<Option<String>, LogStoreError> {
-        // Not kept apart from the database yet: a rolled-back database cannot be told from
-        // a current one on PostgreSQL (issue 14 is not finished).
-        Ok(None)
+        crate::blocking::off_runtime(|| {
+            // Not kept apart from the database yet: a rolled-back database cannot be told from
+            // a current one on PostgreSQL (issue 14 is not finished).
+            Ok(None)
+        })
     }
 }

@@ -17,7 +17,7 @@ pub type PgStore = TableStore<PgTables, crate::PgEvents>;
 /// Named tables as rows of `<schema>.state`; clones share the connection.
 #[derive(Clone)]
 pub struct PgTables {
-    client: Arc<Mutex<postgres::Client>>,
+    client: Arc<Mutex<crate::blocking::Connection>>,
     schema: Arc<str>,
 }
 
@@ -29,7 +29,7 @@ impl PgTables {
     /// Connects, creating and migrating `schema` as `PgLogStore::open` does.
     pub fn open(config: &str, schema: &str) -> Result<PgTables, OpenError> {
         check_schema_name(schema)?;
-        let mut client = postgres::Client::connect(config, postgres::NoTls)?;
+        let mut client = crate::blocking::Connection::open(config)?;
         migrate(&mut client, schema)?;
         Ok(PgTables {
             client: Arc::new(Mutex::new(client)),
@@ -43,22 +43,24 @@ impl PgTables {
         TableStore::new(self, events)
     }
 
-    fn client(&self) -> MutexGuard<'_, postgres::Client> {
+    fn client(&self) -> MutexGuard<'_, crate::blocking::Connection> {
         self.client.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl Tables for PgTables {
     fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let sql = format!(
-            "SELECT value FROM {}.state WHERE tbl = $1 AND key = $2",
-            self.schema
-        );
-        Ok(self
-            .client()
-            .query_opt(&sql, &[&table, &key])
-            .map_err(store_error)?
-            .map(|row| row.get(0)))
+        crate::blocking::off_runtime(|| {
+            let sql = format!(
+                "SELECT value FROM {}.state WHERE tbl = $1 AND key = $2",
+                self.schema
+            );
+            Ok(self
+                .client()
+                .query_opt(&sql, &[&table, &key])
+                .map_err(store_error)?
+                .map(|row| row.get(0)))
+        })
     }
 
     fn scan(
@@ -68,36 +70,40 @@ impl Tables for PgTables {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<KeyValue>, StoreError> {
-        // bytea compares bytewise, as the other engines' keys do.
-        let sql = format!(
-            "SELECT key, value FROM {}.state
+        crate::blocking::off_runtime(|| {
+            // bytea compares bytewise, as the other engines' keys do.
+            let sql = format!(
+                "SELECT key, value FROM {}.state
              WHERE tbl = $1 AND key >= $2 AND substr(key, 1, length($2)) = $2
                AND ($3::bytea IS NULL OR key > $3)
              ORDER BY key LIMIT $4",
-            self.schema
-        );
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        Ok(self
-            .client()
-            .query(&sql, &[&table, &prefix, &after, &limit])
-            .map_err(store_error)?
-            .into_iter()
-            .map(|row| (row.get(0), row.get(1)))
-            .collect())
+                self.schema
+            );
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            Ok(self
+                .client()
+                .query(&sql, &[&table, &prefix, &after, &limit])
+                .map_err(store_error)?
+                .into_iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect())
+        })
     }
 
     fn apply(&self, writes: &[TableWrite]) -> Result<(), StoreError> {
-        let mut client = self.client();
-        let mut transaction = client.transaction().map_err(store_error)?;
-        apply_state(
-            &mut transaction,
-            &self.schema,
-            writes
-                .iter()
-                .map(|write| (write.table, write.key.as_slice(), write.value.as_deref())),
-        )
-        .map_err(store_error)?;
-        transaction.commit().map_err(store_error)
+        crate::blocking::off_runtime(|| {
+            let mut client = self.client();
+            let mut transaction = client.transaction().map_err(store_error)?;
+            apply_state(
+                &mut transaction,
+                &self.schema,
+                writes
+                    .iter()
+                    .map(|write| (write.table, write.key.as_slice(), write.value.as_deref())),
+            )
+            .map_err(store_error)?;
+            transaction.commit().map_err(store_error)
+        })
     }
 
     fn insert_new(
@@ -106,27 +112,29 @@ impl Tables for PgTables {
         key: &[u8],
         value: &[u8],
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut client = self.client();
-        let inserted = client
-            .execute(
-                &format!(
-                    "INSERT INTO {}.state (tbl, key, value) VALUES ($1, $2, $3)
+        crate::blocking::off_runtime(|| {
+            let mut client = self.client();
+            let inserted = client
+                .execute(
+                    &format!(
+                        "INSERT INTO {}.state (tbl, key, value) VALUES ($1, $2, $3)
                      ON CONFLICT (tbl, key) DO NOTHING",
-                    self.schema
-                ),
-                &[&table, &key, &value],
-            )
-            .map_err(store_error)?;
-        if inserted == 1 {
-            return Ok(None);
-        }
-        let sql = format!(
-            "SELECT value FROM {}.state WHERE tbl = $1 AND key = $2",
-            self.schema
-        );
-        Ok(client
-            .query_opt(&sql, &[&table, &key])
-            .map_err(store_error)?
-            .map(|row| row.get(0)))
+                        self.schema
+                    ),
+                    &[&table, &key, &value],
+                )
+                .map_err(store_error)?;
+            if inserted == 1 {
+                return Ok(None);
+            }
+            let sql = format!(
+                "SELECT value FROM {}.state WHERE tbl = $1 AND key = $2",
+                self.schema
+            );
+            Ok(client
+                .query_opt(&sql, &[&table, &key])
+                .map_err(store_error)?
+                .map(|row| row.get(0)))
+        })
     }
 }
