@@ -398,7 +398,18 @@ pub trait EventStore: Send + Sync + 'static {
     fn member_counts(&self, member: &PublicKey) -> Result<Vec<DayCount>, StoreError>;
     /// Every stored event of the member, decrypted, in storage order. Memory grows with the
     /// member's history: readers that serve it use `member_events_page`.
-    fn member_events(&self, member: &PublicKey) -> Result<Vec<crate::events::Event>, StoreError>;
+    fn member_events(&self, member: &PublicKey) -> Result<Vec<crate::events::Event>, StoreError> {
+        let mut events = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self.member_events_page(member, after.as_deref(), 65_536)?;
+            events.extend(page.events);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(events),
+            }
+        }
+    }
     /// The member's events after `after` (a `next` from the previous page; `None` to start),
     /// whole stored chunks until at least `max_events` are read or none are left. A member
     /// whose data is stored but whose key is gone is a `DataLoss` error, never an empty page.

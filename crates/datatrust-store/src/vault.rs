@@ -208,19 +208,6 @@ impl EventStore for SledStore {
             .collect()
     }
 
-    fn member_events(&self, member: &PublicKey) -> Result<Vec<Event>, StoreError> {
-        let mut events = Vec::new();
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let page = self.member_events_page(member, after.as_deref(), 65_536)?;
-            events.extend(page.events);
-            match page.next {
-                Some(next) => after = Some(next),
-                None => return Ok(events),
-            }
-        }
-    }
-
     fn member_events_page(
         &self,
         member: &PublicKey,
