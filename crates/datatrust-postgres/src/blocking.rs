@@ -52,3 +52,39 @@ impl Drop for Connection {
         }
     }
 }
+
+/// A few connections, each used by one caller at a time: reads on different request
+/// threads do not queue behind one another.
+pub(crate) struct Pool {
+    connections: Vec<std::sync::Mutex<Connection>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+/// Connections each store keeps open.
+pub(crate) const POOL_SIZE: usize = 4;
+
+impl Pool {
+    pub(crate) fn open(config: &str, size: usize) -> Result<Pool, postgres::Error> {
+        let connections = (0..size.max(1))
+            .map(|_| Connection::open(config).map(std::sync::Mutex::new))
+            .collect::<Result<_, _>>()?;
+        Ok(Pool {
+            connections,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    /// A free connection if there is one, else the next in turn once it is free.
+    pub(crate) fn get(&self) -> std::sync::MutexGuard<'_, Connection> {
+        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let count = self.connections.len();
+        for offset in 0..count {
+            if let Ok(connection) = self.connections[(start + offset) % count].try_lock() {
+                return connection;
+            }
+        }
+        self.connections[start % count]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}

@@ -15,7 +15,7 @@
 //! Erasure deletes the rows; PostgreSQL keeps dead tuples until VACUUM, and WAL, replicas
 //! and backups keep what they kept: see the README for what an operator must do.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, MutexGuard};
 
 use datatrust_core::PublicKey;
 use datatrust_core::events::Event;
@@ -30,7 +30,7 @@ use crate::{OpenError, check_schema_name, migrate};
 /// Members' telemetry on PostgreSQL; clones share the connection.
 #[derive(Clone)]
 pub struct PgEvents {
-    client: Arc<Mutex<crate::blocking::Connection>>,
+    pool: Arc<crate::blocking::Pool>,
     schema: Arc<str>,
     /// The trust's data key, which wraps every member's key.
     data_key: [u8; 32],
@@ -43,17 +43,17 @@ fn store_error(error: postgres::Error) -> StoreError {
 impl PgEvents {
     pub fn open(config: &str, schema: &str, data_key: [u8; 32]) -> Result<PgEvents, OpenError> {
         check_schema_name(schema)?;
-        let mut client = crate::blocking::Connection::open(config)?;
-        migrate(&mut client, schema)?;
+        let pool = crate::blocking::Pool::open(config, crate::blocking::POOL_SIZE)?;
+        migrate(&mut pool.get(), schema)?;
         Ok(PgEvents {
-            client: Arc::new(Mutex::new(client)),
+            pool: Arc::new(pool),
             schema: schema.into(),
             data_key,
         })
     }
 
     fn client(&self) -> MutexGuard<'_, crate::blocking::Connection> {
-        self.client.lock().unwrap_or_else(PoisonError::into_inner)
+        self.pool.get()
     }
 
     fn sql(&self, text: &str) -> String {

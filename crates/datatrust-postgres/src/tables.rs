@@ -2,7 +2,7 @@
 //! log's commits write (`PgLogStore::commit`), so the registry reads what the sequencer
 //! committed, with the same versions; telemetry in `PgEvents`.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, MutexGuard};
 
 use datatrust_core::commit::TableWrite;
 use datatrust_core::store::{KeyValue, StoreError};
@@ -17,7 +17,7 @@ pub type PgStore = TableStore<PgTables, crate::PgEvents>;
 /// Named tables as rows of `<schema>.state`; clones share the connection.
 #[derive(Clone)]
 pub struct PgTables {
-    client: Arc<Mutex<crate::blocking::Connection>>,
+    pool: Arc<crate::blocking::Pool>,
     schema: Arc<str>,
 }
 
@@ -29,10 +29,10 @@ impl PgTables {
     /// Connects, creating and migrating `schema` as `PgLogStore::open` does.
     pub fn open(config: &str, schema: &str) -> Result<PgTables, OpenError> {
         check_schema_name(schema)?;
-        let mut client = crate::blocking::Connection::open(config)?;
-        migrate(&mut client, schema)?;
+        let pool = crate::blocking::Pool::open(config, crate::blocking::POOL_SIZE)?;
+        migrate(&mut pool.get(), schema)?;
         Ok(PgTables {
-            client: Arc::new(Mutex::new(client)),
+            pool: Arc::new(pool),
             schema: schema.into(),
         })
     }
@@ -44,7 +44,7 @@ impl PgTables {
     }
 
     fn client(&self) -> MutexGuard<'_, crate::blocking::Connection> {
-        self.client.lock().unwrap_or_else(PoisonError::into_inner)
+        self.pool.get()
     }
 }
 
