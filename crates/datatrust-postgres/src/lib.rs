@@ -398,6 +398,35 @@ impl LogStore for PgLogStore {
         })
     }
 
+    fn states(&self, keys: &[(&str, &[u8])]) -> Result<Vec<Option<Vec<u8>>>, LogStoreError> {
+        crate::blocking::off_runtime(|| {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let tables: Vec<&str> = keys.iter().map(|(table, _)| *table).collect();
+            let names: Vec<&[u8]> = keys.iter().map(|(_, key)| *key).collect();
+            let rows = self
+                .client()
+                .query(
+                    &format!(
+                        "SELECT tbl, key, value FROM {}.state WHERE (tbl, key) IN
+                         (SELECT * FROM UNNEST($1::text[], $2::bytea[]))",
+                        self.schema
+                    ),
+                    &[&tables, &names],
+                )
+                .map_err(log_error)?;
+            let found: std::collections::HashMap<(String, Vec<u8>), Vec<u8>> = rows
+                .into_iter()
+                .map(|row| ((row.get(0), row.get(1)), row.get(2)))
+                .collect();
+            Ok(keys
+                .iter()
+                .map(|(table, key)| found.get(&((*table).to_owned(), key.to_vec())).cloned())
+                .collect())
+        })
+    }
+
     fn published_checkpoint(&self) -> Result<Option<String>, LogStoreError> {
         crate::blocking::off_runtime(|| {
             // Not kept apart from the database yet: a rolled-back database cannot be told from

@@ -506,6 +506,9 @@ impl TreeState {
     }
 }
 
+/// State values by (table, key): what the store holds, or what a batch writes.
+type StateView = HashMap<(&'static str, Vec<u8>), Option<Vec<u8>>>;
+
 struct Writer {
     store: Arc<dyn LogStore>,
     signer: NoteSigner,
@@ -553,28 +556,60 @@ impl Writer {
         }
     }
 
-    /// The value under a key as the store holds it with this batch's writes so far on top.
+    /// The value under a key as the store holds it (`stored`, read for the whole batch at
+    /// once) with this batch's writes so far on top.
     fn current(
-        &self,
-        overlay: &HashMap<(&'static str, Vec<u8>), Option<Vec<u8>>>,
+        overlay: &StateView,
+        stored: &StateView,
         read: &StateRead,
     ) -> Result<Option<Vec<u8>>, LogStoreError> {
-        match overlay.get(&(read.table, read.key.clone())) {
+        let key = (read.table, read.key.clone());
+        match overlay.get(&key).or_else(|| stored.get(&key)) {
             Some(value) => Ok(value.clone()),
-            None => self.store.state(read.table, &read.key),
+            None => Err(LogStoreError(
+                "a precondition was not read with its batch".into(),
+            )),
         }
+    }
+
+    /// Every key the batch's changes were decided on, as the store holds it now: one
+    /// `states` call (one round trip on a networked store). Nothing writes the store until
+    /// the batch commits, so these stay current while the batch is checked.
+    fn stored_reads(&self, requests: &[Request]) -> Result<StateView, LogStoreError> {
+        let mut keys: Vec<(&'static str, Vec<u8>)> = requests
+            .iter()
+            .flat_map(|request| request.reads.iter())
+            .map(|read| (read.table, read.key.clone()))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let asked: Vec<(&str, &[u8])> = keys
+            .iter()
+            .map(|(table, key)| (*table, key.as_slice()))
+            .collect();
+        let values = self.store.states(&asked)?;
+        Ok(keys.into_iter().zip(values).collect())
     }
 
     fn integrate(&mut self, requests: Vec<Request>) {
         let before = self.state.clone();
         let mut batch = LogBatch::default();
         let mut overlay = HashMap::new();
+        let stored = match self.stored_reads(&requests) {
+            Ok(stored) => stored,
+            Err(error) => {
+                for request in requests {
+                    (request.done)(Err(AppendError::Storage(error.to_string()).into()));
+                }
+                return;
+            }
+        };
         // Each taken request with the index of its first entry.
         let mut taken = Vec::with_capacity(requests.len());
         for mut request in requests {
             let mut refused = None;
             for read in &request.reads {
-                match self.current(&overlay, read) {
+                match Self::current(&overlay, &stored, read) {
                     Ok(value) if version_of(value.as_deref()) == read.version => {}
                     Ok(_) => {
                         refused = Some(CommitError::Conflict {

@@ -64,6 +64,14 @@ pub trait LogStore: Send + Sync + 'static {
     fn commit(&self, batch: LogBatch) -> Result<(), LogStoreError>;
     /// The stored state value under `key` in `table`, as the last commit left it.
     fn state(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, LogStoreError>;
+    /// The stored values under many keys at once, in the order asked (the sequencer reads a
+    /// whole batch's preconditions with this; a backend across a network answers in one
+    /// round trip).
+    fn states(&self, keys: &[(&str, &[u8])]) -> Result<Vec<Option<Vec<u8>>>, LogStoreError> {
+        keys.iter()
+            .map(|(table, key)| self.state(table, key))
+            .collect()
+    }
     /// The latest checkpoint this log has published, as kept apart from the rest of the store
     /// (a file outside the database): a store that was rolled back or damaged can then be
     /// told from a current one, and the log refuses to open rather than sign a checkpoint
