@@ -12,7 +12,7 @@
 
 use crate::governance::Consent;
 use crate::log_entry::LogEntry;
-use crate::store::{Invitation, RecordKind, StoreError};
+use crate::store::{Invitation, RecordKind, RecordWrite, StoreError};
 use crate::{CollectorAuthorization, Principal, PublicKey};
 
 /// A stored value's version: the SHA-256 of its bytes (`None`: absent). Any write that
@@ -75,6 +75,58 @@ pub enum Write {
         index_at: &'static str,
         entry: u64,
     },
+}
+
+impl Write {
+    /// A write of a record (`Record`, `RecordWithIndex`, `LicenseRevoked`, `Payment`) as its
+    /// kind, key and JSON bytes (`None` deletes), any log index set from `first_index`;
+    /// `None` for the writes a backend stores in tables of its own (principals,
+    /// invitations, consents, authorisations). Every backend encodes records through this.
+    pub fn record_at(&self, first_index: u64) -> Result<Option<RecordWrite>, StoreError> {
+        Ok(Some(match self {
+            Write::Record { kind, key, value } => (*kind, key.clone(), value.clone()),
+            Write::RecordWithIndex {
+                kind,
+                key,
+                value,
+                index_at,
+                entry,
+            } => {
+                let mut value = value.clone();
+                let slot = value.pointer_mut(index_at).ok_or_else(|| {
+                    StoreError::new(format!("a {} record has no {index_at}", kind.name()))
+                })?;
+                *slot = (first_index + entry).into();
+                (*kind, key.clone(), Some(json_bytes(&value)?))
+            }
+            Write::LicenseRevoked(license) => {
+                let mut license = license.clone();
+                if let crate::governance::LicenseStatus::Revoked { log_index, .. } =
+                    &mut license.status
+                {
+                    *log_index = first_index;
+                }
+                let key = license.id.as_bytes().to_vec();
+                (RecordKind::License, key, Some(json_bytes(&license)?))
+            }
+            Write::Payment(payment) => {
+                let mut payment = payment.clone();
+                payment.log_index = first_index;
+                let key = payment.reference.as_bytes().to_vec();
+                (RecordKind::Payment, key, Some(json_bytes(&payment)?))
+            }
+            Write::Principal(_)
+            | Write::Invitation(_)
+            | Write::Consent { .. }
+            | Write::CollectorAuthorized(_)
+            | Write::CollectorRevoked { .. } => return Ok(None),
+        }))
+    }
+}
+
+fn json_bytes<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value)
+        .map_err(|error| StoreError::new(format!("encoding a record: {error}")))
 }
 
 /// A record's JSON as a write (`Write::Record`).

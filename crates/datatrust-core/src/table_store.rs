@@ -154,46 +154,16 @@ impl<T: Tables, E: Send + Sync + 'static> StateTables for TableStore<T, E> {
     }
 
     fn encode(&self, write: &Write, first_index: u64) -> Result<Vec<TableWrite>, StoreError> {
+        if let Some((kind, key, value)) = write.record_at(first_index)? {
+            return Ok(vec![TableWrite {
+                table: kind.table(),
+                key,
+                value,
+            }]);
+        }
         let one =
             |table, key: Vec<u8>, value: Option<Vec<u8>>| vec![TableWrite { table, key, value }];
         Ok(match write {
-            Write::Record { kind, key, value } => one(kind.table(), key.clone(), value.clone()),
-            Write::RecordWithIndex {
-                kind,
-                key,
-                value,
-                index_at,
-                entry,
-            } => {
-                let mut value = value.clone();
-                let slot = value.pointer_mut(index_at).ok_or_else(|| {
-                    StoreError::new(format!("a {} record has no {index_at}", kind.name()))
-                })?;
-                *slot = (first_index + entry).into();
-                one(kind.table(), key.clone(), Some(json(&value)?))
-            }
-            Write::LicenseRevoked(license) => {
-                let mut license = license.clone();
-                if let crate::governance::LicenseStatus::Revoked { log_index, .. } =
-                    &mut license.status
-                {
-                    *log_index = first_index;
-                }
-                one(
-                    RecordKind::License.table(),
-                    license.id.as_bytes().to_vec(),
-                    Some(json(&license)?),
-                )
-            }
-            Write::Payment(payment) => {
-                let mut payment = payment.clone();
-                payment.log_index = first_index;
-                one(
-                    RecordKind::Payment.table(),
-                    payment.reference.as_bytes().to_vec(),
-                    Some(json(&payment)?),
-                )
-            }
             Write::Principal(principal) => one(
                 PRINCIPALS,
                 principal.public_key.as_bytes().to_vec(),
@@ -236,6 +206,10 @@ impl<T: Tables, E: Send + Sync + 'static> StateTables for TableStore<T, E> {
                     value: None,
                 },
             ],
+            Write::Record { .. }
+            | Write::RecordWithIndex { .. }
+            | Write::LicenseRevoked(_)
+            | Write::Payment(_) => Vec::new(), // encoded above, by `record_at`
         })
     }
 

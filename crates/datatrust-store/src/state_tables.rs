@@ -102,55 +102,18 @@ impl StateTables for SledStore {
     }
 
     fn encode(&self, write: &Write, first_index: u64) -> Result<Vec<TableWrite>, StoreError> {
-        Ok(match write {
-            Write::Record { kind, key, value } => vec![TableWrite {
+        if let Some((kind, key, value)) = write.record_at(first_index)? {
+            // Ballots are sealed under the data key; other records are stored as they are.
+            let value = value
+                .map(|value| self.seal_record(kind, &key, value))
+                .transpose()?;
+            return Ok(vec![TableWrite {
                 table: kind.table(),
-                key: key.clone(),
-                value: value
-                    .clone()
-                    .map(|value| self.seal_record(*kind, key, value))
-                    .transpose()?,
-            }],
-            Write::RecordWithIndex {
-                kind,
                 key,
                 value,
-                index_at,
-                entry,
-            } => {
-                let mut value = value.clone();
-                let slot = value.pointer_mut(index_at).ok_or_else(|| {
-                    StoreError::new(format!("a {} record has no {index_at}", kind.name()))
-                })?;
-                *slot = (first_index + entry).into();
-                vec![TableWrite {
-                    table: kind.table(),
-                    key: key.clone(),
-                    value: Some(self.seal_record(*kind, key, encode(&value)?)?),
-                }]
-            }
-            Write::LicenseRevoked(license) => {
-                let mut license = license.clone();
-                if let datatrust_core::governance::LicenseStatus::Revoked { log_index, .. } =
-                    &mut license.status
-                {
-                    *log_index = first_index;
-                }
-                vec![TableWrite {
-                    table: RecordKind::License.table(),
-                    key: license.id.as_bytes().to_vec(),
-                    value: Some(encode(&license)?),
-                }]
-            }
-            Write::Payment(payment) => {
-                let mut payment = payment.clone();
-                payment.log_index = first_index;
-                vec![TableWrite {
-                    table: RecordKind::Payment.table(),
-                    key: payment.reference.as_bytes().to_vec(),
-                    value: Some(encode(&payment)?),
-                }]
-            }
+            }]);
+        }
+        Ok(match write {
             Write::Principal(principal) => {
                 let key = principal.public_key.as_bytes();
                 vec![
@@ -203,6 +166,10 @@ impl StateTables for SledStore {
                     value: None,
                 },
             ],
+            Write::Record { .. }
+            | Write::RecordWithIndex { .. }
+            | Write::LicenseRevoked(_)
+            | Write::Payment(_) => Vec::new(), // encoded above, by `record_at`
         })
     }
 
