@@ -149,11 +149,17 @@ pub enum AdminCommand {
     /// Replay the log against the stored state and report every difference: each logged
     /// change applied, each applied change logged (principals, consents, collector
     /// authorisations, payments, licenses, terms). Exits 1 when there is one. The server must
-    /// be stopped.
+    /// be stopped (on PostgreSQL: every node).
     Check {
         /// The trust's data directory.
         #[arg(long, default_value = "./datatrust-data")]
         data_dir: PathBuf,
+        /// The trust's PostgreSQL database, when it is served with `serve --database`.
+        #[arg(long, env = "DATATRUST_DATABASE")]
+        database: Option<String>,
+        /// The PostgreSQL schema that holds the trust.
+        #[arg(long, env = "DATATRUST_DATABASE_SCHEMA", default_value = "datatrust")]
+        database_schema: String,
     },
 }
 

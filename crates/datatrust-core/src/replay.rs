@@ -79,7 +79,7 @@ const INDEXED: [(&str, RecordKind, IndexedReader); 5] = [
 ];
 
 /// Folds `entries` (the whole log, in order) and compares them with `store`.
-pub fn check<S: TrustStore + RecordStore>(
+pub fn check<S: TrustStore + RecordStore + ?Sized>(
     store: &S,
     entries: impl IntoIterator<Item = Result<Vec<u8>, String>>,
 ) -> Result<Report, StoreError> {

@@ -22,32 +22,82 @@ pub(crate) fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
     }
 }
 
-/// A connection that is closed off any runtime.
-pub(crate) struct Connection(Option<postgres::Client>);
+/// A connection that is closed off any runtime, and opened again after the server closed it
+/// (a database restart or failover): the call that found it closed fails, the next one
+/// reconnects.
+pub(crate) struct Connection {
+    client: Option<postgres::Client>,
+    config: postgres::Config,
+}
+
+/// How long a connection attempt, a statement, a wait for a lock and a transaction left
+/// idle may take: a node that loses the database, or a stuck peer holding the log's head,
+/// fails its calls instead of hanging them. Settings given in the connection string win.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+const SESSION_LIMITS: &str = "SET statement_timeout = '30s';
+     SET lock_timeout = '10s';
+     SET idle_in_transaction_session_timeout = '30s';";
 
 impl Connection {
     pub(crate) fn open(config: &str) -> Result<Connection, postgres::Error> {
-        off_runtime(|| postgres::Client::connect(config, postgres::NoTls))
-            .map(|client| Connection(Some(client)))
+        let mut config: postgres::Config = config.parse()?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.keepalives(true);
+        config.keepalives_idle(std::time::Duration::from_secs(10));
+        let client = Self::connect(&config)?;
+        Ok(Connection {
+            client: Some(client),
+            config,
+        })
+    }
+
+    fn connect(config: &postgres::Config) -> Result<postgres::Client, postgres::Error> {
+        off_runtime(|| {
+            let mut client = config.connect(postgres::NoTls)?;
+            client.batch_execute(SESSION_LIMITS)?;
+            Ok(client)
+        })
+    }
+
+    /// Reconnects if the server closed this connection; a failure is left for the next
+    /// call to meet as its error.
+    pub(crate) fn revive(&mut self) {
+        if self
+            .client
+            .as_ref()
+            .is_some_and(|client| !client.is_closed())
+        {
+            return;
+        }
+        match Self::connect(&self.config) {
+            Ok(client) => {
+                if let Some(old) = self.client.replace(client) {
+                    off_runtime(move || drop(old));
+                }
+            }
+            Err(error) => tracing::warn!(%error, "reconnecting to PostgreSQL failed"),
+        }
     }
 }
 
 impl std::ops::Deref for Connection {
     type Target = postgres::Client;
     fn deref(&self) -> &postgres::Client {
-        self.0.as_ref().expect("open until dropped")
+        self.client.as_ref().expect("open until dropped")
     }
 }
 
 impl std::ops::DerefMut for Connection {
     fn deref_mut(&mut self) -> &mut postgres::Client {
-        self.0.as_mut().expect("open until dropped")
+        self.client.as_mut().expect("open until dropped")
     }
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        if let Some(client) = self.0.take() {
+        if let Some(client) = self.client.take() {
             off_runtime(move || drop(client));
         }
     }
@@ -78,13 +128,14 @@ impl Pool {
     pub(crate) fn get(&self) -> std::sync::MutexGuard<'_, Connection> {
         let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let count = self.connections.len();
-        for offset in 0..count {
-            if let Ok(connection) = self.connections[(start + offset) % count].try_lock() {
-                return connection;
-            }
-        }
-        self.connections[start % count]
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        let mut connection = (0..count)
+            .find_map(|offset| self.connections[(start + offset) % count].try_lock().ok())
+            .unwrap_or_else(|| {
+                self.connections[start % count]
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+            });
+        connection.revive();
+        connection
     }
 }

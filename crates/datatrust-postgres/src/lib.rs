@@ -13,6 +13,9 @@
 //! <schema>.log_bundles (idx, bytes)            entry bundles
 //! <schema>.log_leaves (hash, idx)              leaf hash → index, for proofs by hash
 //! <schema>.state (tbl, key, value)             the commit path's state tables
+//! <schema>.sessions, used_challenges, secrets  sign-ins every node honours (`shared.rs`)
+//! <schema>.release_builds                      releases being built, by any node
+//! <schema>.leases                              which node runs the periodic duties
 //! ```
 //!
 //! and members' telemetry, sealed (`events.rs`).
@@ -24,16 +27,18 @@ use datatrust_tlog::{Hash, LogBatch, LogStore, LogStoreError};
 
 mod blocking;
 mod events;
+mod shared;
 mod tables;
 pub use events::PgEvents;
+pub use shared::{Build, PgShared, StoredSession};
 pub use tables::{PgStore, PgTables};
 
 /// The schema version this binary writes and reads.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Each migration, in order: migration `n` takes the schema from version `n - 1` to `n`.
 /// `{s}` is the schema's name.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     "
     CREATE TABLE {s}.log_checkpoint (
         id BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (id),
@@ -72,6 +77,34 @@ const MIGRATIONS: [&str; 2] = [
     ALTER TABLE {s}.release_parts ALTER COLUMN sealed SET STORAGE EXTERNAL;
     ALTER TABLE {s}.screenshots ALTER COLUMN sealed SET STORAGE EXTERNAL;
 ",
+    "
+    CREATE TABLE {s}.secrets (name TEXT PRIMARY KEY, value BYTEA NOT NULL);
+    CREATE TABLE {s}.used_challenges (challenge BYTEA PRIMARY KEY, expires BIGINT NOT NULL);
+    CREATE INDEX ON {s}.used_challenges (expires);
+    CREATE TABLE {s}.sessions (
+        token_hash BYTEA PRIMARY KEY,
+        public_key BYTEA NOT NULL,
+        role TEXT NOT NULL,
+        expires BIGINT NOT NULL,
+        started BIGSERIAL
+    );
+    CREATE INDEX ON {s}.sessions (public_key, started);
+    CREATE INDEX ON {s}.sessions (expires);
+    CREATE TABLE {s}.release_builds (
+        id TEXT PRIMARY KEY,
+        licensee BYTEA NOT NULL,
+        license_id TEXT NOT NULL,
+        done BIGINT NOT NULL DEFAULT 0,
+        total BIGINT NOT NULL DEFAULT 0,
+        failure TEXT,
+        heartbeat TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    CREATE TABLE {s}.leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires TIMESTAMPTZ NOT NULL
+    );
+",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -88,10 +121,11 @@ pub enum OpenError {
     SchemaName(String),
 }
 
-/// The log's storage on PostgreSQL. One connection, used by one writer (the sequencer) and
-/// the readers in turn.
+/// The log's storage on PostgreSQL: a few connections, one for the writer (the sequencer)
+/// at a time, the others for readers. Several nodes may open it on one database: their
+/// batches are serialised by `commit_with`'s lock on the log's head.
 pub struct PgLogStore {
-    client: Mutex<crate::blocking::Connection>,
+    pool: crate::blocking::Pool,
     schema: String,
     /// The tree size this store last read or committed: the expected value of the
     /// checkpoint row's compare-and-swap.
@@ -120,17 +154,26 @@ impl PgLogStore {
     /// not exist and migrates it to `SCHEMA_VERSION`, refusing a newer one.
     pub fn open(config: &str, schema: &str) -> Result<PgLogStore, OpenError> {
         check_schema_name(schema)?;
-        let mut client = crate::blocking::Connection::open(config)?;
-        migrate(&mut client, schema)?;
+        let pool = crate::blocking::Pool::open(config, crate::blocking::POOL_SIZE)?;
+        migrate(&mut pool.get(), schema)?;
         Ok(PgLogStore {
-            client: Mutex::new(client),
+            pool,
             schema: schema.to_owned(),
             size: Mutex::new(None),
         })
     }
 
     fn client(&self) -> MutexGuard<'_, crate::blocking::Connection> {
-        self.client.lock().unwrap_or_else(PoisonError::into_inner)
+        self.pool.get()
+    }
+
+    /// True while the log holds no entry (a new trust, before its creation is logged).
+    pub fn is_empty(&self) -> Result<bool, LogStoreError> {
+        crate::blocking::off_runtime(|| {
+            let sql = format!("SELECT size FROM {}.log_checkpoint", self.schema);
+            let row = self.client().query_opt(&sql, &[]).map_err(log_error)?;
+            Ok(row.is_none_or(|row| row.get::<_, i64>(0) == 0))
+        })
     }
 
     fn query_bytes(
@@ -237,6 +280,170 @@ pub(crate) fn apply_state<'a>(
     Ok(())
 }
 
+/// Writes a batch's tiles, bundles, leaf index, state and checkpoint in `transaction`.
+fn write_batch(
+    transaction: &mut postgres::Transaction<'_>,
+    s: &str,
+    batch: &LogBatch,
+) -> Result<(), LogStoreError> {
+    let mut levels = Vec::with_capacity(batch.tiles.len());
+    let mut indices = Vec::with_capacity(batch.tiles.len());
+    let mut bytes = Vec::with_capacity(batch.tiles.len());
+    for ((level, index), tile) in &batch.tiles {
+        levels.push(i16::from(*level));
+        indices.push(as_index(*index)?);
+        bytes.push(tile.as_slice());
+    }
+    transaction
+        .execute(
+            &format!(
+                "INSERT INTO {s}.log_tiles (level, idx, bytes)
+                 SELECT * FROM UNNEST($1::int2[], $2::int8[], $3::bytea[])
+                 ON CONFLICT (level, idx) DO UPDATE SET bytes = EXCLUDED.bytes"
+            ),
+            &[&levels, &indices, &bytes],
+        )
+        .map_err(log_error)?;
+    let bundle_indices = batch
+        .bundles
+        .iter()
+        .map(|(index, _)| as_index(*index))
+        .collect::<Result<Vec<i64>, _>>()?;
+    let bundle_bytes: Vec<&[u8]> = batch
+        .bundles
+        .iter()
+        .map(|(_, bytes)| bytes.as_slice())
+        .collect();
+    transaction
+        .execute(
+            &format!(
+                "INSERT INTO {s}.log_bundles (idx, bytes)
+                 SELECT * FROM UNNEST($1::int8[], $2::bytea[])
+                 ON CONFLICT (idx) DO UPDATE SET bytes = EXCLUDED.bytes"
+            ),
+            &[&bundle_indices, &bundle_bytes],
+        )
+        .map_err(log_error)?;
+    let leaf_hashes: Vec<&[u8]> = batch
+        .leaf_indices
+        .iter()
+        .map(|(leaf, _)| leaf.as_slice())
+        .collect();
+    let leaf_indices = batch
+        .leaf_indices
+        .iter()
+        .map(|(_, index)| as_index(*index))
+        .collect::<Result<Vec<i64>, _>>()?;
+    transaction
+        .execute(
+            &format!(
+                "INSERT INTO {s}.log_leaves (hash, idx)
+                 SELECT * FROM UNNEST($1::bytea[], $2::int8[])
+                 ON CONFLICT (hash) DO NOTHING"
+            ),
+            &[&leaf_hashes, &leaf_indices],
+        )
+        .map_err(log_error)?;
+    apply_state(
+        transaction,
+        s,
+        batch
+            .state
+            .iter()
+            .map(|write| (write.table, write.key.as_slice(), write.value.as_deref())),
+    )
+    .map_err(log_error)?;
+    transaction
+        .execute(
+            &format!(
+                "INSERT INTO {s}.log_checkpoint (id, size, note) VALUES (TRUE, $1, $2)
+                 ON CONFLICT (id) DO UPDATE SET size = EXCLUDED.size, note = EXCLUDED.note"
+            ),
+            &[&as_index(batch.size)?, &batch.checkpoint],
+        )
+        .map_err(log_error)?;
+    Ok(())
+}
+
+/// The log as a batch's transaction sees it, under the head lock.
+struct PgView<'t, 'c> {
+    transaction: std::cell::RefCell<&'t mut postgres::Transaction<'c>>,
+    schema: &'t str,
+}
+
+impl PgView<'_, '_> {
+    fn bytes(
+        &self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Option<Vec<u8>>, LogStoreError> {
+        let sql = sql.replace("{s}", self.schema);
+        let row = self
+            .transaction
+            .borrow_mut()
+            .query_opt(&sql, params)
+            .map_err(log_error)?;
+        Ok(row.map(|row| row.get(0)))
+    }
+}
+
+impl datatrust_tlog::LogView for PgView<'_, '_> {
+    fn checkpoint(&self) -> Result<Option<String>, LogStoreError> {
+        let sql = format!("SELECT note FROM {}.log_checkpoint", self.schema);
+        let row = self
+            .transaction
+            .borrow_mut()
+            .query_opt(&sql, &[])
+            .map_err(log_error)?;
+        Ok(row.map(|row| row.get(0)))
+    }
+    fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, LogStoreError> {
+        self.bytes(
+            "SELECT bytes FROM {s}.log_tiles WHERE level = $1 AND idx = $2",
+            &[&i16::from(level), &as_index(index)?],
+        )
+    }
+    fn bundle(&self, index: u64) -> Result<Option<Vec<u8>>, LogStoreError> {
+        self.bytes(
+            "SELECT bytes FROM {s}.log_bundles WHERE idx = $1",
+            &[&as_index(index)?],
+        )
+    }
+    fn states(&self, keys: &[(&str, &[u8])]) -> Result<Vec<Option<Vec<u8>>>, LogStoreError> {
+        read_states(&mut **self.transaction.borrow_mut(), self.schema, keys)
+    }
+}
+
+/// The stored values under many keys, in the order asked, in one query.
+fn read_states(
+    client: &mut impl postgres::GenericClient,
+    s: &str,
+    keys: &[(&str, &[u8])],
+) -> Result<Vec<Option<Vec<u8>>>, LogStoreError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tables: Vec<&str> = keys.iter().map(|(table, _)| *table).collect();
+    let names: Vec<&[u8]> = keys.iter().map(|(_, key)| *key).collect();
+    let rows = client
+        .query(
+            &format!(
+                "SELECT tbl, key, value FROM {s}.state WHERE (tbl, key) IN
+                 (SELECT * FROM UNNEST($1::text[], $2::bytea[]))"
+            ),
+            &[&tables, &names],
+        )
+        .map_err(log_error)?;
+    let found: std::collections::HashMap<(String, Vec<u8>), Vec<u8>> = rows
+        .into_iter()
+        .map(|row| ((row.get(0), row.get(1)), row.get(2)))
+        .collect();
+    Ok(keys
+        .iter()
+        .map(|(table, key)| found.get(&((*table).to_owned(), key.to_vec())).cloned())
+        .collect())
+}
+
 impl LogStore for PgLogStore {
     fn checkpoint(&self) -> Result<Option<String>, LogStoreError> {
         crate::blocking::off_runtime(|| {
@@ -299,92 +506,43 @@ impl LogStore for PgLogStore {
                     *expected
                 )));
             }
-            let (levels, indices, bytes): (Vec<i16>, Vec<i64>, Vec<&[u8]>) = batch
-                .tiles
-                .iter()
-                .map(|((level, index), bytes)| (i16::from(*level), *index as i64, bytes.as_slice()))
-                .fold(
-                    (Vec::new(), Vec::new(), Vec::new()),
-                    |mut columns, (level, index, bytes)| {
-                        columns.0.push(level);
-                        columns.1.push(index);
-                        columns.2.push(bytes);
-                        columns
-                    },
-                );
-            transaction
-                .execute(
-                    &format!(
-                        "INSERT INTO {s}.log_tiles (level, idx, bytes)
-                     SELECT * FROM UNNEST($1::int2[], $2::int8[], $3::bytea[])
-                     ON CONFLICT (level, idx) DO UPDATE SET bytes = EXCLUDED.bytes"
-                    ),
-                    &[&levels, &indices, &bytes],
-                )
-                .map_err(log_error)?;
-            let bundle_indices: Vec<i64> = batch
-                .bundles
-                .iter()
-                .map(|(index, _)| *index as i64)
-                .collect();
-            let bundle_bytes: Vec<&[u8]> = batch
-                .bundles
-                .iter()
-                .map(|(_, bytes)| bytes.as_slice())
-                .collect();
-            transaction
-                .execute(
-                    &format!(
-                        "INSERT INTO {s}.log_bundles (idx, bytes)
-                     SELECT * FROM UNNEST($1::int8[], $2::bytea[])
-                     ON CONFLICT (idx) DO UPDATE SET bytes = EXCLUDED.bytes"
-                    ),
-                    &[&bundle_indices, &bundle_bytes],
-                )
-                .map_err(log_error)?;
-            let leaf_hashes: Vec<&[u8]> = batch
-                .leaf_indices
-                .iter()
-                .map(|(leaf, _)| leaf.as_slice())
-                .collect();
-            let leaf_indices: Vec<i64> = batch
-                .leaf_indices
-                .iter()
-                .map(|(_, index)| *index as i64)
-                .collect();
-            transaction
-                .execute(
-                    &format!(
-                        "INSERT INTO {s}.log_leaves (hash, idx)
-                     SELECT * FROM UNNEST($1::bytea[], $2::int8[])
-                     ON CONFLICT (hash) DO NOTHING"
-                    ),
-                    &[&leaf_hashes, &leaf_indices],
-                )
-                .map_err(log_error)?;
-            apply_state(
-                &mut transaction,
-                s,
-                batch
-                    .state
-                    .iter()
-                    .map(|write| (write.table, write.key.as_slice(), write.value.as_deref())),
-            )
-            .map_err(log_error)?;
-            let size = as_index(batch.size)?;
-            transaction
-                .execute(
-                    &format!(
-                        "INSERT INTO {s}.log_checkpoint (id, size, note) VALUES (TRUE, $1, $2)
-                     ON CONFLICT (id) DO UPDATE SET size = EXCLUDED.size, note = EXCLUDED.note"
-                    ),
-                    &[&size, &batch.checkpoint],
-                )
-                .map_err(log_error)?;
+            write_batch(&mut transaction, s, &batch)?;
             // Durable when this returns: PostgreSQL's commit waits for its WAL flush (with
             // synchronous replication configured, for the standby's too).
             transaction.commit().map_err(log_error)?;
-            *expected = Some(size);
+            *expected = Some(as_index(batch.size)?);
+            Ok(())
+        })
+    }
+
+    /// The log's head lock is a transaction-scoped advisory lock: held from the batch's
+    /// reads (checkpoint, right edge, preconditions, all in this transaction) to its
+    /// commit, released by the commit or by the connection's end (a node killed mid-batch
+    /// holds nothing). Only one node builds a batch at a time, on the tree the last one left.
+    fn commit_with(&self, build: &mut datatrust_tlog::BuildBatch<'_>) -> Result<(), LogStoreError> {
+        crate::blocking::off_runtime(|| {
+            let s = &self.schema;
+            let mut client = self.client();
+            let mut transaction = client.transaction().map_err(log_error)?;
+            transaction
+                .execute(
+                    "SELECT pg_advisory_xact_lock(hashtext($1))",
+                    &[&format!("datatrust log head {s}")],
+                )
+                .map_err(log_error)?;
+            let batch = {
+                let view = PgView {
+                    transaction: std::cell::RefCell::new(&mut transaction),
+                    schema: s,
+                };
+                build(&view)?
+            };
+            let Some(batch) = batch else {
+                return Ok(());
+            };
+            write_batch(&mut transaction, s, &batch)?;
+            transaction.commit().map_err(log_error)?;
+            *self.size.lock().unwrap_or_else(PoisonError::into_inner) = Some(as_index(batch.size)?);
             Ok(())
         })
     }
@@ -399,32 +557,7 @@ impl LogStore for PgLogStore {
     }
 
     fn states(&self, keys: &[(&str, &[u8])]) -> Result<Vec<Option<Vec<u8>>>, LogStoreError> {
-        crate::blocking::off_runtime(|| {
-            if keys.is_empty() {
-                return Ok(Vec::new());
-            }
-            let tables: Vec<&str> = keys.iter().map(|(table, _)| *table).collect();
-            let names: Vec<&[u8]> = keys.iter().map(|(_, key)| *key).collect();
-            let rows = self
-                .client()
-                .query(
-                    &format!(
-                        "SELECT tbl, key, value FROM {}.state WHERE (tbl, key) IN
-                         (SELECT * FROM UNNEST($1::text[], $2::bytea[]))",
-                        self.schema
-                    ),
-                    &[&tables, &names],
-                )
-                .map_err(log_error)?;
-            let found: std::collections::HashMap<(String, Vec<u8>), Vec<u8>> = rows
-                .into_iter()
-                .map(|row| ((row.get(0), row.get(1)), row.get(2)))
-                .collect();
-            Ok(keys
-                .iter()
-                .map(|(table, key)| found.get(&((*table).to_owned(), key.to_vec())).cloned())
-                .collect())
-        })
+        crate::blocking::off_runtime(|| read_states(&mut **self.client(), &self.schema, keys))
     }
 
     fn published_checkpoint(&self) -> Result<Option<String>, LogStoreError> {

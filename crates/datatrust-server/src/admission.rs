@@ -185,7 +185,15 @@ impl Shared {
             .get("authorization")
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
-            .and_then(|token| self.state.sessions().session(token.trim()));
+            .and_then(|token| {
+                // A store that cannot answer admits the call as anonymous; its handler then
+                // answers UNAVAILABLE.
+                self.state
+                    .sessions()
+                    .session(token.trim(), self.state.clock().now())
+                    .ok()
+                    .flatten()
+            });
         match session {
             Some(session) => {
                 let key = *session.public_key.as_bytes();

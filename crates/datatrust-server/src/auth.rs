@@ -17,11 +17,16 @@
 //!    A key holds at most `SESSIONS_PER_KEY` sessions: its next sign-in ends its oldest, so
 //!    one key signing in without end churns its own sessions and nobody else's.
 //!
-//! Sessions live in memory: a restart signs everyone out, which costs a client one round trip.
+//! On one node, sessions live in memory: a restart signs everyone out, which costs a client
+//! one round trip. Nodes sharing a PostgreSQL database (`Sessions::shared`) keep the
+//! challenge secret, used challenges and sessions there: a token from one node works on
+//! every node, and a challenge is spent on all of them at once. Each node remembers a
+//! session it found for a second or two (`SHARED_CACHE_SECONDS`); deactivation needs no
+//! such care, since every call re-reads the principal.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -41,11 +46,15 @@ pub const LOGINS_PER_KEY_PER_MINUTE: u32 = 600;
 const TOKEN_PREFIX: &str = "dt1_";
 const MAC_BYTES: usize = 16;
 
+/// How long a node trusts a session it read from the shared store without reading it again.
+const SHARED_CACHE_SECONDS: i64 = 2;
+/// Sessions a node remembers from the shared store at most.
+const SHARED_CACHE_ENTRIES: usize = 10_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Session {
     pub public_key: PublicKey,
     pub role: Role,
-    pub expires_at: Instant,
     pub expires_at_unix: i64,
 }
 
@@ -57,6 +66,14 @@ pub enum AuthError {
     ChallengeUsed,
     #[error("public_key: this key signed in too often in the last minute; wait a moment")]
     TooManyLogins,
+    /// The shared store of sign-ins could not be reached; the detail is in the server's log.
+    #[error("sign-ins are unavailable for a moment; try again")]
+    Unavailable,
+}
+
+fn unavailable(error: datatrust_core::store::StoreError) -> AuthError {
+    tracing::error!(%error, "the shared sign-in store failed");
+    AuthError::Unavailable
 }
 
 pub struct Sessions {
@@ -68,6 +85,10 @@ pub struct Sessions {
     /// Per key: sign-ins allowed, `LOGINS_PER_KEY_PER_MINUTE` a minute.
     login_allowance: crate::limits::TokenBuckets<PublicKey>,
     tokens: Mutex<SessionTable>,
+    /// Where several nodes keep sign-ins; `None` on one node.
+    shared: Option<datatrust_postgres::PgShared>,
+    /// Sessions read from `shared`, with when they were read (Unix seconds).
+    cache: Mutex<HashMap<[u8; 32], (Session, i64)>>,
 }
 
 #[derive(Default)]
@@ -105,7 +126,21 @@ impl Sessions {
                 100_000,
             ),
             tokens: Mutex::new(SessionTable::default()),
+            shared: None,
+            cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Sign-ins kept in the database that several nodes share: the challenge secret is the
+    /// database's (made by the first node), so any node checks any node's challenges.
+    pub fn shared(
+        token_lifetime: Duration,
+        shared: datatrust_postgres::PgShared,
+    ) -> Result<Sessions, datatrust_core::store::StoreError> {
+        let mut sessions = Sessions::new(token_lifetime);
+        sessions.challenge_secret = shared.secret("challenge", sessions.challenge_secret)?;
+        sessions.shared = Some(shared);
+        Ok(sessions)
     }
 
     fn challenge_mac(&self, public_key: &PublicKey, body: &[u8]) -> [u8; MAC_BYTES] {
@@ -170,6 +205,13 @@ impl Sessions {
             return Err(AuthError::TooManyLogins);
         }
         let expires = i64::from_be_bytes(challenge[..8].try_into().expect("8 bytes"));
+        if let Some(shared) = &self.shared {
+            return match shared.use_challenge(&challenge, expires, now.0) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(AuthError::ChallengeUsed),
+                Err(error) => Err(unavailable(error)),
+            };
+        }
         let mut used = self
             .used_challenges
             .lock()
@@ -190,18 +232,27 @@ impl Sessions {
         public_key: PublicKey,
         role: Role,
         now_unix: i64,
-    ) -> (String, Session) {
+    ) -> Result<(String, Session), AuthError> {
         let mut token_bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut token_bytes);
         let token = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(token_bytes));
-        let now = Instant::now();
         let session = Session {
             public_key,
             role,
-            expires_at: now + self.token_lifetime,
             expires_at_unix: now_unix.saturating_add(self.token_lifetime.as_secs() as i64),
         };
         let hash = token_hash(&token);
+        if let Some(shared) = &self.shared {
+            let stored = datatrust_postgres::StoredSession {
+                public_key,
+                role,
+                expires: session.expires_at_unix,
+            };
+            shared
+                .start_session(&hash, stored, SESSIONS_PER_KEY, now_unix)
+                .map_err(unavailable)?;
+            return Ok((token, session));
+        }
         let mut table = self.tokens.lock().expect("session table poisoned");
         let oldest: Vec<[u8; 32]> = {
             let tokens = table.by_key.entry(public_key).or_default();
@@ -213,24 +264,61 @@ impl Sessions {
         }
         table.by_token.insert(hash, session);
         table.by_key.entry(public_key).or_default().push_back(hash);
-        (token, session)
+        Ok((token, session))
     }
 
-    /// The live session behind a bearer token, if any.
-    pub fn session(&self, token: &str) -> Option<Session> {
+    /// The live session behind a bearer token at `now`, if any.
+    pub fn session(&self, token: &str, now: UnixSeconds) -> Result<Option<Session>, AuthError> {
         if !token.starts_with(TOKEN_PREFIX) {
-            return None;
+            return Ok(None);
         }
         let hash = token_hash(token);
+        if let Some(shared) = &self.shared {
+            return self.shared_session(shared, &hash, now);
+        }
         let mut table = self.tokens.lock().expect("session table poisoned");
-        match table.by_token.get(&hash) {
-            Some(session) if session.expires_at > Instant::now() => Some(*session),
+        Ok(match table.by_token.get(&hash) {
+            Some(session) if session.expires_at_unix > now.0 => Some(*session),
             Some(_) => {
                 table.remove(&hash);
                 None
             }
             None => None,
+        })
+    }
+
+    fn shared_session(
+        &self,
+        shared: &datatrust_postgres::PgShared,
+        hash: &[u8; 32],
+        now: UnixSeconds,
+    ) -> Result<Option<Session>, AuthError> {
+        {
+            let cache = self.cache.lock().expect("session cache poisoned");
+            if let Some((session, read_at)) = cache.get(hash)
+                && now.0 < read_at + SHARED_CACHE_SECONDS
+                && session.expires_at_unix > now.0
+            {
+                return Ok(Some(*session));
+            }
         }
+        let found = shared
+            .session(hash, now.0)
+            .map_err(unavailable)?
+            .map(|stored| Session {
+                public_key: stored.public_key,
+                role: stored.role,
+                expires_at_unix: stored.expires,
+            });
+        let mut cache = self.cache.lock().expect("session cache poisoned");
+        if cache.len() >= SHARED_CACHE_ENTRIES {
+            cache.clear();
+        }
+        match found {
+            Some(session) => cache.insert(*hash, (session, now.0)),
+            None => cache.remove(hash),
+        };
+        Ok(found)
     }
 
     /// Sessions held now, all keys together (expired ones not yet swept included).
@@ -307,18 +395,31 @@ mod tests {
     fn one_key_signing_in_without_end_is_slowed_and_churns_only_its_own_sessions() {
         let sessions = Sessions::new(Duration::from_secs(60));
         let now = UnixSeconds(1_000_000);
-        let (other_token, _) = sessions.start_session(key(9), Role::Member, now.0);
+        let (other_token, _) = sessions.start_session(key(9), Role::Member, now.0).unwrap();
         let mut tokens = Vec::new();
         for _ in 0..1000 {
-            tokens.push(sessions.start_session(key(1), Role::Member, now.0).0);
+            tokens.push(
+                sessions
+                    .start_session(key(1), Role::Member, now.0)
+                    .unwrap()
+                    .0,
+            );
         }
         assert_eq!(sessions.session_count(), SESSIONS_PER_KEY + 1);
         assert!(
-            sessions.session(&other_token).is_some(),
+            sessions.session(&other_token, now).unwrap().is_some(),
             "others keep theirs"
         );
-        assert!(sessions.session(&tokens[0]).is_none(), "the oldest ended");
-        assert!(sessions.session(tokens.last().unwrap()).is_some());
+        assert!(
+            sessions.session(&tokens[0], now).unwrap().is_none(),
+            "the oldest ended"
+        );
+        assert!(
+            sessions
+                .session(tokens.last().unwrap(), now)
+                .unwrap()
+                .is_some()
+        );
         let mut refused = 0;
         for _ in 0..LOGINS_PER_KEY_PER_MINUTE + 100 {
             let (challenge, _) = sessions.create_challenge(key(1), now);
@@ -337,12 +438,11 @@ mod tests {
     #[test]
     fn tokens_resolve_until_they_expire() {
         let sessions = Sessions::new(Duration::from_secs(60));
-        let (token, session) = sessions.start_session(key(1), Role::Member, 0);
-        assert_eq!(sessions.session(&token), Some(session));
-        assert_eq!(sessions.session("dt1_unknown"), None);
-        assert_eq!(sessions.session(&token[1..]), None);
-        let expired = Sessions::new(Duration::ZERO);
-        let (token, _) = expired.start_session(key(1), Role::Member, 0);
-        assert_eq!(expired.session(&token), None);
+        let (token, session) = sessions.start_session(key(1), Role::Member, 0).unwrap();
+        let at = UnixSeconds;
+        assert_eq!(sessions.session(&token, at(59)), Ok(Some(session)));
+        assert_eq!(sessions.session("dt1_unknown", at(0)), Ok(None));
+        assert_eq!(sessions.session(&token[1..], at(0)), Ok(None));
+        assert_eq!(sessions.session(&token, at(60)), Ok(None), "expired");
     }
 }

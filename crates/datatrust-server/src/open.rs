@@ -50,16 +50,16 @@ pub fn open_trust(
     let opened =
         DataDirectory::open_or_create(data_dir, requested_origin, default_origin, crate::now())?;
     let origin = opened.metadata.origin.clone();
-    let (store, log_store): Storage = match database {
-        None => {
-            let log_store = Arc::new(opened.store.log_store()?);
-            (Arc::new(opened.store), log_store)
-        }
-        Some((database, schema)) => on_postgres(&opened.store, database, schema)?,
+    let storage = match database {
+        None => Storage {
+            log: Arc::new(opened.store.log_store()?),
+            store: Arc::new(opened.store),
+            shared: None,
+        },
+        Some((database, schema)) => postgres_storage(&opened.store, database, schema)?,
     };
     let state = TrustState::open(
-        store,
-        log_store,
+        storage,
         origin.clone(),
         opened.log_signer,
         opened.license_signer,
@@ -74,25 +74,56 @@ pub fn open_trust(
     })
 }
 
-/// Where a trust's state and log are kept.
-type Storage = (Arc<dyn Store>, Arc<dyn LogStore>);
+/// Where a trust's state and log are kept, and what its nodes share.
+pub struct Storage {
+    pub store: Arc<dyn Store>,
+    pub log: Arc<dyn LogStore>,
+    /// Sign-ins, release builds and leases, when several nodes share one database.
+    pub shared: Option<datatrust_postgres::PgShared>,
+}
 
 /// The trust's log and state in PostgreSQL (`schema`), its telemetry sealed under the data
-/// directory's data key. The trustees the data directory made at its creation are carried
-/// over once (an existing principal is left as it is).
-fn on_postgres(
+/// directory's data key. Every node of one trust starts from a copy of the same data
+/// directory's keys: a node whose data key differs from the first node's is refused (its
+/// members' data would not decrypt on the others). The first node to start on an empty
+/// database carries over the trustees its data directory made at its creation.
+pub fn postgres_storage(
     directory_store: &datatrust_store::SledStore,
     database: &str,
     schema: &str,
 ) -> Result<Storage, OpenTrustError> {
     use datatrust_core::store::TrustStore as _;
-    let events = datatrust_postgres::PgEvents::open(database, schema, directory_store.data_key())?;
-    let store = datatrust_postgres::PgTables::open(database, schema)?.store(events);
-    for trustee in
-        directory_store.list_principals(Some(datatrust_core::Role::Trustee), None, 1000)?
-    {
-        store.insert_principal(&trustee)?;
+    let shared = datatrust_postgres::PgShared::open(database, schema)?;
+    let data_key = directory_store.data_key();
+    let check: [u8; 32] = {
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(b"datatrust data key check v1\n");
+        hasher.update(data_key);
+        hasher.finalize().into()
+    };
+    if shared.secret("data-key-check", check)? != check {
+        return Err(OpenTrustError::Store(StoreError::new(
+            "keys/data.key is not the data key of the trust in this database: members' data \
+             would not decrypt. Copy keys/ from the data directory of the trust's first node",
+        )));
     }
+    let events = datatrust_postgres::PgEvents::open(database, schema, data_key)?;
+    let store = datatrust_postgres::PgTables::open(database, schema)?.store(events);
     let log_store = datatrust_postgres::PgLogStore::open(database, schema)?;
-    Ok((Arc::new(store), Arc::new(log_store)))
+    if log_store
+        .is_empty()
+        .map_err(|error| StoreError::new(error.to_string()))?
+    {
+        for trustee in
+            directory_store.list_principals(Some(datatrust_core::Role::Trustee), None, 1000)?
+        {
+            store.insert_principal(&trustee)?;
+        }
+    }
+    Ok(Storage {
+        store: Arc::new(store),
+        log: Arc::new(log_store),
+        shared: Some(shared),
+    })
 }

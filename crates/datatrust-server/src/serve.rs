@@ -51,6 +51,10 @@ pub enum ServeError {
 }
 
 /// Names of the datatrust services, as health checks and reflection know them.
+/// How long the node running the periodic duties holds its lease without renewing it (it
+/// renews every second): the time another node waits before taking over from a dead one.
+pub const DUTIES_LEASE_SECONDS: f64 = 5.0;
+
 pub const SERVICE_NAMES: [&str; 14] = [
     <TrustServiceServer<TrustApi> as NamedService>::NAME,
     <AuthServiceServer<AuthApi> as NamedService>::NAME,
@@ -290,8 +294,52 @@ pub async fn serve(
         });
     }
 
+    // Nodes on one database: the holder of the `duties` lease runs the periodic duties
+    // below; a node that stops renewing (killed, cut off) loses it within
+    // `DUTIES_LEASE_SECONDS` and another takes over. Every node reads the log's head each
+    // second, so what it serves follows the other nodes' commits.
+    let leading = Arc::new(AtomicBool::new(state.shared().is_none()));
+    if let Some(shared) = state.shared().cloned() {
+        let (state, leading, mut stop) =
+            (state.clone(), Arc::clone(&leading), stop_receiver.clone());
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(Duration::from_secs(1));
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    _ = stop.wait_for(|stop| *stop) => break,
+                }
+                let (lease, node) = (shared.clone(), state.node().to_owned());
+                let held = tokio::task::spawn_blocking(move || {
+                    lease.lease("duties", &node, DUTIES_LEASE_SECONDS)
+                })
+                .await;
+                let held = match held {
+                    Ok(Ok(held)) => held,
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, "renewing the duties lease failed");
+                        false
+                    }
+                    Err(_) => false,
+                };
+                if leading.swap(held, Ordering::SeqCst) != held {
+                    tracing::info!(node = %state.node(), leading = held, "the periodic duties moved");
+                }
+                let reader = Arc::clone(state.log_reader());
+                if let Ok(Err(error)) = tokio::task::spawn_blocking(move || reader.refresh()).await
+                {
+                    tracing::warn!(%error, "reading the log's head failed");
+                }
+            }
+            let node = state.node().to_owned();
+            let _ =
+                tokio::task::spawn_blocking(move || shared.release_lease("duties", &node)).await;
+        });
+    }
+
     // Licensees with overdue invoices are suspended even if nobody asks: every
-    // `duties_interval`, until shutdown.
+    // `duties_interval`, until shutdown (on one node of several: the lease holder).
     let sweeping = state.clone();
     let mut sweep_stop = stop_receiver.clone();
     let duties_interval = options.duties_interval;
@@ -302,6 +350,9 @@ pub async fn serve(
             tokio::select! {
                 _ = ticks.tick() => {}
                 _ = sweep_stop.wait_for(|stop| *stop) => return,
+            }
+            if !leading.load(Ordering::SeqCst) {
+                continue;
             }
             match sweeping
                 .blocking({

@@ -9,7 +9,7 @@ use datatrust_core::log_entry::LogEntry;
 use datatrust_core::registry::{DomainError, Journal, JournalError, Registry};
 use datatrust_core::store::Store;
 use datatrust_core::{NoteSigner, Origin, Principal, Role, UnixSeconds};
-use datatrust_tlog::{LogReader, LogStore, OpenError, Sequencer, SequencerOptions};
+use datatrust_tlog::{LogReader, OpenError, Sequencer, SequencerOptions};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 use tracing::Span;
@@ -44,6 +44,11 @@ struct Inner {
     clock: Clock,
     /// The log's HTTP prefix as served, once the HTTP listener is bound.
     log_url: std::sync::OnceLock<String>,
+    /// What this node shares with the other nodes on one PostgreSQL database (sign-ins,
+    /// release builds, the duties lease); `None` when it runs alone.
+    shared: Option<datatrust_postgres::PgShared>,
+    /// This node's name in leases: random per start.
+    node: String,
 }
 
 /// When it was computed, the log size it saw, and the report.
@@ -146,14 +151,18 @@ impl TrustState {
     /// Opens the log over `log_store` (refusing a log whose checkpoint disagrees with its
     /// tree) and, for a new trust, logs its creation and its first trustee. Blocks on disk.
     pub fn open(
-        store: Arc<dyn Store>,
-        log_store: Arc<dyn LogStore>,
+        storage: crate::Storage,
         origin: Origin,
         log_signer: NoteSigner,
         license_signer: NoteSigner,
         token_lifetime: Duration,
         sequencer_options: SequencerOptions,
     ) -> Result<TrustState, StartError> {
+        let crate::Storage {
+            store,
+            log: log_store,
+            shared,
+        } = storage;
         let sequencer = Sequencer::open(log_store, log_signer.clone(), sequencer_options)
             .map_err(|error| match error {
                 OpenError::Checkpoint(reason) => StartError::KeyMismatch(format!(
@@ -169,12 +178,24 @@ impl TrustState {
             hasher.update(license_signer.sign(b"datatrust pseudonym secret v1"));
             hasher.finalize().into()
         };
+        let sessions = match &shared {
+            None => Sessions::new(token_lifetime),
+            Some(shared) => Sessions::shared(token_lifetime, shared.clone()).map_err(|error| {
+                StartError::Genesis(format!("reading the nodes' shared sign-in secret: {error}"))
+            })?,
+        };
+        let node = format!(
+            "{}-{}-{:08x}",
+            hostname(),
+            std::process::id(),
+            rand::random::<u32>()
+        );
         let state = TrustState {
             inner: Arc::new(Inner {
                 registry: Registry::new(store, LogJournal { sequencer }, origin),
                 log_signer,
                 license_signer,
-                sessions: Sessions::new(token_lifetime),
+                sessions,
                 pseudonym_secret,
                 builds: std::sync::Mutex::default(),
                 transparency_report: std::sync::Mutex::new(None),
@@ -185,6 +206,8 @@ impl TrustState {
                     f64::from(REFUSED_REPORTS_PER_HOUR),
                     100_000,
                 ),
+                shared,
+                node,
             }),
         };
         state
@@ -345,6 +368,16 @@ impl TrustState {
         &self.inner.sessions
     }
 
+    /// What this node shares with the others on one database; `None` when it runs alone.
+    pub(crate) fn shared(&self) -> Option<&datatrust_postgres::PgShared> {
+        self.inner.shared.as_ref()
+    }
+
+    /// This node's name in leases and logs.
+    pub fn node(&self) -> &str {
+        &self.inner.node
+    }
+
     pub(crate) fn builds(
         &self,
     ) -> &std::sync::Mutex<std::collections::HashMap<String, Arc<ReleaseBuild>>> {
@@ -421,9 +454,13 @@ impl TrustState {
             .ok()
             .and_then(|value| value.strip_prefix("Bearer "))
             .ok_or_else(|| Status::unauthenticated("authorization: expected \"Bearer <token>\""))?;
-        self.inner.sessions.session(token.trim()).ok_or_else(|| {
-            Status::unauthenticated("authorization: token unknown or expired; sign in again")
-        })
+        self.inner
+            .sessions
+            .session(token.trim(), self.clock().now())
+            .map_err(status::from_auth)?
+            .ok_or_else(|| {
+                Status::unauthenticated("authorization: token unknown or expired; sign in again")
+            })
     }
 }
 
@@ -478,4 +515,13 @@ pub fn now() -> UnixSeconds {
         .map(|elapsed| elapsed.as_secs())
         .unwrap_or(0);
     UnixSeconds(i64::try_from(seconds).unwrap_or(i64::MAX))
+}
+
+/// The machine's name, for naming this node in leases (best effort).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "node".to_owned())
 }

@@ -105,3 +105,13 @@ pub fn from_read(error: datatrust_tlog::ReadError) -> Status {
         datatrust_tlog::ReadError::Store(error) => internal(&error),
     }
 }
+
+/// A sign-in refused: too many (RESOURCE_EXHAUSTED), the shared sign-in store unreachable
+/// (UNAVAILABLE), else UNAUTHENTICATED.
+pub(crate) fn from_auth(error: crate::auth::AuthError) -> Status {
+    match error {
+        crate::auth::AuthError::TooManyLogins => Status::resource_exhausted(error.to_string()),
+        crate::auth::AuthError::Unavailable => Status::unavailable(error.to_string()),
+        _ => Status::unauthenticated(error.to_string()),
+    }
+}

@@ -24,5 +24,6 @@ pub use sequencer::{
     Writes,
 };
 pub use storage::{
-    DISK_FULL, LogBatch, LogStore, LogStoreError, MemoryLogStore, StateRead, StateWrite, version_of,
+    BuildBatch, DISK_FULL, LogBatch, LogStore, LogStoreError, LogView, MemoryLogStore, StateRead,
+    StateWrite, version_of,
 };

@@ -13,6 +13,7 @@ use crate::storage::{LogStore, LogStoreError};
 use crate::tile::{
     ExpandedTile, TILE_HEIGHT, TILE_WIDTH, bundle_entries, bytes_to_hashes, hashes_to_bytes,
 };
+use datatrust_core::NoteVerifier;
 
 /// Full tiles never change, so their expansions are cached; this bounds the cache
 /// (each is at most 511 hashes, 16 KiB).
@@ -44,6 +45,8 @@ impl From<ProofError> for ReadError {
 pub struct LogReader {
     store: Arc<dyn LogStore>,
     latest: RwLock<Arc<SignedCheckpoint>>,
+    /// Checks checkpoints read back from the store (`refresh`).
+    verifier: NoteVerifier,
     /// Expanded tiles by (level, index, width). A tile's first `width` hashes never change,
     /// so right-edge tiles are cached per width as safely as full ones.
     cache: RwLock<HashMap<(u8, u64, u16), Arc<ExpandedTile>>>,
@@ -51,17 +54,51 @@ pub struct LogReader {
 }
 
 impl LogReader {
-    pub(crate) fn new(store: Arc<dyn LogStore>, latest: SignedCheckpoint) -> LogReader {
+    pub(crate) fn new(
+        store: Arc<dyn LogStore>,
+        latest: SignedCheckpoint,
+        verifier: NoteVerifier,
+    ) -> LogReader {
         LogReader {
             store,
             latest: RwLock::new(Arc::new(latest)),
+            verifier,
             cache: RwLock::new(HashMap::new()),
             cache_capacity: DEFAULT_CACHE_TILES,
         }
     }
 
+    /// Serves `checkpoint` from now on, unless a larger tree is already served: the tree
+    /// only grows.
     pub(crate) fn publish(&self, checkpoint: SignedCheckpoint) {
-        *self.latest.write().expect("checkpoint lock poisoned") = Arc::new(checkpoint);
+        let mut latest = self.latest.write().expect("checkpoint lock poisoned");
+        if checkpoint.checkpoint.size >= latest.checkpoint.size {
+            *latest = Arc::new(checkpoint);
+        }
+    }
+
+    /// Reads the stored checkpoint and serves it if it is newer: on a store that several
+    /// nodes write, what the others committed. The note must verify with the log's key.
+    pub fn refresh(&self) -> Result<Arc<SignedCheckpoint>, ReadError> {
+        if let Some(note) = self.store.checkpoint()?
+            && note != self.latest().note
+        {
+            let stored = SignedCheckpoint::open(&note, &self.verifier).map_err(|error| {
+                ReadError::Corrupt(format!("the stored checkpoint does not verify: {error}"))
+            })?;
+            self.publish(stored);
+        }
+        Ok(self.latest())
+    }
+
+    /// The latest checkpoint, read again from the store first when it has fewer than
+    /// `size` entries (another node may have logged them).
+    pub fn latest_covering(&self, size: u64) -> Result<Arc<SignedCheckpoint>, ReadError> {
+        let latest = self.latest();
+        if latest.checkpoint.size >= size {
+            return Ok(latest);
+        }
+        self.refresh()
     }
 
     /// The latest signed checkpoint: every read below is bounded by it.
@@ -76,12 +113,15 @@ impl LogReader {
     /// Tile bytes as c2sp.org/tlog-tiles serves them: a full tile, or the first `width`
     /// hashes of a partial one, provided the latest tree has them.
     pub fn tile(&self, level: u8, index: u64, width: Option<u8>) -> Result<Vec<u8>, ReadError> {
-        let available = hashes_at_level(self.size(), level);
         let wanted = width.map_or(TILE_WIDTH, u64::from);
         let end = index
             .checked_mul(TILE_WIDTH)
             .and_then(|start| start.checked_add(wanted))
             .ok_or_else(|| ReadError::OutOfRange("tile index out of range".into()))?;
+        let mut available = hashes_at_level(self.size(), level);
+        if end > available {
+            available = hashes_at_level(self.refresh()?.checkpoint.size, level);
+        }
         if end > available {
             return Err(ReadError::OutOfRange(format!(
                 "tile {level}/{index} of width {wanted} is beyond the tree"
@@ -136,7 +176,7 @@ impl LogReader {
 
     /// Entries [start, end) of the latest tree, at most `MAXIMUM_ENTRIES_PER_READ`.
     pub fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, ReadError> {
-        let size = self.size();
+        let size = self.latest_covering(end)?.checkpoint.size;
         if start >= end || end > size {
             return Err(ReadError::OutOfRange(format!(
                 "entries [{start}, {end}) are not a non-empty range within the tree of size {size}"
@@ -173,7 +213,10 @@ impl LogReader {
         Ok(self
             .store
             .leaf_index(leaf)?
-            .filter(|index| *index < self.size()))
+            .map(|index| Ok::<_, ReadError>((index, self.latest_covering(index + 1)?)))
+            .transpose()?
+            .filter(|(index, latest)| *index < latest.checkpoint.size)
+            .map(|(index, _)| index))
     }
 
     /// Inclusion proof for `index` in the tree of `size` (at most the latest size).
@@ -198,7 +241,7 @@ impl LogReader {
     }
 
     fn check_size(&self, size: u64) -> Result<(), ReadError> {
-        let available = self.size();
+        let available = self.latest_covering(size)?.checkpoint.size;
         if size > available {
             return Err(ReadError::OutOfRange(format!(
                 "tree size {size} is larger than the log ({available})"

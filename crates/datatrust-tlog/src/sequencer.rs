@@ -26,7 +26,9 @@ use datatrust_core::NoteSigner;
 use crate::checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};
 use crate::hash::{Hash, complete_root, empty_root, leaf_hash, node_hash};
 use crate::reader::LogReader;
-use crate::storage::{LogBatch, LogStore, LogStoreError, StateRead, StateWrite, version_of};
+use crate::storage::{
+    Direct, LogBatch, LogStore, LogStoreError, LogView, StateRead, StateWrite, version_of,
+};
 use crate::tile::{
     MAXIMUM_ENTRY_BYTES, TILE_WIDTH, bundle_entries, bytes_to_hashes, hashes_to_bytes,
     push_bundle_entry,
@@ -164,8 +166,13 @@ impl Sequencer {
         signer: NoteSigner,
         options: SequencerOptions,
     ) -> Result<Sequencer, OpenError> {
-        let (state, latest) = TreeState::load(store.as_ref(), &signer)?;
-        let reader = Arc::new(LogReader::new(Arc::clone(&store), latest));
+        let (state, latest) = TreeState::open(store.as_ref(), &signer)?;
+        let note = latest.note.clone();
+        let reader = Arc::new(LogReader::new(
+            Arc::clone(&store),
+            latest,
+            signer.verifier(),
+        ));
         check_published(store.as_ref(), &reader, &signer)?;
         let (sender, receiver) = mpsc::channel();
         let writer = Writer {
@@ -173,6 +180,7 @@ impl Sequencer {
             signer,
             options,
             state,
+            note,
             reader: Arc::clone(&reader),
         };
         let thread = std::thread::Builder::new()
@@ -349,29 +357,39 @@ struct TreeState {
 }
 
 impl TreeState {
-    fn load(
+    /// The stored tree, after committing the empty tree's checkpoint if the store has none
+    /// (unless another node sharing the store commits it first).
+    fn open(
         store: &dyn LogStore,
         signer: &NoteSigner,
     ) -> Result<(TreeState, SignedCheckpoint), OpenError> {
-        let Some(note) = store.checkpoint()? else {
-            let state = TreeState {
-                size: 0,
-                partial_tiles: vec![Vec::new()],
-                partial_bundle: Vec::new(),
-            };
-            let signed = Checkpoint {
+        if store.checkpoint()?.is_none() {
+            let empty = Checkpoint {
                 origin: signer.name().to_owned(),
                 size: 0,
                 root: empty_root(),
             }
             .sign(signer)?;
-            store.commit(LogBatch {
-                checkpoint: signed.note.clone(),
-                ..LogBatch::default()
+            store.commit_with(&mut |view| {
+                Ok(view.checkpoint()?.is_none().then(|| LogBatch {
+                    checkpoint: empty.note.clone(),
+                    ..LogBatch::default()
+                }))
             })?;
-            return Ok((state, signed));
-        };
-        let signed = SignedCheckpoint::open(&note, &signer.verifier())?;
+        }
+        let note = store.checkpoint()?.ok_or_else(|| {
+            OpenError::Inconsistent("the checkpoint just committed is missing".into())
+        })?;
+        TreeState::load(&Direct(store), signer, &note)
+    }
+
+    /// The tree `note` signs, its right edge read from `view`.
+    fn load(
+        view: &dyn LogView,
+        signer: &NoteSigner,
+        note: &str,
+    ) -> Result<(TreeState, SignedCheckpoint), OpenError> {
+        let signed = SignedCheckpoint::open(note, &signer.verifier())?;
         let size = signed.checkpoint.size;
         let mut partial_tiles = Vec::new();
         let mut level: u8 = 0;
@@ -380,7 +398,7 @@ impl TreeState {
             let width = (at_level % TILE_WIDTH) as usize;
             let mut hashes = Vec::new();
             if width > 0 {
-                let bytes = store.tile(level, at_level / TILE_WIDTH)?.ok_or_else(|| {
+                let bytes = view.tile(level, at_level / TILE_WIDTH)?.ok_or_else(|| {
                     OpenError::Inconsistent(format!("partial tile at level {level} is missing"))
                 })?;
                 hashes = bytes_to_hashes(&bytes)
@@ -401,7 +419,7 @@ impl TreeState {
         let bundle_width = (size % TILE_WIDTH) as usize;
         let mut partial_bundle = Vec::new();
         if bundle_width > 0 {
-            let bundle = store.bundle(size / TILE_WIDTH)?.ok_or_else(|| {
+            let bundle = view.bundle(size / TILE_WIDTH)?.ok_or_else(|| {
                 OpenError::Inconsistent("the last entry bundle is missing".into())
             })?;
             let entries = bundle_entries(&bundle).ok_or_else(|| {
@@ -514,6 +532,8 @@ struct Writer {
     signer: NoteSigner,
     options: SequencerOptions,
     state: TreeState,
+    /// The checkpoint note `state` is the tree of.
+    note: String,
     reader: Arc<LogReader>,
 }
 
@@ -573,9 +593,9 @@ impl Writer {
     }
 
     /// Every key the batch's changes were decided on, as the store holds it now: one
-    /// `states` call (one round trip on a networked store). Nothing writes the store until
-    /// the batch commits, so these stay current while the batch is checked.
-    fn stored_reads(&self, requests: &[Request]) -> Result<StateView, LogStoreError> {
+    /// `states` call (one round trip on a networked store). The batch is built under the
+    /// log's head (`commit_with`), so these stay current until it commits.
+    fn stored_reads(view: &dyn LogView, requests: &[Request]) -> Result<StateView, LogStoreError> {
         let mut keys: Vec<(&'static str, Vec<u8>)> = requests
             .iter()
             .flat_map(|request| request.reads.iter())
@@ -587,45 +607,73 @@ impl Writer {
             .iter()
             .map(|(table, key)| (*table, key.as_slice()))
             .collect();
-        let values = self.store.states(&asked)?;
+        let values = view.states(&asked)?;
         Ok(keys.into_iter().zip(values).collect())
     }
 
-    fn integrate(&mut self, requests: Vec<Request>) {
-        let before = self.state.clone();
+    /// Brings the right edge up to the stored head: another node sharing the store may have
+    /// committed since this writer's last batch. A stored log smaller than one this writer
+    /// committed, or a different checkpoint of the same size, is refused: signing on it
+    /// would fork the log.
+    fn catch_up(&mut self, view: &dyn LogView) -> Result<(), LogStoreError> {
+        let note = view
+            .checkpoint()?
+            .ok_or_else(|| LogStoreError("the log's checkpoint is missing".into()))?;
+        if note == self.note {
+            return Ok(());
+        }
+        let (state, signed) = TreeState::load(view, &self.signer, &note)
+            .map_err(|error| LogStoreError(format!("reading the stored log: {error}")))?;
+        let (stored, mine) = (signed.checkpoint.size, self.state.size);
+        if stored <= mine {
+            return Err(LogStoreError(format!(
+                "the stored log has {stored} entries and a checkpoint other than the one this \
+                 node committed at {mine}: the database was rolled back or another writer \
+                 forked it; refusing to sign on it"
+            )));
+        }
+        self.state = state;
+        self.note = note;
+        self.reader.publish(signed);
+        Ok(())
+    }
+
+    /// Builds the batch under the log's head: catches up, checks each change's reads
+    /// against the store and the batch so far, takes or refuses it, signs the new
+    /// checkpoint. Taken changes go to `taken` with their first index, refused ones to
+    /// `refused`; nothing is answered here, since the batch may still fail to commit.
+    fn build(
+        &mut self,
+        view: &dyn LogView,
+        pending: &mut Vec<Request>,
+        taken: &mut Vec<(Request, u64)>,
+        refused: &mut Vec<(Request, CommitError)>,
+        signed: &mut Option<SignedCheckpoint>,
+    ) -> Result<Option<LogBatch>, LogStoreError> {
+        self.catch_up(view)?;
+        let stored = Self::stored_reads(view, pending)?;
         let mut batch = LogBatch::default();
         let mut overlay = HashMap::new();
-        let stored = match self.stored_reads(&requests) {
-            Ok(stored) => stored,
-            Err(error) => {
-                for request in requests {
-                    (request.done)(Err(AppendError::Storage(error.to_string()).into()));
-                }
-                return;
-            }
-        };
-        // Each taken request with the index of its first entry.
-        let mut taken = Vec::with_capacity(requests.len());
-        for mut request in requests {
-            let mut refused = None;
+        for mut request in pending.drain(..) {
+            let mut refusal = None;
             for read in &request.reads {
                 match Self::current(&overlay, &stored, read) {
                     Ok(value) if version_of(value.as_deref()) == read.version => {}
                     Ok(_) => {
-                        refused = Some(CommitError::Conflict {
+                        refusal = Some(CommitError::Conflict {
                             table: read.table,
                             key_hex: read.key.iter().map(|byte| format!("{byte:02x}")).collect(),
                         });
                         break;
                     }
                     Err(error) => {
-                        refused = Some(AppendError::Storage(error.to_string()).into());
+                        refusal = Some(AppendError::Storage(error.to_string()).into());
                         break;
                     }
                 }
             }
-            if let Some(error) = refused {
-                (request.done)(Err(error));
+            if let Some(error) = refusal {
+                refused.push((request, error));
                 continue;
             }
             let first_index = self.state.size;
@@ -633,7 +681,7 @@ impl Writer {
                 None => Vec::new(),
                 Some(Ok(writes)) => writes,
                 Some(Err(error)) => {
-                    (request.done)(Err(AppendError::Storage(error).into()));
+                    refused.push((request, AppendError::Storage(error).into()));
                     continue;
                 }
             };
@@ -648,27 +696,36 @@ impl Writer {
             taken.push((request, first_index));
         }
         if taken.is_empty() {
-            return;
+            return Ok(None);
         }
         self.state.write_partials(&mut batch);
         let checkpoint = Checkpoint {
             origin: self.signer.name().to_owned(),
             size: self.state.size,
             root: self.state.root(),
-        };
-        let outcome = checkpoint
-            .sign(&self.signer)
-            .map_err(|error| AppendError::Storage(error.to_string()))
-            .and_then(|signed| {
-                batch.checkpoint = signed.note.clone();
-                batch.size = signed.checkpoint.size;
-                self.store
-                    .commit(batch)
-                    .map(|()| signed)
-                    .map_err(|error| AppendError::Storage(error.to_string()))
-            });
-        match outcome {
-            Ok(signed) => {
+        }
+        .sign(&self.signer)
+        .map_err(|error| LogStoreError(error.to_string()))?;
+        batch.checkpoint = checkpoint.note.clone();
+        batch.size = checkpoint.checkpoint.size;
+        *signed = Some(checkpoint);
+        Ok(Some(batch))
+    }
+
+    fn integrate(&mut self, requests: Vec<Request>) {
+        let (before, before_note) = (self.state.clone(), self.note.clone());
+        let mut pending = requests;
+        let (mut taken, mut refused, mut signed) = (Vec::new(), Vec::new(), None);
+        let store = Arc::clone(&self.store);
+        let outcome = store.commit_with(&mut |view| {
+            self.build(view, &mut pending, &mut taken, &mut refused, &mut signed)
+        });
+        for (request, refusal) in refused {
+            (request.done)(Err(refusal));
+        }
+        match (outcome, signed) {
+            (Ok(()), Some(signed)) => {
+                self.note = signed.note.clone();
                 self.reader.publish(signed.clone());
                 let checkpoint = Arc::new(signed);
                 for (request, first_index) in taken {
@@ -679,10 +736,18 @@ impl Writer {
                     }));
                 }
             }
-            Err(error) => {
-                tracing::error!(error = %error, changes = taken.len(), "log batch not committed; rolled back");
+            (Ok(()), None) => {}
+            (Err(error), _) => {
+                let error = AppendError::Storage(error.to_string());
+                tracing::error!(error = %error, changes = taken.len() + pending.len(), "log batch not committed; rolled back");
+                // What was signed for this batch is never given out; the next batch catches
+                // up from the store again.
                 self.state = before;
+                self.note = before_note;
                 for (request, _) in taken {
+                    (request.done)(Err(error.clone().into()));
+                }
+                for request in pending {
                     (request.done)(Err(error.clone().into()));
                 }
             }
@@ -884,7 +949,13 @@ mod commit_contract {
     use std::sync::Arc;
 
     use crate::contract;
+    use crate::sequencer::{AppendError, Sequencer, SequencerOptions};
     use crate::storage::{LogStore, MemoryLogStore};
+    use datatrust_core::NoteSigner;
+
+    fn signer() -> NoteSigner {
+        NoteSigner::new("trust.test", [1; 32]).unwrap()
+    }
 
     #[test]
     fn a_change_commits_its_entries_and_writes_together() {
@@ -922,5 +993,34 @@ mod commit_contract {
                 failing.fail_next_commit();
             }
         });
+    }
+
+    #[test]
+    fn several_writers_extend_one_log() {
+        let store = Arc::new(MemoryLogStore::default());
+        contract::several_writers_extend_one_log(|| Arc::clone(&store) as Arc<dyn LogStore>);
+    }
+
+    /// A store rolled back under a writer (the database restored from an old backup while a
+    /// node runs) is refused, not signed on.
+    #[test]
+    fn a_store_rolled_back_under_a_writer_is_refused() {
+        let store = Arc::new(MemoryLogStore::default());
+        let sequencer = Sequencer::open(
+            Arc::clone(&store) as Arc<dyn LogStore>,
+            signer(),
+            SequencerOptions::default(),
+        )
+        .unwrap();
+        sequencer.append_blocking(b"one".to_vec()).unwrap();
+        let early = store.checkpoint().unwrap().unwrap();
+        sequencer.append_blocking(b"two".to_vec()).unwrap();
+        store.set_checkpoint(early);
+        let refused = sequencer.append_blocking(b"fork".to_vec());
+        assert!(
+            matches!(&refused, Err(AppendError::Storage(message)) if message.contains("rolled back")),
+            "{refused:?}"
+        );
+        sequencer.shutdown();
     }
 }

@@ -54,8 +54,42 @@ pub struct LogBatch {
     pub state: Vec<StateWrite>,
 }
 
+/// What a writer reads while it holds the log's head (`LogStore::commit_with`): the stored
+/// checkpoint, the right edge's tiles and bundle, and the state its batch's changes were
+/// decided on, all as of the moment the batch will commit.
+pub trait LogView {
+    fn checkpoint(&self) -> Result<Option<String>, LogStoreError>;
+    fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, LogStoreError>;
+    fn bundle(&self, index: u64) -> Result<Option<Vec<u8>>, LogStoreError>;
+    fn states(&self, keys: &[(&str, &[u8])]) -> Result<Vec<Option<Vec<u8>>>, LogStoreError>;
+}
+
+/// A store read directly: the view of a store that has one writer.
+pub(crate) struct Direct<'a, S: ?Sized>(pub(crate) &'a S);
+
+impl<S: LogStore + ?Sized> LogView for Direct<'_, S> {
+    fn checkpoint(&self) -> Result<Option<String>, LogStoreError> {
+        self.0.checkpoint()
+    }
+    fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, LogStoreError> {
+        self.0.tile(level, index)
+    }
+    fn bundle(&self, index: u64) -> Result<Option<Vec<u8>>, LogStoreError> {
+        self.0.bundle(index)
+    }
+    fn states(&self, keys: &[(&str, &[u8])]) -> Result<Vec<Option<Vec<u8>>>, LogStoreError> {
+        self.0.states(keys)
+    }
+}
+
+/// Builds a batch from the store as it is under the head lock; `Ok(None)`: nothing to commit.
+pub type BuildBatch<'a> =
+    dyn FnMut(&dyn LogView) -> Result<Option<LogBatch>, LogStoreError> + Send + 'a;
+
 /// Contract: `commit` is atomic (all of the batch or none of it is visible after a crash) and
-/// durable when it returns. The log has exactly one writer, the sequencer.
+/// durable when it returns. Each process has one writer, its sequencer; a store that several
+/// processes write (PostgreSQL under several nodes) serialises their batches in
+/// `commit_with`, so that each is built on the tree and state the previous one left.
 pub trait LogStore: Send + Sync + 'static {
     fn checkpoint(&self) -> Result<Option<String>, LogStoreError>;
     fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, LogStoreError>;
@@ -79,12 +113,26 @@ pub trait LogStore: Send + Sync + 'static {
     fn published_checkpoint(&self) -> Result<Option<String>, LogStoreError> {
         Ok(None)
     }
+    /// Commits the batch `build` makes (called once) from the store as it is while this
+    /// writer holds the log's head: no other writer commits between what `build` reads and
+    /// the batch's commit. A store with one writer needs no lock (this default); a store
+    /// shared by several processes takes one (a locked head row, in the same transaction as
+    /// the reads and the batch).
+    fn commit_with(&self, build: &mut BuildBatch<'_>) -> Result<(), LogStoreError> {
+        match build(&Direct(self))? {
+            Some(batch) => self.commit(batch),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A `LogStore` in memory, for tests of the log itself.
 #[derive(Debug, Default)]
 pub struct MemoryLogStore {
     inner: Mutex<MemoryInner>,
+    /// Held from a batch's reads to its commit: several sequencers may share this store, as
+    /// several nodes share one database.
+    head: Mutex<()>,
 }
 
 #[derive(Debug, Default)]
@@ -110,6 +158,12 @@ impl MemoryLogStore {
 
     pub fn corrupt_bundle(&self, index: u64, bytes: Vec<u8>) {
         self.inner.lock().unwrap().bundles.insert(index, bytes);
+    }
+
+    /// Replaces the stored checkpoint, as a database restored from an old backup would;
+    /// for tests.
+    pub fn set_checkpoint(&self, note: String) {
+        self.inner.lock().unwrap().checkpoint = Some(note);
     }
 
     /// Makes the next commit fail with nothing written, as a full disk would; for tests.
@@ -163,5 +217,12 @@ impl LogStore for MemoryLogStore {
         inner.leaves.extend(batch.leaf_indices);
         inner.checkpoint = Some(batch.checkpoint);
         Ok(())
+    }
+    fn commit_with(&self, build: &mut BuildBatch<'_>) -> Result<(), LogStoreError> {
+        let _head = self.head.lock().unwrap();
+        match build(&Direct(self))? {
+            Some(batch) => self.commit(batch),
+            None => Ok(()),
+        }
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use datatrust_store::DataDirectory;
-use datatrust_tlog::{Sequencer, SequencerOptions};
+use datatrust_tlog::{LogStore, Sequencer, SequencerOptions};
 use serde_json::json;
 
 use crate::AdminCommand;
@@ -14,7 +14,11 @@ use crate::output;
 const PAGE: u64 = datatrust_tlog::reader::MAXIMUM_ENTRIES_PER_READ;
 
 pub fn run(command: AdminCommand, json_output: bool) -> anyhow::Result<()> {
-    let AdminCommand::Check { data_dir } = command;
+    let AdminCommand::Check {
+        data_dir,
+        database,
+        database_schema,
+    } = command;
     if !data_dir.join("DATATRUST").exists() {
         bail!(
             "--data-dir: {} holds no trust (no DATATRUST marker file)",
@@ -29,13 +33,21 @@ pub fn run(command: AdminCommand, json_output: bool) -> anyhow::Result<()> {
         datatrust_server::now(),
     )
     .with_context(|| format!("opening the trust in {}", data_dir.display()))?;
-    let store = opened.store;
-    let sequencer = Sequencer::open(
-        Arc::new(store.log_store()?),
-        opened.log_signer,
-        SequencerOptions::default(),
-    )
-    .context("opening the log")?;
+    let (store, log_store): (Arc<dyn datatrust_core::store::Store>, Arc<dyn LogStore>) =
+        match &database {
+            None => {
+                let log_store = Arc::new(opened.store.log_store()?);
+                (Arc::new(opened.store), log_store)
+            }
+            Some(database) => {
+                let storage =
+                    datatrust_server::postgres_storage(&opened.store, database, &database_schema)
+                        .context("--database: opening the trust in PostgreSQL")?;
+                (storage.store, storage.log)
+            }
+        };
+    let sequencer = Sequencer::open(log_store, opened.log_signer, SequencerOptions::default())
+        .context("opening the log")?;
     let reader = Arc::clone(sequencer.reader());
     let size = reader.size();
     // The log a page at a time: memory does not grow with it.
@@ -46,7 +58,7 @@ pub fn run(command: AdminCommand, json_output: bool) -> anyhow::Result<()> {
             Err(error) => vec![Err(format!("reading log entries {start}..{end}: {error}"))],
         }
     });
-    let report = datatrust_core::replay::check(&store, entries)?;
+    let report = datatrust_core::replay::check(store.as_ref(), entries)?;
     sequencer.shutdown();
     let value = json!({
         "entries": report.entries, "principals": report.principals,

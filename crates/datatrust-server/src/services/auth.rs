@@ -50,7 +50,7 @@ impl AuthService for AuthApi {
             .state
             .sessions()
             .check_challenge(&public_key, &request.challenge, now)
-            .map_err(|error| Status::unauthenticated(error.to_string()))?;
+            .map_err(crate::status::from_auth)?;
         let message = login_message(self.state.origin(), &public_key, &request.challenge);
         if !public_key.verify(&message, &request.signature) {
             tracing::warn!(public_key = %public_key, "login refused: bad signature");
@@ -72,16 +72,12 @@ impl AuthService for AuthApi {
         self.state
             .sessions()
             .consume_challenge(&public_key, challenge, now)
-            .map_err(|error| match error {
-                crate::auth::AuthError::TooManyLogins => {
-                    Status::resource_exhausted(error.to_string())
-                }
-                _ => Status::unauthenticated(error.to_string()),
-            })?;
-        let (token, session) =
-            self.state
-                .sessions()
-                .start_session(principal.public_key, principal.role, now.0);
+            .map_err(crate::status::from_auth)?;
+        let (token, session) = self
+            .state
+            .sessions()
+            .start_session(principal.public_key, principal.role, now.0)
+            .map_err(crate::status::from_auth)?;
         tracing::info!(public_key = %principal.public_key, role = %principal.role, "signed in");
         Ok(Response::new(LoginResponse {
             token,

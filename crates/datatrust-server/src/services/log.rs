@@ -151,7 +151,7 @@ impl LogService for LogApi {
 
 /// The .tlog-proof receipt for entry `index` against the latest checkpoint.
 pub(crate) fn receipt_for(reader: &LogReader, index: u64) -> Result<String, ReadError> {
-    let latest = reader.latest();
+    let latest = reader.latest_covering(index + 1)?;
     let size = latest.checkpoint.size;
     if index >= size {
         return Err(ReadError::OutOfRange(format!(

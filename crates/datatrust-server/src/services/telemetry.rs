@@ -440,6 +440,14 @@ impl ReleaseApi {
             total: AtomicU64::new(0),
             failure: std::sync::Mutex::new(None),
         });
+        if let Some(shared) = self.state.shared().cloned() {
+            let (id, licensee, license_id) =
+                (id.clone(), caller.public_key, license_id.to_string());
+            tokio::task::spawn_blocking(move || shared.start_build(&id, &licensee, &license_id))
+                .await
+                .map_err(|error| status::internal(&error))?
+                .map_err(|error| status::from_store(&error))?;
+        }
         self.state
             .builds()
             .lock()
@@ -451,22 +459,55 @@ impl ReleaseApi {
             let progress = Arc::clone(&building);
             // The release's time is when its build ends, as for a build in the request.
             let clock = state.clock();
-            let outcome = state
-                .blocking(move |registry| {
-                    let caller = crate::state::current_principal(registry, &session)?;
-                    registry.create_release_reporting(
-                        &caller,
-                        &license_id,
-                        &secret,
-                        random,
-                        clock.now(),
-                        &|done, total| {
-                            progress.total.store(total, Ordering::Relaxed);
-                            progress.done.store(done, Ordering::Relaxed);
-                        },
-                    )
-                })
-                .await;
+            let build = state.blocking(move |registry| {
+                let caller = crate::state::current_principal(registry, &session)?;
+                registry.create_release_reporting(
+                    &caller,
+                    &license_id,
+                    &secret,
+                    random,
+                    clock.now(),
+                    &|done, total| {
+                        progress.total.store(total, Ordering::Relaxed);
+                        progress.done.store(done, Ordering::Relaxed);
+                    },
+                )
+            });
+            tokio::pin!(build);
+            // With several nodes, the build's progress goes to the database every few
+            // seconds: what any node reports, and this node's heartbeat.
+            let mut beats = tokio::time::interval(BUILD_HEARTBEAT);
+            let outcome = loop {
+                tokio::select! {
+                    outcome = &mut build => break outcome,
+                    _ = beats.tick() => {}
+                }
+                if let Some(shared) = state.shared().cloned() {
+                    let (id, done, total) = (
+                        release.clone(),
+                        building.done.load(Ordering::Relaxed),
+                        building.total.load(Ordering::Relaxed),
+                    );
+                    let beat = tokio::task::spawn_blocking(move || {
+                        shared.build_progress(&id, done, total)
+                    });
+                    if let Ok(Err(error)) = beat.await {
+                        tracing::warn!(release = %release, %error, "recording a build's progress failed");
+                    }
+                }
+            };
+            let failure = outcome
+                .as_ref()
+                .err()
+                .map(|status| format!("{}:{}", i32::from(status.code()), status.message()));
+            if let Some(shared) = state.shared().cloned() {
+                let id = release.clone();
+                let ended =
+                    tokio::task::spawn_blocking(move || shared.end_build(&id, failure.as_deref()));
+                if let Ok(Err(error)) = ended.await {
+                    tracing::warn!(release = %release, %error, "recording a build's end failed");
+                }
+            }
             match outcome {
                 // Stored: GetRelease reads it from the registry from now on.
                 Ok(_) => {
@@ -496,6 +537,9 @@ impl ReleaseApi {
         metadata: &tonic::metadata::MetadataMap,
         id: &str,
     ) -> Result<Option<v1::Release>, Status> {
+        if let Some(shared) = self.state.shared().cloned() {
+            return self.building_on_any_node(shared, metadata, id).await;
+        }
         let Some(build) = self
             .state
             .builds()
@@ -532,7 +576,64 @@ impl ReleaseApi {
         }
         Ok(Some(building_to_wire(id, &build)))
     }
+
+    /// `building` with several nodes: the build as the database records it, whichever
+    /// node runs it; a build whose node died is reported as failed (once), so the licensee
+    /// creates it again instead of waiting for ever.
+    async fn building_on_any_node(
+        &self,
+        shared: datatrust_postgres::PgShared,
+        metadata: &tonic::metadata::MetadataMap,
+        id: &str,
+    ) -> Result<Option<v1::Release>, Status> {
+        let reading = (shared.clone(), id.to_owned());
+        let Some(build) = tokio::task::spawn_blocking(move || reading.0.build(&reading.1))
+            .await
+            .map_err(|error| status::internal(&error))?
+            .map_err(|error| status::from_store(&error))?
+        else {
+            return Ok(None);
+        };
+        let caller = self
+            .state
+            .as_caller(metadata, |_registry, caller| Ok(caller.clone()))
+            .await?;
+        let allowed = caller.role == datatrust_core::Role::Trustee
+            || (caller.role == datatrust_core::Role::Licensee
+                && caller.public_key == build.licensee);
+        if !allowed {
+            return Ok(None);
+        }
+        if let Some(failure) = build.failure {
+            let ended = id.to_owned();
+            tokio::task::spawn_blocking(move || shared.end_build(&ended, None))
+                .await
+                .map_err(|error| status::internal(&error))?
+                .map_err(|error| status::from_store(&error))?;
+            let (code, message) = failure
+                .split_once(':')
+                .and_then(|(code, message)| Some((code.parse::<i32>().ok()?, message)))
+                .map_or(
+                    (tonic::Code::Aborted, failure.as_str()),
+                    |(code, message)| (tonic::Code::from(code), message),
+                );
+            return Err(Status::new(code, message.to_owned()));
+        }
+        Ok(Some(v1::Release {
+            id: id.to_owned(),
+            license_id: build.license_id,
+            licensee: build.licensee.as_bytes().to_vec(),
+            state: "building".into(),
+            members_done: build.done,
+            members_total: build.total,
+            ..v1::Release::default()
+        }))
+    }
 }
+
+/// How often a node records a release build's progress in the shared database (its
+/// heartbeat: a build not touched for 30 s is reported as abandoned).
+const BUILD_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn building_to_wire(id: &str, build: &crate::state::ReleaseBuild) -> v1::Release {
     v1::Release {
