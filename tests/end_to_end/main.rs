@@ -14,6 +14,7 @@ mod log;
 mod portal;
 mod portal_api;
 mod postgres;
+mod several_nodes;
 mod readme_tour;
 mod release;
 mod roles;

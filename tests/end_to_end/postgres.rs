@@ -15,7 +15,7 @@ use datatrust_proto::v1;
 use datatrust_proto::v1::log_service_client::LogServiceClient;
 use datatrust_tests::{EXAMPLE_TERMS, ServerProcess, new_signer};
 
-fn database() -> Option<String> {
+pub(crate) fn database() -> Option<String> {
     match std::env::var("DATATRUST_TEST_POSTGRES") {
         Ok(config) => Some(config),
         Err(_) if std::env::var("DATATRUST_REQUIRE_POSTGRES").is_ok_and(|value| value == "1") => {
@@ -30,7 +30,7 @@ fn database() -> Option<String> {
     }
 }
 
-async fn register(trustee: &SignedIn, key: &NoteSigner, role: v1::Role) {
+pub(crate) async fn register(trustee: &SignedIn, key: &NoteSigner, role: v1::Role) {
     trustee
         .principals()
         .register_principal(v1::RegisterPrincipalRequest {

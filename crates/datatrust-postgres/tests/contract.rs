@@ -185,3 +185,101 @@ fn the_store_reads_what_the_log_commits() {
     assert_eq!(read.version, datatrust_tlog::version_of(value.as_deref()));
     sequencer.shutdown();
 }
+
+fn shared(config: &str, schema: &str) -> datatrust_postgres::PgShared {
+    datatrust_postgres::PgShared::open(config, schema).unwrap()
+}
+
+fn key(seed: u8) -> datatrust_core::PublicKey {
+    NoteSigner::new("k", [seed; 32]).unwrap().public_key()
+}
+
+/// The duties lease: one holder at a time; another takes over once it lapses or is given up.
+#[test]
+fn one_node_holds_the_duties_lease_and_another_takes_over() {
+    let Some(config) = database("one_node_holds_the_duties_lease_and_another_takes_over") else {
+        return;
+    };
+    let schema = fresh_schema();
+    let (first, second) = (shared(&config, &schema), shared(&config, &schema));
+    assert!(first.lease("duties", "a", 60.0).unwrap());
+    assert!(!second.lease("duties", "b", 60.0).unwrap(), "held by a");
+    assert!(first.lease("duties", "a", 60.0).unwrap(), "a renews");
+    first.release_lease("duties", "a").unwrap();
+    assert!(second.lease("duties", "b", 60.0).unwrap(), "given up: b takes it");
+    // b stops renewing: a lease that has lapsed (here at once) is taken by a.
+    assert!(second.lease("duties", "b", 0.0).unwrap());
+    assert!(first.lease("duties", "a", 60.0).unwrap(), "lapsed: a takes it");
+    assert!(!second.lease("duties", "b", 60.0).unwrap());
+}
+
+/// Sign-ins across nodes: the challenge secret is the same for all, a challenge is spent
+/// once on all of them, a key keeps its newest sessions only, and expired sessions end.
+#[test]
+fn sign_ins_are_shared_by_every_node() {
+    let Some(config) = database("sign_ins_are_shared_by_every_node") else {
+        return;
+    };
+    let schema = fresh_schema();
+    let (first, second) = (shared(&config, &schema), shared(&config, &schema));
+    let secret = first.secret("challenge", [1; 32]).unwrap();
+    assert_eq!(second.secret("challenge", [2; 32]).unwrap(), secret);
+    assert!(first.use_challenge(b"challenge-1", 100, 10).unwrap());
+    assert!(!second.use_challenge(b"challenge-1", 100, 10).unwrap(), "spent");
+    let session = |expires| datatrust_postgres::StoredSession {
+        public_key: key(1),
+        role: datatrust_core::Role::Member,
+        expires,
+    };
+    for token in 0..20u8 {
+        first
+            .start_session(&[token; 32], session(1_000), 16, 10)
+            .unwrap();
+    }
+    assert_eq!(second.session(&[0; 32], 10).unwrap(), None, "the oldest ended");
+    assert_eq!(second.session(&[3; 32], 10).unwrap(), None);
+    assert_eq!(second.session(&[4; 32], 10).unwrap(), Some(session(1_000)));
+    assert_eq!(second.session(&[19; 32], 10).unwrap(), Some(session(1_000)));
+    assert_eq!(second.session(&[19; 32], 1_000).unwrap(), None, "expired");
+}
+
+/// A release build is seen from every node; one whose node stopped (no heartbeat for 30 s)
+/// is reported as failed instead of building for ever.
+#[test]
+fn release_builds_are_seen_by_every_node_and_abandoned_ones_fail() {
+    let Some(config) = database("release_builds_are_seen_by_every_node_and_abandoned_ones_fail")
+    else {
+        return;
+    };
+    let schema = fresh_schema();
+    let (first, second) = (shared(&config, &schema), shared(&config, &schema));
+    first.start_build("r1", &key(2), "lic-1").unwrap();
+    first.build_progress("r1", 3, 10).unwrap();
+    let seen = second.build("r1").unwrap().unwrap();
+    assert_eq!((seen.done, seen.total, seen.failure), (3, 10, None));
+    first.end_build("r1", Some("9:refused")).unwrap();
+    assert_eq!(
+        second.build("r1").unwrap().unwrap().failure.as_deref(),
+        Some("9:refused")
+    );
+    first.end_build("r1", None).unwrap();
+    assert_eq!(second.build("r1").unwrap(), None);
+    // The building node dies: its heartbeat stops (moved back here, as 31 s passing would).
+    first.start_build("r2", &key(2), "lic-1").unwrap();
+    let mut client = postgres::Client::connect(&config, postgres::NoTls).unwrap();
+    client
+        .execute(
+            &format!(
+                "UPDATE {schema}.release_builds SET heartbeat = now() - interval '31 seconds'"
+            ),
+            &[],
+        )
+        .unwrap();
+    let abandoned = second.build("r2").unwrap().unwrap();
+    assert!(
+        abandoned
+            .failure
+            .is_some_and(|failure| failure.contains("stopped")),
+        "an abandoned build fails"
+    );
+}

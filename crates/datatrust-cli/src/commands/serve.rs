@@ -71,6 +71,9 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
+    // The handlers are in place before the ports are announced: a SIGTERM sent as soon as
+    // a script has read them stops the trust cleanly instead of killing it.
+    let shutdown = shutdown_signal()?;
     // Scripts and tests read these two lines to learn the bound ports.
     println!("grpc listening on {scheme}://{grpc_addr}");
     println!("http listening on {scheme}://{http_addr}");
@@ -86,7 +89,7 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
         config.options,
         grpc_listener,
         http_listener,
-        shutdown_signal(),
+        shutdown,
     )
     .await?;
     // The lock is released only now, after the final flush.
@@ -110,13 +113,17 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-async fn shutdown_signal() {
+/// SIGINT or SIGTERM, whichever comes first; both handlers are installed when this returns.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-        _ = terminate.recv() => tracing::info!("SIGTERM received"),
-    }
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("SIGINT received"),
+            _ = terminate.recv() => tracing::info!("SIGTERM received"),
+        }
+    })
 }
 
 /// Raises the process's open-file limit to its hard limit, and keeps the connection caps
