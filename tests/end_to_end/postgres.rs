@@ -3,6 +3,9 @@
 //! on the same database: every change is still there and the log goes on from where it was;
 //! and a clean stop exits 0 (the database connections close off the runtime).
 //!
+//! And the database server itself crashing (immediate shutdown) during writes: nothing
+//! acknowledged is lost.
+//!
 //! Needs `DATATRUST_TEST_POSTGRES` (`.ci/postgres.sh`); says SKIPPED without it, and fails
 //! under `DATATRUST_REQUIRE_POSTGRES=1` (CI).
 
@@ -163,4 +166,216 @@ async fn a_trust_on_postgresql_serves_and_survives_kill_9() {
     server.signal("-TERM");
     let status = server.wait(Duration::from_secs(20)).await;
     assert!(status.success(), "a clean stop on PostgreSQL: {status:?}");
+}
+
+/// A PostgreSQL cluster of this test's own (`.ci/postgres.sh` on a free port), which it can
+/// crash and start again without disturbing the tests that share the main one. Stopped and
+/// removed on drop.
+struct PrivateCluster {
+    config: String,
+    directory: String,
+}
+
+impl PrivateCluster {
+    /// `None` (after saying SKIPPED) where a cluster cannot be made: PostgreSQL runs as the
+    /// `postgres` user, which needs root to switch to.
+    fn start() -> Option<PrivateCluster> {
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|output| output.stdout.trim_ascii() == b"0");
+        if !root {
+            if std::env::var("DATATRUST_REQUIRE_POSTGRES").is_ok_and(|value| value == "1") {
+                panic!("a database crash test needs root to run PostgreSQL as `postgres`");
+            }
+            eprintln!("SKIPPED the database crash test: not root, cannot start a cluster");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let output = std::process::Command::new("bash")
+            .arg(Self::script())
+            .env("DATATRUST_TEST_POSTGRES_PORT", port.to_string())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let printed = String::from_utf8(output.stdout).unwrap();
+        let value = |name: &str| {
+            printed
+                .lines()
+                .find_map(|line| line.strip_prefix(&format!("export {name}='")))
+                .and_then(|rest| rest.strip_suffix('\''))
+                .unwrap()
+                .to_owned()
+        };
+        Some(PrivateCluster {
+            config: value("DATATRUST_TEST_POSTGRES"),
+            directory: value("DATATRUST_TEST_POSTGRES_DIR"),
+        })
+    }
+
+    fn script() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/postgres.sh")
+    }
+
+    /// `.ci/postgres.sh crash|start|stop` on the cluster in `directory`.
+    fn run(directory: &str, command: &str) {
+        let status = std::process::Command::new("bash")
+            .arg(Self::script())
+            .args([command, directory])
+            .status()
+            .unwrap();
+        assert!(status.success(), "postgres.sh {command}");
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        PrivateCluster::run(&self.directory, "stop");
+    }
+}
+
+/// The database server dies (immediate shutdown: no checkpoint, recovery from the WAL)
+/// while members change their consents; the node's calls fail while it is down, it
+/// reconnects once it is back, and every change it acknowledged is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_crash_loses_no_acknowledged_change() {
+    if database().is_none() {
+        return;
+    }
+    let Some(cluster) = tokio::task::spawn_blocking(PrivateCluster::start)
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let directory = tempfile::tempdir().unwrap();
+    let data_dir = directory.path().join("data");
+    let arguments = ["--database", &cluster.config, "--database-schema", "crash"];
+    let server = ServerProcess::start(&data_dir, &arguments);
+    let channel = client::connect(&server.grpc_url, None).await.unwrap();
+    let trustee_key =
+        NoteSigner::parse(&std::fs::read_to_string(data_dir.join("initial-trustee.key")).unwrap())
+            .unwrap();
+    let trustee = client::sign_in(&channel, &trustee_key).await.unwrap();
+    let members: Vec<NoteSigner> = (0..4).map(|_| new_signer()).collect();
+    register(&trustee, &members[0], v1::Role::Member).await;
+    let first = client::sign_in(&channel, &members[0]).await.unwrap();
+    let terms = EXAMPLE_TERMS.replace("trustee_quorum = 2", "trustee_quorum = 1");
+    client::ratify(
+        &trustee,
+        &terms,
+        &[(&members[0], &first)],
+        &[(&trustee_key, &trustee)],
+    )
+    .await
+    .unwrap();
+    for member in &members[1..] {
+        register(&trustee, member, v1::Role::Member).await;
+    }
+    let mut sessions = Vec::new();
+    for member in &members {
+        sessions.push(client::sign_in(&channel, member).await.unwrap());
+    }
+
+    // Each member toggles her consent; what was acknowledged last is what must be stored.
+    // A call that fails waits for the database to be back before it is made again (so
+    // the members' rate limits are not spent on calls made while it is down).
+    let (progress, mut progress_seen) = tokio::sync::watch::channel(0usize);
+    let progress = std::sync::Arc::new(progress);
+    let (restarted, restarted_seen) = tokio::sync::watch::channel(false);
+    let mut workers = Vec::new();
+    for session in sessions.clone() {
+        let progress = std::sync::Arc::clone(&progress);
+        let mut restarted = restarted_seen.clone();
+        workers.push(tokio::spawn(async move {
+            let mut acknowledged = None;
+            let mut failures = 0;
+            for step in 0..40 {
+                let granted = step % 2 == 0;
+                loop {
+                    let answer = session
+                        .consents()
+                        .set_consent(v1::SetConsentRequest {
+                            purpose: "computer-use-agent-training".into(),
+                            granted,
+                        })
+                        .await;
+                    match answer {
+                        Ok(_) => break,
+                        Err(status) => {
+                            assert_ne!(status.code(), tonic::Code::InvalidArgument, "{status}");
+                            failures += 1;
+                            assert!(failures < 50, "the node never came back: {status}");
+                            restarted.wait_for(|restarted| *restarted).await.unwrap();
+                        }
+                    }
+                }
+                acknowledged = Some(granted);
+                progress.send_modify(|done| *done += 1);
+            }
+            (acknowledged, failures)
+        }));
+    }
+    progress_seen.wait_for(|done| *done >= 40).await.unwrap();
+    let crashing = cluster.directory.clone();
+    tokio::task::spawn_blocking(move || {
+        PrivateCluster::run(&crashing, "crash");
+        PrivateCluster::run(&crashing, "start");
+    })
+    .await
+    .unwrap();
+    restarted.send_replace(true);
+    let mut failures = 0;
+    let mut expected = Vec::new();
+    for worker in workers {
+        let (acknowledged, failed) = worker.await.unwrap();
+        failures += failed;
+        expected.push(acknowledged);
+    }
+    assert!(
+        failures > 0,
+        "the crash was felt: calls failed while it lasted"
+    );
+    server.signal("-KILL");
+    let _ = server.wait(Duration::from_secs(10)).await;
+
+    let server = ServerProcess::start(&data_dir, &arguments);
+    let channel = client::connect(&server.grpc_url, None).await.unwrap();
+    for (member, expected) in members.iter().zip(expected) {
+        let session = client::sign_in(&channel, member).await.unwrap();
+        let consents = session
+            .consents()
+            .list_my_consents(v1::ListMyConsentsRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .consents;
+        assert_eq!(
+            consents.first().map(|consent| consent.granted),
+            expected,
+            "the last acknowledged consent is stored"
+        );
+    }
+    server.signal("-TERM");
+    assert!(server.wait(Duration::from_secs(20)).await.success());
+    let check = std::process::Command::new(datatrust_tests::datatrust_binary())
+        .args(["admin", "check", "--data-dir"])
+        .arg(&data_dir)
+        .args(["--database", &cluster.config, "--database-schema", "crash"])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
 }

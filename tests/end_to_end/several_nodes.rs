@@ -343,10 +343,7 @@ async fn three_nodes_share_one_database_and_survive_kill_9() {
     let total = MEMBERS * STEPS;
     let mut progress_seen = progress_seen;
     for (victim, after) in [(2usize, total / 3), (0, 2 * total / 3)] {
-        progress_seen
-            .wait_for(|done| *done >= after)
-            .await
-            .unwrap();
+        progress_seen.wait_for(|done| *done >= after).await.unwrap();
         nodes.set(victim, None);
         let server = servers[victim].take().unwrap();
         server.signal("-KILL");
@@ -389,12 +386,10 @@ async fn three_nodes_share_one_database_and_survive_kill_9() {
     for node in 0..3 {
         let state = work.path().join(format!("monitor-{node}"));
         let grpc_url = servers[node].as_ref().unwrap().grpc_url.clone();
-        let verify = run(
-            std::process::Command::new(datatrust_binary())
-                .args(["log", "verify", "--server", &grpc_url, "--vkey", &vkey])
-                .args(["--full", "--state"])
-                .arg(&state),
-        )
+        let verify = run(std::process::Command::new(datatrust_binary())
+            .args(["log", "verify", "--server", &grpc_url, "--vkey", &vkey])
+            .args(["--full", "--state"])
+            .arg(&state))
         .await;
         assert!(
             verify.status.success(),
@@ -449,12 +444,10 @@ async fn three_nodes_share_one_database_and_survive_kill_9() {
         server.signal("-TERM");
         assert!(server.wait(Duration::from_secs(20)).await.success());
     }
-    let check = run(
-        std::process::Command::new(datatrust_binary())
-            .args(["admin", "check", "--data-dir"])
-            .arg(&directories[1])
-            .args(["--database", &database, "--database-schema", &schema]),
-    )
+    let check = run(std::process::Command::new(datatrust_binary())
+        .args(["admin", "check", "--data-dir"])
+        .arg(&directories[1])
+        .args(["--database", &database, "--database-schema", &schema]))
     .await;
     assert!(
         check.status.success(),

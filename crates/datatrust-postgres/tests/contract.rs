@@ -206,10 +206,16 @@ fn one_node_holds_the_duties_lease_and_another_takes_over() {
     assert!(!second.lease("duties", "b", 60.0).unwrap(), "held by a");
     assert!(first.lease("duties", "a", 60.0).unwrap(), "a renews");
     first.release_lease("duties", "a").unwrap();
-    assert!(second.lease("duties", "b", 60.0).unwrap(), "given up: b takes it");
+    assert!(
+        second.lease("duties", "b", 60.0).unwrap(),
+        "given up: b takes it"
+    );
     // b stops renewing: a lease that has lapsed (here at once) is taken by a.
     assert!(second.lease("duties", "b", 0.0).unwrap());
-    assert!(first.lease("duties", "a", 60.0).unwrap(), "lapsed: a takes it");
+    assert!(
+        first.lease("duties", "a", 60.0).unwrap(),
+        "lapsed: a takes it"
+    );
     assert!(!second.lease("duties", "b", 60.0).unwrap());
 }
 
@@ -225,7 +231,10 @@ fn sign_ins_are_shared_by_every_node() {
     let secret = first.secret("challenge", [1; 32]).unwrap();
     assert_eq!(second.secret("challenge", [2; 32]).unwrap(), secret);
     assert!(first.use_challenge(b"challenge-1", 100, 10).unwrap());
-    assert!(!second.use_challenge(b"challenge-1", 100, 10).unwrap(), "spent");
+    assert!(
+        !second.use_challenge(b"challenge-1", 100, 10).unwrap(),
+        "spent"
+    );
     let session = |expires| datatrust_postgres::StoredSession {
         public_key: key(1),
         role: datatrust_core::Role::Member,
@@ -236,7 +245,11 @@ fn sign_ins_are_shared_by_every_node() {
             .start_session(&[token; 32], session(1_000), 16, 10)
             .unwrap();
     }
-    assert_eq!(second.session(&[0; 32], 10).unwrap(), None, "the oldest ended");
+    assert_eq!(
+        second.session(&[0; 32], 10).unwrap(),
+        None,
+        "the oldest ended"
+    );
     assert_eq!(second.session(&[3; 32], 10).unwrap(), None);
     assert_eq!(second.session(&[4; 32], 10).unwrap(), Some(session(1_000)));
     assert_eq!(second.session(&[19; 32], 10).unwrap(), Some(session(1_000)));
