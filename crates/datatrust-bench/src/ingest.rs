@@ -37,6 +37,8 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
         collectors,
         batch,
         dir,
+        database,
+        nodes,
     } = command
     else {
         unreachable!("dispatched by kind");
@@ -53,18 +55,31 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
     let temporary = tempfile::tempdir_in(dir.unwrap_or_else(std::env::temp_dir))?;
     let root: PathBuf = temporary.path().to_path_buf();
 
-    // The real server, on loopback.
-    let running = crate::server::start(
-        &root.join("trust"),
-        ServeOptions {
-            max_message_bytes: 16 * 1024 * 1024,
-            ..ServeOptions::default()
-        },
-        None,
-    )
-    .await?;
+    // The real server, on loopback: in this process, or as `--nodes` processes.
+    let database = database.map(|database| {
+        let schema = format!("bench_{:016x}", rand::random::<u64>());
+        (database, schema)
+    });
+    let running = match (&database, nodes) {
+        (Some((database, schema)), Some(nodes)) => {
+            anyhow::ensure!((1..=8).contains(&nodes), "--nodes: 1 to 8");
+            let flags = ["--max-message-bytes", "16777216"];
+            crate::server::start_nodes(&root.join("trust"), database, schema, nodes, &flags).await?
+        }
+        _ => {
+            let options = ServeOptions {
+                max_message_bytes: 16 * 1024 * 1024,
+                ..ServeOptions::default()
+            };
+            crate::server::start(&root.join("trust"), options, database.clone()).await?
+        }
+    };
     let channel = running.channel.clone();
     let trustee = running.trustee.clone();
+    let mut node_channels = vec![channel.clone()];
+    for url in &running.urls[1..] {
+        node_channels.push(client::connect(url, None).await?);
+    }
 
     // Members and collectors, one pair per stream; terms that one trustee can ratify.
     let terms = include_str!("../../../terms/example-agreement.toml")
@@ -87,14 +102,16 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
                 })
                 .await?;
         }
-        let member = client::sign_in(&channel, &member_key).await?;
+        // Each pair on a node of its own turn.
+        let node = &node_channels[index % node_channels.len()];
+        let member = client::sign_in(node, &member_key).await?;
         member
             .members()
             .authorize_collector(v1::AuthorizeCollectorRequest {
                 collector_public_key: collector_key.public_key().as_bytes().to_vec(),
             })
             .await?;
-        let collector = client::sign_in(&channel, &collector_key).await?;
+        let collector = client::sign_in(node, &collector_key).await?;
         pairs.push((member_key, member, collector));
     }
 
@@ -183,37 +200,37 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
     let noop_rate = noop_count as f64 / started.elapsed().as_secs_f64();
     noop_server.abort();
 
-    // 3. Baseline B: sled batched insert + flush of the same encoded batches.
-    let raw = sled::Config::new()
-        .path(root.join("raw"))
-        .flush_every_ms(Some(500))
-        .open()?;
-    let tree = raw.open_tree("raw")?;
-    let started = Instant::now();
-    let mut raw_count = 0u64;
-    for (stream, (member_key, _, _)) in pairs.iter().enumerate() {
-        for sequence in 0..batches_per_stream {
-            let encoded = make_batch(member_key, sequence).encode_to_vec();
-            let mut writes = sled::Batch::default();
-            writes.insert(
-                [
-                    &(stream as u64).to_be_bytes()[..],
-                    &sequence.to_be_bytes()[..],
-                ]
-                .concat(),
-                encoded,
-            );
-            tree.apply_batch(writes)?;
-            raw.flush()?;
-            raw_count += batch as u64;
+    // 3. Baseline B: sled batched insert + flush (or a PostgreSQL transaction) of the same
+    //    encoded batches, one at a time.
+    let members: Vec<NoteSigner> = pairs.iter().map(|(key, _, _)| key.clone()).collect();
+    let raw_rate = match &database {
+        Some((database, schema)) => {
+            let (database, schema) = (database.clone(), format!("{schema}_raw"));
+            tokio::task::spawn_blocking(move || {
+                postgres_baseline(
+                    &database,
+                    &schema,
+                    &members,
+                    batches_per_stream,
+                    batch,
+                    now_ms,
+                )
+            })
+            .await??
         }
-    }
-    let raw_rate = raw_count as f64 / started.elapsed().as_secs_f64();
-    // The baseline's database is closed before the release phase, so that its cache does not
-    // count in the release's memory figures.
-    drop(tree);
-    drop(raw);
-    std::fs::remove_dir_all(root.join("raw"))?;
+        None => sled_baseline(
+            &root.join("raw"),
+            &members,
+            batches_per_stream,
+            batch,
+            now_ms,
+        )?,
+    };
+    let raw_name = if database.is_some() {
+        "PostgreSQL insert + commit:  "
+    } else {
+        "sled batch + flush baseline: "
+    };
     eprintln!("baselines done; building the release");
 
     // 4. Releases: every member consents; one license; build and stream.
@@ -307,6 +324,11 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
     }
     let stream_rate = streamed as f64 / started.elapsed().as_secs_f64();
     let rss_after = crate::server::resident_kib();
+    let peak_mib: Vec<u64> = running
+        .peak_resident_kib()
+        .iter()
+        .map(|kib| kib / 1024)
+        .collect();
     running.stop().await;
 
     if json_output {
@@ -316,7 +338,9 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
                 "events": ingested, "event_bytes": event_bytes, "collectors": collectors, "batch": batch,
                 "durable_ingest_events_per_second": ingest_rate.round(),
                 "noop_stream_events_per_second": noop_rate.round(), "ratio_to_noop": ingest_rate / noop_rate,
-                "sled_batch_flush_events_per_second": raw_rate.round(), "ratio_to_sled": ingest_rate / raw_rate,
+                "backend": if database.is_some() { "postgresql" } else { "sled" },
+                "nodes": peak_mib.len(), "peak_rss_mib_per_node": peak_mib,
+                "raw_events_per_second": raw_rate.round(), "ratio_to_raw": ingest_rate / raw_rate,
                 "release_records": release.records, "release_build_seconds": build_seconds,
                 "release_stream_records_per_second": stream_rate.round(),
                 "resident_kib_before_stream": rss_before, "resident_kib_peak_stream": peak, "resident_kib_after_stream": rss_after,
@@ -337,9 +361,10 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
             ingest_rate / noop_rate
         );
         println!(
-            "  sled batch + flush baseline:   {raw_rate:>12.0} events/s  ratio {:.2}",
+            "  {raw_name}  {raw_rate:>12.0} events/s  ratio {:.2}",
             ingest_rate / raw_rate
         );
+        println!("  peak memory per node (the server's process): {peak_mib:?} MiB");
         println!(
             "  release: {} records built in {build_seconds:.2} s; streamed at {stream_rate:.0} records/s",
             release.records
@@ -352,6 +377,76 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
         );
     }
     Ok(())
+}
+
+/// Baseline B on sled: each encoded batch inserted and flushed, one at a time. The
+/// database is removed afterwards, so that its cache does not count in the release's
+/// memory figures.
+fn sled_baseline(
+    path: &std::path::Path,
+    members: &[NoteSigner],
+    batches: u64,
+    batch: usize,
+    now_ms: i64,
+) -> anyhow::Result<f64> {
+    let raw = sled::Config::new()
+        .path(path)
+        .flush_every_ms(Some(500))
+        .open()?;
+    let tree = raw.open_tree("raw")?;
+    let started = Instant::now();
+    let mut raw_count = 0u64;
+    for (stream, member) in members.iter().enumerate() {
+        for sequence in 0..batches {
+            let encoded =
+                synthetic_batch(&member.public_key(), sequence, batch, now_ms).encode_to_vec();
+            let mut writes = sled::Batch::default();
+            let key = [(stream as u64).to_be_bytes(), sequence.to_be_bytes()].concat();
+            writes.insert(key, encoded);
+            tree.apply_batch(writes)?;
+            raw.flush()?;
+            raw_count += batch as u64;
+        }
+    }
+    let rate = raw_count as f64 / started.elapsed().as_secs_f64();
+    drop(tree);
+    drop(raw);
+    std::fs::remove_dir_all(path)?;
+    Ok(rate)
+}
+
+/// Baseline B on PostgreSQL: each encoded batch inserted as one row and committed, one at a
+/// time, in a schema of its own (dropped afterwards).
+fn postgres_baseline(
+    config: &str,
+    schema: &str,
+    members: &[NoteSigner],
+    batches: u64,
+    batch: usize,
+    now_ms: i64,
+) -> anyhow::Result<f64> {
+    let mut client = postgres::Client::connect(config, postgres::NoTls)?;
+    client.batch_execute(&format!(
+        "CREATE SCHEMA {schema};
+         CREATE TABLE {schema}.raw (key BYTEA PRIMARY KEY, bytes BYTEA NOT NULL);
+         ALTER TABLE {schema}.raw ALTER COLUMN bytes SET STORAGE EXTERNAL;"
+    ))?;
+    let insert = client.prepare(&format!("INSERT INTO {schema}.raw VALUES ($1, $2)"))?;
+    let started = Instant::now();
+    let mut raw_count = 0u64;
+    for (stream, member) in members.iter().enumerate() {
+        for sequence in 0..batches {
+            let encoded =
+                synthetic_batch(&member.public_key(), sequence, batch, now_ms).encode_to_vec();
+            let key = [(stream as u64).to_be_bytes(), sequence.to_be_bytes()].concat();
+            // Autocommit: one durable transaction per batch.
+            client.execute(&insert, &[&key, &encoded])?;
+            raw_count += batch as u64;
+        }
+    }
+    let rate = raw_count as f64 / started.elapsed().as_secs_f64();
+    client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))?;
+    Ok(rate)
 }
 
 /// One batch of ~200-byte pointer events, made on demand so that memory stays flat however

@@ -48,9 +48,15 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
         /// Keep the trust in this PostgreSQL (a libpq connection string), in a fresh schema,
-        /// instead of the embedded store.
+        /// instead of the embedded store; the raw baseline is then the same rows inserted
+        /// into PostgreSQL directly.
         #[arg(long)]
         database: Option<String>,
+        /// With --database: run this many `datatrust serve` processes (the release binary
+        /// beside this one) on the one database, the members' calls spread over them, and
+        /// print each node's peak memory.
+        #[arg(long, requires = "database")]
+        nodes: Option<usize>,
     },
     /// Telemetry ingest and release streaming through the real server over gRPC on loopback,
     /// with the raw baselines: a no-op streaming RPC of the same messages, and sled batched
@@ -68,6 +74,14 @@ pub enum BenchCommand {
         /// Directory on the disk to measure [default: a temporary directory].
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Keep the trust in this PostgreSQL (a libpq connection string), in a fresh schema;
+        /// baseline B is then the same batches inserted into PostgreSQL directly.
+        #[arg(long)]
+        database: Option<String>,
+        /// With --database: run this many `datatrust serve` processes on the one database,
+        /// the collectors spread over them, and print each node's peak memory.
+        #[arg(long, requires = "database")]
+        nodes: Option<usize>,
     },
     /// Durable appends to a log on disk from many concurrent callers, append-to-checkpoint
     /// latency, inclusion proofs at the final size, and the raw sled baseline.

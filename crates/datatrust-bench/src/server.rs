@@ -10,12 +10,22 @@ use datatrust_tlog::SequencerOptions;
 use tonic::transport::Channel;
 
 pub struct Running {
-    pub url: String,
+    /// Every node's gRPC URL (one, unless `start_nodes` started several).
+    pub urls: Vec<String>,
     pub channel: Channel,
     pub trustee_key: NoteSigner,
     pub trustee: SignedIn,
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<Result<(), datatrust_server::ServeError>>,
+    nodes: Nodes,
+}
+
+enum Nodes {
+    /// The server in this process.
+    InProcess {
+        stop: tokio::sync::oneshot::Sender<()>,
+        server: tokio::task::JoinHandle<Result<(), datatrust_server::ServeError>>,
+    },
+    /// `datatrust serve` processes sharing one database.
+    Processes(Vec<std::process::Child>),
 }
 
 /// A new trust in `directory`, served on 127.0.0.1:0, with its first trustee signed in.
@@ -60,35 +70,181 @@ pub async fn start(
     let channel = client::connect(&url, None).await?;
     let trustee = client::sign_in(&channel, &trustee_key).await?;
     Ok(Running {
-        url,
+        urls: vec![url],
         channel,
         trustee_key,
         trustee,
-        stop,
-        server,
+        nodes: Nodes::InProcess { stop, server },
     })
 }
 
+/// `count` `datatrust serve` processes (the release binary beside this one) on one
+/// PostgreSQL schema, as an operator runs several nodes: the first creates the trust and
+/// stops, the others start from copies of its data directory, then all serve. `extra`:
+/// flags for every node.
+pub async fn start_nodes(
+    directory: &Path,
+    database: &str,
+    schema: &str,
+    count: usize,
+    extra: &[&str],
+) -> anyhow::Result<Running> {
+    let binary = std::env::current_exe()?
+        .parent()
+        .context("the bench binary's directory")?
+        .join("datatrust");
+    anyhow::ensure!(
+        binary.exists(),
+        "{} is missing: cargo build --release -p datatrust-cli -p datatrust-bench",
+        binary.display()
+    );
+    let directories: Vec<_> = (0..count)
+        .map(|node| directory.join(format!("node-{node}")))
+        .collect();
+    let mut arguments: Vec<String> = [
+        "serve",
+        "--grpc-addr",
+        "127.0.0.1:0",
+        "--http-addr",
+        "127.0.0.1:0",
+        "--origin",
+        "bench.datatrust.localhost",
+        "--database",
+        database,
+        "--database-schema",
+        schema,
+        "--anonymous-requests-per-second",
+        "1000000",
+    ]
+    .iter()
+    .map(|argument| (*argument).to_owned())
+    .collect();
+    arguments.extend(extra.iter().map(|argument| (*argument).to_owned()));
+    let spawn = move |data_dir: std::path::PathBuf| {
+        let (binary, arguments) = (binary.clone(), arguments.clone());
+        tokio::task::spawn_blocking(move || spawn_node(&binary, &arguments, &data_dir))
+    };
+    let first = directories[0].clone();
+    let (mut creator, _) = spawn(first).await??;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &creator.id().to_string()])
+        .status();
+    tokio::task::spawn_blocking(move || creator.wait()).await??;
+    for other in &directories[1..] {
+        copy_directory(&directories[0], other)?;
+    }
+    let mut children = Vec::new();
+    let mut urls = Vec::new();
+    for data_dir in directories.clone() {
+        let (child, url) = spawn(data_dir).await??;
+        children.push(child);
+        urls.push(url);
+    }
+    let trustee_key = NoteSigner::parse(&std::fs::read_to_string(
+        directories[0].join("initial-trustee.key"),
+    )?)?;
+    let channel = client::connect(&urls[0], None).await?;
+    let trustee = client::sign_in(&channel, &trustee_key).await?;
+    Ok(Running {
+        urls,
+        channel,
+        trustee_key,
+        trustee,
+        nodes: Nodes::Processes(children),
+    })
+}
+
+/// Starts one node and reads the gRPC URL it announces.
+fn spawn_node(
+    binary: &Path,
+    arguments: &[String],
+    data_dir: &Path,
+) -> anyhow::Result<(std::process::Child, String)> {
+    let mut child = std::process::Command::new(binary)
+        .args(arguments)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().context("the node's stdout")?;
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let url = lines
+        .find_map(|line| {
+            line.ok()?
+                .strip_prefix("grpc listening on ")
+                .map(str::to_owned)
+        })
+        .context("the node did not say where it listens")?;
+    // Drain the rest of its output so that it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Ok((child, url))
+}
+
+/// A stopped node's data directory, copied for another node (its lock file left out).
+fn copy_directory(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_directory(&entry.path(), &target)?;
+        } else if entry.file_name() != "lock" {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
 impl Running {
-    /// Stops the server: it drains and flushes.
+    /// Each node's peak resident set size so far (KiB): of this process when the server
+    /// runs in it.
+    pub fn peak_resident_kib(&self) -> Vec<u64> {
+        match &self.nodes {
+            Nodes::InProcess { .. } => vec![status_kib("self", "VmHWM:")],
+            Nodes::Processes(children) => children
+                .iter()
+                .map(|child| status_kib(&child.id().to_string(), "VmHWM:"))
+                .collect(),
+        }
+    }
+
+    /// Stops the servers: they drain and flush.
     pub async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.server.await;
+        match self.nodes {
+            Nodes::InProcess { stop, server } => {
+                let _ = stop.send(());
+                let _ = server.await;
+            }
+            Nodes::Processes(children) => {
+                for mut child in children {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-TERM", &child.id().to_string()])
+                        .status();
+                    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+                }
+            }
+        }
     }
 }
 
-/// This process's resident set size, from /proc (0 where unavailable).
-pub fn resident_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// A figure from /proc/<pid>/status, in KiB (0 where unavailable).
+fn status_kib(pid: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
             status
                 .lines()
                 .find_map(|line| {
-                    line.strip_prefix("VmRSS:")
+                    line.strip_prefix(field)
                         .map(|rest| rest.trim().trim_end_matches(" kB").trim().parse().ok())
                 })
                 .flatten()
         })
         .unwrap_or(0)
+}
+
+/// This process's resident set size, from /proc (0 where unavailable).
+pub fn resident_kib() -> u64 {
+    status_kib("self", "VmRSS:")
 }

@@ -6,7 +6,10 @@
 //!    `--changes` times, one change at a time; every change is logged and durable before
 //!    its answer;
 //! 2. the raw baseline: sled batch + flush of the same bytes (each change's log entry and
-//!    its state writes), in batches of `--members` changes, and the ratio;
+//!    its state writes), in batches of `--members` changes, and the ratio (with
+//!    `--database`: the same rows inserted into PostgreSQL, a transaction per batch; with
+//!    `--nodes`, the trust runs as that many `datatrust serve` processes on the database,
+//!    and each one's peak memory is printed);
 //! 3. authenticated cheap reads (`WhoAmI`) per second from the same members, against a
 //!    no-op unary RPC (gRPC health `Check` on a bare tonic server) over the same number of
 //!    connections, and the ratio.
@@ -35,6 +38,7 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
         reads,
         dir,
         database,
+        nodes,
     } = command
     else {
         unreachable!("dispatched by kind");
@@ -55,11 +59,19 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
         let schema = format!("bench_{:016x}", rand::random::<u64>());
         (database, schema)
     });
-    let running = crate::server::start(&root.join("trust"), options, database).await?;
+    let running = match (&database, nodes) {
+        (Some((database, schema)), Some(nodes)) => {
+            anyhow::ensure!((1..=8).contains(&nodes), "--nodes: 1 to 8");
+            crate::server::start_nodes(&root.join("trust"), database, schema, nodes, &[]).await?
+        }
+        _ => crate::server::start(&root.join("trust"), options, database.clone()).await?,
+    };
     let trustee = running.trustee.clone();
+    // The connections, spread over the nodes in turn.
     let mut channels = vec![running.channel.clone()];
-    while channels.len() < CONNECTIONS.min(members) {
-        channels.push(client::connect(&running.url, None).await?);
+    while channels.len() < CONNECTIONS.min(members).max(running.urls.len()) {
+        let url = &running.urls[channels.len() % running.urls.len()];
+        channels.push(client::connect(url, None).await?);
     }
 
     // The members, a collector, and terms in force (one trustee may countersign here).
@@ -108,9 +120,24 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
     latencies.sort_unstable();
     let (p50, p99) = (percentile(&latencies, 50), percentile(&latencies, 99));
 
-    // 2. The raw baseline: the same bytes into sled, a batch per `members` changes, each
-    //    batch flushed.
-    let raw_rate = sled_baseline(&root.join("raw"), &keys, &collector, change_count, members)?;
+    // 2. The raw baseline: the same bytes into sled (or PostgreSQL), a batch per `members`
+    //    changes, each batch flushed (committed).
+    let raw = RawChanges::new(&keys, &collector)?;
+    let raw_rate = match &database {
+        None => raw.sled(&root.join("raw"), change_count, members)?,
+        Some((database, schema)) => {
+            let (database, schema) = (database.clone(), format!("{schema}_raw"));
+            tokio::task::spawn_blocking(move || {
+                raw.postgres(&database, &schema, change_count, members)
+            })
+            .await??
+        }
+    };
+    let raw_name = if database.is_some() {
+        "PostgreSQL transaction"
+    } else {
+        "sled batch"
+    };
 
     // 3. Authenticated cheap reads, and the no-op unary baseline.
     let started = Instant::now();
@@ -131,30 +158,36 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
     }
     let read_rate = (members * reads) as f64 / started.elapsed().as_secs_f64();
     let noop_rate = noop_unary_rate(members, reads, channels.len()).await?;
+    let peak_kib = running.peak_resident_kib();
     running.stop().await;
+    let node_count = peak_kib.len();
+    let peak_mib: Vec<u64> = peak_kib.iter().map(|kib| kib / 1024).collect();
 
     if json_output {
         println!(
             "{}",
             json!({
-                "members": members, "changes": change_count,
+                "members": members, "changes": change_count, "nodes": node_count,
+                "backend": if database.is_some() { "postgresql" } else { "sled" },
+                "peak_rss_mib_per_node": peak_mib,
                 "state_changes_per_second": change_rate.round(),
                 "change_p50_ms": p50.as_secs_f64() * 1e3, "change_p99_ms": p99.as_secs_f64() * 1e3,
-                "sled_batch_flush_changes_per_second": raw_rate.round(), "ratio_to_sled": change_rate / raw_rate,
+                "raw_changes_per_second": raw_rate.round(), "ratio_to_raw": change_rate / raw_rate,
                 "authenticated_reads_per_second": read_rate.round(),
                 "noop_unary_per_second": noop_rate.round(), "ratio_to_noop": read_rate / noop_rate,
             })
         );
     } else {
         println!(
-            "state changes: {change_count} from {members} concurrent members in {change_seconds:.2} s: {change_rate:.0} changes/s, p50 {:.1} ms, p99 {:.1} ms",
+            "state changes: {change_count} from {members} concurrent members on {node_count} node(s) in {change_seconds:.2} s: {change_rate:.0} changes/s, p50 {:.1} ms, p99 {:.1} ms",
             p50.as_secs_f64() * 1e3,
             p99.as_secs_f64() * 1e3
         );
         println!(
-            "raw baseline (sled batch of {members} changes + flush): {raw_rate:.0} changes/s; ratio {:.2}",
+            "raw baseline ({raw_name} of {members} changes, durable): {raw_rate:.0} changes/s; ratio {:.2}",
             change_rate / raw_rate
         );
+        println!("peak memory per node: {peak_mib:?} MiB");
         println!(
             "authenticated reads (WhoAmI): {read_rate:.0}/s; no-op unary RPC: {noop_rate:.0}/s; ratio {:.2}",
             read_rate / noop_rate
@@ -234,64 +267,121 @@ fn percentile(sorted: &[Duration], percent: usize) -> Duration {
     sorted[((sorted.len() - 1) * percent / 100).min(sorted.len() - 1)]
 }
 
-/// sled batch + flush of what the changes store: each change's log entry and its two
-/// authorisation rows, `batch` changes a flush.
-fn sled_baseline(
-    path: &std::path::Path,
-    keys: &[NoteSigner],
-    collector: &NoteSigner,
-    count: usize,
-    batch: usize,
-) -> anyhow::Result<f64> {
-    let name = DisplayName::parse("bench", "name")?;
-    let principal = |key: &NoteSigner, role| {
-        Principal::new_active(
-            key.public_key(),
-            role,
-            name.clone(),
-            datatrust_server::now(),
-            [0; 32],
-        )
-    };
-    let collector_principal = principal(collector, Role::Collector);
-    let members: Vec<Principal> = keys
-        .iter()
-        .map(|key| principal(key, Role::Member))
-        .collect();
-    let database = sled::Config::new()
-        .path(path)
-        .flush_every_ms(Some(500))
-        .open()?;
-    let (log, rows) = (database.open_tree("log")?, database.open_tree("rows")?);
-    let started = Instant::now();
-    let mut written = 0;
-    while written < count {
-        let (mut entries, mut writes) = (sled::Batch::default(), sled::Batch::default());
-        for offset in 0..batch.min(count - written) {
-            let index = written + offset;
-            let member = &members[index % members.len()];
+/// What the measured changes store, as plain rows: each change's log entry and its two
+/// authorisation rows.
+struct RawChanges {
+    /// Per change (cycling over the members): the log entry and the authorisation row.
+    changes: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>,
+}
+
+impl RawChanges {
+    fn new(keys: &[NoteSigner], collector: &NoteSigner) -> anyhow::Result<RawChanges> {
+        let name = DisplayName::parse("bench", "name")?;
+        let principal = |key: &NoteSigner, role| {
+            Principal::new_active(
+                key.public_key(),
+                role,
+                name.clone(),
+                datatrust_server::now(),
+                [0; 32],
+            )
+        };
+        let collector = principal(collector, Role::Collector);
+        let mut changes = Vec::with_capacity(keys.len());
+        for key in keys {
+            let member = principal(key, Role::Member);
             let now = datatrust_server::now();
-            let entry = LogEntry::collector_authorized(member, &collector_principal, now).encode();
-            entries.insert(&(index as u64).to_be_bytes(), entry);
+            let entry = LogEntry::collector_authorized(&member, &collector, now).encode();
             let row = serde_json::to_vec(&CollectorAuthorization {
                 member: member.public_key,
-                collector: collector_principal.public_key,
+                collector: collector.public_key,
                 authorized_at: now,
             })?;
-            let key = [
-                member.public_key.as_bytes().as_slice(),
-                &(index as u64).to_be_bytes(),
-            ]
-            .concat();
-            writes.insert([b"m".as_slice(), &key].concat(), row.clone());
-            writes.insert([b"c".as_slice(), &key].concat(), row);
+            changes.push((member.public_key.as_bytes().to_vec(), entry, row));
         }
-        log.apply_batch(entries)?;
-        rows.apply_batch(writes)?;
-        database.flush()?;
-        written += batch.min(count - written);
+        Ok(RawChanges { changes })
     }
-    Ok(count as f64 / started.elapsed().as_secs_f64())
+
+    /// Change `index`: its member key, log entry and row.
+    fn change(&self, index: usize) -> &(Vec<u8>, Vec<u8>, Vec<u8>) {
+        &self.changes[index % self.changes.len()]
+    }
+
+    /// sled batch + flush, `batch` changes a flush.
+    fn sled(&self, path: &std::path::Path, count: usize, batch: usize) -> anyhow::Result<f64> {
+        let database = sled::Config::new()
+            .path(path)
+            .flush_every_ms(Some(500))
+            .open()?;
+        let (log, rows) = (database.open_tree("log")?, database.open_tree("rows")?);
+        let started = Instant::now();
+        let mut written = 0;
+        while written < count {
+            let (mut entries, mut writes) = (sled::Batch::default(), sled::Batch::default());
+            for index in written..written + batch.min(count - written) {
+                let (member, entry, row) = self.change(index);
+                entries.insert(&(index as u64).to_be_bytes(), entry.clone());
+                let key = [member.as_slice(), &(index as u64).to_be_bytes()].concat();
+                writes.insert([b"m".as_slice(), &key].concat(), row.clone());
+                writes.insert([b"c".as_slice(), &key].concat(), row.clone());
+            }
+            log.apply_batch(entries)?;
+            rows.apply_batch(writes)?;
+            database.flush()?;
+            written += batch.min(count - written);
+        }
+        Ok(count as f64 / started.elapsed().as_secs_f64())
+    }
+
+    /// The same rows inserted into PostgreSQL directly: one transaction of `batch` changes
+    /// (entries and rows, each table one array insert) per commit, in a schema of its own.
+    fn postgres(
+        &self,
+        config: &str,
+        schema: &str,
+        count: usize,
+        batch: usize,
+    ) -> anyhow::Result<f64> {
+        let mut client = postgres::Client::connect(config, postgres::NoTls)?;
+        client.batch_execute(&format!(
+            "CREATE SCHEMA {schema};
+             CREATE TABLE {schema}.log (idx BIGINT PRIMARY KEY, entry BYTEA NOT NULL);
+             CREATE TABLE {schema}.rows (key BYTEA PRIMARY KEY, value BYTEA NOT NULL);"
+        ))?;
+        let started = Instant::now();
+        let mut written = 0;
+        while written < count {
+            let range = written..written + batch.min(count - written);
+            let (mut indices, mut entries) = (Vec::new(), Vec::new());
+            let (mut keys, mut values) = (Vec::new(), Vec::new());
+            for index in range.clone() {
+                let (member, entry, row) = self.change(index);
+                indices.push(index as i64);
+                entries.push(entry.as_slice());
+                let key = [member.as_slice(), &(index as u64).to_be_bytes()].concat();
+                keys.push([b"m".as_slice(), &key].concat());
+                keys.push([b"c".as_slice(), &key].concat());
+                values.push(row.as_slice());
+                values.push(row.as_slice());
+            }
+            let mut transaction = client.transaction()?;
+            transaction.execute(
+                &format!("INSERT INTO {schema}.log SELECT * FROM UNNEST($1::int8[], $2::bytea[])"),
+                &[&indices, &entries],
+            )?;
+            transaction.execute(
+                &format!(
+                    "INSERT INTO {schema}.rows SELECT * FROM UNNEST($1::bytea[], $2::bytea[])"
+                ),
+                &[&keys, &values],
+            )?;
+            transaction.commit()?;
+            written = range.end;
+        }
+        let rate = count as f64 / started.elapsed().as_secs_f64();
+        client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))?;
+        Ok(rate)
+    }
 }
 
 /// The same number of calls over the same number of connections to a bare tonic server's
