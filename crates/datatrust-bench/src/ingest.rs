@@ -324,6 +324,11 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
     }
     let stream_rate = streamed as f64 / started.elapsed().as_secs_f64();
     let rss_after = crate::server::resident_kib();
+    let whose = if running.in_process() {
+        "the bench's process, server and client"
+    } else {
+        "the bench's process, the client only"
+    };
     let peak_mib: Vec<u64> = running
         .peak_resident_kib()
         .iter()
@@ -364,16 +369,18 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
             "  {raw_name}  {raw_rate:>12.0} events/s  ratio {:.2}",
             ingest_rate / raw_rate
         );
-        println!("  peak memory per node (the server's process): {peak_mib:?} MiB");
+        println!(
+            "  peak memory per node (the nodes' processes, or the bench's when the server runs in it): {peak_mib:?} MiB"
+        );
         println!(
             "  release: {} records built in {build_seconds:.2} s; streamed at {stream_rate:.0} records/s",
             release.records
         );
         println!(
-            "  resident memory: {rss_before} KiB before streaming, peak {peak} KiB, {rss_after} KiB after"
+            "  resident memory ({whose}): {rss_before} KiB before streaming, peak {peak} KiB, {rss_after} KiB after"
         );
         println!(
-            "  export of one member: {export_lines} events, {export_bytes} bytes in {export_seconds:.2} s; resident memory {export_rss_before} KiB before, peak {export_peak} KiB"
+            "  export of one member: {export_lines} events, {export_bytes} bytes in {export_seconds:.2} s; resident memory ({whose}) {export_rss_before} KiB before, peak {export_peak} KiB"
         );
     }
     Ok(())

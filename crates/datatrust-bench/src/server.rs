@@ -184,6 +184,7 @@ fn spawn_node(
 /// A stopped node's data directory, copied for another node (its lock file left out).
 fn copy_directory(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
+    std::fs::set_permissions(to, std::fs::metadata(from)?.permissions())?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let target = to.join(entry.file_name());
@@ -197,6 +198,11 @@ fn copy_directory(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 impl Running {
+    /// True when the server runs in this process (its memory is this process's).
+    pub fn in_process(&self) -> bool {
+        matches!(self.nodes, Nodes::InProcess { .. })
+    }
+
     /// Each node's peak resident set size so far (KiB): of this process when the server
     /// runs in it.
     pub fn peak_resident_kib(&self) -> Vec<u64> {
