@@ -55,13 +55,16 @@ fn authorised<T>(message: T, token: &str) -> tonic::Request<T> {
 }
 
 /// The nodes' addresses as they come and go: `None` while a node is down.
+/// A node's gRPC channel and HTTP address.
+type Node = (Channel, SocketAddr);
+
 #[derive(Clone, Default)]
 struct Nodes {
-    grpc: Arc<Mutex<Vec<Option<(Channel, SocketAddr)>>>>,
+    grpc: Arc<Mutex<Vec<Option<Node>>>>,
 }
 
 impl Nodes {
-    fn set(&self, index: usize, node: Option<(Channel, SocketAddr)>) {
+    fn set(&self, index: usize, node: Option<Node>) {
         let mut nodes = self.grpc.lock().unwrap();
         if nodes.len() <= index {
             nodes.resize(index + 1, None);
@@ -211,30 +214,31 @@ async fn three_nodes_share_one_database_and_survive_kill_9() {
         .collect();
     let arguments = ["--database", &database, "--database-schema", &schema];
 
-    // The trust is created by its first node; the others start from a copy of its data
-    // directory (keys and identity), made while it is stopped.
-    {
-        let log = work.path().join("first-start.log");
-        let first = ServerProcess::start_logging_to(
-            &directories[0],
-            &arguments,
-            std::fs::File::create(&log).unwrap(),
-        );
-        first.signal("-TERM");
-        let status = first.wait(Duration::from_secs(20)).await;
-        assert!(
-            status.success(),
-            "the first node's clean stop: {status:?}\n{}",
-            std::fs::read_to_string(&log).unwrap()
-        );
-        for directory in &directories[1..] {
-            copy_directory(&directories[0], directory);
-        }
+    // The trust's seed (`admin init`): every node starts from a copy of it.
+    let seed = work.path().join("seed");
+    let init = run(std::process::Command::new(datatrust_binary())
+        .args(["admin", "init", "--origin", "nodes.example", "--data-dir"])
+        .arg(&seed))
+    .await;
+    assert!(
+        init.status.success() && String::from_utf8_lossy(&init.stdout).contains("Created"),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let again = run(std::process::Command::new(datatrust_binary())
+        .args(["admin", "init", "--data-dir"])
+        .arg(&seed))
+    .await;
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("nothing to do"),
+        "init leaves a trust as it is"
+    );
+    for directory in &directories {
+        copy_directory(&seed, directory);
     }
-    let trustee_key = NoteSigner::parse(
-        &std::fs::read_to_string(directories[0].join("initial-trustee.key")).unwrap(),
-    )
-    .unwrap();
+    let trustee_key =
+        NoteSigner::parse(&std::fs::read_to_string(seed.join("initial-trustee.key")).unwrap())
+            .unwrap();
     let nodes = Nodes::default();
     let mut servers: Vec<Option<ServerProcess>> = Vec::new();
     for (index, directory) in directories.iter().enumerate() {
@@ -363,7 +367,7 @@ async fn three_nodes_share_one_database_and_survive_kill_9() {
         nodes.set(victim, Some((channel, server.http_addr)));
         servers[victim] = Some(server);
     }
-    let last_granted = (STEPS - 1) % 2 == 0;
+    let last_granted = (STEPS - 1).is_multiple_of(2);
     for node in 0..3 {
         for session in &sessions {
             let consents = ConsentServiceClient::new(channel(node))
@@ -384,9 +388,9 @@ async fn three_nodes_share_one_database_and_survive_kill_9() {
 
     // The log verifies in full from every node's HTTP side.
     let vkey = client::trust_info(&channel(1)).await.unwrap().log_vkey;
-    for node in 0..3 {
+    for (node, server) in servers.iter().enumerate() {
         let state = work.path().join(format!("monitor-{node}"));
-        let grpc_url = servers[node].as_ref().unwrap().grpc_url.clone();
+        let grpc_url = server.as_ref().unwrap().grpc_url.clone();
         let verify = run(std::process::Command::new(datatrust_binary())
             .args(["log", "verify", "--server", &grpc_url, "--vkey", &vkey])
             .args(["--full", "--state"])

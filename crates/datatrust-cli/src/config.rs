@@ -33,7 +33,8 @@ pub struct ServeArgs {
     pub data_dir: Option<PathBuf>,
     /// Keep the trust's log and state in PostgreSQL (a libpq connection string or
     /// postgres:// URL) instead of the data directory's embedded store; the keys stay in
-    /// the data directory. In progress: see the README, "PostgreSQL (in progress)".
+    /// the data directory. Several nodes may serve one database: see the README, "Running
+    /// on several machines".
     #[arg(long, env = "DATATRUST_DATABASE")]
     pub database: Option<String>,
     /// The PostgreSQL schema that holds the trust [default: datatrust]

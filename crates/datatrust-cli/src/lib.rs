@@ -146,6 +146,18 @@ pub enum TermsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
+    /// Create a trust's data directory (its keys, its identity and the first trustee's key)
+    /// without serving it: the seed that every node of a trust on PostgreSQL starts from a
+    /// copy of (README, "Running on several machines"). Does nothing to a directory that
+    /// already holds a trust.
+    Init {
+        /// Where to create it.
+        #[arg(long, default_value = "./datatrust-data")]
+        data_dir: PathBuf,
+        /// The trust's public name (its log key's name); it cannot change afterwards.
+        #[arg(long, env = "DATATRUST_ORIGIN")]
+        origin: Option<String>,
+    },
     /// Replay the log against the stored state and report every difference: each logged
     /// change applied, each applied change logged (principals, consents, collector
     /// authorisations, payments, licenses, terms). Exits 1 when there is one. The server must

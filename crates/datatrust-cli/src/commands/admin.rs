@@ -1,5 +1,6 @@
 //! `datatrust admin`: an operator's work on a stopped trust's data directory.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
@@ -14,11 +15,64 @@ use crate::output;
 const PAGE: u64 = datatrust_tlog::reader::MAXIMUM_ENTRIES_PER_READ;
 
 pub fn run(command: AdminCommand, json_output: bool) -> anyhow::Result<()> {
-    let AdminCommand::Check {
+    match command {
+        AdminCommand::Init { data_dir, origin } => init(&data_dir, origin.as_deref(), json_output),
+        AdminCommand::Check {
+            data_dir,
+            database,
+            database_schema,
+        } => check(
+            &data_dir,
+            database.as_deref(),
+            &database_schema,
+            json_output,
+        ),
+    }
+}
+
+/// Creates the data directory, or leaves the trust already in it as it is.
+fn init(data_dir: &Path, origin: Option<&str>, json_output: bool) -> anyhow::Result<()> {
+    let requested = origin
+        .map(datatrust_core::Origin::parse)
+        .transpose()
+        .context("--origin")?;
+    let opened = DataDirectory::open_or_create(
         data_dir,
-        database,
-        database_schema,
-    } = command;
+        requested.as_ref(),
+        &datatrust_core::Origin::parse(crate::config::DEFAULT_ORIGIN)?,
+        datatrust_server::now(),
+    )
+    .with_context(|| format!("creating the trust in {}", data_dir.display()))?;
+    let origin = opened.metadata.origin.to_string();
+    let created = opened.created_trustee_key.clone();
+    datatrust_core::store::TrustStore::flush(&opened.store)?;
+    let value = json!({
+        "data_dir": data_dir.display().to_string(), "origin": origin,
+        "created": created.is_some(),
+        "initial_trustee_key": created.as_ref().map(|path| path.display().to_string()),
+    });
+    output::show(json_output, value, || match &created {
+        Some(key) => {
+            println!("Created the trust {origin} in {}.", data_dir.display());
+            println!(
+                "The first trustee's key is {} (keep it secret; move it off this machine).",
+                key.display()
+            );
+        }
+        None => println!(
+            "{} already holds the trust {origin}; nothing to do.",
+            data_dir.display()
+        ),
+    });
+    Ok(())
+}
+
+fn check(
+    data_dir: &Path,
+    database: Option<&str>,
+    database_schema: &str,
+    json_output: bool,
+) -> anyhow::Result<()> {
     if !data_dir.join("DATATRUST").exists() {
         bail!(
             "--data-dir: {} holds no trust (no DATATRUST marker file)",
@@ -27,21 +81,21 @@ pub fn run(command: AdminCommand, json_output: bool) -> anyhow::Result<()> {
     }
     // The directory's lock refuses this while a server runs on it.
     let opened = DataDirectory::open_or_create(
-        &data_dir,
+        data_dir,
         None,
         &datatrust_core::Origin::parse(crate::config::DEFAULT_ORIGIN)?,
         datatrust_server::now(),
     )
     .with_context(|| format!("opening the trust in {}", data_dir.display()))?;
     let (store, log_store): (Arc<dyn datatrust_core::store::Store>, Arc<dyn LogStore>) =
-        match &database {
+        match database {
             None => {
                 let log_store = Arc::new(opened.store.log_store()?);
                 (Arc::new(opened.store), log_store)
             }
             Some(database) => {
                 let storage =
-                    datatrust_server::postgres_storage(&opened.store, database, &database_schema)
+                    datatrust_server::postgres_storage(&opened.store, database, database_schema)
                         .context("--database: opening the trust in PostgreSQL")?;
                 (storage.store, storage.log)
             }
