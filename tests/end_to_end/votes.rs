@@ -81,6 +81,14 @@ async fn a_vote_closes_by_itself_at_its_deadline_and_not_early_while_undecided()
     // Time passes (the server's clock, moved by the test): ballots are refused, and the
     // duties sweep (here asked for by a trustee) closes the vote and logs the tally.
     trust.clock.advance(14 * 86_400 + 1);
+    // Sessions expire by the same clock: the trustee signs in again.
+    let expired = trustee
+        .auth()
+        .who_am_i(v1::WhoAmIRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(expired.code(), Code::Unauthenticated);
+    let trustee = trust.trustee_session().await;
     let late = vote(&trust, &members[1], &hash, false).await.unwrap_err();
     assert_eq!(late.code(), Code::FailedPrecondition);
     assert!(late.message().contains("vote closed"), "{}", late.message());
