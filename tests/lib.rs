@@ -16,6 +16,59 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+/// The PostgreSQL the trusts of this test binary keep their state in, when this is the
+/// suite's PostgreSQL run (the `end_to_end_postgres` target: the same tests, the other
+/// backend). `None` on sled; also `None`, after saying SKIPPED once, when no PostgreSQL is
+/// set (`DATATRUST_TEST_POSTGRES`), unless `DATATRUST_REQUIRE_POSTGRES=1` makes that fatal.
+pub fn postgres_backend() -> Option<&'static str> {
+    static BACKEND: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            let binary = std::env::current_exe().ok()?;
+            let name = binary.file_name()?.to_string_lossy().into_owned();
+            if !name.starts_with("end_to_end_postgres") {
+                return None;
+            }
+            match std::env::var("DATATRUST_TEST_POSTGRES") {
+                Ok(config) => Some(config),
+                Err(_) if std::env::var("DATATRUST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
+                    panic!("the PostgreSQL run of the suite needs DATATRUST_TEST_POSTGRES")
+                }
+                Err(_) => {
+                    eprintln!(
+                        "SKIPPED the end-to-end suite on PostgreSQL: no PostgreSQL (set DATATRUST_TEST_POSTGRES); these tests ran on sled again"
+                    );
+                    None
+                }
+            }
+        })
+        .as_deref()
+}
+
+/// True (after saying SKIPPED and why) when this is the suite's PostgreSQL run and `test`
+/// does not belong in it: it is about the embedded store's files, or it starts `datatrust
+/// serve` processes of its own (on sled, or on PostgreSQL already), so it ran in full in the
+/// `end_to_end` binary.
+pub fn skip_in_postgres_run(test: &str, why: &str) -> bool {
+    let binary = std::env::current_exe().ok();
+    let postgres_run = binary
+        .as_ref()
+        .and_then(|binary| binary.file_name())
+        .is_some_and(|name| name.to_string_lossy().starts_with("end_to_end_postgres"));
+    if postgres_run {
+        eprintln!("SKIPPED {test} in the PostgreSQL run: {why}");
+    }
+    postgres_run
+}
+
+/// The PostgreSQL schema of the trust in `data_dir`: the same on every reopening.
+fn schema_for(data_dir: &Path) -> String {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    data_dir.hash(&mut hasher);
+    format!("e2e_{:016x}", hasher.finish())
+}
+
 /// A trust served in this process.
 pub struct TestTrust {
     pub data_dir: PathBuf,
@@ -82,6 +135,7 @@ impl TestTrust {
         let http_addr = http_listener.local_addr().unwrap();
         let token_lifetime = options.token_lifetime;
         let path = data_dir.to_path_buf();
+        let schema = schema_for(data_dir);
         let opened = tokio::task::spawn_blocking(move || {
             datatrust_server::open_trust(
                 &path,
@@ -92,7 +146,7 @@ impl TestTrust {
                     max_delay: std::time::Duration::from_millis(1),
                     ..SequencerOptions::default()
                 },
-                None,
+                postgres_backend().map(|database| (database, schema.as_str())),
             )
         })
         .await

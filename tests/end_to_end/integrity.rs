@@ -33,6 +33,12 @@ fn copy_directory(from: &Path, to: &Path) {
 
 #[tokio::test]
 async fn a_database_rolled_back_to_an_older_copy_is_refused_not_forked() {
+    if datatrust_tests::skip_in_postgres_run(
+        "a_database_rolled_back_to_an_older_copy_is_refused_not_forked",
+        "it is about the embedded store's files on disk",
+    ) {
+        return;
+    }
     let temporary = tempfile::tempdir().unwrap();
     let data_dir = temporary.path().join("data");
     stopped_trust(&data_dir, 3).await;
@@ -196,6 +202,12 @@ async fn the_trusts_files_are_its_users_alone() {
 
 #[tokio::test]
 async fn a_member_whose_key_file_is_gone_gets_data_loss_not_an_empty_export() {
+    if datatrust_tests::skip_in_postgres_run(
+        "a_member_whose_key_file_is_gone_gets_data_loss_not_an_empty_export",
+        "it is about the embedded store's files on disk",
+    ) {
+        return;
+    }
     let temporary = tempfile::tempdir().unwrap();
     let data_dir = temporary.path().join("data");
     let mut trust = TestTrust::open(&data_dir, ServeOptions::default()).await;
@@ -230,6 +242,12 @@ async fn a_member_whose_key_file_is_gone_gets_data_loss_not_an_empty_export() {
 
 #[tokio::test]
 async fn a_damaged_stored_screenshot_is_data_loss_not_a_shorter_export() {
+    if datatrust_tests::skip_in_postgres_run(
+        "a_damaged_stored_screenshot_is_data_loss_not_a_shorter_export",
+        "it is about the embedded store's files on disk",
+    ) {
+        return;
+    }
     let temporary = tempfile::tempdir().unwrap();
     let data_dir = temporary.path().join("data");
     let mut trust = TestTrust::open(&data_dir, ServeOptions::default()).await;

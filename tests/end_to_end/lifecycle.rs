@@ -30,6 +30,12 @@ async fn health(channel: tonic::transport::Channel) -> ServingStatus {
 
 #[tokio::test]
 async fn a_second_server_on_the_same_directory_is_refused_clearly() {
+    if datatrust_tests::skip_in_postgres_run(
+        "a_second_server_on_the_same_directory_is_refused_clearly",
+        "it starts `datatrust serve` processes of its own and ran in the first run",
+    ) {
+        return;
+    }
     let directory = tempfile::tempdir().unwrap();
     let data_dir = directory.path().join("data");
     let first = ServerProcess::start(&data_dir, &[]);
@@ -62,6 +68,12 @@ async fn a_second_server_on_the_same_directory_is_refused_clearly() {
 
 #[tokio::test]
 async fn sigterm_drains_reports_not_serving_and_keeps_everything_for_the_next_start() {
+    if datatrust_tests::skip_in_postgres_run(
+        "sigterm_drains_reports_not_serving_and_keeps_everything_for_the_next_start",
+        "it starts `datatrust serve` processes of its own and ran in the first run",
+    ) {
+        return;
+    }
     let directory = tempfile::tempdir().unwrap();
     let data_dir = directory.path().join("data");
     let server = ServerProcess::start(&data_dir, &["--drain-seconds", "3"]);
@@ -121,6 +133,12 @@ async fn sigterm_drains_reports_not_serving_and_keeps_everything_for_the_next_st
 
 #[test]
 fn a_foreign_directory_and_public_plaintext_are_refused_with_what_to_do() {
+    if datatrust_tests::skip_in_postgres_run(
+        "a_foreign_directory_and_public_plaintext_are_refused_with_what_to_do",
+        "it starts `datatrust serve` processes of its own and ran in the first run",
+    ) {
+        return;
+    }
     let directory = tempfile::tempdir().unwrap();
     std::fs::write(directory.path().join("thesis.tex"), "do not touch").unwrap();
     let output = Command::new(datatrust_binary())
@@ -167,6 +185,12 @@ fn a_foreign_directory_and_public_plaintext_are_refused_with_what_to_do() {
 
 #[tokio::test]
 async fn json_logs_are_one_json_object_per_line_with_the_rpc_span() {
+    if datatrust_tests::skip_in_postgres_run(
+        "json_logs_are_one_json_object_per_line_with_the_rpc_span",
+        "it starts `datatrust serve` processes of its own and ran in the first run",
+    ) {
+        return;
+    }
     let directory = tempfile::tempdir().unwrap();
     let data_dir = directory.path().join("data");
     let log_path = directory.path().join("server.log");

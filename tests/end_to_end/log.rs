@@ -548,6 +548,12 @@ async fn the_cli_monitors_the_log_and_verifies_receipts_offline() {
 
 #[tokio::test]
 async fn a_tile_changed_on_disk_stops_the_start_naming_the_damage() {
+    if datatrust_tests::skip_in_postgres_run(
+        "a_tile_changed_on_disk_stops_the_start_naming_the_damage",
+        "it is about the embedded store's files on disk",
+    ) {
+        return;
+    }
     let trust = TestTrust::start().await;
     trust.register_many(Role::Licensee, 300).await;
     let data_dir = trust.data_dir.clone();

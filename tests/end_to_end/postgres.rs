@@ -56,6 +56,12 @@ async fn log_size(channel: &tonic::transport::Channel) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trust_on_postgresql_serves_and_survives_kill_9() {
+    if datatrust_tests::skip_in_postgres_run(
+        "a_trust_on_postgresql_serves_and_survives_kill_9",
+        "it starts `datatrust serve` processes of its own and ran in the first run",
+    ) {
+        return;
+    }
     let Some(database) = database() else {
         return;
     };
@@ -247,6 +253,12 @@ impl Drop for PrivateCluster {
 /// reconnects once it is back, and every change it acknowledged is there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_crash_loses_no_acknowledged_change() {
+    if datatrust_tests::skip_in_postgres_run(
+        "a_database_crash_loses_no_acknowledged_change",
+        "it starts `datatrust serve` processes of its own and ran in the first run",
+    ) {
+        return;
+    }
     if database().is_none() {
         return;
     }
