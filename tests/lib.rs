@@ -61,8 +61,9 @@ pub fn skip_in_postgres_run(test: &str, why: &str) -> bool {
     postgres_run
 }
 
-/// The PostgreSQL schema of the trust in `data_dir`: the same on every reopening.
-fn schema_for(data_dir: &Path) -> String {
+/// The PostgreSQL schema of the trust in `data_dir` (in the suite's PostgreSQL run): the
+/// same on every reopening.
+pub fn schema_for(data_dir: &Path) -> String {
     use std::hash::{Hash as _, Hasher as _};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     data_dir.hash(&mut hasher);
@@ -643,4 +644,80 @@ pub async fn decoded_log_entries(
     .iter()
     .filter_map(|entry| datatrust_core::log_entry::DecodedEntry::parse(entry))
     .collect()
+}
+
+/// The stored trust's database as it is now (sled's `db/`, or the PostgreSQL schema's
+/// tables), kept under `name` so that `restore_database` can put it back: an older copy,
+/// as a bad restore would leave it. The trust must be stopped.
+pub fn snapshot_database(data_dir: &Path, name: &str) {
+    match postgres_backend() {
+        None => copy_tree(&data_dir.join("db"), &data_dir.with_file_name(name)),
+        Some(config) => off_runtime(|| {
+            let schema = schema_for(data_dir);
+            let mut client = postgres::Client::connect(config, postgres::NoTls).unwrap();
+            let tables = data_tables(&mut client, &schema);
+            let mut sql = format!("CREATE SCHEMA {schema}_{name};");
+            for table in tables {
+                sql.push_str(&format!(
+                    "CREATE TABLE {schema}_{name}.{table} AS TABLE {schema}.{table};"
+                ));
+            }
+            client.batch_execute(&sql).unwrap();
+        }),
+    }
+}
+
+/// Runs `work` on a thread of its own: the sync PostgreSQL client cannot run on a thread
+/// that drives a tokio runtime.
+fn off_runtime(work: impl FnOnce() + Send) {
+    std::thread::scope(|scope| scope.spawn(work).join().unwrap());
+}
+
+/// Puts back the copy `snapshot_database` kept under `name`.
+pub fn restore_database(data_dir: &Path, name: &str) {
+    match postgres_backend() {
+        None => {
+            std::fs::remove_dir_all(data_dir.join("db")).unwrap();
+            copy_tree(&data_dir.with_file_name(name), &data_dir.join("db"));
+        }
+        Some(config) => off_runtime(|| {
+            let schema = schema_for(data_dir);
+            let mut client = postgres::Client::connect(config, postgres::NoTls).unwrap();
+            let tables = data_tables(&mut client, &schema);
+            let mut sql = String::new();
+            for table in tables {
+                sql.push_str(&format!(
+                    "TRUNCATE {schema}.{table}; INSERT INTO {schema}.{table} SELECT * FROM {schema}_{name}.{table};"
+                ));
+            }
+            client.batch_execute(&sql).unwrap();
+        }),
+    }
+}
+
+/// The schema's tables that hold the trust's data (all but the schema's version).
+fn data_tables(client: &mut postgres::Client, schema: &str) -> Vec<String> {
+    client
+        .query(
+            "SELECT table_name::text FROM information_schema.tables
+             WHERE table_schema = $1 AND table_name <> 'schema_version'",
+            &[&schema],
+        )
+        .unwrap()
+        .into_iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }

@@ -130,6 +130,10 @@ pub struct PgLogStore {
     /// The tree size this store last read or committed: the expected value of the
     /// checkpoint row's compare-and-swap.
     size: Mutex<Option<i64>>,
+    /// The latest checkpoint this node committed or served, kept outside the database (a
+    /// file in the node's data directory): a database restored from an older copy is then
+    /// refused at start instead of signed on.
+    published: Option<datatrust_store::PublishedCheckpointFile>,
 }
 
 impl std::fmt::Debug for PgLogStore {
@@ -160,7 +164,26 @@ impl PgLogStore {
             pool,
             schema: schema.to_owned(),
             size: Mutex::new(None),
+            published: None,
         })
+    }
+
+    /// Keeps the checkpoints this node commits or serves in `path` too (see `published`).
+    pub fn with_published_file(
+        mut self,
+        path: &std::path::Path,
+    ) -> Result<PgLogStore, datatrust_store::PublishedCheckpointError> {
+        self.published = Some(datatrust_store::PublishedCheckpointFile::open(path)?);
+        Ok(self)
+    }
+
+    fn record(&self, size: u64, note: &str) -> Result<(), LogStoreError> {
+        match &self.published {
+            Some(file) => file
+                .record(size, note)
+                .map_err(|error| LogStoreError(error.to_string())),
+            None => Ok(()),
+        }
     }
 
     fn client(&self) -> MutexGuard<'_, crate::blocking::Connection> {
@@ -511,7 +534,7 @@ impl LogStore for PgLogStore {
             // synchronous replication configured, for the standby's too).
             transaction.commit().map_err(log_error)?;
             *expected = Some(as_index(batch.size)?);
-            Ok(())
+            self.record(batch.size, &batch.checkpoint)
         })
     }
 
@@ -543,7 +566,9 @@ impl LogStore for PgLogStore {
             write_batch(&mut transaction, s, &batch)?;
             transaction.commit().map_err(log_error)?;
             *self.size.lock().unwrap_or_else(PoisonError::into_inner) = Some(as_index(batch.size)?);
-            Ok(())
+            // Only after the database holds the tree it signs: the file may lag the
+            // database, never lead it.
+            self.record(batch.size, &batch.checkpoint)
         })
     }
 
@@ -561,10 +586,15 @@ impl LogStore for PgLogStore {
     }
 
     fn published_checkpoint(&self) -> Result<Option<String>, LogStoreError> {
-        crate::blocking::off_runtime(|| {
-            // Not kept apart from the database yet: a rolled-back database cannot be told from
-            // a current one on PostgreSQL (issue 14 is not finished).
-            Ok(None)
-        })
+        match &self.published {
+            Some(file) => file
+                .latest()
+                .map_err(|error| LogStoreError(error.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    fn record_published(&self, size: u64, note: &str) -> Result<(), LogStoreError> {
+        self.record(size, note)
     }
 }

@@ -19,7 +19,7 @@ mod status;
 
 pub use admission::AdmissionLimits;
 pub use connections::ConnectionLimits;
-pub use open::{OpenTrust, OpenTrustError, Storage, open_trust, postgres_storage};
+pub use open::{OpenTrust, OpenTrustError, Storage, open_trust, postgres_storage, published_file};
 pub use options::{OptionsError, ServeOptions, TlsFiles};
 pub use serve::{ServeError, serve};
 pub use state::{Clock, REFUSED_REPORTS_PER_HOUR, StartError, TrustState, now};

@@ -56,7 +56,12 @@ pub fn open_trust(
             store: Arc::new(opened.store),
             shared: None,
         },
-        Some((database, schema)) => postgres_storage(&opened.store, database, schema)?,
+        Some((database, schema)) => postgres_storage(
+            &opened.store,
+            database,
+            schema,
+            &published_file(opened.directory.path(), schema),
+        )?,
     };
     let state = TrustState::open(
         storage,
@@ -91,6 +96,7 @@ pub fn postgres_storage(
     directory_store: &datatrust_store::SledStore,
     database: &str,
     schema: &str,
+    published: &Path,
 ) -> Result<Storage, OpenTrustError> {
     use datatrust_core::store::TrustStore as _;
     let shared = datatrust_postgres::PgShared::open(database, schema)?;
@@ -110,7 +116,9 @@ pub fn postgres_storage(
     }
     let events = datatrust_postgres::PgEvents::open(database, schema, data_key)?;
     let store = datatrust_postgres::PgTables::open(database, schema)?.store(events);
-    let log_store = datatrust_postgres::PgLogStore::open(database, schema)?;
+    let log_store = datatrust_postgres::PgLogStore::open(database, schema)?
+        .with_published_file(published)
+        .map_err(|error| StoreError::new(error.to_string()))?;
     if log_store
         .is_empty()
         .map_err(|error| StoreError::new(error.to_string()))?
@@ -126,4 +134,10 @@ pub fn postgres_storage(
         log: Arc::new(log_store),
         shared: Some(shared),
     })
+}
+
+/// Where a node keeps the latest checkpoint of the log in `schema` it committed or served:
+/// in its data directory, one file per schema.
+pub fn published_file(data_dir: &Path, schema: &str) -> PathBuf {
+    data_dir.join(format!("log-checkpoint.{schema}"))
 }

@@ -13,6 +13,7 @@ mod vault;
 
 pub use data_directory::{DataDirectory, DataDirectoryError, OpenedTrust, TrustMetadata};
 pub use disk_space::DEFAULT_MINIMUM_FREE_BYTES;
+pub use published_checkpoint::{PublishedCheckpointError, PublishedCheckpointFile};
 pub use sled_log::SledLogStore;
 pub use sled_store::SledStore;
 

@@ -22,7 +22,7 @@ const HEADER_BYTES: usize = 12;
 const DIGEST_BYTES: usize = 32;
 
 #[derive(Debug)]
-pub(crate) struct PublishedCheckpointFile {
+pub struct PublishedCheckpointFile {
     path: PathBuf,
     file: File,
     /// (tree size, slot) of the newest valid slot; the next write goes to the other one.
@@ -31,13 +31,13 @@ pub(crate) struct PublishedCheckpointFile {
 
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]
-pub(crate) struct PublishedCheckpointError {
+pub struct PublishedCheckpointError {
     pub path: PathBuf,
     pub message: String,
 }
 
 impl PublishedCheckpointFile {
-    pub(crate) fn open(path: &Path) -> Result<PublishedCheckpointFile, PublishedCheckpointError> {
+    pub fn open(path: &Path) -> Result<PublishedCheckpointFile, PublishedCheckpointError> {
         let error = |message: String| PublishedCheckpointError {
             path: path.to_path_buf(),
             message,
@@ -81,7 +81,7 @@ impl PublishedCheckpointFile {
     }
 
     /// The latest published checkpoint note, if any was recorded.
-    pub(crate) fn latest(&self) -> Result<Option<String>, PublishedCheckpointError> {
+    pub fn latest(&self) -> Result<Option<String>, PublishedCheckpointError> {
         let Some((_, slot)) = *self.newest.lock().expect("checkpoint file lock poisoned") else {
             return Ok(None);
         };
@@ -94,11 +94,11 @@ impl PublishedCheckpointFile {
         Ok(Some(note))
     }
 
-    /// Records `note` (a checkpoint of `size`) durably. Never goes backwards: a smaller tree
-    /// than the one recorded is not written.
-    pub(crate) fn record(&self, size: u64, note: &str) -> Result<(), PublishedCheckpointError> {
+    /// Records `note` (a checkpoint of `size`) durably. Never goes backwards: a tree no
+    /// larger than the one recorded is not written.
+    pub fn record(&self, size: u64, note: &str) -> Result<(), PublishedCheckpointError> {
         let mut newest = self.newest.lock().expect("checkpoint file lock poisoned");
-        if newest.is_some_and(|(newest_size, _)| size < newest_size) {
+        if newest.is_some_and(|(newest_size, _)| size <= newest_size) {
             return Ok(());
         }
         let slot = newest.map_or(0, |(_, slot)| 1 - slot);

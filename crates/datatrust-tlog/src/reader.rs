@@ -86,6 +86,11 @@ impl LogReader {
             let stored = SignedCheckpoint::open(&note, &self.verifier).map_err(|error| {
                 ReadError::Corrupt(format!("the stored checkpoint does not verify: {error}"))
             })?;
+            if stored.checkpoint.size > self.size() {
+                // Kept before it is served, as this node's own commits are.
+                self.store
+                    .record_published(stored.checkpoint.size, &stored.note)?;
+            }
             self.publish(stored);
         }
         Ok(self.latest())

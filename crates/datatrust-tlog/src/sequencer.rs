@@ -78,8 +78,9 @@ pub enum OpenError {
     #[error(
         "the stored log is {stored}, but this trust has already published a checkpoint of \
          size {published} (kept outside the database): {reason}. The database was rolled back \
-         or damaged, and serving it would fork the log. Restore the data directory from a \
-         backup taken after that checkpoint; do not delete the published checkpoint to force a start"
+         or damaged, and serving it would fork the log. Restore the database (on the embedded \
+         store, the data directory) from a backup taken after that checkpoint; do not delete the \
+         published checkpoint to force a start"
     )]
     RolledBack {
         stored: String,
@@ -632,6 +633,9 @@ impl Writer {
                  forked it; refusing to sign on it"
             )));
         }
+        // Kept as published by this node before it serves it.
+        self.store
+            .record_published(signed.checkpoint.size, &signed.note)?;
         self.state = state;
         self.note = note;
         self.reader.publish(signed);

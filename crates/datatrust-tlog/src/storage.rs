@@ -113,6 +113,12 @@ pub trait LogStore: Send + Sync + 'static {
     fn published_checkpoint(&self) -> Result<Option<String>, LogStoreError> {
         Ok(None)
     }
+    /// Notes that this process now serves a checkpoint another writer committed (a store
+    /// several nodes share), so that `published_checkpoint` covers it too. A store with one
+    /// writer records its own commits and needs nothing here.
+    fn record_published(&self, _size: u64, _note: &str) -> Result<(), LogStoreError> {
+        Ok(())
+    }
     /// Commits the batch `build` makes (called once) from the store as it is while this
     /// writer holds the log's head: no other writer commits between what `build` reads and
     /// the batch's commit. A store with one writer needs no lock (this default); a store

@@ -94,9 +94,13 @@ fn check(
                 (Arc::new(opened.store), log_store)
             }
             Some(database) => {
-                let storage =
-                    datatrust_server::postgres_storage(&opened.store, database, database_schema)
-                        .context("--database: opening the trust in PostgreSQL")?;
+                let storage = datatrust_server::postgres_storage(
+                    &opened.store,
+                    database,
+                    database_schema,
+                    &datatrust_server::published_file(data_dir, database_schema),
+                )
+                .context("--database: opening the trust in PostgreSQL")?;
                 (storage.store, storage.log)
             }
         };
