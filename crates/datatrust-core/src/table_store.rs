@@ -39,6 +39,27 @@ pub trait Tables: Send + Sync + 'static {
         key: &[u8],
         value: &[u8],
     ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The bytes to store for `plaintext` under `key` in `table`. A backend that keeps some
+    /// tables sealed at rest (principals, which hold members' commitment salts, and ballots)
+    /// seals them here; the commit path's versions are of the stored bytes. By default,
+    /// stored as it is.
+    fn seal(
+        &self,
+        _table: &'static str,
+        _key: &[u8],
+        plaintext: Vec<u8>,
+    ) -> Result<Vec<u8>, StoreError> {
+        Ok(plaintext)
+    }
+    /// The plaintext of what `seal` stored.
+    fn open(
+        &self,
+        _table: &'static str,
+        _key: &[u8],
+        stored: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        Ok(stored.to_vec())
+    }
 }
 
 /// The trust's state over `T`, with telemetry in `E`; clones share both.
@@ -94,7 +115,24 @@ impl<T: Tables, E> TableStore<T, E> {
         key: Vec<u8>,
     ) -> Result<(Option<V>, TableRead), StoreError> {
         let (stored, read) = self.versioned(table, key)?;
-        Ok((stored.map(|bytes| from_json(&bytes)).transpose()?, read))
+        let value = stored
+            .map(|bytes| from_json(&self.tables.open(table, &read.key, &bytes)?))
+            .transpose()?;
+        Ok((value, read))
+    }
+
+    /// Opens every value of a scan of `table`.
+    fn opened(
+        &self,
+        table: &'static str,
+        rows: Vec<KeyValue>,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        rows.into_iter()
+            .map(|(key, value)| {
+                let value = self.tables.open(table, &key, &value)?;
+                Ok((key, value))
+            })
+            .collect()
     }
 
     fn authorizations(
@@ -146,7 +184,11 @@ impl<T: Tables, E: Send + Sync + 'static> StateTables for TableStore<T, E> {
         kind: RecordKind,
         key: &[u8],
     ) -> Result<(Option<Vec<u8>>, TableRead), StoreError> {
-        self.versioned(kind.table(), key.to_vec())
+        let (stored, read) = self.versioned(kind.table(), key.to_vec())?;
+        let value = stored
+            .map(|bytes| self.tables.open(kind.table(), key, &bytes))
+            .transpose()?;
+        Ok((value, read))
     }
 
     fn table_get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -155,6 +197,9 @@ impl<T: Tables, E: Send + Sync + 'static> StateTables for TableStore<T, E> {
 
     fn encode(&self, write: &Write, first_index: u64) -> Result<Vec<TableWrite>, StoreError> {
         if let Some((kind, key, value)) = write.record_at(first_index)? {
+            let value = value
+                .map(|value| self.tables.seal(kind.table(), &key, value))
+                .transpose()?;
             return Ok(vec![TableWrite {
                 table: kind.table(),
                 key,
@@ -164,11 +209,11 @@ impl<T: Tables, E: Send + Sync + 'static> StateTables for TableStore<T, E> {
         let one =
             |table, key: Vec<u8>, value: Option<Vec<u8>>| vec![TableWrite { table, key, value }];
         Ok(match write {
-            Write::Principal(principal) => one(
-                PRINCIPALS,
-                principal.public_key.as_bytes().to_vec(),
-                Some(json(principal)?),
-            ),
+            Write::Principal(principal) => {
+                let key = principal.public_key.as_bytes().to_vec();
+                let value = self.tables.seal(PRINCIPALS, &key, json(principal)?)?;
+                one(PRINCIPALS, key, Some(value))
+            }
             Write::Invitation(invitation) => one(
                 INVITATIONS,
                 invitation.code_hash.to_vec(),
@@ -220,10 +265,7 @@ impl<T: Tables, E: Send + Sync + 'static> StateTables for TableStore<T, E> {
 
 impl<T: Tables, E: Send + Sync + 'static> TrustStore for TableStore<T, E> {
     fn principal(&self, public_key: &PublicKey) -> Result<Option<Principal>, StoreError> {
-        self.tables
-            .get(PRINCIPALS, public_key.as_bytes())?
-            .map(|bytes| from_json(&bytes))
-            .transpose()
+        Ok(self.read_principal(public_key)?.0)
     }
 
     fn list_principals(
@@ -238,8 +280,8 @@ impl<T: Tables, E: Send + Sync + 'static> TrustStore for TableStore<T, E> {
             let page = self.tables.scan(PRINCIPALS, b"", after.as_deref(), 1000)?;
             let Some((last, _)) = page.last() else { break };
             after = Some(last.clone());
-            for (_, value) in &page {
-                let principal: Principal = from_json(value)?;
+            for (key, value) in &page {
+                let principal: Principal = from_json(&self.tables.open(PRINCIPALS, key, value)?)?;
                 if role.is_none_or(|role| principal.role == role) && listed.len() < limit {
                     listed.push(principal);
                 }
@@ -249,12 +291,12 @@ impl<T: Tables, E: Send + Sync + 'static> TrustStore for TableStore<T, E> {
     }
 
     fn insert_principal(&self, principal: &Principal) -> Result<PrincipalInsert, StoreError> {
-        match self.tables.insert_new(
-            PRINCIPALS,
-            principal.public_key.as_bytes(),
-            &json(principal)?,
-        )? {
-            Some(existing) => Ok(PrincipalInsert::KeyTaken(from_json(&existing)?)),
+        let key = principal.public_key.as_bytes();
+        let value = self.tables.seal(PRINCIPALS, key, json(principal)?)?;
+        match self.tables.insert_new(PRINCIPALS, key, &value)? {
+            Some(existing) => Ok(PrincipalInsert::KeyTaken(from_json(
+                &self.tables.open(PRINCIPALS, key, &existing)?,
+            )?)),
             None => Ok(PrincipalInsert::Inserted),
         }
     }
@@ -304,11 +346,12 @@ impl<T: Tables, E: Send + Sync + 'static> TrustStore for TableStore<T, E> {
 
 impl<T: Tables, E: Send + Sync + 'static> RecordStore for TableStore<T, E> {
     fn get_record(&self, kind: RecordKind, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.tables.get(kind.table(), key)
+        Ok(self.read_record(kind, key)?.0)
     }
 
     fn scan_records(&self, kind: RecordKind, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
-        self.tables.scan(kind.table(), prefix, None, usize::MAX)
+        let rows = self.tables.scan(kind.table(), prefix, None, usize::MAX)?;
+        self.opened(kind.table(), rows)
     }
 
     fn scan_records_page(
@@ -318,18 +361,24 @@ impl<T: Tables, E: Send + Sync + 'static> RecordStore for TableStore<T, E> {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<KeyValue>, StoreError> {
-        self.tables.scan(kind.table(), prefix, after, limit)
+        let rows = self.tables.scan(kind.table(), prefix, after, limit)?;
+        self.opened(kind.table(), rows)
     }
 
     fn write_records(&self, writes: Vec<RecordWrite>) -> Result<(), StoreError> {
-        let writes: Vec<TableWrite> = writes
+        let writes = writes
             .into_iter()
-            .map(|(kind, key, value)| TableWrite {
-                table: kind.table(),
-                key,
-                value,
+            .map(|(kind, key, value)| {
+                let value = value
+                    .map(|value| self.tables.seal(kind.table(), &key, value))
+                    .transpose()?;
+                Ok(TableWrite {
+                    table: kind.table(),
+                    key,
+                    value,
+                })
             })
-            .collect();
+            .collect::<Result<Vec<TableWrite>, StoreError>>()?;
         self.apply(&writes)
     }
 }

@@ -8,17 +8,35 @@ use datatrust_core::commit::TableWrite;
 use datatrust_core::store::{KeyValue, StoreError};
 use datatrust_core::table_store::{TableStore, Tables};
 
+use datatrust_store::sealing::{open_value, seal_value};
+
 use crate::{OpenError, apply_state, check_schema_name, migrate};
 
 /// The trust's state (principals, invitations, authorisations, records) and members'
 /// telemetry on PostgreSQL.
 pub type PgStore = TableStore<PgTables, crate::PgEvents>;
 
-/// Named tables as rows of `<schema>.state`; clones share the connection.
+/// Named tables as rows of `<schema>.state`; clones share the connection. Principals
+/// (which hold members' commitment salts) and ballots (how each member voted) are sealed
+/// under the data key, as on sled: the database alone does not reveal them.
 #[derive(Clone)]
 pub struct PgTables {
     pool: Arc<crate::blocking::Pool>,
     schema: Arc<str>,
+    data_key: [u8; 32],
+}
+
+/// The space a sealed table's values are bound to, as sled binds them; `None` for tables
+/// stored as they are.
+fn sealed_space(table: &str) -> Option<&'static str> {
+    use datatrust_core::store::RecordKind;
+    if table == "principals" {
+        Some("principals")
+    } else if table == RecordKind::Ballot.table() {
+        Some(RecordKind::Ballot.name())
+    } else {
+        None
+    }
 }
 
 fn store_error(error: postgres::Error) -> StoreError {
@@ -26,14 +44,16 @@ fn store_error(error: postgres::Error) -> StoreError {
 }
 
 impl PgTables {
-    /// Connects, creating and migrating `schema` as `PgLogStore::open` does.
-    pub fn open(config: &str, schema: &str) -> Result<PgTables, OpenError> {
+    /// Connects, creating and migrating `schema` as `PgLogStore::open` does; principals and
+    /// ballots are sealed under `data_key`.
+    pub fn open(config: &str, schema: &str, data_key: [u8; 32]) -> Result<PgTables, OpenError> {
         check_schema_name(schema)?;
         let pool = crate::blocking::Pool::open(config, crate::blocking::POOL_SIZE)?;
         migrate(&mut pool.get(), schema)?;
         Ok(PgTables {
             pool: Arc::new(pool),
             schema: schema.into(),
+            data_key,
         })
     }
 
@@ -136,5 +156,24 @@ impl Tables for PgTables {
                 .map_err(store_error)?
                 .map(|row| row.get(0)))
         })
+    }
+
+    fn seal(
+        &self,
+        table: &'static str,
+        key: &[u8],
+        plaintext: Vec<u8>,
+    ) -> Result<Vec<u8>, StoreError> {
+        match sealed_space(table) {
+            Some(space) => seal_value(&self.data_key, space, key, &plaintext),
+            None => Ok(plaintext),
+        }
+    }
+
+    fn open(&self, table: &'static str, key: &[u8], stored: &[u8]) -> Result<Vec<u8>, StoreError> {
+        match sealed_space(table) {
+            Some(space) => open_value(&self.data_key, space, key, stored),
+            None => Ok(stored.to_vec()),
+        }
     }
 }

@@ -36,7 +36,9 @@ fn fresh_schema() -> String {
 /// The trust's state and telemetry on `schema`.
 fn pg_store(config: &str, schema: &str) -> datatrust_postgres::PgStore {
     let events = PgEvents::open(config, schema, [9; 32]).unwrap();
-    PgTables::open(config, schema).unwrap().store(events)
+    PgTables::open(config, schema, [9; 32])
+        .unwrap()
+        .store(events)
 }
 
 fn store(config: &str, schema: &str) -> Arc<dyn LogStore> {
@@ -295,4 +297,46 @@ fn release_builds_are_seen_by_every_node_and_abandoned_ones_fail() {
             .is_some_and(|failure| failure.contains("stopped")),
         "an abandoned build fails"
     );
+}
+
+/// Principals (their commitment salts) and ballots are sealed in the database, as on sled:
+/// reading the `state` table shows neither a display name nor how anyone voted; the store
+/// reads both back.
+#[test]
+fn principals_and_ballots_are_sealed_at_rest() {
+    use datatrust_core::store::{RecordKind, RecordStore as _, TrustStore as _};
+    let Some(config) = database("principals_and_ballots_are_sealed_at_rest") else {
+        return;
+    };
+    let schema = fresh_schema();
+    let store = pg_store(&config, &schema);
+    let principal = datatrust_core::Principal::new_active(
+        key(7),
+        datatrust_core::Role::Member,
+        datatrust_core::DisplayName::parse("Ada Lovelace", "display_name").unwrap(),
+        datatrust_core::UnixSeconds(1_000),
+        [3; 32],
+    );
+    store.insert_principal(&principal).unwrap();
+    let ballot = br#"{"approve":true,"secret":"how-ada-voted"}"#.to_vec();
+    store
+        .write_records(vec![(RecordKind::Ballot, b"ballot-1".to_vec(), Some(ballot.clone()))])
+        .unwrap();
+    assert_eq!(store.principal(&key(7)).unwrap(), Some(principal));
+    assert_eq!(
+        store.get_record(RecordKind::Ballot, b"ballot-1").unwrap(),
+        Some(ballot)
+    );
+    let mut client = postgres::Client::connect(&config, postgres::NoTls).unwrap();
+    for row in client
+        .query(&format!("SELECT tbl, value FROM {schema}.state"), &[])
+        .unwrap()
+    {
+        let (table, value): (String, Vec<u8>) = (row.get(0), row.get(1));
+        let text = String::from_utf8_lossy(&value);
+        assert!(
+            !text.contains("Ada Lovelace") && !text.contains("how-ada-voted"),
+            "{table} holds plaintext: {text}"
+        );
+    }
 }

@@ -115,7 +115,7 @@ pub fn postgres_storage(
         )));
     }
     let events = datatrust_postgres::PgEvents::open(database, schema, data_key)?;
-    let store = datatrust_postgres::PgTables::open(database, schema)?.store(events);
+    let store = datatrust_postgres::PgTables::open(database, schema, data_key)?.store(events);
     let log_store = datatrust_postgres::PgLogStore::open(database, schema)?
         .with_published_file(published)
         .map_err(|error| StoreError::new(error.to_string()))?;

@@ -20,6 +20,7 @@ pub use sled_store::SledStore;
 /// How members' telemetry is sealed and keyed, for other backends that store it the same way.
 pub mod sealing {
     pub use crate::vault::{
-        RELEASE_PART_CHUNK_RECORDS, chunk_key, key_associated_data, open, release_chunk_key, seal,
+        RELEASE_PART_CHUNK_RECORDS, chunk_key, key_associated_data, open, open_value,
+        release_chunk_key, seal, seal_value,
     };
 }

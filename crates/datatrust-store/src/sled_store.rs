@@ -18,8 +18,6 @@ pub(crate) const INVITATIONS: &str = "invitations"; // SHA-256(code) -> Invitati
 pub(crate) const COLLECTORS_BY_MEMBER: &str = "collectors_by_member"; // member || collector -> authorisation
 pub(crate) const MEMBERS_BY_COLLECTOR: &str = "members_by_collector"; // collector || member -> authorisation
 pub(crate) const METADATA: &str = "metadata";
-/// The first byte of a value sealed at rest (`SledStore::seal_value`).
-const SEALED: u8 = 0xd7;
 
 #[derive(Clone)]
 pub struct SledStore {
@@ -185,17 +183,14 @@ impl SledStore {
     }
 
     /// Seals a value at rest under the data key, bound to its tree and key; sealed values
-    /// start with `SEALED`, which no JSON value does.
+    /// start with `vault::SEALED_VALUE`, which no JSON value does.
     pub(crate) fn seal_value(
         &self,
         space: &str,
         key: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>, StoreError> {
-        let associated = [space.as_bytes(), &[0], key].concat();
-        let mut sealed = vec![SEALED];
-        sealed.extend(crate::vault::seal(&self.data_key, plaintext, &associated)?);
-        Ok(sealed)
+        crate::vault::seal_value(&self.data_key, space, key, plaintext)
     }
 
     /// Opens a value `seal_value` made; a value stored before sealing (JSON) is returned as
@@ -206,13 +201,7 @@ impl SledStore {
         key: &[u8],
         stored: &[u8],
     ) -> Result<Vec<u8>, StoreError> {
-        match stored.split_first() {
-            Some((&SEALED, sealed)) => {
-                let associated = [space.as_bytes(), &[0], key].concat();
-                crate::vault::open(&self.data_key, sealed, &associated)
-            }
-            _ => Ok(stored.to_vec()),
-        }
+        crate::vault::open_value(&self.data_key, space, key, stored)
     }
 
     /// Ballots are sealed at rest: how a member voted is theirs alone.
@@ -254,7 +243,7 @@ impl SledStore {
             let mut sealed_any = false;
             for entry in tree.iter() {
                 let (key, value) = entry.map_err(store_error)?;
-                if value.first() != Some(&SEALED) {
+                if value.first() != Some(&crate::vault::SEALED_VALUE) {
                     batch.insert(key.clone(), self.seal_value(space, &key, &value)?);
                     sealed_any = true;
                 }

@@ -75,6 +75,40 @@ pub fn open(key: &[u8; 32], sealed: &[u8], associated: &[u8]) -> Result<Vec<u8>,
         .map_err(|_| StoreError::data_loss("a sealed value does not decrypt: wrong key or damaged"))
 }
 
+/// The first byte of a value sealed at rest by `seal_value`, which no JSON value starts with.
+pub(crate) const SEALED_VALUE: u8 = 0xd7;
+
+/// Seals a stored value (a principal, a ballot) under the data key, bound to its table (or
+/// record kind) and key: `SEALED_VALUE || nonce || ciphertext`.
+pub fn seal_value(
+    data_key: &[u8; 32],
+    space: &str,
+    key: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    let associated = [space.as_bytes(), &[0], key].concat();
+    let mut sealed = vec![SEALED_VALUE];
+    sealed.extend(seal(data_key, plaintext, &associated)?);
+    Ok(sealed)
+}
+
+/// Opens a value `seal_value` made; a value stored before sealing (JSON) is returned as it
+/// is.
+pub fn open_value(
+    data_key: &[u8; 32],
+    space: &str,
+    key: &[u8],
+    stored: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    match stored.split_first() {
+        Some((&SEALED_VALUE, sealed)) => {
+            let associated = [space.as_bytes(), &[0], key].concat();
+            open(data_key, sealed, &associated)
+        }
+        _ => Ok(stored.to_vec()),
+    }
+}
+
 pub fn key_associated_data(member: &PublicKey) -> Vec<u8> {
     [b"datatrust member key v1\n".as_slice(), member.as_bytes()].concat()
 }
