@@ -391,3 +391,238 @@ async fn a_database_crash_loses_no_acknowledged_change() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+/// What members, licensees and monitors see of a trust: compared before and after a move.
+#[derive(Debug, PartialEq)]
+struct Seen {
+    checkpoint: String,
+    export: Vec<u8>,
+    statement: v1::GetMyStatementResponse,
+    audit: v1::GetMyAuditResponse,
+    licenses: Vec<v1::License>,
+    consents: Vec<v1::Consent>,
+}
+
+async fn seen(grpc_url: &str, member: &NoteSigner, licensee: &NoteSigner) -> Seen {
+    let channel = client::connect(grpc_url, None).await.unwrap();
+    let checkpoint = LogServiceClient::new(channel.clone())
+        .get_checkpoint(v1::GetCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .checkpoint;
+    let member = client::sign_in(&channel, member).await.unwrap();
+    let mut export = Vec::new();
+    let mut pieces = member
+        .member_data()
+        .export_my_data(v1::ExportMyDataRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    while let Some(piece) = pieces.message().await.unwrap() {
+        export.extend(piece.json_lines);
+    }
+    let consents = member
+        .consents()
+        .list_my_consents(v1::ListMyConsentsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .consents;
+    let licensee = client::sign_in(&channel, licensee).await.unwrap();
+    Seen {
+        checkpoint,
+        export,
+        statement: member.whole_statement().await.unwrap(),
+        audit: member.whole_audit().await.unwrap(),
+        licenses: licensee.all_licenses().await.unwrap(),
+        consents,
+    }
+}
+
+/// `datatrust admin migrate`: a trust with members, consents, telemetry, a license and a
+/// release moves from the embedded store into PostgreSQL and back; served from each, the
+/// log has the same checkpoint and every member's export, statement, audit and consents and
+/// the licensee's licenses are the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trust_moves_to_postgresql_and_back_unchanged() {
+    if datatrust_tests::skip_in_postgres_run(
+        "a_trust_moves_to_postgresql_and_back_unchanged",
+        "it starts `datatrust serve` processes of its own and ran in the first run",
+    ) {
+        return;
+    }
+    let Some(database) = database() else {
+        return;
+    };
+    let schema = format!("moved_{:016x}", rand::random::<u64>());
+    let work = tempfile::tempdir().unwrap();
+    let (seed, on_sled, back) = (
+        work.path().join("seed"),
+        work.path().join("sled"),
+        work.path().join("back"),
+    );
+    let init = std::process::Command::new(datatrust_tests::datatrust_binary())
+        .args(["admin", "init", "--origin", "trust.test", "--data-dir"])
+        .arg(&seed)
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    for copy in [&on_sled, &back] {
+        copy_seed(&seed, copy);
+    }
+    let trustee_key =
+        NoteSigner::parse(&std::fs::read_to_string(seed.join("initial-trustee.key")).unwrap())
+            .unwrap();
+    let (member, collector, licensee) = (new_signer(), new_signer(), new_signer());
+
+    // The trust on sled, with some of everything.
+    let before = {
+        let server = ServerProcess::start(&on_sled, &[]);
+        let channel = client::connect(&server.grpc_url, None).await.unwrap();
+        let trustee = client::sign_in(&channel, &trustee_key).await.unwrap();
+        register(&trustee, &member, v1::Role::Member).await;
+        register(&trustee, &collector, v1::Role::Collector).await;
+        register(&trustee, &licensee, v1::Role::Licensee).await;
+        let voter = client::sign_in(&channel, &member).await.unwrap();
+        let terms = EXAMPLE_TERMS.replace("trustee_quorum = 2", "trustee_quorum = 1");
+        let hash = client::ratify(
+            &trustee,
+            &terms,
+            &[(&member, &voter)],
+            &[(&trustee_key, &trustee)],
+        )
+        .await
+        .unwrap();
+        datatrust_tests::consent(&voter, "computer-use-agent-training").await;
+        datatrust_tests::authorize(&voter, &collector).await;
+        let collecting = client::sign_in(&channel, &collector).await.unwrap();
+        let now_ms = datatrust_server::now().0 * 1000;
+        datatrust_tests::upload_events(
+            &collecting,
+            &member,
+            (0..40)
+                .map(|offset| v1::Event {
+                    time_ms: now_ms - 3_600_000 + offset,
+                    application: "editor".into(),
+                    kind: Some(v1::event::Kind::Pointer(v1::PointerMove { x: 3, y: 4 })),
+                })
+                .collect(),
+        )
+        .await;
+        let company = client::sign_in(&channel, &licensee).await.unwrap();
+        let now = datatrust_server::now().0;
+        let request = company
+            .licenses()
+            .request_license(v1::RequestLicenseRequest {
+                purpose: "computer-use-agent-training".into(),
+                categories: vec!["pointer".into()],
+                data_from: now - 86_400,
+                data_to: now,
+                model_family: "moved".into(),
+                max_training_runs: 1,
+                duration_days: 30,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .request
+            .unwrap();
+        let license = trustee
+            .licenses()
+            .approve_license_request(v1::ApproveLicenseRequestRequest {
+                request_id: request.id.clone(),
+                signature: trustee_key
+                    .sign(&approval_message(
+                        trustee.origin.as_str(),
+                        &request.id,
+                        &hash,
+                    ))
+                    .to_vec(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .license
+            .unwrap();
+        company
+            .build_release(&license.id, Duration::from_millis(20), |_| {})
+            .await
+            .unwrap();
+        let before = seen(&server.grpc_url, &member, &licensee).await;
+        server.signal("-TERM");
+        assert!(server.wait(Duration::from_secs(20)).await.success());
+        before
+    };
+    assert!(!before.export.is_empty() && !before.licenses.is_empty());
+
+    let migrate = |data_dir: &std::path::Path, direction: &str| {
+        let output = std::process::Command::new(datatrust_tests::datatrust_binary())
+            .args(["admin", "migrate", "--data-dir"])
+            .arg(data_dir)
+            .args([direction, &database, "--database-schema", &schema])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "migrate {direction}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+
+    // Into PostgreSQL, served from there.
+    let moved = migrate(&on_sled, "--to-database");
+    assert!(moved.contains("without a difference"), "{moved}");
+    let on_postgres = {
+        let arguments = [
+            "--database",
+            database.as_str(),
+            "--database-schema",
+            &schema,
+        ];
+        let server = ServerProcess::start(&on_sled, &arguments);
+        let seen = seen(&server.grpc_url, &member, &licensee).await;
+        server.signal("-TERM");
+        assert!(server.wait(Duration::from_secs(20)).await.success());
+        seen
+    };
+    assert_eq!(on_postgres, before, "the trust on PostgreSQL");
+
+    // And back, into a fresh copy of the seed's embedded store.
+    migrate(&back, "--from-database");
+    let server = ServerProcess::start(&back, &[]);
+    let back_again = seen(&server.grpc_url, &member, &licensee).await;
+    assert_eq!(back_again, before, "the trust back on sled");
+    // A second move into a store that holds the trust is refused.
+    server.signal("-TERM");
+    assert!(server.wait(Duration::from_secs(20)).await.success());
+    let refused = std::process::Command::new(datatrust_tests::datatrust_binary())
+        .args(["admin", "migrate", "--data-dir"])
+        .arg(&back)
+        .args(["--from-database", &database, "--database-schema", &schema])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("already holds a log"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
+
+/// A copy of a seed data directory (keys, identity), as a node starts from.
+fn copy_seed(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    std::fs::set_permissions(to, std::fs::metadata(from).unwrap().permissions()).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_seed(&entry.path(), &target);
+        } else if entry.file_name() != "lock" {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

@@ -158,6 +158,25 @@ pub enum AdminCommand {
         #[arg(long, env = "DATATRUST_ORIGIN")]
         origin: Option<String>,
     },
+    /// Move a stopped trust between the data directory's embedded store and PostgreSQL
+    /// (every node stopped): the log (same checkpoint), the state and members' telemetry
+    /// (copied sealed), into an empty store; then check the copy (the log replayed against
+    /// it without a difference, the same counts on both sides). The source is left as it
+    /// was.
+    Migrate {
+        /// The trust's data directory: its keys, and its embedded store.
+        #[arg(long, default_value = "./datatrust-data")]
+        data_dir: PathBuf,
+        /// Copy the embedded store's trust into this PostgreSQL (an empty schema).
+        #[arg(long)]
+        to_database: Option<String>,
+        /// Copy this PostgreSQL's trust into the embedded store (which must hold no log).
+        #[arg(long)]
+        from_database: Option<String>,
+        /// The PostgreSQL schema.
+        #[arg(long, env = "DATATRUST_DATABASE_SCHEMA", default_value = "datatrust")]
+        database_schema: String,
+    },
     /// Replay the log against the stored state and report every difference: each logged
     /// change applied, each applied change logged (principals, consents, collector
     /// authorisations, payments, licenses, terms). Exits 1 when there is one. The server must

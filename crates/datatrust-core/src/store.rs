@@ -384,6 +384,43 @@ pub struct EventPage {
     pub next: Option<Vec<u8>>,
 }
 
+/// The tables of members' telemetry as every backend stores them, sealed: a trust moved to
+/// another backend (`datatrust admin migrate`) copies them byte for byte
+/// (`EventStore::sealed_rows`, `put_sealed_rows`), never decrypting anything. Keys:
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedTable {
+    /// member(32) -> the member's key, wrapped under the data key.
+    MemberKeys,
+    /// member(32) || SHA-256(device)[..8] || sequence (u64 BE) -> sealed events.
+    Chunks,
+    /// member(32) || day (i64 BE) || category -> count (u64 BE).
+    Counts,
+    /// member(32) || release id || chunk (u32 BE) -> sealed records.
+    ReleaseParts,
+    /// member(32) || SHA-256(image) -> sealed image.
+    Screenshots,
+}
+
+impl SealedTable {
+    pub const ALL: [SealedTable; 5] = [
+        SealedTable::MemberKeys,
+        SealedTable::Chunks,
+        SealedTable::Counts,
+        SealedTable::ReleaseParts,
+        SealedTable::Screenshots,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SealedTable::MemberKeys => "member keys",
+            SealedTable::Chunks => "event chunks",
+            SealedTable::Counts => "event counts",
+            SealedTable::ReleaseParts => "release parts",
+            SealedTable::Screenshots => "screenshots",
+        }
+    }
+}
+
 /// Members' telemetry, encrypted at rest under a key per member. Contract: `put_chunk` is
 /// atomic with its counts and durable when it returns; after `erase_member` nothing of the
 /// member's events can be read back, by anyone, and their key no longer exists.
@@ -461,6 +498,26 @@ pub trait EventStore: Send + Sync + 'static {
         release_id: &str,
         chunk: u32,
     ) -> Result<Option<Vec<Vec<u8>>>, StoreError>;
+    /// The rows of `table` as stored (sealed), in key order, strictly after `after`, at most
+    /// `limit`: what moving the trust to another backend copies.
+    fn sealed_rows(
+        &self,
+        table: SealedTable,
+        _after: Option<&[u8]>,
+        _limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        Err(StoreError::new(format!(
+            "this store cannot export its {}",
+            table.name()
+        )))
+    }
+    /// Stores rows `sealed_rows` gave (from a store sealed under the same data key), durably.
+    fn put_sealed_rows(&self, table: SealedTable, _rows: &[KeyValue]) -> Result<(), StoreError> {
+        Err(StoreError::new(format!(
+            "this store cannot import {}",
+            table.name()
+        )))
+    }
     /// A member's whole part of a release; `None` once the member is erased. Memory grows
     /// with the part: streams read `release_part_chunk`.
     fn release_part(
@@ -530,6 +587,17 @@ impl<T: EventStore + ?Sized> EventStore for std::sync::Arc<T> {
         chunk: u32,
     ) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
         (**self).release_part_chunk(member, release_id, chunk)
+    }
+    fn sealed_rows(
+        &self,
+        table: SealedTable,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        (**self).sealed_rows(table, after, limit)
+    }
+    fn put_sealed_rows(&self, table: SealedTable, rows: &[KeyValue]) -> Result<(), StoreError> {
+        (**self).put_sealed_rows(table, rows)
     }
     fn put_screenshot(
         &self,

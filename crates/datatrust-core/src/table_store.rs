@@ -449,4 +449,19 @@ impl<T: Tables, E: EventStore> EventStore for TableStore<T, E> {
     ) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
         self.events.release_part_chunk(member, release_id, chunk)
     }
+    fn sealed_rows(
+        &self,
+        table: crate::store::SealedTable,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        self.events.sealed_rows(table, after, limit)
+    }
+    fn put_sealed_rows(
+        &self,
+        table: crate::store::SealedTable,
+        rows: &[KeyValue],
+    ) -> Result<(), StoreError> {
+        self.events.put_sealed_rows(table, rows)
+    }
 }

@@ -19,7 +19,9 @@ use std::sync::{Arc, MutexGuard};
 
 use datatrust_core::PublicKey;
 use datatrust_core::events::Event;
-use datatrust_core::store::{ChunkInsert, DayCount, EventPage, EventStore, StoreError};
+use datatrust_core::store::{
+    ChunkInsert, DayCount, EventPage, EventStore, KeyValue, SealedTable, StoreError,
+};
 use datatrust_store::sealing::{
     RELEASE_PART_CHUNK_RECORDS, chunk_key, key_associated_data, open, release_chunk_key, seal,
 };
@@ -428,5 +430,120 @@ impl EventStore for PgEvents {
                 StoreError::data_loss(format!("decoding a release part: {error}"))
             })?))
         })
+    }
+
+    fn sealed_rows(
+        &self,
+        table: SealedTable,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        crate::blocking::off_runtime(|| {
+            let limit = limit.min(100_000) as i64;
+            let mut client = self.client();
+            if table == SealedTable::Counts {
+                // Keyed as sled keys them: member || day (i64 BE) || category.
+                let (member, day, category) = match after {
+                    Some(after) if after.len() >= 40 => (
+                        after[..32].to_vec(),
+                        i64::from_be_bytes(after[32..40].try_into().expect("8 bytes")),
+                        String::from_utf8_lossy(&after[40..]).into_owned(),
+                    ),
+                    Some(_) => return Err(StoreError::new("a count's key is too short")),
+                    None => (Vec::new(), i64::MIN, String::new()),
+                };
+                let rows = client
+                    .query(
+                        &self.sql(
+                            "SELECT member, day, category, count FROM {s}.event_counts
+                             WHERE (member, day, category) > ($1, $2, $3)
+                             ORDER BY member, day, category LIMIT $4",
+                        ),
+                        &[&member, &day, &category, &limit],
+                    )
+                    .map_err(store_error)?;
+                return Ok(rows
+                    .into_iter()
+                    .map(|row| {
+                        let (member, day, category, count): (Vec<u8>, i64, String, i64) =
+                            (row.get(0), row.get(1), row.get(2), row.get(3));
+                        let key =
+                            [member.as_slice(), &day.to_be_bytes(), category.as_bytes()].concat();
+                        (key, (count as u64).to_be_bytes().to_vec())
+                    })
+                    .collect());
+            }
+            let (name, key_column, value_column) = sealed_columns(table);
+            // No key is empty, so every key comes after the empty one.
+            let after = after.unwrap_or_default();
+            let rows = client
+                .query(
+                    &self.sql(&format!(
+                        "SELECT {key_column}, {value_column} FROM {{s}}.{name}
+                         WHERE {key_column} > $1 ORDER BY {key_column} LIMIT $2"
+                    )),
+                    &[&after, &limit],
+                )
+                .map_err(store_error)?;
+            Ok(rows
+                .into_iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect())
+        })
+    }
+
+    fn put_sealed_rows(&self, table: SealedTable, rows: &[KeyValue]) -> Result<(), StoreError> {
+        crate::blocking::off_runtime(|| {
+            let mut client = self.client();
+            if table == SealedTable::Counts {
+                let (mut members, mut days, mut categories, mut counts) =
+                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                for (key, value) in rows {
+                    if key.len() < 40 || value.len() != 8 {
+                        return Err(StoreError::new("a count's key or value is malformed"));
+                    }
+                    members.push(key[..32].to_vec());
+                    days.push(i64::from_be_bytes(key[32..40].try_into().expect("8 bytes")));
+                    categories.push(String::from_utf8_lossy(&key[40..]).into_owned());
+                    counts.push(u64::from_be_bytes(value[..].try_into().expect("8 bytes")) as i64);
+                }
+                client
+                    .execute(
+                        &self.sql(
+                            "INSERT INTO {s}.event_counts (member, day, category, count)
+                             SELECT * FROM UNNEST($1::bytea[], $2::int8[], $3::text[], $4::int8[])
+                             ON CONFLICT (member, day, category) DO UPDATE SET count = EXCLUDED.count",
+                        ),
+                        &[&members, &days, &categories, &counts],
+                    )
+                    .map_err(store_error)?;
+                return Ok(());
+            }
+            let (name, key_column, value_column) = sealed_columns(table);
+            let keys: Vec<&[u8]> = rows.iter().map(|(key, _)| key.as_slice()).collect();
+            let values: Vec<&[u8]> = rows.iter().map(|(_, value)| value.as_slice()).collect();
+            client
+                .execute(
+                    &self.sql(&format!(
+                        "INSERT INTO {{s}}.{name} ({key_column}, {value_column})
+                         SELECT * FROM UNNEST($1::bytea[], $2::bytea[])
+                         ON CONFLICT DO NOTHING"
+                    )),
+                    &[&keys, &values],
+                )
+                .map_err(store_error)?;
+            Ok(())
+        })
+    }
+}
+
+/// The table and columns that hold `table`'s rows (all but the counts, which have columns
+/// of their own).
+fn sealed_columns(table: SealedTable) -> (&'static str, &'static str, &'static str) {
+    match table {
+        SealedTable::MemberKeys => ("member_keys", "member", "wrapped"),
+        SealedTable::Chunks => ("event_chunks", "key", "sealed"),
+        SealedTable::ReleaseParts => ("release_parts", "key", "sealed"),
+        SealedTable::Screenshots | SealedTable::Counts => ("screenshots", "key", "sealed"),
     }
 }

@@ -320,7 +320,11 @@ fn principals_and_ballots_are_sealed_at_rest() {
     store.insert_principal(&principal).unwrap();
     let ballot = br#"{"approve":true,"secret":"how-ada-voted"}"#.to_vec();
     store
-        .write_records(vec![(RecordKind::Ballot, b"ballot-1".to_vec(), Some(ballot.clone()))])
+        .write_records(vec![(
+            RecordKind::Ballot,
+            b"ballot-1".to_vec(),
+            Some(ballot.clone()),
+        )])
         .unwrap();
     assert_eq!(store.principal(&key(7)).unwrap(), Some(principal));
     assert_eq!(

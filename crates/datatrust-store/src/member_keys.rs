@@ -104,6 +104,33 @@ impl MemberKeyFiles {
         }
     }
 
+    /// The members with a key file, in key order, strictly after `after`, at most `limit`.
+    pub(crate) fn members(
+        &self,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<PublicKey>, StoreError> {
+        let entries =
+            std::fs::read_dir(&self.directory).map_err(|error| io_error("listing", error))?;
+        let mut members = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|error| io_error("listing", error))?;
+            let name = entry.file_name();
+            let Some(bytes) = name.to_str().and_then(|name| hex::decode(name).ok()) else {
+                continue; // a temporary file of a creation in progress
+            };
+            if after.is_some_and(|after| bytes.as_slice() <= after) {
+                continue;
+            }
+            if let Ok(member) = PublicKey::from_slice(&bytes, "member") {
+                members.push(member);
+            }
+        }
+        members.sort_by(|first, second| first.as_bytes().cmp(second.as_bytes()));
+        members.truncate(limit);
+        Ok(members)
+    }
+
     /// Stores `wrapped` unless the member has a key already; returns the key that stands.
     pub(crate) fn insert_if_absent(
         &self,

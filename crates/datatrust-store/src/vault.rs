@@ -19,7 +19,9 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use datatrust_core::PublicKey;
 use datatrust_core::events::Event;
-use datatrust_core::store::{ChunkInsert, DayCount, EventPage, EventStore, StoreError};
+use datatrust_core::store::{
+    ChunkInsert, DayCount, EventPage, EventStore, KeyValue, SealedTable, StoreError,
+};
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 use sled::Transactional;
@@ -420,5 +422,65 @@ impl EventStore for SledStore {
                     .map_err(|_| StoreError::data_loss("a screenshot key is malformed"))
             })
             .collect()
+    }
+    fn sealed_rows(
+        &self,
+        table: SealedTable,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        let tree = match table {
+            SealedTable::MemberKeys => {
+                return self
+                    .member_keys
+                    .members(after, limit)?
+                    .into_iter()
+                    .filter_map(|member| match self.member_keys.get(&member) {
+                        Ok(Some(wrapped)) => Some(Ok((member.as_bytes().to_vec(), wrapped))),
+                        Ok(None) => None, // erased meanwhile
+                        Err(error) => Some(Err(error)),
+                    })
+                    .collect();
+            }
+            SealedTable::Chunks => &self.chunks,
+            SealedTable::Counts => &self.event_counts,
+            SealedTable::ReleaseParts => &self.release_parts,
+            SealedTable::Screenshots => &self.screenshots,
+        };
+        let range = match after {
+            Some(after) => tree
+                .range::<&[u8], _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded)),
+            None => tree.iter(),
+        };
+        range
+            .take(limit)
+            .map(|entry| {
+                let (key, value) = entry.map_err(store_error)?;
+                Ok((key.to_vec(), value.to_vec()))
+            })
+            .collect()
+    }
+
+    fn put_sealed_rows(&self, table: SealedTable, rows: &[KeyValue]) -> Result<(), StoreError> {
+        let tree = match table {
+            SealedTable::MemberKeys => {
+                for (member, wrapped) in rows {
+                    let member = PublicKey::from_slice(member, "member")
+                        .map_err(|error| StoreError::new(error.to_string()))?;
+                    self.member_keys.insert_if_absent(&member, wrapped)?;
+                }
+                return Ok(());
+            }
+            SealedTable::Chunks => &self.chunks,
+            SealedTable::Counts => &self.event_counts,
+            SealedTable::ReleaseParts => &self.release_parts,
+            SealedTable::Screenshots => &self.screenshots,
+        };
+        let mut batch = sled::Batch::default();
+        for (key, value) in rows {
+            batch.insert(key.as_slice(), value.as_slice());
+        }
+        tree.apply_batch(batch).map_err(store_error)?;
+        self.flush_now()
     }
 }

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
+use datatrust_core::store::Store;
 use datatrust_store::DataDirectory;
 use datatrust_tlog::{LogStore, Sequencer, SequencerOptions};
 use serde_json::json;
@@ -27,6 +28,20 @@ pub fn run(command: AdminCommand, json_output: bool) -> anyhow::Result<()> {
             &database_schema,
             json_output,
         ),
+        AdminCommand::Migrate {
+            data_dir,
+            to_database,
+            from_database,
+            database_schema,
+        } => match (to_database, from_database) {
+            (Some(database), None) => {
+                migrate(&data_dir, &database, &database_schema, true, json_output)
+            }
+            (None, Some(database)) => {
+                migrate(&data_dir, &database, &database_schema, false, json_output)
+            }
+            _ => bail!("give exactly one of --to-database and --from-database"),
+        },
     }
 }
 
@@ -73,51 +88,24 @@ fn check(
     database_schema: &str,
     json_output: bool,
 ) -> anyhow::Result<()> {
-    if !data_dir.join("DATATRUST").exists() {
-        bail!(
-            "--data-dir: {} holds no trust (no DATATRUST marker file)",
-            data_dir.display()
-        );
-    }
-    // The directory's lock refuses this while a server runs on it.
-    let opened = DataDirectory::open_or_create(
-        data_dir,
-        None,
-        &datatrust_core::Origin::parse(crate::config::DEFAULT_ORIGIN)?,
-        datatrust_server::now(),
-    )
-    .with_context(|| format!("opening the trust in {}", data_dir.display()))?;
-    let (store, log_store): (Arc<dyn datatrust_core::store::Store>, Arc<dyn LogStore>) =
-        match database {
-            None => {
-                let log_store = Arc::new(opened.store.log_store()?);
-                (Arc::new(opened.store), log_store)
-            }
-            Some(database) => {
-                let storage = datatrust_server::postgres_storage(
-                    &opened.store,
-                    database,
-                    database_schema,
-                    &datatrust_server::published_file(data_dir, database_schema),
-                )
-                .context("--database: opening the trust in PostgreSQL")?;
-                (storage.store, storage.log)
-            }
-        };
-    let sequencer = Sequencer::open(log_store, opened.log_signer, SequencerOptions::default())
-        .context("opening the log")?;
-    let reader = Arc::clone(sequencer.reader());
-    let size = reader.size();
-    // The log a page at a time: memory does not grow with it.
-    let entries = (0..size.div_ceil(PAGE)).flat_map(|page| {
-        let (start, end) = (page * PAGE, ((page + 1) * PAGE).min(size));
-        match reader.entries(start, end) {
-            Ok(entries) => entries.into_iter().map(Ok).collect::<Vec<_>>(),
-            Err(error) => vec![Err(format!("reading log entries {start}..{end}: {error}"))],
+    let opened = open_existing(data_dir)?;
+    let (store, log_store): (Arc<dyn Store>, Arc<dyn LogStore>) = match database {
+        None => {
+            let log_store = Arc::new(opened.store.log_store()?);
+            (Arc::new(opened.store), log_store)
         }
-    });
-    let report = datatrust_core::replay::check(store.as_ref(), entries)?;
-    sequencer.shutdown();
+        Some(database) => {
+            let storage = datatrust_server::postgres_storage(
+                &opened.store,
+                database,
+                database_schema,
+                &datatrust_server::published_file(data_dir, database_schema),
+            )
+            .context("--database: opening the trust in PostgreSQL")?;
+            (storage.store, storage.log)
+        }
+    };
+    let report = replay(store.as_ref(), log_store, opened.log_signer)?;
     let value = json!({
         "entries": report.entries, "principals": report.principals,
         "consents": report.consents, "authorizations": report.authorizations,
@@ -151,5 +139,326 @@ fn check(
             report.differences.len()
         );
     }
+    Ok(())
+}
+
+/// Opens the trust in `data_dir`, which must exist; the directory's lock refuses this while
+/// a server runs on it.
+fn open_existing(data_dir: &Path) -> anyhow::Result<datatrust_store::OpenedTrust> {
+    if !data_dir.join("DATATRUST").exists() {
+        bail!(
+            "--data-dir: {} holds no trust (no DATATRUST marker file)",
+            data_dir.display()
+        );
+    }
+    DataDirectory::open_or_create(
+        data_dir,
+        None,
+        &datatrust_core::Origin::parse(crate::config::DEFAULT_ORIGIN)?,
+        datatrust_server::now(),
+    )
+    .with_context(|| format!("opening the trust in {}", data_dir.display()))
+}
+
+/// Opens the log (which verifies its tree against its checkpoint) and replays it against
+/// `store`, reading it a page at a time: memory does not grow with it.
+fn replay(
+    store: &dyn Store,
+    log: Arc<dyn LogStore>,
+    signer: datatrust_core::NoteSigner,
+) -> anyhow::Result<datatrust_core::replay::Report> {
+    let sequencer =
+        Sequencer::open(log, signer, SequencerOptions::default()).context("opening the log")?;
+    let reader = Arc::clone(sequencer.reader());
+    let size = reader.size();
+    let entries = (0..size.div_ceil(PAGE)).flat_map(|page| {
+        let (start, end) = (page * PAGE, ((page + 1) * PAGE).min(size));
+        match reader.entries(start, end) {
+            Ok(entries) => entries.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(error) => vec![Err(format!("reading log entries {start}..{end}: {error}"))],
+        }
+    });
+    let report = datatrust_core::replay::check(store, entries)?;
+    sequencer.shutdown();
+    Ok(report)
+}
+
+/// Rows copied in one commit of the target.
+const COPY_BATCH: usize = 1000;
+/// Entry bundles (of 256 entries each) copied in one commit of the target.
+const BUNDLES_PER_COMMIT: u64 = 64;
+
+/// Where a trust is moved from and to.
+struct Side {
+    store: Arc<dyn Store>,
+    log: Arc<dyn LogStore>,
+    name: String,
+}
+
+/// Copies the trust between the data directory's embedded store and PostgreSQL (into
+/// PostgreSQL, or out of it), then checks the copy: the same signed checkpoint over the same
+/// tree, the log replayed against the copied state without a difference, and as many
+/// principals and sealed telemetry rows on both sides. Members' telemetry is copied sealed,
+/// never decrypted: both sides use the data directory's data key.
+fn migrate(
+    data_dir: &Path,
+    database: &str,
+    schema: &str,
+    into_postgres: bool,
+    json_output: bool,
+) -> anyhow::Result<()> {
+    let opened = open_existing(data_dir)?;
+    let signer = opened.log_signer.clone();
+    let postgres = datatrust_server::postgres_storage(
+        &opened.store,
+        database,
+        schema,
+        &datatrust_server::published_file(data_dir, schema),
+    )
+    .context("opening the trust's schema in PostgreSQL")?;
+    let postgres = Side {
+        store: postgres.store,
+        log: postgres.log,
+        name: format!("PostgreSQL schema {schema}"),
+    };
+    let embedded = Side {
+        log: Arc::new(opened.store.log_store()?),
+        store: Arc::new(opened.store),
+        name: format!("the embedded store in {}", data_dir.display()),
+    };
+    let (from, to) = if into_postgres {
+        (embedded, postgres)
+    } else {
+        (postgres, embedded)
+    };
+    let verifier = signer.verifier();
+    if let Some(note) = to.log.checkpoint()? {
+        match datatrust_tlog::SignedCheckpoint::open(&note, &verifier) {
+            Ok(signed) if signed.checkpoint.size == 0 => {}
+            Ok(signed) => bail!(
+                "{} already holds a log of {} entries: a trust moves only into an empty store",
+                to.name,
+                signed.checkpoint.size
+            ),
+            Err(error) => bail!("{} holds a log of another trust ({error})", to.name),
+        }
+    }
+    let note = from
+        .log
+        .checkpoint()?
+        .context("the trust to move has no log")?;
+    let size = datatrust_tlog::SignedCheckpoint::open(&note, &verifier)
+        .context("the log's checkpoint does not verify with keys/log.key")?
+        .checkpoint
+        .size;
+    eprintln!("copying a log of {size} entries into {}", to.name);
+    let commit = |tiles, bundles, leaf_indices, state| {
+        to.log
+            .commit(datatrust_tlog::LogBatch {
+                tiles,
+                bundles,
+                leaf_indices,
+                checkpoint: note.clone(),
+                size,
+                state,
+            })
+            .with_context(|| format!("writing {}", to.name))
+    };
+
+    // The tiles, level by level (right-edge tiles as stored, partial).
+    let width = datatrust_tlog::tile::TILE_WIDTH;
+    let mut tiles = Vec::new();
+    let mut level = 0u8;
+    loop {
+        let hashes = datatrust_tlog::reader::hashes_at_level(size, level);
+        if hashes == 0 {
+            break;
+        }
+        for index in 0..hashes.div_ceil(width) {
+            let tile = from
+                .log
+                .tile(level, index)?
+                .with_context(|| format!("tile {level}/{index} is missing from the source"))?;
+            tiles.push(((level, index), tile));
+            if tiles.len() == COPY_BATCH {
+                commit(
+                    std::mem::take(&mut tiles),
+                    Vec::new(),
+                    Vec::new(),
+                    Vec::new(),
+                )?;
+            }
+        }
+        level += 1;
+    }
+    // The entry bundles, with the leaf index rebuilt from their entries. The first commit
+    // carries the remaining tiles, and the checkpoint even for an empty log.
+    let bundle_count = size.div_ceil(width);
+    let mut first = 0;
+    loop {
+        let (mut bundles, mut leaves) = (Vec::new(), Vec::new());
+        for index in first..(first + BUNDLES_PER_COMMIT).min(bundle_count) {
+            let bundle = from
+                .log
+                .bundle(index)?
+                .with_context(|| format!("entry bundle {index} is missing from the source"))?;
+            let entries = datatrust_tlog::tile::bundle_entries(&bundle)
+                .with_context(|| format!("entry bundle {index} is malformed"))?;
+            for (position, entry) in entries.iter().enumerate() {
+                let leaf = index * width + position as u64;
+                if leaf < size {
+                    leaves.push((datatrust_tlog::leaf_hash(entry), leaf));
+                }
+            }
+            bundles.push((index, bundle));
+        }
+        commit(std::mem::take(&mut tiles), bundles, leaves, Vec::new())?;
+        first += BUNDLES_PER_COMMIT;
+        if first >= bundle_count {
+            break;
+        }
+    }
+
+    // The state, each value written as the target encodes it (principals and ballots
+    // sealed where it seals them).
+    let mut pending: Vec<datatrust_tlog::StateWrite> = Vec::new();
+    let mut values = 0u64;
+    let mut write = |value: datatrust_core::commit::Write| -> anyhow::Result<()> {
+        for table_write in to.store.encode(&value, 0)? {
+            pending.push(datatrust_tlog::StateWrite {
+                table: table_write.table,
+                key: table_write.key,
+                value: table_write.value,
+            });
+        }
+        values += 1;
+        if pending.len() >= COPY_BATCH {
+            commit(
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                std::mem::take(&mut pending),
+            )?;
+        }
+        Ok(())
+    };
+    let mut principals = 0u64;
+    let mut after: Option<datatrust_core::PublicKey> = None;
+    loop {
+        let page = from
+            .store
+            .list_principals(None, after.as_ref(), COPY_BATCH)?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.public_key);
+        for principal in page {
+            if principal.role == datatrust_core::Role::Member {
+                for authorization in from.store.collectors_of_member(&principal.public_key)? {
+                    write(datatrust_core::commit::Write::CollectorAuthorized(
+                        authorization,
+                    ))?;
+                }
+            }
+            write(datatrust_core::commit::Write::Principal(principal))?;
+            principals += 1;
+        }
+    }
+    let mut invitations_after: Option<[u8; 32]> = None;
+    loop {
+        let page = from
+            .store
+            .list_invitations(invitations_after.as_ref(), COPY_BATCH)?;
+        let Some(last) = page.last() else { break };
+        invitations_after = Some(last.code_hash);
+        for invitation in page {
+            write(datatrust_core::commit::Write::Invitation(invitation))?;
+        }
+    }
+    let mut records = std::collections::BTreeMap::new();
+    for kind in datatrust_core::store::RecordKind::ALL {
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = from
+                .store
+                .scan_records_page(kind, b"", after.as_deref(), COPY_BATCH)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            for (key, value) in page {
+                write(datatrust_core::commit::Write::Record {
+                    kind,
+                    key,
+                    value: Some(value),
+                })?;
+                *records.entry(kind.name()).or_insert(0u64) += 1;
+            }
+        }
+    }
+    if !pending.is_empty() {
+        commit(Vec::new(), Vec::new(), Vec::new(), pending)?;
+    }
+
+    // Members' telemetry, sealed as it is.
+    let mut sealed = std::collections::BTreeMap::new();
+    for table in datatrust_core::store::SealedTable::ALL {
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = from
+                .store
+                .sealed_rows(table, after.as_deref(), COPY_BATCH)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            to.store.put_sealed_rows(table, &page)?;
+            *sealed.entry(table.name()).or_insert(0u64) += page.len() as u64;
+        }
+    }
+    to.store.flush()?;
+
+    // The copy, checked.
+    if to.log.checkpoint()?.as_deref() != Some(note.as_str()) {
+        bail!("the copy's checkpoint differs from the source's");
+    }
+    let report = replay(to.store.as_ref(), Arc::clone(&to.log), signer)?;
+    if !report.differences.is_empty() {
+        bail!(
+            "the copy's log and state differ ({}): {}",
+            report.differences.len(),
+            report.differences.join("; ")
+        );
+    }
+    for table in datatrust_core::store::SealedTable::ALL {
+        let (mut copied, mut after): (u64, Option<Vec<u8>>) = (0, None);
+        loop {
+            let page = to.store.sealed_rows(table, after.as_deref(), COPY_BATCH)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            copied += page.len() as u64;
+        }
+        let source = sealed.get(table.name()).copied().unwrap_or(0);
+        if source != copied {
+            bail!(
+                "{}: {source} in the source, {copied} in the copy",
+                table.name()
+            );
+        }
+    }
+    let copied_principals = to.store.list_principals(None, None, usize::MAX)?.len() as u64;
+    if copied_principals != principals {
+        bail!("principals: {principals} in the source, {copied_principals} in the copy");
+    }
+    let rows: u64 = sealed.values().sum();
+    let value = json!({
+        "into": to.name, "entries": size, "checkpoint": note, "principals": principals,
+        "state_values": values, "records": records, "sealed_rows": sealed,
+        "replayed_entries": report.entries,
+    });
+    output::show(json_output, value, || {
+        println!(
+            "moved the trust into {}: {size} log entries under the same checkpoint, {principals} principals, {values} state values, {rows} sealed telemetry rows",
+            to.name
+        );
+        println!("checked: the copy's log replays against its state without a difference");
+        println!(
+            "serve it from there from now on; keep the old store until the trust has run on the new one"
+        );
+    });
     Ok(())
 }
