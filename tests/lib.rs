@@ -29,20 +29,27 @@ pub fn postgres_backend() -> Option<&'static str> {
             if !name.starts_with("end_to_end_postgres") {
                 return None;
             }
-            match std::env::var("DATATRUST_TEST_POSTGRES") {
-                Ok(config) => Some(config),
-                Err(_) if std::env::var("DATATRUST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
-                    panic!("the PostgreSQL run of the suite needs DATATRUST_TEST_POSTGRES")
-                }
-                Err(_) => {
-                    eprintln!(
-                        "SKIPPED the end-to-end suite on PostgreSQL: no PostgreSQL (set DATATRUST_TEST_POSTGRES); these tests ran on sled again"
-                    );
-                    None
-                }
-            }
+            test_postgres("the end-to-end suite on PostgreSQL (its tests ran on sled again)")
         })
         .as_deref()
+}
+
+/// The PostgreSQL the tests may create schemas in (`DATATRUST_TEST_POSTGRES`, a libpq
+/// connection string), or `None` after saying that `what` is SKIPPED; with
+/// `DATATRUST_REQUIRE_POSTGRES=1` (CI) a missing one fails instead.
+pub fn test_postgres(what: &str) -> Option<String> {
+    match std::env::var("DATATRUST_TEST_POSTGRES") {
+        Ok(config) => Some(config),
+        Err(_) if std::env::var("DATATRUST_REQUIRE_POSTGRES").is_ok_and(|value| value == "1") => {
+            panic!("{what}: DATATRUST_TEST_POSTGRES is not set, and DATATRUST_REQUIRE_POSTGRES=1")
+        }
+        Err(_) => {
+            eprintln!(
+                "SKIPPED {what}: no PostgreSQL (set DATATRUST_TEST_POSTGRES; `eval \"$(bash .ci/postgres.sh)\"` starts one)"
+            );
+            None
+        }
+    }
 }
 
 /// True (after saying SKIPPED and why) when this is the suite's PostgreSQL run and `test`
@@ -651,7 +658,7 @@ pub async fn decoded_log_entries(
 /// as a bad restore would leave it. The trust must be stopped.
 pub fn snapshot_database(data_dir: &Path, name: &str) {
     match postgres_backend() {
-        None => copy_tree(&data_dir.join("db"), &data_dir.with_file_name(name)),
+        None => copy_data_directory(&data_dir.join("db"), &data_dir.with_file_name(name)),
         Some(config) => off_runtime(|| {
             let schema = schema_for(data_dir);
             let mut client = postgres::Client::connect(config, postgres::NoTls).unwrap();
@@ -678,7 +685,7 @@ pub fn restore_database(data_dir: &Path, name: &str) {
     match postgres_backend() {
         None => {
             std::fs::remove_dir_all(data_dir.join("db")).unwrap();
-            copy_tree(&data_dir.with_file_name(name), &data_dir.join("db"));
+            copy_data_directory(&data_dir.with_file_name(name), &data_dir.join("db"));
         }
         Some(config) => off_runtime(|| {
             let schema = schema_for(data_dir);
@@ -709,14 +716,17 @@ fn data_tables(client: &mut postgres::Client, schema: &str) -> Vec<String> {
         .collect()
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+/// A copy of a stopped trust's data directory (or part of it), modes kept and the lock file
+/// left out: a node provisioned from a seed, or a database kept aside.
+pub fn copy_data_directory(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
+    std::fs::set_permissions(to, std::fs::metadata(from).unwrap().permissions()).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let target = to.join(entry.file_name());
         if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
+            copy_data_directory(&entry.path(), &target);
+        } else if entry.file_name() != "lock" {
             std::fs::copy(entry.path(), &target).unwrap();
         }
     }

@@ -19,18 +19,46 @@ use datatrust_proto::v1::log_service_client::LogServiceClient;
 use datatrust_tests::{EXAMPLE_TERMS, ServerProcess, new_signer};
 
 pub(crate) fn database() -> Option<String> {
-    match std::env::var("DATATRUST_TEST_POSTGRES") {
-        Ok(config) => Some(config),
-        Err(_) if std::env::var("DATATRUST_REQUIRE_POSTGRES").is_ok_and(|value| value == "1") => {
-            panic!("DATATRUST_TEST_POSTGRES is not set, and DATATRUST_REQUIRE_POSTGRES=1")
-        }
-        Err(_) => {
-            eprintln!(
-                "SKIPPED the trust on PostgreSQL: no PostgreSQL (set DATATRUST_TEST_POSTGRES)"
-            );
-            None
-        }
-    }
+    datatrust_tests::test_postgres("the trust on PostgreSQL")
+}
+
+/// A one-run license for pointer data of the last day, requested by `company` and issued by
+/// `trustee` alone (terms whose trustee quorum is 1).
+async fn issue_license(
+    trustee: &SignedIn,
+    trustee_key: &NoteSigner,
+    company: &SignedIn,
+    terms_hash: &str,
+) -> v1::License {
+    let now = datatrust_server::now().0;
+    let request = company
+        .licenses()
+        .request_license(v1::RequestLicenseRequest {
+            purpose: "computer-use-agent-training".into(),
+            categories: vec!["pointer".into()],
+            data_from: now - 86_400,
+            data_to: now,
+            model_family: "pg".into(),
+            max_training_runs: 1,
+            duration_days: 30,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .request
+        .unwrap();
+    let message = approval_message(trustee.origin.as_str(), &request.id, terms_hash);
+    trustee
+        .licenses()
+        .approve_license_request(v1::ApproveLicenseRequestRequest {
+            request_id: request.id.clone(),
+            signature: trustee_key.sign(&message).to_vec(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .license
+        .expect("quorum 1 issues the license")
 }
 
 pub(crate) async fn register(trustee: &SignedIn, key: &NoteSigner, role: v1::Role) {
@@ -101,39 +129,7 @@ async fn a_trust_on_postgresql_serves_and_survives_kill_9() {
             .await
             .unwrap();
         let company = client::sign_in(&channel, &company_key).await.unwrap();
-        let now = datatrust_server::now().0;
-        let request = company
-            .licenses()
-            .request_license(v1::RequestLicenseRequest {
-                purpose: "computer-use-agent-training".into(),
-                categories: vec!["pointer".into()],
-                data_from: now - 86_400,
-                data_to: now,
-                model_family: "pg".into(),
-                max_training_runs: 1,
-                duration_days: 30,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .request
-            .unwrap();
-        let issued = trustee
-            .licenses()
-            .approve_license_request(v1::ApproveLicenseRequestRequest {
-                request_id: request.id.clone(),
-                signature: first_trustee
-                    .sign(&approval_message(
-                        trustee.origin.as_str(),
-                        &request.id,
-                        &hash,
-                    ))
-                    .to_vec(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let license = issued.license.expect("quorum 1 issues the license");
+        let license = issue_license(&trustee, &first_trustee, &company, &hash).await;
         let size = log_size(&channel).await;
         assert!(size > 8, "the changes are logged: {size}");
         server.signal("-KILL");
@@ -469,7 +465,7 @@ async fn a_trust_moves_to_postgresql_and_back_unchanged() {
         .unwrap();
     assert!(init.status.success());
     for copy in [&on_sled, &back] {
-        copy_seed(&seed, copy);
+        datatrust_tests::copy_data_directory(&seed, copy);
     }
     let trustee_key =
         NoteSigner::parse(&std::fs::read_to_string(seed.join("initial-trustee.key")).unwrap())
@@ -511,40 +507,7 @@ async fn a_trust_moves_to_postgresql_and_back_unchanged() {
         )
         .await;
         let company = client::sign_in(&channel, &licensee).await.unwrap();
-        let now = datatrust_server::now().0;
-        let request = company
-            .licenses()
-            .request_license(v1::RequestLicenseRequest {
-                purpose: "computer-use-agent-training".into(),
-                categories: vec!["pointer".into()],
-                data_from: now - 86_400,
-                data_to: now,
-                model_family: "moved".into(),
-                max_training_runs: 1,
-                duration_days: 30,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .request
-            .unwrap();
-        let license = trustee
-            .licenses()
-            .approve_license_request(v1::ApproveLicenseRequestRequest {
-                request_id: request.id.clone(),
-                signature: trustee_key
-                    .sign(&approval_message(
-                        trustee.origin.as_str(),
-                        &request.id,
-                        &hash,
-                    ))
-                    .to_vec(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .license
-            .unwrap();
+        let license = issue_license(&trustee, &trustee_key, &company, &hash).await;
         company
             .build_release(&license.id, Duration::from_millis(20), |_| {})
             .await
@@ -610,19 +573,4 @@ async fn a_trust_moves_to_postgresql_and_back_unchanged() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
-}
-
-/// A copy of a seed data directory (keys, identity), as a node starts from.
-fn copy_seed(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    std::fs::set_permissions(to, std::fs::metadata(from).unwrap().permissions()).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_seed(&entry.path(), &target);
-        } else if entry.file_name() != "lock" {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }

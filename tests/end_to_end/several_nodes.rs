@@ -29,22 +29,6 @@ const PURPOSE: &str = "computer-use-agent-training";
 const MEMBERS: usize = 6;
 const STEPS: usize = 24;
 
-/// A copy of a stopped node's data directory (keys and the trust's identity) for another
-/// node, as an operator would provision it.
-fn copy_directory(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    std::fs::set_permissions(to, std::fs::metadata(from).unwrap().permissions()).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_directory(&entry.path(), &target);
-        } else if entry.file_name() != "lock" {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 fn authorised<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.metadata_mut().insert(
@@ -240,7 +224,7 @@ async fn three_nodes_share_one_database_and_survive_kill_9() {
         "init leaves a trust as it is"
     );
     for directory in &directories {
-        copy_directory(&seed, directory);
+        datatrust_tests::copy_data_directory(&seed, directory);
     }
     let trustee_key =
         NoteSigner::parse(&std::fs::read_to_string(seed.join("initial-trustee.key")).unwrap())

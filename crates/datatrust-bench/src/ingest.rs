@@ -56,24 +56,13 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
     let root: PathBuf = temporary.path().to_path_buf();
 
     // The real server, on loopback: in this process, or as `--nodes` processes.
-    let database = database.map(|database| {
-        let schema = format!("bench_{:016x}", rand::random::<u64>());
-        (database, schema)
-    });
-    let running = match (&database, nodes) {
-        (Some((database, schema)), Some(nodes)) => {
-            anyhow::ensure!((1..=8).contains(&nodes), "--nodes: 1 to 8");
-            let flags = ["--max-message-bytes", "16777216"];
-            crate::server::start_nodes(&root.join("trust"), database, schema, nodes, &flags).await?
-        }
-        _ => {
-            let options = ServeOptions {
-                max_message_bytes: 16 * 1024 * 1024,
-                ..ServeOptions::default()
-            };
-            crate::server::start(&root.join("trust"), options, database.clone()).await?
-        }
+    let options = ServeOptions {
+        max_message_bytes: 16 * 1024 * 1024,
+        ..ServeOptions::default()
     };
+    let flags = ["--max-message-bytes", "16777216"];
+    let (running, database) =
+        crate::server::start_trust(&root.join("trust"), options, &flags, database, nodes).await?;
     let channel = running.channel.clone();
     let trustee = running.trustee.clone();
     let mut node_channels = vec![channel.clone()];

@@ -78,11 +78,36 @@ pub async fn start(
     })
 }
 
+/// The trust a load generator drives, in a fresh PostgreSQL schema when `database` is
+/// given: in this process with `options`, or (`nodes`) as that many `datatrust serve`
+/// processes given `flags` (the same settings, as flags). Also returns the database and
+/// schema, for the raw baselines.
+pub async fn start_trust(
+    directory: &Path,
+    options: ServeOptions,
+    flags: &[&str],
+    database: Option<String>,
+    nodes: Option<usize>,
+) -> anyhow::Result<(Running, Option<(String, String)>)> {
+    let database = database.map(|database| {
+        let schema = format!("bench_{:016x}", rand::random::<u64>());
+        (database, schema)
+    });
+    let running = match (&database, nodes) {
+        (Some((database, schema)), Some(nodes)) => {
+            anyhow::ensure!((1..=8).contains(&nodes), "--nodes: 1 to 8");
+            start_nodes(directory, database, schema, nodes, flags).await?
+        }
+        _ => start(directory, options, database.clone()).await?,
+    };
+    Ok((running, database))
+}
+
 /// `count` `datatrust serve` processes (the release binary beside this one) on one
 /// PostgreSQL schema, as an operator runs several nodes: the first creates the trust and
 /// stops, the others start from copies of its data directory, then all serve. `extra`:
 /// flags for every node.
-pub async fn start_nodes(
+async fn start_nodes(
     directory: &Path,
     database: &str,
     schema: &str,

@@ -55,17 +55,8 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
         anonymous_per_source_per_second: 1_000_000,
         ..ServeOptions::default()
     };
-    let database = database.map(|database| {
-        let schema = format!("bench_{:016x}", rand::random::<u64>());
-        (database, schema)
-    });
-    let running = match (&database, nodes) {
-        (Some((database, schema)), Some(nodes)) => {
-            anyhow::ensure!((1..=8).contains(&nodes), "--nodes: 1 to 8");
-            crate::server::start_nodes(&root.join("trust"), database, schema, nodes, &[]).await?
-        }
-        _ => crate::server::start(&root.join("trust"), options, database.clone()).await?,
-    };
+    let (running, database) =
+        crate::server::start_trust(&root.join("trust"), options, &[], database, nodes).await?;
     let trustee = running.trustee.clone();
     // The connections, spread over the nodes in turn.
     let mut channels = vec![running.channel.clone()];

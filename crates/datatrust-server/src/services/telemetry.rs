@@ -550,15 +550,7 @@ impl ReleaseApi {
         else {
             return Ok(None);
         };
-        let caller = self
-            .state
-            .as_caller(metadata, |_registry, caller| Ok(caller.clone()))
-            .await?;
-        let allowed = caller.role == datatrust_core::Role::Trustee
-            || (caller.role == datatrust_core::Role::Licensee
-                && caller.public_key == build.licensee);
-        if !allowed {
-            // As for a stored release: only its licensee and trustees know it exists.
+        if !self.may_see_build(metadata, build.licensee).await? {
             return Ok(None);
         }
         let failure = build
@@ -575,6 +567,20 @@ impl ReleaseApi {
             return Err(status);
         }
         Ok(Some(building_to_wire(id, &build)))
+    }
+
+    /// As for a stored release: only its licensee and trustees know a build exists.
+    async fn may_see_build(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        licensee: datatrust_core::PublicKey,
+    ) -> Result<bool, Status> {
+        let caller = self
+            .state
+            .as_caller(metadata, |_registry, caller| Ok(caller.clone()))
+            .await?;
+        Ok(caller.role == datatrust_core::Role::Trustee
+            || (caller.role == datatrust_core::Role::Licensee && caller.public_key == licensee))
     }
 
     /// `building` with several nodes: the build as the database records it, whichever
@@ -594,14 +600,7 @@ impl ReleaseApi {
         else {
             return Ok(None);
         };
-        let caller = self
-            .state
-            .as_caller(metadata, |_registry, caller| Ok(caller.clone()))
-            .await?;
-        let allowed = caller.role == datatrust_core::Role::Trustee
-            || (caller.role == datatrust_core::Role::Licensee
-                && caller.public_key == build.licensee);
-        if !allowed {
+        if !self.may_see_build(metadata, build.licensee).await? {
             return Ok(None);
         }
         if let Some(failure) = build.failure {
