@@ -193,10 +193,15 @@ impl TestTrust {
     }
 
     /// Stops serving (graceful: in-flight calls finish, storage is flushed, the lock released).
-    pub async fn stop(&mut self) {
+    /// Asks the server to stop (it starts draining) without waiting for it.
+    pub fn begin_stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+
+    pub async fn stop(&mut self) {
+        self.begin_stop();
         if let Some(task) = self.task.take() {
             task.await.expect("server task");
         }

@@ -11,6 +11,7 @@ mod crash_state;
 mod integrity;
 mod lifecycle;
 mod log;
+mod metrics;
 mod portal;
 mod portal_api;
 mod postgres;

@@ -8,6 +8,7 @@ mod http_log;
 mod http_server;
 mod https;
 mod limits;
+mod metrics;
 mod open;
 mod options;
 mod paging;

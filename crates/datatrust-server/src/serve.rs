@@ -158,6 +158,9 @@ pub async fn serve(
         },
     );
     let router = builder
+        .layer(crate::metrics::MetricsLayer::new(Arc::clone(
+            state.metrics(),
+        )))
         .layer(admission.clone())
         .add_service(health_service)
         .add_service(reflection_v1.build_v1()?)
@@ -327,9 +330,12 @@ pub async fn serve(
                     tracing::info!(node = %state.node(), leading = held, "the periodic duties moved");
                 }
                 let reader = Arc::clone(state.log_reader());
-                if let Ok(Err(error)) = tokio::task::spawn_blocking(move || reader.refresh()).await
-                {
-                    tracing::warn!(%error, "reading the log's head failed");
+                match tokio::task::spawn_blocking(move || reader.refresh()).await {
+                    Ok(Ok(latest)) => state
+                        .metrics()
+                        .note_log_size(latest.checkpoint.size, state.clock().now().0),
+                    Ok(Err(error)) => tracing::warn!(%error, "reading the log's head failed"),
+                    Err(_) => {}
                 }
             }
             let node = state.node().to_owned();
@@ -368,6 +374,8 @@ pub async fn serve(
                 .await
             {
                 Ok(made) => {
+                    sweeping.metrics().duty_sweeps.inc();
+                    sweeping.metrics().licensees_suspended.inc_by(made.len() as u64);
                     for suspension in made {
                         tracing::warn!(licensee = %suspension.licensee, reason = %suspension.reason, log_index = suspension.log_index, "licensee suspended");
                     }
@@ -412,8 +420,22 @@ pub async fn serve(
     let http_router = Router::new()
         .route("/healthz", get(http_health))
         .with_state((Arc::clone(&draining), Arc::clone(&disk_full)))
+        .merge(
+            Router::new()
+                .route("/readyz", get(http_ready))
+                .with_state(Arc::clone(&draining)),
+        )
+        .merge(
+            Router::new()
+                .route("/metrics", get(http_metrics))
+                .with_state(state.clone()),
+        )
         .merge(crate::http_log::router(state.clone()))
-        .merge(crate::portal::router(state.clone(), admission));
+        .merge(crate::portal::router(state.clone(), admission))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(state.metrics()),
+            count_http,
+        ));
     if let Ok(address) = http_listener.local_addr() {
         let scheme = if options.tls.is_some() {
             "https"
@@ -464,6 +486,50 @@ pub async fn serve(
 
 async fn stopped(mut receiver: watch::Receiver<bool>) {
     let _ = receiver.wait_for(|stop| *stop).await;
+}
+
+/// Ready to take traffic: the log is open and the keys are loaded (the listener is bound
+/// only after both), and the server is not draining. A disk nearly full keeps it ready:
+/// reads and erasures go on (`/healthz` says it).
+async fn http_ready(State(draining): State<Arc<AtomicBool>>) -> (StatusCode, &'static str) {
+    if draining.load(Ordering::SeqCst) {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+    } else {
+        (StatusCode::OK, "ready\n")
+    }
+}
+
+/// The Prometheus text exposition (`metrics.rs`).
+async fn http_metrics(
+    State(state): State<TrustState>,
+) -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
+    let building = state
+        .builds()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .len();
+    let text = state
+        .metrics()
+        .render(state.log_reader().size(), building, state.clock().now().0);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+}
+
+/// Counts every HTTP request by the first segment of its path and its status.
+async fn count_http(
+    State(metrics): State<Arc<crate::metrics::Metrics>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    metrics.http_request(&path, response.status().as_u16());
+    response
 }
 
 async fn http_health(

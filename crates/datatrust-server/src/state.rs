@@ -49,6 +49,7 @@ struct Inner {
     shared: Option<datatrust_postgres::PgShared>,
     /// This node's name in leases: random per start.
     node: String,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// When it was computed, the log size it saw, and the report.
@@ -77,6 +78,8 @@ pub(crate) struct ReleaseBuild {
 /// entry is durable, so it runs on blocking threads only (see `TrustState::blocking`).
 pub struct LogJournal {
     sequencer: Sequencer,
+    metrics: Arc<crate::metrics::Metrics>,
+    clock: Clock,
 }
 
 impl LogJournal {
@@ -87,7 +90,16 @@ impl LogJournal {
             .append_blocking(entry.encode())
             .map_err(|error| JournalError(error.to_string()))?;
         tracing::info!(log_index = appended.index, kind = entry.kind(), "logged");
+        self.counted(1, appended.checkpoint.checkpoint.size);
         Ok(appended.index)
+    }
+}
+
+impl LogJournal {
+    /// Counts `entries` this node committed, and the log's size after them.
+    fn counted(&self, entries: u64, size: u64) {
+        self.metrics.log_appends.inc_by(entries);
+        self.metrics.note_log_size(size, self.clock.now().0);
     }
 }
 
@@ -122,6 +134,7 @@ impl Journal for LogJournal {
         };
         match self.sequencer.commit_blocking(change) {
             Ok(committed) => {
+                self.counted(committed.count, committed.checkpoint.checkpoint.size);
                 for (offset, entry) in entries.iter().enumerate() {
                     tracing::info!(
                         log_index = committed.first_index + offset as u64,
@@ -184,6 +197,8 @@ impl TrustState {
                 StartError::Genesis(format!("reading the nodes' shared sign-in secret: {error}"))
             })?,
         };
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let clock = Clock::default();
         let node = format!(
             "{}-{}-{:08x}",
             hostname(),
@@ -192,14 +207,22 @@ impl TrustState {
         );
         let state = TrustState {
             inner: Arc::new(Inner {
-                registry: Registry::new(store, LogJournal { sequencer }, origin),
+                registry: Registry::new(
+                    store,
+                    LogJournal {
+                        sequencer,
+                        metrics: Arc::clone(&metrics),
+                        clock: clock.clone(),
+                    },
+                    origin,
+                ),
                 log_signer,
                 license_signer,
                 sessions,
                 pseudonym_secret,
                 builds: std::sync::Mutex::default(),
                 transparency_report: std::sync::Mutex::new(None),
-                clock: Clock::default(),
+                clock,
                 log_url: std::sync::OnceLock::new(),
                 refused_reports: crate::limits::TokenBuckets::new(
                     f64::from(REFUSED_REPORTS_PER_HOUR) / 3600.0,
@@ -208,6 +231,7 @@ impl TrustState {
                 ),
                 shared,
                 node,
+                metrics,
             }),
         };
         state
@@ -376,6 +400,11 @@ impl TrustState {
     /// This node's name in leases and logs.
     pub fn node(&self) -> &str {
         &self.inner.node
+    }
+
+    /// The figures `/metrics` serves.
+    pub(crate) fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.inner.metrics
     }
 
     pub(crate) fn builds(

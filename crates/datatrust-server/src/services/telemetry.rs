@@ -109,6 +109,7 @@ async fn store_batch(
     batch: v1::UploadRequest,
 ) -> Result<v1::UploadResponse, Status> {
     let now = state.clock().now();
+    let bytes = prost::Message::encoded_len(&batch) as u64;
     let member = convert::public_key(&batch.member_public_key, "member_public_key")
         .map_err(status::invalid)?;
     let events = batch
@@ -133,12 +134,16 @@ async fn store_batch(
         IngestOutcome::Stored {
             stored,
             redacted_away,
-        } => v1::UploadResponse {
-            sequence,
-            outcome: "stored".into(),
-            stored_events: stored as u32,
-            redacted_events: redacted_away as u32,
-        },
+        } => {
+            state.metrics().ingest_events.inc_by(stored as u64);
+            state.metrics().ingest_bytes.inc_by(bytes);
+            v1::UploadResponse {
+                sequence,
+                outcome: "stored".into(),
+                stored_events: stored as u32,
+                redacted_events: redacted_away as u32,
+            }
+        }
         IngestOutcome::Duplicate => v1::UploadResponse {
             sequence,
             outcome: "duplicate".into(),
