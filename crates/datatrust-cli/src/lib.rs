@@ -7,6 +7,7 @@ mod config;
 pub mod http;
 mod human;
 mod output;
+mod progress;
 
 /// Client-side checks the end-to-end tests reuse, so they verify exactly as the CLI does.
 pub mod commands_for_tests {

@@ -276,22 +276,19 @@ pub async fn company(
     match command {
         CompanyDataCommand::Release { license } => {
             // Built in the background, so no request has to outlast a large build.
-            let mut reported = u64::MAX;
+            let progress =
+                crate::progress::bar("building the release (members)", None, global.json);
             let release = session
                 .build_release(
                     &license,
                     std::time::Duration::from_millis(250),
                     |building| {
-                        if !global.json && building.members_done != reported {
-                            eprintln!(
-                                "building release {}: {} of {} members",
-                                building.id, building.members_done, building.members_total
-                            );
-                            reported = building.members_done;
-                        }
+                        progress.set_length(building.members_total);
+                        progress.set_position(building.members_done);
                     },
                 )
                 .await?;
+            progress.finish_and_clear();
             output::show(
                 global.json,
                 json!({ "id": release.id, "records": release.records, "parts": release.parts.len(), "root": release.root, "log_index": release.log_index }),
@@ -319,7 +316,13 @@ pub async fn company(
                 .into_inner()
                 .release
                 .unwrap_or_default();
-            let fetched = fetch_and_verify(session, &verifier, &meta).await?;
+            let progress = crate::progress::bar(
+                "fetching the release (records)",
+                Some(meta.records),
+                global.json,
+            );
+            let fetched = fetch_and_verify_showing(session, &verifier, &meta, &progress).await?;
+            progress.finish_and_clear();
             let mut bytes = Vec::new();
             for record in &fetched.records {
                 bytes.extend_from_slice(record);
@@ -368,6 +371,16 @@ pub async fn fetch_and_verify(
     verifier: &NoteVerifier,
     meta: &v1::Release,
 ) -> anyhow::Result<FetchedRelease> {
+    fetch_and_verify_showing(session, verifier, meta, &indicatif::ProgressBar::hidden()).await
+}
+
+/// `fetch_and_verify`, advancing `progress` by the records received.
+async fn fetch_and_verify_showing(
+    session: &SignedIn,
+    verifier: &NoteVerifier,
+    meta: &v1::Release,
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<FetchedRelease> {
     let receipt = Receipt::parse(&meta.receipt)?
         .verify(verifier, None)
         .context("the release's receipt")?;
@@ -390,6 +403,7 @@ pub async fn fetch_and_verify(
     let mut by_part: Vec<Vec<Vec<u8>>> = vec![Vec::new(); meta.parts.len()];
     let mut erased = vec![false; meta.parts.len()];
     while let Some(batch) = stream.message().await? {
+        progress.inc(batch.records.len() as u64);
         for record in batch.records {
             let part = by_part
                 .get_mut(record.part as usize)
@@ -496,6 +510,7 @@ pub async fn collector_upload(
         })
         .collect();
     let expected = batches.len();
+    let progress = crate::progress::bar("uploading (batches)", Some(expected as u64), global.json);
     let mut responses = session
         .ingest()
         .upload(tokio_stream::iter(batches))
@@ -503,6 +518,7 @@ pub async fn collector_upload(
         .into_inner();
     let (mut stored, mut duplicates, mut redacted, mut answered) = (0u64, 0u64, 0u64, 0usize);
     while let Some(answer) = responses.message().await? {
+        progress.inc(1);
         answered += 1;
         stored += u64::from(answer.stored_events);
         redacted += u64::from(answer.redacted_events);
@@ -510,6 +526,7 @@ pub async fn collector_upload(
             duplicates += 1;
         }
     }
+    progress.finish_and_clear();
     if answered != expected {
         bail!(
             "the trust answered {answered} of {expected} batches; re-run with the same --first-sequence to retry safely"

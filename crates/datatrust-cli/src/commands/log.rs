@@ -64,7 +64,15 @@ pub async fn run(global: &GlobalArgs, command: LogCommand) -> anyhow::Result<()>
                         served
                     }
                 };
-                Some(recompute(&LogHttp::new(&url)?, &latest).await?)
+                let bundles = latest.checkpoint.size.div_ceil(TILE_WIDTH);
+                let progress = crate::progress::bar(
+                    "recomputing the tree (entry bundles)",
+                    Some(bundles),
+                    global.json,
+                );
+                let count = recompute(&LogHttp::new(&url)?, &latest, &progress).await?;
+                progress.finish_and_clear();
+                Some(count)
             } else {
                 None
             };
@@ -271,7 +279,11 @@ async fn check_consistency(
 /// Fetches every entry bundle and tile of the checkpointed tree, checks each entry against
 /// its level-0 hash and each higher tile against the recomputed subtrees, and compares the
 /// recomputed root with the checkpoint's. Returns the number of entries.
-async fn recompute(http: &LogHttp, latest: &SignedCheckpoint) -> anyhow::Result<u64> {
+async fn recompute(
+    http: &LogHttp,
+    latest: &SignedCheckpoint,
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<u64> {
     let size = latest.checkpoint.size;
     let mut tree = InMemoryTree::new();
     let mut bundle = 0u64;
@@ -312,6 +324,7 @@ async fn recompute(http: &LogHttp, latest: &SignedCheckpoint) -> anyhow::Result<
             tree.push(leaf);
         }
         bundle += 1;
+        progress.inc(1);
     }
     // Higher tiles: hash i of tile N at level L is the subtree at height 8L, index N*256+i.
     let mut level: u8 = 1;
