@@ -145,17 +145,34 @@ impl TestTrust {
         let path = data_dir.to_path_buf();
         let schema = schema_for(data_dir);
         let opened = tokio::task::spawn_blocking(move || {
-            datatrust_server::open_trust(
-                &path,
-                None,
-                &origin,
-                token_lifetime,
-                SequencerOptions {
-                    max_delay: std::time::Duration::from_millis(1),
-                    ..SequencerOptions::default()
-                },
-                postgres_backend().map(|database| (database, schema.as_str())),
-            )
+            let open = || {
+                datatrust_server::open_trust(
+                    &path,
+                    None,
+                    &origin,
+                    token_lifetime,
+                    SequencerOptions {
+                        max_delay: std::time::Duration::from_millis(1),
+                        ..SequencerOptions::default()
+                    },
+                    postgres_backend().map(|database| (database, schema.as_str())),
+                )
+            };
+            // The directory's lock is a flock: a process another test is starting at that
+            // instant holds a copy of it between its fork and its exec. Try again, bounded.
+            let mut attempts = 0;
+            loop {
+                match open() {
+                    Err(datatrust_server::OpenTrustError::DataDirectory(
+                        datatrust_store::DataDirectoryError::Locked { .. },
+                    )) if attempts < 100 => {
+                        attempts += 1;
+                        // Waiting for another process to exec, not for time to pass.
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    other => return other,
+                }
+            }
         })
         .await
         .unwrap()

@@ -39,6 +39,7 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
         dir,
         database,
         nodes,
+        cache_mb,
     } = command
     else {
         unreachable!("dispatched by kind");
@@ -55,6 +56,9 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
     let temporary = tempfile::tempdir_in(dir.unwrap_or_else(std::env::temp_dir))?;
     let root: PathBuf = temporary.path().to_path_buf();
 
+    if let Some(megabytes) = cache_mb {
+        datatrust_store::set_cache_capacity(megabytes.saturating_mul(1024 * 1024));
+    }
     // The real server, on loopback: in this process, or as `--nodes` processes.
     let options = ServeOptions {
         max_message_bytes: 16 * 1024 * 1024,

@@ -82,6 +82,9 @@ pub enum BenchCommand {
         /// the collectors spread over them, and print each node's peak memory.
         #[arg(long, requires = "database")]
         nodes: Option<usize>,
+        /// The embedded store's page cache, in MiB, as `serve --cache-mb` [default: 1024].
+        #[arg(long)]
+        cache_mb: Option<u64>,
     },
     /// Durable appends to a log on disk from many concurrent callers, append-to-checkpoint
     /// latency, inclusion proofs at the final size, and the raw sled baseline.

@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// Below this many MiB free on the data directory's disk, writes are refused [default: 256]
     #[arg(long, env = "DATATRUST_MIN_FREE_DISK_MB")]
     pub min_free_disk_mb: Option<u64>,
+    /// The embedded store's page cache, in MiB: most of the server's memory on a busy trust
+    /// [default: 1024]
+    #[arg(long, env = "DATATRUST_CACHE_MB")]
+    pub cache_mb: Option<u64>,
 }
 
 /// The config file: the same settings, all optional; unknown keys are refused.
@@ -113,6 +117,7 @@ struct FileConfig {
     connection_idle_seconds: Option<u64>,
     anonymous_requests_per_second: Option<u32>,
     min_free_disk_mb: Option<u64>,
+    cache_mb: Option<u64>,
 }
 
 /// Everything `serve` needs, resolved.
@@ -127,6 +132,8 @@ pub struct ServeConfig {
     pub origin: Option<Origin>,
     pub log_format: LogFormat,
     pub options: ServeOptions,
+    /// The embedded store's page cache, in bytes.
+    pub cache_bytes: u64,
 }
 
 impl ServeArgs {
@@ -228,7 +235,13 @@ impl ServeArgs {
                 .unwrap_or_else(|| "datatrust".to_owned());
             (database, schema)
         });
+        let cache_bytes = match self.cache_mb.or(file.cache_mb) {
+            Some(0) => anyhow::bail!("--cache-mb: must be at least 1"),
+            Some(megabytes) => megabytes.saturating_mul(1024 * 1024),
+            None => datatrust_store::DEFAULT_CACHE_BYTES,
+        };
         Ok(ServeConfig {
+            cache_bytes,
             data_dir: self
                 .data_dir
                 .or(file.data_dir)

@@ -15,7 +15,7 @@ pub use data_directory::{DataDirectory, DataDirectoryError, OpenedTrust, TrustMe
 pub use disk_space::DEFAULT_MINIMUM_FREE_BYTES;
 pub use published_checkpoint::{PublishedCheckpointError, PublishedCheckpointFile};
 pub use sled_log::SledLogStore;
-pub use sled_store::SledStore;
+pub use sled_store::{DEFAULT_CACHE_BYTES, SledStore, set_cache_capacity};
 
 /// How members' telemetry is sealed and keyed, for other backends that store it the same way.
 pub mod sealing {

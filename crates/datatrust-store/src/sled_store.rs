@@ -51,6 +51,21 @@ impl std::fmt::Debug for SledStore {
     }
 }
 
+/// sled's page cache, in bytes, for the databases this process opens from now on
+/// (`set_cache_capacity`); sled's own default until set.
+static CACHE_BYTES: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(DEFAULT_CACHE_BYTES);
+
+/// sled's default page cache: 1 GiB.
+pub const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// Sets the page cache of the embedded databases this process opens from now on (`serve
+/// --cache-mb`). The process's memory grows with it: it is the largest part of a busy
+/// trust's resident memory on the embedded store.
+pub fn set_cache_capacity(bytes: u64) {
+    CACHE_BYTES.store(bytes, std::sync::atomic::Ordering::Relaxed);
+}
+
 impl SledStore {
     /// Opens (creating if needed) a sled database at `path`, with the members' key files in
     /// the sibling directory `member-keys` (so give `path` its own parent, e.g.
@@ -59,6 +74,7 @@ impl SledStore {
     pub fn open(path: &std::path::Path, data_key: [u8; 32]) -> Result<SledStore, StoreError> {
         let config = sled::Config::new()
             .path(path)
+            .cache_capacity(CACHE_BYTES.load(std::sync::atomic::Ordering::Relaxed))
             // Durability comes from explicit flushes; the periodic background flush only
             // bounds how much unacknowledged work a crash can lose.
             .flush_every_ms(Some(500));

@@ -19,6 +19,7 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
     let database = config.database.clone();
     let requested_origin = config.origin.clone();
+    datatrust_store::set_cache_capacity(config.cache_bytes);
     let token_lifetime = config.options.token_lifetime;
     let opened = tokio::task::spawn_blocking(move || {
         let default_origin = Origin::parse(DEFAULT_ORIGIN).expect("the default origin is valid");
