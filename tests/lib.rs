@@ -167,7 +167,7 @@ impl TestTrust {
                         datatrust_store::DataDirectoryError::Locked { .. },
                     )) if attempts < 100 => {
                         attempts += 1;
-                        // Waiting for another process to exec, not for time to pass.
+                        // Sleep: waiting for another process to exec, not for time to pass.
                         std::thread::sleep(std::time::Duration::from_millis(10));
                     }
                     other => return other,
