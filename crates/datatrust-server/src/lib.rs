@@ -15,6 +15,7 @@ mod paging;
 mod portal;
 mod serve;
 mod services;
+mod starting;
 mod state;
 mod status;
 
@@ -23,4 +24,5 @@ pub use connections::ConnectionLimits;
 pub use open::{OpenTrust, OpenTrustError, Storage, open_trust, postgres_storage, published_file};
 pub use options::{OptionsError, ServeOptions, TlsFiles};
 pub use serve::{ServeError, serve};
+pub use starting::{Starting, answer_while_starting};
 pub use state::{Clock, REFUSED_REPORTS_PER_HOUR, StartError, TrustState, now};

@@ -21,21 +21,8 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
     let requested_origin = config.origin.clone();
     datatrust_store::set_cache_capacity(config.cache_bytes);
     let token_lifetime = config.options.token_lifetime;
-    let opened = tokio::task::spawn_blocking(move || {
-        let default_origin = Origin::parse(DEFAULT_ORIGIN).expect("the default origin is valid");
-        datatrust_server::open_trust(
-            &data_dir,
-            requested_origin.as_ref(),
-            &default_origin,
-            token_lifetime,
-            SequencerOptions::default(),
-            database
-                .as_ref()
-                .map(|(url, schema)| (url.as_str(), schema.as_str())),
-        )
-    })
-    .await??;
-    let origin = opened.origin.clone();
+    // Bound before the trust opens, so that a long start (indexes built for an older trust,
+    // interrupted erasures finished) answers health checks as alive but not ready.
     let grpc_listener = tokio::net::TcpListener::bind(config.grpc_addr)
         .await
         .with_context(|| {
@@ -52,6 +39,31 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
                 config.http_addr
             )
         })?;
+    // Plaintext only: an HTTPS listener stays silent until the trust serves.
+    let http_listener = if config.options.tls.is_none() {
+        HttpListener::Starting(datatrust_server::answer_while_starting(http_listener))
+    } else {
+        HttpListener::Silent(http_listener)
+    };
+    let opened = tokio::task::spawn_blocking(move || {
+        let default_origin = Origin::parse(DEFAULT_ORIGIN).expect("the default origin is valid");
+        datatrust_server::open_trust(
+            &data_dir,
+            requested_origin.as_ref(),
+            &default_origin,
+            token_lifetime,
+            SequencerOptions::default(),
+            database
+                .as_ref()
+                .map(|(url, schema)| (url.as_str(), schema.as_str())),
+        )
+    })
+    .await??;
+    let origin = opened.origin.clone();
+    let http_listener = match http_listener {
+        HttpListener::Starting(starting) => starting.finish().await?,
+        HttpListener::Silent(listener) => listener,
+    };
     let grpc_addr = grpc_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
     let scheme = if config.options.tls.is_some() {
@@ -96,6 +108,12 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
     // The lock is released only now, after the final flush.
     drop(opened.directory);
     Ok(())
+}
+
+/// The HTTP listener while the trust opens: answered as starting, or (with TLS) silent.
+enum HttpListener {
+    Starting(datatrust_server::Starting),
+    Silent(tokio::net::TcpListener),
 }
 
 fn init_tracing(format: LogFormat) {
