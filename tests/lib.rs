@@ -24,9 +24,7 @@ pub fn postgres_backend() -> Option<&'static str> {
     static BACKEND: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     BACKEND
         .get_or_init(|| {
-            let binary = std::env::current_exe().ok()?;
-            let name = binary.file_name()?.to_string_lossy().into_owned();
-            if !name.starts_with("end_to_end_postgres") {
+            if !postgres_run() {
                 return None;
             }
             test_postgres("the end-to-end suite on PostgreSQL (its tests ran on sled again)")
@@ -57,15 +55,20 @@ pub fn test_postgres(what: &str) -> Option<String> {
 /// serve` processes of its own (on sled, or on PostgreSQL already), so it ran in full in the
 /// `end_to_end` binary.
 pub fn skip_in_postgres_run(test: &str, why: &str) -> bool {
-    let binary = std::env::current_exe().ok();
-    let postgres_run = binary
-        .as_ref()
-        .and_then(|binary| binary.file_name())
-        .is_some_and(|name| name.to_string_lossy().starts_with("end_to_end_postgres"));
-    if postgres_run {
+    let skip = postgres_run();
+    if skip {
         eprintln!("SKIPPED {test} in the PostgreSQL run: {why}");
     }
-    postgres_run
+    skip
+}
+
+/// True in the suite's PostgreSQL run: the binary's name says which run it is.
+fn postgres_run() -> bool {
+    std::env::current_exe()
+        .ok()
+        .as_ref()
+        .and_then(|binary| binary.file_name())
+        .is_some_and(|name| name.to_string_lossy().starts_with("end_to_end_postgres"))
 }
 
 /// The PostgreSQL schema of the trust in `data_dir` (in the suite's PostgreSQL run): the

@@ -188,7 +188,8 @@ impl PgShared {
         }))
     }
 
-    /// Records a build that starts now on this node.
+    /// Records a build that starts now on this node, and forgets builds untouched for a day
+    /// (failed or abandoned ones nobody asked about), so the table does not grow for ever.
     pub fn start_build(
         &self,
         id: &str,
@@ -196,6 +197,12 @@ impl PgShared {
         license_id: &str,
     ) -> Result<(), StoreError> {
         self.run(|client, s| {
+            client.execute(
+                &format!(
+                    "DELETE FROM {s}.release_builds WHERE heartbeat < now() - interval '1 day'"
+                ),
+                &[],
+            )?;
             client.execute(
                 &format!(
                     "INSERT INTO {s}.release_builds (id, licensee, license_id) VALUES ($1, $2, $3)"

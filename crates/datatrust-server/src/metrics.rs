@@ -98,7 +98,7 @@ impl Metrics {
             "HTTP requests served (log, portal, health, metrics)",
             http_requests.clone(),
         );
-        let metrics = Metrics {
+        let mut metrics = Metrics {
             started,
             handled,
             handling,
@@ -116,7 +116,6 @@ impl Metrics {
             last_growth: AtomicI64::new(0),
             registry,
         };
-        let mut metrics = metrics;
         let trust = metrics.registry.sub_registry_with_prefix("datatrust");
         trust.register(
             "log_appends",

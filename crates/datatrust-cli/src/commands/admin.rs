@@ -440,7 +440,13 @@ fn migrate(
             );
         }
     }
-    let copied_principals = to.store.list_principals(None, None, usize::MAX)?.len() as u64;
+    let (mut copied_principals, mut after) = (0u64, None);
+    loop {
+        let page = to.store.list_principals(None, after.as_ref(), COPY_BATCH)?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.public_key);
+        copied_principals += page.len() as u64;
+    }
     if copied_principals != principals {
         bail!("principals: {principals} in the source, {copied_principals} in the copy");
     }
