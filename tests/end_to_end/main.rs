@@ -22,4 +22,5 @@ mod several_nodes;
 mod telemetry;
 mod tidy;
 mod tls;
+mod upgrade;
 mod votes;

@@ -11,7 +11,9 @@ mod sled_store;
 mod state_tables;
 mod vault;
 
-pub use data_directory::{DataDirectory, DataDirectoryError, OpenedTrust, TrustMetadata};
+pub use data_directory::{
+    DataDirectory, DataDirectoryError, FORMAT_VERSION, OpenedTrust, TrustMetadata,
+};
 pub use disk_space::DEFAULT_MINIMUM_FREE_BYTES;
 pub use published_checkpoint::{PublishedCheckpointError, PublishedCheckpointFile};
 pub use sled_log::SledLogStore;
