@@ -17,6 +17,7 @@ mod portal_api;
 mod postgres;
 mod readme_tour;
 mod release;
+mod retention;
 mod roles;
 mod several_nodes;
 mod telemetry;

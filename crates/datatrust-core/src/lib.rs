@@ -23,6 +23,7 @@ pub mod ratification;
 pub mod registry;
 pub mod release;
 pub mod replay;
+pub mod retention;
 pub mod store;
 pub mod table_store;
 pub mod telemetry;

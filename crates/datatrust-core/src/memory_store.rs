@@ -100,8 +100,8 @@ struct Events {
     counts: BTreeMap<(PublicKey, i64, String), u64>,
     /// (member, release id) → the part's records, in chunks.
     release_parts: BTreeMap<(PublicKey, String), Vec<Vec<Vec<u8>>>>,
-    /// (member, SHA-256) → image.
-    screenshots: BTreeMap<(PublicKey, [u8; 32]), Vec<u8>>,
+    /// (member, SHA-256) → (image, when it was stored).
+    screenshots: BTreeMap<(PublicKey, [u8; 32]), (Vec<u8>, i64)>,
 }
 
 impl MemoryEvents {
@@ -209,19 +209,23 @@ impl EventStore for MemoryEvents {
         &self,
         member: &PublicKey,
         release_id: &str,
+        first_chunk: u32,
         records: &[Vec<u8>],
     ) -> Result<bool, StoreError> {
         let mut inner = self.lock();
         if !inner.keyed.contains(member) {
             return Ok(false);
         }
-        let chunks = records
-            .chunks(crate::release::RECORDS_PER_MESSAGE)
-            .map(<[Vec<u8>]>::to_vec)
-            .collect();
-        inner
+        let part = inner
             .release_parts
-            .insert((*member, release_id.to_owned()), chunks);
+            .entry((*member, release_id.to_owned()))
+            .or_default();
+        part.truncate(first_chunk as usize);
+        part.extend(
+            records
+                .chunks(crate::release::RECORDS_PER_MESSAGE)
+                .map(<[Vec<u8>]>::to_vec),
+        );
         Ok(true)
     }
 
@@ -230,14 +234,85 @@ impl EventStore for MemoryEvents {
         member: &PublicKey,
         sha256: &[u8; 32],
         image: &[u8],
+        stored_at: crate::UnixSeconds,
     ) -> Result<bool, StoreError> {
         let mut inner = self.lock();
         if inner.screenshots.contains_key(&(*member, *sha256)) {
             return Ok(false);
         }
         inner.keyed.insert(*member);
-        inner.screenshots.insert((*member, *sha256), image.to_vec());
+        inner
+            .screenshots
+            .insert((*member, *sha256), (image.to_vec(), stored_at.0));
         Ok(true)
+    }
+
+    fn members_with_data(
+        &self,
+        after: Option<&PublicKey>,
+        limit: usize,
+    ) -> Result<Vec<PublicKey>, StoreError> {
+        Ok(self
+            .lock()
+            .keyed
+            .iter()
+            .filter(|member| after.is_none_or(|after| *member > after))
+            .take(limit)
+            .copied()
+            .collect())
+    }
+
+    fn replace_chunk(
+        &self,
+        member: &PublicKey,
+        key: &[u8],
+        kept: &[Event],
+    ) -> Result<(), StoreError> {
+        if !key.starts_with(member.as_bytes()) {
+            return Err(StoreError::new("a chunk of another member"));
+        }
+        let mut inner = self.lock();
+        if kept.is_empty() {
+            inner.chunks.remove(key);
+        } else if let Some(chunk) = inner.chunks.get_mut(key) {
+            *chunk = kept.to_vec();
+        }
+        Ok(())
+    }
+
+    fn expire_counts(&self, member: &PublicKey, first_kept_day: i64) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let before = inner.counts.len();
+        inner
+            .counts
+            .retain(|(owner, day, _), _| owner != member || *day >= first_kept_day);
+        Ok((before - inner.counts.len()) as u64)
+    }
+
+    fn expire_screenshots(
+        &self,
+        member: &PublicKey,
+        stored_before: crate::UnixSeconds,
+        _now: crate::UnixSeconds,
+        referenced: &BTreeSet<[u8; 32]>,
+        dropped: &BTreeSet<[u8; 32]>,
+    ) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let before = inner.screenshots.len();
+        inner.screenshots.retain(|(owner, sha256), (_, stored_at)| {
+            owner != member
+                || referenced.contains(sha256)
+                || (*stored_at >= stored_before.0 && !dropped.contains(sha256))
+        });
+        Ok((before - inner.screenshots.len()) as u64)
+    }
+
+    fn delete_release_part(&self, member: &PublicKey, release_id: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .lock()
+            .release_parts
+            .remove(&(*member, release_id.to_owned()))
+            .map_or(0, |chunks| chunks.len() as u64))
     }
 
     fn screenshot(
@@ -245,7 +320,11 @@ impl EventStore for MemoryEvents {
         member: &PublicKey,
         sha256: &[u8; 32],
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.lock().screenshots.get(&(*member, *sha256)).cloned())
+        Ok(self
+            .lock()
+            .screenshots
+            .get(&(*member, *sha256))
+            .map(|(image, _)| image.clone()))
     }
 
     fn member_screenshots(

@@ -139,11 +139,6 @@ pub fn transform(
     serde_json::to_vec(&record).ok()
 }
 
-fn records_root(records: &[Vec<u8>]) -> Hash {
-    let leaves: Vec<Hash> = records.iter().map(|record| leaf_hash(record)).collect();
-    root_of(&leaves)
-}
-
 /// One entry of a member's audit: a release with their records, and the uses that used it.
 #[derive(Debug, Clone)]
 pub struct AuditItem {
@@ -273,10 +268,17 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         let members = self.consenting_members(&license.purpose)?;
         let total = members.len() as u64;
         progress(0, total);
+        // The retention in force, as the sweep applies it: nothing past it is released.
+        let first_kept_day = crate::retention::first_kept_day(now, self.retention_days()?);
         for (done, member) in members.iter().enumerate() {
-            if let Some(part) =
-                self.build_part(member, &license, &terms, pseudonym_secret, &release_id)?
-            {
+            if let Some(part) = self.build_part(
+                member,
+                &license,
+                &terms,
+                pseudonym_secret,
+                &release_id,
+                first_kept_day,
+            )? {
                 parts.push(part);
             }
             progress(done as u64 + 1, total);
@@ -371,8 +373,11 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         Ok((license, terms))
     }
 
-    /// One member's part: their events in the license's scope, transformed and stored under
-    /// their key. `None` if nothing of theirs is in scope, or they were erased meanwhile.
+    /// One member's part: their kept events (`retention::first_kept_day`) in the license's
+    /// scope, transformed and stored under their key. `None` if nothing of theirs is in
+    /// scope, or they were erased meanwhile. Streamed: a page of events in, whole chunks of
+    /// records out, the records' root kept as a compact range, so that building holds one
+    /// page and one chunk whatever the member's history.
     fn build_part(
         &self,
         member: &Principal,
@@ -380,30 +385,59 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         terms: &crate::terms::Terms,
         pseudonym_secret: &[u8; 32],
         release_id: &str,
+        first_kept_day: i64,
     ) -> Result<Option<ReleasePart>, DomainError> {
         let member_pseudonym = pseudonym(pseudonym_secret, &license.id, &member.public_key);
         let mut categories = std::collections::BTreeMap::<String, u64>::new();
-        let records: Vec<Vec<u8>> = self
-            .store
-            .member_events(&member.public_key)?
-            .iter()
-            .filter_map(|event| {
-                let record = transform(event, license, &terms.policy, &member_pseudonym)?;
+        let mut root = crate::merkle::hash::CompactRoot::new();
+        let mut count = 0u64;
+        let mut pending: Vec<Vec<u8>> = Vec::with_capacity(RECORDS_PER_MESSAGE);
+        let mut chunks_stored = 0u32;
+        let mut after: Option<Vec<u8>> = None;
+        // Stored member by member and chunk by chunk. Nothing is served before the release
+        // is logged and its metadata stored; a failure later leaves parts that nothing refers
+        // to. An erasure after this deletes the part, and streaming skips it.
+        let mut store_pending = |pending: &mut Vec<Vec<u8>>| -> Result<bool, DomainError> {
+            let stored = self.store.put_release_part(
+                &member.public_key,
+                release_id,
+                chunks_stored,
+                pending,
+            )?;
+            chunks_stored += 1;
+            pending.clear();
+            Ok(stored)
+        };
+        loop {
+            let page = self
+                .store
+                .member_events_page(&member.public_key, after.as_deref(), 4096)?;
+            for event in page
+                .events
+                .iter()
+                .filter(|event| event.day() >= first_kept_day)
+            {
+                let Some(record) = transform(event, license, &terms.policy, &member_pseudonym)
+                else {
+                    continue;
+                };
                 *categories.entry(event.category().to_owned()).or_default() += 1;
-                Some(record)
-            })
-            .collect();
-        if records.is_empty() {
+                root.push(leaf_hash(&record));
+                count += 1;
+                pending.push(record);
+                if pending.len() == RECORDS_PER_MESSAGE && !store_pending(&mut pending)? {
+                    return Ok(None);
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        if count == 0 {
             return Ok(None);
         }
-        // Stored member by member, so building holds one member's records at a time. Nothing
-        // is served before the release is logged and its metadata stored; a failure later
-        // leaves parts that nothing refers to. An erasure after this deletes the part, and
-        // streaming skips it.
-        if !self
-            .store
-            .put_release_part(&member.public_key, release_id, &records)?
-        {
+        if !pending.is_empty() && !store_pending(&mut pending)? {
             return Ok(None);
         }
         Ok(Some(ReleasePart {
@@ -413,8 +447,8 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                 &member.public_key,
                 release_id,
             )),
-            count: records.len() as u64,
-            records_root: hex::encode(records_root(&records)),
+            count,
+            records_root: hex::encode(root.root()),
             categories,
         }))
     }

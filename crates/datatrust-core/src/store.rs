@@ -459,23 +459,63 @@ pub trait EventStore: Send + Sync + 'static {
     /// Destroys the member's key and deletes their chunks, counts and release parts; returns
     /// the number of chunks deleted.
     fn erase_member(&self, member: &PublicKey) -> Result<u64, StoreError>;
-    /// Stores a member's part of a release (transformed records), encrypted under the
-    /// member's key, so that erasing the member makes it unreadable too. Durable on return.
-    /// False, storing nothing, when the member has no key (erased, or never had data).
+    /// Stores records of a member's part of a release (transformed records), encrypted under
+    /// the member's key, so that erasing the member makes it unreadable too: in chunks of
+    /// `release::RECORDS_PER_MESSAGE` from chunk `first_chunk` on (a builder streaming a
+    /// part stores whole chunks, the last one excepted). Durable on return. False, storing
+    /// nothing, when the member has no key (erased, or never had data).
     fn put_release_part(
         &self,
         member: &PublicKey,
         release_id: &str,
+        first_chunk: u32,
         records: &[Vec<u8>],
     ) -> Result<bool, StoreError>;
     /// Stores a screenshot image for a member, encrypted under the member's key, keyed by its
-    /// SHA-256; false when it was stored before. Durable on return.
+    /// SHA-256, with the time it was stored (what retention counts from for an image no
+    /// event refers to); false when it was stored before. Durable on return.
     fn put_screenshot(
         &self,
         member: &PublicKey,
         sha256: &[u8; 32],
         image: &[u8],
+        stored_at: UnixSeconds,
     ) -> Result<bool, StoreError>;
+    /// Members whose telemetry key exists (something of theirs was stored and they are not
+    /// erased), in key order strictly after `after`, at most `limit`.
+    fn members_with_data(
+        &self,
+        after: Option<&PublicKey>,
+        limit: usize,
+    ) -> Result<Vec<PublicKey>, StoreError>;
+    /// Replaces one stored chunk of the member (`key`: the `next` of a page read with
+    /// `max_events` 1, which is that one chunk) by `kept`, a part of its events, sealed again
+    /// under the same key; deletes it when `kept` is empty. Counts are left to
+    /// `expire_counts`. Durable on return.
+    fn replace_chunk(
+        &self,
+        member: &PublicKey,
+        key: &[u8],
+        kept: &[crate::events::Event],
+    ) -> Result<(), StoreError>;
+    /// Deletes the member's counts of days before `first_kept_day`; returns how many rows.
+    /// Durable on return.
+    fn expire_counts(&self, member: &PublicKey, first_kept_day: i64) -> Result<u64, StoreError>;
+    /// Deletes the member's screenshots that no kept event refers to (`referenced`) and that
+    /// either deleted events referred to (`dropped`) or were stored before `stored_before`;
+    /// returns how many. An image whose time is unknown (lost in a crash) is given `now`.
+    /// Durable on return.
+    fn expire_screenshots(
+        &self,
+        member: &PublicKey,
+        stored_before: UnixSeconds,
+        now: UnixSeconds,
+        referenced: &std::collections::BTreeSet<[u8; 32]>,
+        dropped: &std::collections::BTreeSet<[u8; 32]>,
+    ) -> Result<u64, StoreError>;
+    /// Deletes the member's part of a release; returns how many stored chunks it had.
+    /// Durable on return.
+    fn delete_release_part(&self, member: &PublicKey, release_id: &str) -> Result<u64, StoreError>;
     /// A member's screenshot, decrypted; `None` if absent or erased.
     fn screenshot(
         &self,
@@ -560,9 +600,10 @@ impl<T: EventStore + ?Sized> EventStore for std::sync::Arc<T> {
         &self,
         member: &PublicKey,
         release_id: &str,
+        first_chunk: u32,
         records: &[Vec<u8>],
     ) -> Result<bool, StoreError> {
-        (**self).put_release_part(member, release_id, records)
+        (**self).put_release_part(member, release_id, first_chunk, records)
     }
     fn member_events_page(
         &self,
@@ -604,8 +645,40 @@ impl<T: EventStore + ?Sized> EventStore for std::sync::Arc<T> {
         member: &PublicKey,
         sha256: &[u8; 32],
         image: &[u8],
+        stored_at: UnixSeconds,
     ) -> Result<bool, StoreError> {
-        (**self).put_screenshot(member, sha256, image)
+        (**self).put_screenshot(member, sha256, image, stored_at)
+    }
+    fn members_with_data(
+        &self,
+        after: Option<&PublicKey>,
+        limit: usize,
+    ) -> Result<Vec<PublicKey>, StoreError> {
+        (**self).members_with_data(after, limit)
+    }
+    fn replace_chunk(
+        &self,
+        member: &PublicKey,
+        key: &[u8],
+        kept: &[crate::events::Event],
+    ) -> Result<(), StoreError> {
+        (**self).replace_chunk(member, key, kept)
+    }
+    fn expire_counts(&self, member: &PublicKey, first_kept_day: i64) -> Result<u64, StoreError> {
+        (**self).expire_counts(member, first_kept_day)
+    }
+    fn expire_screenshots(
+        &self,
+        member: &PublicKey,
+        stored_before: UnixSeconds,
+        now: UnixSeconds,
+        referenced: &std::collections::BTreeSet<[u8; 32]>,
+        dropped: &std::collections::BTreeSet<[u8; 32]>,
+    ) -> Result<u64, StoreError> {
+        (**self).expire_screenshots(member, stored_before, now, referenced, dropped)
+    }
+    fn delete_release_part(&self, member: &PublicKey, release_id: &str) -> Result<u64, StoreError> {
+        (**self).delete_release_part(member, release_id)
     }
     fn screenshot(
         &self,

@@ -397,7 +397,7 @@ pub fn events_contract<S: crate::store::EventStore>(store: &S) {
     );
     assert!(
         store
-            .put_release_part(&member, "r1", &[b"one".to_vec(), b"two".to_vec()])
+            .put_release_part(&member, "r1", 0, &[b"one".to_vec(), b"two".to_vec()])
             .unwrap()
     );
     let stranger = crate::NoteSigner::new("stranger", [77; 32])
@@ -405,7 +405,7 @@ pub fn events_contract<S: crate::store::EventStore>(store: &S) {
         .public_key();
     assert!(
         !store
-            .put_release_part(&stranger, "r1", &[b"x".to_vec()])
+            .put_release_part(&stranger, "r1", 0, &[b"x".to_vec()])
             .unwrap(),
         "no part for a member without a key (never had data, or erased)"
     );
@@ -416,7 +416,7 @@ pub fn events_contract<S: crate::store::EventStore>(store: &S) {
     assert_eq!(store.release_part(&member, "r2").unwrap(), None);
     // A large part is read back chunk by chunk, a message's worth each, in order.
     let many: Vec<Vec<u8>> = (0..5000u32).map(|n| n.to_be_bytes().to_vec()).collect();
-    assert!(store.put_release_part(&member, "r3", &many).unwrap());
+    assert!(store.put_release_part(&member, "r3", 0, &many).unwrap());
     let first = store.release_part_chunk(&member, "r3", 0).unwrap().unwrap();
     let second = store.release_part_chunk(&member, "r3", 1).unwrap().unwrap();
     assert_eq!(first.len(), crate::release::RECORDS_PER_MESSAGE);
@@ -425,12 +425,12 @@ pub fn events_contract<S: crate::store::EventStore>(store: &S) {
     assert_eq!(store.release_part(&member, "r3").unwrap(), Some(many));
     assert!(
         store
-            .put_screenshot(&member, &[5; 32], b"image bytes")
+            .put_screenshot(&member, &[5; 32], b"image bytes", crate::UnixSeconds(0))
             .unwrap()
     );
     assert!(
         !store
-            .put_screenshot(&member, &[5; 32], b"image bytes")
+            .put_screenshot(&member, &[5; 32], b"image bytes", crate::UnixSeconds(0))
             .unwrap(),
         "stored once"
     );
@@ -438,8 +438,16 @@ pub fn events_contract<S: crate::store::EventStore>(store: &S) {
         store.screenshot(&member, &[5; 32]).unwrap(),
         Some(b"image bytes".to_vec())
     );
-    assert!(store.put_screenshot(&member, &[9; 32], b"second").unwrap());
-    assert!(store.put_screenshot(&other, &[6; 32], b"theirs").unwrap());
+    assert!(
+        store
+            .put_screenshot(&member, &[9; 32], b"second", crate::UnixSeconds(0))
+            .unwrap()
+    );
+    assert!(
+        store
+            .put_screenshot(&other, &[6; 32], b"theirs", crate::UnixSeconds(0))
+            .unwrap()
+    );
     assert_eq!(
         store.member_screenshots(&member, None, 10).unwrap(),
         vec![[5; 32], [9; 32]]

@@ -414,17 +414,52 @@ impl<T: Tables, E: EventStore> EventStore for TableStore<T, E> {
         &self,
         member: &PublicKey,
         release_id: &str,
+        first_chunk: u32,
         records: &[Vec<u8>],
     ) -> Result<bool, StoreError> {
-        self.events.put_release_part(member, release_id, records)
+        self.events
+            .put_release_part(member, release_id, first_chunk, records)
     }
     fn put_screenshot(
         &self,
         member: &PublicKey,
         sha256: &[u8; 32],
         image: &[u8],
+        stored_at: crate::UnixSeconds,
     ) -> Result<bool, StoreError> {
-        self.events.put_screenshot(member, sha256, image)
+        self.events.put_screenshot(member, sha256, image, stored_at)
+    }
+    fn members_with_data(
+        &self,
+        after: Option<&PublicKey>,
+        limit: usize,
+    ) -> Result<Vec<PublicKey>, StoreError> {
+        self.events.members_with_data(after, limit)
+    }
+    fn replace_chunk(
+        &self,
+        member: &PublicKey,
+        key: &[u8],
+        kept: &[crate::events::Event],
+    ) -> Result<(), StoreError> {
+        self.events.replace_chunk(member, key, kept)
+    }
+    fn expire_counts(&self, member: &PublicKey, first_kept_day: i64) -> Result<u64, StoreError> {
+        self.events.expire_counts(member, first_kept_day)
+    }
+    fn expire_screenshots(
+        &self,
+        member: &PublicKey,
+        stored_before: crate::UnixSeconds,
+        now: crate::UnixSeconds,
+        referenced: &std::collections::BTreeSet<[u8; 32]>,
+        dropped: &std::collections::BTreeSet<[u8; 32]>,
+    ) -> Result<u64, StoreError> {
+        self.events
+            .expire_screenshots(member, stored_before, now, referenced, dropped)
+    }
+    fn delete_release_part(&self, member: &PublicKey, release_id: &str) -> Result<u64, StoreError> {
+        self.events.delete_release_part(member, release_id)
     }
     fn screenshot(
         &self,

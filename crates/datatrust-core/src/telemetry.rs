@@ -110,6 +110,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         caller: &Principal,
         member: &PublicKey,
         image: &[u8],
+        now: UnixSeconds,
     ) -> Result<(String, bool), DomainError> {
         require_role(caller, Role::Collector, "upload screenshots")?;
         let limit = crate::events::MAXIMUM_SCREENSHOT_BYTES as usize;
@@ -121,7 +122,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         self.check_collection(caller, member)?;
         use sha2::Digest as _;
         let digest: [u8; 32] = sha2::Sha256::digest(image).into();
-        let new = self.store.put_screenshot(member, &digest, image)?;
+        let new = self.store.put_screenshot(member, &digest, image, now)?;
         Ok((hex::encode(digest), new))
     }
 

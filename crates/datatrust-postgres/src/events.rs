@@ -300,6 +300,7 @@ impl EventStore for PgEvents {
         &self,
         member: &PublicKey,
         release_id: &str,
+        first_chunk: u32,
         records: &[Vec<u8>],
     ) -> Result<bool, StoreError> {
         crate::blocking::off_runtime(|| {
@@ -311,7 +312,9 @@ impl EventStore for PgEvents {
             let mut sealed = Vec::new();
             for (index, chunk) in records.chunks(RELEASE_PART_CHUNK_RECORDS).enumerate() {
                 let index = u32::try_from(index)
-                    .map_err(|_| StoreError::new("a release part of more than 2^32 chunks"))?;
+                    .ok()
+                    .and_then(|index| index.checked_add(first_chunk))
+                    .ok_or_else(|| StoreError::new("a release part of more than 2^32 chunks"))?;
                 let key = release_chunk_key(member, release_id, index);
                 let plaintext = postcard::to_stdvec(chunk).map_err(|error| {
                     StoreError::new(format!("encoding a release part: {error}"))
@@ -338,6 +341,7 @@ impl EventStore for PgEvents {
         member: &PublicKey,
         sha256: &[u8; 32],
         image: &[u8],
+        stored_at: datatrust_core::UnixSeconds,
     ) -> Result<bool, StoreError> {
         crate::blocking::off_runtime(|| {
             let key = [member.as_bytes().as_slice(), sha256].concat();
@@ -350,13 +354,147 @@ impl EventStore for PgEvents {
             let inserted = client
                 .execute(
                     &self.sql(
-                        "INSERT INTO {s}.screenshots (key, sealed) VALUES ($1, $2)
+                        "INSERT INTO {s}.screenshots (key, sealed, stored_at) VALUES ($1, $2, $3)
                      ON CONFLICT (key) DO NOTHING",
                     ),
-                    &[&key, &sealed],
+                    &[&key, &sealed, &stored_at.0],
                 )
                 .map_err(store_error)?;
             Ok(inserted == 1)
+        })
+    }
+
+    fn members_with_data(
+        &self,
+        after: Option<&PublicKey>,
+        limit: usize,
+    ) -> Result<Vec<PublicKey>, StoreError> {
+        crate::blocking::off_runtime(|| {
+            let after: &[u8] = after.map_or(&[], |member| member.as_bytes().as_slice());
+            self.client()
+                .query(
+                    &self.sql(
+                        "SELECT member FROM {s}.member_keys WHERE member > $1
+                         ORDER BY member LIMIT $2",
+                    ),
+                    &[&after, &(limit.min(10_000) as i64)],
+                )
+                .map_err(store_error)?
+                .into_iter()
+                .map(|row| {
+                    PublicKey::from_slice(row.get::<_, &[u8]>(0), "member")
+                        .map_err(|error| StoreError::data_loss(error.to_string()))
+                })
+                .collect()
+        })
+    }
+
+    fn replace_chunk(
+        &self,
+        member: &PublicKey,
+        key: &[u8],
+        kept: &[Event],
+    ) -> Result<(), StoreError> {
+        crate::blocking::off_runtime(|| {
+            if !key.starts_with(member.as_bytes()) {
+                return Err(StoreError::new("a chunk of another member"));
+            }
+            let mut client = self.client();
+            if kept.is_empty() {
+                client
+                    .execute(
+                        &self.sql("DELETE FROM {s}.event_chunks WHERE key = $1"),
+                        &[&key],
+                    )
+                    .map_err(store_error)?;
+                return Ok(());
+            }
+            let member_key = self.member_key(&mut **client, member)?.ok_or_else(|| {
+                StoreError::data_loss("the member's data is stored but their key is missing")
+            })?;
+            let plaintext = postcard::to_stdvec(kept)
+                .map_err(|error| StoreError::new(format!("encoding events: {error}")))?;
+            let sealed = seal(&member_key, &plaintext, key)?;
+            client
+                .execute(
+                    &self.sql("UPDATE {s}.event_chunks SET sealed = $2 WHERE key = $1"),
+                    &[&key, &sealed],
+                )
+                .map_err(store_error)?;
+            Ok(())
+        })
+    }
+
+    fn expire_counts(&self, member: &PublicKey, first_kept_day: i64) -> Result<u64, StoreError> {
+        crate::blocking::off_runtime(|| {
+            self.client()
+                .execute(
+                    &self.sql("DELETE FROM {s}.event_counts WHERE member = $1 AND day < $2"),
+                    &[&member.as_bytes().as_slice(), &first_kept_day],
+                )
+                .map_err(store_error)
+        })
+    }
+
+    fn expire_screenshots(
+        &self,
+        member: &PublicKey,
+        stored_before: datatrust_core::UnixSeconds,
+        now: datatrust_core::UnixSeconds,
+        referenced: &std::collections::BTreeSet<[u8; 32]>,
+        dropped: &std::collections::BTreeSet<[u8; 32]>,
+    ) -> Result<u64, StoreError> {
+        crate::blocking::off_runtime(|| {
+            let mut client = self.client();
+            let member_bytes = member.as_bytes().as_slice();
+            // Images of an older schema, stored without a time: from now.
+            client
+                .execute(
+                    &self.sql(
+                        "UPDATE {s}.screenshots SET stored_at = $2
+                         WHERE substr(key, 1, 32) = $1 AND stored_at IS NULL",
+                    ),
+                    &[&member_bytes, &now.0],
+                )
+                .map_err(store_error)?;
+            let keys = |hashes: &std::collections::BTreeSet<[u8; 32]>| -> Vec<Vec<u8>> {
+                hashes
+                    .iter()
+                    .map(|sha256| [member_bytes, sha256].concat())
+                    .collect()
+            };
+            client
+                .execute(
+                    &self.sql(
+                        "DELETE FROM {s}.screenshots
+                         WHERE substr(key, 1, 32) = $1
+                           AND (stored_at < $2 OR key = ANY($4::bytea[]))
+                           AND NOT (key = ANY($3::bytea[]))",
+                    ),
+                    &[
+                        &member_bytes,
+                        &stored_before.0,
+                        &keys(referenced),
+                        &keys(dropped),
+                    ],
+                )
+                .map_err(store_error)
+        })
+    }
+
+    fn delete_release_part(&self, member: &PublicKey, release_id: &str) -> Result<u64, StoreError> {
+        crate::blocking::off_runtime(|| {
+            let prefix = [member.as_bytes().as_slice(), release_id.as_bytes()].concat();
+            let chunk_length = (prefix.len() + 4) as i32;
+            self.client()
+                .execute(
+                    &self.sql(
+                        "DELETE FROM {s}.release_parts
+                         WHERE substr(key, 1, $2) = $1 AND length(key) IN ($2, $3)",
+                    ),
+                    &[&prefix, &(prefix.len() as i32), &chunk_length],
+                )
+                .map_err(store_error)
         })
     }
 

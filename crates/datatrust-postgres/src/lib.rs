@@ -34,11 +34,11 @@ pub use shared::{Build, PgShared, StoredSession};
 pub use tables::{PgStore, PgTables};
 
 /// The schema version this binary writes and reads.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// Each migration, in order: migration `n` takes the schema from version `n - 1` to `n`.
 /// `{s}` is the schema's name.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     "
     CREATE TABLE {s}.log_checkpoint (
         id BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (id),
@@ -104,6 +104,11 @@ const MIGRATIONS: [&str; 3] = [
         holder TEXT NOT NULL,
         expires TIMESTAMPTZ NOT NULL
     );
+",
+    "
+    -- When each screenshot was stored (Unix seconds), which retention counts from; NULL for
+    -- images stored before: the next retention sweep gives them its own time.
+    ALTER TABLE {s}.screenshots ADD COLUMN stored_at BIGINT;
 ",
 ];
 

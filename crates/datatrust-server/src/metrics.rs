@@ -41,6 +41,12 @@ struct Handled {
     grpc_code: String,
 }
 
+/// The label of `datatrust_retention_deleted_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RetentionKind {
+    kind: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpRequest {
     /// The first segment of the path (`/log`, `/healthz`, `/portal`, ...): bounded.
@@ -61,6 +67,9 @@ pub struct Metrics {
     pub ingest_bytes: Counter,
     pub duty_sweeps: Counter,
     pub licensees_suspended: Counter,
+    /// What retention sweeps deleted, by kind (events, chunks, day_counts, screenshots,
+    /// release_parts).
+    retention_deleted: Family<RetentionKind, Counter>,
     log_size: Gauge,
     seconds_since_checkpoint: Gauge,
     releases_building: Gauge,
@@ -109,6 +118,7 @@ impl Metrics {
             ingest_bytes: Counter::default(),
             duty_sweeps: Counter::default(),
             licensees_suspended: Counter::default(),
+            retention_deleted: Family::default(),
             log_size: Gauge::default(),
             seconds_since_checkpoint: Gauge::default(),
             releases_building: Gauge::default(),
@@ -143,6 +153,11 @@ impl Metrics {
             metrics.licensees_suspended.clone(),
         );
         trust.register(
+            "retention_deleted",
+            "What retention sweeps deleted, by kind",
+            metrics.retention_deleted.clone(),
+        );
+        trust.register(
             "log_size",
             "Entries in the log, as this node serves it",
             metrics.log_size.clone(),
@@ -158,6 +173,21 @@ impl Metrics {
             metrics.releases_building.clone(),
         );
         metrics
+    }
+
+    /// Counts what a retention sweep deleted.
+    pub fn note_retention_sweep(&self, swept: &datatrust_core::retention::RetentionSweep) {
+        for (kind, deleted) in [
+            ("events", swept.events),
+            ("chunks", swept.chunks),
+            ("day_counts", swept.day_counts),
+            ("screenshots", swept.screenshots),
+            ("release_parts", swept.release_parts),
+        ] {
+            self.retention_deleted
+                .get_or_create(&RetentionKind { kind })
+                .inc_by(deleted);
+        }
     }
 
     /// Notes the log's size as this node serves it at `now` (the trust's clock).

@@ -19,6 +19,8 @@ pub struct OpenTrust {
     pub origin: Origin,
     /// Set only when this call created the trust: where the first trustee's key was written.
     pub created_trustee_key: Option<PathBuf>,
+    /// Set when this call migrated the data directory: the format it was in.
+    pub migrated_from: Option<u32>,
     /// Holds the data directory's lock: drop it only after the server has stopped and
     /// flushed.
     pub directory: DataDirectory,
@@ -75,6 +77,7 @@ pub fn open_trust(
         state,
         origin,
         created_trustee_key: opened.created_trustee_key,
+        migrated_from: opened.migrated_from,
         directory: opened.directory,
     })
 }

@@ -368,12 +368,18 @@ pub async fn serve(
                         for closed in registry.close_due_votes(now)? {
                             tracing::info!(terms = %closed.hash, status = ?closed.status, "vote closed at its deadline");
                         }
-                        registry.enforce_duties(now)
+                        let made = registry.enforce_duties(now)?;
+                        // Retention: what outlived the terms' retention_days goes.
+                        Ok((made, registry.sweep_retention(now)?))
                     }
                 })
                 .await
             {
-                Ok(made) => {
+                Ok((made, swept)) => {
+                    sweeping.metrics().note_retention_sweep(&swept);
+                    if swept.deleted_anything() {
+                        log_retention_sweep(&swept);
+                    }
                     sweeping.metrics().duty_sweeps.inc();
                     sweeping.metrics().licensees_suspended.inc_by(made.len() as u64);
                     for suspension in made {
@@ -545,4 +551,18 @@ async fn http_health(
     } else {
         (StatusCode::OK, "serving\n")
     }
+}
+
+/// A retention sweep that deleted something, in the server's log: counts only, no member.
+pub(crate) fn log_retention_sweep(swept: &datatrust_core::retention::RetentionSweep) {
+    tracing::info!(
+        members = swept.members,
+        events = swept.events,
+        chunks = swept.chunks,
+        chunks_rewritten = swept.chunks_rewritten,
+        day_counts = swept.day_counts,
+        screenshots = swept.screenshots,
+        release_parts = swept.release_parts,
+        "retention sweep deleted data past its retention"
+    );
 }

@@ -46,8 +46,14 @@ const INITIALISATION_NAMES: [&str; 6] = [
     DATABASE_DIRECTORY,
     MARKER_FILE,
 ];
-/// The on-disk format this build reads and writes. Bump it with a migration, never silently.
-pub const FORMAT_VERSION: u32 = 1;
+/// The on-disk format this build reads and writes. Bump it with a migration, never silently:
+/// an older directory is migrated when it is opened (`migrate`), a newer one refused.
+/// - 1: the first format.
+/// - 2: screenshots carry the time they were stored (`screenshot_times`), which retention
+///   counts from; images of format 1 are given the migration's time.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format this build migrates.
+pub const OLDEST_MIGRATED_FORMAT: u32 = 1;
 const MARKER_FIRST_LINE: &str = "datatrust data directory";
 const METADATA_KEY: &[u8] = b"trust";
 
@@ -60,7 +66,8 @@ pub enum DataDirectoryError {
     NotADataDirectory { path: PathBuf },
     #[error(
         "{path} was written by an incompatible version of datatrust (format {found}); this \
-         build reads format {FORMAT_VERSION}: run the datatrust version that wrote it, or migrate it"
+         build reads formats {OLDEST_MIGRATED_FORMAT} to {FORMAT_VERSION} (and migrates the older \
+         ones): run a newer datatrust, the one that wrote it or a later one"
     )]
     IncompatibleFormat { path: PathBuf, found: String },
     #[error(
@@ -142,6 +149,8 @@ pub struct OpenedTrust {
     pub license_signer: NoteSigner,
     /// Set only when this call created the trust: where the first trustee's key was written.
     pub created_trustee_key: Option<PathBuf>,
+    /// Set when this call migrated the directory: the format it was in.
+    pub migrated_from: Option<u32>,
 }
 
 impl DataDirectory {
@@ -172,7 +181,7 @@ impl DataDirectory {
         // Inspect again under the lock: another process may have initialised it meanwhile.
         let directory = DataDirectory { path, _lock: lock };
         match inspect(&directory.path)? {
-            DirectoryState::Initialised => directory.open(requested_origin),
+            DirectoryState::Initialised { format } => directory.open(requested_origin, format, now),
             DirectoryState::Empty | DirectoryState::InterruptedInitialisation => {
                 directory.create(requested_origin.unwrap_or(default_origin), now)
             }
@@ -182,7 +191,12 @@ impl DataDirectory {
         }
     }
 
-    fn open(self, requested_origin: Option<&Origin>) -> Result<OpenedTrust, DataDirectoryError> {
+    fn open(
+        self,
+        requested_origin: Option<&Origin>,
+        format: u32,
+        now: UnixSeconds,
+    ) -> Result<OpenedTrust, DataDirectoryError> {
         check_private_files(&self.path)?;
         let data_key = self.existing_data_key()?;
         let store = SledStore::open(
@@ -252,6 +266,12 @@ impl DataDirectory {
             self.read_signer(LICENSE_KEY_FILE, &metadata.origin.license_key_name())?;
         // Only now that the data key is known to be the trust's own.
         store.seal_legacy_values()?;
+        let migrated_from = if format < FORMAT_VERSION {
+            self.migrate(&store, &mut metadata, format, now)?;
+            Some(format)
+        } else {
+            None
+        };
         Ok(OpenedTrust {
             directory: self,
             store,
@@ -259,7 +279,56 @@ impl DataDirectory {
             log_signer,
             license_signer,
             created_trustee_key: None,
+            migrated_from,
         })
+    }
+
+    /// Migrates the open store from `format` to `FORMAT_VERSION`, one step at a time, each
+    /// idempotent (a crash repeats it), then rewrites the marker: until then the directory
+    /// says it is in the older format.
+    fn migrate(
+        &self,
+        store: &SledStore,
+        metadata: &mut TrustMetadata,
+        format: u32,
+        now: UnixSeconds,
+    ) -> Result<(), DataDirectoryError> {
+        for step in format..FORMAT_VERSION {
+            match step {
+                1 => {
+                    let stamped = store.stamp_screenshot_times(now)?;
+                    tracing::info!(
+                        screenshots = stamped,
+                        "format 1 to 2: screenshots given the time of the migration"
+                    );
+                }
+                other => {
+                    return Err(self.corrupt(format!("no migration from format {other}")));
+                }
+            }
+        }
+        metadata.format_version = FORMAT_VERSION;
+        write_metadata(store, metadata)?;
+        store.flush()?;
+        let marker = self.path.join(MARKER_FILE);
+        let replacement = self.path.join(format!("{MARKER_FILE}.new"));
+        let _ = fs::remove_file(&replacement);
+        write_private_file(
+            &replacement,
+            format!("{MARKER_FIRST_LINE}\nformat {FORMAT_VERSION}\n").as_bytes(),
+        )?;
+        fs::rename(&replacement, &marker).map_err(|source| DataDirectoryError::Io {
+            path: marker.clone(),
+            source,
+        })?;
+        sync_directory(&self.path)?;
+        tracing::warn!(
+            path = %self.path.display(),
+            from = format,
+            to = FORMAT_VERSION,
+            "the data directory was migrated to this version's format; older versions of datatrust will refuse it"
+        );
+        Ok(())
     }
 
     fn create(self, origin: &Origin, now: UnixSeconds) -> Result<OpenedTrust, DataDirectoryError> {
@@ -349,6 +418,7 @@ impl DataDirectory {
             log_signer,
             license_signer,
             created_trustee_key: Some(trustee_key_path),
+            migrated_from: None,
         })
     }
 
@@ -415,7 +485,7 @@ impl DataDirectory {
 #[derive(Debug, PartialEq, Eq)]
 enum DirectoryState {
     Empty,
-    Initialised,
+    Initialised { format: u32 },
     InterruptedInitialisation,
     Foreign,
 }
@@ -441,13 +511,15 @@ fn inspect(path: &Path) -> Result<DirectoryState, DataDirectoryError> {
                 });
             }
             let found = format.strip_prefix("format ").unwrap_or(format);
-            if found != FORMAT_VERSION.to_string() {
-                return Err(DataDirectoryError::IncompatibleFormat {
+            match found.parse::<u32>() {
+                Ok(format) if (OLDEST_MIGRATED_FORMAT..=FORMAT_VERSION).contains(&format) => {
+                    Ok(DirectoryState::Initialised { format })
+                }
+                _ => Err(DataDirectoryError::IncompatibleFormat {
                     path: path.to_path_buf(),
                     found: found.to_owned(),
-                });
+                }),
             }
-            Ok(DirectoryState::Initialised)
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let mut entries = fs::read_dir(path).map_err(io)?;

@@ -35,6 +35,8 @@ pub struct SledStore {
     pub(crate) event_counts: sled::Tree,
     pub(crate) release_parts: sled::Tree,
     pub(crate) screenshots: sled::Tree,
+    /// member(32) || SHA-256(image) -> when it was stored (Unix seconds, i64 BE).
+    pub(crate) screenshot_times: sled::Tree,
     /// The trust's data key, which wraps every member's key.
     pub(crate) data_key: [u8; 32],
     /// The log's last published checkpoint, outside the database; `None` for temporary
@@ -154,6 +156,7 @@ impl SledStore {
             event_counts: tree("event_counts")?,
             release_parts: tree("release_parts")?,
             screenshots: tree("screenshots")?,
+            screenshot_times: tree("screenshot_times")?,
             data_key,
             database,
             published_checkpoint: None,

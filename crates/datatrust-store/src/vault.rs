@@ -13,6 +13,8 @@
 //! release_parts: member(32) || release id || chunk (u32 BE) -> nonce(24) || ciphertext
 //!                (4096 records a chunk; parts stored before chunking: no chunk suffix)
 //! screenshots:  member(32) || SHA-256(image)                -> nonce(24) || ciphertext
+//! screenshot_times: member(32) || SHA-256(image)            -> stored at (i64 BE seconds)
+//!                (absent for images stored before format 2: `stamp_screenshot_times`)
 //! ```
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -165,6 +167,32 @@ impl SledStore {
     }
 }
 
+impl SledStore {
+    /// Format 1 to 2: gives every screenshot stored without a time `now` (so retention
+    /// keeps it a whole retention period from the upgrade). Idempotent; returns how many.
+    pub fn stamp_screenshot_times(
+        &self,
+        now: datatrust_core::UnixSeconds,
+    ) -> Result<u64, StoreError> {
+        let mut stamped = 0;
+        for key in self.screenshots.iter().keys() {
+            let key = key.map_err(store_error)?;
+            if !self
+                .screenshot_times
+                .contains_key(&key)
+                .map_err(store_error)?
+            {
+                self.screenshot_times
+                    .insert(key, &now.0.to_be_bytes())
+                    .map_err(store_error)?;
+                stamped += 1;
+            }
+        }
+        self.flush_now()?;
+        Ok(stamped)
+    }
+}
+
 impl EventStore for SledStore {
     fn put_chunk(
         &self,
@@ -298,6 +326,7 @@ impl EventStore for SledStore {
             &self.event_counts,
             &self.release_parts,
             &self.screenshots,
+            &self.screenshot_times,
         ] {
             let keys: Vec<sled::IVec> = tree
                 .scan_prefix(member.as_bytes())
@@ -321,6 +350,7 @@ impl EventStore for SledStore {
         &self,
         member: &PublicKey,
         release_id: &str,
+        first_chunk: u32,
         records: &[Vec<u8>],
     ) -> Result<bool, StoreError> {
         self.check_space()?;
@@ -331,7 +361,9 @@ impl EventStore for SledStore {
         let mut batch = sled::Batch::default();
         for (index, chunk) in records.chunks(RELEASE_PART_CHUNK_RECORDS).enumerate() {
             let index = u32::try_from(index)
-                .map_err(|_| StoreError::new("a release part of more than 2^32 chunks"))?;
+                .ok()
+                .and_then(|index| index.checked_add(first_chunk))
+                .ok_or_else(|| StoreError::new("a release part of more than 2^32 chunks"))?;
             let key = release_chunk_key(member, release_id, index);
             let plaintext = postcard::to_stdvec(chunk)
                 .map_err(|error| StoreError::new(format!("encoding a release part: {error}")))?;
@@ -369,6 +401,7 @@ impl EventStore for SledStore {
         member: &PublicKey,
         sha256: &[u8; 32],
         image: &[u8],
+        stored_at: datatrust_core::UnixSeconds,
     ) -> Result<bool, StoreError> {
         self.check_space()?;
         let key = [member.as_bytes().as_slice(), sha256].concat();
@@ -377,9 +410,123 @@ impl EventStore for SledStore {
         }
         let member_key = self.member_key_or_create(member)?;
         let sealed = seal(&member_key, image, &key)?;
+        // The time first: an image whose time a crash lost is stamped by the next sweep.
+        self.screenshot_times
+            .insert(key.as_slice(), &stored_at.0.to_be_bytes())
+            .map_err(store_error)?;
         self.screenshots.insert(key, sealed).map_err(store_error)?;
         self.flush_now()?;
         Ok(true)
+    }
+
+    fn members_with_data(
+        &self,
+        after: Option<&PublicKey>,
+        limit: usize,
+    ) -> Result<Vec<PublicKey>, StoreError> {
+        self.member_keys
+            .members(after.map(|member| member.as_bytes().as_slice()), limit)
+    }
+
+    fn replace_chunk(
+        &self,
+        member: &PublicKey,
+        key: &[u8],
+        kept: &[Event],
+    ) -> Result<(), StoreError> {
+        if !key.starts_with(member.as_bytes()) {
+            return Err(StoreError::new("a chunk of another member"));
+        }
+        if kept.is_empty() {
+            self.chunks.remove(key).map_err(store_error)?;
+        } else {
+            let member_key = self.member_key(member)?.ok_or_else(|| {
+                StoreError::data_loss("the member's data is stored but their key file is missing")
+            })?;
+            let plaintext = postcard::to_stdvec(kept)
+                .map_err(|error| StoreError::new(format!("encoding events: {error}")))?;
+            self.chunks
+                .insert(key, seal(&member_key, &plaintext, key)?)
+                .map_err(store_error)?;
+        }
+        self.flush_now()
+    }
+
+    fn expire_counts(&self, member: &PublicKey, first_kept_day: i64) -> Result<u64, StoreError> {
+        let end = [member.as_bytes().as_slice(), &first_kept_day.to_be_bytes()].concat();
+        let mut batch = sled::Batch::default();
+        let mut deleted = 0;
+        for key in self
+            .event_counts
+            .range(member.as_bytes().to_vec()..end)
+            .keys()
+        {
+            batch.remove(key.map_err(store_error)?);
+            deleted += 1;
+        }
+        self.event_counts.apply_batch(batch).map_err(store_error)?;
+        self.flush_now()?;
+        Ok(deleted)
+    }
+
+    fn expire_screenshots(
+        &self,
+        member: &PublicKey,
+        stored_before: datatrust_core::UnixSeconds,
+        now: datatrust_core::UnixSeconds,
+        referenced: &std::collections::BTreeSet<[u8; 32]>,
+        dropped: &std::collections::BTreeSet<[u8; 32]>,
+    ) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        for key in self.screenshots.scan_prefix(member.as_bytes()).keys() {
+            let key = key.map_err(store_error)?;
+            let sha256: [u8; 32] = key[32..]
+                .try_into()
+                .map_err(|_| StoreError::data_loss("a screenshot key is malformed"))?;
+            let stored_at = match self.screenshot_times.get(&key).map_err(store_error)? {
+                Some(time) => i64::from_be_bytes(
+                    time.as_ref()
+                        .try_into()
+                        .map_err(|_| StoreError::data_loss("a screenshot time is malformed"))?,
+                ),
+                None => {
+                    // Its time lost in a crash between the two inserts: from now.
+                    self.screenshot_times
+                        .insert(&key, &now.0.to_be_bytes())
+                        .map_err(store_error)?;
+                    now.0
+                }
+            };
+            if !referenced.contains(&sha256)
+                && (stored_at < stored_before.0 || dropped.contains(&sha256))
+            {
+                self.screenshots.remove(&key).map_err(store_error)?;
+                self.screenshot_times.remove(&key).map_err(store_error)?;
+                deleted += 1;
+            }
+        }
+        self.flush_now()?;
+        Ok(deleted)
+    }
+
+    fn delete_release_part(&self, member: &PublicKey, release_id: &str) -> Result<u64, StoreError> {
+        let prefix = [member.as_bytes().as_slice(), release_id.as_bytes()].concat();
+        let mut batch = sled::Batch::default();
+        let mut deleted = 0;
+        for key in self.release_parts.scan_prefix(&prefix).keys() {
+            let key = key.map_err(store_error)?;
+            // Chunk keys are the prefix and a u32; a longer release id sharing the prefix
+            // is another release.
+            if key.len() == prefix.len() + 4 || key.len() == prefix.len() {
+                batch.remove(key);
+                deleted += 1;
+            }
+        }
+        if deleted > 0 {
+            self.release_parts.apply_batch(batch).map_err(store_error)?;
+            self.flush_now()?;
+        }
+        Ok(deleted)
     }
 
     fn screenshot(

@@ -36,13 +36,14 @@ pub async fn member(
             for count in &counts {
                 output::show(
                     global.json,
-                    json!({ "day": count.day, "category": count.category, "count": count.count }),
+                    json!({ "day": count.day, "category": count.category, "count": count.count, "kept_until": count.kept_until }),
                     || {
                         println!(
-                            "{}  {:<12} {}",
+                            "{}  {:<12} {:>8}  kept until {}",
                             human::date(count.day.saturating_mul(86_400)),
                             count.category,
-                            count.count
+                            count.count,
+                            human::date(count.kept_until)
                         );
                     },
                 );

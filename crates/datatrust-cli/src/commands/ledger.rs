@@ -317,6 +317,26 @@ pub async fn trustee(
             if response.suspended.is_empty() && !global.json {
                 println!("Nobody newly suspended.");
             }
+            let swept = response.retention.unwrap_or_default();
+            output::show(
+                global.json,
+                json!({ "retention": {
+                    "members": swept.members, "events": swept.events, "chunks": swept.chunks,
+                    "chunks_rewritten": swept.chunks_rewritten, "day_counts": swept.day_counts,
+                    "screenshots": swept.screenshots, "release_parts": swept.release_parts,
+                } }),
+                || {
+                    println!(
+                        "Retention: deleted {} events ({} batches whole, {} in part), {} day counts, {} screenshots, {} release parts.",
+                        swept.events,
+                        swept.chunks,
+                        swept.chunks_rewritten,
+                        swept.day_counts,
+                        swept.screenshots,
+                        swept.release_parts
+                    );
+                },
+            );
         }
         TrusteeLedgerCommand::LiftSuspension { licensee, reason } => {
             let licensee = PublicKey::from_base64(&licensee, "--licensee")

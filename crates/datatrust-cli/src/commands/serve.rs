@@ -71,6 +71,13 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
     } else {
         "http"
     };
+    if let Some(format) = opened.migrated_from {
+        println!(
+            "Migrated {} from data format {format} to {}: older versions of datatrust will refuse it now.",
+            config.data_dir.display(),
+            datatrust_store::FORMAT_VERSION
+        );
+    }
     if let Some(trustee_key) = &opened.created_trustee_key {
         let key = trustee_key.display();
         println!(

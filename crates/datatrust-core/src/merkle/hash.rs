@@ -49,6 +49,44 @@ pub fn root_of(hashes: &[Hash]) -> Hash {
     }
 }
 
+/// The RFC 6962 root of leaves added one at a time, holding only the roots of the perfect
+/// subtrees their count decomposes into (at most 64 hashes, whatever the count).
+#[derive(Debug, Clone, Default)]
+pub struct CompactRoot {
+    /// (size, root) of each perfect subtree, largest (leftmost) first.
+    peaks: Vec<(u64, Hash)>,
+}
+
+impl CompactRoot {
+    pub fn new() -> CompactRoot {
+        CompactRoot::default()
+    }
+
+    pub fn push(&mut self, leaf: Hash) {
+        let (mut size, mut hash) = (1u64, leaf);
+        while let Some(&(last_size, last_hash)) = self.peaks.last()
+            && last_size == size
+        {
+            self.peaks.pop();
+            hash = node_hash(&last_hash, &hash);
+            size *= 2;
+        }
+        self.peaks.push((size, hash));
+    }
+
+    /// The root of the leaves pushed so far: the peaks folded from the right.
+    pub fn root(&self) -> Hash {
+        let mut peaks = self.peaks.iter().rev();
+        let Some(&(_, mut root)) = peaks.next() else {
+            return empty_root();
+        };
+        for (_, peak) in peaks {
+            root = node_hash(peak, &root);
+        }
+        root
+    }
+}
+
 /// The largest power of two strictly less than `n` (n > 1).
 pub fn largest_power_of_two_below(n: u64) -> u64 {
     debug_assert!(n > 1);
@@ -57,6 +95,24 @@ pub fn largest_power_of_two_below(n: u64) -> u64 {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    #[test]
+    fn a_compact_root_is_the_root_of_all_its_leaves() {
+        let mut compact = super::CompactRoot::new();
+        let mut leaves = Vec::new();
+        assert_eq!(compact.root(), super::empty_root());
+        for index in 0u32..70 {
+            let leaf = super::leaf_hash(&index.to_be_bytes());
+            compact.push(leaf);
+            leaves.push(leaf);
+            assert_eq!(
+                compact.root(),
+                super::root_of(&leaves),
+                "{} leaves",
+                leaves.len()
+            );
+        }
+    }
+
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD as BASE64;
 

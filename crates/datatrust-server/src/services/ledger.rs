@@ -275,14 +275,28 @@ impl LedgerService for LedgerApi {
         request: Request<v1::EnforceDutiesRequest>,
     ) -> Result<Response<v1::EnforceDutiesResponse>, Status> {
         let now = self.state.clock().now();
-        let made = self
+        let (made, swept) = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.enforce_duties_now(caller, now)
+                let made = registry.enforce_duties_now(caller, now)?;
+                Ok((made, registry.sweep_retention(now)?))
             })
             .await?;
+        self.state.metrics().note_retention_sweep(&swept);
+        if swept.deleted_anything() {
+            crate::serve::log_retention_sweep(&swept);
+        }
         Ok(Response::new(v1::EnforceDutiesResponse {
             suspended: made.iter().map(suspension_to_wire).collect(),
+            retention: Some(v1::RetentionSweep {
+                members: swept.members,
+                events: swept.events,
+                chunks: swept.chunks,
+                chunks_rewritten: swept.chunks_rewritten,
+                day_counts: swept.day_counts,
+                screenshots: swept.screenshots,
+                release_parts: swept.release_parts,
+            }),
         }))
     }
 

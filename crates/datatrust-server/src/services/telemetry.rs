@@ -90,10 +90,11 @@ impl IngestApi {
             .map_err(status::invalid)?;
         let metadata = request.metadata().clone();
         let image = request.into_inner().image;
+        let now = self.state.clock().now();
         let (sha256, new) = self
             .state
             .as_caller(&metadata, move |registry, caller| {
-                registry.ingest_screenshot(caller, &member, &image)
+                registry.ingest_screenshot(caller, &member, &image, now)
             })
             .await?;
         Ok(Response::new(v1::UploadScreenshotResponse {
@@ -165,21 +166,26 @@ impl MemberDataService for MemberDataApi {
         &self,
         request: Request<v1::GetMyDataSummaryRequest>,
     ) -> Result<Response<v1::GetMyDataSummaryResponse>, Status> {
-        let counts = self
+        let (counts, retention_days) = self
             .state
             .as_caller(request.metadata(), |registry, caller| {
-                registry.my_data_summary(caller)
+                Ok((
+                    registry.my_data_summary(caller)?,
+                    registry.retention_days()?,
+                ))
             })
             .await?;
         Ok(Response::new(v1::GetMyDataSummaryResponse {
             counts: counts
                 .into_iter()
                 .map(|count| v1::DayCount {
+                    kept_until: datatrust_core::retention::kept_until(count.day, retention_days).0,
                     day: count.day,
                     category: count.category,
                     count: count.count,
                 })
                 .collect(),
+            retention_days,
         }))
     }
 
