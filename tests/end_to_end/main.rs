@@ -2,6 +2,7 @@
 //! through the generated gRPC client and, where a separate process matters, the binary.
 
 mod availability;
+mod backup;
 mod bad_input;
 mod bootstrap;
 mod compensation;

@@ -849,6 +849,20 @@ fn rows() -> Vec<Row> {
             [OK, OK, OK, OK, OK],
         ),
         row(
+            // This trust has no backup directory: the trustee gets past the role check to
+            // the precondition (the backup itself: tests/end_to_end/backup.rs).
+            "TrustService/Backup",
+            |context| {
+                Box::pin(async move {
+                    TrustServiceClient::new(context.channel.clone())
+                        .backup(context.request(v1::BackupRequest {}))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, PRECONDITION, DENIED, DENIED, DENIED],
+        ),
+        row(
             "ReleaseService/CreateRelease",
             |context| {
                 Box::pin(async move {

@@ -328,6 +328,15 @@ impl SignedIn {
         LedgerServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 
+    pub fn trust(
+        &self,
+    ) -> datatrust_proto::v1::trust_service_client::TrustServiceClient<Authenticated> {
+        datatrust_proto::v1::trust_service_client::TrustServiceClient::with_interceptor(
+            self.channel.clone(),
+            self.bearer.clone(),
+        )
+    }
+
     /// Asks for a release to be built in the background and polls until it is ready
     /// (`progress` sees each answer while building), so no request outlasts a large build.
     pub async fn build_release(

@@ -92,6 +92,10 @@ pub struct ServeArgs {
     /// [default: 1024]
     #[arg(long, env = "DATATRUST_CACHE_MB")]
     pub cache_mb: Option<u64>,
+    /// Where `datatrust admin backup` has the server write copies of the trust (the data,
+    /// and the key files apart), and the journal of erasures since; better another disk
+    #[arg(long, env = "DATATRUST_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
 }
 
 /// The config file: the same settings, all optional; unknown keys are refused.
@@ -118,6 +122,7 @@ struct FileConfig {
     anonymous_requests_per_second: Option<u32>,
     min_free_disk_mb: Option<u64>,
     cache_mb: Option<u64>,
+    backup_dir: Option<PathBuf>,
 }
 
 /// Everything `serve` needs, resolved.
@@ -225,6 +230,7 @@ impl ServeArgs {
                 .map_or(defaults.minimum_free_disk_bytes, |megabytes| {
                     megabytes.saturating_mul(1024 * 1024)
                 }),
+            backup_dir: self.backup_dir.clone().or(file.backup_dir.clone()),
             ..defaults
         };
         let database = self.database.or(file.database).map(|database| {

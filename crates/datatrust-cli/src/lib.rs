@@ -178,6 +178,48 @@ pub enum AdminCommand {
         #[arg(long, env = "DATATRUST_DATABASE_SCHEMA", default_value = "datatrust")]
         database_schema: String,
     },
+    /// Have the running trust write a consistent copy of itself (the embedded store; every
+    /// write waits meanwhile) under its `serve --backup-dir`: the data, and the trust's key
+    /// files in a directory apart. Keep the keys away from the data (another medium, another
+    /// place): whoever holds both reads every member's data and signs as the trust. A
+    /// trustee's key. On PostgreSQL use the database's own tools (README, "Backups").
+    Backup {
+        /// A trustee's private key file.
+        #[arg(long, env = "DATATRUST_KEY")]
+        key: PathBuf,
+        /// The trust's gRPC address.
+        #[arg(
+            long,
+            env = "DATATRUST_SERVER",
+            default_value = "http://127.0.0.1:50051"
+        )]
+        server: String,
+        /// A PEM CA certificate to trust for an https:// server (a private CA).
+        #[arg(long, env = "DATATRUST_CA_CERT")]
+        ca_cert: Option<PathBuf>,
+    },
+    /// Rebuild a trust from a backup into a new data directory, then check it: the log
+    /// recomputed in full against its signed checkpoint, refused if it is older than (or
+    /// forks) a checkpoint you have seen; erasures journaled after the backup point are done
+    /// again, so an erased member stays erased. Serve the directory afterwards.
+    Restore {
+        /// The backup's data directory (`<origin>-<time>` under the backup directory).
+        #[arg(long)]
+        from: PathBuf,
+        /// The backup's key directory [default: the data directory's path with `-keys`]
+        #[arg(long)]
+        keys: Option<PathBuf>,
+        /// Where to rebuild the trust: a new or empty directory.
+        #[arg(long, default_value = "./datatrust-data")]
+        data_dir: PathBuf,
+        /// A checkpoint seen before (a `log verify --state` file; repeatable): a backup whose
+        /// log is older or differs is refused, and the directory left unservable.
+        #[arg(long)]
+        seen_checkpoint: Vec<PathBuf>,
+        /// The journal of erasures [default: `erasures` beside the backup].
+        #[arg(long)]
+        erasures: Option<PathBuf>,
+    },
     /// Replay the log against the stored state and report every difference: each logged
     /// change applied, each applied change logged (principals, consents, collector
     /// authorisations, payments, licenses, terms). Exits 1 when there is one. The server must

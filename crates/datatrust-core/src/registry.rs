@@ -484,11 +484,7 @@ impl<S: TrustStore + Clone, J: Journal> Registry<S, J> {
     }
 }
 
-pub(crate) fn require_role(
-    caller: &Principal,
-    role: Role,
-    action: &str,
-) -> Result<(), DomainError> {
+pub fn require_role(caller: &Principal, role: Role, action: &str) -> Result<(), DomainError> {
     if caller.role == role {
         Ok(())
     } else {

@@ -25,4 +25,4 @@ pub use open::{OpenTrust, OpenTrustError, Storage, open_trust, postgres_storage,
 pub use options::{OptionsError, ServeOptions, TlsFiles};
 pub use serve::{ServeError, serve};
 pub use starting::{Starting, answer_while_starting};
-pub use state::{Clock, REFUSED_REPORTS_PER_HOUR, StartError, TrustState, now};
+pub use state::{Clock, ERASURE_JOURNAL, REFUSED_REPORTS_PER_HOUR, StartError, TrustState, now};

@@ -55,6 +55,7 @@ pub fn open_trust(
     let storage = match database {
         None => Storage {
             log: Arc::new(opened.store.log_store()?),
+            embedded: Some((opened.store.clone(), opened.directory.path().to_path_buf())),
             store: Arc::new(opened.store),
             shared: None,
         },
@@ -88,6 +89,9 @@ pub struct Storage {
     pub log: Arc<dyn LogStore>,
     /// Sign-ins, release builds and leases, when several nodes share one database.
     pub shared: Option<datatrust_postgres::PgShared>,
+    /// The embedded store and its data directory, which `Backup` copies; `None` on
+    /// PostgreSQL (whose own tools back it up).
+    pub embedded: Option<(datatrust_store::SledStore, PathBuf)>,
 }
 
 /// The trust's log and state in PostgreSQL (`schema`), its telemetry sealed under the data
@@ -136,6 +140,7 @@ pub fn postgres_storage(
         store: Arc::new(store),
         log: Arc::new(log_store),
         shared: Some(shared),
+        embedded: None,
     })
 }
 

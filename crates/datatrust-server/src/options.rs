@@ -31,6 +31,9 @@ pub struct ServeOptions {
     pub drain_grace: Duration,
     /// How often licensees with overdue invoices are looked for and suspended.
     pub duties_interval: Duration,
+    /// Where `Backup` writes copies of the trust, and the journal of erasures since
+    /// (`admin restore` replays it); `None`: backups are refused.
+    pub backup_dir: Option<std::path::PathBuf>,
     /// Connections each listener holds at once, in total and per source address, and how
     /// long one may send nothing before it is closed.
     pub connections: crate::ConnectionLimits,
@@ -58,6 +61,7 @@ impl Default for ServeOptions {
             request_timeout: Duration::from_secs(30),
             token_lifetime: Duration::from_secs(15 * 60),
             drain_grace: Duration::ZERO,
+            backup_dir: None,
             duties_interval: Duration::from_secs(60),
             connections: crate::ConnectionLimits {
                 total: 8192,

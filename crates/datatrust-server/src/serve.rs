@@ -82,6 +82,9 @@ pub async fn serve(
     http_listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    if let Some(directory) = &options.backup_dir {
+        state.set_backup_dir(directory.clone());
+    }
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let disk_health = health_reporter.clone();
     for name in SERVICE_NAMES.iter().chain(&[""]) {

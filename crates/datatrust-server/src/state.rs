@@ -19,6 +19,9 @@ use crate::status;
 
 pub(crate) type TrustRegistry = Registry<Arc<dyn Store>, LogJournal>;
 
+/// The journal of erasures in the backup directory (`TrustState::journal_erasure`).
+pub const ERASURE_JOURNAL: &str = "erasures";
+
 /// The running trust. Cheap to clone.
 #[derive(Clone)]
 pub struct TrustState {
@@ -50,6 +53,13 @@ struct Inner {
     /// This node's name in leases: random per start.
     node: String,
     metrics: Arc<crate::metrics::Metrics>,
+    /// Every operation on the store holds it shared (`blocking`); a backup holds it alone,
+    /// so the copy is of one moment.
+    backup_gate: Arc<tokio::sync::RwLock<()>>,
+    /// The embedded store and its data directory, for backups.
+    embedded: Option<(datatrust_store::SledStore, std::path::PathBuf)>,
+    /// Where backups (and the journal of erasures since) are written: `serve --backup-dir`.
+    backup_dir: std::sync::OnceLock<std::path::PathBuf>,
 }
 
 /// When it was computed, the log size it saw, and the report.
@@ -175,6 +185,7 @@ impl TrustState {
             store,
             log: log_store,
             shared,
+            embedded,
         } = storage;
         let sequencer = Sequencer::open(log_store, log_signer.clone(), sequencer_options)
             .map_err(|error| match error {
@@ -232,6 +243,9 @@ impl TrustState {
                 shared,
                 node,
                 metrics,
+                backup_gate: Arc::default(),
+                embedded,
+                backup_dir: std::sync::OnceLock::new(),
             }),
         };
         state
@@ -428,6 +442,125 @@ impl TrustState {
         self.inner.registry.store().flush()
     }
 
+    /// Sets where backups go (`serve --backup-dir`); once.
+    pub fn set_backup_dir(&self, directory: std::path::PathBuf) {
+        let _ = self.inner.backup_dir.set(directory);
+    }
+
+    /// Writes a consistent copy of the trust under the backup directory, every store
+    /// operation waiting meanwhile: `<origin>-<time>/` (data) and `<origin>-<time>-keys/`.
+    pub(crate) async fn backup(
+        &self,
+    ) -> Result<
+        (
+            std::path::PathBuf,
+            std::path::PathBuf,
+            Arc<datatrust_tlog::SignedCheckpoint>,
+        ),
+        Status,
+    > {
+        let Some((store, data_dir)) = self.inner.embedded.clone() else {
+            return Err(Status::failed_precondition(
+                "this trust is on PostgreSQL: back up the database with its own tools \
+                 (pg_basebackup, or pg_dump of the schema) and keys/ apart (README, \"Backups\")",
+            ));
+        };
+        let Some(directory) = self.inner.backup_dir.get().cloned() else {
+            return Err(Status::failed_precondition(
+                "the server was started without --backup-dir: there is nowhere to write a backup",
+            ));
+        };
+        let _alone = Arc::clone(&self.inner.backup_gate).write_owned().await;
+        let reader = Arc::clone(self.log_reader());
+        let name = format!(
+            "{}-{}",
+            self.inner
+                .registry
+                .origin()
+                .as_str()
+                .replace(['/', ':'], "_"),
+            self.clock().now().rfc3339().replace(':', "")
+        );
+        let (data, keys) = (
+            directory.join(&name),
+            directory.join(format!("{name}-keys")),
+        );
+        let (data_copy, keys_copy) = (data.clone(), keys.clone());
+        let latest = tokio::task::spawn_blocking(move || {
+            let latest = reader
+                .refresh()
+                .map_err(|error| Status::internal(error.to_string()))?;
+            datatrust_store::backup_data_directory(&store, &data_dir, &data_copy, &keys_copy)
+                .map_err(|error| {
+                    tracing::error!(%error, "a backup failed");
+                    Status::internal(format!("the backup failed: {error}"))
+                })?;
+            Ok::<_, Status>(latest)
+        })
+        .await
+        .map_err(|error| status::internal(&error))??;
+        tracing::info!(data = %data.display(), keys = %keys.display(), log_size = latest.checkpoint.size, "backup written");
+        Ok((data, keys, latest))
+    }
+
+    /// Notes an erasure in the backup directory's journal, so that restoring an older
+    /// backup erases the member again (`admin restore`): the SHA-256 of the member's key
+    /// and the erasure's log index, a line each, made durable. Nothing without a backup
+    /// directory.
+    pub(crate) fn journal_erasure(&self, member: &datatrust_core::PublicKey, log_index: u64) {
+        let Some(directory) = self.inner.backup_dir.get() else {
+            return;
+        };
+        use sha2::Digest as _;
+        use std::io::Write as _;
+        let line = format!(
+            "{} {log_index}\n",
+            hex::encode(sha2::Sha256::digest(member.as_bytes()))
+        );
+        let path = directory.join(ERASURE_JOURNAL);
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| {
+                file.write_all(line.as_bytes())?;
+                file.sync_all()
+            });
+        if let Err(error) = written {
+            tracing::error!(%error, path = %path.display(), "journaling an erasure for backups failed: restore would not replay it");
+        }
+    }
+
+    /// Erases again the member whose key hashes (SHA-256, hex) to `key_hash`, as she asked
+    /// before (a journaled erasure after a restored backup's point); false if no member
+    /// with data or an active membership has that key. Blocks on disk.
+    pub fn erase_member_by_key_hash(
+        &self,
+        key_hash: &str,
+        now: UnixSeconds,
+    ) -> Result<bool, DomainError> {
+        use datatrust_core::store::TrustStore as _;
+        use sha2::Digest as _;
+        let registry = &self.inner.registry;
+        let mut after = None;
+        loop {
+            let page =
+                registry
+                    .store()
+                    .list_principals(Some(Role::Member), after.as_ref(), 1000)?;
+            for member in &page {
+                if hex::encode(sha2::Sha256::digest(member.public_key.as_bytes())) == key_hash {
+                    registry.erase_my_data(member, now)?;
+                    return Ok(true);
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == 1000 => after = Some(last.public_key),
+                _ => return Ok(false),
+            }
+        }
+    }
+
     /// Runs `operation` on a blocking thread (storage work blocks on disk), in the RPC's span.
     pub(crate) async fn blocking<T: Send + 'static>(
         &self,
@@ -435,10 +568,14 @@ impl TrustState {
     ) -> Result<T, Status> {
         let state = self.clone();
         let span = Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| operation(&state.inner.registry)))
-            .await
-            .map_err(|error| status::internal(&error))?
-            .map_err(status::from_domain)
+        let shared = Arc::clone(&self.inner.backup_gate).read_owned().await;
+        tokio::task::spawn_blocking(move || {
+            let _shared = shared;
+            span.in_scope(|| operation(&state.inner.registry))
+        })
+        .await
+        .map_err(|error| status::internal(&error))?
+        .map_err(status::from_domain)
     }
 
     /// Authenticates the caller from its bearer token, then runs `operation` as that caller.

@@ -106,6 +106,122 @@ pub enum DataDirectoryError {
     Store(#[from] StoreError),
 }
 
+/// Writes a consistent copy of an open trust: `data` gets the database (sled's own export,
+/// imported into a new database: a logical copy, whatever sled's files hold), the members'
+/// wrapped keys, the format marker and the published checkpoint; `keys` gets the trust's
+/// key files, apart, since whoever holds both reads every member's data. The caller keeps
+/// every writer out meanwhile. Both directories must not exist.
+pub fn backup(
+    store: &SledStore,
+    data_dir: &Path,
+    data: &Path,
+    keys: &Path,
+) -> Result<(), DataDirectoryError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| DataDirectoryError::Io { path, source }
+    };
+    for target in [data, keys] {
+        if target.exists() {
+            return Err(DataDirectoryError::Io {
+                path: target.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists already"),
+            });
+        }
+        create_private_directory(target)?;
+    }
+    store.flush()?;
+    let copy = sled::Config::new()
+        .path(data.join(DATABASE_DIRECTORY))
+        .open()
+        .map_err(|error| StoreError::new(format!("creating the backup's database: {error}")))?;
+    copy.import(store.database().export());
+    copy.flush()
+        .map_err(|error| StoreError::new(format!("flushing the backup's database: {error}")))?;
+    drop(copy);
+    let copy_files = |from: &Path, to: &Path| -> Result<(), DataDirectoryError> {
+        create_private_directory(to)?;
+        let Ok(entries) = fs::read_dir(from) else {
+            return Ok(());
+        };
+        for entry in entries {
+            let entry = entry.map_err(io(from))?;
+            if entry.file_type().map_err(io(from))?.is_file() {
+                let target = to.join(entry.file_name());
+                fs::copy(entry.path(), &target).map_err(io(&target))?;
+                File::open(&target)
+                    .and_then(|file| file.sync_all())
+                    .map_err(io(&target))?;
+            }
+        }
+        sync_directory(to)
+    };
+    copy_files(
+        &data_dir.join(MEMBER_KEYS_DIRECTORY),
+        &data.join(MEMBER_KEYS_DIRECTORY),
+    )?;
+    for name in [MARKER_FILE, "log-checkpoint"] {
+        let from = data_dir.join(name);
+        if from.exists() {
+            fs::copy(&from, data.join(name)).map_err(io(&from))?;
+        }
+    }
+    sync_directory(data)?;
+    copy_files(&data_dir.join(KEYS_DIRECTORY), keys)?;
+    Ok(())
+}
+
+/// Rebuilds a data directory from a backup's two halves (`backup`): the target must not
+/// exist. The caller opens it afterwards, which checks the keys against the database.
+pub fn restore(data: &Path, keys: &Path, target: &Path) -> Result<(), DataDirectoryError> {
+    if target.exists()
+        && fs::read_dir(target)
+            .map_err(|source| DataDirectoryError::Io {
+                path: target.to_path_buf(),
+                source,
+            })?
+            .next()
+            .is_some()
+    {
+        return Err(DataDirectoryError::NotADataDirectory {
+            path: target.to_path_buf(),
+        });
+    }
+    if !data.join(MARKER_FILE).exists() {
+        return Err(DataDirectoryError::Corrupt {
+            path: data.to_path_buf(),
+            message: "this is not a datatrust backup (no DATATRUST file)".into(),
+        });
+    }
+    create_private_directory(target)?;
+    copy_tree(data, target)?;
+    create_private_directory(&target.join(KEYS_DIRECTORY))?;
+    copy_tree(keys, &target.join(KEYS_DIRECTORY))?;
+    sync_directory(target)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<(), DataDirectoryError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| DataDirectoryError::Io { path, source }
+    };
+    for entry in fs::read_dir(from).map_err(io(from))? {
+        let entry = entry.map_err(io(from))?;
+        let target = to.join(entry.file_name());
+        if entry.file_type().map_err(io(from))?.is_dir() {
+            create_private_directory(&target)?;
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), &target).map_err(io(&target))?;
+            fs::set_permissions(&target, fs::Permissions::from_mode(0o600)).map_err(io(&target))?;
+            File::open(&target)
+                .and_then(|file| file.sync_all())
+                .map_err(io(&target))?;
+        }
+    }
+    sync_directory(to)
+}
+
 /// The trust's identity as recorded at creation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrustMetadata {

@@ -28,6 +28,21 @@ pub fn run(command: AdminCommand, json_output: bool) -> anyhow::Result<()> {
             &database_schema,
             json_output,
         ),
+        AdminCommand::Backup { .. } => bail!("admin backup runs on the async runtime"),
+        AdminCommand::Restore {
+            from,
+            keys,
+            data_dir,
+            seen_checkpoint,
+            erasures,
+        } => restore(
+            &from,
+            keys.as_deref(),
+            &data_dir,
+            &seen_checkpoint,
+            erasures.as_deref(),
+            json_output,
+        ),
         AdminCommand::Migrate {
             data_dir,
             to_database,
@@ -466,5 +481,180 @@ fn migrate(
             "serve it from there from now on; keep the old store until the trust has run on the new one"
         );
     });
+    Ok(())
+}
+
+/// Asks the running trust for a backup (`TrustService/Backup`).
+pub async fn backup(
+    key: &Path,
+    server: &str,
+    ca_cert: Option<&Path>,
+    json_output: bool,
+) -> anyhow::Result<()> {
+    let signer = crate::key_file::read(key)?;
+    let channel = crate::client::connect(server, ca_cert).await?;
+    let session = crate::client::sign_in(&channel, &signer).await?;
+    let response = session
+        .trust()
+        .backup(datatrust_proto::v1::BackupRequest {})
+        .await?
+        .into_inner();
+    output::show(
+        json_output,
+        json!({
+            "data_path": response.data_path, "keys_path": response.keys_path,
+            "log_size": response.log_size, "checkpoint": response.checkpoint,
+        }),
+        || {
+            println!(
+                "Backed up the trust at log size {} (on the server's machine):",
+                response.log_size
+            );
+            println!("  data: {}", response.data_path);
+            println!("  keys: {}", response.keys_path);
+            println!(
+                "Move the keys somewhere else than the data (another medium, another place): \
+                 whoever holds both reads every member's data and can sign as the trust."
+            );
+        },
+    );
+    Ok(())
+}
+
+/// Rebuilds a trust from a backup, then checks it (see `AdminCommand::Restore`).
+fn restore(
+    from: &Path,
+    keys: Option<&Path>,
+    data_dir: &Path,
+    seen: &[std::path::PathBuf],
+    erasures: Option<&Path>,
+    json_output: bool,
+) -> anyhow::Result<()> {
+    let keys = keys.map_or_else(
+        || {
+            let mut name = from.as_os_str().to_owned();
+            name.push("-keys");
+            std::path::PathBuf::from(name)
+        },
+        Path::to_path_buf,
+    );
+    datatrust_store::restore_data_directory(from, &keys, data_dir)
+        .with_context(|| format!("restoring {} into {}", from.display(), data_dir.display()))?;
+    let opened = datatrust_server::open_trust(
+        data_dir,
+        None,
+        &datatrust_core::Origin::parse(crate::config::DEFAULT_ORIGIN)?,
+        std::time::Duration::from_secs(900),
+        SequencerOptions::default(),
+        None,
+    )
+    .with_context(|| format!("opening the restored trust in {}", data_dir.display()))?;
+    let state = opened.state;
+    let reader = std::sync::Arc::clone(state.log_reader());
+    let latest = reader.refresh()?;
+    let size = latest.checkpoint.size;
+    // The whole log recomputed from its entries against the signed checkpoint.
+    let mut root = datatrust_core::merkle::hash::CompactRoot::new();
+    let mut prefix_roots = std::collections::BTreeMap::new();
+    let mut seen_checkpoints = Vec::new();
+    for path in seen {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--seen-checkpoint {}", path.display()))?;
+        let body = text.split("\n\n").next().unwrap_or_default();
+        let checkpoint = datatrust_tlog::Checkpoint::parse(&format!("{body}\n"))
+            .with_context(|| format!("--seen-checkpoint {}", path.display()))?;
+        prefix_roots.insert(checkpoint.size, None);
+        seen_checkpoints.push((path.clone(), text, checkpoint));
+    }
+    let mut index = 0;
+    if prefix_roots.contains_key(&0) {
+        prefix_roots.insert(0, Some(root.root()));
+    }
+    while index < size {
+        let end = (index + PAGE).min(size);
+        for entry in reader.entries(index, end)? {
+            root.push(datatrust_tlog::leaf_hash(&entry));
+            index += 1;
+            if let Some(slot) = prefix_roots.get_mut(&index) {
+                *slot = Some(root.root());
+            }
+        }
+    }
+    if root.root() != latest.checkpoint.root {
+        bail!(
+            "the restored log's entries do not hash to its signed checkpoint (size {size}): the backup is damaged"
+        );
+    }
+    for (path, text, checkpoint) in &seen_checkpoints {
+        let matches = prefix_roots
+            .get(&checkpoint.size)
+            .copied()
+            .flatten()
+            .is_some_and(|root| root == checkpoint.root);
+        if !matches {
+            // Left unservable: the checkpoint seen becomes the one the trust must not go
+            // behind, so `serve` refuses this directory too.
+            drop(state);
+            let published =
+                datatrust_store::PublishedCheckpointFile::open(&data_dir.join("log-checkpoint"))
+                    .map_err(|error| anyhow::anyhow!("{error}"))?;
+            published
+                .record(checkpoint.size, text)
+                .map_err(|error| anyhow::anyhow!("{error}"))?;
+            bail!(
+                "the backup's log (size {size}) is {} the checkpoint in {} (size {}): serving it \
+                 would roll the log back or fork it. Restore a later backup; {} is left unservable",
+                if checkpoint.size > size {
+                    "older than"
+                } else {
+                    "not a prefix of"
+                },
+                path.display(),
+                checkpoint.size,
+                data_dir.display()
+            );
+        }
+    }
+    // Erasures after the backup point, done again.
+    let journal = erasures.map_or_else(
+        || from.with_file_name(datatrust_server::ERASURE_JOURNAL),
+        Path::to_path_buf,
+    );
+    let mut replayed = 0u64;
+    if let Ok(text) = std::fs::read_to_string(&journal) {
+        for line in text.lines() {
+            let mut fields = line.split_whitespace();
+            let (Some(hash), Some(logged_at)) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            let logged_at: u64 = logged_at.parse().unwrap_or(0);
+            if logged_at < size {
+                continue; // in the backup already
+            }
+            if state
+                .erase_member_by_key_hash(hash, datatrust_server::now())
+                .with_context(|| {
+                    format!("erasing again the member of {journal:?}, line {line:?}")
+                })?
+            {
+                replayed += 1;
+            }
+        }
+    }
+    state.close_log();
+    state.flush()?;
+    drop(state);
+    drop(opened.directory);
+    output::show(
+        json_output,
+        json!({ "data_dir": data_dir.display().to_string(), "log_size": size, "erasures_replayed": replayed, "log_verified": true }),
+        || {
+            println!(
+                "Restored {} at log size {size}: the log recomputed in full and matches its signed checkpoint; {} checkpoint(s) seen are prefixes of it; {replayed} erasure(s) after the backup done again.",
+                data_dir.display(),
+                seen_checkpoints.len()
+            );
+        },
+    );
     Ok(())
 }

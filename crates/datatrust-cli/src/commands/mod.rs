@@ -33,6 +33,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let global = &cli.global;
     match cli.command {
         Command::Serve(arguments) => serve::run(*arguments).await,
+        Command::Admin(crate::AdminCommand::Backup {
+            key,
+            server,
+            ca_cert,
+        }) => admin::backup(&key, &server, ca_cert.as_deref(), global.json).await,
         Command::Admin(command) => {
             let json = global.json;
             tokio::task::spawn_blocking(move || admin::run(command, json)).await?

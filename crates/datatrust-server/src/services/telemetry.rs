@@ -236,9 +236,13 @@ impl MemberDataService for MemberDataApi {
         let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.erase_my_data(caller, now)
+                Ok((caller.public_key, registry.erase_my_data(caller, now)?))
             })
             .await?;
+        let (member, logged) = logged;
+        if let Some(log_index) = logged.log_index {
+            self.state.journal_erasure(&member, log_index);
+        }
         Ok(Response::new(v1::EraseMyDataResponse {
             chunks_erased: logged.value.chunks,
             log_index: logged.log_index,

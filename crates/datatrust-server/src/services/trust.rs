@@ -25,6 +25,28 @@ impl TrustService for TrustApi {
         }))
     }
 
+    async fn backup(
+        &self,
+        request: Request<datatrust_proto::v1::BackupRequest>,
+    ) -> Result<Response<datatrust_proto::v1::BackupResponse>, Status> {
+        self.state
+            .as_caller(request.metadata(), |_, caller| {
+                datatrust_core::registry::require_role(
+                    caller,
+                    datatrust_core::Role::Trustee,
+                    "back up the trust",
+                )
+            })
+            .await?;
+        let (data, keys, latest) = self.state.backup().await?;
+        Ok(Response::new(datatrust_proto::v1::BackupResponse {
+            data_path: data.display().to_string(),
+            keys_path: keys.display().to_string(),
+            checkpoint: latest.note.clone(),
+            log_size: latest.checkpoint.size,
+        }))
+    }
+
     async fn get_transparency_report(
         &self,
         _request: Request<datatrust_proto::v1::GetTransparencyReportRequest>,
