@@ -175,18 +175,21 @@ impl EventStore for MemoryEvents {
         }
         let inner = self.lock();
         let mut events = Vec::new();
-        let mut last = None;
         let chunks = inner
             .chunks
             .iter()
             .filter(|(key, _)| key.starts_with(member.as_bytes()))
             .filter(|(key, _)| after.is_none_or(|after| key.as_slice() > after));
+        // As the disk stores do: a page that reached `max_events` gives its last chunk's key,
+        // even when no chunk follows (the next page is then empty).
         for (key, chunk) in chunks {
-            if events.len() >= max_events.max(1) {
-                return Ok(EventPage { events, next: last });
-            }
             events.extend(chunk.iter().cloned());
-            last = Some(key.clone());
+            if events.len() >= max_events.max(1) {
+                return Ok(EventPage {
+                    events,
+                    next: Some(key.clone()),
+                });
+            }
         }
         Ok(EventPage { events, next: None })
     }
@@ -369,5 +372,6 @@ mod tests {
         crate::store_contract::run_all(MemoryStore::in_memory);
         crate::store_contract::records_contract(&MemoryStore::in_memory());
         crate::store_contract::events_contract(&MemoryStore::in_memory());
+        crate::store_contract::retention_contract(&MemoryStore::in_memory());
     }
 }

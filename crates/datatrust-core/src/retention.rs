@@ -95,6 +95,16 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         now: UnixSeconds,
         sweep: &mut RetentionSweep,
     ) -> Result<(), DomainError> {
+        // Nothing to do for a member with no day past retention and no screenshot (the
+        // common case): her history is not read.
+        let has_old_days = self
+            .store
+            .member_counts(member)?
+            .iter()
+            .any(|count| count.day < first_day);
+        if !has_old_days && self.store.member_screenshots(member, None, 1)?.is_empty() {
+            return Ok(());
+        }
         sweep.members += 1;
         // Chunk by chunk (a one-event page is one chunk); the screenshots kept events refer
         // to are kept.

@@ -507,3 +507,132 @@ pub fn events_contract<S: crate::store::EventStore>(store: &S) {
         "other members are untouched"
     );
 }
+
+/// What retention needs of an event store: members with data, chunks replaced or deleted,
+/// counts before a day, screenshots by reference and age, one release's parts.
+pub fn retention_contract<S: crate::store::EventStore>(store: &S) {
+    use crate::events::{Event, EventKind};
+    use std::collections::BTreeSet;
+    let member = test_key(40);
+    let other = test_key(41);
+    let day = 86_400_000;
+    let event = |time_ms: i64, x: i32| Event {
+        time_ms,
+        application: "editor".into(),
+        kind: EventKind::Pointer { x, y: 1 },
+    };
+    let shot = Event {
+        time_ms: day + 5,
+        application: "editor".into(),
+        kind: EventKind::Screenshot {
+            sha256: hex::encode([1u8; 32]),
+            size_bytes: 3,
+        },
+    };
+    let first = vec![event(day, 1), shot, event(5 * day, 2)];
+    store.put_chunk(&member, "laptop", 1, &first).unwrap();
+    store
+        .put_chunk(&member, "laptop", 2, &[event(day + 9, 3)])
+        .unwrap();
+    store
+        .put_chunk(&other, "laptop", 1, &[event(day, 4)])
+        .unwrap();
+    for (hash, stored_at) in [([1u8; 32], 1), ([2; 32], 1), ([3; 32], 10)] {
+        store
+            .put_screenshot(
+                &member,
+                &hash,
+                b"img",
+                crate::UnixSeconds(stored_at * 86_400),
+            )
+            .unwrap();
+    }
+    let members = store.members_with_data(None, 10).unwrap();
+    assert!(members.contains(&member) && members.contains(&other));
+    assert_eq!(
+        store.members_with_data(Some(&members[0]), 10).unwrap(),
+        members[1..].to_vec(),
+        "pages start strictly after"
+    );
+    // One chunk a page; the first keeps its day-5 event, the second goes whole.
+    let page = store.member_events_page(&member, None, 1).unwrap();
+    assert_eq!(page.events, first);
+    let key = page.next.unwrap();
+    store
+        .replace_chunk(&member, &key, &[event(5 * day, 2)])
+        .unwrap();
+    let page = store.member_events_page(&member, Some(&key), 1).unwrap();
+    store
+        .replace_chunk(&member, &page.next.unwrap(), &[])
+        .unwrap();
+    assert_eq!(
+        store.member_events(&member).unwrap(),
+        vec![event(5 * day, 2)]
+    );
+    assert_eq!(
+        store.expire_counts(&member, 5).unwrap(),
+        2,
+        "day 1's pointer and screenshots counts"
+    );
+    assert!(
+        store
+            .member_counts(&member)
+            .unwrap()
+            .iter()
+            .all(|count| count.day == 5)
+    );
+    // [1] only a deleted event referred to; [2] is older than the cut; [3] is recent.
+    let dropped = BTreeSet::from([[1u8; 32]]);
+    assert_eq!(
+        store
+            .expire_screenshots(
+                &member,
+                crate::UnixSeconds(5 * 86_400),
+                crate::UnixSeconds(40 * 86_400),
+                &BTreeSet::new(),
+                &dropped,
+            )
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store.member_screenshots(&member, None, 10).unwrap(),
+        vec![[3; 32]]
+    );
+    // A kept event's image stays, however old.
+    store
+        .put_screenshot(&member, &[4; 32], b"img", crate::UnixSeconds(0))
+        .unwrap();
+    let referenced = BTreeSet::from([[4u8; 32]]);
+    assert_eq!(
+        store
+            .expire_screenshots(
+                &member,
+                crate::UnixSeconds(5 * 86_400),
+                crate::UnixSeconds(40 * 86_400),
+                &referenced,
+                &BTreeSet::new(),
+            )
+            .unwrap(),
+        0
+    );
+    // One release's parts, not another's whose id it starts.
+    let records: Vec<Vec<u8>> = (0..5000u32).map(|n| n.to_be_bytes().to_vec()).collect();
+    assert!(store.put_release_part(&member, "r9", 0, &records).unwrap());
+    assert!(
+        store
+            .put_release_part(&member, "r", 0, &records[..1])
+            .unwrap()
+    );
+    assert_eq!(store.delete_release_part(&member, "r9").unwrap(), 2);
+    assert_eq!(store.release_part(&member, "r9").unwrap(), None);
+    assert_eq!(
+        store.release_part(&member, "r").unwrap(),
+        Some(records[..1].to_vec())
+    );
+    assert_eq!(
+        store.member_events(&other).unwrap().len(),
+        1,
+        "others untouched"
+    );
+}

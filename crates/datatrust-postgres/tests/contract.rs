@@ -150,6 +150,7 @@ fn the_store_contract_holds_on_postgresql() {
     datatrust_core::store_contract::run_all(|| pg_store(&config, &fresh_schema()));
     datatrust_core::store_contract::records_contract(&pg_store(&config, &fresh_schema()));
     datatrust_core::store_contract::events_contract(&pg_store(&config, &fresh_schema()));
+    datatrust_core::store_contract::retention_contract(&pg_store(&config, &fresh_schema()));
 }
 
 /// What the log's sequencer commits is what the store reads, with the same version: the

@@ -353,6 +353,9 @@ pub async fn serve(
     let mut sweep_stop = stop_receiver.clone();
     let duties_interval = options.duties_interval;
     tokio::spawn(async move {
+        // Retention is by the day: swept on the first duties of each day (the trust's
+        // clock), not every interval.
+        let mut swept_day: Option<i64> = None;
         let mut ticks = tokio::time::interval(duties_interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -363,6 +366,8 @@ pub async fn serve(
             if !leading.load(Ordering::SeqCst) {
                 continue;
             }
+            let today = sweeping.clock().now().0.div_euclid(86_400);
+            let retention_due = swept_day != Some(today);
             match sweeping
                 .blocking({
                     let now = sweeping.clock().now();
@@ -373,12 +378,20 @@ pub async fn serve(
                         }
                         let made = registry.enforce_duties(now)?;
                         // Retention: what outlived the terms' retention_days goes.
-                        Ok((made, registry.sweep_retention(now)?))
+                        let swept = if retention_due {
+                            registry.sweep_retention(now)?
+                        } else {
+                            datatrust_core::retention::RetentionSweep::default()
+                        };
+                        Ok((made, swept))
                     }
                 })
                 .await
             {
                 Ok((made, swept)) => {
+                    if retention_due {
+                        swept_day = Some(today);
+                    }
                     sweeping.metrics().note_retention_sweep(&swept);
                     if swept.deleted_anything() {
                         log_retention_sweep(&swept);

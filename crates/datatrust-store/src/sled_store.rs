@@ -594,6 +594,7 @@ mod tests {
         datatrust_core::store_contract::run_all(|| SledStore::temporary().unwrap());
         datatrust_core::store_contract::records_contract(&SledStore::temporary().unwrap());
         datatrust_core::store_contract::events_contract(&SledStore::temporary().unwrap());
+        datatrust_core::store_contract::retention_contract(&SledStore::temporary().unwrap());
     }
 
     #[test]

@@ -439,6 +439,7 @@ impl EventStore for SledStore {
         }
         if kept.is_empty() {
             self.chunks.remove(key).map_err(store_error)?;
+            return self.flush_now();
         } else {
             let member_key = self.member_key(member)?.ok_or_else(|| {
                 StoreError::data_loss("the member's data is stored but their key file is missing")
@@ -454,19 +455,21 @@ impl EventStore for SledStore {
 
     fn expire_counts(&self, member: &PublicKey, first_kept_day: i64) -> Result<u64, StoreError> {
         let end = [member.as_bytes().as_slice(), &first_kept_day.to_be_bytes()].concat();
-        let mut batch = sled::Batch::default();
-        let mut deleted = 0;
-        for key in self
+        let keys: Vec<sled::IVec> = self
             .event_counts
             .range(member.as_bytes().to_vec()..end)
             .keys()
-        {
-            batch.remove(key.map_err(store_error)?);
-            deleted += 1;
+            .collect::<Result<_, _>>()
+            .map_err(store_error)?;
+        // One by one: a batch takes sled's process-wide lock alone, which a flush in
+        // progress (of any sled database in the process) can wait on forever.
+        for key in &keys {
+            self.event_counts.remove(key).map_err(store_error)?;
         }
-        self.event_counts.apply_batch(batch).map_err(store_error)?;
-        self.flush_now()?;
-        Ok(deleted)
+        if !keys.is_empty() {
+            self.flush_now()?;
+        }
+        Ok(keys.len() as u64)
     }
 
     fn expire_screenshots(
@@ -478,8 +481,13 @@ impl EventStore for SledStore {
         dropped: &std::collections::BTreeSet<[u8; 32]>,
     ) -> Result<u64, StoreError> {
         let mut deleted = 0;
-        for key in self.screenshots.scan_prefix(member.as_bytes()).keys() {
-            let key = key.map_err(store_error)?;
+        let keys: Vec<sled::IVec> = self
+            .screenshots
+            .scan_prefix(member.as_bytes())
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(store_error)?;
+        for key in keys {
             let sha256: [u8; 32] = key[32..]
                 .try_into()
                 .map_err(|_| StoreError::data_loss("a screenshot key is malformed"))?;
@@ -505,28 +513,34 @@ impl EventStore for SledStore {
                 deleted += 1;
             }
         }
-        self.flush_now()?;
+        if deleted > 0 {
+            self.flush_now()?;
+        }
         Ok(deleted)
     }
 
     fn delete_release_part(&self, member: &PublicKey, release_id: &str) -> Result<u64, StoreError> {
         let prefix = [member.as_bytes().as_slice(), release_id.as_bytes()].concat();
-        let mut batch = sled::Batch::default();
-        let mut deleted = 0;
-        for key in self.release_parts.scan_prefix(&prefix).keys() {
-            let key = key.map_err(store_error)?;
-            // Chunk keys are the prefix and a u32; a longer release id sharing the prefix
-            // is another release.
-            if key.len() == prefix.len() + 4 || key.len() == prefix.len() {
-                batch.remove(key);
-                deleted += 1;
-            }
+        // Chunk keys are the prefix and a u32; a longer release id sharing the prefix is
+        // another release.
+        let keys: Vec<sled::IVec> = self
+            .release_parts
+            .scan_prefix(&prefix)
+            .keys()
+            .filter(|key| {
+                key.as_ref().map_or(true, |key| {
+                    key.len() == prefix.len() + 4 || key.len() == prefix.len()
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map_err(store_error)?;
+        for key in &keys {
+            self.release_parts.remove(key).map_err(store_error)?;
         }
-        if deleted > 0 {
-            self.release_parts.apply_batch(batch).map_err(store_error)?;
+        if !keys.is_empty() {
             self.flush_now()?;
         }
-        Ok(deleted)
+        Ok(keys.len() as u64)
     }
 
     fn screenshot(
