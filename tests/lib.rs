@@ -440,7 +440,18 @@ impl ServerProcess {
         extra: &[&str],
         stderr: impl Into<Stdio>,
     ) -> ServerProcess {
+        ServerProcess::start_with_env(data_dir, extra, stderr, &[])
+    }
+
+    /// As `start_logging_to`, with these environment variables set for the server.
+    pub fn start_with_env(
+        data_dir: &Path,
+        extra: &[&str],
+        stderr: impl Into<Stdio>,
+        environment: &[(&str, &str)],
+    ) -> ServerProcess {
         let mut child = Command::new(datatrust_binary())
+            .envs(environment.iter().copied())
             .args([
                 "serve",
                 "--grpc-addr",

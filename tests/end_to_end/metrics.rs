@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use datatrust_core::NoteSigner;
 use datatrust_proto::v1;
 use datatrust_proto::v1::auth_service_client::AuthServiceClient;
 use datatrust_server::ServeOptions;
@@ -177,4 +178,114 @@ async fn ready_while_serving_and_not_while_draining() {
         (503, b"draining\n".as_slice())
     );
     trust.stop().await;
+}
+
+/// A stand-in OpenTelemetry collector: answers every OTLP/HTTP request 200 and keeps the
+/// bodies it was sent.
+async fn otlp_collector() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>,
+) {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keeping = std::sync::Arc::clone(&received);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let keeping = std::sync::Arc::clone(&keeping);
+            tokio::spawn(async move {
+                let mut stream = tokio::io::BufReader::new(stream);
+                loop {
+                    let mut request_line = String::new();
+                    if stream.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0usize;
+                    loop {
+                        let mut header = String::new();
+                        stream.read_line(&mut header).await.unwrap();
+                        if header.trim().is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = header.split_once(':')
+                            && name.eq_ignore_ascii_case("content-length")
+                        {
+                            length = value.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    stream.read_exact(&mut body).await.unwrap();
+                    keeping
+                        .lock()
+                        .unwrap()
+                        .push((request_line.trim().to_owned(), body));
+                    stream
+                        .get_mut()
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n")
+                        .await
+                        .unwrap();
+                }
+            });
+        }
+    });
+    (address, received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_are_exported_over_otlp_when_the_standard_variable_is_set() {
+    if datatrust_tests::skip_in_postgres_run(
+        "spans_are_exported_over_otlp_when_the_standard_variable_is_set",
+        "it starts a `datatrust serve` process of its own",
+    ) {
+        return;
+    }
+    let (collector, received) = otlp_collector().await;
+    let directory = tempfile::tempdir().unwrap();
+    let endpoint = format!("http://{collector}");
+    let server = datatrust_tests::ServerProcess::start_with_env(
+        &directory.path().join("data"),
+        &[],
+        std::process::Stdio::null(),
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())],
+    );
+    let trustee = NoteSigner::parse(
+        &std::fs::read_to_string(directory.path().join("data/initial-trustee.key")).unwrap(),
+    )
+    .unwrap();
+    let channel = datatrust_cli::client::connect(&server.grpc_url, None)
+        .await
+        .unwrap();
+    let session = datatrust_cli::client::sign_in(&channel, &trustee)
+        .await
+        .unwrap();
+    session.auth().who_am_i(v1::WhoAmIRequest {}).await.unwrap();
+    // Spans are sent in batches; stopping the server sends the last one.
+    server.signal("-TERM");
+    assert!(
+        server
+            .wait(std::time::Duration::from_secs(30))
+            .await
+            .success()
+    );
+    let received = received.lock().unwrap();
+    let traces: Vec<&(String, Vec<u8>)> = received
+        .iter()
+        .filter(|(request, _)| request.starts_with("POST /v1/traces"))
+        .collect();
+    assert!(
+        !traces.is_empty(),
+        "no OTLP trace export: {:?}",
+        received
+            .iter()
+            .map(|(request, _)| request)
+            .collect::<Vec<_>>()
+    );
+    let contains = |needle: &[u8]| {
+        traces
+            .iter()
+            .any(|(_, body)| body.windows(needle.len()).any(|window| window == needle))
+    };
+    assert!(contains(b"WhoAmI"), "the WhoAmI call's span is exported");
+    assert!(contains(b"datatrust"), "under the service name datatrust");
 }

@@ -401,6 +401,7 @@ async function viewData() {
     element("p", { role: "status" }));
   show("My data",
     element("p", {}, `The trust holds ${total} records about your work, counted by day and kind.`),
+    summary.retention_days ? element("p", {}, `Under the agreement each day's records are kept for ${summary.retention_days} days after that day, then deleted (the table says until when).`) : null,
     counts.length ? element("figure", {},
       stackedChart(rows, categories, CATEGORY_COLOURS, "Records held about you per day, by kind"),
       element("ul", { class: "legend" }, categories.map((category) =>
@@ -408,9 +409,10 @@ async function viewData() {
       element("p", { class: "muted" }, "Nothing yet."),
     element("details", {}, element("summary", {}, "The same as a table"),
       element("div", { class: "table-wrap" }, element("table", { id: "data-table" },
-        element("thead", {}, element("tr", {}, element("th", {}, "Day"), element("th", {}, "Kind"), element("th", { class: "number" }, "Records"))),
+        element("thead", {}, element("tr", {}, element("th", {}, "Day"), element("th", {}, "Kind"), element("th", { class: "number" }, "Records"), element("th", {}, "Kept until"))),
         element("tbody", {}, counts.map((count) => element("tr", {},
-          element("td", {}, day(count.day)), element("td", {}, count.category), element("td", { class: "number" }, count.count))))))),
+          element("td", {}, day(count.day)), element("td", {}, count.category), element("td", { class: "number" }, count.count),
+          element("td", {}, day(Math.floor(Number(count.kept_until) / 86400))))))))),
     element("div", { class: "card" },
       element("h2", {}, "Take a copy"),
       element("p", {}, "Download everything the trust holds about you, in an open format (JSON Lines)."),

@@ -12,7 +12,7 @@ use crate::config::{DEFAULT_ORIGIN, LogFormat, ServeArgs};
 
 pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
     let mut config = arguments.resolve()?;
-    init_tracing(config.log_format);
+    let traces = init_tracing(config.log_format);
     config.options.check(config.grpc_addr)?;
     fit_connections_to_descriptors(&mut config.options);
 
@@ -114,6 +114,10 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
     .await?;
     // The lock is released only now, after the final flush.
     drop(opened.directory);
+    if let Some(traces) = traces {
+        // The last batch of spans goes out before the process ends.
+        let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+    }
     Ok(())
 }
 
@@ -123,20 +127,74 @@ enum HttpListener {
     Silent(tokio::net::TcpListener),
 }
 
-fn init_tracing(format: LogFormat) {
+/// Logs to stderr (text or JSON) and, when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, every span (one per RPC, with its method,
+/// role and key) exported as OpenTelemetry traces over OTLP/HTTP (protobuf), batched on a
+/// thread of its own. Returns the exporter's provider, to flush at shutdown.
+fn init_tracing(format: LogFormat) -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+    let provider = otlp_provider();
+    let traces = provider.as_ref().map(|provider| {
+        use opentelemetry::trace::TracerProvider as _;
+        tracing_opentelemetry::layer().with_tracer(provider.tracer("datatrust"))
+    });
+    let registry = tracing_subscriber::registry().with(filter).with(traces);
+    let ansi = std::io::stderr().is_terminal();
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
+        LogFormat::Text => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(ansi),
+            )
+            .init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true),
+            )
             .init(),
     }
+    provider
+}
+
+/// The OTLP trace exporter, when the standard variables ask for one; off otherwise.
+fn otlp_provider() -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
+    let wanted = [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()));
+    if !wanted {
+        return None;
+    }
+    use opentelemetry_otlp::WithExportConfig as _;
+    let exporter = match opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .build()
+    {
+        Ok(exporter) => exporter,
+        Err(error) => {
+            eprintln!("OTEL_EXPORTER_OTLP_ENDPOINT: traces are off: {error}");
+            return None;
+        }
+    };
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name("datatrust")
+        .build();
+    Some(
+        opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource)
+            .build(),
+    )
 }
 
 /// SIGINT or SIGTERM, whichever comes first; both handlers are installed when this returns.
