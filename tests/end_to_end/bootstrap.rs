@@ -305,3 +305,65 @@ async fn a_server_address_that_is_wrong_says_what_is_there() {
         "{stderr}"
     );
 }
+
+/// A token issued before a restart still works after it (sessions are kept in the store),
+/// while a principal deactivated meanwhile is refused at once, and an expired token is not
+/// brought back.
+#[tokio::test]
+async fn sessions_survive_a_restart_without_outliving_a_deactivation() {
+    let trust = TestTrust::start().await;
+    let trustee = trust.trustee_session().await;
+    let (member_key, member) = trust.new_principal(Role::Member, "Ada").await;
+    let (_, other) = trust.new_principal(Role::Member, "Bea").await;
+    let trust = trust.restart().await;
+    let who_am_i = |channel: tonic::transport::Channel, token: String| async move {
+        let mut request = tonic::Request::new(v1::WhoAmIRequest {});
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        v1::auth_service_client::AuthServiceClient::new(channel)
+            .who_am_i(request)
+            .await
+    };
+    let answer = who_am_i(trust.channel.clone(), member.token.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        answer.principal.unwrap().public_key,
+        member_key.public_key().as_bytes().to_vec()
+    );
+    who_am_i(trust.channel.clone(), trustee.token.clone())
+        .await
+        .unwrap();
+    // Deactivated after the restart: the stored session does not let her in.
+    let bea = other.principal.public_key.clone();
+    trust
+        .sign_in(&trust.trustee)
+        .await
+        .unwrap()
+        .principals()
+        .deactivate_principal(v1::DeactivatePrincipalRequest {
+            public_key: bea,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        who_am_i(trust.channel.clone(), other.token.clone())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unauthenticated
+    );
+    // Past the token's life (the trust's clock), it is gone, restart or not.
+    trust.clock.advance(24 * 3600);
+    let trust = trust.restart().await;
+    trust.clock.advance(24 * 3600);
+    assert_eq!(
+        who_am_i(trust.channel.clone(), member.token.clone())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unauthenticated
+    );
+}

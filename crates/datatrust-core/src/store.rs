@@ -704,3 +704,36 @@ mod record_kind_tests {
         assert_eq!(tables.len(), RecordKind::ALL.len());
     }
 }
+
+/// A signed-in session as stored: it survives a restart, and on a database that several
+/// nodes share, every node reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredSession {
+    pub public_key: PublicKey,
+    pub role: Role,
+    /// Unix seconds.
+    pub expires: i64,
+}
+
+/// Where sign-ins are kept: the challenge secret, challenges used, sessions (by the
+/// SHA-256 of their token, never the token). Every call re-reads the principal, so a
+/// stored session never outlives a deactivation.
+pub trait SignInStore: Send + Sync + 'static {
+    /// The secret named `name`: the stored one, or `fresh` stored now if there is none.
+    fn secret(&self, name: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError>;
+    /// Marks a challenge used until `expires` (Unix seconds); false when it was used
+    /// before. Forgets challenges expired by `now`.
+    fn use_challenge(&self, challenge: &[u8], expires: i64, now: i64) -> Result<bool, StoreError>;
+    /// Stores a session under its token's hash, ends the key's oldest beyond `keep`, and
+    /// forgets sessions expired by `now`.
+    fn start_session(
+        &self,
+        token_hash: &[u8; 32],
+        session: StoredSession,
+        keep: usize,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// The unexpired session stored under a token's hash.
+    fn session(&self, token_hash: &[u8; 32], now: i64)
+    -> Result<Option<StoredSession>, StoreError>;
+}

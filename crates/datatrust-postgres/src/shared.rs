@@ -16,13 +16,31 @@ fn shared_error(error: postgres::Error) -> StoreError {
     StoreError::new(format!("postgresql: {error}"))
 }
 
-/// A session as every node reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StoredSession {
-    pub public_key: PublicKey,
-    pub role: Role,
-    /// Unix seconds.
-    pub expires: i64,
+pub use datatrust_core::store::StoredSession;
+
+impl datatrust_core::store::SignInStore for PgShared {
+    fn secret(&self, name: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
+        PgShared::secret(self, name, fresh)
+    }
+    fn use_challenge(&self, challenge: &[u8], expires: i64, now: i64) -> Result<bool, StoreError> {
+        PgShared::use_challenge(self, challenge, expires, now)
+    }
+    fn start_session(
+        &self,
+        token_hash: &[u8; 32],
+        session: StoredSession,
+        keep: usize,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        PgShared::start_session(self, token_hash, session, keep, now)
+    }
+    fn session(
+        &self,
+        token_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<StoredSession>, StoreError> {
+        PgShared::session(self, token_hash, now)
+    }
 }
 
 /// A release being built, as any node reports it.

@@ -17,12 +17,12 @@
 //!    A key holds at most `SESSIONS_PER_KEY` sessions: its next sign-in ends its oldest, so
 //!    one key signing in without end churns its own sessions and nobody else's.
 //!
-//! On one node, sessions live in memory: a restart signs everyone out, which costs a client
-//! one round trip. Nodes sharing a PostgreSQL database (`Sessions::shared`) keep the
-//! challenge secret, used challenges and sessions there: a token from one node works on
-//! every node, and a challenge is spent on all of them at once. Each node remembers a
-//! session it found for a second or two (`SHARED_CACHE_SECONDS`); deactivation needs no
-//! such care, since every call re-reads the principal.
+//! The challenge secret, used challenges and sessions are kept in the trust's store
+//! (`Sessions::shared` over a `SignInStore`): in the embedded store's database, so a restart
+//! signs nobody out, or in the PostgreSQL database that several nodes share, so a token from
+//! one node works on every node and a challenge is spent on all of them at once. A node
+//! remembers a session it read for a second or two (`SHARED_CACHE_SECONDS`); deactivation
+//! needs no such care, since every call re-reads the principal.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -85,8 +85,9 @@ pub struct Sessions {
     /// Per key: sign-ins allowed, `LOGINS_PER_KEY_PER_MINUTE` a minute.
     login_allowance: crate::limits::TokenBuckets<PublicKey>,
     tokens: Mutex<SessionTable>,
-    /// Where several nodes keep sign-ins; `None` on one node.
-    shared: Option<datatrust_postgres::PgShared>,
+    /// Where sign-ins are kept (the embedded store, or the database nodes share); `None`:
+    /// in this process only (tests).
+    shared: Option<std::sync::Arc<dyn datatrust_core::store::SignInStore>>,
     /// Sessions read from `shared`, with when they were read (Unix seconds).
     cache: Mutex<HashMap<[u8; 32], (Session, i64)>>,
 }
@@ -135,7 +136,7 @@ impl Sessions {
     /// database's (made by the first node), so any node checks any node's challenges.
     pub fn shared(
         token_lifetime: Duration,
-        shared: datatrust_postgres::PgShared,
+        shared: std::sync::Arc<dyn datatrust_core::store::SignInStore>,
     ) -> Result<Sessions, datatrust_core::store::StoreError> {
         let mut sessions = Sessions::new(token_lifetime);
         sessions.challenge_secret = shared.secret("challenge", sessions.challenge_secret)?;
@@ -243,7 +244,7 @@ impl Sessions {
         };
         let hash = token_hash(&token);
         if let Some(shared) = &self.shared {
-            let stored = datatrust_postgres::StoredSession {
+            let stored = datatrust_core::store::StoredSession {
                 public_key,
                 role,
                 expires: session.expires_at_unix,
@@ -289,7 +290,7 @@ impl Sessions {
 
     fn shared_session(
         &self,
-        shared: &datatrust_postgres::PgShared,
+        shared: &std::sync::Arc<dyn datatrust_core::store::SignInStore>,
         hash: &[u8; 32],
         now: UnixSeconds,
     ) -> Result<Option<Session>, AuthError> {

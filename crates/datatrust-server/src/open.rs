@@ -56,6 +56,7 @@ pub fn open_trust(
         None => Storage {
             log: Arc::new(opened.store.log_store()?),
             embedded: Some((opened.store.clone(), opened.directory.path().to_path_buf())),
+            sign_ins: Arc::new(datatrust_store::SledSignIns::open(&opened.store)?),
             store: Arc::new(opened.store),
             shared: None,
         },
@@ -89,6 +90,9 @@ pub struct Storage {
     pub log: Arc<dyn LogStore>,
     /// Sign-ins, release builds and leases, when several nodes share one database.
     pub shared: Option<datatrust_postgres::PgShared>,
+    /// Where sign-ins are kept, so that they survive a restart (and, on PostgreSQL, are
+    /// every node's).
+    pub sign_ins: Arc<dyn datatrust_core::store::SignInStore>,
     /// The embedded store and its data directory, which `Backup` copies; `None` on
     /// PostgreSQL (whose own tools back it up).
     pub embedded: Option<(datatrust_store::SledStore, PathBuf)>,
@@ -139,6 +143,7 @@ pub fn postgres_storage(
     Ok(Storage {
         store: Arc::new(store),
         log: Arc::new(log_store),
+        sign_ins: Arc::new(shared.clone()),
         shared: Some(shared),
         embedded: None,
     })

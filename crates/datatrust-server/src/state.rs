@@ -186,6 +186,7 @@ impl TrustState {
             log: log_store,
             shared,
             embedded,
+            sign_ins,
         } = storage;
         let sequencer = Sequencer::open(log_store, log_signer.clone(), sequencer_options)
             .map_err(|error| match error {
@@ -202,12 +203,9 @@ impl TrustState {
             hasher.update(license_signer.sign(b"datatrust pseudonym secret v1"));
             hasher.finalize().into()
         };
-        let sessions = match &shared {
-            None => Sessions::new(token_lifetime),
-            Some(shared) => Sessions::shared(token_lifetime, shared.clone()).map_err(|error| {
-                StartError::Genesis(format!("reading the nodes' shared sign-in secret: {error}"))
-            })?,
-        };
+        let sessions = Sessions::shared(token_lifetime, sign_ins).map_err(|error| {
+            StartError::Genesis(format!("reading the stored sign-in secret: {error}"))
+        })?;
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let clock = Clock::default();
         let node = format!(

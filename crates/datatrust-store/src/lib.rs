@@ -6,6 +6,7 @@ mod data_directory;
 mod disk_space;
 mod member_keys;
 mod published_checkpoint;
+mod sign_ins;
 mod sled_log;
 mod sled_store;
 mod state_tables;
@@ -17,6 +18,7 @@ pub use data_directory::{
 };
 pub use disk_space::DEFAULT_MINIMUM_FREE_BYTES;
 pub use published_checkpoint::{PublishedCheckpointError, PublishedCheckpointFile};
+pub use sign_ins::SledSignIns;
 pub use sled_log::SledLogStore;
 pub use sled_store::{DEFAULT_CACHE_BYTES, SledStore, set_cache_capacity};
 
