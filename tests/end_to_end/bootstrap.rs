@@ -343,9 +343,7 @@ async fn sessions_survive_a_restart_without_outliving_a_deactivation() {
         .await
         .unwrap()
         .principals()
-        .deactivate_principal(v1::DeactivatePrincipalRequest {
-            public_key: bea,
-        })
+        .deactivate_principal(v1::DeactivatePrincipalRequest { public_key: bea })
         .await
         .unwrap();
     assert_eq!(

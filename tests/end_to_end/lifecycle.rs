@@ -221,3 +221,82 @@ async fn json_logs_are_one_json_object_per_line_with_the_rpc_span() {
     );
     assert_eq!(signed_in["role"], "trustee");
 }
+
+/// The trust's key files kept apart from the data directory (a mounted secret): `admin init`
+/// writes them there, `serve --keys-dir` reads them there, and a key file others could read
+/// is refused, naming it.
+#[tokio::test]
+async fn keys_kept_outside_the_data_directory_are_used_and_must_be_private() {
+    if datatrust_tests::skip_in_postgres_run(
+        "keys_kept_outside_the_data_directory_are_used_and_must_be_private",
+        "it starts `datatrust serve` processes of its own",
+    ) {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    let place = tempfile::tempdir().unwrap();
+    let (data, keys) = (place.path().join("data"), place.path().join("secrets"));
+    let init = Command::new(datatrust_binary())
+        .args(["admin", "init", "--data-dir"])
+        .arg(&data)
+        .env("DATATRUST_KEYS_DIR", &keys)
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    for name in ["log.key", "license.key", "data.key"] {
+        assert!(keys.join(name).exists(), "{name} is in the key directory");
+        assert!(
+            !data.join("keys").join(name).exists(),
+            "{name} is not in the data directory"
+        );
+    }
+    std::fs::set_permissions(
+        keys.join("license.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let refused = Command::new(datatrust_binary())
+        .args([
+            "serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--keys-dir")
+        .arg(&keys)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("license.key") && stderr.contains("chmod 600"),
+        "{stderr}"
+    );
+    std::fs::set_permissions(
+        keys.join("license.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let keys_flag = keys.to_str().unwrap().to_owned();
+    let server = ServerProcess::start(&data, &["--keys-dir", &keys_flag]);
+    let channel = datatrust_cli::client::connect(&server.grpc_url, None)
+        .await
+        .unwrap();
+    let info = datatrust_cli::client::trust_info(&channel).await.unwrap();
+    let license_key =
+        NoteSigner::parse(&std::fs::read_to_string(keys.join("license.key")).unwrap()).unwrap();
+    assert_eq!(info.license_vkey, license_key.verifier().to_text());
+    let trustee = datatrust_cli::client::sign_in(&channel, &trustee_key(&data))
+        .await
+        .unwrap();
+    trustee.auth().who_am_i(v1::WhoAmIRequest {}).await.unwrap();
+    server.signal("-TERM");
+    assert!(server.wait(Duration::from_secs(20)).await.success());
+}

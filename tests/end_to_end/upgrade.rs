@@ -314,8 +314,11 @@ async fn check_fixture(fixture: &Path) {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     for entry in std::fs::read_dir(data_dir.join("keys")).unwrap() {
-        std::fs::set_permissions(entry.unwrap().path(), std::fs::Permissions::from_mode(0o600))
-            .unwrap();
+        std::fs::set_permissions(
+            entry.unwrap().path(),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
     }
     let trust = TestTrust::open(&data_dir, ServeOptions::default()).await;
     let marker = std::fs::read_to_string(data_dir.join("DATATRUST")).unwrap();

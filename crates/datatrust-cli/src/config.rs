@@ -31,6 +31,11 @@ pub struct ServeArgs {
     /// Where the trust keeps its keys and database [default: ./datatrust-data]
     #[arg(long, env = "DATATRUST_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Keep the trust's key files (log.key, license.key, data.key) here instead of
+    /// <data-dir>/keys: a directory apart, e.g. a mounted secret. Key files others may read
+    /// are refused
+    #[arg(long, env = "DATATRUST_KEYS_DIR")]
+    pub keys_dir: Option<PathBuf>,
     /// Keep the trust's log and state in PostgreSQL (a libpq connection string or
     /// postgres:// URL) instead of the data directory's embedded store; the keys stay in
     /// the data directory. Several nodes may serve one database: see the README, "Running
@@ -103,6 +108,7 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     data_dir: Option<PathBuf>,
+    keys_dir: Option<PathBuf>,
     database: Option<String>,
     database_schema: Option<String>,
     grpc_addr: Option<SocketAddr>,
@@ -125,10 +131,21 @@ struct FileConfig {
     backup_dir: Option<PathBuf>,
 }
 
+/// `DATATRUST_KEYS_DIR`: where the trust's key files are when they are not in
+/// `<data-dir>/keys` (the `admin` commands and `trust info --data-dir` read it; `serve` also
+/// takes `--keys-dir`).
+pub fn keys_dir_from_environment() -> Option<PathBuf> {
+    std::env::var_os("DATATRUST_KEYS_DIR")
+        .filter(|value| !value.is_empty())
+        .map(PathBuf::from)
+}
+
 /// Everything `serve` needs, resolved.
 #[derive(Debug)]
 pub struct ServeConfig {
     pub data_dir: PathBuf,
+    /// Where the key files are, when not in `<data_dir>/keys`.
+    pub keys_dir: Option<PathBuf>,
     /// PostgreSQL to keep the log and state in, and its schema; `None`: the embedded store.
     pub database: Option<(String, String)>,
     pub grpc_addr: SocketAddr,
@@ -248,6 +265,7 @@ impl ServeArgs {
         };
         Ok(ServeConfig {
             cache_bytes,
+            keys_dir: self.keys_dir.clone().or(file.keys_dir.clone()),
             data_dir: self
                 .data_dir
                 .or(file.data_dir)

@@ -21,7 +21,10 @@ mod status;
 
 pub use admission::AdmissionLimits;
 pub use connections::ConnectionLimits;
-pub use open::{OpenTrust, OpenTrustError, Storage, open_trust, postgres_storage, published_file};
+pub use open::{
+    OpenTrust, OpenTrustError, Storage, open_trust, open_trust_with_keys, postgres_storage,
+    published_file,
+};
 pub use options::{OptionsError, ServeOptions, TlsFiles};
 pub use serve::{ServeError, serve};
 pub use starting::{Starting, answer_while_starting};

@@ -49,13 +49,44 @@ pub fn open_trust(
     sequencer: SequencerOptions,
     database: Option<(&str, &str)>,
 ) -> Result<OpenTrust, OpenTrustError> {
-    let opened =
-        DataDirectory::open_or_create(data_dir, requested_origin, default_origin, crate::now())?;
+    open_trust_with_keys(
+        data_dir,
+        None,
+        requested_origin,
+        default_origin,
+        token_lifetime,
+        sequencer,
+        database,
+    )
+}
+
+/// As `open_trust`, with the trust's key files in `keys_dir` (kept apart from the data
+/// directory, e.g. a mounted secret) when it is given.
+pub fn open_trust_with_keys(
+    data_dir: &Path,
+    keys_dir: Option<&Path>,
+    requested_origin: Option<&Origin>,
+    default_origin: &Origin,
+    token_lifetime: Duration,
+    sequencer: SequencerOptions,
+    database: Option<(&str, &str)>,
+) -> Result<OpenTrust, OpenTrustError> {
+    let opened = DataDirectory::open_or_create_with_keys(
+        data_dir,
+        keys_dir,
+        requested_origin,
+        default_origin,
+        crate::now(),
+    )?;
     let origin = opened.metadata.origin.clone();
     let storage = match database {
         None => Storage {
             log: Arc::new(opened.store.log_store()?),
-            embedded: Some((opened.store.clone(), opened.directory.path().to_path_buf())),
+            embedded: Some(crate::state::Embedded {
+                store: opened.store.clone(),
+                data_dir: opened.directory.path().to_path_buf(),
+                keys_dir: opened.directory.keys_path().to_path_buf(),
+            }),
             sign_ins: Arc::new(datatrust_store::SledSignIns::open(&opened.store)?),
             store: Arc::new(opened.store),
             shared: None,
@@ -95,7 +126,7 @@ pub struct Storage {
     pub sign_ins: Arc<dyn datatrust_core::store::SignInStore>,
     /// The embedded store and its data directory, which `Backup` copies; `None` on
     /// PostgreSQL (whose own tools back it up).
-    pub embedded: Option<(datatrust_store::SledStore, PathBuf)>,
+    pub embedded: Option<crate::state::Embedded>,
 }
 
 /// The trust's log and state in PostgreSQL (`schema`), its telemetry sealed under the data

@@ -19,6 +19,14 @@ use crate::status;
 
 pub(crate) type TrustRegistry = Registry<Arc<dyn Store>, LogJournal>;
 
+/// The embedded store and where its files are, which backups copy.
+#[derive(Clone)]
+pub struct Embedded {
+    pub store: datatrust_store::SledStore,
+    pub data_dir: std::path::PathBuf,
+    pub keys_dir: std::path::PathBuf,
+}
+
 /// The journal of erasures in the backup directory (`TrustState::journal_erasure`).
 pub const ERASURE_JOURNAL: &str = "erasures";
 
@@ -57,7 +65,7 @@ struct Inner {
     /// so the copy is of one moment.
     backup_gate: Arc<tokio::sync::RwLock<()>>,
     /// The embedded store and its data directory, for backups.
-    embedded: Option<(datatrust_store::SledStore, std::path::PathBuf)>,
+    embedded: Option<Embedded>,
     /// Where backups (and the journal of erasures since) are written: `serve --backup-dir`.
     backup_dir: std::sync::OnceLock<std::path::PathBuf>,
 }
@@ -457,7 +465,12 @@ impl TrustState {
         ),
         Status,
     > {
-        let Some((store, data_dir)) = self.inner.embedded.clone() else {
+        let Some(Embedded {
+            store,
+            data_dir,
+            keys_dir,
+        }) = self.inner.embedded.clone()
+        else {
             return Err(Status::failed_precondition(
                 "this trust is on PostgreSQL: back up the database with its own tools \
                  (pg_basebackup, or pg_dump of the schema) and keys/ apart (README, \"Backups\")",
@@ -488,11 +501,13 @@ impl TrustState {
             let latest = reader
                 .refresh()
                 .map_err(|error| Status::internal(error.to_string()))?;
-            datatrust_store::backup_data_directory(&store, &data_dir, &data_copy, &keys_copy)
-                .map_err(|error| {
-                    tracing::error!(%error, "a backup failed");
-                    Status::internal(format!("the backup failed: {error}"))
-                })?;
+            datatrust_store::backup_data_directory(
+                &store, &data_dir, &keys_dir, &data_copy, &keys_copy,
+            )
+            .map_err(|error| {
+                tracing::error!(%error, "a backup failed");
+                Status::internal(format!("the backup failed: {error}"))
+            })?;
             Ok::<_, Status>(latest)
         })
         .await

@@ -31,9 +31,9 @@ const MARKER_FILE: &str = "DATATRUST";
 const INITIALISING_FILE: &str = ".initialising";
 const LOCK_FILE: &str = "lock";
 const KEYS_DIRECTORY: &str = "keys";
-const LOG_KEY_FILE: &str = "keys/log.key";
-const LICENSE_KEY_FILE: &str = "keys/license.key";
-const DATA_KEY_FILE: &str = "keys/data.key";
+const LOG_KEY_FILE: &str = "log.key";
+const LICENSE_KEY_FILE: &str = "license.key";
+const DATA_KEY_FILE: &str = "data.key";
 const INITIAL_TRUSTEE_KEY_FILE: &str = "initial-trustee.key";
 const DATABASE_DIRECTORY: &str = "db";
 const MEMBER_KEYS_DIRECTORY: &str = "member-keys";
@@ -114,6 +114,7 @@ pub enum DataDirectoryError {
 pub fn backup(
     store: &SledStore,
     data_dir: &Path,
+    keys_dir: &Path,
     data: &Path,
     keys: &Path,
 ) -> Result<(), DataDirectoryError> {
@@ -167,7 +168,7 @@ pub fn backup(
         }
     }
     sync_directory(data)?;
-    copy_files(&data_dir.join(KEYS_DIRECTORY), keys)?;
+    copy_files(keys_dir, keys)?;
     Ok(())
 }
 
@@ -252,6 +253,9 @@ pub fn data_key_check(data_key: &[u8; 32]) -> String {
 #[derive(Debug)]
 pub struct DataDirectory {
     path: PathBuf,
+    /// Where the trust's key files are: `<path>/keys`, or a directory the operator keeps
+    /// apart (a mounted secret).
+    keys: PathBuf,
     _lock: File,
 }
 
@@ -274,11 +278,29 @@ impl DataDirectory {
         &self.path
     }
 
+    /// Where the trust's key files are.
+    pub fn keys_path(&self) -> &Path {
+        &self.keys
+    }
+
     /// Opens the trust in `path`, creating it if the directory is new or empty.
     /// `requested_origin` is the origin asked for on the command line, if any: it names a new
     /// trust, and must match an existing one.
     pub fn open_or_create(
         path: &Path,
+        requested_origin: Option<&Origin>,
+        default_origin: &Origin,
+        now: UnixSeconds,
+    ) -> Result<OpenedTrust, DataDirectoryError> {
+        DataDirectory::open_or_create_with_keys(path, None, requested_origin, default_origin, now)
+    }
+
+    /// As `open_or_create`, with the trust's key files in `keys` instead of `<path>/keys`
+    /// (a directory the operator keeps apart, e.g. a mounted secret; a new trust's keys are
+    /// written there). Key files others may read are refused, wherever they are.
+    pub fn open_or_create_with_keys(
+        path: &Path,
+        keys: Option<&Path>,
         requested_origin: Option<&Origin>,
         default_origin: &Origin,
         now: UnixSeconds,
@@ -295,7 +317,12 @@ impl DataDirectory {
         }
         let lock = lock(&path)?;
         // Inspect again under the lock: another process may have initialised it meanwhile.
-        let directory = DataDirectory { path, _lock: lock };
+        let keys = keys.map_or_else(|| path.join(KEYS_DIRECTORY), Path::to_path_buf);
+        let directory = DataDirectory {
+            path,
+            keys,
+            _lock: lock,
+        };
         match inspect(&directory.path)? {
             DirectoryState::Initialised { format } => directory.open(requested_origin, format, now),
             DirectoryState::Empty | DirectoryState::InterruptedInitialisation => {
@@ -313,7 +340,7 @@ impl DataDirectory {
         format: u32,
         now: UnixSeconds,
     ) -> Result<OpenedTrust, DataDirectoryError> {
-        check_private_files(&self.path)?;
+        check_private_files(&self.path, &self.keys)?;
         let data_key = self.existing_data_key()?;
         let store = SledStore::open(
             &self.path.join(DATABASE_DIRECTORY),
@@ -323,7 +350,7 @@ impl DataDirectory {
             path: self.path.clone(),
             message: "the database holds no trust metadata".into(),
         })?;
-        let data_key_path = self.path.join(DATA_KEY_FILE);
+        let data_key_path = self.keys.join(DATA_KEY_FILE);
         let holds_member_keys = fs::read_dir(self.path.join(MEMBER_KEYS_DIRECTORY))
             .map(|mut entries| entries.next().is_some())
             .unwrap_or(false);
@@ -470,8 +497,21 @@ impl DataDirectory {
                 }
             }
         }
+        if self.keys != self.path.join(KEYS_DIRECTORY)
+            && [LOG_KEY_FILE, LICENSE_KEY_FILE, DATA_KEY_FILE]
+                .iter()
+                .any(|name| self.keys.join(name).exists())
+        {
+            return Err(DataDirectoryError::Corrupt {
+                path: self.keys.clone(),
+                message: "this key directory already holds a trust's keys, and the data directory \
+                          holds no trust: give the data directory of the trust these keys are \
+                          for, or an empty key directory for a new trust"
+                    .into(),
+            });
+        }
         write_private_file(&self.path.join(INITIALISING_FILE), b"")?;
-        create_private_directory(&self.path.join(KEYS_DIRECTORY))?;
+        create_private_directory(&self.keys)?;
 
         let log_signer = NoteSigner::new(origin.as_str(), random_seed())
             .map_err(|error| self.corrupt(error.to_string()))?;
@@ -480,11 +520,11 @@ impl DataDirectory {
         let trustee_signer = NoteSigner::new("datatrust-trustee", random_seed())
             .map_err(|error| self.corrupt(error.to_string()))?;
         write_private_file(
-            &self.path.join(LOG_KEY_FILE),
+            &self.keys.join(LOG_KEY_FILE),
             format!("{}\n", log_signer.to_private_text()).as_bytes(),
         )?;
         write_private_file(
-            &self.path.join(LICENSE_KEY_FILE),
+            &self.keys.join(LICENSE_KEY_FILE),
             format!("{}\n", license_signer.to_private_text()).as_bytes(),
         )?;
         let trustee_key_path = self.path.join(INITIAL_TRUSTEE_KEY_FILE);
@@ -541,7 +581,7 @@ impl DataDirectory {
     /// The data key, if its file exists. It is never made here: a missing key is either a
     /// trust from before telemetry or a loss, and only the caller can tell which.
     fn existing_data_key(&self) -> Result<Option<[u8; 32]>, DataDirectoryError> {
-        let path = self.path.join(DATA_KEY_FILE);
+        let path = self.keys.join(DATA_KEY_FILE);
         match fs::read_to_string(&path) {
             Ok(text) => {
                 hex_decode(text.trim())
@@ -561,7 +601,7 @@ impl DataDirectory {
         let key = random_seed();
         let text: String = key.iter().map(|byte| format!("{byte:02x}")).collect();
         write_private_file(
-            &self.path.join(DATA_KEY_FILE),
+            &self.keys.join(DATA_KEY_FILE),
             format!("{text}\n").as_bytes(),
         )?;
         Ok(key)
@@ -572,7 +612,7 @@ impl DataDirectory {
         relative: &str,
         expected_name: &str,
     ) -> Result<NoteSigner, DataDirectoryError> {
-        let path = self.path.join(relative);
+        let path = self.keys.join(relative);
         let text = fs::read_to_string(&path).map_err(|source| DataDirectoryError::Io {
             path: path.clone(),
             source,
@@ -694,13 +734,13 @@ fn write_metadata(store: &SledStore, metadata: &TrustMetadata) -> Result<(), Sto
 /// Every file of the trust is its user's alone (0600, directories 0700). Keys that others
 /// could read are refused, naming the file, since they may already have been copied; the
 /// rest (the database, members' wrapped keys) is tightened in place with a warning.
-fn check_private_files(path: &Path) -> Result<(), DataDirectoryError> {
+fn check_private_files(path: &Path, keys: &Path) -> Result<(), DataDirectoryError> {
     let io = |path: &Path, source| DataDirectoryError::Io {
         path: path.to_path_buf(),
         source,
     };
     for key in [LOG_KEY_FILE, LICENSE_KEY_FILE, DATA_KEY_FILE] {
-        let key_path = path.join(key);
+        let key_path = keys.join(key);
         match fs::metadata(&key_path) {
             Ok(found) => {
                 let mode = found.permissions().mode() & 0o777;
@@ -829,7 +869,7 @@ mod tests {
         let trustee_key = created.created_trustee_key.clone().unwrap();
         let mode = fs::metadata(&trustee_key).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let log_mode = fs::metadata(path.join(LOG_KEY_FILE))
+        let log_mode = fs::metadata(path.join(KEYS_DIRECTORY).join(LOG_KEY_FILE))
             .unwrap()
             .permissions()
             .mode()
@@ -921,7 +961,11 @@ mod tests {
         let directory = tempfile::tempdir().unwrap();
         fs::write(directory.path().join(INITIALISING_FILE), "").unwrap();
         fs::create_dir(directory.path().join(KEYS_DIRECTORY)).unwrap();
-        fs::write(directory.path().join(LOG_KEY_FILE), "half written").unwrap();
+        fs::write(
+            directory.path().join(KEYS_DIRECTORY).join(LOG_KEY_FILE),
+            "half written",
+        )
+        .unwrap();
         let opened =
             DataDirectory::open_or_create(directory.path(), None, &origin(), UnixSeconds(1))
                 .unwrap();

@@ -66,8 +66,9 @@ fn init(data_dir: &Path, origin: Option<&str>, json_output: bool) -> anyhow::Res
         .map(datatrust_core::Origin::parse)
         .transpose()
         .context("--origin")?;
-    let opened = DataDirectory::open_or_create(
+    let opened = DataDirectory::open_or_create_with_keys(
         data_dir,
+        crate::config::keys_dir_from_environment().as_deref(),
         requested.as_ref(),
         &datatrust_core::Origin::parse(crate::config::DEFAULT_ORIGIN)?,
         datatrust_server::now(),
@@ -166,8 +167,9 @@ fn open_existing(data_dir: &Path) -> anyhow::Result<datatrust_store::OpenedTrust
             data_dir.display()
         );
     }
-    DataDirectory::open_or_create(
+    DataDirectory::open_or_create_with_keys(
         data_dir,
+        crate::config::keys_dir_from_environment().as_deref(),
         None,
         &datatrust_core::Origin::parse(crate::config::DEFAULT_ORIGIN)?,
         datatrust_server::now(),

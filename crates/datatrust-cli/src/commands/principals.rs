@@ -89,8 +89,9 @@ pub async fn trust_info(global: &GlobalArgs, data_dir: Option<&Path>) -> anyhow:
     let info = match data_dir {
         Some(data_dir) => {
             // The lock refuses this while a server runs on the directory; ask the server then.
-            let opened = DataDirectory::open_or_create(
+            let opened = DataDirectory::open_or_create_with_keys(
                 data_dir,
+                crate::config::keys_dir_from_environment().as_deref(),
                 None,
                 &datatrust_core::Origin::parse(crate::config::DEFAULT_ORIGIN)?,
                 datatrust_server::now(),

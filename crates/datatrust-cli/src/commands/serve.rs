@@ -45,10 +45,12 @@ pub async fn run(arguments: ServeArgs) -> anyhow::Result<()> {
     } else {
         HttpListener::Silent(http_listener)
     };
+    let keys_dir = config.keys_dir.clone();
     let opened = tokio::task::spawn_blocking(move || {
         let default_origin = Origin::parse(DEFAULT_ORIGIN).expect("the default origin is valid");
-        datatrust_server::open_trust(
+        datatrust_server::open_trust_with_keys(
             &data_dir,
+            keys_dir.as_deref(),
             requested_origin.as_ref(),
             &default_origin,
             token_lifetime,
