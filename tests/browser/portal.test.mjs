@@ -213,6 +213,17 @@ try {
     return record.privateKey.extractable;
   });
   check(extractable === false, "the key made in the browser cannot be extracted");
+  check((await fresh.getByText("lives only in this browser").count()) === 1, "the portal warns that a browser-made key lives only there");
+  const [saved] = await Promise.all([fresh.waitForEvent("download"), fresh.locator("#save-key").click()]);
+  const keyFile = await new Promise((resolve, reject) => {
+    saved.createReadStream().then((stream) => {
+      let text = "";
+      stream.on("data", (chunk) => { text += chunk; });
+      stream.on("end", () => resolve(text));
+      stream.on("error", reject);
+    }, reject);
+  });
+  check(keyFile.startsWith("PRIVATE+KEY+datatrust+"), "the member can save a copy of the key she made, as a key file");
   await fresh.locator("#invitation-code").fill(expected.invitation_code);
   await fresh.screenshot({ path: join(screenshots, "join-with-invitation.png"), fullPage: true });
   await fresh.getByRole("button", { name: "Join the trust" }).click();

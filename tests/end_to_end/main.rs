@@ -10,6 +10,7 @@ mod core_loop;
 mod crash;
 mod crash_state;
 mod integrity;
+mod keys;
 mod lifecycle;
 mod log;
 mod metrics;

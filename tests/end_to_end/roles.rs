@@ -849,6 +849,42 @@ fn rows() -> Vec<Row> {
             [OK, OK, OK, OK, OK],
         ),
         row(
+            // Every role may rotate its own key; signatures that do not verify stop here,
+            // past the role check (a real rotation: tests/end_to_end/keys.rs).
+            "AuthService/RotateKey",
+            |context| {
+                Box::pin(async move {
+                    AuthServiceClient::new(context.channel.clone())
+                        .rotate_key(context.request(v1::RotateKeyRequest {
+                            new_public_key: new_signer().public_key().as_bytes().to_vec(),
+                            old_signature: vec![0; 64],
+                            new_signature: vec![0; 64],
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, INVALID, INVALID, INVALID, INVALID],
+        ),
+        row(
+            // Trustees only; a signature that does not verify stops the trustee after the
+            // role check (a real recovery: tests/end_to_end/keys.rs).
+            "PrincipalService/ApproveRecovery",
+            |context| {
+                Box::pin(async move {
+                    PrincipalServiceClient::new(context.channel.clone())
+                        .approve_recovery(context.request(v1::ApproveRecoveryRequest {
+                            member_public_key: new_signer().public_key().as_bytes().to_vec(),
+                            new_public_key: new_signer().public_key().as_bytes().to_vec(),
+                            signature: vec![0; 64],
+                        }))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, INVALID, DENIED, DENIED, DENIED],
+        ),
+        row(
             // This trust has no backup directory: the trustee gets past the role check to
             // the precondition (the backup itself: tests/end_to_end/backup.rs).
             "TrustService/Backup",

@@ -257,6 +257,7 @@ impl SignedIn {
                 .await?
                 .into_inner();
             whole.entries.extend(page.entries);
+            whole.key_changes.extend(page.key_changes);
             whole.commitment_salt = page.commitment_salt;
             if page.next_page_token.is_empty() {
                 return Ok(whole);

@@ -308,6 +308,15 @@ pub enum KeyCommand {
     },
     /// Print the public key of the key file in --key.
     Show,
+    /// Replace the key you sign in with (--key) by another (--new-key, from `key generate`):
+    /// both sign the request, the change is logged, and the old key stops working at once.
+    /// Everything you hold stays yours. Keep a copy of the new key file somewhere safe: it is
+    /// the only way in without asking trustees for a recovery.
+    Rotate {
+        /// The new key file.
+        #[arg(long)]
+        new_key: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -381,6 +390,18 @@ pub enum TrusteePrincipalsCommand {
     Deactivate {
         #[arg(long)]
         public_key: String,
+    },
+    /// Approve giving a member who lost her key a new one, once she has proved who she is
+    /// out of band (in person, with her union card). At the terms' trustee quorum her
+    /// membership (consents, earnings, history) continues under the new key and the old one
+    /// stops; the recovery is logged and shows in her audit.
+    ApproveRecovery {
+        /// The member's identity: her first public key (`trustee list`).
+        #[arg(long)]
+        member: String,
+        /// The public key of the key file she made anew (`key generate`, `key show`).
+        #[arg(long)]
+        new_public_key: String,
     },
 }
 

@@ -1571,7 +1571,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         if until > now {
             return Err(FieldError::new("until", "cannot be in the future").into());
         }
-        if !caller.public_key.verify(
+        if !caller.signing_key().verify(
             &no_use_message(self.origin().as_str(), license_id, until),
             signature,
         ) {

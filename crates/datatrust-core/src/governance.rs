@@ -669,7 +669,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         now: UnixSeconds,
     ) -> Result<Ballot, DomainError> {
         require_role(caller, Role::Member, "vote on terms")?;
-        if !caller.public_key.verify(
+        if !caller.signing_key().verify(
             &ballot_message(self.origin.as_str(), terms_hash, approve),
             signature,
         ) {
@@ -867,7 +867,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         now: UnixSeconds,
     ) -> Result<Logged<TermsRecord>, DomainError> {
         require_role(caller, Role::Trustee, "countersign terms")?;
-        if !caller.public_key.verify(
+        if !caller.signing_key().verify(
             &countersign_message(self.origin.as_str(), terms_hash),
             signature,
         ) {
@@ -1120,7 +1120,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
     ) -> Result<Logged<(LicenseRequestRecord, Option<LicenseRecord>)>, DomainError> {
         require_role(caller, Role::Trustee, "approve license requests")?;
         let request = self.request_by_id(request_id)?;
-        if !caller.public_key.verify(
+        if !caller.signing_key().verify(
             &approval_message(self.origin.as_str(), request_id, &request.terms_hash),
             signature,
         ) {
@@ -1434,7 +1434,10 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             )
             .into());
         }
-        if !caller.public_key.verify(report_text.as_bytes(), signature) {
+        if !caller
+            .signing_key()
+            .verify(report_text.as_bytes(), signature)
+        {
             return Err(FieldError::new(
                 "signature",
                 "does not verify over the report with your key",

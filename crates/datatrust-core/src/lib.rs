@@ -20,6 +20,7 @@ pub mod note;
 pub mod origin;
 pub mod principal;
 pub mod ratification;
+pub mod recovery;
 pub mod registry;
 pub mod release;
 pub mod replay;

@@ -123,6 +123,10 @@ pub struct Principal {
     /// trust holds it; destroying it makes the principal's log entries unlinkable.
     #[serde(with = "salt_hex")]
     pub commitment_salt: [u8; 32],
+    /// The key it signs with now, when a rotation or a recovery replaced its first key
+    /// (`public_key`, which stays its identity: everything it did and holds is keyed by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_key: Option<PublicKey>,
 }
 
 mod salt_hex {
@@ -142,6 +146,12 @@ mod salt_hex {
 }
 
 impl Principal {
+    /// The key this principal signs with now: its first, or the one it was rotated or
+    /// recovered to.
+    pub fn signing_key(&self) -> PublicKey {
+        self.current_key.unwrap_or(self.public_key)
+    }
+
     pub fn new_active(
         public_key: PublicKey,
         role: Role,
@@ -156,6 +166,7 @@ impl Principal {
             created_at,
             status: PrincipalStatus::Active,
             commitment_salt,
+            current_key: None,
         }
     }
 

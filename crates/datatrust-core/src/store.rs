@@ -221,10 +221,18 @@ pub enum RecordKind {
     /// (`compensation::RunTally`), kept as uses commit, so a report's run count and a
     /// license's reporting deadline read one key, not every use.
     RunTally,
+    /// A key a principal signs with now that is not its first: key → the principal's first
+    /// key (its identity), as JSON (`recovery.rs`).
+    KeyBinding,
+    /// Member (first key) || new key → trustees' approvals of a recovery not yet at quorum.
+    PendingRecovery,
+    /// Principal (first key) || log index (u64 BE) → a rotation or recovery of its key,
+    /// which the principal's audit lists.
+    KeyChange,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 23] = [
+    pub const ALL: [RecordKind; 26] = [
         RecordKind::Terms,
         RecordKind::Ballot,
         RecordKind::Consent,
@@ -248,6 +256,9 @@ impl RecordKind {
         RecordKind::Guard,
         RecordKind::PendingErasure,
         RecordKind::RunTally,
+        RecordKind::KeyBinding,
+        RecordKind::PendingRecovery,
+        RecordKind::KeyChange,
     ];
 
     /// The table (sled tree) its records live in: `records_<name>`.
@@ -276,6 +287,9 @@ impl RecordKind {
             RecordKind::Guard => "records_guards",
             RecordKind::PendingErasure => "records_pending_erasures",
             RecordKind::RunTally => "records_run_tallies",
+            RecordKind::KeyBinding => "records_key_bindings",
+            RecordKind::PendingRecovery => "records_pending_recoveries",
+            RecordKind::KeyChange => "records_key_changes",
         }
     }
 
@@ -304,6 +318,9 @@ impl RecordKind {
             RecordKind::Guard => "guards",
             RecordKind::PendingErasure => "pending_erasures",
             RecordKind::RunTally => "run_tallies",
+            RecordKind::KeyBinding => "key_bindings",
+            RecordKind::PendingRecovery => "pending_recoveries",
+            RecordKind::KeyChange => "key_changes",
         }
     }
 }

@@ -52,6 +52,7 @@ pub fn principal_to_wire(principal: &Principal) -> v1::Principal {
         }
         .into(),
         log_subject: datatrust_core::log_entry::subject(principal),
+        signing_key: principal.signing_key().as_bytes().to_vec(),
     }
 }
 

@@ -185,10 +185,19 @@ async function importKeyFile(text) {
   return { privateKey, publicKey };
 }
 
+// A new key, kept non-extractable; its key file text is returned once, for the member to
+// save a copy (the only way back in, besides a recovery by trustees, if this browser's data
+// is lost). The file also works with the datatrust command.
 async function createKey() {
-  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
+  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]);
   const publicKey = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
-  return { privateKey: pair.privateKey, publicKey };
+  const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
+  const typed = verify.concat(new Uint8Array([1]), pkcs8.slice(pkcs8.length - 32));
+  const name = "datatrust";
+  const id = verify.hex((await verify.sha256(name, "\n", verify.concat(new Uint8Array([1]), publicKey))).slice(0, 4));
+  const keyFile = `PRIVATE+KEY+${name}+${id}+${verify.base64(typed)}\n`;
+  const { privateKey } = await importKeyFile(keyFile);
+  return { privateKey, publicKey, keyFile };
 }
 
 async function sign(text) {
@@ -314,10 +323,17 @@ async function viewSignIn() {
     element("input", { type: "text", id: "invitation-code", autocomplete: "off", placeholder: "XXXXX-XXXXX-XXXXX-XXXXX" }),
     element("p", {}, element("button", { type: "submit" }, "Join the trust")));
   const createButton = element("button", { type: "button", class: "secondary", onclick: async () => {
-    const created = await createKey();
+    const { keyFile, ...created } = await createKey();
     await storeKey(created);
     Object.assign(session, created);
-    status.textContent = "A new key was made and kept in this browser. Enter the invitation code your union gave you.";
+    status.textContent = "A new key was made. It lives only in this browser: if this browser's data is cleared or this device is lost, so is your key, and only your union's trustees can give you access again. Save a copy of it now and keep it somewhere safe (a USB stick, a password manager). Then enter the invitation code your union gave you.";
+    const link = element("a", {
+      id: "save-key",
+      class: "button",
+      href: URL.createObjectURL(new Blob([keyFile], { type: "text/plain" })),
+      download: "my-datatrust.key",
+    }, "Save a copy of my key");
+    status.after(element("p", {}, link));
     redeemForm.hidden = false;
     redeemForm.querySelector("input").focus();
   } }, "Make a new key on this device");

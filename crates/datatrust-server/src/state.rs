@@ -648,10 +648,12 @@ pub(crate) fn current_principal(
     registry: &TrustRegistry,
     session: &Session,
 ) -> Result<Principal, DomainError> {
-    match registry.active_principal(&session.public_key)? {
+    // The session is of the key that signed in: a key a rotation or recovery replaced
+    // finds nobody from then on.
+    match registry.principal_signing_with(&session.public_key)? {
         Some(principal) if principal.role == session.role => Ok(principal),
         _ => Err(DomainError::Unauthenticated(
-            "authorization: this key is no longer active in that role; sign in again".into(),
+            "authorization: this key is no longer active in that role (deactivated, or replaced by a rotation or recovery); sign in again".into(),
         )),
     }
 }

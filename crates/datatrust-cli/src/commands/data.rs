@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::{client, human};
 
-use super::common::{key_text, read_key};
+use super::common::key_text;
 use crate::client::SignedIn;
 use crate::{CompanyDataCommand, GlobalArgs, MemberDataCommand};
 
@@ -161,8 +161,52 @@ pub async fn member(
                 .as_slice()
                 .try_into()
                 .map_err(|_| anyhow!("the server sent a bad salt"))?;
-            let me = read_key(global)?.public_key();
+            // Her identity: her first key, whatever key she signs in with now.
+            let me = PublicKey::from_slice(&session.principal.public_key, "public_key")
+                .map_err(|error| anyhow!("the server sent a bad key: {}", error.reason))?;
             let names = client::licensee_names(session.channel()).await;
+            for change in &audit.key_changes {
+                if let Some(verifier) = &verifier {
+                    verify_key_change(verifier, &me, &salt, change).with_context(|| {
+                        format!("the key change logged at {}", change.log_index)
+                    })?;
+                }
+                let approvers: Vec<String> =
+                    change.approved_by.iter().map(|key| key_text(key)).collect();
+                output::show(
+                    global.json,
+                    json!({
+                        "key_change": change.kind, "at": change.at, "log_index": change.log_index,
+                        "approved_by": approvers, "verified": verifier.is_some(),
+                    }),
+                    || {
+                        if change.kind == "recovered" {
+                            println!(
+                                "your key was replaced by trustees on {} (recovery approved by {}; logged at {}){}: if you did not ask for this, tell your union at once",
+                                human::date(change.at),
+                                approvers.join(", "),
+                                change.log_index,
+                                if verifier.is_some() {
+                                    "  [verified]"
+                                } else {
+                                    ""
+                                }
+                            );
+                        } else {
+                            println!(
+                                "you replaced your key on {} (logged at {}){}",
+                                human::date(change.at),
+                                change.log_index,
+                                if verifier.is_some() {
+                                    "  [verified]"
+                                } else {
+                                    ""
+                                }
+                            );
+                        }
+                    },
+                );
+            }
             for entry in &audit.entries {
                 let licensee = names
                     .get(&entry.license_id)
@@ -210,6 +254,28 @@ pub async fn member(
                 println!("No release has included your data.");
             }
         }
+    }
+    Ok(())
+}
+
+/// Checks that a key change the trust reported is logged, about this member.
+fn verify_key_change(
+    verifier: &NoteVerifier,
+    me: &PublicKey,
+    salt: &[u8; 32],
+    change: &v1::KeyChange,
+) -> anyhow::Result<()> {
+    let logged = Receipt::parse(&change.receipt)?
+        .verify(verifier, None)
+        .context("the key change's receipt")?;
+    let entry = DecodedEntry::parse(&logged.entry)
+        .ok_or_else(|| anyhow!("the key change's entry is not a datatrust entry"))?;
+    use base64::Engine as _;
+    let mine = base64::engine::general_purpose::STANDARD
+        .encode(datatrust_core::log_entry::commitment(salt, me));
+    if entry.kind != format!("key-{}", change.kind) || entry.field("subject") != Some(mine.as_str())
+    {
+        bail!("the logged key change does not match what the trust reported");
     }
     Ok(())
 }

@@ -477,7 +477,9 @@ async fn statement(
         .as_slice()
         .try_into()
         .map_err(|_| anyhow!("the server sent a bad salt"))?;
-    let me = read_key(global)?.public_key();
+    // Her identity: her first key, whatever key she signs in with now.
+    let me = PublicKey::from_slice(&session.principal.public_key, "public_key")
+        .map_err(|error| anyhow!("the server sent a bad key: {}", error.reason))?;
     if csv {
         println!(
             "charge,license,kind,run,currency,charge_amount,my_records,my_amount,charged_at,log_index,verified"

@@ -42,6 +42,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let json = global.json;
             tokio::task::spawn_blocking(move || admin::run(command, json)).await?
         }
+        Command::Key(crate::KeyCommand::Rotate { new_key }) => {
+            principals::rotate_key(global, &new_key).await
+        }
         Command::Key(command) => principals::key(global, command),
         Command::Trust(TrustCommand::Info { data_dir }) => {
             principals::trust_info(global, data_dir.as_deref()).await

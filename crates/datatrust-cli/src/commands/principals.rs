@@ -69,17 +69,60 @@ pub fn key(global: &GlobalArgs, command: KeyCommand) -> anyhow::Result<()> {
                     "Wrote a new private key to {} (readable only by you).",
                     out.display()
                 );
+                println!(
+                    "Keep a copy of it somewhere safe (a USB stick, a password manager): if you lose it, only your trustees can give you access again (a recovery), and anyone who has it can act as you."
+                );
                 println!("Give this public key to a trustee:");
             }
             signer
         }
         KeyCommand::Show => read_key(global)?,
+        KeyCommand::Rotate { .. } => anyhow::bail!("key rotate runs on the async runtime"),
     };
     output::show(
         global.json,
         json!({ "public_key": signer.public_key().to_base64() }),
         || {
             println!("{}", signer.public_key());
+        },
+    );
+    Ok(())
+}
+
+/// Replaces the key the caller signs in with by the key in `new_key` (both sign).
+pub async fn rotate_key(global: &GlobalArgs, new_key: &Path) -> anyhow::Result<()> {
+    let old = read_key(global)?;
+    let new = crate::key_file::read(new_key)
+        .with_context(|| format!("--new-key {}", new_key.display()))?;
+    let session = sign_in(global).await?;
+    let identity =
+        datatrust_core::PublicKey::from_slice(&session.principal.public_key, "public_key")
+            .map_err(|error| anyhow::anyhow!("the server sent a bad key: {}", error.reason))?;
+    let message = datatrust_core::recovery::rotation_message(
+        session.origin.as_str(),
+        &identity,
+        &old.public_key(),
+        &new.public_key(),
+    );
+    let response = session
+        .auth()
+        .rotate_key(v1::RotateKeyRequest {
+            new_public_key: new.public_key().as_bytes().to_vec(),
+            old_signature: old.sign(&message).to_vec(),
+            new_signature: new.sign(&message).to_vec(),
+        })
+        .await?
+        .into_inner();
+    output::show(
+        global.json,
+        json!({ "signing_key": new.public_key().to_base64(), "log_index": response.log_index }),
+        || {
+            println!(
+                "Your key is now {} (logged at {}). The old key no longer signs in; use {} from now on, and keep a copy of it somewhere safe.",
+                new.public_key(),
+                response.log_index,
+                new_key.display()
+            );
         },
     );
     Ok(())
@@ -320,6 +363,48 @@ pub async fn trustee(global: &GlobalArgs, command: TrusteePrincipalsCommand) -> 
                 .await?
                 .into_inner();
             print_principal(global, &response.principal.unwrap_or_default());
+            Ok(())
+        }
+        TrusteePrincipalsCommand::ApproveRecovery {
+            member,
+            new_public_key,
+        } => {
+            let member = parse_key(&member, "--member")?;
+            let new_key = parse_key(&new_public_key, "--new-public-key")?;
+            let trustee = read_key(global)?;
+            let message = datatrust_core::recovery::recovery_message(
+                session.origin.as_str(),
+                &member,
+                &new_key,
+            );
+            let response = principals
+                .approve_recovery(v1::ApproveRecoveryRequest {
+                    member_public_key: member.as_bytes().to_vec(),
+                    new_public_key: new_key.as_bytes().to_vec(),
+                    signature: trustee.sign(&message).to_vec(),
+                })
+                .await?
+                .into_inner();
+            output::show(
+                global.json,
+                json!({
+                    "approvals": response.approvals, "required": response.required,
+                    "recovered": response.recovered, "log_index": response.recovered.then_some(response.log_index),
+                }),
+                || {
+                    if response.recovered {
+                        println!(
+                            "Recovered: the member signs in with the new key from now on (logged at {}).",
+                            response.log_index
+                        );
+                    } else {
+                        println!(
+                            "Approved: {} of {} trustees; another trustee must approve it too.",
+                            response.approvals, response.required
+                        );
+                    }
+                },
+            );
             Ok(())
         }
         TrusteePrincipalsCommand::Deactivate { public_key } => {

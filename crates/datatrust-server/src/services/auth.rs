@@ -61,9 +61,9 @@ impl AuthService for AuthApi {
         let principal = self
             .state
             .blocking(move |registry| {
-                registry.active_principal(&public_key)?.ok_or_else(|| {
+                registry.principal_signing_with(&public_key)?.ok_or_else(|| {
                     DomainError::Unauthenticated(
-                        "public_key: not an active principal of this trust; ask a trustee to enrol it".into(),
+                        "public_key: not the key of an active principal of this trust (never enrolled, deactivated, or replaced by a rotation or recovery); ask a trustee".into(),
                     )
                 })
             })
@@ -76,7 +76,7 @@ impl AuthService for AuthApi {
         let (token, session) = self
             .state
             .sessions()
-            .start_session(principal.public_key, principal.role, now.0)
+            .start_session(public_key, principal.role, now.0)
             .map_err(crate::status::from_auth)?;
         tracing::info!(public_key = %principal.public_key, role = %principal.role, "signed in");
         Ok(Response::new(LoginResponse {
@@ -100,6 +100,7 @@ impl AuthService for AuthApi {
         let logged = self
             .state
             .blocking(move |registry| {
+                refuse_bound_key(registry, &public_key)?;
                 registry.redeem_invitation(&code, public_key, &signature, salt, now)
             })
             .await?;
@@ -120,4 +121,51 @@ impl AuthService for AuthApi {
             token_expires_at: session.expires_at_unix,
         }))
     }
+
+    async fn rotate_key(
+        &self,
+        request: Request<datatrust_proto::v1::RotateKeyRequest>,
+    ) -> Result<Response<datatrust_proto::v1::RotateKeyResponse>, Status> {
+        let now = self.state.clock().now();
+        let message = request.get_ref();
+        let new_key = convert::public_key(&message.new_public_key, "new_public_key")
+            .map_err(status::invalid)?;
+        for (field, signature) in [
+            ("old_signature", &message.old_signature),
+            ("new_signature", &message.new_signature),
+        ] {
+            if signature.is_empty() {
+                return Err(Status::invalid_argument(format!("{field}: is required")));
+            }
+        }
+        let (old_signature, new_signature) =
+            (message.old_signature.clone(), message.new_signature.clone());
+        let logged = self
+            .state
+            .as_caller(request.metadata(), move |registry, caller| {
+                registry.rotate_key(caller, new_key, &old_signature, &new_signature, now)
+            })
+            .await?;
+        tracing::info!(principal = %logged.value.public_key, "key rotated");
+        Ok(Response::new(datatrust_proto::v1::RotateKeyResponse {
+            principal: Some(convert::principal_to_wire(&logged.value)),
+            log_index: logged.log_index.unwrap_or_default(),
+        }))
+    }
+}
+
+/// A key some principal signs with after a rotation or a recovery is taken, as a first key
+/// would be.
+pub(crate) fn refuse_bound_key(
+    registry: &crate::state::TrustRegistry,
+    key: &datatrust_core::PublicKey,
+) -> Result<(), DomainError> {
+    if registry.store().principal(key)?.is_none() && registry.key_in_use(key)? {
+        return Err(DomainError::refused(
+            datatrust_core::registry::Refusal::AlreadyExists,
+            datatrust_core::registry::Subject::Principal,
+            "this key is already a principal's (after a rotation or a recovery); generate a new key",
+        ));
+    }
+    Ok(())
 }

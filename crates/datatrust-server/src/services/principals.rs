@@ -36,6 +36,7 @@ impl PrincipalService for PrincipalApi {
         let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
+                crate::services::auth::refuse_bound_key(registry, &public_key)?;
                 registry.register_principal(caller, public_key, role, display_name, salt, now)
             })
             .await?;
@@ -180,5 +181,41 @@ impl PrincipalService for PrincipalApi {
             principal: Some(convert::principal_to_wire(&logged.value)),
             log_index: logged.log_index,
         }))
+    }
+
+    async fn approve_recovery(
+        &self,
+        request: Request<datatrust_proto::v1::ApproveRecoveryRequest>,
+    ) -> Result<Response<datatrust_proto::v1::ApproveRecoveryResponse>, Status> {
+        let now = self.state.clock().now();
+        let message = request.get_ref();
+        let member = convert::public_key(&message.member_public_key, "member_public_key")
+            .map_err(status::invalid)?;
+        let new_key = convert::public_key(&message.new_public_key, "new_public_key")
+            .map_err(status::invalid)?;
+        if message.signature.is_empty() {
+            return Err(Status::invalid_argument("signature: is required"));
+        }
+        let signature = message.signature.clone();
+        let recovery = self
+            .state
+            .as_caller(request.metadata(), move |registry, caller| {
+                registry.approve_recovery(caller, &member, new_key, &signature, now)
+            })
+            .await?;
+        tracing::warn!(
+            approvals = recovery.approvals,
+            required = recovery.required,
+            recovered = recovery.log_index.is_some(),
+            "member recovery approved"
+        );
+        Ok(Response::new(
+            datatrust_proto::v1::ApproveRecoveryResponse {
+                approvals: recovery.approvals,
+                required: recovery.required,
+                recovered: recovery.log_index.is_some(),
+                log_index: recovery.log_index.unwrap_or_default(),
+            },
+        ))
     }
 }

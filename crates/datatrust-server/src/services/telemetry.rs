@@ -831,12 +831,18 @@ impl MemberDataApi {
             20,
             100,
         )?;
-        let ((items, next), salt) = self
+        let first_page = page.after.is_none();
+        let ((items, next), salt, key_changes) = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
                 Ok((
                     registry.my_audit_page(caller, page.after, page.size)?,
                     registry.my_commitment_salt(caller)?.1,
+                    if first_page {
+                        registry.key_changes(&caller.public_key)?
+                    } else {
+                        Vec::new()
+                    },
                 ))
             })
             .await?;
@@ -874,10 +880,25 @@ impl MemberDataApi {
                 uses,
             });
         }
+        let mut wire_changes = Vec::new();
+        for change in key_changes {
+            wire_changes.push(v1::KeyChange {
+                receipt: receipt(&self.state, change.log_index).await?,
+                kind: change.kind,
+                at: change.at.0,
+                log_index: change.log_index,
+                approved_by: change
+                    .approved_by
+                    .iter()
+                    .map(|trustee| trustee.as_bytes().to_vec())
+                    .collect(),
+            });
+        }
         Ok(Response::new(v1::GetMyAuditResponse {
             entries,
             commitment_salt: salt.to_vec(),
             next_page_token: crate::paging::token(next),
+            key_changes: wire_changes,
         }))
     }
 }

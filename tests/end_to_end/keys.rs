@@ -1,0 +1,244 @@
+//! Keys that change: a member who lost her key is re-bound to a new one by a quorum of
+//! trustees and keeps everything (statement, consents, audit, all verified under the new
+//! key), her old key stopping at once and the recovery showing in her audit; every role
+//! rotates its own key.
+
+use datatrust_core::{NoteSigner, Role};
+use datatrust_proto::v1;
+use datatrust_tests::{RatifiedTrust, TestTrust, authorize, consent, new_signer, upload_events};
+
+fn succeeded(what: &str, output: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn events(now_ms: i64) -> Vec<v1::Event> {
+    (0..3)
+        .map(|index| v1::Event {
+            time_ms: now_ms - 3_000 + index,
+            application: "editor".into(),
+            kind: Some(v1::event::Kind::Pointer(v1::PointerMove {
+                x: index as i32,
+                y: 1,
+            })),
+        })
+        .collect()
+}
+
+/// What the member sees of herself, as JSON lines, without the key changes.
+async fn member_view(trust: &TestTrust, member: &NoteSigner, vkey: &str) -> Vec<String> {
+    let mut view = Vec::new();
+    for arguments in [
+        vec!["member", "statement", "--verify", "--vkey", vkey, "--json"],
+        vec!["member", "audit", "--verify", "--vkey", vkey, "--json"],
+        vec!["member", "consents", "--json"],
+        vec!["member", "data", "--json"],
+    ] {
+        let printed = succeeded(&arguments.join(" "), &trust.cli(member, &arguments).await);
+        view.extend(
+            printed
+                .lines()
+                .filter(|line| !line.contains("\"key_change\""))
+                .map(str::to_owned),
+        );
+    }
+    view
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_recovered_by_a_trustee_quorum_keeps_everything_and_her_old_key_stops() {
+    let (ada, bea) = (new_signer(), new_signer());
+    let ratified = RatifiedTrust::start(&[(ada.clone(), "Ada"), (bea.clone(), "Bea")]).await;
+    let trust = &ratified.trust;
+    let vkey = datatrust_cli::client::trust_info(&trust.channel)
+        .await
+        .unwrap()
+        .log_vkey;
+    let (laptop, collector) = trust.new_principal(Role::Collector, "Laptop").await;
+    let (acme, company) = trust.new_principal(Role::Licensee, "Acme").await;
+    let ada_session = trust.sign_in(&ada).await.unwrap();
+    authorize(&ada_session, &laptop).await;
+    consent(&ada_session, "computer-use-agent-training").await;
+    upload_events(&collector, &ada, events(trust.clock.now().0 * 1000)).await;
+    let license = ratified.license(&company, &["pointer"], 5).await;
+    succeeded(
+        "company release",
+        &trust
+            .cli(&acme, &["company", "release", "--license", &license])
+            .await,
+    );
+    let before = member_view(trust, &ada, &vkey).await;
+    assert!(
+        before.iter().any(|line| line.contains("\"release\"")),
+        "a release holds Ada's records: {before:?}"
+    );
+
+    // Ada lost her laptop: she makes a new key; the trustees check who she is.
+    let new_key = new_signer();
+    let approve = |trustee: NoteSigner| {
+        let member = ada.public_key().to_base64();
+        let new = new_key.public_key().to_base64();
+        async move {
+            trust
+                .cli(
+                    &trustee,
+                    &[
+                        "trustee",
+                        "approve-recovery",
+                        "--member",
+                        &member,
+                        "--new-public-key",
+                        &new,
+                        "--json",
+                    ],
+                )
+                .await
+        }
+    };
+    let first = approve(trust.trustee.clone()).await;
+    assert!(succeeded("first approval", &first).contains("\"recovered\":false"));
+    // One trustee alone recovers nothing: the old key still works, the new one does not.
+    assert!(trust.sign_in(&ada).await.is_ok());
+    assert!(trust.sign_in(&new_key).await.is_err());
+    let again = approve(trust.trustee.clone()).await;
+    assert!(
+        !again.status.success(),
+        "the same trustee twice is one approval"
+    );
+    let second = approve(ratified.second_trustee.0.clone()).await;
+    assert!(succeeded("second approval", &second).contains("\"recovered\":true"));
+
+    // The old key stops at once, its sessions with it; the new one is Ada.
+    assert!(trust.sign_in(&ada).await.is_err(), "the old key is refused");
+    let refused = ada_session
+        .auth()
+        .who_am_i(v1::WhoAmIRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    let recovered = trust.sign_in(&new_key).await.unwrap();
+    assert_eq!(
+        recovered.principal.public_key,
+        ada.public_key().as_bytes().to_vec(),
+        "the same membership"
+    );
+    assert_eq!(
+        recovered.principal.signing_key,
+        new_key.public_key().as_bytes().to_vec()
+    );
+    // Everything is hers still, verified under the new key.
+    let after = member_view(trust, &new_key, &vkey).await;
+    assert_eq!(before, after);
+    // And her audit shows the recovery, verified against the log.
+    let audit = succeeded(
+        "member audit",
+        &trust
+            .cli(
+                &new_key,
+                &["member", "audit", "--verify", "--vkey", &vkey, "--json"],
+            )
+            .await,
+    );
+    let change = audit
+        .lines()
+        .find(|line| line.contains("\"key_change\""))
+        .unwrap_or_else(|| panic!("the recovery is in her audit: {audit}"));
+    assert!(
+        change.contains("\"recovered\"") && change.contains("\"verified\":true"),
+        "{change}"
+    );
+    // Her old key cannot be enrolled again as someone else, nor the new one.
+    let enrol = trust
+        .trustee_session()
+        .await
+        .principals()
+        .register_principal(v1::RegisterPrincipalRequest {
+            public_key: new_key.public_key().as_bytes().to_vec(),
+            role: v1::Role::Member.into(),
+            display_name: "Impostor".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(enrol.code(), tonic::Code::AlreadyExists);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_rotates_its_own_key() {
+    let trust = TestTrust::start().await;
+    let (member, _) = trust.new_principal(Role::Member, "Ada").await;
+    let (licensee, _) = trust.new_principal(Role::Licensee, "Acme").await;
+    let (collector, _) = trust.new_principal(Role::Collector, "Laptop").await;
+    let directory = tempfile::tempdir().unwrap();
+    let mut newest = Vec::new();
+    for (old, role) in [
+        (trust.trustee.clone(), "trustee"),
+        (member, "member"),
+        (licensee, "licensee"),
+        (collector, "collector"),
+    ] {
+        let new = new_signer();
+        let new_file = directory.path().join(format!("{role}-new.key"));
+        std::fs::write(&new_file, new.to_private_text()).unwrap();
+        succeeded(
+            &format!("{role} key rotate"),
+            &trust
+                .cli(
+                    &old,
+                    &["key", "rotate", "--new-key", new_file.to_str().unwrap()],
+                )
+                .await,
+        );
+        assert!(
+            trust.sign_in(&old).await.is_err(),
+            "the {role}'s old key is refused"
+        );
+        let session = trust.sign_in(&new).await.unwrap();
+        assert_eq!(
+            session.principal.public_key,
+            old.public_key().as_bytes().to_vec(),
+            "the {role} is the same principal"
+        );
+        // Rotating again, from the new key, works as well.
+        let newer = new_signer();
+        let newer_file = directory.path().join(format!("{role}-newer.key"));
+        std::fs::write(&newer_file, newer.to_private_text()).unwrap();
+        succeeded(
+            &format!("{role} second rotation"),
+            &trust
+                .cli(
+                    &new,
+                    &["key", "rotate", "--new-key", newer_file.to_str().unwrap()],
+                )
+                .await,
+        );
+        assert!(trust.sign_in(&new).await.is_err());
+        assert!(trust.sign_in(&newer).await.is_ok());
+        newest.push(newer);
+    }
+    // The rotated trustee still acts for the trust with its newest key: here, enrolling a
+    // member.
+    let trustee = trust.sign_in(&newest[0]).await.unwrap();
+    trustee
+        .principals()
+        .register_principal(v1::RegisterPrincipalRequest {
+            public_key: new_signer().public_key().as_bytes().to_vec(),
+            role: v1::Role::Member.into(),
+            display_name: "Bea".into(),
+        })
+        .await
+        .unwrap();
+    let entries = datatrust_tests::decoded_log_entries(&trust.channel).await;
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|entry| entry.kind == "key-rotated")
+            .count(),
+        8
+    );
+}
