@@ -112,6 +112,7 @@ async fn the_readme_tour_runs_as_written() {
         "computer-use-agent-training",
         "EUR ",
         "Your data is erased",
+        "your key was replaced by trustees",
         "erased",
         "verified",
     ] {

@@ -521,12 +521,19 @@ fn principal_json(principal: &v1::Principal) -> serde_json::Value {
         "display_name": principal.display_name,
         "created_at": principal.created_at,
         "status": status_name(principal.status),
+        "signing_key": key_text(&principal.signing_key),
     })
 }
 
 fn principal_line(principal: &v1::Principal) -> String {
+    let rotated = if !principal.signing_key.is_empty() && principal.signing_key != principal.public_key
+    {
+        format!("  (signs with {})", key_text(&principal.signing_key))
+    } else {
+        String::new()
+    };
     format!(
-        "{}  {:<9}  {:<11}  since {}  {}",
+        "{}  {:<9}  {:<11}  since {}  {}{rotated}",
         key_text(&principal.public_key),
         role_name(principal.role),
         status_name(principal.status),
