@@ -264,19 +264,40 @@ impl TestTrust {
         self.sign_in(&self.trustee).await.expect("trustee signs in")
     }
 
-    /// Registers a new principal with a fresh key and signs it in.
+    /// Registers a new principal with a fresh key and signs it in. A trustee is registered
+    /// with the first trustee's signed approval: enough while the trust has one trustee and
+    /// no terms (the bootstrap rule); the response must not be pending.
     pub async fn new_principal(&self, role: Role, name: &str) -> (NoteSigner, SignedIn) {
         let signer = new_signer();
-        self.trustee_session()
+        let signature = if role == Role::Trustee {
+            self.trustee
+                .sign(&datatrust_core::safety::action_message(
+                    "trust.test",
+                    &datatrust_core::safety::SafetyAction::RegisterTrustee {
+                        public_key: signer.public_key(),
+                    },
+                ))
+                .to_vec()
+        } else {
+            Vec::new()
+        };
+        let registered = self
+            .trustee_session()
             .await
             .principals()
             .register_principal(v1::RegisterPrincipalRequest {
                 public_key: signer.public_key().as_bytes().to_vec(),
                 role: convert::role_to_wire(role).into(),
                 display_name: name.to_owned(),
+                signature,
             })
             .await
-            .expect("register principal");
+            .expect("register principal")
+            .into_inner();
+        assert!(
+            !registered.pending,
+            "registering {name} waits for more trustees"
+        );
         let session = self.sign_in(&signer).await.expect("new principal signs in");
         (signer, session)
     }
@@ -294,6 +315,7 @@ impl TestTrust {
                     public_key: new_signer().public_key().as_bytes().to_vec(),
                     role: convert::role_to_wire(role).into(),
                     display_name: format!("{role} {index}"),
+                    ..Default::default()
                 })
                 .await
                 .expect("register principal");
@@ -552,6 +574,7 @@ impl RatifiedTrust {
                     public_key: key.public_key().as_bytes().to_vec(),
                     role: v1::Role::Member.into(),
                     display_name: (*name).to_owned(),
+                    ..Default::default()
                 })
                 .await
                 .unwrap();
@@ -577,6 +600,35 @@ impl RatifiedTrust {
             second_trustee: second,
             terms_hash: hash,
         }
+    }
+
+    /// Revokes a license with both trustees' signed approvals (a safety action): the first
+    /// holds it, the second revokes it.
+    pub async fn revoke(&self, license_id: &str, reason: &str) {
+        let action = datatrust_core::safety::SafetyAction::RevokeLicense {
+            license_id: license_id.to_owned(),
+        };
+        let first = self.trust.trustee_session().await;
+        let mut pending = Vec::new();
+        for (key, session) in [
+            (&self.trust.trustee, &first),
+            (&self.second_trustee.0, &self.second_trustee.1),
+        ] {
+            pending.push(
+                session
+                    .licenses()
+                    .revoke_license(v1::RevokeLicenseRequest {
+                        license_id: license_id.to_owned(),
+                        reason: reason.to_owned(),
+                        signature: safety_signature(key, &action),
+                    })
+                    .await
+                    .expect("revoke")
+                    .into_inner()
+                    .pending,
+            );
+        }
+        assert_eq!(pending, [true, false], "revoked at the second approval");
     }
 
     /// Requests a license for `licensee` and approves it by both trustees; returns its id.
@@ -624,6 +676,19 @@ impl RatifiedTrust {
         }
         license.expect("two approvals issue the license").id
     }
+}
+
+/// `signer`'s approval of a safety action on the test trust (origin trust.test).
+pub fn safety_signature(
+    signer: &NoteSigner,
+    action: &datatrust_core::safety::SafetyAction,
+) -> Vec<u8> {
+    signer
+        .sign(&datatrust_core::safety::action_message(
+            "trust.test",
+            action,
+        ))
+        .to_vec()
 }
 
 /// Uploads one batch (device "laptop", sequence 1) for `member` and checks it was stored.

@@ -34,6 +34,7 @@ async fn served(extra: &[&str]) -> (tempfile::TempDir, ServerProcess, NoteSigner
             public_key: member.public_key().as_bytes().to_vec(),
             role: v1::Role::Member.into(),
             display_name: "Legitimate member".into(),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -457,6 +458,7 @@ async fn a_full_disk_refuses_writes_clearly_and_recovers_without_a_restart() {
                     public_key: new_signer().public_key().as_bytes().to_vec(),
                     role: v1::Role::Member.into(),
                     display_name: "Member".into(),
+                    ..Default::default()
                 })
                 .await
         }

@@ -81,6 +81,7 @@ async fn a_backup_under_ingest_restores_whole_and_keeps_later_erasures() {
                 public_key: member.public_key().as_bytes().to_vec(),
                 role: v1::Role::Member.into(),
                 display_name: name.into(),
+                ..Default::default()
             })
             .await
             .unwrap();

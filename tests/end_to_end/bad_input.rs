@@ -29,6 +29,7 @@ async fn malformed_fields_are_refused_naming_the_field() {
             public_key,
             role: role.into(),
             display_name: display_name.into(),
+            ..Default::default()
         };
     assert_invalid(
         principals
@@ -105,6 +106,7 @@ async fn malformed_fields_are_refused_naming_the_field() {
     let self_deactivation = principals
         .deactivate_principal(v1::DeactivatePrincipalRequest {
             public_key: trust.trustee.public_key().as_bytes().to_vec(),
+            ..Default::default()
         })
         .await;
     assert_eq!(
@@ -280,6 +282,7 @@ async fn a_message_over_the_size_limit_is_refused() {
             public_key: new_signer().public_key().as_bytes().to_vec(),
             role: v1::Role::Member.into(),
             display_name: "x".repeat(1024 * 1024),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -300,6 +303,7 @@ async fn a_clients_deadline_is_honoured_by_the_server() {
         public_key: new_signer().public_key().as_bytes().to_vec(),
         role: v1::Role::Member.into(),
         display_name: "late".into(),
+        ..Default::default()
     });
     request.set_timeout(std::time::Duration::from_micros(1));
     let expired = trustee
@@ -407,6 +411,7 @@ async fn names_that_hide_or_reverse_text_and_small_order_keys_are_refused() {
                     public_key: new_signer().public_key().as_bytes().to_vec(),
                     role: v1::Role::Member.into(),
                     display_name: name.into(),
+                    ..Default::default()
                 })
                 .await,
             "display_name",
@@ -426,6 +431,7 @@ async fn names_that_hide_or_reverse_text_and_small_order_keys_are_refused() {
                     public_key: key.to_vec(),
                     role: v1::Role::Member.into(),
                     display_name: "Small".into(),
+                    ..Default::default()
                 })
                 .await,
             "public_key",

@@ -160,6 +160,7 @@ async fn deactivation_ends_sessions_and_sign_in() {
         .principals()
         .deactivate_principal(v1::DeactivatePrincipalRequest {
             public_key: collector_key.public_key().as_bytes().to_vec(),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -343,7 +344,10 @@ async fn sessions_survive_a_restart_without_outliving_a_deactivation() {
         .await
         .unwrap()
         .principals()
-        .deactivate_principal(v1::DeactivatePrincipalRequest { public_key: bea })
+        .deactivate_principal(v1::DeactivatePrincipalRequest {
+            public_key: bea,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(

@@ -345,17 +345,35 @@ async fn charges_are_shared_exactly_verified_offline_and_unpaid_invoices_suspend
     assert!(entry.field("licenses").unwrap().contains(&license));
 
     // Lifting is refused while anything is overdue; pay, then lift, then uses work again.
+    // Lifting is a safety action: both trustees approve, each signing.
     let lift = |reason: &'static str| {
-        let trustee = trustee.clone();
-        let licensee = acme_key.public_key().as_bytes().to_vec();
+        let sessions = [
+            (trust.trustee.clone(), trustee.clone()),
+            (
+                ratified.second_trustee.0.clone(),
+                ratified.second_trustee.1.clone(),
+            ),
+        ];
+        let licensee = acme_key.public_key();
         async move {
-            trustee
-                .ledger()
-                .lift_suspension(v1::LiftSuspensionRequest {
-                    licensee_public_key: licensee,
-                    reason: reason.into(),
-                })
-                .await
+            let action = datatrust_core::safety::SafetyAction::LiftSuspension { licensee };
+            let mut last = None;
+            for (key, session) in sessions {
+                let answer = session
+                    .ledger()
+                    .lift_suspension(v1::LiftSuspensionRequest {
+                        licensee_public_key: licensee.as_bytes().to_vec(),
+                        reason: reason.into(),
+                        signature: datatrust_tests::safety_signature(&key, &action),
+                    })
+                    .await;
+                let failed = answer.is_err();
+                last = Some(answer);
+                if failed {
+                    break;
+                }
+            }
+            last.unwrap()
         }
     };
     assert_eq!(
@@ -363,7 +381,7 @@ async fn charges_are_shared_exactly_verified_offline_and_unpaid_invoices_suspend
         Code::FailedPrecondition
     );
     pay_new_run_invoice("bank-run-3").await;
-    lift("paid in full").await.unwrap();
+    assert!(!lift("paid in full").await.unwrap().into_inner().pending);
     report(&acme, &acme_key, &license, "run-5", &[&release.id])
         .await
         .unwrap();

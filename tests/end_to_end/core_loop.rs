@@ -528,15 +528,63 @@ async fn terms_votes_licenses_and_training_uses_end_to_end() {
         "a report not signed by the licensee's key"
     );
 
-    // Revocation: logged; later uses are refused, and the refusal is logged too.
-    first_trustee
+    // Revocation needs both trustees (a safety action). The first approval holds the license
+    // at once: a use is refused meanwhile, naming the hold; the second revokes it.
+    let revoke_action = datatrust_core::safety::SafetyAction::RevokeLicense {
+        license_id: license.id.clone(),
+    };
+    let held = first_trustee
         .licenses()
         .revoke_license(v1::RevokeLicenseRequest {
             license_id: license.id.clone(),
             reason: "breach of clause 3".into(),
+            signature: datatrust_tests::safety_signature(&trust.trustee, &revoke_action),
         })
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
+    assert!(held.pending && held.approvals == 1 && held.approvals_required == 2);
+    let on_hold = report_use(
+        &acme,
+        &acme_key,
+        &report(&license.id, "run-held", "acme-agent", now()),
+    )
+    .await
+    .unwrap_err();
+    assert!(on_hold.message().contains("on hold"), "{on_hold:?}");
+    let again = first_trustee
+        .licenses()
+        .revoke_license(v1::RevokeLicenseRequest {
+            license_id: license.id.clone(),
+            reason: "breach of clause 3".into(),
+            signature: datatrust_tests::safety_signature(&trust.trustee, &revoke_action),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        again.code(),
+        Code::AlreadyExists,
+        "one trustee cannot revoke alone"
+    );
+    let revoked = second_trustee
+        .licenses()
+        .revoke_license(v1::RevokeLicenseRequest {
+            license_id: license.id.clone(),
+            reason: "agreed".into(),
+            signature: datatrust_tests::safety_signature(&second_trustee_key, &revoke_action),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!revoked.pending);
+    assert!(
+        revoked
+            .license
+            .unwrap()
+            .revocation_reason
+            .contains("breach of clause 3"),
+        "the first approver's reason is recorded"
+    );
     let after = report_use(
         &acme,
         &acme_key,
@@ -581,6 +629,7 @@ async fn terms_votes_licenses_and_training_uses_end_to_end() {
         "license-issued",
         "training-use",
         "license-revoked",
+        "safety-approval",
     ] {
         assert!(
             kinds.iter().any(|kind| kind == expected),
@@ -592,8 +641,8 @@ async fn terms_votes_licenses_and_training_uses_end_to_end() {
             .iter()
             .filter(|kind| *kind == "training-use-refused")
             .count(),
-        2,
-        "both refused attempts are logged"
+        3,
+        "every refused attempt is logged (on hold, revoked, and the other)"
     );
     let requested: Vec<DecodedEntry> = entries
         .iter()

@@ -130,6 +130,7 @@ async fn register(
             public_key: key.as_bytes().to_vec(),
             role: v1::Role::Licensee.into(),
             display_name: "crash test company".into(),
+            ..Default::default()
         })
         .await?
         .into_inner();

@@ -297,6 +297,7 @@ async fn register(
             public_key: key.public_key().as_bytes().to_vec(),
             role: role.into(),
             display_name: "crash test".into(),
+            ..Default::default()
         })
         .await?
         .into_inner()
@@ -401,6 +402,7 @@ async fn trustee_changes(trustee: &SignedIn, acknowledged: &Mutex<Vec<(u64, &'st
             .principals()
             .deactivate_principal(v1::DeactivatePrincipalRequest {
                 public_key: key.public_key().as_bytes().to_vec(),
+                ..Default::default()
             })
             .await;
         match deactivated {

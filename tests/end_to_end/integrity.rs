@@ -285,6 +285,7 @@ async fn collectors_cannot_upload_for_a_deactivated_member() {
         .principals()
         .deactivate_principal(v1::DeactivatePrincipalRequest {
             public_key: member_key.public_key().as_bytes().to_vec(),
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -162,6 +162,7 @@ async fn a_member_recovered_by_a_trustee_quorum_keeps_everything_and_her_old_key
             public_key: new_key.public_key().as_bytes().to_vec(),
             role: v1::Role::Member.into(),
             display_name: "Impostor".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -230,6 +231,7 @@ async fn every_role_rotates_its_own_key() {
             public_key: new_signer().public_key().as_bytes().to_vec(),
             role: v1::Role::Member.into(),
             display_name: "Bea".into(),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -241,4 +243,148 @@ async fn every_role_rotates_its_own_key() {
             .count(),
         8
     );
+}
+
+/// Safety actions need the trustee quorum (2 under the example terms): one trustee alone
+/// registers no trustee, deactivates none, denies no request; a revocation one trustee asks
+/// for holds the license at once and lapses after 72 hours without the quorum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_trustee_takes_a_safety_action_alone() {
+    use datatrust_core::safety::SafetyAction;
+    use datatrust_tests::safety_signature;
+    let ratified = RatifiedTrust::start(&[(new_signer(), "Ada")]).await;
+    let trust = &ratified.trust;
+    let first = trust.trustee_session().await;
+    let (second_key, second) = (&ratified.second_trustee.0, &ratified.second_trustee.1);
+    let trustees = [(&trust.trustee, &first), (second_key, second)];
+
+    // A third trustee: pending after one approval (and cannot sign in), registered at two.
+    let third = new_signer();
+    let register = SafetyAction::RegisterTrustee {
+        public_key: third.public_key(),
+    };
+    let mut pending = Vec::new();
+    for (key, session) in trustees {
+        let answer = session
+            .principals()
+            .register_principal(v1::RegisterPrincipalRequest {
+                public_key: third.public_key().as_bytes().to_vec(),
+                role: v1::Role::Trustee.into(),
+                display_name: "Third trustee".into(),
+                signature: safety_signature(key, &register),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        pending.push(answer.pending);
+        if answer.pending {
+            assert!(trust.sign_in(&third).await.is_err(), "not a trustee yet");
+        }
+    }
+    assert_eq!(pending, [true, false]);
+    trust.sign_in(&third).await.unwrap();
+
+    // Deactivating a trustee: the same.
+    let deactivate = SafetyAction::DeactivateTrustee {
+        public_key: third.public_key(),
+    };
+    let mut pending = Vec::new();
+    for (key, session) in trustees {
+        let answer = session
+            .principals()
+            .deactivate_principal(v1::DeactivatePrincipalRequest {
+                public_key: third.public_key().as_bytes().to_vec(),
+                signature: safety_signature(key, &deactivate),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        pending.push(answer.pending);
+        if answer.pending {
+            trust.sign_in(&third).await.unwrap();
+        }
+    }
+    assert_eq!(pending, [true, false]);
+    assert!(
+        trust.sign_in(&third).await.is_err(),
+        "deactivated at the quorum"
+    );
+
+    // Denying a request: one trustee leaves it open.
+    let (acme, company) = trust.new_principal(Role::Licensee, "Acme").await;
+    let now = trust.clock.now().0;
+    let request = company
+        .licenses()
+        .request_license(v1::RequestLicenseRequest {
+            purpose: "computer-use-agent-training".into(),
+            categories: vec!["pointer".into()],
+            data_from: now - 86_400,
+            data_to: now + 86_400,
+            model_family: "acme-agent".into(),
+            max_training_runs: 1,
+            duration_days: 30,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .request
+        .unwrap();
+    let deny = SafetyAction::DenyRequest {
+        request_id: request.id.clone(),
+    };
+    let mut pending = Vec::new();
+    for (key, session) in trustees {
+        let answer = session
+            .licenses()
+            .deny_license_request(v1::DenyLicenseRequestRequest {
+                request_id: request.id.clone(),
+                reason: "not now".into(),
+                signature: safety_signature(key, &deny),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        pending.push(answer.pending);
+        if !answer.pending {
+            assert_eq!(answer.request.unwrap().status, "denied");
+        }
+    }
+    assert_eq!(pending, [true, false]);
+
+    // An urgent revocation: one trustee holds the license at once; without the quorum the
+    // hold lapses after 72 hours.
+    let license = ratified.license(&company, &["pointer"], 5).await;
+    let revoke = SafetyAction::RevokeLicense {
+        license_id: license.clone(),
+    };
+    let held = first
+        .licenses()
+        .revoke_license(v1::RevokeLicenseRequest {
+            license_id: license.clone(),
+            reason: "leaked data".into(),
+            signature: safety_signature(&trust.trustee, &revoke),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(held.pending);
+    let refused = company
+        .releases()
+        .create_release(v1::CreateReleaseRequest {
+            license_id: license.clone(),
+            in_background: false,
+        })
+        .await
+        .unwrap_err();
+    assert!(refused.message().contains("on hold"), "{refused:?}");
+    trust.clock.advance(73 * 3_600);
+    let company = trust.sign_in(&acme).await.unwrap();
+    company
+        .releases()
+        .create_release(v1::CreateReleaseRequest {
+            license_id: license.clone(),
+            in_background: false,
+        })
+        .await
+        .expect("the hold lapsed without the quorum");
 }

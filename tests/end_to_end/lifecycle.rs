@@ -92,6 +92,7 @@ async fn sigterm_drains_reports_not_serving_and_keeps_everything_for_the_next_st
             public_key: member.public_key().as_bytes().to_vec(),
             role: convert::role_to_wire(Role::Member).into(),
             display_name: "Ada".into(),
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -98,6 +98,7 @@ async fn every_state_change_is_an_entry_with_commitments_only() {
         .principals()
         .deactivate_principal(v1::DeactivatePrincipalRequest {
             public_key: licensee_key.public_key().as_bytes().to_vec(),
+            ..Default::default()
         })
         .await
         .unwrap();

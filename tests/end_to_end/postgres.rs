@@ -68,6 +68,7 @@ pub(crate) async fn register(trustee: &SignedIn, key: &NoteSigner, role: v1::Rol
             public_key: key.public_key().as_bytes().to_vec(),
             role: role.into(),
             display_name: "on postgres".into(),
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -419,16 +419,7 @@ async fn releases_hold_exactly_the_consenting_members_and_audits_verify() {
     );
 
     // A revoked license yields no release and no stream.
-    trust
-        .trustee_session()
-        .await
-        .licenses()
-        .revoke_license(v1::RevokeLicenseRequest {
-            license_id: license.clone(),
-            reason: "audit finding".into(),
-        })
-        .await
-        .unwrap();
+    ratified.revoke(&license, "audit finding").await;
     let refused = acme
         .releases()
         .create_release(v1::CreateReleaseRequest {
@@ -541,15 +532,7 @@ async fn a_release_built_in_the_background_is_polled_until_ready() {
     assert_eq!(stream_all(&acme, &id, 0).await.len(), 4);
 
     // A license that cannot be released under is refused at once, not after a build.
-    let trustee = trust.trustee_session().await;
-    trustee
-        .licenses()
-        .revoke_license(v1::RevokeLicenseRequest {
-            license_id: license.clone(),
-            reason: "breach".into(),
-        })
-        .await
-        .unwrap();
+    ratified.revoke(&license, "breach").await;
     let refused = acme
         .releases()
         .create_release(v1::CreateReleaseRequest {

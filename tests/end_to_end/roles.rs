@@ -222,6 +222,7 @@ fn rows() -> Vec<Row> {
                         public_key: new_signer().public_key().as_bytes().to_vec(),
                         role: v1::Role::Member.into(),
                         display_name: "someone".into(),
+                        ..Default::default()
                     }))
                     .await
                     .map(drop)
@@ -307,15 +308,17 @@ fn rows() -> Vec<Row> {
                             public_key: target.clone(),
                             role: v1::Role::Licensee.into(),
                             display_name: "target".into(),
+                            ..Default::default()
                         },
                         Some(&context.trust.trustee_token),
                     ))
                     .await
                     .expect("the trustee registers a target");
                 PrincipalServiceClient::new(context.channel.clone())
-                    .deactivate_principal(
-                        context.request(v1::DeactivatePrincipalRequest { public_key: target }),
-                    )
+                    .deactivate_principal(context.request(v1::DeactivatePrincipalRequest {
+                        public_key: target,
+                        ..Default::default()
+                    }))
                     .await
                     .map(drop)
             })
@@ -586,6 +589,7 @@ fn rows() -> Vec<Row> {
                         .deny_license_request(context.request(v1::DenyLicenseRequestRequest {
                             request_id: "0000000000000000".into(),
                             reason: "no".into(),
+                            ..Default::default()
                         }))
                         .await
                         .map(drop)
@@ -627,6 +631,7 @@ fn rows() -> Vec<Row> {
                         .revoke_license(context.request(v1::RevokeLicenseRequest {
                             license_id: "0".repeat(32),
                             reason: "test".into(),
+                            ..Default::default()
                         }))
                         .await
                         .map(drop)
@@ -811,6 +816,7 @@ fn rows() -> Vec<Row> {
                         .lift_suspension(context.request(v1::LiftSuspensionRequest {
                             licensee_public_key: context.trustee_key.clone(),
                             reason: "paid".into(),
+                            ..Default::default()
                         }))
                         .await
                         .map(drop)

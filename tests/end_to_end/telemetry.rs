@@ -425,6 +425,7 @@ async fn kill_9_during_ingest_loses_no_acknowledged_batch() {
                         public_key: key.public_key().as_bytes().to_vec(),
                         role: role.into(),
                         display_name: "crash test".into(),
+                        ..Default::default()
                     })
                     .await
                     .unwrap();

@@ -80,6 +80,7 @@ if "$dt" company report-use --key "$work/acme.key" --license "$license" --run ru
 fi
 grep -q "training runs" "$work/third" || { cat "$work/third"; exit 1; }
 "$dt" trustee revoke --key "$t1" --license "$license" --reason "end of the pilot"
+"$dt" trustee revoke --key "$work/t2.key" --license "$license" --reason "agreed"
 if "$dt" license verify "$work/acme.license" --license-vkey "$license_vkey" --log-vkey "$log_vkey" 2>"$work/revoked"; then
   echo "FAIL: a revoked license verified"; exit 1
 fi

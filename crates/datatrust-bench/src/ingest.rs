@@ -92,6 +92,7 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
                     public_key: key.public_key().as_bytes().to_vec(),
                     role: role.into(),
                     display_name: format!("bench {index}"),
+                    ..Default::default()
                 })
                 .await?;
         }
@@ -256,6 +257,7 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
             public_key: licensee_key.public_key().as_bytes().to_vec(),
             role: v1::Role::Licensee.into(),
             display_name: "bench licensee".into(),
+            ..Default::default()
         })
         .await?;
     let licensee = client::sign_in(&channel, &licensee_key).await?;

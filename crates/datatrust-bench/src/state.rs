@@ -199,6 +199,7 @@ async fn register(
             public_key: key.public_key().as_bytes().to_vec(),
             role: role.into(),
             display_name: name.into(),
+            ..Default::default()
         })
         .await?;
     Ok(())

@@ -1459,6 +1459,8 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         }
         // A licensee late with an invoice is suspended first (a change of its own, logged).
         self.enforce_duties_of(&caller.public_key, now, false)?;
+        // A revocation one trustee asked for holds the license until the quorum decides.
+        let hold = self.urgent_hold(&report.license_id, now)?;
         // An accepted run is stored under (license, run): the run id is final only once a
         // report is accepted. A refused attempt is stored under (license, run, report hash),
         // so the same run can be reported again, corrected; repeating an identical attempt
@@ -1512,6 +1514,8 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             let accepted_runs = tally.accepted;
             let mut refusal = if let LicenseStatus::Revoked { .. } = license_record.status {
                 Some("license: the license is revoked".to_owned())
+            } else if let Some(hold) = &hold {
+                Some(hold.clone())
             } else if now < license.not_before {
                 Some("license: the license is not valid yet".to_owned())
             } else if now >= license.expires {

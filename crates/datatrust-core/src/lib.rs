@@ -25,6 +25,7 @@ pub mod registry;
 pub mod release;
 pub mod replay;
 pub mod retention;
+pub mod safety;
 pub mod store;
 pub mod table_store;
 pub mod telemetry;

@@ -127,6 +127,15 @@ pub fn redeem(
     Ok((principal, decision))
 }
 
+/// A key already registered, for callers outside the core.
+pub fn key_taken_error() -> DomainError {
+    DomainError::refused(
+        Refusal::AlreadyExists,
+        Subject::Principal,
+        "this key is already registered",
+    )
+}
+
 pub(crate) fn key_taken(existing: &Principal) -> DomainError {
     DomainError::refused(
         Refusal::AlreadyExists,

@@ -361,6 +361,9 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                 ),
             ));
         }
+        if let Some(hold) = self.urgent_hold(license_id, now)? {
+            return Err(DomainError::FailedPrecondition(hold));
+        }
         let license = record.license();
         if !license.is_valid_at(now) {
             return Err(DomainError::refused(

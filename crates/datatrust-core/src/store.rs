@@ -229,10 +229,13 @@ pub enum RecordKind {
     /// Principal (first key) || log index (u64 BE) → a rotation or recovery of its key,
     /// which the principal's audit lists.
     KeyChange,
+    /// Safety action (kind || 0 || subject) → trustees' approvals below the quorum
+    /// (`safety.rs`).
+    PendingAction,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 26] = [
+    pub const ALL: [RecordKind; 27] = [
         RecordKind::Terms,
         RecordKind::Ballot,
         RecordKind::Consent,
@@ -259,6 +262,7 @@ impl RecordKind {
         RecordKind::KeyBinding,
         RecordKind::PendingRecovery,
         RecordKind::KeyChange,
+        RecordKind::PendingAction,
     ];
 
     /// The table (sled tree) its records live in: `records_<name>`.
@@ -290,6 +294,7 @@ impl RecordKind {
             RecordKind::KeyBinding => "records_key_bindings",
             RecordKind::PendingRecovery => "records_pending_recoveries",
             RecordKind::KeyChange => "records_key_changes",
+            RecordKind::PendingAction => "records_pending_actions",
         }
     }
 
@@ -321,6 +326,7 @@ impl RecordKind {
             RecordKind::KeyBinding => "key_bindings",
             RecordKind::PendingRecovery => "pending_recoveries",
             RecordKind::KeyChange => "key_changes",
+            RecordKind::PendingAction => "pending_actions",
         }
     }
 }

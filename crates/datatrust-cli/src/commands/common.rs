@@ -37,3 +37,34 @@ pub fn key_text(bytes: &[u8]) -> String {
         .map(|key| key.to_base64())
         .unwrap_or_else(|_| "(invalid key)".into())
 }
+
+/// This trustee's signature (the key in --key) over a safety action's message.
+pub fn sign_safety_action(
+    global: &GlobalArgs,
+    session: &SignedIn,
+    action: &datatrust_core::safety::SafetyAction,
+) -> anyhow::Result<Vec<u8>> {
+    let signer = read_key(global)?;
+    Ok(signer
+        .sign(&datatrust_core::safety::action_message(
+            session.origin.as_str(),
+            action,
+        ))
+        .to_vec())
+}
+
+/// Says that a safety action waits for more trustees' approvals; false when it was taken.
+pub fn report_pending(global: &GlobalArgs, pending: bool, approvals: u32, required: u32) -> bool {
+    if pending {
+        crate::output::show(
+            global.json,
+            serde_json::json!({ "pending": true, "approvals": approvals, "approvals_required": required }),
+            || {
+                println!(
+                    "Approved: {approvals} of {required} trustees; another trustee must approve it too (the same command, with their key)."
+                );
+            },
+        );
+    }
+    pending
+}

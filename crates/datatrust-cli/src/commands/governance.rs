@@ -391,25 +391,62 @@ pub async fn trustee(
             }
         }
         TrusteeGovernanceCommand::Deny { request, reason } => {
+            let signature = super::common::sign_safety_action(
+                global,
+                session,
+                &datatrust_core::safety::SafetyAction::DenyRequest {
+                    request_id: request.clone(),
+                },
+            )?;
             let response = session
                 .licenses()
                 .deny_license_request(v1::DenyLicenseRequestRequest {
                     request_id: request,
                     reason,
+                    signature,
                 })
                 .await?
                 .into_inner();
+            if super::common::report_pending(
+                global,
+                response.pending,
+                response.approvals,
+                response.approvals_required,
+            ) {
+                return Ok(());
+            }
             print_request(global, &response.request.unwrap_or_default());
         }
         TrusteeGovernanceCommand::Revoke { license, reason } => {
+            let signature = super::common::sign_safety_action(
+                global,
+                session,
+                &datatrust_core::safety::SafetyAction::RevokeLicense {
+                    license_id: license.clone(),
+                },
+            )?;
             let response = session
                 .licenses()
                 .revoke_license(v1::RevokeLicenseRequest {
                     license_id: license,
                     reason,
+                    signature,
                 })
                 .await?
                 .into_inner();
+            if response.pending && !global.json {
+                println!(
+                    "The license is on hold from now (no release, stream or reported use) until the trustee quorum confirms the revocation, for at most 72 hours."
+                );
+            }
+            if super::common::report_pending(
+                global,
+                response.pending,
+                response.approvals,
+                response.approvals_required,
+            ) {
+                return Ok(());
+            }
             let license = response.license.unwrap_or_default();
             let company = principal_name(session, &license.licensee).await;
             print_license_named(global, &license, company.as_deref());

@@ -341,13 +341,27 @@ pub async fn trustee(
         TrusteeLedgerCommand::LiftSuspension { licensee, reason } => {
             let licensee = PublicKey::from_base64(&licensee, "--licensee")
                 .map_err(|error| anyhow!("--licensee: {}", error.reason))?;
+            let signature = super::common::sign_safety_action(
+                global,
+                session,
+                &datatrust_core::safety::SafetyAction::LiftSuspension { licensee },
+            )?;
             let response = ledger
                 .lift_suspension(v1::LiftSuspensionRequest {
                     licensee_public_key: licensee.as_bytes().to_vec(),
                     reason,
+                    signature,
                 })
                 .await?
                 .into_inner();
+            if super::common::report_pending(
+                global,
+                response.pending,
+                response.approvals,
+                response.approvals_required,
+            ) {
+                return Ok(());
+            }
             output::show(
                 global.json,
                 json!({ "lifted": true, "log_index": response.log_index }),

@@ -409,12 +409,27 @@ pub async fn trustee(global: &GlobalArgs, command: TrusteePrincipalsCommand) -> 
         }
         TrusteePrincipalsCommand::Deactivate { public_key } => {
             let public_key = parse_key(&public_key, "--public-key")?;
+            // Signed in case the key is a trustee's (a safety action); ignored otherwise.
+            let signature = super::common::sign_safety_action(
+                global,
+                &session,
+                &datatrust_core::safety::SafetyAction::DeactivateTrustee { public_key },
+            )?;
             let response = principals
                 .deactivate_principal(v1::DeactivatePrincipalRequest {
                     public_key: public_key.as_bytes().to_vec(),
+                    signature,
                 })
                 .await?
                 .into_inner();
+            if super::common::report_pending(
+                global,
+                response.pending,
+                response.approvals,
+                response.approvals_required,
+            ) {
+                return Ok(());
+            }
             print_principal(global, &response.principal.unwrap_or_default());
             Ok(())
         }
@@ -428,15 +443,33 @@ async fn register(
     arguments: RegisterArgs,
 ) -> anyhow::Result<()> {
     let public_key = parse_key(&arguments.public_key, "--public-key")?;
+    let signature = if role == Role::Trustee {
+        super::common::sign_safety_action(
+            global,
+            session,
+            &datatrust_core::safety::SafetyAction::RegisterTrustee { public_key },
+        )?
+    } else {
+        Vec::new()
+    };
     let response = session
         .principals()
         .register_principal(v1::RegisterPrincipalRequest {
             public_key: public_key.as_bytes().to_vec(),
             role: convert::role_to_wire(role).into(),
             display_name: arguments.name,
+            signature,
         })
         .await?
         .into_inner();
+    if super::common::report_pending(
+        global,
+        response.pending,
+        response.approvals,
+        response.approvals_required,
+    ) {
+        return Ok(());
+    }
     print_principal(global, &response.principal.unwrap_or_default());
     Ok(())
 }
@@ -526,12 +559,12 @@ fn principal_json(principal: &v1::Principal) -> serde_json::Value {
 }
 
 fn principal_line(principal: &v1::Principal) -> String {
-    let rotated = if !principal.signing_key.is_empty() && principal.signing_key != principal.public_key
-    {
-        format!("  (signs with {})", key_text(&principal.signing_key))
-    } else {
-        String::new()
-    };
+    let rotated =
+        if !principal.signing_key.is_empty() && principal.signing_key != principal.public_key {
+            format!("  (signs with {})", key_text(&principal.signing_key))
+        } else {
+            String::new()
+        };
     format!(
         "{}  {:<9}  {:<11}  since {}  {}{rotated}",
         key_text(&principal.public_key),

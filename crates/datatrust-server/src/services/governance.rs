@@ -273,6 +273,7 @@ impl LicenseService for LicenseApi {
         Ok(Response::new(v1::LicenseRequestResponse {
             request: Some(wire::license_request(&logged.value)),
             log_index: logged.log_index,
+            ..Default::default()
         }))
     }
 
@@ -329,16 +330,52 @@ impl LicenseService for LicenseApi {
     ) -> Result<Response<v1::LicenseRequestResponse>, Status> {
         let now = self.state.clock().now();
         let id = request_id(&request.get_ref().request_id)?;
-        let reason = request.get_ref().reason.clone();
-        let logged = self
+        let reason = crate::services::safety::reason(&request.get_ref().reason)?;
+        let signature = request.get_ref().signature.clone();
+        let (approval, logged) = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.deny_license_request(caller, &id, &reason, now)
+                datatrust_core::registry::require_role(
+                    caller,
+                    datatrust_core::Role::Trustee,
+                    "deny license requests",
+                )?;
+                if registry
+                    .store()
+                    .get_record(
+                        datatrust_core::store::RecordKind::LicenseRequest,
+                        id.as_bytes(),
+                    )?
+                    .is_none()
+                {
+                    return Err(DomainError::NotFound(
+                        "request_id: no license request has this id".into(),
+                    ));
+                }
+                let action = datatrust_core::safety::SafetyAction::DenyRequest {
+                    request_id: id.to_string(),
+                };
+                let (status, pending) = crate::services::safety::approve(
+                    registry, caller, &action, &reason, &signature, now,
+                )?;
+                let logged = match pending {
+                    Some(pending) => {
+                        Some(registry.deny_license_request(caller, &id, &pending.detail, now)?)
+                    }
+                    None => None,
+                };
+                Ok((Some(status), logged))
             })
             .await?;
+        let (approvals, approvals_required, pending) = crate::services::safety::wire(&approval);
         Ok(Response::new(v1::LicenseRequestResponse {
-            request: Some(wire::license_request(&logged.value)),
-            log_index: logged.log_index,
+            request: logged
+                .as_ref()
+                .map(|logged| wire::license_request(&logged.value)),
+            log_index: logged.and_then(|logged| logged.log_index),
+            approvals,
+            approvals_required,
+            pending,
         }))
     }
 
@@ -355,7 +392,7 @@ impl LicenseService for LicenseApi {
             .await?;
         Ok(Response::new(v1::LicenseResponse {
             license: Some(wire::license(&record)),
-            log_index: None,
+            ..Default::default()
         }))
     }
 
@@ -383,16 +420,46 @@ impl LicenseService for LicenseApi {
     ) -> Result<Response<v1::LicenseResponse>, Status> {
         let now = self.state.clock().now();
         let id = license_id(&request.get_ref().license_id)?;
-        let reason = request.get_ref().reason.clone();
-        let logged = self
+        let reason = crate::services::safety::reason(&request.get_ref().reason)?;
+        let signature = request.get_ref().signature.clone();
+        let (approval, logged) = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.revoke_license(caller, &id, &reason, now)
+                // Refusals that need no signature come first: not a trustee, no such license,
+                // revoked already.
+                datatrust_core::registry::require_role(
+                    caller,
+                    datatrust_core::Role::Trustee,
+                    "revoke licenses",
+                )?;
+                let record = registry.license(caller, &id)?;
+                if record.status != datatrust_core::governance::LicenseStatus::Active {
+                    return Err(DomainError::FailedPrecondition(
+                        "license_id: the license is revoked already".into(),
+                    ));
+                }
+                let action = datatrust_core::safety::SafetyAction::RevokeLicense {
+                    license_id: id.to_string(),
+                };
+                let (status, pending) = crate::services::safety::approve(
+                    registry, caller, &action, &reason, &signature, now,
+                )?;
+                let logged = match pending {
+                    Some(pending) => {
+                        Some(registry.revoke_license(caller, &id, &pending.detail, now)?)
+                    }
+                    None => None,
+                };
+                Ok((Some(status), logged))
             })
             .await?;
+        let (approvals, approvals_required, pending) = crate::services::safety::wire(&approval);
         Ok(Response::new(v1::LicenseResponse {
-            license: Some(wire::license(&logged.value)),
-            log_index: logged.log_index,
+            license: logged.as_ref().map(|logged| wire::license(&logged.value)),
+            log_index: logged.and_then(|logged| logged.log_index),
+            approvals,
+            approvals_required,
+            pending,
         }))
     }
 }

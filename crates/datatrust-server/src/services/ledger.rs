@@ -308,15 +308,42 @@ impl LedgerService for LedgerApi {
         let message = request.get_ref();
         let licensee = convert::public_key(&message.licensee_public_key, "licensee_public_key")
             .map_err(status::invalid)?;
-        let reason = message.reason.clone();
-        let logged = self
+        let reason = crate::services::safety::reason(&message.reason)?;
+        let signature = message.signature.clone();
+        let (approval, log_index) = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.lift_suspension(caller, &licensee, &reason, now)
+                datatrust_core::registry::require_role(
+                    caller,
+                    datatrust_core::Role::Trustee,
+                    "lift suspensions",
+                )?;
+                if registry.suspension_of(&licensee)?.is_none() {
+                    return Err(datatrust_core::registry::DomainError::FailedPrecondition(
+                        "licensee_public_key: this licensee is not suspended".into(),
+                    ));
+                }
+                let action = datatrust_core::safety::SafetyAction::LiftSuspension { licensee };
+                let (status, pending) = crate::services::safety::approve(
+                    registry, caller, &action, &reason, &signature, now,
+                )?;
+                let log_index = match pending {
+                    Some(pending) => {
+                        registry
+                            .lift_suspension(caller, &licensee, &pending.detail, now)?
+                            .log_index
+                    }
+                    None => None,
+                };
+                Ok((Some(status), log_index))
             })
             .await?;
+        let (approvals, approvals_required, pending) = crate::services::safety::wire(&approval);
         Ok(Response::new(v1::LiftSuspensionResponse {
-            log_index: logged.log_index.unwrap_or_default(),
+            log_index: log_index.unwrap_or_default(),
+            approvals,
+            approvals_required,
+            pending,
         }))
     }
 }

@@ -7,6 +7,7 @@ mod ledger;
 pub(crate) mod log;
 mod members;
 mod principals;
+mod safety;
 mod telemetry;
 mod trust;
 

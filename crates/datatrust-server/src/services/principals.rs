@@ -12,6 +12,8 @@ use datatrust_proto::v1::{
 use rand::RngCore as _;
 use tonic::{Request, Response, Status};
 
+use datatrust_core::safety::SafetyAction;
+
 use crate::state::random_salt;
 use crate::{TrustState, status};
 
@@ -33,18 +35,60 @@ impl PrincipalService for PrincipalApi {
         let display_name =
             DisplayName::parse(&body.display_name, "display_name").map_err(status::invalid)?;
         let salt = random_salt();
-        let logged = self
+        let signature = body.signature.clone();
+        let (approval, logged) = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
                 crate::services::auth::refuse_bound_key(registry, &public_key)?;
-                registry.register_principal(caller, public_key, role, display_name, salt, now)
+                if role != datatrust_core::Role::Trustee {
+                    let logged = registry.register_principal(
+                        caller,
+                        public_key,
+                        role,
+                        display_name,
+                        salt,
+                        now,
+                    )?;
+                    return Ok((None, Some(logged)));
+                }
+                // A trustee: the trustee quorum's signed approvals.
+                if registry.store().principal(&public_key)?.is_some() {
+                    return Err(datatrust_core::membership::key_taken_error());
+                }
+                let action = SafetyAction::RegisterTrustee { public_key };
+                let (status, pending) = crate::services::safety::approve(
+                    registry,
+                    caller,
+                    &action,
+                    display_name.as_str(),
+                    &signature,
+                    now,
+                )?;
+                let logged = match pending {
+                    Some(pending) => {
+                        let name = DisplayName::parse(&pending.detail, "display_name")?;
+                        Some(
+                            registry
+                                .register_principal(caller, public_key, role, name, salt, now)?,
+                        )
+                    }
+                    None => None,
+                };
+                Ok((Some(status), logged))
             })
             .await?;
-        let principal = logged.value;
-        tracing::info!(public_key = %principal.public_key, role = %principal.role, "principal registered");
+        if let Some(logged) = &logged {
+            tracing::info!(public_key = %logged.value.public_key, role = %logged.value.role, "principal registered");
+        }
+        let (approvals, approvals_required, pending) = crate::services::safety::wire(&approval);
         Ok(Response::new(RegisterPrincipalResponse {
-            principal: Some(convert::principal_to_wire(&principal)),
-            log_index: logged.log_index,
+            principal: logged
+                .as_ref()
+                .map(|logged| convert::principal_to_wire(&logged.value)),
+            log_index: logged.and_then(|logged| logged.log_index),
+            approvals,
+            approvals_required,
+            pending,
         }))
     }
 
@@ -170,16 +214,43 @@ impl PrincipalService for PrincipalApi {
         let now = self.state.clock().now();
         let public_key = convert::public_key(&request.get_ref().public_key, "public_key")
             .map_err(status::invalid)?;
-        let logged = self
+        let signature = request.get_ref().signature.clone();
+        let (approval, logged) = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.deactivate_principal(caller, &public_key, now)
+                let target = registry.store().principal(&public_key)?;
+                if target.is_none_or(|target| target.role != datatrust_core::Role::Trustee)
+                    || public_key == caller.public_key
+                {
+                    return Ok((
+                        None,
+                        Some(registry.deactivate_principal(caller, &public_key, now)?),
+                    ));
+                }
+                // A trustee: the trustee quorum's signed approvals.
+                let action = SafetyAction::DeactivateTrustee { public_key };
+                let (status, pending) = crate::services::safety::approve(
+                    registry, caller, &action, "", &signature, now,
+                )?;
+                let logged = match pending {
+                    Some(_) => Some(registry.deactivate_principal(caller, &public_key, now)?),
+                    None => None,
+                };
+                Ok((Some(status), logged))
             })
             .await?;
-        tracing::info!(public_key = %logged.value.public_key, "principal deactivated");
+        if let Some(logged) = &logged {
+            tracing::info!(public_key = %logged.value.public_key, "principal deactivated");
+        }
+        let (approvals, approvals_required, pending) = crate::services::safety::wire(&approval);
         Ok(Response::new(DeactivatePrincipalResponse {
-            principal: Some(convert::principal_to_wire(&logged.value)),
-            log_index: logged.log_index,
+            principal: logged
+                .as_ref()
+                .map(|logged| convert::principal_to_wire(&logged.value)),
+            log_index: logged.and_then(|logged| logged.log_index),
+            approvals,
+            approvals_required,
+            pending,
         }))
     }
 

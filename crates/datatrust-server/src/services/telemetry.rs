@@ -726,11 +726,22 @@ impl v1::release_service_server::ReleaseService for ReleaseApi {
         let metadata = request.metadata().clone();
         // Access is checked before the stream starts, so refusals are the call's status;
         // each part is re-checked as it is read (a revocation stops the stream).
+        let now = self.state.clock().now();
         let meta = {
             let id = id.clone();
             self.state
                 .as_caller(&metadata, move |registry, caller| {
-                    registry.release(caller, &id)
+                    let meta = registry.release(caller, &id)?;
+                    // A licensee's license on hold (a revocation awaiting the quorum)
+                    // streams nothing.
+                    if caller.role == datatrust_core::Role::Licensee
+                        && let Some(hold) = registry.urgent_hold(&meta.license_id, now)?
+                    {
+                        return Err(datatrust_core::registry::DomainError::FailedPrecondition(
+                            hold,
+                        ));
+                    }
+                    Ok(meta)
                 })
                 .await?
         };
