@@ -388,3 +388,141 @@ async fn no_trustee_takes_a_safety_action_alone() {
         .await
         .expect("the hold lapsed without the quorum");
 }
+
+/// `license verify FILE` with each key in `keys`, against the log or offline.
+async fn verify_license(
+    trust: &TestTrust,
+    licensee: &NoteSigner,
+    log_vkey: &str,
+    file: &std::path::Path,
+    keys: &[&str],
+    against_log: bool,
+) -> std::process::Output {
+    let mut arguments = vec!["license", "verify", file.to_str().unwrap()];
+    for key in keys {
+        arguments.extend(["--license-vkey", key]);
+    }
+    if against_log {
+        arguments.extend(["--log-vkey", log_vkey]);
+    }
+    trust.cli(licensee, &arguments).await
+}
+
+async fn fetch_license(
+    trust: &TestTrust,
+    licensee: &NoteSigner,
+    license: &str,
+    out: &std::path::Path,
+) {
+    succeeded(
+        "company license",
+        &trust
+            .cli(
+                licensee,
+                &[
+                    "company",
+                    "license",
+                    "--id",
+                    license,
+                    "--out",
+                    out.to_str().unwrap(),
+                ],
+            )
+            .await,
+    );
+}
+
+/// The license key rotates: licenses signed before still verify, offline and against the
+/// log, under the key valid at their issuance; later ones are signed by the new key, after a
+/// restart too; `trust info` lists both with their periods.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_license_signed_before_a_license_key_rotation_still_verifies() {
+    let ratified = RatifiedTrust::start(&[(new_signer(), "Ada")]).await;
+    let (acme, company) = ratified.trust.new_principal(Role::Licensee, "Acme").await;
+    let directory = tempfile::tempdir().unwrap();
+    let (before, after, restarted) = (
+        directory.path().join("before.license"),
+        directory.path().join("after.license"),
+        directory.path().join("restarted.license"),
+    );
+    let license = ratified.license(&company, &["pointer"], 1).await;
+    fetch_license(&ratified.trust, &acme, &license, &before).await;
+    let info = datatrust_cli::client::trust_info(&ratified.trust.channel)
+        .await
+        .unwrap();
+    let (old_vkey, log_vkey) = (info.license_vkey.clone(), info.log_vkey.clone());
+    let rotated = succeeded(
+        "trustee rotate-license-key",
+        &ratified
+            .trust
+            .cli(
+                &ratified.trust.trustee,
+                &["trustee", "rotate-license-key", "--json"],
+            )
+            .await,
+    );
+    let rotated: serde_json::Value = serde_json::from_str(rotated.trim()).unwrap();
+    let new_vkey = rotated["vkey"].as_str().unwrap().to_owned();
+    assert_ne!(new_vkey, old_vkey);
+    let info = datatrust_cli::client::trust_info(&ratified.trust.channel)
+        .await
+        .unwrap();
+    assert_eq!(info.license_vkey, new_vkey, "the new key signs from now on");
+    assert_eq!(info.license_keys.len(), 2);
+    assert_eq!(info.license_keys[0].vkey, old_vkey);
+    assert_eq!(
+        info.license_keys[0].valid_until,
+        info.license_keys[1].valid_from
+    );
+    let license = ratified.license(&company, &["focus"], 1).await;
+    fetch_license(&ratified.trust, &acme, &license, &after).await;
+
+    let trust = &ratified.trust;
+    let both = [old_vkey.as_str(), new_vkey.as_str()];
+    for file in [&before, &after] {
+        succeeded(
+            "license verify against the log",
+            &verify_license(trust, &acme, &log_vkey, file, &both, true).await,
+        );
+    }
+    assert!(
+        !verify_license(trust, &acme, &log_vkey, &before, &[&new_vkey], false)
+            .await
+            .status
+            .success(),
+        "a license of the old key does not verify under the new one"
+    );
+    succeeded(
+        "the old license under its own key, offline",
+        &verify_license(trust, &acme, &log_vkey, &before, &[&old_vkey], false).await,
+    );
+
+    // After a restart the rotated key still signs.
+    let RatifiedTrust {
+        trust,
+        second_trustee,
+        terms_hash,
+    } = ratified;
+    let trust = trust.restart().await;
+    let second_session = trust.sign_in(&second_trustee.0).await.unwrap();
+    let ratified = RatifiedTrust {
+        trust,
+        second_trustee: (second_trustee.0, second_session),
+        terms_hash,
+    };
+    let company = ratified.trust.sign_in(&acme).await.unwrap();
+    let license = ratified.license(&company, &["clicks"], 1).await;
+    fetch_license(&ratified.trust, &acme, &license, &restarted).await;
+    succeeded(
+        "a license after the restart, under the new key, against the log",
+        &verify_license(
+            &ratified.trust,
+            &acme,
+            &log_vkey,
+            &restarted,
+            &[&new_vkey],
+            true,
+        )
+        .await,
+    );
+}

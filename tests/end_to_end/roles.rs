@@ -891,6 +891,20 @@ fn rows() -> Vec<Row> {
             [UNAUTHENTICATED, INVALID, DENIED, DENIED, DENIED],
         ),
         row(
+            // A real rotation for the trustee (licenses approved afterwards are signed by
+            // the new key); nobody else may.
+            "TrustService/RotateLicenseKey",
+            |context| {
+                Box::pin(async move {
+                    TrustServiceClient::new(context.channel.clone())
+                        .rotate_license_key(context.request(v1::RotateLicenseKeyRequest {}))
+                        .await
+                        .map(drop)
+                })
+            },
+            [UNAUTHENTICATED, OK, DENIED, DENIED, DENIED],
+        ),
+        row(
             // This trust has no backup directory: the trustee gets past the role check to
             // the precondition (the backup itself: tests/end_to_end/backup.rs).
             "TrustService/Backup",

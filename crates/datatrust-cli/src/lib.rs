@@ -128,9 +128,11 @@ pub enum LicenseCommand {
     Verify {
         /// The license file (a signed note).
         file: PathBuf,
-        /// The trust's license verifier key.
-        #[arg(long)]
-        license_vkey: String,
+        /// The trust's license verifier key; repeat it with each key `trust info` lists, and
+        /// the license verifies under the one that signed it (with --log-vkey, only if that
+        /// key signed licenses when it was issued).
+        #[arg(long, required = true)]
+        license_vkey: Vec<String>,
         /// The trust's log verifier key: check the log too (needs --server).
         #[arg(long)]
         log_vkey: Option<String>,
@@ -445,6 +447,11 @@ pub enum TrusteeGovernanceCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Replace the license-signing key (e.g. after a suspected leak): the server makes a new
+    /// key, keeps it beside the others and logs it; licenses signed before still verify under
+    /// the key valid when they were issued (`trust info` lists every key). On PostgreSQL,
+    /// copy the new keys/license-<generation>.key to every node.
+    RotateLicenseKey,
 }
 
 /// A trustee's work on money and duties.

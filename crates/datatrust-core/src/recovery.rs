@@ -357,3 +357,72 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         Ok(logged)
     }
 }
+
+/// A license-signing key that replaced the one before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseKeyRecord {
+    /// From 1; 0 is the trust's first key.
+    pub generation: u32,
+    /// Its verifier key (signed-note vkey text).
+    pub vkey: String,
+    /// Licenses issued from this time on are signed by it.
+    pub valid_from: UnixSeconds,
+    pub log_index: u64,
+}
+
+impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J> {
+    /// The license keys that replaced the first, oldest first.
+    pub fn license_keys(&self) -> Result<Vec<LicenseKeyRecord>, DomainError> {
+        self.records(RecordKind::LicenseKey, b"")
+    }
+
+    /// A trustee records that licenses are signed by `vkey` from now on (the server made the
+    /// key and keeps it). Logged with the key, so that anyone can tell which key signed a
+    /// license at its issuance.
+    pub fn rotate_license_key(
+        &self,
+        caller: &Principal,
+        generation: u32,
+        vkey: &str,
+        now: UnixSeconds,
+    ) -> Result<Logged<LicenseKeyRecord>, DomainError> {
+        require_role(caller, Role::Trustee, "rotate the license key")?;
+        let logged = self.decide(|| {
+            let key = generation.to_be_bytes();
+            let (existing, read) = self.store.read_record(RecordKind::LicenseKey, &key)?;
+            if existing.is_some() {
+                return Err(DomainError::refused(
+                    Refusal::AlreadyExists,
+                    Subject::License,
+                    "another rotation of the license key happened at the same time; try again",
+                ));
+            }
+            let record = LicenseKeyRecord {
+                generation,
+                vkey: vkey.to_owned(),
+                valid_from: now,
+                log_index: 0,
+            };
+            let decision = Decision {
+                entries: vec![
+                    LogEntry::new("license-key-rotated", now)
+                        .with("generation", generation.to_string())
+                        .with("vkey", vkey.to_owned())
+                        .with("by", caller.public_key.to_base64()),
+                ],
+                writes: vec![crate::commit::indexed_write(
+                    RecordKind::LicenseKey,
+                    &key,
+                    &record,
+                    "/log_index",
+                    0,
+                )?],
+                reads: vec![read],
+            };
+            Ok((record, Some(decision)))
+        })?;
+        let mut logged = logged;
+        logged.value.log_index = logged.log_index.unwrap_or_default();
+        Ok(logged)
+    }
+}

@@ -232,10 +232,13 @@ pub enum RecordKind {
     /// Safety action (kind || 0 || subject) → trustees' approvals below the quorum
     /// (`safety.rs`).
     PendingAction,
+    /// Generation (u32 BE, from 1) → a license-signing key that replaced the one before
+    /// (`LicenseKeyRecord`); generation 0 is the trust's first key, logged at its creation.
+    LicenseKey,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 27] = [
+    pub const ALL: [RecordKind; 28] = [
         RecordKind::Terms,
         RecordKind::Ballot,
         RecordKind::Consent,
@@ -263,6 +266,7 @@ impl RecordKind {
         RecordKind::PendingRecovery,
         RecordKind::KeyChange,
         RecordKind::PendingAction,
+        RecordKind::LicenseKey,
     ];
 
     /// The table (sled tree) its records live in: `records_<name>`.
@@ -295,6 +299,7 @@ impl RecordKind {
             RecordKind::PendingRecovery => "records_pending_recoveries",
             RecordKind::KeyChange => "records_key_changes",
             RecordKind::PendingAction => "records_pending_actions",
+            RecordKind::LicenseKey => "records_license_keys",
         }
     }
 
@@ -327,6 +332,7 @@ impl RecordKind {
             RecordKind::PendingRecovery => "pending_recoveries",
             RecordKind::KeyChange => "key_changes",
             RecordKind::PendingAction => "pending_actions",
+            RecordKind::LicenseKey => "license_keys",
         }
     }
 }

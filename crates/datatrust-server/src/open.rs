@@ -88,15 +88,20 @@ pub fn open_trust_with_keys(
                 keys_dir: opened.directory.keys_path().to_path_buf(),
             }),
             sign_ins: Arc::new(datatrust_store::SledSignIns::open(&opened.store)?),
+            keys_dir: opened.directory.keys_path().to_path_buf(),
             store: Arc::new(opened.store),
             shared: None,
         },
-        Some((database, schema)) => postgres_storage(
-            &opened.store,
-            database,
-            schema,
-            &published_file(opened.directory.path(), schema),
-        )?,
+        Some((database, schema)) => {
+            let mut storage = postgres_storage(
+                &opened.store,
+                database,
+                schema,
+                &published_file(opened.directory.path(), schema),
+            )?;
+            storage.keys_dir = opened.directory.keys_path().to_path_buf();
+            storage
+        }
     };
     let state = TrustState::open(
         storage,
@@ -121,6 +126,8 @@ pub struct Storage {
     pub log: Arc<dyn LogStore>,
     /// Sign-ins, release builds and leases, when several nodes share one database.
     pub shared: Option<datatrust_postgres::PgShared>,
+    /// Where the trust's key files are (license keys made by a rotation are written there).
+    pub keys_dir: PathBuf,
     /// Where sign-ins are kept, so that they survive a restart (and, on PostgreSQL, are
     /// every node's).
     pub sign_ins: Arc<dyn datatrust_core::store::SignInStore>,
@@ -177,6 +184,8 @@ pub fn postgres_storage(
         sign_ins: Arc::new(shared.clone()),
         shared: Some(shared),
         embedded: None,
+        // Set by the caller, which knows the data directory.
+        keys_dir: PathBuf::new(),
     })
 }
 

@@ -68,6 +68,10 @@ struct Inner {
     embedded: Option<Embedded>,
     /// Where backups (and the journal of erasures since) are written: `serve --backup-dir`.
     backup_dir: std::sync::OnceLock<std::path::PathBuf>,
+    /// Where the key files are: a rotated license key is `license-<generation>.key` there.
+    keys_dir: std::path::PathBuf,
+    /// The license key signing now, when a rotation replaced the first, by generation.
+    rotated_license_key: std::sync::Mutex<Option<(u32, NoteSigner)>>,
 }
 
 /// When it was computed, the log size it saw, and the report.
@@ -195,6 +199,7 @@ impl TrustState {
             shared,
             embedded,
             sign_ins,
+            keys_dir,
         } = storage;
         let sequencer = Sequencer::open(log_store, log_signer.clone(), sequencer_options)
             .map_err(|error| match error {
@@ -252,6 +257,8 @@ impl TrustState {
                 backup_gate: Arc::default(),
                 embedded,
                 backup_dir: std::sync::OnceLock::new(),
+                keys_dir,
+                rotated_license_key: std::sync::Mutex::new(None),
             }),
         };
         state
@@ -446,6 +453,105 @@ impl TrustState {
     /// Makes all stored state durable; called once more at shutdown.
     pub fn flush(&self) -> Result<(), datatrust_core::store::StoreError> {
         self.inner.registry.store().flush()
+    }
+
+    /// The license key that signs licenses now: the first one, or the latest a rotation
+    /// made (its file, `license-<generation>.key`, read once). A node that lacks the file
+    /// (several nodes: it was made on another) refuses to sign, saying which file to copy.
+    pub(crate) fn current_license_signer(
+        &self,
+        registry: &TrustRegistry,
+    ) -> Result<NoteSigner, DomainError> {
+        let Some(latest) = registry.license_keys()?.pop() else {
+            return Ok(self.inner.license_signer.clone());
+        };
+        let mut cached = self
+            .inner
+            .rotated_license_key
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((generation, signer)) = cached.as_ref()
+            && *generation == latest.generation
+        {
+            return Ok(signer.clone());
+        }
+        let path = self.license_key_path(latest.generation);
+        let unusable = |why: String| {
+            DomainError::Store(datatrust_core::store::StoreError::new(format!(
+                "{}: {why}; the license key was rotated to generation {}: copy this file from \
+                 the node that rotated it",
+                path.display(),
+                latest.generation
+            )))
+        };
+        let text = std::fs::read_to_string(&path).map_err(|error| unusable(error.to_string()))?;
+        let signer = NoteSigner::parse(&text).map_err(|error| unusable(error.to_string()))?;
+        if signer.verifier().to_text() != latest.vkey {
+            return Err(unusable("it is not the key the rotation logged".into()));
+        }
+        *cached = Some((latest.generation, signer.clone()));
+        Ok(signer)
+    }
+
+    /// Where a rotated license key's file is.
+    pub(crate) fn license_key_path(&self, generation: u32) -> std::path::PathBuf {
+        self.inner
+            .keys_dir
+            .join(format!("license-{generation}.key"))
+    }
+
+    /// Makes a new license key, writes it beside the others (private, durable) and logs the
+    /// rotation; licenses are signed by it from now on.
+    pub(crate) fn rotate_license_key(
+        &self,
+        registry: &TrustRegistry,
+        caller: &Principal,
+        now: UnixSeconds,
+    ) -> Result<
+        datatrust_core::registry::Logged<datatrust_core::recovery::LicenseKeyRecord>,
+        DomainError,
+    > {
+        datatrust_core::registry::require_role(caller, Role::Trustee, "rotate the license key")?;
+        let generation = registry
+            .license_keys()?
+            .last()
+            .map_or(1, |latest| latest.generation + 1);
+        let mut seed = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+        let signer =
+            NoteSigner::new(&registry.origin().license_key_name(), seed).map_err(|error| {
+                DomainError::Store(datatrust_core::store::StoreError::new(error.to_string()))
+            })?;
+        let path = self.license_key_path(generation);
+        let write = || -> std::io::Result<()> {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)?;
+            file.write_all(format!("{}\n", signer.to_private_text()).as_bytes())?;
+            file.sync_all()?;
+            if let Some(parent) = path.parent() {
+                std::fs::File::open(parent)?.sync_all()?;
+            }
+            Ok(())
+        };
+        write().map_err(|error| {
+            DomainError::Store(datatrust_core::store::StoreError::new(format!(
+                "writing {}: {error}",
+                path.display()
+            )))
+        })?;
+        match registry.rotate_license_key(caller, generation, &signer.verifier().to_text(), now) {
+            Ok(logged) => Ok(logged),
+            Err(error) => {
+                // Not logged: the file signs nothing.
+                let _ = std::fs::remove_file(&path);
+                Err(error)
+            }
+        }
     }
 
     /// Sets where backups go (`serve --backup-dir`); once.

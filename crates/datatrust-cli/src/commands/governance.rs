@@ -390,6 +390,30 @@ pub async fn trustee(
                 print_license_named(global, &license, company.as_deref());
             }
         }
+        TrusteeGovernanceCommand::RotateLicenseKey => {
+            let key = session
+                .trust()
+                .rotate_license_key(v1::RotateLicenseKeyRequest {})
+                .await?
+                .into_inner()
+                .license_key
+                .unwrap_or_default();
+            output::show(
+                global.json,
+                json!({ "generation": key.generation, "vkey": key.vkey, "valid_from": key.valid_from, "log_index": key.log_index }),
+                || {
+                    println!(
+                        "Licenses are signed by license key {} from now on (logged at {}):",
+                        key.generation, key.log_index
+                    );
+                    println!("  {}", key.vkey);
+                    println!(
+                        "On PostgreSQL, copy keys/license-{}.key to every node now.",
+                        key.generation
+                    );
+                },
+            );
+        }
         TrusteeGovernanceCommand::Deny { request, reason } => {
             let signature = super::common::sign_safety_action(
                 global,
@@ -689,12 +713,17 @@ pub async fn license(global: &GlobalArgs, command: LicenseCommand) -> anyhow::Re
         license_vkey,
         log_vkey,
     } = command;
-    let verifier = NoteVerifier::parse(&license_vkey).map_err(|error| {
-        anyhow!(
-            "--license-vkey: {}; copy the whole license_vkey line from `datatrust trust info`",
-            error.reason
-        )
-    })?;
+    let verifiers: Vec<NoteVerifier> = license_vkey
+        .iter()
+        .map(|text| {
+            NoteVerifier::parse(text).map_err(|error| {
+                anyhow!(
+                    "--license-vkey: {}; copy the whole license_vkey line from `datatrust trust info`",
+                    error.reason
+                )
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
     let note_text =
         std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     if note_text.contains('\r') {
@@ -705,7 +734,12 @@ pub async fn license(global: &GlobalArgs, command: LicenseCommand) -> anyhow::Re
             file.display()
         );
     }
-    let opened = match note::open(&note_text, &[&verifier]) {
+    // The key that signed it, among those given.
+    let signed_by = verifiers
+        .iter()
+        .find(|verifier| note::open(&note_text, &[*verifier]).is_ok());
+    let verifier = signed_by.unwrap_or(&verifiers[0]);
+    let opened = match note::open(&note_text, &[verifier]) {
         Ok(opened) => opened,
         Err(error) => {
             // Which key signed it? The signature lines name it.
@@ -768,7 +802,8 @@ pub async fn license(global: &GlobalArgs, command: LicenseCommand) -> anyhow::Re
     if let Some(log_vkey) = log_vkey {
         let log_verifier = NoteVerifier::parse(&log_vkey)
             .map_err(|error| anyhow!("--log-vkey: {}", error.reason))?;
-        let (issued_at, size) = check_logged(global, &log_verifier, &license, &opened.text).await?;
+        let (issued_at, size) =
+            check_logged(global, &log_verifier, &license, &opened.text, verifier).await?;
         lines.push(format!(
             "issuance logged at index {issued_at}; no revocation in the log up to size {size}"
         ));
@@ -794,7 +829,11 @@ async fn check_logged(
     verifier: &NoteVerifier,
     license: &License,
     text: &str,
+    signed_by: &NoteVerifier,
 ) -> anyhow::Result<(u64, u64)> {
+    // The license key in force as the log goes: the creation's, then each rotation's.
+    let mut license_key: Option<String> = None;
+    let mut key_at_issuance: Option<String> = None;
     let channel = client::connect(&global.server, global.ca_cert.as_deref()).await?;
     let mut log = LogServiceClient::new(channel);
     let checkpoint = log
@@ -822,12 +861,22 @@ async fn check_logged(
             let Some(decoded) = DecodedEntry::parse(entry) else {
                 continue;
             };
+            match decoded.kind.as_str() {
+                "trust-created" => {
+                    license_key = decoded.field("license-vkey").map(str::to_owned);
+                }
+                "license-key-rotated" => {
+                    license_key = decoded.field("vkey").map(str::to_owned);
+                }
+                _ => {}
+            }
             if decoded.field("license") != Some(license.id.as_str()) {
                 continue;
             }
             match decoded.kind.as_str() {
                 "license-issued" if decoded.field("license-sha256") == Some(text_hash.as_str()) => {
                     issued = Some(start + offset as u64);
+                    key_at_issuance = license_key.clone();
                 }
                 "license-revoked" => {
                     revoked = Some((
@@ -855,6 +904,14 @@ async fn check_logged(
             license.id
         )
     })?;
+    if key_at_issuance.as_deref() != Some(signed_by.to_text().as_str()) {
+        bail!(
+            "ALERT: license {} is signed by {}, but the log says the license key at its issuance was {}",
+            license.id,
+            signed_by.to_text(),
+            key_at_issuance.as_deref().unwrap_or("unknown")
+        );
+    }
     Ok((issued, size))
 }
 

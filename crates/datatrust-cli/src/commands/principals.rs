@@ -146,6 +146,8 @@ pub async fn trust_info(global: &GlobalArgs, data_dir: Option<&Path>) -> anyhow:
                 license_vkey: opened.license_signer.verifier().to_text(),
                 server_version: env!("CARGO_PKG_VERSION").to_owned(),
                 log_url: String::new(),
+                // Read from the directory: the first key only (rotations are in its log).
+                license_keys: Vec::new(),
             }
         }
         None => client::trust_info(&connect(global).await?).await?,
@@ -158,11 +160,33 @@ pub async fn trust_info(global: &GlobalArgs, data_dir: Option<&Path>) -> anyhow:
             "license_vkey": info.license_vkey,
             "server_version": info.server_version,
             "log_url": info.log_url,
+            "license_keys": info.license_keys.iter().map(|key| json!({
+                "generation": key.generation, "vkey": key.vkey, "valid_from": key.valid_from,
+                "valid_until": (key.valid_until != 0).then_some(key.valid_until), "log_index": key.log_index,
+            })).collect::<Vec<_>>(),
         }),
         || {
             println!("origin:        {}", info.origin);
             println!("log vkey:      {}", info.log_vkey);
             println!("license vkey:  {}", info.license_vkey);
+            if info.license_keys.len() > 1 {
+                for key in &info.license_keys {
+                    let from = if key.generation == 0 {
+                        "the trust's creation".to_owned()
+                    } else {
+                        human::date(key.valid_from)
+                    };
+                    let until = if key.valid_until == 0 {
+                        "now".to_owned()
+                    } else {
+                        human::date(key.valid_until)
+                    };
+                    println!(
+                        "  license key {}: {}  (signed licenses from {from} to {until})",
+                        key.generation, key.vkey
+                    );
+                }
+            }
             if !info.log_url.is_empty() {
                 println!("log url:       {}", info.log_url);
             }

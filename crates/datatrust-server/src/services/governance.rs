@@ -307,13 +307,8 @@ impl LicenseService for LicenseApi {
         let logged = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
-                registry.approve_license_request(
-                    caller,
-                    &id,
-                    &signature,
-                    state.license_signer(),
-                    now,
-                )
+                let signer = state.current_license_signer(registry)?;
+                registry.approve_license_request(caller, &id, &signature, &signer, now)
             })
             .await?;
         let (request_record, license) = logged.value;

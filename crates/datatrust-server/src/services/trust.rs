@@ -16,13 +16,68 @@ impl TrustService for TrustApi {
         &self,
         _request: Request<GetTrustInfoRequest>,
     ) -> Result<Response<GetTrustInfoResponse>, Status> {
+        let first = self.state.license_signer().verifier().to_text();
+        let rotations = self
+            .state
+            .blocking(|registry| registry.license_keys())
+            .await?;
+        let mut license_keys = vec![datatrust_proto::v1::LicenseKey {
+            generation: 0,
+            vkey: first,
+            valid_from: 0,
+            valid_until: 0,
+            log_index: 0,
+        }];
+        for rotation in rotations {
+            if let Some(previous) = license_keys.last_mut() {
+                previous.valid_until = rotation.valid_from.0;
+            }
+            license_keys.push(datatrust_proto::v1::LicenseKey {
+                generation: rotation.generation,
+                vkey: rotation.vkey,
+                valid_from: rotation.valid_from.0,
+                valid_until: 0,
+                log_index: rotation.log_index,
+            });
+        }
         Ok(Response::new(GetTrustInfoResponse {
             origin: self.state.origin().to_string(),
             log_vkey: self.state.log_signer().verifier().to_text(),
-            license_vkey: self.state.license_signer().verifier().to_text(),
+            license_vkey: license_keys
+                .last()
+                .map(|key| key.vkey.clone())
+                .unwrap_or_default(),
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
             log_url: self.state.log_url().unwrap_or_default().to_owned(),
+            license_keys,
         }))
+    }
+
+    async fn rotate_license_key(
+        &self,
+        request: Request<datatrust_proto::v1::RotateLicenseKeyRequest>,
+    ) -> Result<Response<datatrust_proto::v1::RotateLicenseKeyResponse>, Status> {
+        let now = self.state.clock().now();
+        let state = self.state.clone();
+        let logged = self
+            .state
+            .as_caller(request.metadata(), move |registry, caller| {
+                state.rotate_license_key(registry, caller, now)
+            })
+            .await?;
+        let record = logged.value;
+        tracing::warn!(generation = record.generation, vkey = %record.vkey, "license key rotated");
+        Ok(Response::new(
+            datatrust_proto::v1::RotateLicenseKeyResponse {
+                license_key: Some(datatrust_proto::v1::LicenseKey {
+                    generation: record.generation,
+                    vkey: record.vkey,
+                    valid_from: record.valid_from.0,
+                    valid_until: 0,
+                    log_index: record.log_index,
+                }),
+            },
+        ))
     }
 
     async fn backup(
