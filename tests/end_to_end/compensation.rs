@@ -358,7 +358,7 @@ async fn charges_are_shared_exactly_verified_offline_and_unpaid_invoices_suspend
         async move {
             let action = datatrust_core::safety::SafetyAction::LiftSuspension { licensee };
             let mut last = None;
-            for (key, session) in sessions {
+            for (approval, (key, session)) in sessions.into_iter().enumerate() {
                 let answer = session
                     .ledger()
                     .lift_suspension(v1::LiftSuspensionRequest {
@@ -368,6 +368,11 @@ async fn charges_are_shared_exactly_verified_offline_and_unpaid_invoices_suspend
                     })
                     .await;
                 let failed = answer.is_err();
+                if approval == 0
+                    && let Ok(first) = &answer
+                {
+                    assert!(first.get_ref().pending, "one trustee alone lifts nothing");
+                }
                 last = Some(answer);
                 if failed {
                     break;
