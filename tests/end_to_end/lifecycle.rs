@@ -301,3 +301,77 @@ async fn keys_kept_outside_the_data_directory_are_used_and_must_be_private() {
     server.signal("-TERM");
     assert!(server.wait(Duration::from_secs(20)).await.success());
 }
+
+/// A compromised log key, with `deploy/log-key-compromise.sh`: a successor trust under a new
+/// origin whose first entry records the old log's final checkpoint; a checkpoint the old key
+/// did not sign is refused and creates nothing.
+#[tokio::test]
+async fn a_compromised_log_key_has_a_successor_that_logs_the_old_final_checkpoint() {
+    if datatrust_tests::skip_in_postgres_run(
+        "a_compromised_log_key_has_a_successor_that_logs_the_old_final_checkpoint",
+        "it starts `datatrust serve` processes of its own",
+    ) {
+        return;
+    }
+    let place = tempfile::tempdir().unwrap();
+    let (old, new) = (place.path().join("old"), place.path().join("new"));
+    let server = ServerProcess::start(&old, &["--origin", "old.example"]);
+    let (status, _, checkpoint) =
+        datatrust_tests::http_get(server.http_addr, "/log/checkpoint").await;
+    assert_eq!(status, 200);
+    server.signal("-TERM");
+    assert!(server.wait(Duration::from_secs(20)).await.success());
+    let seen = place.path().join("seen.checkpoint");
+    std::fs::write(&seen, &checkpoint).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/log-key-compromise.sh");
+    let run = |checkpoint: &Path, target: &Path| {
+        Command::new("bash")
+            .arg(&script)
+            .arg(&old)
+            .arg(checkpoint)
+            .arg("new.example")
+            .arg(target)
+            .env("DATATRUST", datatrust_binary())
+            .output()
+            .unwrap()
+    };
+
+    // A checkpoint the old key did not sign: refused, nothing created.
+    let forged = place.path().join("forged.checkpoint");
+    let text = String::from_utf8(checkpoint.clone()).unwrap();
+    let mut lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
+    // Another root: the size the monitors saw, with a history the old key never signed.
+    let first = if lines[2].starts_with('A') { "B" } else { "A" };
+    lines[2] = format!("{first}{}", &lines[2][1..]);
+    std::fs::write(&forged, lines.join("\n")).unwrap();
+    let refused = run(&forged, &place.path().join("not-made"));
+    assert!(!refused.status.success());
+    assert!(!place.path().join("not-made/DATATRUST").exists());
+
+    let made = run(&seen, &new);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert!(String::from_utf8_lossy(&made.stdout).contains("to be distrusted"));
+    let server = ServerProcess::start(&new, &[]);
+    let channel = datatrust_cli::client::connect(&server.grpc_url, None)
+        .await
+        .unwrap();
+    let entries = datatrust_tests::decoded_log_entries(&channel).await;
+    let first = &entries[0];
+    assert_eq!(first.kind, "trust-created");
+    assert_eq!(first.field("origin"), Some("new.example"));
+    assert_eq!(first.field("predecessor-origin"), Some("old.example"));
+    use base64::Engine as _;
+    let recorded = base64::engine::general_purpose::STANDARD
+        .decode(first.field("predecessor-checkpoint").unwrap())
+        .unwrap();
+    assert_eq!(
+        recorded, checkpoint,
+        "the old log's final checkpoint, as signed"
+    );
+    server.signal("-TERM");
+    assert!(server.wait(Duration::from_secs(20)).await.success());
+}

@@ -160,6 +160,14 @@ pub enum AdminCommand {
         /// The trust's public name (its log key's name); it cannot change afterwards.
         #[arg(long, env = "DATATRUST_ORIGIN")]
         origin: Option<String>,
+        /// For a trust succeeding a log whose key was compromised: that log's final
+        /// checkpoint (the last one independent monitors saw, a `log verify --state` file),
+        /// which the new log's first entry records. Needs --predecessor-vkey.
+        #[arg(long, requires = "predecessor_vkey")]
+        predecessor_checkpoint: Option<PathBuf>,
+        /// The compromised log's verifier key: the checkpoint must verify under it.
+        #[arg(long)]
+        predecessor_vkey: Option<String>,
     },
     /// Move a stopped trust between the data directory's embedded store and PostgreSQL
     /// (every node stopped): the log (same checkpoint), the state and members' telemetry

@@ -87,6 +87,21 @@ impl LogEntry {
             .with("license-vkey", license_key.to_text())
     }
 
+    /// The creation of a trust that succeeds a log whose key was compromised: it logs that
+    /// log's final checkpoint (its origin, and the signed note in base64).
+    pub fn with_predecessor(self, checkpoint_note: &str) -> LogEntry {
+        use base64::Engine as _;
+        let origin = checkpoint_note
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        self.with("predecessor-origin", origin).with(
+            "predecessor-checkpoint",
+            base64::engine::general_purpose::STANDARD.encode(checkpoint_note),
+        )
+    }
+
     pub fn principal_registered(
         principal: &Principal,
         by: Option<&PublicKey>,

@@ -110,6 +110,7 @@ pub fn open_trust_with_keys(
         opened.license_signer,
         token_lifetime,
         sequencer,
+        opened.metadata.predecessor_checkpoint.clone(),
     )?;
     Ok(OpenTrust {
         state,

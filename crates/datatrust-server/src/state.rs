@@ -192,6 +192,7 @@ impl TrustState {
         license_signer: NoteSigner,
         token_lifetime: Duration,
         sequencer_options: SequencerOptions,
+        predecessor_checkpoint: Option<String>,
     ) -> Result<TrustState, StartError> {
         let crate::Storage {
             store,
@@ -281,7 +282,7 @@ impl TrustState {
             .ensure_active_terms_pointer()
             .map_err(|error| StartError::Genesis(format!("noting the terms in force: {error}")))?;
         if state.log_reader().size() == 0 {
-            state.log_genesis()?;
+            state.log_genesis(predecessor_checkpoint.as_deref())?;
         } else if let Err(error) = state.check_keys_against_genesis() {
             // Stop the log's writer (and with it its hold on the database) before refusing.
             state.close_log();
@@ -336,18 +337,24 @@ impl TrustState {
     }
 
     /// The first entries of a new trust: its identity and keys, then its trustees.
-    fn log_genesis(&self) -> Result<(), StartError> {
+    /// A trust succeeding a log whose key was compromised logs that log's final checkpoint
+    /// in its first entry (`predecessor-checkpoint`, the signed note in base64).
+    fn log_genesis(&self, predecessor_checkpoint: Option<&str>) -> Result<(), StartError> {
         let registry = &self.inner.registry;
         let genesis = |error: &dyn std::fmt::Display| StartError::Genesis(error.to_string());
         let now = self.clock().now();
+        let mut created = LogEntry::trust_created(
+            registry.origin().as_str(),
+            &self.inner.log_signer.verifier(),
+            &self.inner.license_signer.verifier(),
+            now,
+        );
+        if let Some(note) = predecessor_checkpoint {
+            created = created.with_predecessor(note);
+        }
         registry
             .journal()
-            .record(&LogEntry::trust_created(
-                registry.origin().as_str(),
-                &self.inner.log_signer.verifier(),
-                &self.inner.license_signer.verifier(),
-                now,
-            ))
+            .record(&created)
             .map_err(|error| genesis(&error))?;
         let trustees = registry
             .store()

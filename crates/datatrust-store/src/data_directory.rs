@@ -234,6 +234,26 @@ pub struct TrustMetadata {
     /// before it existed; filled on their next start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_key_check: Option<String>,
+    /// The final checkpoint (signed note) of the log this trust succeeds, after that log's
+    /// key was compromised: the new log's first entry logs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predecessor_checkpoint: Option<String>,
+}
+
+/// Records, in a trust not yet served, the final checkpoint of the log it succeeds (its
+/// first entry will log it). Refused once the trust has served: its first entry is written.
+pub fn record_predecessor(
+    store: &SledStore,
+    checkpoint_note: &str,
+) -> Result<(), DataDirectoryError> {
+    let mut metadata = read_metadata(store)?.ok_or_else(|| DataDirectoryError::Corrupt {
+        path: PathBuf::from("."),
+        message: "the database holds no trust metadata".into(),
+    })?;
+    metadata.predecessor_checkpoint = Some(checkpoint_note.to_owned());
+    write_metadata(store, &metadata)?;
+    store.flush()?;
+    Ok(())
 }
 
 /// The key check value of a data key: a hash that names the key without revealing it.
@@ -540,6 +560,7 @@ impl DataDirectory {
             created_at: now,
             format_version: FORMAT_VERSION,
             data_key_check: Some(data_key_check(&data_key)),
+            predecessor_checkpoint: None,
         };
         write_metadata(&store, &metadata)?;
         let trustee = Principal::new_active(

@@ -14,7 +14,7 @@ mod vault;
 
 pub use data_directory::{
     DataDirectory, DataDirectoryError, FORMAT_VERSION, OpenedTrust, TrustMetadata,
-    backup as backup_data_directory, restore as restore_data_directory,
+    backup as backup_data_directory, record_predecessor, restore as restore_data_directory,
 };
 pub use disk_space::DEFAULT_MINIMUM_FREE_BYTES;
 pub use published_checkpoint::{PublishedCheckpointError, PublishedCheckpointFile};

@@ -17,7 +17,19 @@ const PAGE: u64 = datatrust_tlog::reader::MAXIMUM_ENTRIES_PER_READ;
 
 pub fn run(command: AdminCommand, json_output: bool) -> anyhow::Result<()> {
     match command {
-        AdminCommand::Init { data_dir, origin } => init(&data_dir, origin.as_deref(), json_output),
+        AdminCommand::Init {
+            data_dir,
+            origin,
+            predecessor_checkpoint,
+            predecessor_vkey,
+        } => init(
+            &data_dir,
+            origin.as_deref(),
+            predecessor_checkpoint
+                .as_deref()
+                .zip(predecessor_vkey.as_deref()),
+            json_output,
+        ),
         AdminCommand::Check {
             data_dir,
             database,
@@ -61,11 +73,43 @@ pub fn run(command: AdminCommand, json_output: bool) -> anyhow::Result<()> {
 }
 
 /// Creates the data directory, or leaves the trust already in it as it is.
-fn init(data_dir: &Path, origin: Option<&str>, json_output: bool) -> anyhow::Result<()> {
+fn init(
+    data_dir: &Path,
+    origin: Option<&str>,
+    predecessor: Option<(&Path, &str)>,
+    json_output: bool,
+) -> anyhow::Result<()> {
     let requested = origin
         .map(datatrust_core::Origin::parse)
         .transpose()
         .context("--origin")?;
+    // The compromised log's final checkpoint, checked before anything is created.
+    let predecessor = match predecessor {
+        Some((file, vkey)) => {
+            let verifier = datatrust_core::NoteVerifier::parse(vkey)
+                .map_err(|error| anyhow::anyhow!("--predecessor-vkey: {}", error.reason))?;
+            let note = std::fs::read_to_string(file)
+                .with_context(|| format!("--predecessor-checkpoint {}", file.display()))?;
+            let checkpoint = datatrust_tlog::SignedCheckpoint::open(&note, &verifier)
+                .with_context(|| {
+                    format!(
+                        "--predecessor-checkpoint {}: not a checkpoint signed by --predecessor-vkey",
+                        file.display()
+                    )
+                })?;
+            if requested
+                .as_ref()
+                .is_none_or(|origin| origin.as_str() == checkpoint.checkpoint.origin)
+            {
+                bail!(
+                    "--origin: a successor needs a new origin, not {}",
+                    checkpoint.checkpoint.origin
+                );
+            }
+            Some(note)
+        }
+        None => None,
+    };
     let opened = DataDirectory::open_or_create_with_keys(
         data_dir,
         crate::config::keys_dir_from_environment().as_deref(),
@@ -76,6 +120,15 @@ fn init(data_dir: &Path, origin: Option<&str>, json_output: bool) -> anyhow::Res
     .with_context(|| format!("creating the trust in {}", data_dir.display()))?;
     let origin = opened.metadata.origin.to_string();
     let created = opened.created_trustee_key.clone();
+    if let Some(note) = &predecessor {
+        if created.is_none() {
+            bail!(
+                "{} already holds a trust: a successor starts in a new, empty directory",
+                data_dir.display()
+            );
+        }
+        datatrust_store::record_predecessor(&opened.store, note)?;
+    }
     datatrust_core::store::TrustStore::flush(&opened.store)?;
     let value = json!({
         "data_dir": data_dir.display().to_string(), "origin": origin,
