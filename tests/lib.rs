@@ -832,3 +832,30 @@ pub fn copy_data_directory(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A CLI run's stdout, once it succeeded; else the test fails with both streams.
+pub fn succeeded(what: &str, output: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// A signed-in member's whole export (`MemberDataService.ExportMyData`), as text.
+pub async fn export_text(member: &SignedIn) -> String {
+    let mut stream = member
+        .member_data()
+        .export_my_data(v1::ExportMyDataRequest {})
+        .await
+        .expect("export")
+        .into_inner();
+    let mut text = Vec::new();
+    while let Some(piece) = stream.message().await.expect("an export piece") {
+        text.extend(piece.json_lines);
+    }
+    String::from_utf8(text).expect("the export is UTF-8")
+}

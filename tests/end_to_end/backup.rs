@@ -31,21 +31,6 @@ fn batch(member: &NoteSigner, sequence: u64) -> v1::UploadRequest {
     }
 }
 
-async fn export(trust: &TestTrust, member: &NoteSigner) -> String {
-    let session = trust.sign_in(member).await.unwrap();
-    let mut stream = session
-        .member_data()
-        .export_my_data(v1::ExportMyDataRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    let mut text = Vec::new();
-    while let Some(piece) = stream.message().await.unwrap() {
-        text.extend(piece.json_lines);
-    }
-    String::from_utf8(text).unwrap()
-}
-
 fn run(arguments: &[&str]) -> std::process::Output {
     std::process::Command::new(datatrust_binary())
         .args(arguments)
@@ -162,7 +147,7 @@ async fn a_backup_under_ingest_restores_whole_and_keeps_later_erasures() {
         })
         .await
         .unwrap();
-    let ada_then = export(&trust, &ada).await;
+    let ada_then = datatrust_tests::export_text(&trust.sign_in(&ada).await.unwrap()).await;
     let (_, _, latest) = http_get(trust.http_addr, "/log/checkpoint").await;
     let seen = place.path().join("seen.checkpoint");
     std::fs::write(&seen, &latest).unwrap();
@@ -220,7 +205,7 @@ async fn a_backup_under_ingest_restores_whole_and_keeps_later_erasures() {
     .unwrap();
     let restored = TestTrust::open(&restored_dir, ServeOptions::default()).await;
     // Ada: every batch acknowledged before the backup, and only what was uploaded.
-    let ada_now = export(&restored, &ada).await;
+    let ada_now = datatrust_tests::export_text(&restored.sign_in(&ada).await.unwrap()).await;
     for sequence in 1..=before_backup {
         assert!(
             ada_now.contains(&format!("\"app-{sequence}\"")),
@@ -231,7 +216,11 @@ async fn a_backup_under_ingest_restores_whole_and_keeps_later_erasures() {
         assert!(ada_then.contains(line), "{line} was never uploaded");
     }
     // Bea stays erased.
-    assert!(export(&restored, &bea).await.is_empty());
+    assert!(
+        datatrust_tests::export_text(&restored.sign_in(&bea).await.unwrap())
+            .await
+            .is_empty()
+    );
     let log_url = format!("http://{}/log", restored.http_addr);
     let info = datatrust_cli::client::trust_info(&restored.channel)
         .await

@@ -5,18 +5,9 @@
 
 use datatrust_core::{NoteSigner, Role};
 use datatrust_proto::v1;
-use datatrust_tests::{RatifiedTrust, TestTrust, authorize, consent, new_signer, upload_events};
-
-fn succeeded(what: &str, output: &std::process::Output) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
+use datatrust_tests::{
+    RatifiedTrust, TestTrust, authorize, consent, new_signer, succeeded, upload_events,
+};
 
 fn events(now_ms: i64) -> Vec<v1::Event> {
     (0..3)

@@ -65,20 +65,6 @@ async fn upload(
     assert_eq!(answers.message().await.unwrap().unwrap().outcome, "stored");
 }
 
-async fn export(session: &datatrust_cli::client::SignedIn) -> String {
-    let mut stream = session
-        .member_data()
-        .export_my_data(v1::ExportMyDataRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    let mut text = Vec::new();
-    while let Some(piece) = stream.message().await.unwrap() {
-        text.extend(piece.json_lines);
-    }
-    String::from_utf8(text).unwrap()
-}
-
 async fn sweep(trustee: &datatrust_cli::client::SignedIn) -> v1::RetentionSweep {
     trustee
         .ledger()
@@ -271,7 +257,7 @@ async fn data_past_its_retention_is_never_released_and_is_swept_away() {
         (0, 0, 0),
         "a second sweep finds nothing: {again:?}"
     );
-    let exported = export(&ada_session).await;
+    let exported = datatrust_tests::export_text(&ada_session).await;
     assert!(exported.contains("RECENT-TITLE"), "{exported}");
     assert!(!exported.contains("ANCIENT"), "{exported}");
     use base64::Engine as _;
@@ -327,7 +313,7 @@ async fn data_past_its_retention_is_never_released_and_is_swept_away() {
         (3, 1, 0),
         "{swept:?}"
     );
-    assert!(export(&ada_session).await.is_empty());
+    assert!(datatrust_tests::export_text(&ada_session).await.is_empty());
     assert_eq!(stream_count(&trustee, &release).await.len(), 3);
 
     // Day 61: the grace is over; the release's parts go, its logged root stays.

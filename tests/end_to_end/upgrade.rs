@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use datatrust_core::{NoteSigner, Role};
 use datatrust_proto::v1;
 use datatrust_server::ServeOptions;
-use datatrust_tests::{RatifiedTrust, TestTrust, copy_data_directory};
+use datatrust_tests::{RatifiedTrust, TestTrust, copy_data_directory, succeeded};
 use sha2::Digest as _;
 
 /// The members of the fixture's trust, by the names of their key files.
@@ -28,17 +28,6 @@ fn key(directory: &Path, name: &str) -> NoteSigner {
     let text = std::fs::read_to_string(directory.join("keys").join(format!("{name}.key")))
         .unwrap_or_else(|error| panic!("the fixture's {name}.key: {error}"));
     NoteSigner::parse(&text).unwrap()
-}
-
-fn succeeded(what: &str, output: &std::process::Output) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
 }
 
 fn events(now_ms: i64, screenshot: &[u8]) -> Vec<v1::Event> {
