@@ -94,6 +94,19 @@ async fn a_member_recovered_by_a_trustee_quorum_keeps_everything_and_her_old_key
     };
     let first = approve(trust.trustee.clone()).await;
     assert!(succeeded("first approval", &first).contains("\"recovered\":false"));
+    let waiting = succeeded(
+        "trustee pending",
+        &trust
+            .cli(
+                &ratified.second_trustee.0,
+                &["trustee", "pending", "--json"],
+            )
+            .await,
+    );
+    assert!(
+        waiting.contains("\"recover-member\"") && waiting.contains(&ada.public_key().to_base64()),
+        "{waiting}"
+    );
     // One trustee alone recovers nothing: the old key still works, the new one does not.
     assert!(trust.sign_in(&ada).await.is_ok());
     assert!(trust.sign_in(&new_key).await.is_err());
@@ -270,6 +283,23 @@ async fn no_trustee_takes_a_safety_action_alone() {
         pending.push(answer.pending);
         if answer.pending {
             assert!(trust.sign_in(&third).await.is_err(), "not a trustee yet");
+            // The other trustee sees what waits for them.
+            let waiting = second
+                .principals()
+                .list_pending_approvals(v1::ListPendingApprovalsRequest {})
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(waiting.required, 2);
+            assert!(
+                waiting
+                    .pending
+                    .iter()
+                    .any(|waiting| waiting.kind == "register-trustee"
+                        && waiting.subject == third.public_key().to_base64()
+                        && waiting.detail == "Third trustee"
+                        && waiting.approved_by.len() == 1)
+            );
         }
     }
     assert_eq!(pending, [true, false]);

@@ -872,6 +872,14 @@ fn rows() -> Vec<Row> {
             },
             [UNAUTHENTICATED, INVALID, INVALID, INVALID, INVALID],
         ),
+        trustee_only("PrincipalService/ListPendingApprovals", |context| {
+            Box::pin(async move {
+                PrincipalServiceClient::new(context.channel.clone())
+                    .list_pending_approvals(context.request(v1::ListPendingApprovalsRequest {}))
+                    .await
+                    .map(drop)
+            })
+        }),
         row(
             // Trustees only; a signature that does not verify stops the trustee after the
             // role check (a real recovery: tests/end_to_end/keys.rs).

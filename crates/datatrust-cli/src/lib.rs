@@ -401,6 +401,10 @@ pub enum TrusteePrincipalsCommand {
         #[arg(long)]
         public_key: String,
     },
+    /// What waits for more trustees' approvals: safety actions (trustees registered or
+    /// deactivated, requests denied, licenses revoked, suspensions lifted) and recoveries.
+    /// Approve one by running its command with your own key.
+    Pending,
     /// Approve giving a member who lost her key a new one, once she has proved who she is
     /// out of band (in person, with her union card). At the terms' trustee quorum her
     /// membership (consents, earnings, history) continues under the new key and the old one

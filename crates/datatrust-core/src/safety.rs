@@ -250,3 +250,65 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         })
     }
 }
+
+/// An approval waiting for more trustees, as trustees list them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub kind: String,
+    pub subject: String,
+    pub detail: String,
+    pub approved_by: Vec<PublicKey>,
+    pub first_approved_at: UnixSeconds,
+}
+
+impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J> {
+    /// Safety actions and recoveries below the quorum, at most 1,000, for trustees.
+    pub fn pending_approvals(
+        &self,
+        caller: &Principal,
+        now: UnixSeconds,
+    ) -> Result<Vec<Waiting>, DomainError> {
+        require_role(caller, Role::Trustee, "list pending approvals")?;
+        let mut waiting = Vec::new();
+        for (_, value) in
+            self.store
+                .scan_records_page(RecordKind::PendingAction, b"", None, 1000)?
+        {
+            let pending: PendingAction = decode(&value)?;
+            let live: Vec<_> = pending
+                .approvals
+                .iter()
+                .filter(|(_, _, at)| at.0 > now.0 - APPROVALS_VALID_SECONDS)
+                .collect();
+            if live.is_empty() {
+                continue;
+            }
+            waiting.push(Waiting {
+                kind: pending.action.kind().to_owned(),
+                subject: pending.action.subject(),
+                detail: pending.detail.clone(),
+                approved_by: live.iter().map(|(trustee, _, _)| *trustee).collect(),
+                first_approved_at: live.iter().map(|(_, _, at)| *at).min().unwrap_or(now),
+            });
+        }
+        for (_, value) in
+            self.store
+                .scan_records_page(RecordKind::PendingRecovery, b"", None, 1000)?
+        {
+            let pending: crate::recovery::PendingRecovery = decode(&value)?;
+            waiting.push(Waiting {
+                kind: "recover-member".to_owned(),
+                subject: pending.member.to_base64(),
+                detail: pending.new_key.to_base64(),
+                approved_by: pending
+                    .approvals
+                    .iter()
+                    .map(|(trustee, _)| *trustee)
+                    .collect(),
+                first_approved_at: UnixSeconds(0),
+            });
+        }
+        waiting.truncate(1000);
+        Ok(waiting)
+    }
+}

@@ -389,6 +389,45 @@ pub async fn trustee(global: &GlobalArgs, command: TrusteePrincipalsCommand) -> 
             print_principal(global, &response.principal.unwrap_or_default());
             Ok(())
         }
+        TrusteePrincipalsCommand::Pending => {
+            let response = principals
+                .list_pending_approvals(v1::ListPendingApprovalsRequest {})
+                .await?
+                .into_inner();
+            for waiting in &response.pending {
+                let approvers: Vec<String> = waiting
+                    .approved_by
+                    .iter()
+                    .map(|key| key_text(key))
+                    .collect();
+                output::show(
+                    global.json,
+                    json!({
+                        "kind": waiting.kind, "subject": waiting.subject, "detail": waiting.detail,
+                        "approved_by": approvers, "approvals_required": response.required,
+                    }),
+                    || {
+                        println!(
+                            "{} {}: {} of {} approvals (by {}){}",
+                            waiting.kind,
+                            waiting.subject,
+                            approvers.len(),
+                            response.required,
+                            approvers.join(", "),
+                            if waiting.detail.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {}", waiting.detail)
+                            }
+                        );
+                    },
+                );
+            }
+            if response.pending.is_empty() && !global.json {
+                println!("Nothing waits for approvals.");
+            }
+            Ok(())
+        }
         TrusteePrincipalsCommand::ApproveRecovery {
             member,
             new_public_key,

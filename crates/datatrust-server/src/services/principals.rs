@@ -254,6 +254,41 @@ impl PrincipalService for PrincipalApi {
         }))
     }
 
+    async fn list_pending_approvals(
+        &self,
+        request: Request<datatrust_proto::v1::ListPendingApprovalsRequest>,
+    ) -> Result<Response<datatrust_proto::v1::ListPendingApprovalsResponse>, Status> {
+        let now = self.state.clock().now();
+        let (waiting, required) = self
+            .state
+            .as_caller(request.metadata(), move |registry, caller| {
+                Ok((
+                    registry.pending_approvals(caller, now)?,
+                    registry.safety_quorum()?,
+                ))
+            })
+            .await?;
+        Ok(Response::new(
+            datatrust_proto::v1::ListPendingApprovalsResponse {
+                pending: waiting
+                    .into_iter()
+                    .map(|waiting| datatrust_proto::v1::PendingApproval {
+                        kind: waiting.kind,
+                        subject: waiting.subject,
+                        detail: waiting.detail,
+                        approved_by: waiting
+                            .approved_by
+                            .iter()
+                            .map(|trustee| trustee.as_bytes().to_vec())
+                            .collect(),
+                        first_approved_at: waiting.first_approved_at.0,
+                    })
+                    .collect(),
+                required,
+            },
+        ))
+    }
+
     async fn approve_recovery(
         &self,
         request: Request<datatrust_proto::v1::ApproveRecoveryRequest>,
