@@ -1,0 +1,46 @@
+"""Against a real `datatrust serve`: sign-in from a key file with token refresh, licenses
+verified offline (and a tampered one refused), errors carrying the trust's field."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import datatrust
+from datatrust.v1 import principals_pb2
+
+
+def test_signs_in_from_the_cli_key_file_and_refreshes_its_token(trust):
+    with datatrust.Client(trust.grpc, str(trust.trustee_key)) as client:
+        me = client.whoami()
+        assert me.role == principals_pb2.ROLE_TRUSTEE
+        assert me.public_key == client.key.public_key
+        first = client.token()
+        # A token about to expire is renewed before the next call.
+        client._expires_at = int(time.time()) + 5
+        assert client.token() != first
+        assert client.whoami().public_key == me.public_key
+
+
+def test_an_unknown_key_is_refused_with_the_field_named(trust):
+    stranger = trust.new_key("stranger")
+    with pytest.raises(datatrust.DatatrustError) as refused:
+        datatrust.Client(trust.grpc, str(stranger))
+    assert refused.value.code == "UNAUTHENTICATED"
+    assert refused.value.field == "public_key"
+
+
+def test_a_license_verifies_offline_and_a_tampered_one_does_not(trust, licensed):
+    acme, license_id = licensed
+    with datatrust.Client(trust.grpc, str(acme)) as client:
+        note = client.license_note(license_id)
+        text = datatrust.verify_license(note, *client.license_verifiers())
+        assert f"id {license_id}" in text or license_id in text
+        tampered = note.replace("runs 3", "runs 30") if "runs 3" in note else note.replace("acme-agent", "acme-agenz")
+        assert tampered != note
+        with pytest.raises(datatrust.VerificationError):
+            datatrust.verify_license(tampered, *client.license_verifiers())
+        # Under the log key (not a license key) it does not verify either.
+        with pytest.raises(datatrust.VerificationError):
+            datatrust.verify_license(note, client.trust_info.log_vkey)
