@@ -44,3 +44,21 @@ def test_a_license_verifies_offline_and_a_tampered_one_does_not(trust, licensed)
         # Under the log key (not a license key) it does not verify either.
         with pytest.raises(datatrust.VerificationError):
             datatrust.verify_license(note, client.trust_info.log_vkey)
+
+
+def test_a_vkey_whose_base64_holds_a_plus_parses():
+    # Keys until one's base64 holds a '+': the vkey format's separator.
+    import base64
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    while True:
+        public = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        encoded = base64.b64encode(b"\x01" + public).decode()
+        if "+" in encoded:
+            break
+    key_id = hashlib.sha256(b"trust.test/license\n\x01" + public).digest()[:4].hex()
+    verifier = datatrust.Verifier.parse(f"trust.test/license+{key_id}+{encoded}")
+    assert verifier.public_key == public

@@ -22,7 +22,8 @@ class Verifier:
 
     @classmethod
     def parse(cls, text: str) -> "Verifier":
-        parts = text.strip().split("+")
+        # The key's base64 may hold '+' too: name and id are the first two fields.
+        parts = text.strip().split("+", 2)
         if len(parts) != 3:
             raise VerificationError("a vkey is name+id+key", field="vkey")
         name, key_id, key = parts
