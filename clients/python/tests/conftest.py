@@ -74,7 +74,8 @@ def trust():
 
 @pytest.fixture(scope="session")
 def licensed(trust):
-    """Terms ratified, a licensee with a license: (licensee key path, license id)."""
+    """Terms ratified, a licensee with a license and a release under it: (licensee key
+    path, license id, release id)."""
     t1 = trust.trustee_key
     t2 = trust.new_key("t2")
     trust.cli("trustee", "add-trustee", "--public-key", trust.public(t2), "--name", "Second", key=t1)
@@ -96,4 +97,5 @@ def licensed(trust):
     )
     trust.cli("trustee", "approve", "--request", request, key=t1)
     license_id = trust.cli("trustee", "approve", "--request", request, "--get", "license_id", key=t2)
-    return acme, license_id
+    release = trust.cli("company", "release", "--license", license_id, "--get", "id", key=acme)
+    return acme, license_id, release

@@ -32,7 +32,7 @@ def test_an_unknown_key_is_refused_with_the_field_named(trust):
 
 
 def test_a_license_verifies_offline_and_a_tampered_one_does_not(trust, licensed):
-    acme, license_id = licensed
+    acme, license_id, _ = licensed
     with datatrust.Client(trust.grpc, str(acme)) as client:
         note = client.license_note(license_id)
         text = datatrust.verify_license(note, *client.license_verifiers())
@@ -62,3 +62,52 @@ def test_a_vkey_whose_base64_holds_a_plus_parses():
     key_id = hashlib.sha256(b"trust.test/license\n\x01" + public).digest()[:4].hex()
     verifier = datatrust.Verifier.parse(f"trust.test/license+{key_id}+{encoded}")
     assert verifier.public_key == public
+
+
+def _run(client, license_id, release, run_id, receipts, family="acme-agent"):
+    return client.training_run(
+        license_id,
+        run_id=run_id,
+        model="acme-operator",
+        model_version="0.3",
+        model_family=family,
+        purpose="computer-use-agent-training",
+        data=[release],
+        receipts=receipts,
+    )
+
+
+def test_a_training_run_is_reported_with_a_verified_receipt(trust, licensed, tmp_path):
+    acme, license_id, release = licensed
+    with datatrust.Client(trust.grpc, str(acme)) as client:
+        with _run(client, license_id, release, "run-1", tmp_path) as run:
+            run.accelerator_seconds = 3600
+        fields = run.receipt.entry_fields()
+        assert fields["kind"] == "training-use" and fields["run"] == "run-1"
+        saved = tmp_path / "run-1.tlog-proof"
+        assert saved.read_text() == run.receipt_text
+        # A tool we did not write agrees: the CLI verifies the saved receipt.
+        trust.cli("receipt", "verify", str(saved), "--vkey", client.trust_info.log_vkey)
+        # A tampered receipt does not verify.
+        with pytest.raises(datatrust.VerificationError):
+            datatrust.verify_receipt(
+                run.receipt_text.replace("index ", "index 1", 1), client.trust_info.log_vkey
+            )
+
+        # A block that raises is reported too, marked failed.
+        with pytest.raises(RuntimeError):
+            with _run(client, license_id, release, "run-2", tmp_path) as failed:
+                raise RuntimeError("out of memory")
+        assert failed.failed and failed.receipt is not None
+
+
+def test_a_refused_report_is_corrected_and_retried_under_the_same_run_id(trust, licensed, tmp_path):
+    acme, license_id, release = licensed
+    with datatrust.Client(trust.grpc, str(acme)) as client:
+        with pytest.raises(datatrust.DatatrustError) as refused:
+            with _run(client, license_id, release, "run-3", tmp_path, family="other-family"):
+                pass
+        assert refused.value.code == "FAILED_PRECONDITION"
+        with _run(client, license_id, release, "run-3", tmp_path) as run:
+            pass
+        assert run.receipt.entry_fields()["run"] == "run-3"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import os
+import pathlib
 import threading
 import time
 from typing import Any, Callable, Optional, Sequence, Union
@@ -144,6 +146,51 @@ class Client:
         its issuance)."""
         keys = [key.vkey for key in self.trust_info.license_keys] or [self.trust_info.license_vkey]
         return [Verifier.parse(key) for key in keys]
+
+    def training_run(
+        self,
+        license_id: str,
+        *,
+        run_id: str,
+        model: str,
+        model_version: str,
+        model_family: str,
+        purpose: str,
+        data: Sequence[str],
+        receipts: Optional[Union[str, "os.PathLike[str]"]] = None,
+    ):
+        """A context manager for one training run: the run is reported when the block ends
+        (also when it raises), signed with this client's key; the receipt is verified
+        (checkpoint signature under the log key, inclusion, the logged entry is this
+        report's) and saved as ``<receipts>/<run_id>.tlog-proof``. Reporting the same run
+        again (a retry) with the same report is answered with the same logged use."""
+        from .training import TrainingReport, TrainingRun, _RunContext
+
+        report = TrainingReport(
+            trust=self.origin, license_id=license_id, run_id=run_id, model_id=model,
+            model_version=model_version, model_family=model_family, purpose=purpose,
+            data=list(data), started=int(time.time()), ended=int(time.time()),
+        )
+        directory = pathlib.Path(receipts) if receipts is not None else None
+        return _RunContext(self, TrainingRun(report), directory)
+
+    def report_training_run(self, run: Any, receipts: Optional[pathlib.Path] = None) -> Any:
+        """Reports ``run`` (a :class:`datatrust.training.TrainingRun`), verifies and keeps
+        its receipt. Raises :class:`DatatrustError` when the trust refuses the report."""
+        from .training import check_receipt
+
+        text = run.report.to_text()
+        response = self._call(
+            self.training.ReportTrainingUse,
+            governance_pb2.ReportTrainingUseRequest(report=text, signature=self.key.sign(text.encode())),
+        )
+        run.receipt = check_receipt(run.report, response.receipt, self.trust_info.log_vkey)
+        run.receipt_text = response.receipt
+        if receipts is not None:
+            receipts.mkdir(parents=True, exist_ok=True)
+            run.receipt_path = receipts / f"{run.report.run_id}.tlog-proof"
+            run.receipt_path.write_text(response.receipt)
+        return run
 
     def close(self) -> None:
         self._channel.close()
