@@ -87,6 +87,18 @@ def licensed(trust):
     trust.cli("trustee", "close-vote", "--terms", digest, key=t1)
     for key in (t1, t2):
         trust.cli("trustee", "countersign", "--terms", digest, key=key)
+    # Two members' telemetry, consented, so that a release has two parts.
+    laptop = trust.new_key("laptop")
+    trust.cli("trustee", "register-collector", "--public-key", trust.public(laptop), "--name", "Laptop", key=t1)
+    bea = trust.new_key("bea")
+    trust.cli("trustee", "enrol-member", "--public-key", trust.public(bea), "--name", "Bea", key=t1)
+    for member, device in ((ada, "ada-laptop"), (bea, "bea-laptop")):
+        trust.cli("member", "authorize-collector", "--collector-key", trust.public(laptop), key=member)
+        trust.cli("member", "consent", "--purpose", "computer-use-agent-training", key=member)
+        trust.cli(
+            "collector", "upload", "--member", trust.public(member), "--device", device,
+            "--file", str(ROOT / "examples" / "ada-laptop.jsonl"), "--shift-to-now", key=laptop,
+        )
     acme = trust.new_key("acme")
     trust.cli("trustee", "register-licensee", "--public-key", trust.public(acme), "--name", "Acme", key=t1)
     now = int(time.time())

@@ -111,3 +111,34 @@ def test_a_refused_report_is_corrected_and_retried_under_the_same_run_id(trust, 
         with _run(client, license_id, release, "run-3", tmp_path) as run:
             pass
         assert run.receipt.entry_fields()["run"] == "run-3"
+
+
+def test_a_release_streams_verified_resumes_and_shards(trust, licensed):
+    acme, license_id, release = licensed
+    with datatrust.Client(trust.grpc, str(acme)) as client:
+        whole = list(client.release_records(release))
+        assert len(whole) > 2 and [position for position, _ in whole] == list(range(len(whole)))
+        # Resume from a position: the rest, the same.
+        assert list(client.release_records(release, start=5)) == whole[5:]
+        # Two data-loader workers: every record exactly once.
+        first = list(client.release_records(release, shard=(0, 2)))
+        second = list(client.release_records(release, shard=(1, 2)))
+        assert first and second
+        assert sorted(first + second) == whole
+
+
+def test_a_tampered_part_is_detected(trust, licensed, monkeypatch):
+    acme, license_id, release = licensed
+    with datatrust.Client(trust.grpc, str(acme)) as client:
+        genuine = client.releases.StreamRelease
+
+        # A test double between client and server: it changes one record in flight.
+        def tampering(request, *args, **kwargs):
+            for batch in genuine(request, *args, **kwargs):
+                if batch.records:
+                    batch.records[0].record = batch.records[0].record.replace(b"pointer", b"pointer ")
+                yield batch
+
+        monkeypatch.setattr(client.releases, "StreamRelease", tampering)
+        with pytest.raises(datatrust.VerificationError):
+            list(client.release_records(release))

@@ -147,6 +147,20 @@ class Client:
         keys = [key.vkey for key in self.trust_info.license_keys] or [self.trust_info.license_vkey]
         return [Verifier.parse(key) for key in keys]
 
+    def release_records(
+        self,
+        release_id: str,
+        *,
+        start: int = 0,
+        shard: Optional[tuple] = None,
+    ):
+        """The release's records as ``(position, bytes)``, each part verified against the
+        logged root before its records are given; resume with ``start`` (a position), split
+        across data-loader workers with ``shard=(index, count)``."""
+        from .releases import stream_records
+
+        return stream_records(self, release_id, start=start, shard=shard)
+
     def training_run(
         self,
         license_id: str,
