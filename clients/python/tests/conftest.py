@@ -105,7 +105,7 @@ def licensed(trust):
     request = trust.cli(
         "company", "request-license", "--purpose", "computer-use-agent-training", "--categories", "pointer",
         "--data-from", str(now - 7 * 86_400), "--data-to", str(now), "--model-family", "acme-agent",
-        "--runs", "3", "--days", "30", "--get", "id", key=acme,
+        "--runs", "20", "--days", "30", "--get", "id", key=acme,
     )
     trust.cli("trustee", "approve", "--request", request, key=t1)
     license_id = trust.cli("trustee", "approve", "--request", request, "--get", "license_id", key=t2)
