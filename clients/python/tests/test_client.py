@@ -189,3 +189,22 @@ def test_the_torch_dataset_shards_across_workers(trust, licensed):
     acme, _, release = licensed
     dataset = ReleaseDataset(lambda: datatrust.Client(trust.grpc, str(acme)), release)
     assert len(list(dataset)) > 2
+
+
+def test_a_license_is_checked_against_the_log(trust, licensed):
+    acme, license_id, _ = licensed
+    with datatrust.Client(trust.grpc, str(acme)) as client:
+        index = client.license_in_log(client.license_note(license_id))
+        assert index > 0
+
+
+def test_a_members_audit_verifies_offline(trust, licensed, tmp_path):
+    acme, license_id, release = licensed
+    with datatrust.Client(trust.grpc, str(acme)) as client:
+        with _run(client, license_id, release, "run-audited", tmp_path):
+            pass
+    with datatrust.Client(trust.grpc, str(trust.work / "ada.key")) as ada:
+        audit = ada.my_audit()
+    mine = [item for item in audit if item.release_id == release]
+    assert mine and mine[0].my_records > 0
+    assert "run-audited" in mine[0].runs

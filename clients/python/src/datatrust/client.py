@@ -206,6 +206,20 @@ class Client:
             run.receipt_path.write_text(response.receipt)
         return run
 
+    def my_audit(self):
+        """The calling member's audit, every entry verified offline (see
+        :func:`datatrust.audit.my_audit`)."""
+        from .audit import my_audit
+
+        return my_audit(self)
+
+    def license_in_log(self, note: str) -> int:
+        """Checks a license note against the log (see :func:`datatrust.audit.license_in_log`);
+        returns the index of its issuance."""
+        from .audit import license_in_log
+
+        return license_in_log(self, note)
+
     def close(self) -> None:
         self._channel.close()
 
