@@ -208,3 +208,13 @@ def test_a_members_audit_verifies_offline(trust, licensed, tmp_path):
     mine = [item for item in audit if item.release_id == release]
     assert mine and mine[0].my_records > 0
     assert "run-audited" in mine[0].runs
+
+
+def test_a_retry_of_the_same_report_is_the_same_logged_use(trust, licensed, tmp_path):
+    acme, license_id, release = licensed
+    with datatrust.Client(trust.grpc, str(acme)) as client:
+        with _run(client, license_id, release, "run-retried", tmp_path) as run:
+            pass
+        first = run.receipt.index
+        # A pipeline that lost the answer reports the same run again: logged once.
+        assert client.report_training_run(run).receipt.index == first
