@@ -84,7 +84,7 @@ def test_a_training_run_is_reported_with_a_verified_receipt(trust, licensed, tmp
         with _run(client, license_id, release, "run-1", tmp_path) as run:
             run.accelerator_seconds = 3600
         fields = run.receipt.entry_fields()
-        assert fields["kind"] == "training-use" and fields["run"] == "run-1"
+        assert run.receipt.entry_kind == "training-use" and fields["run"] == "run-1"
         saved = tmp_path / "run-1.tlog-proof"
         assert saved.read_text() == run.receipt_text
         # A tool we did not write agrees: the CLI verifies the saved receipt.
@@ -208,6 +208,10 @@ def test_a_members_audit_verifies_offline(trust, licensed, tmp_path):
     mine = [item for item in audit if item.release_id == release]
     assert mine and mine[0].my_records > 0
     assert "run-audited" in mine[0].runs
+    # Her statement: the run charges shared with her, each share verified in its sum tree.
+    with datatrust.Client(trust.grpc, str(trust.work / "ada.key")) as ada:
+        statement = ada.my_statement()
+    assert statement and all(line.my_amount >= 0 for line in statement)
 
 
 def test_a_retry_of_the_same_report_is_the_same_logged_use(trust, licensed, tmp_path):

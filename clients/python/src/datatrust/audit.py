@@ -52,18 +52,20 @@ def my_audit(client: "Client") -> List[AuditItem]:
             root = root_from_inclusion(entry.part_index, entry.parts, leaf, list(entry.proof))
             if root.hex() != entry.release_root:
                 raise VerificationError(f"release {entry.release_id}: your contribution is not in its root")
-            logged = verify_receipt(entry.release_receipt, log_vkey).entry_fields()
+            release_receipt = verify_receipt(entry.release_receipt, log_vkey)
+            logged = release_receipt.entry_fields()
             if (
-                logged.get("kind") != "release-published"
+                release_receipt.entry_kind != "release-published"
                 or logged.get("release") != entry.release_id
                 or logged.get("root") != entry.release_root
                 or logged.get("license") != entry.license_id
             ):
                 raise VerificationError(f"release {entry.release_id}: the logged release does not match")
             for use in entry.uses:
-                fields = verify_receipt(use.receipt, log_vkey).entry_fields()
+                use_receipt = verify_receipt(use.receipt, log_vkey)
+                fields = use_receipt.entry_fields()
                 if (
-                    fields.get("kind") != "training-use"
+                    use_receipt.entry_kind != "training-use"
                     or fields.get("license") != entry.license_id
                     or entry.release_id not in fields.get("data", "").split(",")
                 ):
@@ -138,3 +140,100 @@ def license_in_log(client: "Client", note: str) -> int:
     if revoked:
         raise VerificationError("the license is revoked")
     return issued
+
+
+@dataclass
+class StatementLine:
+    """A charge that paid the member: her share, verified."""
+
+    charge_id: str
+    currency: str
+    my_records: int
+    my_amount: int
+
+
+def _u64(value: int) -> bytes:
+    return int(value).to_bytes(8, "big")
+
+
+def _sum_parent(left: tuple, right: tuple) -> tuple:
+    records, amount = left[1] + right[1], left[2] + right[2]
+    if records >= 1 << 64 or amount >= 1 << 64:
+        raise VerificationError("the sums overflow")
+    digest = hashlib.sha256(
+        b"\x01" + left[0] + _u64(left[1]) + _u64(left[2]) + right[0] + _u64(right[1]) + _u64(right[2])
+    ).digest()
+    return digest, records, amount
+
+
+def _largest_power_of_two_below(n: int) -> int:
+    power = 1
+    while power * 2 < n:
+        power *= 2
+    return power
+
+
+def my_statement(client: "Client") -> List[StatementLine]:
+    """The calling member's statement, every page, each share verified offline: committed to
+    her identity and salt, in the charge's Merkle sum tree whose root adds up to the charge,
+    and the charge logged with that root (its receipt under the log key)."""
+    from .v1 import compensation_pb2, compensation_pb2_grpc
+
+    ledger = client.ledger
+    log_vkey = client.trust_info.log_vkey
+    me = client.principal.public_key
+    lines: List[StatementLine] = []
+    token = ""
+    while True:
+        page = client._call(
+            ledger.GetMyStatement, compensation_pb2.GetMyStatementRequest(page_size=200, page_token=token)
+        )
+        salt = page.commitment_salt
+        for line in page.lines:
+            charge = line.charge
+            commitment = hashlib.sha256(
+                b"datatrust share commitment v1\n" + salt + me + charge.id.encode()
+            ).hexdigest()
+            if commitment != line.commitment:
+                raise VerificationError(f"charge {charge.id}: the share is not committed to you")
+            leaf = _leaf_hash(f"datatrust share v1\n{commitment}\n{line.my_records}\n{line.my_amount}\n".encode())
+            node = (leaf, line.my_records, line.my_amount)
+            index, size, sides = line.leaf_index, charge.share_leaves, []
+            if index >= size:
+                raise VerificationError(f"charge {charge.id}: the leaf is outside the tree")
+            while size > 1:
+                split = _largest_power_of_two_below(size)
+                if index < split:
+                    sides.append(True)
+                    size = split
+                else:
+                    sides.append(False)
+                    index -= split
+                    size -= split
+            sides.reverse()
+            if len(sides) != len(line.proof):
+                raise VerificationError(f"charge {charge.id}: the proof has the wrong length")
+            for left, sibling in zip(sides, line.proof):
+                other = (sibling.hash, sibling.records, sibling.amount)
+                node = _sum_parent(node, other) if left else _sum_parent(other, node)
+            root = line.root
+            if (node[0], node[1], node[2]) != (root.hash, root.records, root.amount):
+                raise VerificationError(f"charge {charge.id}: your share is not in the sum tree")
+            if node[2] != charge.amount:
+                raise VerificationError(f"charge {charge.id}: the shares do not add up to the charge")
+            charge_receipt = verify_receipt(line.receipt, log_vkey)
+            fields = charge_receipt.entry_fields()
+            expected = {
+                "charge": charge.id, "license": charge.license_id, "amount": str(charge.amount),
+                "share-root": node[0].hex(), "share-amount": str(node[2]),
+                "share-records": str(node[1]), "share-leaves": str(charge.share_leaves),
+                "currency": charge.currency,
+            }
+            if charge_receipt.entry_kind != "charge" or any(
+                fields.get(key) != value for key, value in expected.items()
+            ):
+                raise VerificationError(f"charge {charge.id}: the logged charge does not match")
+            lines.append(StatementLine(charge.id, charge.currency, line.my_records, line.my_amount))
+        if not page.next_page_token:
+            return lines
+        token = page.next_page_token

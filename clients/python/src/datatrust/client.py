@@ -15,6 +15,7 @@ from .errors import DatatrustError
 from .keys import Key
 from .note import Verifier, open_note
 from .v1 import (
+    compensation_pb2_grpc,
     governance_pb2,
     governance_pb2_grpc,
     principals_pb2,
@@ -100,6 +101,7 @@ class Client:
         self.training = governance_pb2_grpc.TrainingServiceStub(authed)
         self.releases = telemetry_pb2_grpc.ReleaseServiceStub(authed)
         self.member_data = telemetry_pb2_grpc.MemberDataServiceStub(authed)
+        self.ledger = compensation_pb2_grpc.LedgerServiceStub(authed)
 
     @staticmethod
     def _call(method: Callable[..., Any], request: Any) -> Any:
@@ -212,6 +214,13 @@ class Client:
         from .audit import my_audit
 
         return my_audit(self)
+
+    def my_statement(self):
+        """The calling member's statement, every share verified offline (see
+        :func:`datatrust.audit.my_statement`)."""
+        from .audit import my_statement
+
+        return my_statement(self)
 
     def license_in_log(self, note: str) -> int:
         """Checks a license note against the log (see :func:`datatrust.audit.license_in_log`);

@@ -51,11 +51,15 @@ class Receipt:
     size: int
     checkpoint: str
 
+    @property
+    def entry_kind(self) -> str:
+        """The logged entry's kind (its first line, ``datatrust/v1 <kind>``)."""
+        return self.entry.decode().split("\n", 1)[0].removeprefix("datatrust/v1 ")
+
     def entry_fields(self) -> dict:
-        """The logged entry's kind and fields (``datatrust/v1 <kind>`` then ``key: value``)."""
-        lines = self.entry.decode().rstrip("\n").split("\n")
-        fields = {"kind": lines[0].removeprefix("datatrust/v1 ")}
-        for line in lines[1:]:
+        """The logged entry's fields (its ``key: value`` lines)."""
+        fields = {}
+        for line in self.entry.decode().rstrip("\n").split("\n")[1:]:
             key, _, value = line.partition(": ")
             fields[key] = value
         return fields

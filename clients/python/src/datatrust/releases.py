@@ -49,7 +49,7 @@ def verified_metadata(client: "Client", release_id: str) -> telemetry_pb2.Releas
         raise VerificationError(f"release {release_id} is still being built", field="release_id")
     receipt = verify_receipt(meta.receipt, client.trust_info.log_vkey)
     logged = receipt.entry_fields()
-    if logged.get("kind") != "release-published" or logged.get("root") != meta.root or logged.get("release") != meta.id:
+    if receipt.entry_kind != "release-published" or logged.get("root") != meta.root or logged.get("release") != meta.id:
         raise VerificationError("the release's metadata does not match its log entry")
     leaves = CompactRoot()
     for part in meta.parts:

@@ -89,7 +89,7 @@ def check_receipt(report: TrainingReport, receipt_text: str, log_vkey: str) -> R
     fields = receipt.entry_fields()
     digest = hashlib.sha256(report.to_text().encode()).hexdigest()
     if (
-        fields.get("kind") != "training-use"
+        receipt.entry_kind != "training-use"
         or fields.get("license") != report.license_id
         or fields.get("run") != report.run_id
         or fields.get("report-sha256") != digest
