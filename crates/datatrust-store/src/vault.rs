@@ -167,6 +167,18 @@ impl SledStore {
     }
 }
 
+/// Removes `keys` from `tree` one by one. Not as a batch: a batch takes sled 0.34's
+/// process-wide lock alone, and a flush in progress (of any sled database in the process)
+/// can then wait on it for ever (seen with gdb in `bench ingest`). Callers that need the
+/// removals together do not use this: erasure deletes the member's key first, so whatever a
+/// crash leaves is unreadable anyway; retention and release parts are idempotent.
+fn remove_each(tree: &sled::Tree, keys: &[sled::IVec]) -> Result<(), StoreError> {
+    for key in keys {
+        tree.remove(key).map_err(store_error)?;
+    }
+    Ok(())
+}
+
 impl SledStore {
     /// Format 1 to 2: gives every screenshot stored without a time `now` (so retention
     /// keeps it a whole retention period from the upgrade). Idempotent; returns how many.
@@ -336,11 +348,7 @@ impl EventStore for SledStore {
             if std::ptr::eq(tree, &self.chunks) {
                 deleted = keys.len() as u64;
             }
-            let mut batch = sled::Batch::default();
-            for key in keys {
-                batch.remove(key);
-            }
-            tree.apply_batch(batch).map_err(store_error)?;
+            remove_each(tree, &keys)?;
         }
         self.flush_now()?;
         Ok(deleted)
@@ -358,7 +366,8 @@ impl EventStore for SledStore {
             return Ok(false);
         };
         // In chunks, so that streaming reads one chunk at a time, whatever the part's size.
-        let mut batch = sled::Batch::default();
+        // One insert each, not a batch (see `remove_each`): nothing refers to a part's
+        // chunks before its release is logged, so they need not land together.
         for (index, chunk) in records.chunks(RELEASE_PART_CHUNK_RECORDS).enumerate() {
             let index = u32::try_from(index)
                 .ok()
@@ -367,9 +376,11 @@ impl EventStore for SledStore {
             let key = release_chunk_key(member, release_id, index);
             let plaintext = postcard::to_stdvec(chunk)
                 .map_err(|error| StoreError::new(format!("encoding a release part: {error}")))?;
-            batch.insert(key.clone(), seal(&member_key, &plaintext, &key)?);
+            let sealed = seal(&member_key, &plaintext, &key)?;
+            self.release_parts
+                .insert(key, sealed)
+                .map_err(store_error)?;
         }
-        self.release_parts.apply_batch(batch).map_err(store_error)?;
         self.flush_now()?;
         Ok(true)
     }
@@ -461,11 +472,7 @@ impl EventStore for SledStore {
             .keys()
             .collect::<Result<_, _>>()
             .map_err(store_error)?;
-        // One by one: a batch takes sled's process-wide lock alone, which a flush in
-        // progress (of any sled database in the process) can wait on forever.
-        for key in &keys {
-            self.event_counts.remove(key).map_err(store_error)?;
-        }
+        remove_each(&self.event_counts, &keys)?;
         if !keys.is_empty() {
             self.flush_now()?;
         }
@@ -534,9 +541,7 @@ impl EventStore for SledStore {
             })
             .collect::<Result<_, _>>()
             .map_err(store_error)?;
-        for key in &keys {
-            self.release_parts.remove(key).map_err(store_error)?;
-        }
+        remove_each(&self.release_parts, &keys)?;
         if !keys.is_empty() {
             self.flush_now()?;
         }

@@ -676,8 +676,11 @@ fn restore(
         Path::to_path_buf,
     );
     let mut replayed = 0u64;
-    if let Ok(text) = std::fs::read_to_string(&journal) {
-        for line in text.lines() {
+    // Read a line at a time: the journal grows with every erasure.
+    if let Ok(file) = std::fs::File::open(&journal) {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(file).lines() {
+            let line = line.with_context(|| format!("reading {}", journal.display()))?;
             let mut fields = line.split_whitespace();
             let (Some(hash), Some(logged_at)) = (fields.next(), fields.next()) else {
                 continue;
