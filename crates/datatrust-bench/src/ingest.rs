@@ -4,14 +4,17 @@
 //!
 //! 1. durable ingest, events per second (every batch acknowledged only once flushed), with
 //!    `--collectors` concurrent upload streams of `--batch`-event batches of ~200-byte events;
-//! 2. baseline A: the same messages through a no-op streaming RPC on loopback (acknowledged
+//! 2. one member's export (every event with `--collectors 1`), read and discarded as it
+//!    arrives, with the server's resident memory before and at its peak;
+//! 3. baseline A: the same messages through a no-op streaming RPC on loopback (acknowledged
 //!    without storing), and the ratio;
-//! 3. baseline B: sled batched insert + flush of the same encoded batches, and the ratio;
 //! 4. release building and streaming: every member consents, one license covers the data,
-//!    the release is built and streamed in full; records per second and the process's
+//!    the release is built and streamed in full; records per second and the server's
 //!    resident memory before and after streaming;
-//! 5. one member's export (every event with `--collectors 1`), read and discarded as it
-//!    arrives, with the process's resident memory before and at its peak.
+//! 5. the server's peak memory (VmHWM) after ingest, after the build and at the end: of the
+//!    `datatrust serve` process with `--nodes`, else of this process (server and client);
+//! 6. baseline B, last, so that its memory is in none of the figures above: sled batched
+//!    insert + flush of the same encoded batches (or PostgreSQL inserts), and the ratio.
 
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -64,7 +67,11 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
         max_message_bytes: 16 * 1024 * 1024,
         ..ServeOptions::default()
     };
-    let flags = ["--max-message-bytes", "16777216"];
+    let cache_flag = cache_mb.map(|megabytes| megabytes.to_string());
+    let mut flags = vec!["--max-message-bytes", "16777216"];
+    if let Some(megabytes) = &cache_flag {
+        flags.extend(["--cache-mb", megabytes.as_str()]);
+    }
     let (running, database) =
         crate::server::start_trust(&root.join("trust"), options, &flags, database, nodes).await?;
     let channel = running.channel.clone();
@@ -133,13 +140,18 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
     .await?;
     let ingest_seconds = started.elapsed().as_secs_f64();
     let ingest_rate = ingested as f64 / ingest_seconds;
+    let ingest_peak_mib: Vec<u64> = running
+        .peak_resident_kib()
+        .iter()
+        .map(|kib| kib / 1024)
+        .collect();
     eprintln!(
-        "ingested {ingested} events in {ingest_seconds:.1} s; exporting the first member's data"
+        "ingested {ingested} events in {ingest_seconds:.1} s (peak memory so far {ingest_peak_mib:?} MiB); exporting the first member's data"
     );
 
     // The first member's export, read and discarded as it arrives: the server's memory
     // must not grow with the export (run with --collectors 1 to export every event).
-    let export_rss_before = crate::server::resident_kib();
+    let export_rss_before = running.resident_kib();
     let started = Instant::now();
     let mut export_stream = pairs[0]
         .1
@@ -157,11 +169,11 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
             .count() as u64;
         if export_bytes / (16 << 20) != (export_bytes - piece.json_lines.len() as u64) / (16 << 20)
         {
-            export_peak = export_peak.max(crate::server::resident_kib());
+            export_peak = export_peak.max(running.resident_kib());
         }
     }
     let export_seconds = started.elapsed().as_secs_f64();
-    export_peak = export_peak.max(crate::server::resident_kib());
+    export_peak = export_peak.max(running.resident_kib());
     eprintln!(
         "exported {export_lines} events ({export_bytes} bytes) in {export_seconds:.1} s; measuring the baselines"
     );
@@ -194,38 +206,7 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
     let noop_rate = noop_count as f64 / started.elapsed().as_secs_f64();
     noop_server.abort();
 
-    // 3. Baseline B: sled batched insert + flush (or a PostgreSQL transaction) of the same
-    //    encoded batches, one at a time.
-    let members: Vec<NoteSigner> = pairs.iter().map(|(key, _, _)| key.clone()).collect();
-    let raw_rate = match &database {
-        Some((database, schema)) => {
-            let (database, schema) = (database.clone(), format!("{schema}_raw"));
-            tokio::task::spawn_blocking(move || {
-                postgres_baseline(
-                    &database,
-                    &schema,
-                    &members,
-                    batches_per_stream,
-                    batch,
-                    now_ms,
-                )
-            })
-            .await??
-        }
-        None => sled_baseline(
-            &root.join("raw"),
-            &members,
-            batches_per_stream,
-            batch,
-            now_ms,
-        )?,
-    };
-    let raw_name = if database.is_some() {
-        "PostgreSQL insert + commit:  "
-    } else {
-        "sled batch + flush baseline: "
-    };
-    eprintln!("baselines done; building the release");
+    eprintln!("no-op baseline done; building the release");
 
     // 4. Releases: every member consents; one license; build and stream.
     // Every member votes, so the outcome is settled and the vote may close at once.
@@ -297,8 +278,15 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
         .build_release(&license.id, std::time::Duration::from_millis(100), |_| {})
         .await?;
     let build_seconds = started.elapsed().as_secs_f64();
-    eprintln!("release built in {build_seconds:.1} s; streaming it");
-    let rss_before = crate::server::resident_kib();
+    let build_peak_mib: Vec<u64> = running
+        .peak_resident_kib()
+        .iter()
+        .map(|kib| kib / 1024)
+        .collect();
+    eprintln!(
+        "release built in {build_seconds:.1} s (peak memory so far {build_peak_mib:?} MiB); streaming it"
+    );
+    let rss_before = running.resident_kib();
     let started = Instant::now();
     let mut stream = licensee
         .releases()
@@ -314,15 +302,16 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
         let before = streamed;
         streamed += batch.records.len() as u64;
         if streamed / 100_000 != before / 100_000 {
-            peak = peak.max(crate::server::resident_kib());
+            peak = peak.max(running.resident_kib());
         }
     }
     let stream_rate = streamed as f64 / started.elapsed().as_secs_f64();
-    let rss_after = crate::server::resident_kib();
-    let whose = if running.in_process() {
+    let rss_after = running.resident_kib();
+    let running_in_process = running.in_process();
+    let whose = if running_in_process {
         "the bench's process, server and client"
     } else {
-        "the bench's process, the client only"
+        "the first server's process"
     };
     let peak_mib: Vec<u64> = running
         .peak_resident_kib()
@@ -330,6 +319,41 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
         .map(|kib| kib / 1024)
         .collect();
     running.stop().await;
+
+    // 3. Baseline B, last, so that the raw database's memory is not counted in the trust's
+    //    figures above when the server runs in this process.
+    eprintln!("measuring the raw baseline");
+    // 3. Baseline B: sled batched insert + flush (or a PostgreSQL transaction) of the same
+    //    encoded batches, one at a time.
+    let members: Vec<NoteSigner> = pairs.iter().map(|(key, _, _)| key.clone()).collect();
+    let raw_rate = match &database {
+        Some((database, schema)) => {
+            let (database, schema) = (database.clone(), format!("{schema}_raw"));
+            tokio::task::spawn_blocking(move || {
+                postgres_baseline(
+                    &database,
+                    &schema,
+                    &members,
+                    batches_per_stream,
+                    batch,
+                    now_ms,
+                )
+            })
+            .await??
+        }
+        None => sled_baseline(
+            &root.join("raw"),
+            &members,
+            batches_per_stream,
+            batch,
+            now_ms,
+        )?,
+    };
+    let raw_name = if database.is_some() {
+        "PostgreSQL insert + commit:  "
+    } else {
+        "sled batch + flush baseline: "
+    };
 
     if json_output {
         println!(
@@ -340,6 +364,8 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
                 "noop_stream_events_per_second": noop_rate.round(), "ratio_to_noop": ingest_rate / noop_rate,
                 "backend": if database.is_some() { "postgresql" } else { "sled" },
                 "nodes": peak_mib.len(), "peak_rss_mib_per_node": peak_mib,
+                "peak_rss_mib_after_ingest": ingest_peak_mib, "peak_rss_mib_after_build": build_peak_mib,
+                "server_in_process": running_in_process,
                 "raw_events_per_second": raw_rate.round(), "ratio_to_raw": ingest_rate / raw_rate,
                 "release_records": release.records, "release_build_seconds": build_seconds,
                 "release_stream_records_per_second": stream_rate.round(),
@@ -365,7 +391,7 @@ pub async fn run(command: BenchCommand, json_output: bool) -> anyhow::Result<()>
             ingest_rate / raw_rate
         );
         println!(
-            "  peak memory per node (the nodes' processes, or the bench's when the server runs in it): {peak_mib:?} MiB"
+            "  peak memory per node (the nodes' processes, or the bench's when the server runs in it): {peak_mib:?} MiB; after ingest {ingest_peak_mib:?}, after the build {build_peak_mib:?}"
         );
         println!(
             "  release: {} records built in {build_seconds:.2} s; streamed at {stream_rate:.0} records/s",

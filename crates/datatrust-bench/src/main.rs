@@ -78,9 +78,11 @@ pub enum BenchCommand {
         /// baseline B is then the same batches inserted into PostgreSQL directly.
         #[arg(long)]
         database: Option<String>,
-        /// With --database: run this many `datatrust serve` processes on the one database,
-        /// the collectors spread over them, and print each node's peak memory.
-        #[arg(long, requires = "database")]
+        /// Run the trust as this many `datatrust serve` processes (the release binary beside
+        /// this one), the collectors spread over them, and print each node's peak memory.
+        /// More than one needs --database; 1 without it measures the embedded store's
+        /// server apart from the load generator.
+        #[arg(long)]
         nodes: Option<usize>,
         /// The embedded store's page cache, in MiB, as `serve --cache-mb` [default: 1024].
         #[arg(long)]

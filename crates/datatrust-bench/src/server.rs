@@ -96,21 +96,28 @@ pub async fn start_trust(
     let running = match (&database, nodes) {
         (Some((database, schema)), Some(nodes)) => {
             anyhow::ensure!((1..=8).contains(&nodes), "--nodes: 1 to 8");
-            start_nodes(directory, database, schema, nodes, flags).await?
+            start_nodes(directory, Some((database, schema)), nodes, flags).await?
         }
-        _ => start(directory, options, database.clone()).await?,
+        (None, Some(nodes)) => {
+            anyhow::ensure!(
+                nodes == 1,
+                "--nodes: only 1 without --database (an embedded store is one process's)"
+            );
+            start_nodes(directory, None, 1, flags).await?
+        }
+        (database, None) => start(directory, options, database.clone()).await?,
     };
     Ok((running, database))
 }
 
 /// `count` `datatrust serve` processes (the release binary beside this one) on one
 /// PostgreSQL schema, as an operator runs several nodes: the first creates the trust and
-/// stops, the others start from copies of its data directory, then all serve. `extra`:
-/// flags for every node.
+/// stops, the others start from copies of its data directory, then all serve. Without a
+/// database, one process on the embedded store, so that its memory is measured apart from
+/// the load generator's. `extra`: flags for every node.
 async fn start_nodes(
     directory: &Path,
-    database: &str,
-    schema: &str,
+    database: Option<(&str, &str)>,
     count: usize,
     extra: &[&str],
 ) -> anyhow::Result<Running> {
@@ -134,16 +141,17 @@ async fn start_nodes(
         "127.0.0.1:0",
         "--origin",
         "bench.datatrust.localhost",
-        "--database",
-        database,
-        "--database-schema",
-        schema,
         "--anonymous-requests-per-second",
         "1000000",
     ]
     .iter()
     .map(|argument| (*argument).to_owned())
     .collect();
+    if let Some((database, schema)) = database {
+        for argument in ["--database", database, "--database-schema", schema] {
+            arguments.push(argument.to_owned());
+        }
+    }
     arguments.extend(extra.iter().map(|argument| (*argument).to_owned()));
     let spawn = move |data_dir: std::path::PathBuf| {
         let (binary, arguments) = (binary.clone(), arguments.clone());
@@ -237,6 +245,17 @@ impl Running {
                 .iter()
                 .map(|child| status_kib(&child.id().to_string(), "VmHWM:"))
                 .collect(),
+        }
+    }
+
+    /// The (first) server's resident set size now, in KiB: this process's when the server
+    /// runs in it.
+    pub fn resident_kib(&self) -> u64 {
+        match &self.nodes {
+            Nodes::InProcess { .. } => resident_kib(),
+            Nodes::Processes(children) => children
+                .first()
+                .map_or(0, |child| status_kib(&child.id().to_string(), "VmRSS:")),
         }
     }
 

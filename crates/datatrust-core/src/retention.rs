@@ -50,12 +50,21 @@ pub struct RetentionSweep {
     pub day_counts: u64,
     pub screenshots: u64,
     pub release_parts: u64,
+    /// Files of deleted values the store removed afterwards (the embedded store's segments
+    /// at least half dead), and the bytes that freed on disk.
+    pub segments_removed: u64,
+    pub bytes_freed: u64,
 }
 
 impl RetentionSweep {
     /// Whether anything was deleted.
     pub fn deleted_anything(&self) -> bool {
-        self.events + self.day_counts + self.screenshots + self.release_parts > 0
+        self.events
+            + self.day_counts
+            + self.screenshots
+            + self.release_parts
+            + self.segments_removed
+            > 0
     }
 }
 
@@ -84,6 +93,8 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             }
         }
         self.expire_release_parts(now, &mut sweep)?;
+        // Also what erasures and earlier sweeps left dead.
+        (sweep.segments_removed, sweep.bytes_freed) = self.store.reclaim_space()?;
         Ok(sweep)
     }
 

@@ -545,6 +545,11 @@ pub trait EventStore: Send + Sync + 'static {
     /// Deletes the member's part of a release; returns how many stored chunks it had.
     /// Durable on return.
     fn delete_release_part(&self, member: &PublicKey, release_id: &str) -> Result<u64, StoreError>;
+    /// Gives back the disk space of deleted values where the store does not do so itself
+    /// (the embedded store's segment files); returns (files removed, bytes freed).
+    fn reclaim_space(&self) -> Result<(u64, u64), StoreError> {
+        Ok((0, 0))
+    }
     /// A member's screenshot, decrypted; `None` if absent or erased.
     fn screenshot(
         &self,
@@ -708,6 +713,9 @@ impl<T: EventStore + ?Sized> EventStore for std::sync::Arc<T> {
     }
     fn delete_release_part(&self, member: &PublicKey, release_id: &str) -> Result<u64, StoreError> {
         (**self).delete_release_part(member, release_id)
+    }
+    fn reclaim_space(&self) -> Result<(u64, u64), StoreError> {
+        (**self).reclaim_space()
     }
     fn screenshot(
         &self,

@@ -461,6 +461,9 @@ impl<T: Tables, E: EventStore> EventStore for TableStore<T, E> {
     fn delete_release_part(&self, member: &PublicKey, release_id: &str) -> Result<u64, StoreError> {
         self.events.delete_release_part(member, release_id)
     }
+    fn reclaim_space(&self) -> Result<(u64, u64), StoreError> {
+        self.events.reclaim_space()
+    }
     fn screenshot(
         &self,
         member: &PublicKey,

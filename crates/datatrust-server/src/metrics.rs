@@ -183,6 +183,7 @@ impl Metrics {
             ("day_counts", swept.day_counts),
             ("screenshots", swept.screenshots),
             ("release_parts", swept.release_parts),
+            ("segments", swept.segments_removed),
         ] {
             self.retention_deleted
                 .get_or_create(&RetentionKind { kind })

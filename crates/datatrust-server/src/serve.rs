@@ -579,6 +579,8 @@ pub(crate) fn log_retention_sweep(swept: &datatrust_core::retention::RetentionSw
         day_counts = swept.day_counts,
         screenshots = swept.screenshots,
         release_parts = swept.release_parts,
+        segments_removed = swept.segments_removed,
+        bytes_freed = swept.bytes_freed,
         "retention sweep deleted data past its retention"
     );
 }

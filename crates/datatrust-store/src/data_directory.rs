@@ -37,13 +37,15 @@ const DATA_KEY_FILE: &str = "data.key";
 const INITIAL_TRUSTEE_KEY_FILE: &str = "initial-trustee.key";
 const DATABASE_DIRECTORY: &str = "db";
 const MEMBER_KEYS_DIRECTORY: &str = "member-keys";
+const SEGMENTS_DIRECTORY: &str = "segments";
 /// The names initialisation may leave behind if it is interrupted.
-const INITIALISATION_NAMES: [&str; 6] = [
+const INITIALISATION_NAMES: [&str; 7] = [
     INITIALISING_FILE,
     LOCK_FILE,
     KEYS_DIRECTORY,
     INITIAL_TRUSTEE_KEY_FILE,
     DATABASE_DIRECTORY,
+    SEGMENTS_DIRECTORY,
     MARKER_FILE,
 ];
 /// The on-disk format this build reads and writes. Bump it with a migration, never silently:
@@ -51,7 +53,9 @@ const INITIALISATION_NAMES: [&str; 6] = [
 /// - 1: the first format.
 /// - 2: screenshots carry the time they were stored (`screenshot_times`), which retention
 ///   counts from; images of format 1 are given the migration's time.
-pub const FORMAT_VERSION: u32 = 2;
+/// - 3: members' sealed chunks, release parts and screenshots lie in segment files
+///   (`segments/`), sled holding a reference to each; the migration moves them out of sled.
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest format this build migrates.
 pub const OLDEST_MIGRATED_FORMAT: u32 = 1;
 const MARKER_FIRST_LINE: &str = "datatrust data directory";
@@ -107,8 +111,8 @@ pub enum DataDirectoryError {
 }
 
 /// Writes a consistent copy of an open trust: `data` gets the database (sled's own export,
-/// imported into a new database: a logical copy, whatever sled's files hold), the members'
-/// wrapped keys, the format marker and the published checkpoint; `keys` gets the trust's
+/// imported into a new database: a logical copy, whatever sled's files hold), the segment
+/// files, the members' wrapped keys, the format marker and the published checkpoint; `keys` gets the trust's
 /// key files, apart, since whoever holds both reads every member's data. The caller keeps
 /// every writer out meanwhile. Both directories must not exist.
 pub fn backup(
@@ -140,6 +144,7 @@ pub fn backup(
     copy.flush()
         .map_err(|error| StoreError::new(format!("flushing the backup's database: {error}")))?;
     drop(copy);
+    store.segments.copy_to(&data.join(SEGMENTS_DIRECTORY))?;
     let copy_files = |from: &Path, to: &Path| -> Result<(), DataDirectoryError> {
         create_private_directory(to)?;
         let Ok(entries) = fs::read_dir(from) else {
@@ -463,6 +468,13 @@ impl DataDirectory {
                     tracing::info!(
                         screenshots = stamped,
                         "format 1 to 2: screenshots given the time of the migration"
+                    );
+                }
+                2 => {
+                    let moved = store.move_values_to_segments()?;
+                    tracing::info!(
+                        values = moved,
+                        "format 2 to 3: members' sealed values moved from sled to segment files"
                     );
                 }
                 other => {

@@ -6,6 +6,7 @@ mod data_directory;
 mod disk_space;
 mod member_keys;
 mod published_checkpoint;
+mod segments;
 mod sign_ins;
 mod sled_log;
 mod sled_store;

@@ -18,6 +18,7 @@ pub(crate) const INVITATIONS: &str = "invitations"; // SHA-256(code) -> Invitati
 pub(crate) const COLLECTORS_BY_MEMBER: &str = "collectors_by_member"; // member || collector -> authorisation
 pub(crate) const MEMBERS_BY_COLLECTOR: &str = "members_by_collector"; // collector || member -> authorisation
 pub(crate) const METADATA: &str = "metadata";
+pub(crate) const SEGMENT_DEAD: &str = "segment_dead"; // segment id -> dead bytes (segments.rs)
 
 #[derive(Clone)]
 pub struct SledStore {
@@ -37,6 +38,9 @@ pub struct SledStore {
     pub(crate) screenshots: sled::Tree,
     /// member(32) || SHA-256(image) -> when it was stored (Unix seconds, i64 BE).
     pub(crate) screenshot_times: sled::Tree,
+    /// The bulk sealed values of `chunks`, `release_parts` and `screenshots`, which hold
+    /// references into them (see `segments.rs`).
+    pub(crate) segments: std::sync::Arc<crate::segments::Segments>,
     /// The trust's data key, which wraps every member's key.
     pub(crate) data_key: [u8; 32],
     /// The log's last published checkpoint, outside the database; `None` for temporary
@@ -89,11 +93,15 @@ impl SledStore {
             match config.open() {
                 Ok(database) => {
                     let keys = crate::member_keys::MemberKeyFiles::open(&member_keys_beside(path))?;
+                    let segments = crate::segments::Segments::open(
+                        &path.with_file_name("segments"),
+                        database.open_tree(SEGMENT_DEAD).map_err(store_error)?,
+                    )?;
                     let published = crate::published_checkpoint::PublishedCheckpointFile::open(
                         &path.with_file_name("log-checkpoint"),
                     )
                     .map_err(|error| StoreError::new(error.to_string()))?;
-                    let mut store = SledStore::from_database(database, keys, data_key)?;
+                    let mut store = SledStore::from_database(database, keys, segments, data_key)?;
                     store.published_checkpoint = Some(std::sync::Arc::new(published));
                     store.disk_space = Some(crate::disk_space::DiskSpace::new(path.to_path_buf()));
                     return Ok(store);
@@ -116,9 +124,13 @@ impl SledStore {
             .temporary(true)
             .open()
             .map_err(store_error)?;
+        let segments = crate::segments::Segments::temporary(
+            database.open_tree(SEGMENT_DEAD).map_err(store_error)?,
+        )?;
         SledStore::from_database(
             database,
             crate::member_keys::MemberKeyFiles::temporary()?,
+            segments,
             rand::random(),
         )
     }
@@ -126,6 +138,7 @@ impl SledStore {
     fn from_database(
         database: sled::Db,
         member_keys: crate::member_keys::MemberKeyFiles,
+        segments: crate::segments::Segments,
         data_key: [u8; 32],
     ) -> Result<SledStore, StoreError> {
         // Trusts made before the keys moved out of sled: move them, then clear the tree.
@@ -157,6 +170,7 @@ impl SledStore {
             release_parts: tree("release_parts")?,
             screenshots: tree("screenshots")?,
             screenshot_times: tree("screenshot_times")?,
+            segments: std::sync::Arc::new(segments),
             data_key,
             database,
             published_checkpoint: None,

@@ -6,13 +6,17 @@
 //! chunk cannot be moved to another member or batch. Erasure deletes the member's wrapped
 //! key, chunks and counts: without the key nothing of the member can be decrypted.
 //!
+//! The sealed values themselves (`nonce(24) || ciphertext`) lie in segment files
+//! (`segments.rs`); the sled trees below hold a 21-byte reference to each (format 3; before
+//! it, the sealed value itself, which the migration moves out).
+//!
 //! ```text
 //! member-keys/<hex member>  (a file, not sled)               : nonce(24) || wrapped key
-//! chunks:       member(32) || SHA-256(device)[..8] || seq   -> nonce(24) || ciphertext
+//! chunks:       member(32) || SHA-256(device)[..8] || seq   -> reference to a sealed chunk
 //! event_counts: member(32) || day(i64 BE) || category       -> count(u64 BE)
-//! release_parts: member(32) || release id || chunk (u32 BE) -> nonce(24) || ciphertext
+//! release_parts: member(32) || release id || chunk (u32 BE) -> reference to a sealed chunk
 //!                (4096 records a chunk; parts stored before chunking: no chunk suffix)
-//! screenshots:  member(32) || SHA-256(image)                -> nonce(24) || ciphertext
+//! screenshots:  member(32) || SHA-256(image)                -> reference to a sealed image
 //! screenshot_times: member(32) || SHA-256(image)            -> stored at (i64 BE seconds)
 //!                (absent for images stored before format 2: `stamp_screenshot_times`)
 //! ```
@@ -30,6 +34,7 @@ use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
 use crate::SledStore;
+use crate::segments::{REFERENCE_BYTES, Reference, Table};
 use crate::sled_store::{store_error, transaction_error};
 
 const NONCE_BYTES: usize = 24;
@@ -180,6 +185,123 @@ fn remove_each(tree: &sled::Tree, keys: &[sled::IVec]) -> Result<(), StoreError>
 }
 
 impl SledStore {
+    /// The sealed value under `key` in `tree`, read from its segment (or, stored by a format
+    /// before 3, inline).
+    fn load(&self, tree: &sled::Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        // A segment compacted away between reading the reference and the value: the
+        // reference has moved; read it again.
+        for _ in 0..16 {
+            let Some(stored) = tree.get(key).map_err(store_error)? else {
+                return Ok(None);
+            };
+            if let Some(value) = self.resolve(&stored)? {
+                return Ok(Some(value));
+            }
+        }
+        Err(StoreError::new(
+            "a stored value kept moving while it was read; try again",
+        ))
+    }
+
+    /// The value an index entry stands for; `None` if its segment was compacted away since.
+    fn resolve(&self, stored: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match Reference::decode(stored) {
+            Some(reference) => self.segments.read(reference),
+            None => Ok(Some(stored.to_vec())),
+        }
+    }
+
+    /// The value of an index entry read in a scan, read again from the index if it moved;
+    /// `None` if it was deleted meanwhile.
+    fn resolve_scanned(
+        &self,
+        tree: &sled::Tree,
+        key: &[u8],
+        stored: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.resolve(stored)? {
+            Some(value) => Ok(Some(value)),
+            None => self.load(tree, key),
+        }
+    }
+
+    /// Stores a sealed value in a segment (durably) and its reference under `key` in
+    /// `tree`; a value it replaces is counted dead. The caller flushes sled.
+    fn store_value(
+        &self,
+        table: Table,
+        tree: &sled::Tree,
+        key: &[u8],
+        sealed: &[u8],
+    ) -> Result<(), StoreError> {
+        let reference = self.segments.append(table, key, sealed)?;
+        let replaced = tree
+            .insert(key, reference.encode().as_slice())
+            .map_err(store_error)?;
+        if let Some(replaced) = replaced {
+            self.forget(key, &replaced)?;
+        }
+        Ok(())
+    }
+
+    /// Counts a removed index entry's value dead in its segment.
+    fn forget(&self, key: &[u8], stored: &[u8]) -> Result<(), StoreError> {
+        match Reference::decode(stored) {
+            Some(reference) => self.segments.forget(key, reference),
+            None => Ok(()),
+        }
+    }
+
+    /// Removes index entries and counts their values dead. One key at a time (see
+    /// `remove_each`).
+    fn remove_values(&self, tree: &sled::Tree, keys: &[sled::IVec]) -> Result<(), StoreError> {
+        for key in keys {
+            if let Some(removed) = tree.remove(key).map_err(store_error)? {
+                self.forget(key, &removed)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rewrites the segments at least half dead (after retention, erasure, expired release
+    /// parts); returns (segments removed, bytes freed).
+    pub fn compact_segments(&self) -> Result<(u64, u64), StoreError> {
+        let index = |table: Table| match table {
+            Table::Chunks => self.chunks.clone(),
+            Table::ReleaseParts => self.release_parts.clone(),
+            Table::Screenshots => self.screenshots.clone(),
+        };
+        self.segments.compact(&index, &|| self.flush_now())
+    }
+
+    /// Format 2 to 3: moves the sealed values stored in sled into segments, leaving
+    /// references. Idempotent (a reference is left as it is); returns how many it moved.
+    pub fn move_values_to_segments(&self) -> Result<u64, StoreError> {
+        let mut moved = 0;
+        for (table, tree) in [
+            (Table::Chunks, &self.chunks),
+            (Table::ReleaseParts, &self.release_parts),
+            (Table::Screenshots, &self.screenshots),
+        ] {
+            for entry in tree.iter() {
+                let (key, stored) = entry.map_err(store_error)?;
+                if stored.len() == REFERENCE_BYTES && Reference::decode(&stored).is_some() {
+                    continue;
+                }
+                let reference = self.segments.append(table, &key, &stored)?;
+                let swapped = tree
+                    .compare_and_swap(&key, Some(&stored), Some(reference.encode().as_slice()))
+                    .map_err(store_error)?;
+                match swapped {
+                    Ok(()) => moved += 1,
+                    Err(_) => self.segments.forget(&key, reference)?,
+                }
+            }
+        }
+        self.flush_now()?;
+        Ok(moved)
+    }
+
     /// Format 1 to 2: gives every screenshot stored without a time `now` (so retention
     /// keeps it a whole retention period from the upgrade). Idempotent; returns how many.
     pub fn stamp_screenshot_times(
@@ -222,6 +344,12 @@ impl EventStore for SledStore {
         let plaintext = postcard::to_stdvec(events)
             .map_err(|error| StoreError::new(format!("encoding events: {error}")))?;
         let sealed = seal(&member_key, &plaintext, &chunk_key)?;
+        // The sealed chunk goes to its segment (durably) first; its reference then lands
+        // with the counts.
+        let reference = self
+            .segments
+            .append(Table::Chunks, &chunk_key, &sealed)?
+            .encode();
         let mut counts: std::collections::BTreeMap<Vec<u8>, u64> =
             std::collections::BTreeMap::new();
         for event in events {
@@ -240,7 +368,7 @@ impl EventStore for SledStore {
                 if chunks.get(&chunk_key)?.is_some() {
                     return Ok(ChunkInsert::Duplicate);
                 }
-                chunks.insert(chunk_key.as_slice(), sealed.as_slice())?;
+                chunks.insert(chunk_key.as_slice(), reference.as_slice())?;
                 for (key, added) in &counts {
                     let current = event_counts
                         .get(key)?
@@ -253,6 +381,11 @@ impl EventStore for SledStore {
                 Ok::<_, ConflictableTransactionError<StoreError>>(ChunkInsert::Stored)
             })
             .map_err(transaction_error)?;
+        if outcome == ChunkInsert::Duplicate
+            && let Some(reference) = Reference::decode(&reference)
+        {
+            self.segments.forget(&chunk_key, reference)?;
+        }
         self.flush_now()?;
         Ok(outcome)
     }
@@ -304,10 +437,13 @@ impl EventStore for SledStore {
             let Some(entry) = chunks.next() else {
                 return Ok(EventPage { events, next: None });
             };
-            let (key, sealed) = entry.map_err(store_error)?;
+            let (key, stored) = entry.map_err(store_error)?;
             if !key.starts_with(member.as_bytes()) {
                 return Ok(EventPage { events, next: None });
             }
+            let Some(sealed) = self.resolve_scanned(&self.chunks, &key, &stored)? else {
+                continue; // deleted since the scan read it
+            };
             let member_key = match member_key {
                 Some(key) => key,
                 None => *member_key.insert(self.member_key(member)?.ok_or_else(|| {
@@ -348,7 +484,7 @@ impl EventStore for SledStore {
             if std::ptr::eq(tree, &self.chunks) {
                 deleted = keys.len() as u64;
             }
-            remove_each(tree, &keys)?;
+            self.remove_values(tree, &keys)?;
         }
         self.flush_now()?;
         Ok(deleted)
@@ -377,9 +513,7 @@ impl EventStore for SledStore {
             let plaintext = postcard::to_stdvec(chunk)
                 .map_err(|error| StoreError::new(format!("encoding a release part: {error}")))?;
             let sealed = seal(&member_key, &plaintext, &key)?;
-            self.release_parts
-                .insert(key, sealed)
-                .map_err(store_error)?;
+            self.store_value(Table::ReleaseParts, &self.release_parts, &key, &sealed)?;
         }
         self.flush_now()?;
         Ok(true)
@@ -392,11 +526,11 @@ impl EventStore for SledStore {
         chunk: u32,
     ) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
         let mut key = release_chunk_key(member, release_id, chunk);
-        let mut sealed = self.release_parts.get(&key).map_err(store_error)?;
+        let mut sealed = self.load(&self.release_parts, &key)?;
         if sealed.is_none() && chunk == 0 {
             // A part stored whole, before parts were chunked: its one chunk.
             key = [member.as_bytes().as_slice(), release_id.as_bytes()].concat();
-            sealed = self.release_parts.get(&key).map_err(store_error)?;
+            sealed = self.load(&self.release_parts, &key)?;
         }
         let (Some(sealed), Some(member_key)) = (sealed, self.member_key(member)?) else {
             return Ok(None);
@@ -425,7 +559,7 @@ impl EventStore for SledStore {
         self.screenshot_times
             .insert(key.as_slice(), &stored_at.0.to_be_bytes())
             .map_err(store_error)?;
-        self.screenshots.insert(key, sealed).map_err(store_error)?;
+        self.store_value(Table::Screenshots, &self.screenshots, &key, &sealed)?;
         self.flush_now()?;
         Ok(true)
     }
@@ -449,17 +583,15 @@ impl EventStore for SledStore {
             return Err(StoreError::new("a chunk of another member"));
         }
         if kept.is_empty() {
-            self.chunks.remove(key).map_err(store_error)?;
-            return self.flush_now();
+            self.remove_values(&self.chunks, &[sled::IVec::from(key)])?;
         } else {
             let member_key = self.member_key(member)?.ok_or_else(|| {
                 StoreError::data_loss("the member's data is stored but their key file is missing")
             })?;
             let plaintext = postcard::to_stdvec(kept)
                 .map_err(|error| StoreError::new(format!("encoding events: {error}")))?;
-            self.chunks
-                .insert(key, seal(&member_key, &plaintext, key)?)
-                .map_err(store_error)?;
+            let sealed = seal(&member_key, &plaintext, key)?;
+            self.store_value(Table::Chunks, &self.chunks, key, &sealed)?;
         }
         self.flush_now()
     }
@@ -515,7 +647,7 @@ impl EventStore for SledStore {
             if !referenced.contains(&sha256)
                 && (stored_at < stored_before.0 || dropped.contains(&sha256))
             {
-                self.screenshots.remove(&key).map_err(store_error)?;
+                self.remove_values(&self.screenshots, std::slice::from_ref(&key))?;
                 self.screenshot_times.remove(&key).map_err(store_error)?;
                 deleted += 1;
             }
@@ -541,11 +673,15 @@ impl EventStore for SledStore {
             })
             .collect::<Result<_, _>>()
             .map_err(store_error)?;
-        remove_each(&self.release_parts, &keys)?;
+        self.remove_values(&self.release_parts, &keys)?;
         if !keys.is_empty() {
             self.flush_now()?;
         }
         Ok(keys.len() as u64)
+    }
+
+    fn reclaim_space(&self) -> Result<(u64, u64), StoreError> {
+        self.compact_segments()
     }
 
     fn screenshot(
@@ -554,7 +690,7 @@ impl EventStore for SledStore {
         sha256: &[u8; 32],
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let key = [member.as_bytes().as_slice(), sha256].concat();
-        let Some(sealed) = self.screenshots.get(&key).map_err(store_error)? else {
+        let Some(sealed) = self.load(&self.screenshots, &key)? else {
             return Ok(None);
         };
         let member_key = self.member_key(member)?.ok_or_else(|| {
@@ -595,7 +731,7 @@ impl EventStore for SledStore {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<KeyValue>, StoreError> {
-        let tree = match table {
+        let (tree, bulk) = match table {
             SealedTable::MemberKeys => {
                 return self
                     .member_keys
@@ -608,23 +744,33 @@ impl EventStore for SledStore {
                     })
                     .collect();
             }
-            SealedTable::Chunks => &self.chunks,
-            SealedTable::Counts => &self.event_counts,
-            SealedTable::ReleaseParts => &self.release_parts,
-            SealedTable::Screenshots => &self.screenshots,
+            SealedTable::Chunks => (&self.chunks, true),
+            SealedTable::Counts => (&self.event_counts, false),
+            SealedTable::ReleaseParts => (&self.release_parts, true),
+            SealedTable::Screenshots => (&self.screenshots, true),
         };
         let range = match after {
             Some(after) => tree
                 .range::<&[u8], _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded)),
             None => tree.iter(),
         };
-        range
-            .take(limit)
-            .map(|entry| {
-                let (key, value) = entry.map_err(store_error)?;
-                Ok((key.to_vec(), value.to_vec()))
-            })
-            .collect()
+        let mut rows = Vec::new();
+        for entry in range {
+            if rows.len() >= limit {
+                break;
+            }
+            let (key, stored) = entry.map_err(store_error)?;
+            let value = if bulk {
+                match self.resolve_scanned(tree, &key, &stored)? {
+                    Some(value) => value,
+                    None => continue, // deleted meanwhile
+                }
+            } else {
+                stored.to_vec()
+            };
+            rows.push((key.to_vec(), value));
+        }
+        Ok(rows)
     }
 
     fn put_sealed_rows(&self, table: SealedTable, rows: &[KeyValue]) -> Result<(), StoreError> {
@@ -637,16 +783,21 @@ impl EventStore for SledStore {
                 }
                 return Ok(());
             }
-            SealedTable::Chunks => &self.chunks,
-            SealedTable::Counts => &self.event_counts,
-            SealedTable::ReleaseParts => &self.release_parts,
-            SealedTable::Screenshots => &self.screenshots,
+            SealedTable::Chunks => (&self.chunks, Some(Table::Chunks)),
+            SealedTable::Counts => (&self.event_counts, None),
+            SealedTable::ReleaseParts => (&self.release_parts, Some(Table::ReleaseParts)),
+            SealedTable::Screenshots => (&self.screenshots, Some(Table::Screenshots)),
         };
-        let mut batch = sled::Batch::default();
+        let (tree, bulk) = tree;
         for (key, value) in rows {
-            batch.insert(key.as_slice(), value.as_slice());
+            match bulk {
+                Some(table) => self.store_value(table, tree, key, value)?,
+                None => {
+                    tree.insert(key.as_slice(), value.as_slice())
+                        .map_err(store_error)?;
+                }
+            }
         }
-        tree.apply_batch(batch).map_err(store_error)?;
         self.flush_now()
     }
 }

@@ -324,16 +324,19 @@ pub async fn trustee(
                     "members": swept.members, "events": swept.events, "chunks": swept.chunks,
                     "chunks_rewritten": swept.chunks_rewritten, "day_counts": swept.day_counts,
                     "screenshots": swept.screenshots, "release_parts": swept.release_parts,
+                    "segments_removed": swept.segments_removed, "bytes_freed": swept.bytes_freed,
                 } }),
                 || {
                     println!(
-                        "Retention: deleted {} events ({} batches whole, {} in part), {} day counts, {} screenshots, {} release parts.",
+                        "Retention: deleted {} events ({} batches whole, {} in part), {} day counts, {} screenshots, {} release parts; {} bytes freed on disk ({} segment files removed).",
                         swept.events,
                         swept.chunks,
                         swept.chunks_rewritten,
                         swept.day_counts,
                         swept.screenshots,
-                        swept.release_parts
+                        swept.release_parts,
+                        swept.bytes_freed,
+                        swept.segments_removed
                     );
                 },
             );

@@ -296,6 +296,8 @@ impl LedgerService for LedgerApi {
                 day_counts: swept.day_counts,
                 screenshots: swept.screenshots,
                 release_parts: swept.release_parts,
+                segments_removed: swept.segments_removed,
+                bytes_freed: swept.bytes_freed,
             }),
         }))
     }

@@ -260,7 +260,7 @@ class EnforceDutiesResponse(_message.Message):
     def __init__(self, suspended: _Optional[_Iterable[_Union[Suspension, _Mapping]]] = ..., retention: _Optional[_Union[RetentionSweep, _Mapping]] = ...) -> None: ...
 
 class RetentionSweep(_message.Message):
-    __slots__ = ("members", "events", "chunks", "chunks_rewritten", "day_counts", "screenshots", "release_parts")
+    __slots__ = ("members", "events", "chunks", "chunks_rewritten", "day_counts", "screenshots", "release_parts", "segments_removed", "bytes_freed")
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     CHUNKS_FIELD_NUMBER: _ClassVar[int]
@@ -268,6 +268,8 @@ class RetentionSweep(_message.Message):
     DAY_COUNTS_FIELD_NUMBER: _ClassVar[int]
     SCREENSHOTS_FIELD_NUMBER: _ClassVar[int]
     RELEASE_PARTS_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FREED_FIELD_NUMBER: _ClassVar[int]
     members: int
     events: int
     chunks: int
@@ -275,7 +277,9 @@ class RetentionSweep(_message.Message):
     day_counts: int
     screenshots: int
     release_parts: int
-    def __init__(self, members: _Optional[int] = ..., events: _Optional[int] = ..., chunks: _Optional[int] = ..., chunks_rewritten: _Optional[int] = ..., day_counts: _Optional[int] = ..., screenshots: _Optional[int] = ..., release_parts: _Optional[int] = ...) -> None: ...
+    segments_removed: int
+    bytes_freed: int
+    def __init__(self, members: _Optional[int] = ..., events: _Optional[int] = ..., chunks: _Optional[int] = ..., chunks_rewritten: _Optional[int] = ..., day_counts: _Optional[int] = ..., screenshots: _Optional[int] = ..., release_parts: _Optional[int] = ..., segments_removed: _Optional[int] = ..., bytes_freed: _Optional[int] = ...) -> None: ...
 
 class LiftSuspensionRequest(_message.Message):
     __slots__ = ("licensee_public_key", "reason", "signature")
