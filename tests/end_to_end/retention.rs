@@ -323,8 +323,35 @@ async fn data_past_its_retention_is_never_released_and_is_swept_away() {
     assert_eq!(swept.release_parts, 2, "Ada's and Bea's parts: {swept:?}");
     assert!(stream_count(&trustee, &release).await.is_empty());
 
+    // On the embedded store a deleted value's sealed bytes stay in their segment file until
+    // it is compacted, and the one taking writes never is: after a restart, the sweep the
+    // duties run on start removes the first run's, wholly dead by now.
+    let offset = trust.clock.now().0 - datatrust_server::now().0;
+    let mut trust = ratified.trust.restart().await;
+    trust.clock.advance(offset);
+    let swept = sweep(&trust.trustee_session().await).await;
+    assert_eq!((swept.events, swept.release_parts), (0, 0), "{swept:?}");
+    if datatrust_tests::postgres_backend().is_none() {
+        let (_, _, body) = http_get(trust.http_addr, "/metrics").await;
+        let text = String::from_utf8(body).unwrap();
+        assert!(
+            text.contains("datatrust_retention_deleted_total{kind=\"segments\"} 1"),
+            "the first run's segment compacted away: {text}"
+        );
+        let listing: Vec<_> = std::fs::read_dir(trust.data_dir.join("segments"))
+            .unwrap()
+            .map(|entry| {
+                let entry = entry.unwrap();
+                (entry.file_name(), entry.metadata().unwrap().len())
+            })
+            .collect();
+        assert!(
+            listing.iter().all(|(_, length)| *length == 8),
+            "only this run's segment is left, empty but for its header: {listing:?}"
+        );
+    }
+
     // Nothing of the deleted events is left in the files, in the clear.
-    let mut trust = ratified.trust;
     trust.stop().await;
     let mut files = vec![trust.data_dir.clone()];
     while let Some(path) = files.pop() {

@@ -327,7 +327,18 @@ impl Segments {
             .unwrap_or_else(PoisonError::into_inner)
             .id;
         let (mut removed, mut freed) = (0, 0);
-        for id in segment_ids(&self.directory)? {
+        let ids = segment_ids(&self.directory)?;
+        // Counts of segments a crash removed before their count.
+        for entry in self.dead.iter().keys() {
+            let key = entry.map_err(crate::sled_store::store_error)?;
+            let id = key.as_ref().try_into().map(u64::from_be_bytes);
+            if id.is_ok_and(|id| id < active && ids.binary_search(&id).is_err()) {
+                self.dead
+                    .remove(&key)
+                    .map_err(crate::sled_store::store_error)?;
+            }
+        }
+        for id in ids {
             if id >= active {
                 continue;
             }
