@@ -316,9 +316,7 @@ impl EventStore for PgEvents {
                     .and_then(|index| index.checked_add(first_chunk))
                     .ok_or_else(|| StoreError::new("a release part of more than 2^32 chunks"))?;
                 let key = release_chunk_key(member, release_id, index);
-                let plaintext = postcard::to_stdvec(chunk).map_err(|error| {
-                    StoreError::new(format!("encoding a release part: {error}"))
-                })?;
+                let plaintext = datatrust_store::sealing::encode_release_chunk(chunk)?;
                 sealed.push(seal(&member_key, &plaintext, &key)?);
                 keys.push(key);
             }
@@ -564,9 +562,7 @@ impl EventStore for PgEvents {
                 return Ok(None);
             };
             let plaintext = open(&member_key, &sealed, &key)?;
-            Ok(Some(postcard::from_bytes(&plaintext).map_err(|error| {
-                StoreError::data_loss(format!("decoding a release part: {error}"))
-            })?))
+            datatrust_store::sealing::decode_release_chunk(&plaintext).map(Some)
         })
     }
 

@@ -26,7 +26,7 @@ pub use sled_store::{DEFAULT_CACHE_BYTES, SledStore, set_cache_capacity};
 /// How members' telemetry is sealed and keyed, for other backends that store it the same way.
 pub mod sealing {
     pub use crate::vault::{
-        RELEASE_PART_CHUNK_RECORDS, chunk_key, key_associated_data, open, open_value,
-        release_chunk_key, seal, seal_value,
+        RELEASE_PART_CHUNK_RECORDS, chunk_key, decode_release_chunk, encode_release_chunk,
+        key_associated_data, open, open_value, release_chunk_key, seal, seal_value,
     };
 }
