@@ -286,7 +286,7 @@ async fn no_trustee_takes_a_safety_action_alone() {
             // The other trustee sees what waits for them.
             let waiting = second
                 .principals()
-                .list_pending_approvals(v1::ListPendingApprovalsRequest {})
+                .list_pending_approvals(v1::ListPendingApprovalsRequest::default())
                 .await
                 .unwrap()
                 .into_inner();
@@ -546,4 +546,101 @@ async fn a_license_signed_before_a_license_key_rotation_still_verifies() {
         )
         .await,
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_approvals_come_a_page_at_a_time() {
+    use datatrust_core::safety::SafetyAction;
+    use datatrust_tests::safety_signature;
+    let ada = new_signer();
+    let ratified = RatifiedTrust::start(&[(ada.clone(), "Ada")]).await;
+    let trust = &ratified.trust;
+    let first = trust.trustee_session().await;
+    // Three trustees proposed and a recovery approved, each by one trustee of two.
+    for index in 0..3 {
+        let candidate = new_signer();
+        let register = SafetyAction::RegisterTrustee {
+            public_key: candidate.public_key(),
+        };
+        let answer = first
+            .principals()
+            .register_principal(v1::RegisterPrincipalRequest {
+                public_key: candidate.public_key().as_bytes().to_vec(),
+                role: v1::Role::Trustee.into(),
+                display_name: format!("Candidate {index}"),
+                signature: safety_signature(&trust.trustee, &register),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(answer.pending);
+    }
+    let recovery = trust
+        .cli(
+            &trust.trustee,
+            &[
+                "trustee",
+                "approve-recovery",
+                "--member",
+                &ada.public_key().to_base64(),
+                "--new-public-key",
+                &new_signer().public_key().to_base64(),
+            ],
+        )
+        .await;
+    succeeded("approve-recovery", &recovery);
+
+    let page = |size: u32, token: String| {
+        let principals = first.principals();
+        async move {
+            principals
+                .clone()
+                .list_pending_approvals(v1::ListPendingApprovalsRequest {
+                    page_size: size,
+                    page_token: token,
+                })
+                .await
+        }
+    };
+    for size in [1, 2, 3, 4, 100] {
+        let (mut seen, mut token, mut pages) = (Vec::new(), String::new(), 0);
+        loop {
+            let answer = page(size, token).await.unwrap().into_inner();
+            assert!(answer.pending.len() <= size as usize);
+            pages += 1;
+            seen.extend(
+                answer
+                    .pending
+                    .iter()
+                    .map(|waiting| (waiting.kind.clone(), waiting.subject.clone())),
+            );
+            token = answer.next_page_token;
+            if token.is_empty() {
+                break;
+            }
+        }
+        let kinds: Vec<&str> = seen.iter().map(|(kind, _)| kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "register-trustee",
+                "register-trustee",
+                "register-trustee",
+                "recover-member"
+            ],
+            "pages of {size}: each once, actions first"
+        );
+        let mut subjects: Vec<_> = seen.iter().map(|(_, subject)| subject).collect();
+        subjects.dedup();
+        assert_eq!(subjects.len(), 4);
+        assert!(
+            pages >= 4_usize.div_ceil(size as usize),
+            "{pages} pages of {size}"
+        );
+    }
+    for bad in ["zz", "02", "0200"] {
+        let refused = page(2, bad.into()).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{bad}");
+        assert!(refused.message().contains("page_token"), "{refused:?}");
+    }
 }

@@ -875,7 +875,9 @@ fn rows() -> Vec<Row> {
         trustee_only("PrincipalService/ListPendingApprovals", |context| {
             Box::pin(async move {
                 PrincipalServiceClient::new(context.channel.clone())
-                    .list_pending_approvals(context.request(v1::ListPendingApprovalsRequest {}))
+                    .list_pending_approvals(
+                        context.request(v1::ListPendingApprovalsRequest::default()),
+                    )
                     .await
                     .map(drop)
             })

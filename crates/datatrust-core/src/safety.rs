@@ -262,53 +262,84 @@ pub struct Waiting {
 }
 
 impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J> {
-    /// Safety actions and recoveries below the quorum, at most 1,000, for trustees.
+    /// What waits for trustees' approvals (safety actions with an approval still valid, then
+    /// member recoveries), in key order strictly after `after` (a position this returned),
+    /// at most `limit`; and the position to ask from next, `None` when the list is done. A
+    /// position is the kind's tag (0 actions, 1 recoveries) and the last key read.
     pub fn pending_approvals(
         &self,
         caller: &Principal,
         now: UnixSeconds,
-    ) -> Result<Vec<Waiting>, DomainError> {
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<(Vec<Waiting>, Option<Vec<u8>>), DomainError> {
         require_role(caller, Role::Trustee, "list pending approvals")?;
-        let mut waiting = Vec::new();
-        for (_, value) in
-            self.store
-                .scan_records_page(RecordKind::PendingAction, b"", None, 1000)?
-        {
-            let pending: PendingAction = decode(&value)?;
-            let live: Vec<_> = pending
-                .approvals
-                .iter()
-                .filter(|(_, _, at)| at.0 > now.0 - APPROVALS_VALID_SECONDS)
-                .collect();
-            if live.is_empty() {
-                continue;
+        let limit = limit.max(1);
+        let (mut phase, mut position) = match after.and_then(|after| after.split_first()) {
+            None => (0u8, None),
+            Some((&tag, key)) if tag <= 1 => (tag, Some(key.to_vec())),
+            Some(_) => {
+                return Err(crate::validation::FieldError::new(
+                    "page_token",
+                    "not a token this list gave out; start again without one",
+                )
+                .into());
             }
-            waiting.push(Waiting {
-                kind: pending.action.kind().to_owned(),
-                subject: pending.action.subject(),
-                detail: pending.detail.clone(),
-                approved_by: live.iter().map(|(trustee, _, _)| *trustee).collect(),
-                first_approved_at: live.iter().map(|(_, _, at)| *at).min().unwrap_or(now),
-            });
+        };
+        let mut waiting = Vec::new();
+        loop {
+            let kind = if phase == 0 {
+                RecordKind::PendingAction
+            } else {
+                RecordKind::PendingRecovery
+            };
+            let page = self
+                .store
+                .scan_records_page(kind, b"", position.as_deref(), limit)?;
+            for (key, value) in &page {
+                if waiting.len() == limit {
+                    let from = position.unwrap_or_default();
+                    return Ok((waiting, Some([&[phase][..], &from].concat())));
+                }
+                position = Some(key.clone());
+                if phase == 0 {
+                    let pending: PendingAction = decode(value)?;
+                    let live: Vec<_> = pending
+                        .approvals
+                        .iter()
+                        .filter(|(_, _, at)| at.0 > now.0 - APPROVALS_VALID_SECONDS)
+                        .collect();
+                    if live.is_empty() {
+                        continue;
+                    }
+                    waiting.push(Waiting {
+                        kind: pending.action.kind().to_owned(),
+                        subject: pending.action.subject(),
+                        detail: pending.detail.clone(),
+                        approved_by: live.iter().map(|(trustee, _, _)| *trustee).collect(),
+                        first_approved_at: live.iter().map(|(_, _, at)| *at).min().unwrap_or(now),
+                    });
+                } else {
+                    let pending: crate::recovery::PendingRecovery = decode(value)?;
+                    waiting.push(Waiting {
+                        kind: "recover-member".to_owned(),
+                        subject: pending.member.to_base64(),
+                        detail: pending.new_key.to_base64(),
+                        approved_by: pending
+                            .approvals
+                            .iter()
+                            .map(|(trustee, _)| *trustee)
+                            .collect(),
+                        first_approved_at: UnixSeconds(0),
+                    });
+                }
+            }
+            if page.len() < limit {
+                if phase == 1 {
+                    return Ok((waiting, None));
+                }
+                (phase, position) = (1, None);
+            }
         }
-        for (_, value) in
-            self.store
-                .scan_records_page(RecordKind::PendingRecovery, b"", None, 1000)?
-        {
-            let pending: crate::recovery::PendingRecovery = decode(&value)?;
-            waiting.push(Waiting {
-                kind: "recover-member".to_owned(),
-                subject: pending.member.to_base64(),
-                detail: pending.new_key.to_base64(),
-                approved_by: pending
-                    .approvals
-                    .iter()
-                    .map(|(trustee, _)| *trustee)
-                    .collect(),
-                first_approved_at: UnixSeconds(0),
-            });
-        }
-        waiting.truncate(1000);
-        Ok(waiting)
     }
 }

@@ -390,40 +390,52 @@ pub async fn trustee(global: &GlobalArgs, command: TrusteePrincipalsCommand) -> 
             Ok(())
         }
         TrusteePrincipalsCommand::Pending => {
-            let response = principals
-                .list_pending_approvals(v1::ListPendingApprovalsRequest {})
-                .await?
-                .into_inner();
-            for waiting in &response.pending {
-                let approvers: Vec<String> = waiting
-                    .approved_by
-                    .iter()
-                    .map(|key| key_text(key))
-                    .collect();
-                output::show(
-                    global.json,
-                    json!({
-                        "kind": waiting.kind, "subject": waiting.subject, "detail": waiting.detail,
-                        "approved_by": approvers, "approvals_required": response.required,
-                    }),
-                    || {
-                        println!(
-                            "{} {}: {} of {} approvals (by {}){}",
-                            waiting.kind,
-                            waiting.subject,
-                            approvers.len(),
-                            response.required,
-                            approvers.join(", "),
-                            if waiting.detail.is_empty() {
-                                String::new()
-                            } else {
-                                format!(": {}", waiting.detail)
-                            }
-                        );
-                    },
-                );
+            // A page at a time, each printed as it comes.
+            let (mut page_token, mut shown) = (String::new(), 0usize);
+            loop {
+                let response = principals
+                    .list_pending_approvals(v1::ListPendingApprovalsRequest {
+                        page_size: 0,
+                        page_token: page_token.clone(),
+                    })
+                    .await?
+                    .into_inner();
+                for waiting in &response.pending {
+                    let approvers: Vec<String> = waiting
+                        .approved_by
+                        .iter()
+                        .map(|key| key_text(key))
+                        .collect();
+                    output::show(
+                        global.json,
+                        json!({
+                            "kind": waiting.kind, "subject": waiting.subject, "detail": waiting.detail,
+                            "approved_by": approvers, "approvals_required": response.required,
+                        }),
+                        || {
+                            println!(
+                                "{} {}: {} of {} approvals (by {}){}",
+                                waiting.kind,
+                                waiting.subject,
+                                approvers.len(),
+                                response.required,
+                                approvers.join(", "),
+                                if waiting.detail.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(": {}", waiting.detail)
+                                }
+                            );
+                        },
+                    );
+                }
+                shown += response.pending.len();
+                if response.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = response.next_page_token;
             }
-            if response.pending.is_empty() && !global.json {
+            if shown == 0 && !global.json {
                 println!("Nothing waits for approvals.");
             }
             Ok(())

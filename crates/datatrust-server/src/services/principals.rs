@@ -259,11 +259,13 @@ impl PrincipalService for PrincipalApi {
         request: Request<datatrust_proto::v1::ListPendingApprovalsRequest>,
     ) -> Result<Response<datatrust_proto::v1::ListPendingApprovalsResponse>, Status> {
         let now = self.state.clock().now();
-        let (waiting, required) = self
+        let page =
+            crate::paging::Page::parse(request.get_ref().page_size, &request.get_ref().page_token)?;
+        let ((waiting, next), required) = self
             .state
             .as_caller(request.metadata(), move |registry, caller| {
                 Ok((
-                    registry.pending_approvals(caller, now)?,
+                    registry.pending_approvals(caller, now, page.after.as_deref(), page.size)?,
                     registry.safety_quorum()?,
                 ))
             })
@@ -285,6 +287,7 @@ impl PrincipalService for PrincipalApi {
                     })
                     .collect(),
                 required,
+                next_page_token: crate::paging::token(next),
             },
         ))
     }

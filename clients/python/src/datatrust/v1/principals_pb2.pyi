@@ -257,8 +257,12 @@ class WhoAmIResponse(_message.Message):
     def __init__(self, principal: _Optional[_Union[Principal, _Mapping]] = ..., token_expires_at: _Optional[int] = ...) -> None: ...
 
 class ListPendingApprovalsRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class PendingApproval(_message.Message):
     __slots__ = ("kind", "subject", "detail", "approved_by", "first_approved_at")
@@ -275,12 +279,14 @@ class PendingApproval(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., subject: _Optional[str] = ..., detail: _Optional[str] = ..., approved_by: _Optional[_Iterable[bytes]] = ..., first_approved_at: _Optional[int] = ...) -> None: ...
 
 class ListPendingApprovalsResponse(_message.Message):
-    __slots__ = ("pending", "required")
+    __slots__ = ("pending", "required", "next_page_token")
     PENDING_FIELD_NUMBER: _ClassVar[int]
     REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     pending: _containers.RepeatedCompositeFieldContainer[PendingApproval]
     required: int
-    def __init__(self, pending: _Optional[_Iterable[_Union[PendingApproval, _Mapping]]] = ..., required: _Optional[int] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, pending: _Optional[_Iterable[_Union[PendingApproval, _Mapping]]] = ..., required: _Optional[int] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ApproveRecoveryRequest(_message.Message):
     __slots__ = ("member_public_key", "new_public_key", "signature")
