@@ -566,8 +566,10 @@ impl TrustState {
         let _ = self.inner.backup_dir.set(directory);
     }
 
-    /// Writes a consistent copy of the trust under the backup directory, every store
-    /// operation waiting meanwhile: `<origin>-<time>/` (data) and `<origin>-<time>-keys/`.
+    /// Writes a consistent copy of the trust under the backup directory: `<origin>-<time>/`
+    /// (data) and `<origin>-<time>-keys/`. The segment files nobody writes any more are
+    /// copied first, with the trust running; then every store operation waits while the
+    /// rest (the database, the newest segments, the keys) is copied.
     pub(crate) async fn backup(
         &self,
     ) -> Result<
@@ -594,7 +596,6 @@ impl TrustState {
                 "the server was started without --backup-dir: there is nowhere to write a backup",
             ));
         };
-        let _alone = Arc::clone(&self.inner.backup_gate).write_owned().await;
         let reader = Arc::clone(self.log_reader());
         let name = format!(
             "{}-{}",
@@ -609,23 +610,32 @@ impl TrustState {
             directory.join(&name),
             directory.join(format!("{name}-keys")),
         );
-        let (data_copy, keys_copy) = (data.clone(), keys.clone());
+        let failed = |error: datatrust_store::DataDirectoryError| {
+            tracing::error!(%error, "a backup failed");
+            Status::internal(format!("the backup failed: {error}"))
+        };
+        // The first half (the segment files nobody writes any more, the bulk) while the
+        // trust goes on; the rest with every store operation waiting.
+        let (data_copy, keys_copy, first_store) = (data.clone(), keys.clone(), store.clone());
+        let started = tokio::task::spawn_blocking(move || {
+            datatrust_store::begin_backup(&first_store, &data_copy, &keys_copy).map_err(failed)
+        })
+        .await
+        .map_err(|error| status::internal(&error))??;
+        let _alone = Arc::clone(&self.inner.backup_gate).write_owned().await;
+        let paused = std::time::Instant::now();
         let latest = tokio::task::spawn_blocking(move || {
             let latest = reader
                 .refresh()
                 .map_err(|error| Status::internal(error.to_string()))?;
-            datatrust_store::backup_data_directory(
-                &store, &data_dir, &keys_dir, &data_copy, &keys_copy,
-            )
-            .map_err(|error| {
-                tracing::error!(%error, "a backup failed");
-                Status::internal(format!("the backup failed: {error}"))
-            })?;
+            datatrust_store::finish_backup(&store, &data_dir, &keys_dir, started)
+                .map_err(failed)?;
             Ok::<_, Status>(latest)
         })
         .await
         .map_err(|error| status::internal(&error))??;
-        tracing::info!(data = %data.display(), keys = %keys.display(), log_size = latest.checkpoint.size, "backup written");
+        let paused_ms = paused.elapsed().as_millis() as u64;
+        tracing::info!(data = %data.display(), keys = %keys.display(), log_size = latest.checkpoint.size, paused_ms, "backup written");
         Ok((data, keys, latest))
     }
 

@@ -110,22 +110,23 @@ pub enum DataDirectoryError {
     Store(#[from] StoreError),
 }
 
-/// Writes a consistent copy of an open trust: `data` gets the database (sled's own export,
-/// imported into a new database: a logical copy, whatever sled's files hold), the segment
-/// files, the members' wrapped keys, the format marker and the published checkpoint; `keys` gets the trust's
-/// key files, apart, since whoever holds both reads every member's data. The caller keeps
-/// every writer out meanwhile. Both directories must not exist.
-pub fn backup(
+/// A backup under way: its first half copied (`begin_backup`), its second to come
+/// (`finish_backup`).
+#[derive(Debug)]
+pub struct BackupInProgress {
+    data: PathBuf,
+    keys: PathBuf,
+    settled_segments: std::collections::BTreeSet<u64>,
+}
+
+/// A backup's first half, with writers running: makes `data` and `keys` (neither may exist)
+/// and copies into `data` the segment files nobody writes any more, the bulk of the data,
+/// so that the second half, which keeps every writer out, copies little.
+pub fn begin_backup(
     store: &SledStore,
-    data_dir: &Path,
-    keys_dir: &Path,
     data: &Path,
     keys: &Path,
-) -> Result<(), DataDirectoryError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| DataDirectoryError::Io { path, source }
-    };
+) -> Result<BackupInProgress, DataDirectoryError> {
     for target in [data, keys] {
         if target.exists() {
             return Err(DataDirectoryError::Io {
@@ -135,6 +136,33 @@ pub fn backup(
         }
         create_private_directory(target)?;
     }
+    let settled_segments = store
+        .segments
+        .copy_settled_to(&data.join(SEGMENTS_DIRECTORY))?;
+    Ok(BackupInProgress {
+        data: data.to_path_buf(),
+        keys: keys.to_path_buf(),
+        settled_segments,
+    })
+}
+
+/// A backup's second half, which makes it a consistent copy of one moment: the caller keeps
+/// every writer out meanwhile. `data` gets the database (sled's own export, imported into a
+/// new database: a logical copy, whatever sled's files hold), the segment files written
+/// since the first half (and loses those compacted away since), the members' wrapped keys,
+/// the format marker and the published checkpoint; `keys` gets the trust's key files,
+/// apart, since whoever holds both reads every member's data.
+pub fn finish_backup(
+    store: &SledStore,
+    data_dir: &Path,
+    keys_dir: &Path,
+    backup: BackupInProgress,
+) -> Result<(), DataDirectoryError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| DataDirectoryError::Io { path, source }
+    };
+    let (data, keys) = (backup.data.as_path(), backup.keys.as_path());
     store.flush()?;
     let copy = sled::Config::new()
         .path(data.join(DATABASE_DIRECTORY))
@@ -144,7 +172,9 @@ pub fn backup(
     copy.flush()
         .map_err(|error| StoreError::new(format!("flushing the backup's database: {error}")))?;
     drop(copy);
-    store.segments.copy_to(&data.join(SEGMENTS_DIRECTORY))?;
+    store
+        .segments
+        .copy_rest_to(&data.join(SEGMENTS_DIRECTORY), &backup.settled_segments)?;
     let copy_files = |from: &Path, to: &Path| -> Result<(), DataDirectoryError> {
         create_private_directory(to)?;
         let Ok(entries) = fs::read_dir(from) else {

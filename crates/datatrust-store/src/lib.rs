@@ -14,8 +14,9 @@ mod state_tables;
 mod vault;
 
 pub use data_directory::{
-    DataDirectory, DataDirectoryError, FORMAT_VERSION, OpenedTrust, TrustMetadata,
-    backup as backup_data_directory, record_predecessor, restore as restore_data_directory,
+    BackupInProgress, DataDirectory, DataDirectoryError, FORMAT_VERSION, OpenedTrust,
+    TrustMetadata, begin_backup, finish_backup, record_predecessor,
+    restore as restore_data_directory,
 };
 pub use disk_space::DEFAULT_MINIMUM_FREE_BYTES;
 pub use published_checkpoint::{PublishedCheckpointError, PublishedCheckpointFile};

@@ -26,7 +26,7 @@
 //! crash mid-way is finished by the next compaction. Readers that meet a removed file read
 //! the reference again (`SledStore::load`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read as _};
 use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
@@ -473,9 +473,48 @@ impl Segments {
         Ok(())
     }
 
-    /// Copies every segment file to `target` (created): for backups, with every writer kept
-    /// out meanwhile.
-    pub(crate) fn copy_to(&self, target: &Path) -> Result<(), StoreError> {
+    /// A backup's first half, with writers running: copies to `target` (created) the
+    /// segment files nobody writes any more (every one older than the one taking writes),
+    /// and returns their ids. A file compacted away meanwhile is left out.
+    pub(crate) fn copy_settled_to(&self, target: &Path) -> Result<BTreeSet<u64>, StoreError> {
+        let active = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .id;
+        std::fs::create_dir_all(target).map_err(|error| io_error("creating a copy", error))?;
+        std::fs::set_permissions(target, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(|error| io_error("restricting a copy", error))?;
+        let mut copied = BTreeSet::new();
+        for id in segment_ids(&self.directory)? {
+            if id >= active {
+                continue;
+            }
+            match copy_file(
+                &self.directory.join(segment_name(id)),
+                &target.join(segment_name(id)),
+            ) {
+                Ok(()) => {
+                    copied.insert(id);
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    let _ = std::fs::remove_file(target.join(segment_name(id)));
+                }
+                Err(error) => return Err(io_error("copying", error)),
+            }
+        }
+        sync_directory(target)?;
+        Ok(copied)
+    }
+
+    /// A backup's second half, with every writer kept out: copies the segment files not in
+    /// `settled` (the one taking writes, and any made since the first half) and removes from
+    /// `target` those compacted away since, so that `target` holds exactly this moment's.
+    pub(crate) fn copy_rest_to(
+        &self,
+        target: &Path,
+        settled: &BTreeSet<u64>,
+    ) -> Result<(), StoreError> {
         {
             let writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
             writer
@@ -483,19 +522,26 @@ impl Segments {
                 .sync_data()
                 .map_err(|error| io_error("syncing", error))?;
         }
-        std::fs::create_dir_all(target).map_err(|error| io_error("creating a copy", error))?;
-        std::fs::set_permissions(target, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .map_err(|error| io_error("restricting a copy", error))?;
-        for id in segment_ids(&self.directory)? {
-            let to = target.join(segment_name(id));
-            std::fs::copy(self.directory.join(segment_name(id)), &to)
-                .map_err(|error| io_error("copying", error))?;
-            File::open(&to)
-                .and_then(|file| file.sync_all())
-                .map_err(|error| io_error("syncing a copy", error))?;
+        let now: BTreeSet<u64> = segment_ids(&self.directory)?.into_iter().collect();
+        for id in now.difference(settled) {
+            copy_file(
+                &self.directory.join(segment_name(*id)),
+                &target.join(segment_name(*id)),
+            )
+            .map_err(|error| io_error("copying", error))?;
+        }
+        for id in settled.difference(&now) {
+            std::fs::remove_file(target.join(segment_name(*id)))
+                .map_err(|error| io_error("removing a compacted copy", error))?;
         }
         sync_directory(target)
     }
+}
+
+/// Copies a file and syncs the copy.
+fn copy_file(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::copy(from, to)?;
+    File::open(to)?.sync_all()
 }
 
 fn create_segment(directory: &Path, id: u64) -> Result<Writer, StoreError> {

@@ -186,3 +186,48 @@ fn values_an_older_format_kept_in_sled_move_to_segments() {
         1
     );
 }
+
+#[test]
+fn a_backup_copies_settled_segments_first_and_is_still_of_one_moment() {
+    let directory = tempfile::tempdir().unwrap();
+    let data_key = rand::random();
+    let (ada, bea, cai) = (member(), member(), member());
+    {
+        let store = reopen(directory.path(), data_key);
+        for sequence in 1..=4 {
+            store
+                .put_chunk(&ada, "laptop", sequence, &events("ada", 50))
+                .unwrap();
+        }
+        store
+            .put_chunk(&bea, "laptop", 1, &events("bea", 10))
+            .unwrap();
+    }
+    let store = reopen(directory.path(), data_key);
+    let backups = tempfile::tempdir().unwrap();
+    let (data, keys) = (backups.path().join("data"), backups.path().join("keys"));
+    // The first half copies the first run's segment, settled.
+    let started = datatrust_store::begin_backup(&store, &data, &keys).unwrap();
+    assert_eq!(segment_files(&data), ["0000000000000001"]);
+    // Meanwhile the trust goes on: Ada is erased and her segment compacted away (Bea's
+    // chunk copied on), Cai uploads.
+    store.erase_member(&ada).unwrap();
+    assert_eq!(store.reclaim_space().unwrap().0, 1);
+    store
+        .put_chunk(&cai, "phone", 1, &events("cai", 3))
+        .unwrap();
+    // The second half (writers kept out by the caller) makes it this moment's copy.
+    datatrust_store::finish_backup(
+        &store,
+        directory.path(),
+        &directory.path().join("keys"),
+        started,
+    )
+    .unwrap();
+    assert_eq!(segment_files(&data), ["0000000000000002"]);
+    drop(store);
+    let copy = reopen(&data, data_key);
+    assert!(copy.member_events(&ada).unwrap().is_empty());
+    assert_eq!(copy.member_events(&bea).unwrap()[9].application, "bea-9");
+    assert_eq!(copy.member_events(&cai).unwrap().len(), 3);
+}
