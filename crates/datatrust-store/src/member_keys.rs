@@ -8,7 +8,7 @@
 //! directory's lock keeps other processes out). Keys once read are cached, wrapped; erasure
 //! drops the cache entry under the same mutex.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
@@ -27,18 +27,11 @@ pub(crate) struct MemberKeyFiles {
 }
 
 fn io_error(context: &str, error: std::io::Error) -> StoreError {
-    let message = format!("member keys: {context}: {error}");
-    if crate::sled_store::is_disk_full(&error) {
-        StoreError::disk_full(message)
-    } else {
-        StoreError::new(message)
-    }
+    crate::sled_store::file_error("member keys", context, error)
 }
 
 fn sync_directory(directory: &Path) -> Result<(), StoreError> {
-    File::open(directory)
-        .and_then(|handle| handle.sync_all())
-        .map_err(|error| io_error("syncing the directory", error))
+    crate::sled_store::sync_directory("member keys", directory)
 }
 
 impl MemberKeyFiles {

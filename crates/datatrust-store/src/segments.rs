@@ -121,18 +121,11 @@ pub(crate) struct Segments {
 }
 
 fn io_error(context: &str, error: std::io::Error) -> StoreError {
-    let message = format!("segments: {context}: {error}");
-    if crate::sled_store::is_disk_full(&error) {
-        StoreError::disk_full(message)
-    } else {
-        StoreError::new(message)
-    }
+    crate::sled_store::file_error("segments", context, error)
 }
 
 fn sync_directory(directory: &Path) -> Result<(), StoreError> {
-    File::open(directory)
-        .and_then(|handle| handle.sync_all())
-        .map_err(|error| io_error("syncing the directory", error))
+    crate::sled_store::sync_directory("segments", directory)
 }
 
 fn segment_name(id: u64) -> String {
@@ -567,15 +560,20 @@ fn create_segment(directory: &Path, id: u64) -> Result<Writer, StoreError> {
 mod tests {
     use super::*;
 
+    /// A directory for segments, a database, and its `chunks` tree as the one index.
+    fn fixture() -> (tempfile::TempDir, sled::Db, sled::Tree) {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let chunks = db.open_tree("chunks").unwrap();
+        (tempfile::tempdir().unwrap(), db, chunks)
+    }
+
     fn open(directory: &Path, db: &sled::Db) -> Segments {
         Segments::open(directory, db.open_tree("segment_dead").unwrap()).unwrap()
     }
 
     #[test]
     fn values_survive_a_reopen_and_compaction_keeps_only_live_ones() {
-        let temporary = tempfile::tempdir().unwrap();
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let chunks = db.open_tree("chunks").unwrap();
+        let (temporary, db, chunks) = fixture();
         let index = |_: Table| chunks.clone();
         let flush = || Ok(());
         let directory = temporary.path().join("segments");
@@ -623,9 +621,7 @@ mod tests {
 
     #[test]
     fn an_interrupted_compaction_is_finished_and_a_torn_tail_ignored() {
-        let temporary = tempfile::tempdir().unwrap();
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let chunks = db.open_tree("chunks").unwrap();
+        let (temporary, db, chunks) = fixture();
         let index = |_: Table| chunks.clone();
         let flush = || Ok(());
         let directory = temporary.path().join("segments");

@@ -577,6 +577,24 @@ pub(crate) fn store_error(error: sled::Error) -> StoreError {
     }
 }
 
+/// An I/O error on the store's own files (`what`: which), as a `StoreError`; a full disk
+/// is said so.
+pub(crate) fn file_error(what: &str, context: &str, error: std::io::Error) -> StoreError {
+    let message = format!("{what}: {context}: {error}");
+    if is_disk_full(&error) {
+        StoreError::disk_full(message)
+    } else {
+        StoreError::new(message)
+    }
+}
+
+/// Syncs a directory, so that files created or removed in it stay so after a crash.
+pub(crate) fn sync_directory(what: &str, directory: &std::path::Path) -> Result<(), StoreError> {
+    std::fs::File::open(directory)
+        .and_then(|handle| handle.sync_all())
+        .map_err(|error| file_error(what, "syncing the directory", error))
+}
+
 /// ENOSPC or EDQUOT: the disk (or the user's quota) is full.
 pub(crate) fn is_disk_full(error: &std::io::Error) -> bool {
     error.kind() == std::io::ErrorKind::StorageFull

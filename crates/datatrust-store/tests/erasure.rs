@@ -3,12 +3,14 @@
 //! events; and a trust made when the keys lived in sled has them moved out on open.
 
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
 
 use datatrust_core::events::{Event, EventKind};
 use datatrust_core::store::EventStore as _;
 use datatrust_core::{NoteSigner, PublicKey};
 use datatrust_store::SledStore;
+
+mod common;
+use common::files_containing;
 
 fn member() -> PublicKey {
     NoteSigner::new("m", rand::random()).unwrap().public_key()
@@ -20,24 +22,6 @@ fn events(marker: &str) -> Vec<Event> {
         application: marker.to_owned(),
         kind: EventKind::Pointer { x: 1, y: 2 },
     }]
-}
-
-fn files_containing(root: &Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(directory) = stack.pop() {
-        for entry in std::fs::read_dir(&directory).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path)
-                && bytes.windows(needle.len()).any(|window| window == needle)
-            {
-                found.push(path.display().to_string());
-            }
-        }
-    }
-    found
 }
 
 #[test]

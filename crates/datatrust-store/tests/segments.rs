@@ -9,6 +9,9 @@ use datatrust_core::store::{EventStore as _, SealedTable};
 use datatrust_core::{NoteSigner, PublicKey, UnixSeconds};
 use datatrust_store::SledStore;
 
+mod common;
+use common::files_containing;
+
 fn member() -> PublicKey {
     NoteSigner::new("m", rand::random()).unwrap().public_key()
 }
@@ -21,24 +24,6 @@ fn events(marker: &str, count: usize) -> Vec<Event> {
             kind: EventKind::Pointer { x: 1, y: 2 },
         })
         .collect()
-}
-
-fn files_containing(root: &Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(directory) = stack.pop() {
-        for entry in std::fs::read_dir(&directory).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path)
-                && bytes.windows(needle.len()).any(|window| window == needle)
-            {
-                found.push(path.display().to_string());
-            }
-        }
-    }
-    found
 }
 
 fn segment_files(directory: &Path) -> Vec<String> {
