@@ -80,19 +80,7 @@ fn keys_kept_in_sled_by_older_trusts_move_out_on_open() {
     std::fs::remove_file(&key_file).unwrap();
     {
         // sled lets go of its file lock from a background thread after the last drop.
-        let mut attempts = 0;
-        let database = loop {
-            match sled::open(directory.path().join("db")) {
-                Ok(database) => break database,
-                Err(error) if attempts < 100 => {
-                    attempts += 1;
-                    let _ = error;
-                    // Sleep: waiting for sled's own file lock, released by its flusher thread (spacejam/sled#1289).
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(error) => panic!("reopening sled: {error}"),
-            }
-        };
+        let database = common::reopen_sled(&directory.path().join("db"));
         let tree = database.open_tree("member_keys").unwrap();
         tree.insert(ada.as_bytes(), wrapped.as_slice()).unwrap();
         database.flush().unwrap();

@@ -129,19 +129,7 @@ fn values_an_older_format_kept_in_sled_move_to_segments() {
     };
     // Put the values back as format 2 kept them: inline in sled.
     {
-        let mut attempts = 0;
-        let database = loop {
-            match sled::open(directory.path().join("db")) {
-                Ok(database) => break database,
-                Err(error) if attempts < 100 => {
-                    attempts += 1;
-                    let _ = error;
-                    // Sleep: waiting for sled's own file lock, released by its flusher thread (spacejam/sled#1289).
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(error) => panic!("reopening sled: {error}"),
-            }
-        };
+        let database = common::reopen_sled(&directory.path().join("db"));
         let (chunk, image) = (&sealed[0], &sealed[1]);
         database
             .open_tree("chunks")

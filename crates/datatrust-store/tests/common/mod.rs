@@ -20,3 +20,20 @@ pub fn files_containing(root: &Path, needle: &[u8]) -> Vec<String> {
     }
     found
 }
+
+/// The sled database at `path`, opened directly, once a store that had it open lets go:
+/// sled releases its file lock from its flusher thread after the last handle is dropped.
+pub fn reopen_sled(path: &Path) -> sled::Db {
+    let mut attempts = 0;
+    loop {
+        match sled::open(path) {
+            Ok(database) => return database,
+            Err(_) if attempts < 100 => {
+                attempts += 1;
+                // Sleep: waiting for sled's own file lock, released by its flusher thread (spacejam/sled#1289).
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(error) => panic!("reopening sled: {error}"),
+        }
+    }
+}
