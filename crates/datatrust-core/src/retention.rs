@@ -106,13 +106,17 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         now: UnixSeconds,
         sweep: &mut RetentionSweep,
     ) -> Result<(), DomainError> {
-        // Nothing to do for a member with no day past retention and no screenshot (the
-        // common case): her history is not read.
         let has_old_days = self
             .store
             .member_counts(member)?
             .iter()
             .any(|count| count.day < first_day);
+        let stored_before = now.plus_seconds(-i64::from(retention_days) * SECONDS_PER_DAY);
+        if self.store.keeps_expiry_index() {
+            return self.expire_member_indexed(member, first_day, stored_before, now, sweep);
+        }
+        // Nothing to do for a member with no day past retention and no screenshot (the
+        // common case): her history is not read.
         if !has_old_days && self.store.member_screenshots(member, None, 1)?.is_empty() {
             return Ok(());
         }
@@ -152,10 +156,64 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             after = Some(key);
         }
         sweep.day_counts += self.store.expire_counts(member, first_day)?;
-        let stored_before = now.plus_seconds(-i64::from(retention_days) * SECONDS_PER_DAY);
         sweep.screenshots +=
             self.store
                 .expire_screenshots(member, stored_before, now, &referenced, &dropped)?;
+        Ok(())
+    }
+
+    /// `expire_member` on a store with the expiry index: only the chunks holding a day
+    /// before `first_day` are read, and images expire by the index of their references.
+    fn expire_member_indexed(
+        &self,
+        member: &PublicKey,
+        first_day: i64,
+        stored_before: UnixSeconds,
+        now: UnixSeconds,
+        sweep: &mut RetentionSweep,
+    ) -> Result<(), DomainError> {
+        let mut looked = false;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page =
+                self.store
+                    .chunks_with_days_before(member, first_day, after.as_deref(), 256)?;
+            for (_, key) in &page {
+                looked = true;
+                let Some(events) = self.store.chunk_events(member, key)? else {
+                    continue;
+                };
+                let total = events.len();
+                let kept: Vec<_> = events
+                    .into_iter()
+                    .filter(|event| event.day() >= first_day)
+                    .collect();
+                if kept.len() < total {
+                    self.store.replace_chunk(member, key, &kept)?;
+                    sweep.events += (total - kept.len()) as u64;
+                    if kept.is_empty() {
+                        sweep.chunks += 1;
+                    } else {
+                        sweep.chunks_rewritten += 1;
+                    }
+                }
+            }
+            // Rewritten chunks leave the range (their earliest day is kept now): each page
+            // still starts after the last position read.
+            match page.last() {
+                Some((position, _)) if page.len() == 256 => after = Some(position.clone()),
+                _ => break,
+            }
+        }
+        let counts = self.store.expire_counts(member, first_day)?;
+        let images =
+            self.store
+                .expire_unreferenced_screenshots(member, first_day, stored_before, now)?;
+        if looked || counts > 0 || images > 0 {
+            sweep.members += 1;
+        }
+        sweep.day_counts += counts;
+        sweep.screenshots += images;
         Ok(())
     }
 

@@ -545,6 +545,49 @@ pub trait EventStore: Send + Sync + 'static {
     /// Deletes the member's part of a release; returns how many stored chunks it had.
     /// Durable on return.
     fn delete_release_part(&self, member: &PublicKey, release_id: &str) -> Result<u64, StoreError>;
+    /// Whether this store keeps the expiry index: each chunk's earliest day and each
+    /// image's latest referencing day, written with the chunk. With it the retention sweep
+    /// reads only the chunks that hold expired days (`chunks_with_days_before`,
+    /// `chunk_events`) and expires images without reading any history
+    /// (`expire_unreferenced_screenshots`); without it, it reads a member's whole history.
+    fn keeps_expiry_index(&self) -> bool {
+        false
+    }
+    /// With the expiry index: keys of the member's chunks whose earliest event is of a day
+    /// before `day`, in the index's order strictly after `after` (a position this
+    /// returned), at most `limit`; and the position of the last.
+    fn chunks_with_days_before(
+        &self,
+        _member: &PublicKey,
+        _day: i64,
+        _after: Option<&[u8]>,
+        _limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        Err(StoreError::new("this store keeps no expiry index"))
+    }
+    /// With the expiry index: the events of one of the member's chunks (`key` as
+    /// `chunks_with_days_before` gave it); `None` if it is gone.
+    fn chunk_events(
+        &self,
+        _member: &PublicKey,
+        _key: &[u8],
+    ) -> Result<Option<Vec<crate::events::Event>>, StoreError> {
+        Err(StoreError::new("this store keeps no expiry index"))
+    }
+    /// With the expiry index: deletes the member's images whose every referencing event is
+    /// of a day before `first_kept_day` (they are deleted), and those no event refers to
+    /// that were stored before `stored_before`; and the index entries of references that
+    /// all expired. Returns how many images. The same rule as `expire_screenshots`, from
+    /// the index instead of the history.
+    fn expire_unreferenced_screenshots(
+        &self,
+        _member: &PublicKey,
+        _first_kept_day: i64,
+        _stored_before: UnixSeconds,
+        _now: UnixSeconds,
+    ) -> Result<u64, StoreError> {
+        Err(StoreError::new("this store keeps no expiry index"))
+    }
     /// Gives back the disk space of deleted values where the store does not do so itself
     /// (the embedded store's segment files); returns (files removed, bytes freed).
     fn reclaim_space(&self) -> Result<(u64, u64), StoreError> {
@@ -716,6 +759,34 @@ impl<T: EventStore + ?Sized> EventStore for std::sync::Arc<T> {
     }
     fn reclaim_space(&self) -> Result<(u64, u64), StoreError> {
         (**self).reclaim_space()
+    }
+    fn keeps_expiry_index(&self) -> bool {
+        (**self).keeps_expiry_index()
+    }
+    fn chunks_with_days_before(
+        &self,
+        member: &PublicKey,
+        day: i64,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        (**self).chunks_with_days_before(member, day, after, limit)
+    }
+    fn chunk_events(
+        &self,
+        member: &PublicKey,
+        key: &[u8],
+    ) -> Result<Option<Vec<crate::events::Event>>, StoreError> {
+        (**self).chunk_events(member, key)
+    }
+    fn expire_unreferenced_screenshots(
+        &self,
+        member: &PublicKey,
+        first_kept_day: i64,
+        stored_before: UnixSeconds,
+        now: UnixSeconds,
+    ) -> Result<u64, StoreError> {
+        (**self).expire_unreferenced_screenshots(member, first_kept_day, stored_before, now)
     }
     fn screenshot(
         &self,

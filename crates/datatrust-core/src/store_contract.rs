@@ -635,4 +635,99 @@ pub fn retention_contract<S: crate::store::EventStore>(store: &S) {
         1,
         "others untouched"
     );
+    if store.keeps_expiry_index() {
+        expiry_index_contract(store);
+    }
+}
+
+/// The expiry index, for stores that keep it: which chunks hold days before a cut, in
+/// pages; a rewritten chunk moving in it; images expiring by their latest reference.
+fn expiry_index_contract<S: crate::store::EventStore>(store: &S) {
+    use crate::events::{Event, EventKind};
+    let member = test_key(42);
+    let day = 86_400_000;
+    let pointer = |time_ms: i64| Event {
+        time_ms,
+        application: "editor".into(),
+        kind: EventKind::Pointer { x: 1, y: 1 },
+    };
+    let shot = |time_ms: i64, image: u8| Event {
+        time_ms,
+        application: "editor".into(),
+        kind: EventKind::Screenshot {
+            sha256: hex::encode([image; 32]),
+            size_bytes: 3,
+        },
+    };
+    let first = vec![pointer(day), shot(day + 1, 7), pointer(5 * day)];
+    store.put_chunk(&member, "laptop", 1, &first).unwrap();
+    store
+        .put_chunk(&member, "laptop", 2, &[pointer(6 * day)])
+        .unwrap();
+    store
+        .put_chunk(&member, "laptop", 3, &[shot(9 * day, 7), shot(9 * day, 8)])
+        .unwrap();
+    for (image, stored_day) in [(7u8, 1), (8, 9), (9, 1)] {
+        store
+            .put_screenshot(
+                &member,
+                &[image; 32],
+                b"img",
+                crate::UnixSeconds(stored_day * 86_400),
+            )
+            .unwrap();
+    }
+    let before = |cut: i64, after: Option<&[u8]>, limit: usize| {
+        store
+            .chunks_with_days_before(&member, cut, after, limit)
+            .unwrap()
+    };
+    assert!(before(1, None, 10).is_empty());
+    let early = before(6, None, 10);
+    assert_eq!(early.len(), 1, "only the chunk with day 1");
+    assert_eq!(
+        store.chunk_events(&member, &early[0].1).unwrap(),
+        Some(first)
+    );
+    // Pages: the chunk of day 1, then the one of day 6.
+    let page = before(7, None, 1);
+    assert_eq!(page[0].1, early[0].1);
+    let next = before(7, Some(&page[0].0), 1);
+    assert_eq!(
+        store.chunk_events(&member, &next[0].1).unwrap(),
+        Some(vec![pointer(6 * day)])
+    );
+    assert!(before(7, Some(&next[0].0), 1).is_empty());
+    // Rewritten with its day-5 event only, it leaves the range before day 5.
+    store
+        .replace_chunk(&member, &early[0].1, &[pointer(5 * day)])
+        .unwrap();
+    assert!(before(5, None, 10).is_empty());
+    assert_eq!(before(6, None, 10).len(), 1);
+    // Image 7 is referred to on day 9 still, 8 on day 9, 9 by nothing (stored day 1).
+    let expire = |first_kept_day: i64| {
+        store
+            .expire_unreferenced_screenshots(
+                &member,
+                first_kept_day,
+                crate::UnixSeconds(5 * 86_400),
+                crate::UnixSeconds(40 * 86_400),
+            )
+            .unwrap()
+    };
+    assert_eq!(expire(6), 1, "the unreferenced old image");
+    assert_eq!(
+        store.member_screenshots(&member, None, 10).unwrap(),
+        vec![[7; 32], [8; 32]]
+    );
+    assert_eq!(expire(10), 2, "every reference past retention");
+    assert!(
+        store
+            .member_screenshots(&member, None, 10)
+            .unwrap()
+            .is_empty()
+    );
+    // An erased member leaves nothing in the index.
+    store.erase_member(&member).unwrap();
+    assert!(before(100, None, 10).is_empty());
 }

@@ -464,6 +464,36 @@ impl<T: Tables, E: EventStore> EventStore for TableStore<T, E> {
     fn reclaim_space(&self) -> Result<(u64, u64), StoreError> {
         self.events.reclaim_space()
     }
+    fn keeps_expiry_index(&self) -> bool {
+        self.events.keeps_expiry_index()
+    }
+    fn chunks_with_days_before(
+        &self,
+        member: &PublicKey,
+        day: i64,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        self.events
+            .chunks_with_days_before(member, day, after, limit)
+    }
+    fn chunk_events(
+        &self,
+        member: &PublicKey,
+        key: &[u8],
+    ) -> Result<Option<Vec<crate::events::Event>>, StoreError> {
+        self.events.chunk_events(member, key)
+    }
+    fn expire_unreferenced_screenshots(
+        &self,
+        member: &PublicKey,
+        first_kept_day: i64,
+        stored_before: crate::UnixSeconds,
+        now: crate::UnixSeconds,
+    ) -> Result<u64, StoreError> {
+        self.events
+            .expire_unreferenced_screenshots(member, first_kept_day, stored_before, now)
+    }
     fn screenshot(
         &self,
         member: &PublicKey,

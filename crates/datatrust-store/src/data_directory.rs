@@ -55,6 +55,7 @@ const INITIALISATION_NAMES: [&str; 7] = [
 ///   counts from; images of format 1 are given the migration's time.
 /// - 3: members' sealed chunks, release parts and screenshots lie in segment files
 ///   (`segments/`), sled holding a reference to each; the migration moves them out of sled.
+///   The expiry index (`chunk_days`, `screenshot_refs`) is built from every chunk.
 pub const FORMAT_VERSION: u32 = 3;
 /// The oldest format this build migrates.
 pub const OLDEST_MIGRATED_FORMAT: u32 = 1;
@@ -505,6 +506,11 @@ impl DataDirectory {
                     tracing::info!(
                         values = moved,
                         "format 2 to 3: members' sealed values moved from sled to segment files"
+                    );
+                    let indexed = store.build_expiry_index()?;
+                    tracing::info!(
+                        chunks = indexed,
+                        "format 2 to 3: the retention sweep's index of days and image references built"
                     );
                 }
                 other => {

@@ -38,6 +38,10 @@ pub struct SledStore {
     pub(crate) screenshots: sled::Tree,
     /// member(32) || SHA-256(image) -> when it was stored (Unix seconds, i64 BE).
     pub(crate) screenshot_times: sled::Tree,
+    /// The expiry index (`vault.rs`): member || earliest day || chunk key -> ().
+    pub(crate) chunk_days: sled::Tree,
+    /// The expiry index: member || SHA-256(image) -> latest day of an event referring to it.
+    pub(crate) screenshot_refs: sled::Tree,
     /// The bulk sealed values of `chunks`, `release_parts` and `screenshots`, which hold
     /// references into them (see `segments.rs`).
     pub(crate) segments: std::sync::Arc<crate::segments::Segments>,
@@ -170,6 +174,8 @@ impl SledStore {
             release_parts: tree("release_parts")?,
             screenshots: tree("screenshots")?,
             screenshot_times: tree("screenshot_times")?,
+            chunk_days: tree("chunk_days")?,
+            screenshot_refs: tree("screenshot_refs")?,
             segments: std::sync::Arc::new(segments),
             data_key,
             database,

@@ -19,6 +19,10 @@
 //! screenshots:  member(32) || SHA-256(image)                -> reference to a sealed image
 //! screenshot_times: member(32) || SHA-256(image)            -> stored at (i64 BE seconds)
 //!                (absent for images stored before format 2: `stamp_screenshot_times`)
+//! chunk_days:   member(32) || day(8, order-preserving) || chunk key -> ()
+//!                (the chunk's earliest event day: the retention sweep reads only these)
+//! screenshot_refs: member(32) || SHA-256(image)         -> latest day (i64 BE) of an event
+//!                referring to it (images expire with their last reference)
 //! ```
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -177,6 +181,34 @@ pub fn release_chunk_key(member: &PublicKey, release_id: &str, chunk: u32) -> Ve
     .concat()
 }
 
+/// A day in index keys: i64 with its sign bit flipped, big-endian, so that byte order is
+/// numeric order.
+fn day_bytes(day: i64) -> [u8; 8] {
+    ((day as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// What the expiry index holds for a chunk of `events`: its earliest day, and the latest
+/// day each image is referred to.
+fn expiry_entries(events: &[Event]) -> (Option<i64>, std::collections::BTreeMap<[u8; 32], i64>) {
+    let first_day = events.iter().map(Event::day).min();
+    let mut images = std::collections::BTreeMap::new();
+    for event in events {
+        if let datatrust_core::events::EventKind::Screenshot { sha256, .. } = &event.kind
+            && let Some(hash) = hex::decode(sha256)
+                .ok()
+                .and_then(|hash| <[u8; 32]>::try_from(hash).ok())
+        {
+            let latest = images.entry(hash).or_insert(event.day());
+            *latest = (*latest).max(event.day());
+        }
+    }
+    (first_day, images)
+}
+
+fn chunk_day_key(member: &PublicKey, day: i64, chunk_key: &[u8]) -> Vec<u8> {
+    [member.as_bytes().as_slice(), &day_bytes(day), chunk_key].concat()
+}
+
 pub fn chunk_key(member: &PublicKey, device_id: &str, sequence: u64) -> Vec<u8> {
     [
         member.as_bytes().as_slice(),
@@ -317,6 +349,51 @@ impl SledStore {
         self.segments.compact(&index, &|| self.flush_now())
     }
 
+    /// Puts a stored chunk (`key`, whose first 32 bytes are its member) in the expiry index,
+    /// from its events; nothing if its member's key is gone (erased: unreadable anyway).
+    /// Idempotent.
+    fn index_stored_chunk(&self, key: &[u8]) -> Result<(), StoreError> {
+        let member = PublicKey::from_slice(&key[..32.min(key.len())], "chunk key")
+            .map_err(|error| StoreError::data_loss(error.to_string()))?;
+        if self.member_key(&member)?.is_none() {
+            return Ok(());
+        }
+        let Some(events) = self.chunk_events(&member, key)? else {
+            return Ok(());
+        };
+        let (first_day, images) = expiry_entries(&events);
+        if let Some(day) = first_day {
+            self.chunk_days
+                .insert(chunk_day_key(&member, day, key), &[])
+                .map_err(store_error)?;
+        }
+        for (hash, day) in images {
+            let reference = [member.as_bytes().as_slice(), &hash].concat();
+            self.screenshot_refs
+                .fetch_and_update(&reference, |stored| {
+                    let latest = stored
+                        .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+                        .map(i64::from_be_bytes)
+                        .map_or(day, |stored| stored.max(day));
+                    Some(latest.to_be_bytes().to_vec())
+                })
+                .map_err(store_error)?;
+        }
+        Ok(())
+    }
+
+    /// Format 2 to 3: builds the expiry index (each chunk's earliest day, each image's
+    /// latest reference) by reading every chunk once. Idempotent; returns how many chunks.
+    pub fn build_expiry_index(&self) -> Result<u64, StoreError> {
+        let mut indexed = 0;
+        for key in self.chunks.iter().keys() {
+            self.index_stored_chunk(&key.map_err(store_error)?)?;
+            indexed += 1;
+        }
+        self.flush_now()?;
+        Ok(indexed)
+    }
+
     /// Format 2 to 3: moves the sealed values stored in sled into segments, leaving
     /// references. Idempotent (a reference is left as it is); returns how many it moved.
     pub fn move_values_to_segments(&self) -> Result<u64, StoreError> {
@@ -406,12 +483,31 @@ impl EventStore for SledStore {
         }
         // The chunk and its counts change together; a concurrent retry of the same batch
         // finds the chunk inside the transaction and changes nothing.
-        let outcome = (&self.chunks, &self.event_counts)
-            .transaction(|(chunks, event_counts)| {
+        let (first_day, images) = expiry_entries(events);
+        let day_key = first_day.map(|day| chunk_day_key(member, day, &chunk_key));
+        let outcome = (
+            &self.chunks,
+            &self.event_counts,
+            &self.chunk_days,
+            &self.screenshot_refs,
+        )
+            .transaction(|(chunks, event_counts, chunk_days, screenshot_refs)| {
                 if chunks.get(&chunk_key)?.is_some() {
                     return Ok(ChunkInsert::Duplicate);
                 }
                 chunks.insert(chunk_key.as_slice(), reference.as_slice())?;
+                if let Some(day_key) = &day_key {
+                    chunk_days.insert(day_key.as_slice(), &[])?;
+                }
+                for (hash, day) in &images {
+                    let key = [member.as_bytes().as_slice(), hash].concat();
+                    let latest = screenshot_refs
+                        .get(&key)?
+                        .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_ref()).ok())
+                        .map(i64::from_be_bytes)
+                        .map_or(*day, |stored| stored.max(*day));
+                    screenshot_refs.insert(key, &latest.to_be_bytes())?;
+                }
                 for (key, added) in &counts {
                     let current = event_counts
                         .get(key)?
@@ -518,6 +614,8 @@ impl EventStore for SledStore {
             &self.release_parts,
             &self.screenshots,
             &self.screenshot_times,
+            &self.chunk_days,
+            &self.screenshot_refs,
         ] {
             let keys: Vec<sled::IVec> = tree
                 .scan_prefix(member.as_bytes())
@@ -622,6 +720,20 @@ impl EventStore for SledStore {
         if !key.starts_with(member.as_bytes()) {
             return Err(StoreError::new("a chunk of another member"));
         }
+        // Its place in the expiry index moves with its earliest day (references are
+        // latest days: kept events never lower them).
+        if let Some(old) = self.chunk_events(member, key)?
+            && let (Some(day), _) = expiry_entries(&old)
+        {
+            self.chunk_days
+                .remove(chunk_day_key(member, day, key))
+                .map_err(store_error)?;
+        }
+        if let (Some(day), _) = expiry_entries(kept) {
+            self.chunk_days
+                .insert(chunk_day_key(member, day, key), &[])
+                .map_err(store_error)?;
+        }
         if kept.is_empty() {
             self.remove_values(&self.chunks, &[sled::IVec::from(key)])?;
         } else {
@@ -722,6 +834,123 @@ impl EventStore for SledStore {
 
     fn reclaim_space(&self) -> Result<(u64, u64), StoreError> {
         self.compact_segments()
+    }
+
+    fn keeps_expiry_index(&self) -> bool {
+        true
+    }
+
+    fn chunks_with_days_before(
+        &self,
+        member: &PublicKey,
+        day: i64,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let start = match after {
+            Some(after) if after.starts_with(member.as_bytes()) => [after, &[0]].concat(),
+            Some(_) => return Err(StoreError::new("a position of another member")),
+            None => member.as_bytes().to_vec(),
+        };
+        let end = [member.as_bytes().as_slice(), &day_bytes(day)].concat();
+        self.chunk_days
+            .range(start..end)
+            .keys()
+            .take(limit)
+            .map(|key| {
+                let key = key.map_err(store_error)?;
+                let chunk = key[40..].to_vec();
+                Ok((key.to_vec(), chunk))
+            })
+            .collect()
+    }
+
+    fn chunk_events(
+        &self,
+        member: &PublicKey,
+        key: &[u8],
+    ) -> Result<Option<Vec<Event>>, StoreError> {
+        if !key.starts_with(member.as_bytes()) {
+            return Err(StoreError::new("a chunk of another member"));
+        }
+        let Some(sealed) = self.load(&self.chunks, key)? else {
+            return Ok(None);
+        };
+        let member_key = self.member_key(member)?.ok_or_else(|| {
+            StoreError::data_loss("the member's data is stored but their key file is missing")
+        })?;
+        let plaintext = open(&member_key, &sealed, key)?;
+        postcard::from_bytes(&plaintext)
+            .map(Some)
+            .map_err(|error| StoreError::data_loss(format!("decoding a chunk: {error}")))
+    }
+
+    fn expire_unreferenced_screenshots(
+        &self,
+        member: &PublicKey,
+        first_kept_day: i64,
+        stored_before: datatrust_core::UnixSeconds,
+        now: datatrust_core::UnixSeconds,
+    ) -> Result<u64, StoreError> {
+        let latest_reference = |key: &[u8]| -> Result<Option<i64>, StoreError> {
+            Ok(self
+                .screenshot_refs
+                .get(key)
+                .map_err(store_error)?
+                .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_ref()).ok())
+                .map(i64::from_be_bytes))
+        };
+        let mut deleted = 0;
+        let images: Vec<sled::IVec> = self
+            .screenshots
+            .scan_prefix(member.as_bytes())
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(store_error)?;
+        for key in images {
+            let expired = match latest_reference(&key)? {
+                // Every event that referred to it is past retention, so deleted.
+                Some(day) => day < first_kept_day,
+                None => {
+                    let stored_at = match self.screenshot_times.get(&key).map_err(store_error)? {
+                        Some(time) => {
+                            i64::from_be_bytes(time.as_ref().try_into().map_err(|_| {
+                                StoreError::data_loss("a screenshot time is malformed")
+                            })?)
+                        }
+                        None => {
+                            // Its time lost in a crash between the two inserts: from now.
+                            self.screenshot_times
+                                .insert(&key, &now.0.to_be_bytes())
+                                .map_err(store_error)?;
+                            now.0
+                        }
+                    };
+                    stored_at < stored_before.0
+                }
+            };
+            if expired {
+                self.remove_values(&self.screenshots, std::slice::from_ref(&key))?;
+                self.screenshot_times.remove(&key).map_err(store_error)?;
+                deleted += 1;
+            }
+        }
+        // References that all expired, whether or not their image came.
+        let stale: Vec<sled::IVec> = self
+            .screenshot_refs
+            .scan_prefix(member.as_bytes())
+            .filter_map(|entry| match entry {
+                Ok((key, day)) => <[u8; 8]>::try_from(day.as_ref())
+                    .ok()
+                    .filter(|day| i64::from_be_bytes(*day) < first_kept_day)
+                    .map(|_| Ok(key)),
+                Err(error) => Some(Err(error)),
+            })
+            .collect::<Result<_, _>>()
+            .map_err(store_error)?;
+        remove_each(&self.screenshot_refs, &stale)?;
+        self.flush_now()?;
+        Ok(deleted)
     }
 
     fn screenshot(
@@ -831,6 +1060,10 @@ impl EventStore for SledStore {
         let (tree, bulk) = tree;
         for (key, value) in rows {
             match bulk {
+                Some(Table::Chunks) => {
+                    self.store_value(Table::Chunks, tree, key, value)?;
+                    self.index_stored_chunk(key)?;
+                }
                 Some(table) => self.store_value(table, tree, key, value)?,
                 None => {
                     tree.insert(key.as_slice(), value.as_slice())

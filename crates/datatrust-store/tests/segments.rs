@@ -141,6 +141,9 @@ fn values_an_older_format_kept_in_sled_move_to_segments() {
             .unwrap()
             .insert(image.0.as_slice(), image.1.as_slice())
             .unwrap();
+        // Format 2 had no expiry index either.
+        database.drop_tree("chunk_days").unwrap();
+        database.drop_tree("screenshot_refs").unwrap();
         database.flush().unwrap();
     }
     std::fs::remove_dir_all(directory.path().join("segments")).unwrap();
@@ -149,6 +152,22 @@ fn values_an_older_format_kept_in_sled_move_to_segments() {
     assert_eq!(store.member_events(&ada).unwrap()[4].application, "ada-4");
     assert_eq!(store.move_values_to_segments().unwrap(), 2);
     assert_eq!(store.move_values_to_segments().unwrap(), 0);
+    let day = events("ada", 1)[0].day();
+    assert!(
+        store
+            .chunks_with_days_before(&ada, day + 1, None, 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.build_expiry_index().unwrap(), 1);
+    assert_eq!(
+        store
+            .chunks_with_days_before(&ada, day + 1, None, 10)
+            .unwrap()
+            .len(),
+        1,
+        "the chunk is found by its earliest day once the index is built"
+    );
     assert_eq!(store.member_events(&ada).unwrap()[4].application, "ada-4");
     assert_eq!(
         store.screenshot(&ada, &[3; 32]).unwrap().unwrap(),
