@@ -340,6 +340,9 @@ impl RecordKind {
 /// A stored record: key and value bytes.
 pub type KeyValue = (Vec<u8>, Vec<u8>);
 
+/// A chunk found in the expiry index: its position in the index (to page from) and its key.
+pub type IndexedChunk = (Vec<u8>, Vec<u8>);
+
 /// One write of a `RecordStore::write` batch: `None` deletes.
 pub type RecordWrite = (RecordKind, Vec<u8>, Option<Vec<u8>>);
 
@@ -562,7 +565,7 @@ pub trait EventStore: Send + Sync + 'static {
         _day: i64,
         _after: Option<&[u8]>,
         _limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<IndexedChunk>, StoreError> {
         Err(StoreError::new("this store keeps no expiry index"))
     }
     /// With the expiry index: the events of one of the member's chunks (`key` as
@@ -769,7 +772,7 @@ impl<T: EventStore + ?Sized> EventStore for std::sync::Arc<T> {
         day: i64,
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<IndexedChunk>, StoreError> {
         (**self).chunks_with_days_before(member, day, after, limit)
     }
     fn chunk_events(

@@ -473,7 +473,7 @@ impl<T: Tables, E: EventStore> EventStore for TableStore<T, E> {
         day: i64,
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<crate::store::IndexedChunk>, StoreError> {
         self.events
             .chunks_with_days_before(member, day, after, limit)
     }

@@ -846,7 +846,7 @@ impl EventStore for SledStore {
         day: i64,
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<datatrust_core::store::IndexedChunk>, StoreError> {
         let start = match after {
             Some(after) if after.starts_with(member.as_bytes()) => [after, &[0]].concat(),
             Some(_) => return Err(StoreError::new("a position of another member")),
