@@ -374,3 +374,48 @@ async fn data_past_its_retention_is_never_released_and_is_swept_away() {
         }
     }
 }
+
+/// One damaged byte in a member's stored data passes her over; retention goes on for the
+/// others, and the sweep says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_data_of_one_member_does_not_stop_retention_for_the_others() {
+    if datatrust_tests::postgres_backend().is_some() {
+        return; // segment files are the embedded store's
+    }
+    let (ada, bea) = (new_signer(), new_signer());
+    let terms = datatrust_tests::EXAMPLE_TERMS.replace(
+        "retention_days = 730",
+        &format!("retention_days = {RETENTION_DAYS}"),
+    );
+    let ratified =
+        RatifiedTrust::start_with_terms(&[(ada.clone(), "Ada"), (bea.clone(), "Bea")], &terms)
+            .await;
+    let trust = &ratified.trust;
+    let (laptop, collector) = trust.new_principal(Role::Collector, "Laptop").await;
+    for member in [&ada, &bea] {
+        authorize(&trust.sign_in(member).await.unwrap(), &laptop).await;
+    }
+    // Ada's batch first: the first record of the first segment file.
+    let ms = (trust.clock.now().0 - DAY) * 1000;
+    upload(&collector, &ada, 1, vec![pointer(ms)]).await;
+    upload(&collector, &bea, 1, vec![pointer(ms)]).await;
+    let offset = trust.clock.now().0 - datatrust_server::now().0;
+    let mut trust = ratified.trust;
+    trust.stop().await;
+    // A byte inside Ada's sealed batch: after the file's header (8), the record's table
+    // (1), key length (2), key (48) and value length (4).
+    let path = trust.data_dir.join("segments").join("0000000000000001");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[8 + 1 + 2 + 48 + 4 + 30] ^= 0x55;
+    std::fs::write(&path, bytes).unwrap();
+
+    let trust = trust.restart().await;
+    trust.clock.advance(offset + (RETENTION_DAYS + 3) * DAY);
+    let swept = sweep(&trust.trustee_session().await).await;
+    assert_eq!(swept.members_damaged, 1, "{swept:?}");
+    let bea_session = trust.sign_in(&bea).await.unwrap();
+    assert!(
+        datatrust_tests::export_text(&bea_session).await.is_empty(),
+        "Bea's batch is past retention and gone (by this sweep or the one at start)"
+    );
+}

@@ -54,16 +54,20 @@ pub struct RetentionSweep {
     /// at least half dead), and the bytes that freed on disk.
     pub segments_removed: u64,
     pub bytes_freed: u64,
+    /// Members passed over because some of their stored data is damaged (does not
+    /// decrypt or decode): the sweep goes on with the others; an operator must look.
+    pub members_damaged: u64,
 }
 
 impl RetentionSweep {
-    /// Whether anything was deleted.
+    /// Whether anything was deleted (or a member passed over), so worth logging.
     pub fn deleted_anything(&self) -> bool {
         self.events
             + self.day_counts
             + self.screenshots
             + self.release_parts
             + self.segments_removed
+            + self.members_damaged
             > 0
     }
 }
@@ -85,7 +89,16 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
         loop {
             let members = self.store.members_with_data(after.as_ref(), 256)?;
             for member in &members {
-                self.expire_member(member, first_day, retention_days, now, &mut sweep)?;
+                // Damaged data of one member (one bad byte) must not stop retention for
+                // everyone: she is counted and passed over.
+                match self.expire_member(member, first_day, retention_days, now, &mut sweep) {
+                    Err(DomainError::Store(error))
+                        if error.kind == crate::store::StoreErrorKind::DataLoss =>
+                    {
+                        sweep.members_damaged += 1;
+                    }
+                    other => other?,
+                }
             }
             match members.last() {
                 Some(last) if members.len() == 256 => after = Some(*last),

@@ -571,6 +571,12 @@ async fn http_health(
 
 /// A retention sweep that deleted something, in the server's log: counts only, no member.
 pub(crate) fn log_retention_sweep(swept: &datatrust_core::retention::RetentionSweep) {
+    if swept.members_damaged > 0 {
+        tracing::error!(
+            members_damaged = swept.members_damaged,
+            "the retention sweep passed over members whose stored data is damaged (does not decrypt or decode): their data past retention is still kept"
+        );
+    }
     tracing::info!(
         members = swept.members,
         events = swept.events,
@@ -581,6 +587,7 @@ pub(crate) fn log_retention_sweep(swept: &datatrust_core::retention::RetentionSw
         release_parts = swept.release_parts,
         segments_removed = swept.segments_removed,
         bytes_freed = swept.bytes_freed,
+        members_damaged = swept.members_damaged,
         "retention sweep deleted data past its retention"
     );
 }

@@ -115,6 +115,8 @@ pub(crate) struct Segments {
     /// How far (segment, length) is known durable.
     synced: Mutex<(u64, u64)>,
     readers: Mutex<HashMap<u64, Arc<File>>>,
+    /// One compaction at a time (the duties' sweep and `EnforceDuties` may overlap).
+    compaction: Mutex<()>,
     dead: sled::Tree,
     segment_bytes: u64,
     _temporary: Option<tempfile::TempDir>,
@@ -166,6 +168,7 @@ impl Segments {
             synced: Mutex::new((writer.id, writer.length)),
             writer: Mutex::new(writer),
             readers: Mutex::default(),
+            compaction: Mutex::new(()),
             dead,
             segment_bytes: DEFAULT_SEGMENT_BYTES,
             _temporary: None,
@@ -314,6 +317,10 @@ impl Segments {
         index: &dyn Fn(Table) -> sled::Tree,
         flush: &dyn Fn() -> Result<(), StoreError>,
     ) -> Result<(u64, u64), StoreError> {
+        let _alone = self
+            .compaction
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let active = self
             .writer
             .lock()
@@ -355,6 +362,18 @@ impl Segments {
             flush()?;
             self.rewrite_live(id, &path, index)?;
             flush()?;
+            // A damaged record stops the reading before the end: the values after it were
+            // not moved, and the file must stay for their references (which read by
+            // offset, not by parsing). Its mark stays too, so that every sweep says so.
+            let stranded = self.references_into(id, index)?;
+            if stranded > 0 {
+                tracing::error!(
+                    segment = %path.display(),
+                    values = stranded,
+                    "a segment file could not be read to its end (damaged?); kept, with the values compaction could not move"
+                );
+                continue;
+            }
             self.readers
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -369,6 +388,24 @@ impl Segments {
             freed += length;
         }
         Ok((removed, freed))
+    }
+
+    /// How many references of the index point into segment `id`.
+    fn references_into(
+        &self,
+        id: u64,
+        index: &dyn Fn(Table) -> sled::Tree,
+    ) -> Result<u64, StoreError> {
+        let mut count = 0;
+        for table in [Table::Chunks, Table::ReleaseParts, Table::Screenshots] {
+            for value in index(table).iter().values() {
+                let value = value.map_err(crate::sled_store::store_error)?;
+                if Reference::decode(&value).is_some_and(|reference| reference.segment == id) {
+                    count += 1;
+                }
+            }
+        }
+        Ok(count)
     }
 
     /// Copies segment `id`'s live records to the segment taking writes and points the index
@@ -645,6 +682,51 @@ mod tests {
         assert_eq!(segments.compact(&index, &flush).unwrap().0, 1);
         let moved = Reference::decode(&chunks.get(b"kept").unwrap().unwrap()).unwrap();
         assert_eq!(segments.read(moved).unwrap().unwrap(), b"value");
+    }
+
+    #[test]
+    fn a_damaged_record_keeps_its_segment_and_the_values_after_it() {
+        let (temporary, db, chunks) = fixture();
+        let tables = [
+            chunks.clone(),
+            db.open_tree("release_parts").unwrap(),
+            db.open_tree("screenshots").unwrap(),
+        ];
+        let index = |table: Table| tables[table as usize - 1].clone();
+        let flush = || Ok(());
+        let directory = temporary.path().join("segments");
+        let references: Vec<Reference> = {
+            let segments = open(&directory, &db);
+            (0u8..3)
+                .map(|number| {
+                    let reference = segments
+                        .append(Table::Chunks, &[number], &[number; 100])
+                        .unwrap();
+                    chunks.insert([number], &reference.encode()).unwrap();
+                    reference
+                })
+                .collect()
+        };
+        // The second record's table byte is damaged; the first value is deleted.
+        let path = directory.join(segment_name(1));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let second_record = (references[1].offset - 7 - 1) as usize;
+        bytes[second_record] = 0xee;
+        std::fs::write(&path, bytes).unwrap();
+        let segments = open(&directory, &db);
+        chunks.remove([0u8]).unwrap();
+        segments.forget(&[0], references[0]).unwrap();
+        db.open_tree("segment_dead")
+            .unwrap()
+            .insert(1u64.to_be_bytes(), &COMPACTING.to_be_bytes())
+            .unwrap();
+        assert_eq!(segments.compact(&index, &flush).unwrap(), (0, 0));
+        assert!(path.exists(), "kept for the values it still holds");
+        assert_eq!(
+            segments.read(references[2]).unwrap().unwrap(),
+            vec![2u8; 100],
+            "a value after the damage is still read by its reference"
+        );
     }
 
     #[test]

@@ -325,6 +325,7 @@ pub async fn trustee(
                     "chunks_rewritten": swept.chunks_rewritten, "day_counts": swept.day_counts,
                     "screenshots": swept.screenshots, "release_parts": swept.release_parts,
                     "segments_removed": swept.segments_removed, "bytes_freed": swept.bytes_freed,
+                    "members_damaged": swept.members_damaged,
                 } }),
                 || {
                     println!(
@@ -338,6 +339,12 @@ pub async fn trustee(
                         swept.bytes_freed,
                         swept.segments_removed
                     );
+                    if swept.members_damaged > 0 {
+                        println!(
+                            "Warning: {} members were passed over: some of their stored data is damaged (see the server's log).",
+                            swept.members_damaged
+                        );
+                    }
                 },
             );
         }

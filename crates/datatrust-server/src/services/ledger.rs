@@ -298,6 +298,7 @@ impl LedgerService for LedgerApi {
                 release_parts: swept.release_parts,
                 segments_removed: swept.segments_removed,
                 bytes_freed: swept.bytes_freed,
+                members_damaged: swept.members_damaged,
             }),
         }))
     }

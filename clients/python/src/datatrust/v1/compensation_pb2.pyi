@@ -260,7 +260,7 @@ class EnforceDutiesResponse(_message.Message):
     def __init__(self, suspended: _Optional[_Iterable[_Union[Suspension, _Mapping]]] = ..., retention: _Optional[_Union[RetentionSweep, _Mapping]] = ...) -> None: ...
 
 class RetentionSweep(_message.Message):
-    __slots__ = ("members", "events", "chunks", "chunks_rewritten", "day_counts", "screenshots", "release_parts", "segments_removed", "bytes_freed")
+    __slots__ = ("members", "events", "chunks", "chunks_rewritten", "day_counts", "screenshots", "release_parts", "segments_removed", "bytes_freed", "members_damaged")
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     CHUNKS_FIELD_NUMBER: _ClassVar[int]
@@ -270,6 +270,7 @@ class RetentionSweep(_message.Message):
     RELEASE_PARTS_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_REMOVED_FIELD_NUMBER: _ClassVar[int]
     BYTES_FREED_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_DAMAGED_FIELD_NUMBER: _ClassVar[int]
     members: int
     events: int
     chunks: int
@@ -279,7 +280,8 @@ class RetentionSweep(_message.Message):
     release_parts: int
     segments_removed: int
     bytes_freed: int
-    def __init__(self, members: _Optional[int] = ..., events: _Optional[int] = ..., chunks: _Optional[int] = ..., chunks_rewritten: _Optional[int] = ..., day_counts: _Optional[int] = ..., screenshots: _Optional[int] = ..., release_parts: _Optional[int] = ..., segments_removed: _Optional[int] = ..., bytes_freed: _Optional[int] = ...) -> None: ...
+    members_damaged: int
+    def __init__(self, members: _Optional[int] = ..., events: _Optional[int] = ..., chunks: _Optional[int] = ..., chunks_rewritten: _Optional[int] = ..., day_counts: _Optional[int] = ..., screenshots: _Optional[int] = ..., release_parts: _Optional[int] = ..., segments_removed: _Optional[int] = ..., bytes_freed: _Optional[int] = ..., members_damaged: _Optional[int] = ...) -> None: ...
 
 class LiftSuspensionRequest(_message.Message):
     __slots__ = ("licensee_public_key", "reason", "signature")
