@@ -431,15 +431,20 @@ pub enum SealedTable {
     ReleaseParts,
     /// member(32) || SHA-256(image) -> sealed image.
     Screenshots,
+    /// member(32) || SHA-256(image) -> when the image was stored (i64 BE Unix seconds),
+    /// which retention counts from; only for images present.
+    ScreenshotTimes,
 }
 
 impl SealedTable {
-    pub const ALL: [SealedTable; 5] = [
+    /// In the order a copy must go: keys before what they open, images before their times.
+    pub const ALL: [SealedTable; 6] = [
         SealedTable::MemberKeys,
         SealedTable::Chunks,
         SealedTable::Counts,
         SealedTable::ReleaseParts,
         SealedTable::Screenshots,
+        SealedTable::ScreenshotTimes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -449,6 +454,7 @@ impl SealedTable {
             SealedTable::Counts => "event counts",
             SealedTable::ReleaseParts => "release parts",
             SealedTable::Screenshots => "screenshots",
+            SealedTable::ScreenshotTimes => "screenshot times",
         }
     }
 }

@@ -607,6 +607,25 @@ impl EventStore for PgEvents {
                     })
                     .collect());
             }
+            if table == SealedTable::ScreenshotTimes {
+                let after = after.unwrap_or_default();
+                let rows = client
+                    .query(
+                        &self.sql(
+                            "SELECT key, stored_at FROM {s}.screenshots
+                             WHERE key > $1 AND stored_at IS NOT NULL ORDER BY key LIMIT $2",
+                        ),
+                        &[&after, &limit],
+                    )
+                    .map_err(store_error)?;
+                return Ok(rows
+                    .into_iter()
+                    .map(|row| {
+                        let stored_at: i64 = row.get(1);
+                        (row.get(0), stored_at.to_be_bytes().to_vec())
+                    })
+                    .collect());
+            }
             let (name, key_column, value_column) = sealed_columns(table);
             // No key is empty, so every key comes after the empty one.
             let after = after.unwrap_or_default();
@@ -653,6 +672,27 @@ impl EventStore for PgEvents {
                     .map_err(store_error)?;
                 return Ok(());
             }
+            if table == SealedTable::ScreenshotTimes {
+                let mut keys = Vec::new();
+                let mut times = Vec::new();
+                for (key, value) in rows {
+                    let time = <[u8; 8]>::try_from(value.as_slice())
+                        .map_err(|_| StoreError::new("a screenshot time is not 8 bytes"))?;
+                    keys.push(key.as_slice());
+                    times.push(i64::from_be_bytes(time));
+                }
+                client
+                    .execute(
+                        &self.sql(
+                            "UPDATE {s}.screenshots SET stored_at = times.stored_at
+                             FROM UNNEST($1::bytea[], $2::int8[]) AS times(key, stored_at)
+                             WHERE {s}.screenshots.key = times.key",
+                        ),
+                        &[&keys, &times],
+                    )
+                    .map_err(store_error)?;
+                return Ok(());
+            }
             let (name, key_column, value_column) = sealed_columns(table);
             let keys: Vec<&[u8]> = rows.iter().map(|(key, _)| key.as_slice()).collect();
             let values: Vec<&[u8]> = rows.iter().map(|(_, value)| value.as_slice()).collect();
@@ -678,6 +718,8 @@ fn sealed_columns(table: SealedTable) -> (&'static str, &'static str, &'static s
         SealedTable::MemberKeys => ("member_keys", "member", "wrapped"),
         SealedTable::Chunks => ("event_chunks", "key", "sealed"),
         SealedTable::ReleaseParts => ("release_parts", "key", "sealed"),
-        SealedTable::Screenshots | SealedTable::Counts => ("screenshots", "key", "sealed"),
+        SealedTable::Screenshots | SealedTable::Counts | SealedTable::ScreenshotTimes => {
+            ("screenshots", "key", "sealed")
+        }
     }
 }

@@ -345,3 +345,47 @@ fn principals_and_ballots_are_sealed_at_rest() {
         );
     }
 }
+
+/// `admin migrate` copies when each screenshot was stored (retention counts from it), both
+/// ways, as it copies everything sealed: a table at a time.
+#[test]
+fn screenshot_times_are_copied_both_ways() {
+    use datatrust_core::store::{EventStore, SealedTable};
+    let Some(config) = database("screenshot_times_are_copied_both_ways") else {
+        return;
+    };
+    fn copy(from: &impl EventStore, to: &impl EventStore) {
+        for table in [SealedTable::Screenshots, SealedTable::ScreenshotTimes] {
+            to.put_sealed_rows(table, &from.sealed_rows(table, None, 100).unwrap())
+                .unwrap();
+        }
+    }
+    let member = key(7);
+    let sled = datatrust_store::SledStore::temporary().unwrap();
+    sled.put_screenshot(
+        &member,
+        &[1; 32],
+        b"image",
+        datatrust_core::UnixSeconds(1_000),
+    )
+    .unwrap();
+    let expected = vec![(
+        [member.as_bytes().as_slice(), &[1; 32]].concat(),
+        1_000i64.to_be_bytes().to_vec(),
+    )];
+    let postgres = pg_store(&config, &fresh_schema());
+    copy(&sled, &postgres);
+    assert_eq!(
+        postgres
+            .sealed_rows(SealedTable::ScreenshotTimes, None, 10)
+            .unwrap(),
+        expected
+    );
+    let back = datatrust_store::SledStore::temporary().unwrap();
+    copy(&postgres, &back);
+    assert_eq!(
+        back.sealed_rows(SealedTable::ScreenshotTimes, None, 10)
+            .unwrap(),
+        expected
+    );
+}

@@ -1017,6 +1017,7 @@ impl EventStore for SledStore {
             SealedTable::Counts => (&self.event_counts, false),
             SealedTable::ReleaseParts => (&self.release_parts, true),
             SealedTable::Screenshots => (&self.screenshots, true),
+            SealedTable::ScreenshotTimes => (&self.screenshot_times, false),
         };
         let range = match after {
             Some(after) => tree
@@ -1029,6 +1030,12 @@ impl EventStore for SledStore {
                 break;
             }
             let (key, stored) = entry.map_err(store_error)?;
+            // A time whose image a crash lost before it was stored is no row of a copy.
+            if table == SealedTable::ScreenshotTimes
+                && !self.screenshots.contains_key(&key).map_err(store_error)?
+            {
+                continue;
+            }
             let value = if bulk {
                 match self.resolve_scanned(tree, &key, &stored)? {
                     Some(value) => value,
@@ -1056,6 +1063,7 @@ impl EventStore for SledStore {
             SealedTable::Counts => (&self.event_counts, None),
             SealedTable::ReleaseParts => (&self.release_parts, Some(Table::ReleaseParts)),
             SealedTable::Screenshots => (&self.screenshots, Some(Table::Screenshots)),
+            SealedTable::ScreenshotTimes => (&self.screenshot_times, None),
         };
         let (tree, bulk) = tree;
         for (key, value) in rows {
