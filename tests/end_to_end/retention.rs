@@ -65,6 +65,15 @@ async fn upload(
     assert_eq!(answers.message().await.unwrap().unwrap().outcome, "stored");
 }
 
+/// A trust whose ratified terms keep data `RETENTION_DAYS`, with Ada and Bea as members.
+async fn start_with_retention(ada: &NoteSigner, bea: &NoteSigner) -> RatifiedTrust {
+    let terms = datatrust_tests::EXAMPLE_TERMS.replace(
+        "retention_days = 730",
+        &format!("retention_days = {RETENTION_DAYS}"),
+    );
+    RatifiedTrust::start_with_terms(&[(ada.clone(), "Ada"), (bea.clone(), "Bea")], &terms).await
+}
+
 async fn sweep(trustee: &datatrust_cli::client::SignedIn) -> v1::RetentionSweep {
     trustee
         .ledger()
@@ -101,13 +110,7 @@ async fn stream_count(session: &datatrust_cli::client::SignedIn, release: &str) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_past_its_retention_is_never_released_and_is_swept_away() {
     let (ada, bea) = (new_signer(), new_signer());
-    let terms = datatrust_tests::EXAMPLE_TERMS.replace(
-        "retention_days = 730",
-        &format!("retention_days = {RETENTION_DAYS}"),
-    );
-    let ratified =
-        RatifiedTrust::start_with_terms(&[(ada.clone(), "Ada"), (bea.clone(), "Bea")], &terms)
-            .await;
+    let ratified = start_with_retention(&ada, &bea).await;
     let trust = &ratified.trust;
     let mut trustee = trust.trustee_session().await;
     let (laptop, collector) = trust.new_principal(Role::Collector, "Laptop").await;
@@ -383,13 +386,7 @@ async fn damaged_data_of_one_member_does_not_stop_retention_for_the_others() {
         return; // segment files are the embedded store's
     }
     let (ada, bea) = (new_signer(), new_signer());
-    let terms = datatrust_tests::EXAMPLE_TERMS.replace(
-        "retention_days = 730",
-        &format!("retention_days = {RETENTION_DAYS}"),
-    );
-    let ratified =
-        RatifiedTrust::start_with_terms(&[(ada.clone(), "Ada"), (bea.clone(), "Bea")], &terms)
-            .await;
+    let ratified = start_with_retention(&ada, &bea).await;
     let trust = &ratified.trust;
     let (laptop, collector) = trust.new_principal(Role::Collector, "Laptop").await;
     for member in [&ada, &bea] {
