@@ -140,6 +140,44 @@ impl EventStore for MemoryEvents {
         Ok(ChunkInsert::Stored)
     }
 
+    fn remove_chunk(
+        &self,
+        member: &PublicKey,
+        device_id: &str,
+        sequence: u64,
+        events: &[Event],
+    ) -> Result<bool, StoreError> {
+        let key = [
+            member.as_bytes().as_slice(),
+            device_id.as_bytes(),
+            &[0],
+            &sequence.to_be_bytes(),
+        ]
+        .concat();
+        let mut inner = self.lock();
+        if inner.chunks.remove(&key).is_none() {
+            return Ok(false);
+        }
+        for event in events {
+            let count = (*member, event.day(), event.category().to_owned());
+            if let Some(value) = inner.counts.get_mut(&count) {
+                *value = value.saturating_sub(1);
+                if *value == 0 {
+                    inner.counts.remove(&count);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    fn remove_screenshot(&self, member: &PublicKey, sha256: &[u8; 32]) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()
+            .screenshots
+            .remove(&(*member, *sha256))
+            .is_some())
+    }
+
     fn member_counts(&self, member: &PublicKey) -> Result<Vec<DayCount>, StoreError> {
         Ok(self
             .lock()

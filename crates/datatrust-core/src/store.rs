@@ -470,6 +470,17 @@ pub trait EventStore: Send + Sync + 'static {
         sequence: u64,
         events: &[crate::events::Event],
     ) -> Result<ChunkInsert, StoreError>;
+    /// Takes back a batch `put_chunk` stored (`events`: what it was given): the chunk goes
+    /// and its events leave the counts, together. Whether it was there. Durable on return.
+    fn remove_chunk(
+        &self,
+        member: &PublicKey,
+        device_id: &str,
+        sequence: u64,
+        events: &[crate::events::Event],
+    ) -> Result<bool, StoreError>;
+    /// Takes back an image `put_screenshot` stored; whether it was there. Durable on return.
+    fn remove_screenshot(&self, member: &PublicKey, sha256: &[u8; 32]) -> Result<bool, StoreError>;
     fn member_counts(&self, member: &PublicKey) -> Result<Vec<DayCount>, StoreError>;
     /// Every stored event of the member, decrypted, in storage order. Memory grows with the
     /// member's history: readers that serve it use `member_events_page`.
@@ -672,6 +683,18 @@ impl<T: EventStore + ?Sized> EventStore for std::sync::Arc<T> {
         events: &[crate::events::Event],
     ) -> Result<ChunkInsert, StoreError> {
         (**self).put_chunk(member, device_id, sequence, events)
+    }
+    fn remove_chunk(
+        &self,
+        member: &PublicKey,
+        device_id: &str,
+        sequence: u64,
+        events: &[crate::events::Event],
+    ) -> Result<bool, StoreError> {
+        (**self).remove_chunk(member, device_id, sequence, events)
+    }
+    fn remove_screenshot(&self, member: &PublicKey, sha256: &[u8; 32]) -> Result<bool, StoreError> {
+        (**self).remove_screenshot(member, sha256)
     }
     fn member_counts(&self, member: &PublicKey) -> Result<Vec<DayCount>, StoreError> {
         (**self).member_counts(member)

@@ -395,6 +395,19 @@ pub fn events_contract<S: crate::store::EventStore>(store: &S) {
             .iter()
             .any(|count| count.day == 1 && count.category == "pointer" && count.count == 3)
     );
+    // A batch taken back (its authorisation ended while it was stored): the chunk and its
+    // counts go together, once; an image the same.
+    store.put_chunk(&member, "phone", 9, &batch).unwrap();
+    assert!(store.remove_chunk(&member, "phone", 9, &batch).unwrap());
+    assert!(!store.remove_chunk(&member, "phone", 9, &batch).unwrap());
+    assert_eq!(store.member_events(&member).unwrap().len(), 4);
+    assert_eq!(store.member_counts(&member).unwrap(), counts);
+    store
+        .put_screenshot(&member, &[77; 32], b"taken back", crate::UnixSeconds(0))
+        .unwrap();
+    assert!(store.remove_screenshot(&member, &[77; 32]).unwrap());
+    assert!(!store.remove_screenshot(&member, &[77; 32]).unwrap());
+    assert_eq!(store.screenshot(&member, &[77; 32]).unwrap(), None);
     assert!(
         store
             .put_release_part(&member, "r1", 0, &[b"one".to_vec(), b"two".to_vec()])

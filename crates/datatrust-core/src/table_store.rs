@@ -393,6 +393,19 @@ impl<T: Tables, E: EventStore> EventStore for TableStore<T, E> {
     ) -> Result<ChunkInsert, StoreError> {
         self.events.put_chunk(member, device_id, sequence, events)
     }
+    fn remove_chunk(
+        &self,
+        member: &PublicKey,
+        device_id: &str,
+        sequence: u64,
+        events: &[crate::events::Event],
+    ) -> Result<bool, StoreError> {
+        self.events
+            .remove_chunk(member, device_id, sequence, events)
+    }
+    fn remove_screenshot(&self, member: &PublicKey, sha256: &[u8; 32]) -> Result<bool, StoreError> {
+        self.events.remove_screenshot(member, sha256)
+    }
     fn member_counts(&self, member: &PublicKey) -> Result<Vec<DayCount>, StoreError> {
         self.events.member_counts(member)
     }

@@ -8,7 +8,7 @@ use crate::registry::{DomainError, Journal, Logged, Refusal, Registry, Subject, 
 use crate::store::{
     ChunkInsert, DayCount, EventPage, EventStore, RecordKind, RecordStore, TrustStore,
 };
-use crate::{FieldError, Principal, PublicKey, Role, UnixSeconds};
+use crate::{CollectorAuthorization, FieldError, Principal, PublicKey, Role, UnixSeconds};
 
 /// Retention used when no terms are in force.
 pub const DEFAULT_RETENTION_DAYS: u32 = 730;
@@ -48,7 +48,7 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             )
             .into());
         }
-        self.check_collection(caller, member)?;
+        let authorization = self.check_collection(caller, member)?;
         let terms = self.active_policy()?;
         let retention_days = terms
             .as_ref()
@@ -69,32 +69,65 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
             .store
             .put_chunk(member, &batch.device_id, batch.sequence, &kept)?
         {
-            ChunkInsert::Stored => Ok(IngestOutcome::Stored {
-                stored: kept.len(),
-                redacted_away,
-            }),
+            ChunkInsert::Stored => {
+                if !self.still_authorized(caller, member, &authorization)? {
+                    self.store
+                        .remove_chunk(member, &batch.device_id, batch.sequence, &kept)?;
+                    return Err(authorization_ended());
+                }
+                Ok(IngestOutcome::Stored {
+                    stored: kept.len(),
+                    redacted_away,
+                })
+            }
             ChunkInsert::Duplicate => Ok(IngestOutcome::Duplicate),
         }
     }
 
-    /// A collector may upload for `member` only while the member is active and has
-    /// authorised it: data of a deactivated member could be seen, exported or erased by
-    /// nobody.
-    fn check_collection(&self, caller: &Principal, member: &PublicKey) -> Result<(), DomainError> {
-        let authorized = self
+    /// Whether the authorisation `check_collection` found still stands, after a store: the
+    /// member may have withdrawn it, or asked for erasure (which withdraws every
+    /// authorisation before deleting her data), while the store ran. What was stored then
+    /// is taken back; an erasure that deletes after this check deletes it anyway.
+    fn still_authorized(
+        &self,
+        caller: &Principal,
+        member: &PublicKey,
+        authorization: &CollectorAuthorization,
+    ) -> Result<bool, DomainError> {
+        Ok(self
             .store
             .collectors_of_member(member)?
             .iter()
-            .any(|authorization| authorization.collector == caller.public_key);
-        if !authorized {
+            .any(|standing| {
+                standing.collector == caller.public_key
+                    && standing.authorized_at == authorization.authorized_at
+            }))
+    }
+
+    /// A collector may upload for `member` only while the member is active and has
+    /// authorised it: data of a deactivated member could be seen, exported or erased by
+    /// nobody. Returns the authorisation.
+    fn check_collection(
+        &self,
+        caller: &Principal,
+        member: &PublicKey,
+    ) -> Result<CollectorAuthorization, DomainError> {
+        let Some(authorization) = self
+            .store
+            .collectors_of_member(member)?
+            .into_iter()
+            .find(|authorization| authorization.collector == caller.public_key)
+        else {
             return Err(DomainError::refused(
                 Refusal::PermissionDenied,
                 Subject::Member,
                 "this member has not authorised this collector",
             ));
-        }
+        };
         match self.store.principal(member)? {
-            Some(principal) if principal.is_active() && principal.role == Role::Member => Ok(()),
+            Some(principal) if principal.is_active() && principal.role == Role::Member => {
+                Ok(authorization)
+            }
             _ => Err(DomainError::refused(
                 Refusal::FailedPrecondition,
                 Subject::Member,
@@ -119,10 +152,14 @@ impl<S: TrustStore + RecordStore + EventStore + Clone, J: Journal> Registry<S, J
                 FieldError::new("image", format!("a screenshot is 1 to {limit} bytes")).into(),
             );
         }
-        self.check_collection(caller, member)?;
+        let authorization = self.check_collection(caller, member)?;
         use sha2::Digest as _;
         let digest: [u8; 32] = sha2::Sha256::digest(image).into();
         let new = self.store.put_screenshot(member, &digest, image, now)?;
+        if new && !self.still_authorized(caller, member, &authorization)? {
+            self.store.remove_screenshot(member, &digest)?;
+            return Err(authorization_ended());
+        }
         Ok((hex::encode(digest), new))
     }
 
@@ -312,4 +349,13 @@ pub struct Erasure {
     pub consents_withdrawn: Vec<String>,
     /// Collectors whose authorisation was revoked (logged).
     pub collectors_withdrawn: Vec<PublicKey>,
+}
+
+/// The refusal of an upload whose authorisation ended while it was being stored.
+fn authorization_ended() -> DomainError {
+    DomainError::refused(
+        Refusal::PermissionDenied,
+        Subject::Member,
+        "this member withdrew this collector's authorisation (or asked for erasure) while the upload was being stored; it was not kept",
+    )
 }

@@ -172,6 +172,69 @@ impl EventStore for PgEvents {
         })
     }
 
+    fn remove_chunk(
+        &self,
+        member: &PublicKey,
+        device_id: &str,
+        sequence: u64,
+        events: &[Event],
+    ) -> Result<bool, StoreError> {
+        crate::blocking::off_runtime(|| {
+            let key = chunk_key(member, device_id, sequence);
+            let mut client = self.client();
+            let mut transaction = client.transaction().map_err(store_error)?;
+            let removed = transaction
+                .execute(
+                    &self.sql("DELETE FROM {s}.event_chunks WHERE key = $1"),
+                    &[&key],
+                )
+                .map_err(store_error)?;
+            if removed == 0 {
+                return Ok(false);
+            }
+            let mut counts: std::collections::BTreeMap<(i64, &str), i64> = Default::default();
+            for event in events {
+                *counts.entry((event.day(), event.category())).or_default() += 1;
+            }
+            let days: Vec<i64> = counts.keys().map(|(day, _)| *day).collect();
+            let categories: Vec<&str> = counts.keys().map(|(_, category)| *category).collect();
+            let taken: Vec<i64> = counts.values().copied().collect();
+            transaction
+                .execute(
+                    &self.sql(
+                        "UPDATE {s}.event_counts SET count = {s}.event_counts.count - taken.count
+                         FROM UNNEST($2::int8[], $3::text[], $4::int8[]) AS taken(day, category, count)
+                         WHERE {s}.event_counts.member = $1 AND {s}.event_counts.day = taken.day
+                           AND {s}.event_counts.category = taken.category",
+                    ),
+                    &[&member.as_bytes().as_slice(), &days, &categories, &taken],
+                )
+                .map_err(store_error)?;
+            transaction
+                .execute(
+                    &self.sql("DELETE FROM {s}.event_counts WHERE member = $1 AND count <= 0"),
+                    &[&member.as_bytes().as_slice()],
+                )
+                .map_err(store_error)?;
+            transaction.commit().map_err(store_error)?;
+            Ok(true)
+        })
+    }
+
+    fn remove_screenshot(&self, member: &PublicKey, sha256: &[u8; 32]) -> Result<bool, StoreError> {
+        crate::blocking::off_runtime(|| {
+            let key = [member.as_bytes().as_slice(), sha256].concat();
+            let removed = self
+                .client()
+                .execute(
+                    &self.sql("DELETE FROM {s}.screenshots WHERE key = $1"),
+                    &[&key],
+                )
+                .map_err(store_error)?;
+            Ok(removed > 0)
+        })
+    }
+
     fn member_counts(&self, member: &PublicKey) -> Result<Vec<DayCount>, StoreError> {
         crate::blocking::off_runtime(|| {
             Ok(self

@@ -529,6 +529,73 @@ impl EventStore for SledStore {
         Ok(outcome)
     }
 
+    fn remove_chunk(
+        &self,
+        member: &PublicKey,
+        device_id: &str,
+        sequence: u64,
+        events: &[Event],
+    ) -> Result<bool, StoreError> {
+        let chunk_key = chunk_key(member, device_id, sequence);
+        let mut counts: std::collections::BTreeMap<Vec<u8>, u64> =
+            std::collections::BTreeMap::new();
+        for event in events {
+            let key = [
+                member.as_bytes().as_slice(),
+                &event.day().to_be_bytes(),
+                event.category().as_bytes(),
+            ]
+            .concat();
+            *counts.entry(key).or_default() += 1;
+        }
+        let day_key = expiry_entries(events)
+            .0
+            .map(|day| chunk_day_key(member, day, &chunk_key));
+        // The chunk, its counts and its place in the expiry index go together.
+        let removed = (&self.chunks, &self.event_counts, &self.chunk_days)
+            .transaction(|(chunks, event_counts, chunk_days)| {
+                let Some(removed) = chunks.remove(chunk_key.as_slice())? else {
+                    return Ok(None);
+                };
+                for (key, taken) in &counts {
+                    let current = event_counts
+                        .get(key)?
+                        .map(|bytes| {
+                            u64::from_be_bytes(bytes.as_ref().try_into().unwrap_or([0; 8]))
+                        })
+                        .unwrap_or(0);
+                    match current.saturating_sub(*taken) {
+                        0 => {
+                            event_counts.remove(key.as_slice())?;
+                        }
+                        left => {
+                            event_counts.insert(key.as_slice(), &left.to_be_bytes())?;
+                        }
+                    }
+                }
+                if let Some(day_key) = &day_key {
+                    chunk_days.remove(day_key.as_slice())?;
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(Some(removed))
+            })
+            .map_err(transaction_error)?;
+        let Some(removed) = removed else {
+            return Ok(false);
+        };
+        self.forget(&chunk_key, &removed)?;
+        self.flush_now()?;
+        Ok(true)
+    }
+
+    fn remove_screenshot(&self, member: &PublicKey, sha256: &[u8; 32]) -> Result<bool, StoreError> {
+        let key = sled::IVec::from([member.as_bytes().as_slice(), sha256].concat());
+        let present = self.screenshots.contains_key(&key).map_err(store_error)?;
+        self.remove_values(&self.screenshots, std::slice::from_ref(&key))?;
+        self.screenshot_times.remove(&key).map_err(store_error)?;
+        self.flush_now()?;
+        Ok(present)
+    }
+
     fn member_counts(&self, member: &PublicKey) -> Result<Vec<DayCount>, StoreError> {
         self.event_counts
             .scan_prefix(member.as_bytes())
