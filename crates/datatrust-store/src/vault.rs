@@ -205,6 +205,30 @@ fn expiry_entries(events: &[Event]) -> (Option<i64>, std::collections::BTreeMap<
     (first_day, images)
 }
 
+/// How many of `events` fall on each of the member's count keys (member || day || category).
+fn count_keys(member: &PublicKey, events: &[Event]) -> std::collections::BTreeMap<Vec<u8>, u64> {
+    let mut counts = std::collections::BTreeMap::new();
+    for event in events {
+        let key = [
+            member.as_bytes().as_slice(),
+            &event.day().to_be_bytes(),
+            event.category().as_bytes(),
+        ]
+        .concat();
+        *counts.entry(key).or_default() += 1;
+    }
+    counts
+}
+
+/// An image's latest referencing day once an event of `day` refers to it too (`stored`: the
+/// `screenshot_refs` value so far).
+fn later_reference(stored: Option<&[u8]>, day: i64) -> i64 {
+    stored
+        .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+        .map(i64::from_be_bytes)
+        .map_or(day, |stored| stored.max(day))
+}
+
 fn chunk_day_key(member: &PublicKey, day: i64, chunk_key: &[u8]) -> Vec<u8> {
     [member.as_bytes().as_slice(), &day_bytes(day), chunk_key].concat()
 }
@@ -319,6 +343,28 @@ impl SledStore {
         Ok(())
     }
 
+    /// When the image under `key` was stored (Unix seconds); an image whose time a crash
+    /// lost between its two inserts is given `now`.
+    fn screenshot_stored_at(
+        &self,
+        key: &[u8],
+        now: datatrust_core::UnixSeconds,
+    ) -> Result<i64, StoreError> {
+        match self.screenshot_times.get(key).map_err(store_error)? {
+            Some(time) => {
+                Ok(i64::from_be_bytes(time.as_ref().try_into().map_err(
+                    |_| StoreError::data_loss("a screenshot time is malformed"),
+                )?))
+            }
+            None => {
+                self.screenshot_times
+                    .insert(key, &now.0.to_be_bytes())
+                    .map_err(store_error)?;
+                Ok(now.0)
+            }
+        }
+    }
+
     /// Counts a removed index entry's value dead in its segment.
     fn forget(&self, key: &[u8], stored: &[u8]) -> Result<(), StoreError> {
         match Reference::decode(stored) {
@@ -371,10 +417,7 @@ impl SledStore {
             let reference = [member.as_bytes().as_slice(), &hash].concat();
             self.screenshot_refs
                 .fetch_and_update(&reference, |stored| {
-                    let latest = stored
-                        .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
-                        .map(i64::from_be_bytes)
-                        .map_or(day, |stored| stored.max(day));
+                    let latest = later_reference(stored, day);
                     Some(latest.to_be_bytes().to_vec())
                 })
                 .map_err(store_error)?;
@@ -470,17 +513,7 @@ impl EventStore for SledStore {
             .segments
             .append(Table::Chunks, &chunk_key, &sealed)?
             .encode();
-        let mut counts: std::collections::BTreeMap<Vec<u8>, u64> =
-            std::collections::BTreeMap::new();
-        for event in events {
-            let key = [
-                member.as_bytes().as_slice(),
-                &event.day().to_be_bytes(),
-                event.category().as_bytes(),
-            ]
-            .concat();
-            *counts.entry(key).or_default() += 1;
-        }
+        let counts = count_keys(member, events);
         // The chunk and its counts change together; a concurrent retry of the same batch
         // finds the chunk inside the transaction and changes nothing.
         let (first_day, images) = expiry_entries(events);
@@ -501,11 +534,7 @@ impl EventStore for SledStore {
                 }
                 for (hash, day) in &images {
                     let key = [member.as_bytes().as_slice(), hash].concat();
-                    let latest = screenshot_refs
-                        .get(&key)?
-                        .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_ref()).ok())
-                        .map(i64::from_be_bytes)
-                        .map_or(*day, |stored| stored.max(*day));
+                    let latest = later_reference(screenshot_refs.get(&key)?.as_deref(), *day);
                     screenshot_refs.insert(key, &latest.to_be_bytes())?;
                 }
                 for (key, added) in &counts {
@@ -537,17 +566,7 @@ impl EventStore for SledStore {
         events: &[Event],
     ) -> Result<bool, StoreError> {
         let chunk_key = chunk_key(member, device_id, sequence);
-        let mut counts: std::collections::BTreeMap<Vec<u8>, u64> =
-            std::collections::BTreeMap::new();
-        for event in events {
-            let key = [
-                member.as_bytes().as_slice(),
-                &event.day().to_be_bytes(),
-                event.category().as_bytes(),
-            ]
-            .concat();
-            *counts.entry(key).or_default() += 1;
-        }
+        let counts = count_keys(member, events);
         let day_key = expiry_entries(events)
             .0
             .map(|day| chunk_day_key(member, day, &chunk_key));
@@ -684,15 +703,23 @@ impl EventStore for SledStore {
             &self.chunk_days,
             &self.screenshot_refs,
         ] {
-            let keys: Vec<sled::IVec> = tree
-                .scan_prefix(member.as_bytes())
-                .keys()
-                .collect::<Result<_, _>>()
-                .map_err(store_error)?;
-            if std::ptr::eq(tree, &self.chunks) {
-                deleted = keys.len() as u64;
+            // A page of keys at a time, however much the member has: deleted keys leave
+            // the prefix, so each page starts it again.
+            loop {
+                let keys: Vec<sled::IVec> = tree
+                    .scan_prefix(member.as_bytes())
+                    .keys()
+                    .take(1024)
+                    .collect::<Result<_, _>>()
+                    .map_err(store_error)?;
+                if keys.is_empty() {
+                    break;
+                }
+                if std::ptr::eq(tree, &self.chunks) {
+                    deleted += keys.len() as u64;
+                }
+                self.remove_values(tree, &keys)?;
             }
-            self.remove_values(tree, &keys)?;
         }
         self.flush_now()?;
         Ok(deleted)
@@ -849,20 +876,7 @@ impl EventStore for SledStore {
             let sha256: [u8; 32] = key[32..]
                 .try_into()
                 .map_err(|_| StoreError::data_loss("a screenshot key is malformed"))?;
-            let stored_at = match self.screenshot_times.get(&key).map_err(store_error)? {
-                Some(time) => i64::from_be_bytes(
-                    time.as_ref()
-                        .try_into()
-                        .map_err(|_| StoreError::data_loss("a screenshot time is malformed"))?,
-                ),
-                None => {
-                    // Its time lost in a crash between the two inserts: from now.
-                    self.screenshot_times
-                        .insert(&key, &now.0.to_be_bytes())
-                        .map_err(store_error)?;
-                    now.0
-                }
-            };
+            let stored_at = self.screenshot_stored_at(&key, now)?;
             if !referenced.contains(&sha256)
                 && (stored_at < stored_before.0 || dropped.contains(&sha256))
             {
@@ -978,23 +992,7 @@ impl EventStore for SledStore {
             let expired = match latest_reference(&key)? {
                 // Every event that referred to it is past retention, so deleted.
                 Some(day) => day < first_kept_day,
-                None => {
-                    let stored_at = match self.screenshot_times.get(&key).map_err(store_error)? {
-                        Some(time) => {
-                            i64::from_be_bytes(time.as_ref().try_into().map_err(|_| {
-                                StoreError::data_loss("a screenshot time is malformed")
-                            })?)
-                        }
-                        None => {
-                            // Its time lost in a crash between the two inserts: from now.
-                            self.screenshot_times
-                                .insert(&key, &now.0.to_be_bytes())
-                                .map_err(store_error)?;
-                            now.0
-                        }
-                    };
-                    stored_at < stored_before.0
-                }
+                None => self.screenshot_stored_at(&key, now)? < stored_before.0,
             };
             if expired {
                 self.remove_values(&self.screenshots, std::slice::from_ref(&key))?;
@@ -1016,7 +1014,9 @@ impl EventStore for SledStore {
             .collect::<Result<_, _>>()
             .map_err(store_error)?;
         remove_each(&self.screenshot_refs, &stale)?;
-        self.flush_now()?;
+        if deleted > 0 || !stale.is_empty() {
+            self.flush_now()?;
+        }
         Ok(deleted)
     }
 
